@@ -1,0 +1,1 @@
+"""Qt-free command line: ``bcviewer info``, ``tiles``, ``predict``, ``train``, ``genes`` ..."""

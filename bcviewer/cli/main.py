@@ -1,0 +1,61 @@
+"""Argument parsing and the error contract of the command line.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser
+whose ``func`` default takes the parsed namespace and returns an exit code. Any
+:class:`~bcviewer.errors.BcviewerError` (or a bad path) becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bcviewer import __version__
+from bcviewer.errors import BcviewerError
+
+# Order is the order of ``bcviewer --help``.
+COMMAND_MODULES = [
+    "bcviewer.cli.info",
+    "bcviewer.cli.tiles",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its message to one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full parser with every registered sub-command."""
+    parser = _Parser(prog="bcviewer", description="Breast-cancer histopathology viewer and models.")
+    parser.add_argument("--version", action="version", version=f"bcviewer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("open", help="open the desktop viewer (see 'bcviewer open --help')")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one CLI command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BcviewerError as exc:
+        print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bcviewer {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as exc:
+        # Last line of defence: a user error we did not anticipate still gets one line, no trace.
+        print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
+        return 2

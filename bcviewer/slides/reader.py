@@ -1,0 +1,262 @@
+"""``open_slide`` and :class:`SlideReader`: one reader type over whole slides and plain images.
+
+Thread safety
+-------------
+Any number of threads may call :meth:`SlideReader.read_region`, :meth:`thumbnail` and
+:meth:`associated_image` on one reader at the same time. OpenSlide's C library is itself
+thread-safe for reads (and releases the GIL while decoding), and plain images are decoded once
+and then only sliced. The single hazard is ``close()`` racing a read; the reader counts reads in
+flight and ``close()`` waits for them to finish, after which reads raise ``SlideClosedError``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from bcviewer.slides.backends import ImageBackend, OpenSlideBackend, SlideMetadata, open_plain_image
+from bcviewer.slides.errors import (
+    EmptySlideFileError,
+    RegionReadError,
+    SlideClosedError,
+    SlideIsDirectoryError,
+    SlideNotFoundError,
+    SlidePermissionError,
+    UnsupportedFormatError,
+)
+
+SUPPORTED_FORMATS = (
+    "whole slides: Aperio .svs, Hamamatsu .ndpi/.vms, 3DHISTECH .mrxs, Leica .scn, Ventana .bif, "
+    "Philips TIFF, DICOM, generic tiled TIFF; plain images: .png, .jpg, .tif, .bmp"
+)
+_SLIDE_EXTENSIONS = {".svs", ".ndpi", ".vms", ".vmu", ".mrxs", ".scn", ".bif", ".dcm", ".svslide"}
+
+
+@dataclass(frozen=True)
+class Level:
+    """One pyramid level: its size in pixels and its downsample from level 0."""
+
+    index: int
+    width: int
+    height: int
+    downsample: float
+
+
+class SlideReader:
+    """A read-only, thread-safe view of one slide or image. Create it with :func:`open_slide`."""
+
+    def __init__(self, path: Path, backend: OpenSlideBackend | ImageBackend) -> None:
+        self.path = path
+        self._backend = backend
+        self._meta: SlideMetadata = backend.metadata
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+
+    # ---- metadata -------------------------------------------------------------------------
+    @property
+    def format(self) -> str:
+        """Short format name: an OpenSlide vendor ("aperio", "generic-tiff" ...) or "png", "jpeg"."""
+        return self._meta.format
+
+    @property
+    def vendor(self) -> str | None:
+        """Scanner vendor, or None for plain images."""
+        return self._meta.vendor
+
+    @property
+    def is_pyramid(self) -> bool:
+        """True when the file is read through OpenSlide (a whole-slide format)."""
+        return isinstance(self._backend, OpenSlideBackend)
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """(width, height) of level 0 in pixels."""
+        return self._meta.level_dimensions[0]
+
+    @property
+    def level_count(self) -> int:
+        return len(self._meta.level_dimensions)
+
+    @property
+    def level_dimensions(self) -> tuple[tuple[int, int], ...]:
+        return self._meta.level_dimensions
+
+    @property
+    def level_downsamples(self) -> tuple[float, ...]:
+        return self._meta.level_downsamples
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return tuple(
+            Level(i, w, h, d)
+            for i, ((w, h), d) in enumerate(zip(self._meta.level_dimensions, self._meta.level_downsamples))
+        )
+
+    @property
+    def mpp(self) -> float | None:
+        """Microns per level-0 pixel, or None when the file does not say."""
+        return self._meta.mpp
+
+    @property
+    def objective_power(self) -> float | None:
+        return self._meta.objective_power
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._meta.properties)
+
+    @property
+    def associated_names(self) -> tuple[str, ...]:
+        """Names of associated images present: a subset of thumbnail, label, macro (and others)."""
+        return self._meta.associated_names
+
+    def best_level_for_downsample(self, downsample: float) -> int:
+        """The coarsest level whose downsample does not exceed ``downsample`` (level 0 at worst)."""
+        best = 0
+        for i, d in enumerate(self._meta.level_downsamples):
+            if d <= downsample * 1.0001:
+                best = i
+        return best
+
+    # ---- pixels ---------------------------------------------------------------------------
+    def read_region(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+        """RGB uint8 array (h, w, 3) of a region; alpha is composited over white.
+
+        ``x``/``y`` are level-0 pixel coordinates of the top-left corner (OpenSlide's convention)
+        and ``w``/``h`` the size in pixels at ``level``. Parts outside the image are white.
+        """
+        if not 0 <= level < self.level_count:
+            raise RegionReadError(f"level {level} does not exist; {self.path.name} has levels 0..{self.level_count - 1}")
+        if w <= 0 or h <= 0:
+            raise RegionReadError(f"a region must have a positive size, got {w} x {h}")
+        with self._reading():
+            rgba = self._backend.read_rgba(level, int(x), int(y), int(w), int(h))
+        return composite_over_white(rgba)
+
+    def thumbnail(self, max_size: int | tuple[int, int] = 512) -> np.ndarray:
+        """RGB thumbnail whose longer sides fit within ``max_size``, aspect ratio kept."""
+        max_w, max_h = (max_size, max_size) if isinstance(max_size, int) else max_size
+        level = self.best_level_for_downsample(max(self.dimensions[0] / max_w, self.dimensions[1] / max_h))
+        lw, lh = self.level_dimensions[level]
+        region = self.read_region(level, 0, 0, lw, lh)
+        scale = min(max_w / lw, max_h / lh, 1.0)
+        size = (max(1, round(lw * scale)), max(1, round(lh * scale)))
+        if size == (lw, lh):
+            return region
+        return cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+
+    def associated_image(self, name: str) -> np.ndarray:
+        """RGB array of an associated image (``label``, ``macro``, ``thumbnail`` ...)."""
+        if name not in self.associated_names:
+            have = ", ".join(self.associated_names) or "none"
+            raise RegionReadError(f"{self.path.name} has no '{name}' image (it has: {have})")
+        with self._reading():
+            return composite_over_white(self._backend.associated_rgba(name))
+
+    # ---- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the file; waits for reads in flight. Safe to call twice."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._in_flight:
+                self._cond.wait()
+        self._backend.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> SlideReader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        w, h = self.dimensions
+        return f"SlideReader({self.path.name!r}, {self.format}, {w}x{h}, levels={self.level_count}, mpp={self.mpp})"
+
+    def _reading(self) -> _ReadTicket:
+        with self._cond:
+            if self._closed:
+                raise SlideClosedError(f"{self.path.name} was closed")
+            self._in_flight += 1
+        return _ReadTicket(self)
+
+
+class _ReadTicket:
+    def __init__(self, reader: SlideReader) -> None:
+        self._reader = reader
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        with self._reader._cond:
+            self._reader._in_flight -= 1
+            self._reader._cond.notify_all()
+
+
+def composite_over_white(rgba: np.ndarray) -> np.ndarray:
+    """RGB uint8 from RGBA uint8 (straight alpha), blending onto a white background."""
+    alpha = rgba[..., 3:4]
+    if alpha.min(initial=255) == 255:
+        return np.ascontiguousarray(rgba[..., :3])
+    a = alpha.astype(np.uint16)
+    rgb = (rgba[..., :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return rgb.astype(np.uint8)
+
+
+def open_slide(path: str | os.PathLike[str]) -> SlideReader:
+    """Open a whole slide or plain image; every failure raises a ``SlideError`` subclass."""
+    p = Path(path).expanduser()
+    _check_file(p)
+    vendor = _openslide_vendor(p)
+    if vendor is not None:
+        return SlideReader(p, OpenSlideBackend(p, vendor))
+    image = open_plain_image(p)
+    if image is None:
+        hint = ""
+        if p.suffix.lower() in _SLIDE_EXTENSIONS:
+            hint = f" it has the {p.suffix} extension, but its content is not a slide of that kind."
+        raise UnsupportedFormatError(
+            f"{p.name} is not a slide or image bcviewer can read.{hint} Supported: {SUPPORTED_FORMATS}"
+        )
+    with image:
+        return SlideReader(p, ImageBackend(p, image))
+
+
+def _check_file(p: Path) -> None:
+    if p.is_dir():
+        raise SlideIsDirectoryError(
+            f"{p} is a folder, not a slide; open a file inside it (for MRXS the .mrxs file, for DICOM one .dcm file)"
+        )
+    if not p.exists():
+        raise SlideNotFoundError(f"{p} does not exist")
+    try:
+        with p.open("rb") as fh:
+            first = fh.read(1)
+    except PermissionError as exc:
+        raise SlidePermissionError(f"{p} cannot be read: permission denied") from exc
+    if not os.access(p, os.R_OK):
+        raise SlidePermissionError(f"{p} cannot be read: permission denied")
+    if not first:
+        raise EmptySlideFileError(f"{p.name} is empty (0 bytes); the copy or download was probably interrupted")
+
+
+def _openslide_vendor(p: Path) -> str | None:
+    import openslide
+
+    try:
+        return openslide.OpenSlide.detect_format(str(p))
+    except openslide.OpenSlideError:
+        return None
