@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except BcviewerError as exc:
         print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of the command.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"bcviewer {args.command}: interrupted", file=sys.stderr)
         return 130

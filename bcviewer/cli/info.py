@@ -1,0 +1,56 @@
+"""``bcviewer info PATH [--json]``: what a slide or image is."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bcviewer.slides import SlideReader, open_slide
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="show format, size, levels, mpp and associated images of a slide or image")
+    p.add_argument("path", help="slide or image file")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=run)
+
+
+def describe(slide: SlideReader) -> dict[str, Any]:
+    """A JSON-ready description of an open slide."""
+    width, height = slide.dimensions
+    return {
+        "path": str(slide.path),
+        "format": slide.format,
+        "vendor": slide.vendor,
+        "width": width,
+        "height": height,
+        "level_count": slide.level_count,
+        "levels": [
+            {"level": lv.index, "width": lv.width, "height": lv.height, "downsample": round(lv.downsample, 4)}
+            for lv in slide.levels
+        ],
+        "mpp": slide.mpp,
+        "objective_power": slide.objective_power,
+        "associated_images": list(slide.associated_names),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_slide(args.path) as slide:
+        info = describe(slide)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    mpp = f"{info['mpp']:.4g} µm/px" if info["mpp"] else "unknown"
+    power = f"{info['objective_power']:g}x" if info["objective_power"] else "unknown"
+    print(f"file:        {info['path']}")
+    print(f"format:      {info['format']}" + (f" (vendor {info['vendor']})" if info["vendor"] else ""))
+    print(f"dimensions:  {info['width']} x {info['height']} px")
+    print(f"mpp:         {mpp}")
+    print(f"objective:   {power}")
+    print(f"levels:      {info['level_count']}")
+    for lv in info["levels"]:
+        print(f"  level {lv['level']}: {lv['width']} x {lv['height']} (downsample {lv['downsample']:g})")
+    print(f"associated:  {', '.join(info['associated_images']) or 'none'}")
+    return 0

@@ -1,0 +1,91 @@
+"""``bcviewer tiles PATH``: print or save the tile grid a slide would be analysed with."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from typing import TextIO
+
+from bcviewer.errors import BcviewerError
+from bcviewer.slides import open_slide
+from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
+
+FIELDS = ("x", "y", "w", "h", "level", "row", "col", "tissue")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tiles", help="print the tile grid of a slide or image")
+    p.add_argument("path", help="slide or image file")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--grid", metavar="RxC", help="sub-image grid, e.g. 3x3 (default when no size is given)")
+    size.add_argument("--tile-um", type=float, metavar="N", help="tile side in micrometres (needs the slide's mpp)")
+    size.add_argument("--tile-px", type=int, metavar="N", help="tile side in pixels (of level 0, of --level, or at --mpp)")
+    p.add_argument("--level", type=int, help="pyramid level the --tile-px size refers to")
+    p.add_argument("--mpp", type=float, help="target resolution in µm/px for the output tiles")
+    p.add_argument("--overlap", type=float, default=0.0, help="fraction of a tile shared with its neighbour (0..<1)")
+    p.add_argument("--min-tissue", type=float, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    out.add_argument("--csv", metavar="FILE", help="write the tiles to a CSV file")
+    p.set_defaults(func=run)
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """'3x3' -> (3, 3)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not m:
+        raise BcviewerError(f"--grid must look like 3x3 (rows x columns), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def build_grid(args: argparse.Namespace) -> TileGrid:
+    """The grid described by the command-line options."""
+    if not 0.0 <= args.min_tissue <= 1.0:
+        raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
+    sub_images = args.tile_um is None and args.tile_px is None
+    if sub_images:
+        if args.level is not None or args.mpp is not None:
+            raise BcviewerError("--level and --mpp apply to --tile-px or --tile-um, not to --grid")
+        rows, cols = parse_grid(args.grid or "3x3")
+    with open_slide(args.path) as slide:
+        if sub_images:
+            return subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue)
+        return physical_grid(
+            slide, tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, level=args.level,
+            overlap=args.overlap, min_tissue=args.min_tissue,
+        )
+
+
+def write_csv(grid: TileGrid, fh: TextIO) -> None:
+    """One row per tile with the FIELDS columns."""
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(FIELDS)
+    for t in grid:
+        writer.writerow([t.x, t.y, t.w, t.h, t.level, t.row, t.col, f"{t.tissue:.4f}"])
+
+
+def run(args: argparse.Namespace) -> int:
+    grid = build_grid(args)
+    if args.csv:
+        try:
+            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+                write_csv(grid, fh)
+        except OSError as exc:
+            raise BcviewerError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
+        print(f"{len(grid)} tiles written to {args.csv}", file=sys.stderr)
+        return 0
+    if args.json:
+        payload = {
+            "kind": grid.kind, "rows": grid.rows, "cols": grid.cols, "out_size": grid.out_size, "mpp": grid.mpp,
+            "tiles": [{f: getattr(t, f) for f in FIELDS} for t in grid],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"# {len(grid)} tiles, {grid.rows} rows x {grid.cols} cols ({grid.kind})")
+    print(f"{'x':>7} {'y':>7} {'w':>6} {'h':>6} {'level':>5} {'row':>4} {'col':>4} {'tissue':>7}")
+    for t in grid:
+        print(f"{t.x:>7} {t.y:>7} {t.w:>6} {t.h:>6} {t.level:>5} {t.row:>4} {t.col:>4} {t.tissue:>7.4f}")
+    return 0
