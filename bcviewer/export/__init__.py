@@ -1,0 +1,1 @@
+"""Heatmaps and exports (PNG, overlay, CSV, GeoJSON) from tile scores."""

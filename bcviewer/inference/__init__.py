@@ -1,0 +1,1 @@
+"""Streaming inference: ``Predictor`` runs a ``TileGrid`` through a model and yields ``TileScores``."""

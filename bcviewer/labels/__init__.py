@@ -1,0 +1,1 @@
+"""Label store (SQLite project file) and the hierarchical self-learning relabel loop."""
