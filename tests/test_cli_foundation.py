@@ -1,0 +1,92 @@
+"""`bcviewer info` and `bcviewer tiles`, in process and as a real console command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bcviewer.cli.main import main
+
+SVS = "slides/cmu_small_region.svs"
+PNG = "breakhis/SOB_B_A-14-22549AB-100-001.png"
+
+
+def test_info_json_reports_the_svs_properties(test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(test_data / SVS), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"]) == (2220, 2967)
+    assert info["mpp"] == pytest.approx(0.499)
+    assert info["objective_power"] == 20
+    assert info["format"] == "aperio" and info["vendor"] == "aperio"
+    assert info["levels"] == [{"level": 0, "width": 2220, "height": 2967, "downsample": 1.0}]
+    assert info["associated_images"] == ["label", "macro", "thumbnail"]
+
+
+def test_info_text_for_png(test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(test_data / PNG)]) == 0
+    out = capsys.readouterr().out
+    assert "dimensions:  700 x 460 px" in out and "mpp:         unknown" in out and "associated:  none" in out
+
+
+def test_tiles_default_is_3x3_table(test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tiles", str(test_data / PNG)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# 9 tiles, 3 rows x 3 cols (subimage)"
+    assert lines[2].split()[:7] == ["0", "0", "233", "153", "0", "0", "0"]
+    assert lines[-1].split()[:7] == ["466", "306", "234", "154", "0", "2", "2"]
+
+
+def test_tiles_csv_and_json(test_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tiles.csv"
+    assert main(["tiles", str(test_data / SVS), "--tile-um", "200", "--mpp", "4", "--min-tissue", "0.5", "--csv", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["x", "y", "w", "h", "level", "row", "col", "tissue"]
+    assert all(float(r["tissue"]) >= 0.5 for r in rows) and all(r["w"] == "401" for r in rows)
+    capsys.readouterr()
+    assert main(["tiles", str(test_data / SVS), "--tile-px", "512", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["rows"], payload["cols"], len(payload["tiles"])) == (6, 5, 30)
+    assert payload["tiles"][7] == {**payload["tiles"][7], "x": 1024, "y": 512, "row": 1, "col": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["info", "/no/such/slide.svs"], "bcviewer info: /no/such/slide.svs does not exist"),
+        (["tiles", "{png}", "--tile-um", "100"], "does not record its pixel size (mpp)"),
+        (["tiles", "{png}", "--grid", "3by3"], "--grid must look like 3x3"),
+        (["tiles", "{png}", "--min-tissue", "2"], "--min-tissue must be between 0 and 1"),
+        (["tiles", "{svs}", "--tile-px", "64", "--level", "3"], "level 3 does not exist"),
+        (["info", "{edge}/unopenable.tiff"], "OpenSlide cannot open it"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, test_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = {"png": test_data / PNG, "svs": test_data / SVS, "edge": test_data / "slides/edge-cases"}
+    argv = [a.format(**paths) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_and_module_agree(test_data: Path) -> None:
+    cmd = [sys.executable, "-m", "bcviewer", "info", str(test_data / SVS), "--json"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["width"] == 2220
+    bad = subprocess.run([sys.executable, "-m", "bcviewer", "tiles", str(test_data / "slides/edge-cases")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is a folder" in bad.stderr
+
+
+@pytest.mark.shared
+def test_info_on_shared_slide_matches_issue_contract(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", str(shared_data / "slides" / "cmu_small_region.svs"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"], info["mpp"], info["objective_power"]) == (2220, 2967, 0.499, 20.0)
