@@ -1,0 +1,96 @@
+"""Ensemble of HybridNets: averaged probabilities, member spread and entropy per tile.
+
+Uncertainty rule (documented for the UI): ``uncertainty = (entropy + 2 * member_std) / 2``, where
+``entropy`` is the binary entropy (bits, 0..1) of the ensemble's p_malignant and ``member_std`` is
+the population standard deviation of the members' p_malignant (0..0.5, so ``2 * std`` is 0..1).
+Both terms, hence the sum, lie in 0..1: 0 means every member is certain and they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from bcviewer.nets.hybrid import HybridNet
+
+MALIGNANT = 1  # class index of "malignant" / IDC-positive in every shipped model
+
+
+@dataclass(frozen=True)
+class EnsemblePrediction:
+    """Per-tile outputs of :meth:`Ensemble.predict_proba` (numpy, first axis = tile).
+
+    ``attention`` is ``(N, members, 2)``: each member's weights on its (cnn, lstm) branches.
+    """
+
+    p_malignant: np.ndarray
+    member_probs: np.ndarray
+    member_std: np.ndarray
+    entropy: np.ndarray
+    uncertainty: np.ndarray
+    attention: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.p_malignant.shape[0])
+
+
+def binary_entropy_bits(p: np.ndarray) -> np.ndarray:
+    """Entropy in bits of a Bernoulli(p); 0 at p in {0, 1}, 1 at p = 0.5."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+class Ensemble(nn.Module):
+    """Several HybridNets whose class probabilities are averaged with fixed weights.
+
+    ``weights`` (default equal) are normalised to sum to 1; ``temperatures`` (default 1) divide
+    each member's logits before its softmax (calibration fitted on validation patients).
+    """
+
+    def __init__(self, members: list[HybridNet], weights: list[float] | None = None,
+                 temperatures: list[float] | None = None) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        w = torch.ones(len(members)) if weights is None else torch.tensor(weights, dtype=torch.float32)
+        t = torch.ones(len(members)) if temperatures is None else torch.tensor(temperatures, dtype=torch.float32)
+        if w.shape != (len(members),) or t.shape != (len(members),) or (w < 0).any() or w.sum() <= 0 or (t <= 0).any():
+            raise ValueError("need one non-negative weight (not all zero) and one positive temperature per member")
+        self.register_buffer("member_weights", w / w.sum())
+        self.register_buffer("temperatures", t)
+
+    def member_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's class probabilities ``(B, M, C)`` and branch attention ``(B, M, 2)``."""
+        probs, attns = [], []
+        for member, temp in zip(self.members, self.temperatures):
+            logits, attn = member(x, return_attention=True)
+            probs.append(torch.softmax(logits / temp, dim=1))
+            attns.append(attn)
+        return torch.stack(probs, dim=1), torch.stack(attns, dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Weighted mean class probabilities ``(B, C)`` (probabilities, not logits)."""
+        probs, _ = self.member_outputs(x)
+        return (probs * self.member_weights.view(1, -1, 1)).sum(dim=1)
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> EnsemblePrediction:
+        """Evaluate a preprocessed batch (see :func:`bcviewer.nets.preprocess`) in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            probs, attn = self.member_outputs(x)
+        finally:
+            self.train(was_training)
+        member_p = probs[..., MALIGNANT].double().cpu().numpy()
+        weights = self.member_weights.double().cpu().numpy()
+        p = member_p @ weights
+        std = member_p.std(axis=1)
+        entropy = binary_entropy_bits(p)
+        return EnsemblePrediction(
+            p_malignant=p, member_probs=member_p, member_std=std, entropy=entropy,
+            uncertainty=(entropy + 2.0 * std) / 2.0, attention=attn.double().cpu().numpy())

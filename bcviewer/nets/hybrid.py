@@ -1,0 +1,130 @@
+"""HybridNet: a CNN branch and an LSTM branch fused by branch attention and an element-wise gate.
+
+The CNN branch pools the backbone's feature map into one vector. The LSTM branch reads either
+``rows`` (a one-channel map of the tile, one image row per time step, after Hybrid CNN+RNN) or
+``feature_map`` (the CNN's spatial feature map, one position per time step, after CNN-LSTM).
+Both vectors are projected to ``fusion_width``; softmax branch weights mix them, a sigmoid gate
+computed from their element-wise product rescales the mix, and a small head gives class logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bcviewer.nets.backbones import build_backbone
+from bcviewer.nets.errors import ModelCardError
+
+RNN_MODES: tuple[str, ...] = ("rows", "feature_map")
+BRANCHES: tuple[str, ...] = ("cnn", "lstm")
+# ITU-R BT.601 luma weights, applied to the normalised channels to get the one-channel map.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    """Everything needed to rebuild a HybridNet's architecture (weights excluded)."""
+
+    backbone: str = "resnet18"
+    width: float = 1.0
+    rnn_mode: str = "rows"
+    rnn_hidden: int = 512
+    rnn_layers: int = 1
+    rows_size: int = 64
+    fusion_width: int = 256
+    dropout_cnn: float = 0.5
+    dropout_head: float = 0.2
+    num_classes: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the model card."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HybridConfig:
+        """Rebuild from a model card entry; unknown keys are an error, not silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ModelCardError(f"model card has unknown network settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+class HybridNet(nn.Module):
+    """CNN + LSTM hybrid classifier returning logits (and optionally branch attention)."""
+
+    def __init__(self, config: HybridConfig | None = None, *, pretrained: str | None = None,
+                 **overrides: Any) -> None:
+        super().__init__()
+        config = HybridConfig(**{**asdict(config or HybridConfig()), **overrides})
+        if config.rnn_mode not in RNN_MODES:
+            raise ModelCardError(f"unknown LSTM input mode '{config.rnn_mode}'; choose {' or '.join(RNN_MODES)}")
+        self.config = config
+        self.cnn = build_backbone(config.backbone, pretrained=pretrained, width=config.width)
+        channels = self.cnn.out_channels
+        rnn_input = config.rows_size if config.rnn_mode == "rows" else channels
+        self.lstm = nn.LSTM(rnn_input, config.rnn_hidden, num_layers=config.rnn_layers, batch_first=True)
+        self.row_norm = nn.InstanceNorm1d(config.rows_size) if config.rnn_mode == "rows" else nn.Identity()
+        d = config.fusion_width
+        self.cnn_drop = nn.Dropout(config.dropout_cnn)
+        self.cnn_proj = nn.Sequential(nn.Linear(channels, d), nn.LayerNorm(d), nn.ReLU())
+        self.lstm_proj = nn.Sequential(nn.Linear(config.rnn_hidden, d), nn.LayerNorm(d), nn.ReLU())
+        self.attn_hidden = nn.Linear(d, d // 2)
+        self.attn_score = nn.Linear(d // 2, 1, bias=False)
+        self.gate = nn.Linear(d, d)
+        self.head = nn.Sequential(nn.Dropout(config.dropout_head), nn.Linear(d, d // 2), nn.ReLU(),
+                                  nn.Dropout(config.dropout_head), nn.Linear(d // 2, config.num_classes))
+        self._cnn_frozen = False
+
+    # ---- branches ---------------------------------------------------------------------------
+    def _row_sequence(self, x: torch.Tensor) -> torch.Tensor:
+        luma = x.new_tensor(_LUMA).view(1, 3, 1, 1)
+        gray = (x * luma).sum(dim=1, keepdim=True)
+        size = self.config.rows_size
+        rows = F.adaptive_avg_pool2d(gray, (size, size)).squeeze(1)  # (B, rows, cols)
+        return self.row_norm(rows)  # each row standardised: the LSTM sees texture, not exposure
+
+    def _lstm_vector(self, x: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
+        if self.config.rnn_mode == "rows":
+            seq = self._row_sequence(x)
+        else:
+            seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
+        _, (h_n, _) = self.lstm(seq)
+        return h_n[-1]
+
+    # ---- public -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``(B, classes)``; with ``return_attention`` also the ``(B, 2)`` branch weights
+        (columns in :data:`BRANCHES` order: cnn, lstm), which sum to 1 per row."""
+        fmap = self.cnn(x)
+        cnn_vec = self.cnn_proj(self.cnn_drop(F.adaptive_avg_pool2d(fmap, 1).flatten(1)))
+        lstm_vec = self.lstm_proj(self._lstm_vector(x, fmap))
+        branches = torch.stack([cnn_vec, lstm_vec], dim=1)  # (B, 2, d)
+        scores = self.attn_score(torch.tanh(self.attn_hidden(branches))).squeeze(-1)
+        attention = torch.softmax(scores, dim=1)
+        mixed = (attention.unsqueeze(-1) * branches).sum(dim=1)
+        fused = mixed * torch.sigmoid(self.gate(cnn_vec * lstm_vec))
+        logits = self.head(fused)
+        return (logits, attention) if return_attention else logits
+
+    def set_cnn_trainable(self, trainable: bool) -> None:
+        """Freeze or unfreeze the CNN branch (stage 1 vs stage 2 of training).
+
+        A frozen CNN also keeps its batch-norm statistics fixed.
+        """
+        self._cnn_frozen = not trainable
+        for p in self.cnn.parameters():
+            p.requires_grad_(trainable)
+        if self._cnn_frozen:
+            self.cnn.eval()
+
+    def train(self, mode: bool = True) -> HybridNet:
+        super().train(mode)
+        if self._cnn_frozen:
+            self.cnn.eval()
+        return self

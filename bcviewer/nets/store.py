@@ -1,0 +1,233 @@
+"""Model store: safetensors weights plus a JSON model card, nothing else.
+
+A model is a folder holding ``card.json`` and the weights file the card names. Loading checks the
+weights' sha256 against the card and the tensor names and shapes against the architecture the card
+describes; pickle-based files (``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are refused outright,
+because unpickling can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
+from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
+from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
+from bcviewer.nets.preprocess import InputSpec, preprocess
+
+CARD_NAME = "card.json"
+WEIGHTS_NAME = "weights.safetensors"
+CARD_FORMAT = "bcviewer-model/1"
+FUSION = "branch attention (softmax over cnn/lstm vectors) x sigmoid gate of their element-wise product"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def model_search_dirs() -> list[Path]:
+    """Folders searched for a model given by name: $BCVIEWER_MODELS (path list), the project's
+    ``models/`` folder, then the user's data folder."""
+    env = [Path(p) for p in os.environ.get("BCVIEWER_MODELS", "").split(os.pathsep) if p]
+    return [*env, SHIPPED_MODELS_DIR, Path(platformdirs.user_data_dir("bcviewer")) / "models"]
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    """A loaded ensemble with its card and input spec; ready for :meth:`predict_rgb`."""
+
+    ensemble: Ensemble
+    spec: InputSpec
+    card: dict[str, Any]
+    directory: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.card.get("name", self.directory.name))
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card["classes"])
+
+    def preprocess(self, rgb: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """RGB uint8 tiles to the normalised input tensor (see :func:`bcviewer.nets.preprocess`)."""
+        return preprocess(rgb, self.spec)
+
+    def predict_rgb(self, rgb: np.ndarray | list[np.ndarray], batch_size: int = 64) -> EnsemblePrediction:
+        """Preprocess and score RGB uint8 tiles in batches."""
+        tiles = list(rgb) if isinstance(rgb, list) else list(rgb[None] if rgb.ndim == 3 else rgb)
+        parts = [self.ensemble.predict_proba(self.preprocess(tiles[i:i + batch_size]))
+                 for i in range(0, len(tiles), batch_size)]
+        if not parts:
+            raise ValueError("no tiles to score")
+        return EnsemblePrediction(*(np.concatenate([getattr(p, f) for p in parts])
+                                    for f in EnsemblePrediction.__dataclass_fields__))
+
+
+# ---- saving -----------------------------------------------------------------------------------
+def _library_versions() -> dict[str, str]:
+    import albumentations
+    import safetensors
+    import sklearn
+    import torchvision
+
+    from bcviewer import __version__
+    return {"bcviewer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "safetensors": safetensors.__version__,
+            "albumentations": albumentations.__version__, "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__}
+
+
+def architecture_of(ensemble: Ensemble) -> dict[str, Any]:
+    """The card's ``architecture`` section for an ensemble."""
+    configs = [m.config for m in ensemble.members]  # type: ignore[union-attr]
+    return {"type": "hybrid-cnn-lstm-ensemble", "fusion": FUSION, "branches": list(BRANCHES),
+            "backbones": [c.backbone for c in configs], "rnn_modes": [c.rnn_mode for c in configs],
+            "members": [c.to_dict() for c in configs],
+            "member_weights": [round(float(w), 6) for w in ensemble.member_weights],
+            "temperatures": [round(float(t), 6) for t in ensemble.temperatures],
+            "aggregation": "weighted mean of member softmax probabilities"}
+
+
+def save_model(ensemble: Ensemble, spec: InputSpec, directory: Path, card_fields: dict[str, Any],
+               *, half: bool = True) -> Path:
+    """Write ``weights.safetensors`` (float16 when ``half``) and ``card.json`` into ``directory``.
+
+    ``card_fields`` supplies the descriptive parts (name, classes, training, metrics,
+    limitations, citations); architecture, input, weights hash and versions are filled in here.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for key, tensor in ensemble.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        state[key] = tensor.half() if half and tensor.is_floating_point() else tensor
+    weights = directory / WEIGHTS_NAME
+    save_file(state, str(weights))
+    card = {"format": CARD_FORMAT, **card_fields, "architecture": architecture_of(ensemble),
+            "input": spec.to_dict(),
+            "weights": {"file": WEIGHTS_NAME, "sha256": sha256_of(weights), "bytes": weights.stat().st_size,
+                        "dtype": "float16" if half else "float32",
+                        "parameters": int(sum(t.numel() for t in state.values()))},
+            "library_versions": _library_versions()}
+    card.setdefault("classes", ["benign", "malignant"])
+    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return directory
+
+
+# ---- loading ----------------------------------------------------------------------------------
+def _refuse_pickle(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if path.suffix.lower() in PICKLE_SUFFIXES or head[:1] == b"\x80" or head[:2] == b"PK":
+        raise UnsafeModelFormatError(
+            f"{path.name} is a pickle-based PyTorch file; bcviewer loads only safetensors weights with a "
+            "model card (card.json), because pickle files can run code when opened")
+
+
+def resolve_model_dir(name_or_dir: str | Path) -> Path:
+    """Find a model folder from a path (folder, its card, or its weights) or a shipped model name."""
+    path = Path(name_or_dir).expanduser()
+    if path.is_file():
+        if path.name == CARD_NAME or path.suffix == ".safetensors":
+            return path.parent
+        _refuse_pickle(path)
+        raise ModelCardError(f"{path} is not a bcviewer model; give the model folder holding {CARD_NAME}")
+    if path.is_dir():
+        if not (path / CARD_NAME).is_file():
+            for suffix in PICKLE_SUFFIXES:
+                found = sorted(path.glob(f"*{suffix}"))
+                if found:
+                    _refuse_pickle(found[0])
+            raise ModelCardError(f"{path} holds no model card ({CARD_NAME}); it is not a bcviewer model folder")
+        return path
+    if len(path.parts) == 1:
+        for base in model_search_dirs():
+            if (base / path.name / CARD_NAME).is_file():
+                return base / path.name
+    raise ModelNotFoundError(f"no model '{name_or_dir}': not a folder, and not a model name under "
+                             + ", ".join(str(d) for d in model_search_dirs()))
+
+
+def read_card(directory: Path) -> dict[str, Any]:
+    """Parse and minimally validate ``card.json``."""
+    try:
+        card = json.loads((directory / CARD_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelCardError(f"cannot read the model card in {directory}: {exc}") from exc
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ModelCardError(f"{directory / CARD_NAME} is not a {CARD_FORMAT} model card")
+    for section in ("architecture", "input", "weights", "classes"):
+        if section not in card:
+            raise ModelCardError(f"model card in {directory} lacks its '{section}' section")
+    return card
+
+
+def _weights_path(directory: Path, card: dict[str, Any]) -> Path:
+    name = str(card["weights"].get("file", ""))
+    if Path(name).name != name or not name.endswith(".safetensors"):
+        raise UnsafeModelFormatError(f"the model card names '{name}' as weights; only a .safetensors file "
+                                     "inside the model folder is accepted")
+    path = directory / name
+    if not path.is_file():
+        raise ModelCardError(f"the weights file {path} named by the model card is missing")
+    return path
+
+
+def _build_ensemble(card: dict[str, Any]) -> Ensemble:
+    arch = card["architecture"]
+    try:
+        members = [HybridNet(HybridConfig.from_dict(m)) for m in arch["members"]]
+        return Ensemble(members, arch.get("member_weights"), arch.get("temperatures"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelCardError(f"model card's architecture section is malformed ({exc})") from exc
+
+
+def _check_state(ensemble: Ensemble, state: dict[str, torch.Tensor]) -> None:
+    expected = {k: tuple(v.shape) for k, v in ensemble.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    if missing or extra or wrong:
+        detail = "; ".join(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                           for label, keys in (("missing", missing), ("unexpected", extra), ("wrong shape", wrong))
+                           if keys)
+        raise ModelCardError(f"the weights do not match the architecture in the model card ({detail})")
+
+
+def load_model(name_or_dir: str | Path) -> LoadedModel:
+    """Load a model folder (or a shipped model by name, e.g. ``"breakhis-100x"``) for inference."""
+    directory = resolve_model_dir(name_or_dir)
+    card = read_card(directory)
+    weights = _weights_path(directory, card)
+    digest = sha256_of(weights)
+    if digest != card["weights"].get("sha256"):
+        raise ModelCardError(f"the weights in {directory} do not match their model card (sha256 {digest[:12]}... "
+                             f"vs {str(card['weights'].get('sha256'))[:12]}...): the files were changed or mixed up")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as exc:
+        raise UnsafeModelFormatError(f"{weights} is not a valid safetensors file ({exc})") from exc
+    ensemble = _build_ensemble(card)
+    _check_state(ensemble, state)
+    ensemble.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    ensemble.eval()
+    return LoadedModel(ensemble=ensemble, spec=InputSpec.from_dict(card["input"]), card=card, directory=directory)
