@@ -1,1 +1,32 @@
 """Streaming inference: ``Predictor`` runs a ``TileGrid`` through a model and yields ``TileScores``."""
+
+from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
+from bcviewer.inference.feeder import TileFeeder
+from bcviewer.inference.grids import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_MIN_TISSUE,
+    DEFAULT_SLIDE_MODEL,
+    default_grid,
+    default_model_name,
+    is_whole_slide,
+    physical_model_grid,
+    subimage_shape,
+)
+from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, Predictor
+from bcviewer.inference.scores import (
+    BENIGN,
+    DEFAULT_THRESHOLD,
+    MALIGNANT,
+    TILE_FIELDS,
+    ScoreBatch,
+    TileScores,
+    label_of,
+)
+
+__all__ = [
+    "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "TileFeeder",
+    "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
+    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape",
+    "DEFAULT_BATCH_SIZE", "Predictor",
+    "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
+]

@@ -1,0 +1,53 @@
+"""Choosing the torch device inference runs on: CUDA, then Apple MPS, then the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from bcviewer.errors import BcviewerError
+
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceUnavailableError(BcviewerError):
+    """A device was asked for that this computer or this PyTorch build does not have."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def choose_device(preference: str | torch.device | None = "auto") -> torch.device:
+    """The device for ``preference``: ``"auto"`` (or None) picks cuda, then mps, then cpu.
+
+    ``"cuda"``, ``"cuda:1"`` and ``"mps"`` are checked and raise :class:`DeviceUnavailableError`
+    with advice when absent, rather than failing later inside PyTorch.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    text = (preference or "auto").strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError as exc:
+        raise DeviceUnavailableError(
+            f"unknown device '{preference}'; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                "an NVIDIA GPU (cuda) was asked for, but PyTorch sees none on this computer; "
+                "use --device cpu or --device auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"GPU {device.index} was asked for, but only {torch.cuda.device_count()} GPU(s) are present")
+    elif device.type == "mps" and not _mps_available():
+        raise DeviceUnavailableError("Apple GPU (mps) was asked for, but it is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceUnavailableError(f"device '{preference}' is not supported; choose one of {', '.join(DEVICE_CHOICES)}")
+    return device
