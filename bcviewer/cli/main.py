@@ -18,6 +18,7 @@ from bcviewer.errors import BcviewerError
 COMMAND_MODULES = [
     "bcviewer.cli.info",
     "bcviewer.cli.tiles",
+    "bcviewer.cli.predict",
 ]
 
 
