@@ -1,0 +1,93 @@
+"""Prediction with a stored gene model: one row per sample plus what a viewer needs to explain it.
+
+``predict_expression`` returns a :class:`PredictionResult`: the table written by
+``bcviewer genes predict`` (``sample, model, p, label, gene_coverage``), class probabilities,
+per-gene z-scores against the training cohort, input x gradient attributions, and the coverage
+report. It refuses tables that measure too few of the model's genes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE, CoverageReport, align_to_genes, require_coverage
+from bcviewer.genes.errors import GeneDataError
+from bcviewer.genes.io import ExpressionTable
+from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES
+from bcviewer.genes.store import GeneModel, model_scale
+
+Standardise = Literal["model", "cohort"]
+PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage"]
+SHIFT_WARNING_SD = 1.5
+
+
+@dataclass
+class PredictionResult:
+    """Everything one prediction run produces; every frame is indexed by sample id."""
+
+    table: pd.DataFrame
+    probabilities: pd.DataFrame
+    zscores: pd.DataFrame
+    attributions: pd.DataFrame
+    coverage: CoverageReport
+    standardise: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def scale_shift(model: GeneModel, values: np.ndarray) -> float:
+    """Median over measured genes of |cohort mean - training mean| in training sd units."""
+    on_scale = model_scale(model.classifier, values)
+    with np.errstate(all="ignore"):
+        means = np.nanmean(on_scale, axis=0)
+    shift = np.abs(means - model.reference.mean) / model.reference.sd
+    shift = shift[np.isfinite(shift)]
+    return float(np.median(shift)) if shift.size else 0.0
+
+
+def training_zscores(model: GeneModel, values: np.ndarray) -> np.ndarray:
+    """Each value as a z-score against the training cohort's distribution of that gene."""
+    return (model_scale(model.classifier, values) - model.reference.mean) / model.reference.sd
+
+
+def predict_expression(
+    table: ExpressionTable,
+    model: GeneModel,
+    *,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    standardise: Standardise = "model",
+) -> PredictionResult:
+    """Predict every sample of ``table`` with ``model``.
+
+    ``standardise='model'`` z-scores genes with the training cohort's statistics (same platform);
+    ``'cohort'`` uses the table's own statistics (another platform; needs 10+ samples). Genes
+    missing from the table are imputed with the training median, after the coverage check.
+    """
+    if standardise not in ("model", "cohort"):
+        raise GeneDataError(f"standardise must be 'model' or 'cohort', not {standardise!r}")
+    values, coverage = align_to_genes(table.expression, model.genes)
+    require_coverage(coverage, min_coverage, table.path)
+    if standardise == "cohort" and values.shape[0] < MIN_COHORT_SAMPLES:
+        raise GeneDataError(f"per-cohort standardisation needs at least {MIN_COHORT_SAMPLES} samples; "
+                            f"{table.path} has {values.shape[0]}")
+    warnings = list(table.warnings)
+    if coverage.missing:
+        warnings.append(coverage.summary())
+    shift = scale_shift(model, values)
+    if standardise == "model" and values.shape[0] >= 3 and shift > SHIFT_WARNING_SD:
+        warnings.append(f"expression sits {shift:.1f} training sd away from the training cohort's level per gene "
+                        "(median); if this is another platform or cohort, use per-cohort standardisation")
+    proba = model.classifier.predict_proba(values, standardise=standardise)
+    index = pd.Index(table.samples, name="sample")
+    probabilities = pd.DataFrame(proba, index=index, columns=model.classes)
+    predicted = np.asarray(model.classes)[proba.argmax(axis=1)]
+    p = proba[:, 1] if len(model.classes) == 2 else proba.max(axis=1)
+    result_table = pd.DataFrame({"sample": table.samples, "model": model.name, "p": p, "label": predicted,
+                                 "gene_coverage": coverage.per_sample.to_numpy()}, columns=PREDICTION_COLUMNS)
+    zscores = pd.DataFrame(training_zscores(model, values), index=index, columns=model.genes)
+    attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
+                                columns=model.genes)
+    return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings)

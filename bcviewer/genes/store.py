@@ -1,0 +1,214 @@
+"""Gene models on disk: safetensors weights plus a JSON card, nothing else.
+
+A model directory holds ``model.safetensors`` (network weights, fitted preprocessing arrays, the
+training cohort's per-gene distribution, gene scores) and ``card.json`` (everything else, with
+the sha256 of the weights). A task directory (``models/genes/er-status``) holds one such
+directory per architecture and ``index.json`` naming the default. Pickle-like files are never
+loaded, and weights whose sha256 differs from the card are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.numpy import load_file, save_file
+
+from bcviewer.genes.errors import GeneModelError
+from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
+from bcviewer.genes.nets import build_net
+from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
+
+CARD_FORMAT = "bcviewer-gene-model/1"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "card.json"
+INDEX_NAME = "index.json"
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+_UNSAFE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz", ".h5", ".keras"}
+
+
+def default_models_dir() -> Path:
+    """``$BCVIEWER_GENE_MODELS`` or the project's ``models/genes``."""
+    env = os.environ.get("BCVIEWER_GENE_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "genes"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class GeneReference:
+    """The training cohort's per-gene distribution, on the scale the model standardises (after log2)."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    quantiles: np.ndarray  # len(QUANTILES) x genes
+
+    @classmethod
+    def from_training(cls, classifier: GeneNetClassifier, X: np.ndarray) -> "GeneReference":
+        values = model_scale(classifier, X)
+        standardiser = next(s for s in classifier.steps if isinstance(s, GeneStandardiser))
+        with np.errstate(all="ignore"):
+            quantiles = np.nanquantile(values, QUANTILES, axis=0)
+        return cls(standardiser.mean_.copy(), standardiser.scale_.copy(), np.nan_to_num(quantiles))
+
+
+def model_scale(classifier: GeneNetClassifier, X: np.ndarray) -> np.ndarray:
+    """Raw expression on the model's scale: log2(x + 1) applied when the model's training did."""
+    log_step = next((s for s in classifier.steps if isinstance(s, Log2IfCounts)), None)
+    return log_step.transform(X) if log_step is not None else np.asarray(X, dtype=np.float64)
+
+
+@dataclass
+class GeneModel:
+    """A loaded, verified gene model."""
+
+    name: str
+    path: Path
+    card: dict[str, Any]
+    classifier: GeneNetClassifier
+    reference: GeneReference
+    gene_score_values: np.ndarray
+
+    @property
+    def genes(self) -> list[str]:
+        return self.classifier.genes
+
+    @property
+    def classes(self) -> list[str]:
+        return self.classifier.classes
+
+    @property
+    def architecture(self) -> str:
+        return self.classifier.architecture
+
+    def gene_scores(self) -> pd.Series:
+        """Gene scores, highest first (DeepCME: S_j; others: mean |input x gradient| in training)."""
+        return pd.Series(self.gene_score_values, index=self.genes, name="score").sort_values(ascending=False)
+
+
+def save_gene_model(directory: str | Path, classifier: GeneNetClassifier, reference: GeneReference,
+                    card: dict[str, Any]) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` into ``directory`` and return it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, np.ndarray] = {f"net.{k}": v.detach().cpu().numpy() for k, v in classifier.net.state_dict().items()}
+    steps = []
+    for i, step in enumerate(classifier.steps):
+        settings, arrays = step.saved_state()
+        steps.append(settings)
+        tensors.update({f"pre.{i}.{k}": v for k, v in arrays.items()})
+    tensors.update({"reference.mean": reference.mean, "reference.sd": reference.sd,
+                    "reference.quantiles": reference.quantiles, "gene_scores": classifier.gene_scores()})
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    weights = directory / WEIGHTS_NAME
+    save_file(tensors, str(weights), metadata={"format": CARD_FORMAT})
+    full = {"format": CARD_FORMAT, **card, "classifier": classifier.describe(), "preprocessing": steps,
+            "reference_quantiles": list(QUANTILES), "weights": WEIGHTS_NAME, "weights_sha256": sha256_of(weights)}
+    (directory / CARD_NAME).write_text(json.dumps(_jsonable(full), indent=1) + "\n")
+    return directory
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else round(float(value), 6)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) -> Path:
+    """A directory with ``card.json``: from a path, a task name (its default) or ``task/architecture``."""
+    candidate = Path(name_or_path)
+    if candidate.suffix.lower() in _UNSAFE_SUFFIXES:
+        raise GeneModelError(f"{candidate.name}: pickle-style model files are never loaded; "
+                             "a gene model is a folder with model.safetensors and card.json")
+    if not candidate.exists():
+        candidate = (models_dir or default_models_dir()) / str(name_or_path)
+        if not candidate.exists():
+            known = list_models(models_dir)
+            raise GeneModelError(f"no gene model {str(name_or_path)!r}; known models: " + (", ".join(known) or "none"))
+    if candidate.is_file():
+        if candidate.name in (CARD_NAME, WEIGHTS_NAME):
+            return candidate.parent
+        raise GeneModelError(f"{candidate}: expected a model folder, its card.json or its model.safetensors")
+    if (candidate / CARD_NAME).is_file():
+        return candidate
+    if (candidate / INDEX_NAME).is_file():
+        default = json.loads((candidate / INDEX_NAME).read_text())["default"]
+        return candidate / default
+    raise GeneModelError(f"{candidate} holds neither card.json nor index.json; it is not a gene model")
+
+
+def list_models(models_dir: Path | None = None) -> list[str]:
+    """Task names (with their architectures) under the models folder."""
+    root = models_dir or default_models_dir()
+    if not root.is_dir():
+        return []
+    names = []
+    for task in sorted(p for p in root.iterdir() if p.is_dir()):
+        names += [task.name] + [f"{task.name}/{a.name}" for a in sorted(task.iterdir()) if (a / CARD_NAME).is_file()]
+    return names
+
+
+def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) -> GeneModel:
+    """Load and verify a gene model (see the module docstring for what is refused)."""
+    directory = resolve_model_dir(name_or_path, models_dir)
+    try:
+        card = json.loads((directory / CARD_NAME).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GeneModelError(f"{directory / CARD_NAME}: unreadable model card ({exc})") from exc
+    if card.get("format") != CARD_FORMAT:
+        raise GeneModelError(f"{directory}: card format {card.get('format')!r} is not {CARD_FORMAT}")
+    weights = directory / str(card.get("weights", ""))
+    if weights.suffix != ".safetensors" or not weights.is_file():
+        raise GeneModelError(f"{directory}: the card must name a .safetensors weights file that exists, "
+                             f"not {card.get('weights')!r}")
+    if sha256_of(weights) != card.get("weights_sha256"):
+        raise GeneModelError(f"{weights}: sha256 differs from the model card; the weights were changed "
+                             "or belong to another model, so they are refused")
+    tensors = load_file(str(weights))
+    classifier = _rebuild(card, tensors, directory)
+    reference = GeneReference(tensors["reference.mean"], tensors["reference.sd"], tensors["reference.quantiles"])
+    name = card.get("name", directory.name)
+    return GeneModel(name, directory, card, classifier, reference, tensors["gene_scores"].astype(np.float64))
+
+
+def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier:
+    spec = card["classifier"]
+    steps = []
+    for i, settings in enumerate(card["preprocessing"]):
+        prefix = f"pre.{i}."
+        arrays = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        steps.append(STEP_TYPES[settings["type"]].restore(settings, arrays))
+    classifier = GeneNetClassifier(spec["architecture"], list(spec["genes"]), list(spec["classes"]),
+                                   TrainSettings(**spec["settings"]), dict(spec["net_options"]), steps,
+                                   spec.get("log2", "auto"), history=dict(spec.get("history", {})))
+    n_inputs = len(classifier.selected_genes())
+    classifier.net = build_net(classifier.architecture, n_inputs, classifier.n_outputs, **classifier.net_options)
+    state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("net.")}
+    try:
+        classifier.net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise GeneModelError(f"{directory}: weights do not fit a {classifier.architecture} network "
+                             f"({str(exc).splitlines()[0]})") from exc
+    classifier.net.eval()
+    return classifier
