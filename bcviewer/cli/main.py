@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "bcviewer.cli.info",
     "bcviewer.cli.tiles",
     "bcviewer.cli.predict",
+    "bcviewer.cli.genes",
 ]
 
 

@@ -1,0 +1,152 @@
+"""``bcviewer genes train|predict|scores|models``: gene-expression models from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE
+from bcviewer.genes.errors import GeneDataError
+from bcviewer.genes.io import read_expression_table
+from bcviewer.genes.nets import ARCHITECTURES
+from bcviewer.genes.predict import predict_expression
+from bcviewer.genes.store import list_models, load_gene_model
+
+DEFAULT_MODEL = "er-status"
+_ORIENTATIONS = ["auto", "samples-in-rows", "genes-in-rows"]
+_SEPARATORS = {"comma": ",", "tab": "\t", "semicolon": ";"}
+
+
+def _table_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-col", help="column of sample ids (default: first column of unique, non-numeric strings)")
+    p.add_argument("--orientation", choices=_ORIENTATIONS, default="auto",
+                   help="samples in rows or genes in rows (default: detected)")
+    p.add_argument("--sep", help="field separator: comma, tab, semicolon or one character (default: detected)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    genes = sub.add_parser("genes", help="train, evaluate and apply gene-expression models")
+    commands = genes.add_subparsers(dest="genes_command", metavar="ACTION", parser_class=type(genes))
+    genes.set_defaults(func=lambda _args: (genes.print_help(), 2)[1])
+
+    train = commands.add_parser("train", help="cross-validate, train and save a gene-expression model")
+    train.add_argument("data", help="expression table (CSV, TSV, optionally .gz)")
+    train.add_argument("--label", required=True, help="label column")
+    train.add_argument("--model", required=True, choices=[*ARCHITECTURES, "all"], help="architecture")
+    train.add_argument("--cv", type=int, default=5, help="number of stratified folds (default 5)")
+    train.add_argument("--external", help="external cohort table for evaluation")
+    train.add_argument("--external-label", help="label column of the external cohort")
+    train.add_argument("--positive", help="positive class of a binary label (default: guessed, e.g. Positive, 1)")
+    train.add_argument("--external-positive", help="positive class in the external cohort")
+    train.add_argument("--out", help="task folder; the model goes to OUT/<architecture> (default gene-models/NAME)")
+    train.add_argument("--name", help="task name in the card (default: the data file's name)")
+    train.add_argument("--task", help="one-line task description for the card")
+    train.add_argument("--limitation", action="append", default=[], help="a limitation for the card (repeatable)")
+    train.add_argument("--log2", choices=["auto", "always", "never"], default="auto",
+                       help="log2(x+1): when the data look like raw counts (auto), always or never")
+    train.add_argument("--min-class-size", type=int, default=0, help="leave out classes with fewer samples")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--epochs", type=int, help="cap on training epochs (default: the architecture's recipe)")
+    train.add_argument("--noise-repeats", type=int, default=3, help="noisy copies per level (0 = skip the check)")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    train.add_argument("--id-col", help="column of sample ids")
+    train.add_argument("--orientation", choices=_ORIENTATIONS, default="auto")
+    train.set_defaults(func=run_train)
+
+    predict = commands.add_parser("predict", help="predict every sample of an expression profile table")
+    predict.add_argument("profile", help="expression table (CSV, TSV, optionally .gz)")
+    predict.add_argument("--model", default=DEFAULT_MODEL,
+                         help=f"model name in models/genes (e.g. er-status, er-status/gexpnet) or folder "
+                              f"(default {DEFAULT_MODEL})")
+    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.add_argument("--min-coverage", type=float, default=DEFAULT_MIN_COVERAGE,
+                         help="refuse when fewer of the model's genes are measured (default 0.8)")
+    predict.add_argument("--standardise", choices=["model", "cohort"], default="model",
+                         help="z-score with the training cohort's statistics (model) or the table's own (cohort; "
+                              "for another platform, 10+ samples)")
+    _table_options(predict)
+    predict.set_defaults(func=run_predict)
+
+    scores = commands.add_parser("scores", help="list a model's top genes")
+    scores.add_argument("model", help="model name or folder")
+    scores.add_argument("--top", type=int, default=20, help="number of genes (default 20)")
+    scores.add_argument("--json", action="store_true", help="print JSON")
+    scores.set_defaults(func=run_scores)
+
+    models = commands.add_parser("models", help="list the gene models in models/genes")
+    models.set_defaults(func=run_models)
+
+
+def _separator(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return _SEPARATORS.get(text.lower(), text.encode().decode("unicode_escape"))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from bcviewer.genes.workflow import TrainRequest, train_gene_model
+
+    torch.set_num_threads(max(1, args.threads))
+    if args.external and not args.external_label:
+        raise GeneDataError("--external needs --external-label, the label column of the external cohort")
+    name = args.name or Path(args.data).name.split(".")[0]
+    out = Path(args.out) if args.out else Path("gene-models") / name
+    architectures = list(ARCHITECTURES) if args.model == "all" else [args.model]
+    for architecture in architectures:
+        request = TrainRequest(
+            data=Path(args.data), label=args.label, architecture=architecture, cv=args.cv, seed=args.seed,
+            external=Path(args.external) if args.external else None, external_label=args.external_label,
+            positive=args.positive, external_positive=args.external_positive, id_col=args.id_col,
+            orientation=args.orientation, log2=args.log2, min_class_size=args.min_class_size,
+            noise_repeats=args.noise_repeats, max_epochs=args.epochs, name=name, task=args.task,
+            limitations=args.limitation)
+        outcome = train_gene_model(request, out, progress=lambda m: print(m, file=sys.stderr))
+        auc = outcome.cv.summary[architecture]["auc"]
+        line = f"{architecture}: CV AUC {auc['mean']:.3f} ± {auc['sd']:.3f}"
+        external = outcome.card.get("external")
+        if external:
+            line += f"; external AUC {external['metrics'][architecture]['auc']:.3f}"
+        print(f"{line} -> {outcome.model_dir}")
+    index = json.loads((out / "index.json").read_text())
+    print(f"default architecture of {out}: {index['default']}; report: {out / index['default'] / 'report.md'}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    model = load_gene_model(args.model)
+    table = read_expression_table(args.profile, id_col=args.id_col, orientation=args.orientation,
+                                  sep=_separator(args.sep), known_genes=model.genes)
+    result = predict_expression(table, model, min_coverage=args.min_coverage, standardise=args.standardise)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{model.name}: {result.coverage.summary()}", file=sys.stderr)
+    if args.out:
+        result.table.to_csv(args.out, index=False, float_format="%.6f")
+        print(f"wrote {len(result.table)} predictions to {args.out}", file=sys.stderr)
+    else:
+        result.table.to_csv(sys.stdout, index=False, float_format="%.6f")
+    return 0
+
+
+def run_scores(args: argparse.Namespace) -> int:
+    model = load_gene_model(args.model)
+    scores = model.gene_scores().head(max(1, args.top))
+    kind = "S_j = sum_i |W1[i,j]|" if model.architecture == "deepcme" else "mean |input x gradient| (training cohort)"
+    if args.json:
+        print(json.dumps({"model": model.name, "score": kind, "genes": [
+            {"gene": g, "score": round(float(s), 6)} for g, s in scores.items()]}, indent=2))
+        return 0
+    print(f"{model.name}: top {len(scores)} of {len(model.genes)} genes by {kind}")
+    for rank, (gene, score) in enumerate(scores.items(), start=1):
+        print(f"{rank:3d}  {gene:<16} {score:.4f}")
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    names = list_models()
+    print("\n".join(names) if names else "no gene models found")
+    return 0
