@@ -1,1 +1,54 @@
-"""Label store (SQLite project file) and the hierarchical self-learning relabel loop."""
+"""Label store (SQLite project file) and the hierarchical self-learning relabel loop.
+
+* :class:`LabelStore` (``store``): images, sub-images with label/source/lock, the audit trail
+  with undo, review proposals, rounds and predictions; every change one transaction.
+* ``rules``: the pure multiple-instance relabel rule and its invariants.
+* :class:`SelfLearningEngine` (``selflearn``): rounds of train, score, relabel with an injected
+  :class:`Trainer` or :class:`Scorer`.
+* ``importer`` (BreakHis folders and file lists; import it directly, it loads the imaging stack)
+  and ``export`` (CSV, QuPath GeoJSON).
+"""
+
+from bcviewer.labels.errors import (
+    ImportSourceError,
+    LabelStoreError,
+    LockedSubImageError,
+    ProjectFileError,
+    SelfLearningError,
+    UnknownItemError,
+)
+from bcviewer.labels.export import CSV_FIELDS, labels_csv_text, write_labels_csv, write_labels_geojson
+from bcviewer.labels.queries import SubImageRef
+from bcviewer.labels.records import (
+    DecisionResult,
+    HistoryRow,
+    ImageRow,
+    LabelCounts,
+    NewImage,
+    ProposalRow,
+    RoundRow,
+    SubImageRect,
+    SubImageRow,
+    UndoResult,
+)
+from bcviewer.labels.rules import Relabel, RuleOutcome, SubImageState, invariant_violations, relabel_image
+from bcviewer.labels.schema import SCHEMA_VERSION
+from bcviewer.labels.selflearn import (
+    HeldOutAccuracy,
+    RoundReport,
+    Scorer,
+    SelfLearningEngine,
+    TauSchedule,
+    Trainer,
+    heldout_accuracy,
+)
+from bcviewer.labels.store import LabelStore
+
+__all__ = [
+    "ImportSourceError", "LabelStoreError", "LockedSubImageError", "ProjectFileError", "SelfLearningError",
+    "UnknownItemError", "CSV_FIELDS", "labels_csv_text", "write_labels_csv", "write_labels_geojson",
+    "SubImageRef", "DecisionResult", "HistoryRow", "ImageRow", "LabelCounts", "NewImage", "ProposalRow",
+    "RoundRow", "SubImageRect", "SubImageRow", "UndoResult", "Relabel", "RuleOutcome", "SubImageState",
+    "invariant_violations", "relabel_image", "SCHEMA_VERSION", "HeldOutAccuracy", "RoundReport", "Scorer",
+    "SelfLearningEngine", "TauSchedule", "Trainer", "heldout_accuracy", "LabelStore",
+]

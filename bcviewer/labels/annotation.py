@@ -95,7 +95,8 @@ def undo(conn: sqlite3.Connection, reason: str = "undo") -> UndoResult | None:
         return None
     rows = conn.execute(
         "SELECT id, subimage_id, action, old_label, old_source, old_locked, proposal_id FROM history"
-        " WHERE batch = ? ORDER BY id DESC", (batch,),
+        f" WHERE batch = ? AND action IN ({','.join('?' * len(HUMAN_ACTIONS))}) ORDER BY id DESC",
+        (batch, *HUMAN_ACTIONS),
     ).fetchall()
     new_batch = next_batch(conn)
     written: list[int] = []

@@ -144,3 +144,9 @@ def revert_round(conn: sqlite3.Connection, round_id: int, reason: str = "") -> i
                  (utc_now(), round_id))
     conn.execute("UPDATE rounds SET status = 'reverted', finished = ? WHERE id = ?", (utc_now(), round_id))
     return len(rows)
+
+
+def abort_round(conn: sqlite3.Connection, round_id: int, reason: str) -> None:
+    """Mark a running round ``interrupted`` (training or scoring failed); nothing else changes."""
+    conn.execute("UPDATE rounds SET status = 'interrupted', finished = ?, stats = ? WHERE id = ? AND status = 'running'",
+                 (utc_now(), json.dumps({"error": reason}), round_id))

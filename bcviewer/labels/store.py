@@ -275,6 +275,11 @@ class LabelStore:
         with self.write() as conn:
             return rounds.apply_round(conn, round_id, p_malignant, extra_stats or {})
 
+    def abort_round(self, round_id: int, reason: str) -> None:
+        """Mark a running round interrupted (its training or scoring failed)."""
+        with self.write() as conn:
+            rounds.abort_round(conn, round_id, reason)
+
     def revert_round(self, round_id: int, reason: str = "") -> int:
         """Undo a completed round's relabels that nobody changed since; returns how many."""
         with self.write() as conn:

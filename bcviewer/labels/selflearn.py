@@ -1,0 +1,219 @@
+"""Hierarchical self-learning: rounds of train, score, relabel, with the rule of :mod:`rules`.
+
+Round k of a run (k = 1..L):
+
+1. a :class:`Trainer` fits a model on the current labels of the *training* patients (every
+   patient not held out), giving a :class:`Scorer`; or a fixed injected scorer is used;
+2. the scorer gives ``p_malignant`` for every sub-image of the project;
+3. malignant sub-images of malignant images with ``p_malignant < tau_k`` become benign, keeping
+   the invariants (benign images untouched, one malignant anchor per malignant image, human
+   and locked labels untouched); ``auto`` applies them, ``review`` stores proposals;
+4. the round's statistics are committed with it: benign/malignant counts per magnification
+   after the round (the paper's table) and the held-out accuracy of the model the round trained.
+
+Held-out patients never train a model. Their sub-images are scored and, like every sub-image,
+relabelled by the rule; held-out accuracy is measured against labels that never change (the
+image label, and the inherited label of each sub-image), so relabelling cannot inflate it.
+The round's model is trained on the labels *before* its relabels, so the accuracy of round 1
+is the inherited-labels baseline; :meth:`SelfLearningEngine.evaluate` trains once more on the
+final labels.
+
+Default schedule ``tau = 0.1, 0.2, 0.3, 0.4``: each level relabels only what the model is more
+confidently benign about than in the level before it; past the last value the last one repeats.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from bcviewer.labels.errors import SelfLearningError
+from bcviewer.labels.queries import SubImageRef
+from bcviewer.labels.store import LabelStore
+
+
+class Scorer(Protocol):
+    """Anything that gives ``p_malignant`` (an array in [0, 1]) for a list of sub-images."""
+
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray: ...
+
+
+class Trainer(Protocol):
+    """Anything that trains a scorer on sub-images labelled with their current labels."""
+
+    def fit(self, examples: Sequence[SubImageRef], round_number: int) -> Scorer: ...
+
+
+Progress = Callable[[str, int, int], None]
+"""``progress(stage, round_position, rounds)``; stage is "train", "score", "apply" or "done"."""
+
+
+@dataclass(frozen=True)
+class TauSchedule:
+    """The relabel threshold of each level: ``taus[k - 1]`` for round k of a run."""
+
+    taus: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
+
+    def __post_init__(self) -> None:
+        if not self.taus or any(not 0.0 <= t < 1.0 for t in self.taus):
+            raise SelfLearningError(f"every tau must lie in [0, 1), got {list(self.taus)}")
+
+    def tau(self, position: int) -> float:
+        """Threshold of round ``position`` (1-based) of a run; the last value repeats."""
+        return self.taus[min(position, len(self.taus)) - 1]
+
+    @classmethod
+    def parse(cls, text: str) -> TauSchedule:
+        """``"0.1,0.2,0.3,0.4"`` or one value for every round."""
+        try:
+            return cls(tuple(float(t) for t in text.replace(" ", "").split(",") if t))
+        except ValueError as exc:
+            raise SelfLearningError(f"the tau schedule must be numbers separated by commas, got {text!r}") from exc
+
+
+@dataclass(frozen=True)
+class HeldOutAccuracy:
+    """Accuracy on held-out patients against labels the loop never changes.
+
+    ``image_accuracy``: image called malignant when the mean sub-image p_malignant >= 0.5.
+    ``image_accuracy_any``: called malignant when any sub-image has p_malignant >= 0.5 (the
+    multiple-instance reading). ``subimage_accuracy``: each sub-image against its inherited label.
+    """
+
+    images: int
+    image_accuracy: float
+    image_accuracy_any: float
+    subimages: int
+    subimage_accuracy: float
+    by_magnification: dict[str, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def heldout_accuracy(refs: Sequence[SubImageRef], p_malignant: np.ndarray) -> HeldOutAccuracy | None:
+    """Accuracy of ``p_malignant`` (one per ref) on these sub-images; None when there are none."""
+    if not refs:
+        return None
+    by_image: dict[int, list[int]] = defaultdict(list)
+    for i, ref in enumerate(refs):
+        by_image[ref.image_id].append(i)
+    truth = np.array([ref.image_label == "malignant" for ref in refs])
+    sub_correct = (p_malignant >= 0.5) == truth
+    rows = []  # (magnification, mean rule correct, any rule correct)
+    for idx in by_image.values():
+        label = truth[idx[0]]
+        p = p_malignant[idx]
+        rows.append((refs[idx[0]].magnification, (p.mean() >= 0.5) == label, (p.max() >= 0.5) == label))
+    per_mag: dict[str, dict[str, float]] = {}
+    for mag in sorted({r[0] for r in rows if r[0] is not None}):
+        picked = [r for r in rows if r[0] == mag]
+        per_mag[str(mag)] = {"images": len(picked), "image_accuracy": float(np.mean([r[1] for r in picked]))}
+    return HeldOutAccuracy(len(rows), float(np.mean([r[1] for r in rows])), float(np.mean([r[2] for r in rows])),
+                           len(refs), float(sub_correct.mean()), per_mag)
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What one round did; ``stats`` is exactly what the project file records for it."""
+
+    round_id: int
+    number: int
+    position: int
+    tau: float
+    mode: str
+    stats: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self.stats["counts"]
+
+    @property
+    def heldout(self) -> dict[str, Any] | None:
+        return self.stats.get("heldout")
+
+
+class SelfLearningEngine:
+    """Runs self-learning rounds on a project with an injected trainer or scorer."""
+
+    def __init__(self, store: LabelStore, *, trainer: Trainer | None = None, scorer: Scorer | None = None,
+                 schedule: TauSchedule = TauSchedule(), mode: str = "auto",
+                 heldout_patients: frozenset[str] | None = None, params: dict[str, Any] | None = None,
+                 progress: Progress | None = None) -> None:
+        if (trainer is None) == (scorer is None):
+            raise SelfLearningError("give either a trainer (retrained every round) or a fixed scorer")
+        if mode not in ("auto", "review"):
+            raise SelfLearningError(f"mode must be auto or review, not {mode!r}")
+        self.store, self.trainer, self.scorer = store, trainer, scorer
+        self.schedule, self.mode = schedule, mode
+        stored = store.heldout_patients()
+        self.heldout = frozenset(heldout_patients if heldout_patients is not None else stored or ())
+        self.params = dict(params or {})
+        self._progress = progress or (lambda stage, position, total: None)
+
+    def _parts(self) -> tuple[list[SubImageRef], list[SubImageRef], list[SubImageRef]]:
+        refs = self.store.subimage_refs()
+        if not refs:
+            raise SelfLearningError("the project holds no images; import some with 'bcviewer labels import'")
+        train = [r for r in refs if r.patient not in self.heldout]
+        if not train:
+            raise SelfLearningError("every patient is held out, so there is nothing to train on")
+        return refs, train, [r for r in refs if r.patient in self.heldout]
+
+    def _scores(self, train: list[SubImageRef], refs: list[SubImageRef], number: int,
+                position: int, total: int) -> np.ndarray:
+        scorer = self.scorer
+        if self.trainer is not None:
+            self._progress("train", position, total)
+            scorer = self.trainer.fit(train, number)
+        assert scorer is not None
+        self._progress("score", position, total)
+        p = np.asarray(scorer.score(refs), dtype=np.float64).reshape(-1)
+        if p.shape[0] != len(refs) or not np.all((p >= 0.0) & (p <= 1.0)):
+            raise SelfLearningError(f"the scorer must give one probability in [0, 1] per sub-image "
+                                    f"({len(refs)}); it gave {p.shape[0]} values, some outside [0, 1] or NaN")
+        return p
+
+    def run_round(self, position: int = 1, total: int = 1) -> RoundReport:
+        """Run round ``position`` of a run of ``total`` rounds and commit it."""
+        refs, train, held = self._parts()
+        tau = self.schedule.tau(position)
+        params = {**self.params, "position": position, "schedule": list(self.schedule.taus),
+                  "heldout_patients": sorted(self.heldout), "trained": self.trainer is not None}
+        round_id, number = self.store.start_round(self.mode, tau, params)
+        try:
+            p = self._scores(train, refs, number, position, total)
+        except BaseException as exc:
+            self.store.abort_round(round_id, f"{type(exc).__name__}: {exc}")
+            raise
+        index = {r.subimage_id: i for i, r in enumerate(refs)}
+        accuracy = heldout_accuracy(held, p[[index[r.subimage_id] for r in held]]) if held else None
+        train_counts = {"images": len({r.image_id for r in train}), "subimages": len(train),
+                        "benign": sum(r.label == "benign" for r in train),
+                        "malignant": sum(r.label == "malignant" for r in train)}
+        self._progress("apply", position, total)
+        stats = self.store.apply_round(
+            round_id, {r.subimage_id: float(p[i]) for i, r in enumerate(refs)},
+            {"position": position, "train": train_counts,
+             "heldout": accuracy.to_dict() if accuracy is not None else None})
+        self._progress("done", position, total)
+        return RoundReport(round_id, number, position, tau, self.mode, stats)
+
+    def run(self, rounds: int) -> list[RoundReport]:
+        """Run ``rounds`` levels of the schedule, committing each round as it finishes."""
+        if rounds < 1:
+            raise SelfLearningError(f"run at least one round, not {rounds}")
+        return [self.run_round(k, rounds) for k in range(1, rounds + 1)]
+
+    def evaluate(self) -> HeldOutAccuracy | None:
+        """Train on the current labels and measure held-out accuracy, changing nothing."""
+        refs, train, held = self._parts()
+        if not held:
+            return None
+        scorer = self.trainer.fit(train, 0) if self.trainer is not None else self.scorer
+        assert scorer is not None
+        return heldout_accuracy(held, np.asarray(scorer.score(held), dtype=np.float64).reshape(-1))
