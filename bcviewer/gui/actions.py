@@ -1,0 +1,127 @@
+"""The main window's actions, menus and toolbar (shortcuts live here, in one place)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
+
+ICON_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
+
+EXPORT_KINDS = {
+    "heatmap": ("Heatmap PNG…", "PNG image (*.png)", ".png"),
+    "overlay": ("Overlay PNG…", "PNG image (*.png)", ".png"),
+    "csv": ("Tile table CSV…", "CSV table (*.csv)", ".csv"),
+    "geojson": ("GeoJSON (QuPath)…", "GeoJSON (*.geojson *.json)", ".geojson"),
+}
+
+
+def icon(name: str) -> QIcon:
+    """An icon from resources/icons, or an empty icon when the file is missing."""
+    path = ICON_DIR / f"{name}.svg"
+    return QIcon(str(path)) if path.is_file() else QIcon()
+
+
+@dataclass
+class Actions:
+    """Every action of the main window."""
+
+    open: QAction
+    quit: QAction
+    exports: dict[str, QAction]
+    zoom_in: QAction
+    zoom_out: QAction
+    fit: QAction
+    actual_size: QAction
+    heatmap: QAction
+    grid: QAction
+    minimap: QAction
+    run: QAction
+    cancel: QAction
+    model_card: QAction
+    about: QAction
+    model_group: QActionGroup
+    recent_menu: QMenu
+    model_menu: QMenu
+
+
+def _action(window: QMainWindow, text: str, shortcuts: list[QKeySequence | str] | None = None,
+            icon_name: str | None = None, checkable: bool = False, tip: str = "") -> QAction:
+    a = QAction(text, window)
+    if shortcuts:
+        a.setShortcuts([QKeySequence(s) if isinstance(s, str) else s for s in shortcuts])
+    if icon_name:
+        a.setIcon(icon(icon_name))
+    a.setCheckable(checkable)
+    if tip:
+        a.setStatusTip(tip)
+        a.setToolTip(tip)
+    return a
+
+
+def build_actions(window: QMainWindow) -> Actions:
+    """Create the actions, menus and toolbar of ``window``; the caller connects the triggers."""
+    std = QKeySequence.StandardKey
+    acts = Actions(
+        open=_action(window, "&Open…", [QKeySequence(std.Open)], "open", tip="Open a slide or image (Ctrl+O)"),
+        quit=_action(window, "&Quit", [QKeySequence(std.Quit), "Ctrl+Q"]),
+        exports={k: _action(window, text) for k, (text, _, _) in EXPORT_KINDS.items()},
+        zoom_in=_action(window, "Zoom &in", ["+", "=", QKeySequence(std.ZoomIn)], "zoom-in", tip="Zoom in (+)"),
+        zoom_out=_action(window, "Zoom &out", ["-", QKeySequence(std.ZoomOut)], "zoom-out", tip="Zoom out (−)"),
+        fit=_action(window, "&Fit to window", ["F"], "fit", tip="Show the whole image (F)"),
+        actual_size=_action(window, "&100%", ["Ctrl+0", "1"], "actual-size", tip="One screen pixel per image pixel (1)"),
+        heatmap=_action(window, "&Heatmap", ["H"], "heatmap", checkable=True, tip="Show or hide the heatmap (H)"),
+        grid=_action(window, "Tile &grid", ["G"], "grid", checkable=True, tip="Show or hide the analysis tile grid (G)"),
+        minimap=_action(window, "&Minimap", ["M"], "minimap", checkable=True, tip="Show or hide the overview (M)"),
+        run=_action(window, "&Run analysis", ["Ctrl+R", "F5"], "run", tip="Analyse the image (Ctrl+R)"),
+        cancel=_action(window, "&Cancel analysis", ["Esc"], "cancel", tip="Stop the analysis (Esc)"),
+        model_card=_action(window, "Model &card…"),
+        about=_action(window, "&About bcviewer"),
+        model_group=QActionGroup(window),
+        recent_menu=QMenu("Open &Recent", window),
+        model_menu=QMenu("&Model", window),
+    )
+    acts.cancel.setEnabled(False)
+    for a in acts.exports.values():
+        a.setEnabled(False)
+
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    file_menu.addAction(acts.open)
+    file_menu.addMenu(acts.recent_menu)
+    export_menu = file_menu.addMenu("&Export")
+    for a in acts.exports.values():
+        export_menu.addAction(a)
+    file_menu.addSeparator()
+    file_menu.addAction(acts.quit)
+
+    view_menu = bar.addMenu("&View")
+    for a in (acts.zoom_in, acts.zoom_out, acts.fit, acts.actual_size):
+        view_menu.addAction(a)
+    view_menu.addSeparator()
+    for a in (acts.heatmap, acts.grid, acts.minimap):
+        view_menu.addAction(a)
+
+    analysis_menu = bar.addMenu("&Analysis")
+    analysis_menu.addMenu(acts.model_menu)
+    analysis_menu.addAction(acts.run)
+    analysis_menu.addAction(acts.cancel)
+    acts.model_group.setExclusive(True)
+
+    help_menu = bar.addMenu("&Help")
+    help_menu.addAction(acts.model_card)
+    help_menu.addAction(acts.about)
+
+    toolbar = QToolBar("Main", window)
+    toolbar.setObjectName("main-toolbar")
+    toolbar.setMovable(False)
+    for a in (acts.open, None, acts.zoom_in, acts.zoom_out, acts.fit, acts.actual_size, None,
+              acts.heatmap, acts.grid, acts.minimap, None, acts.run, acts.cancel):
+        if a is None:
+            toolbar.addSeparator()
+        else:
+            toolbar.addAction(a)
+    window.addToolBar(toolbar)
+    return acts

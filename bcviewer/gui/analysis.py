@@ -1,0 +1,193 @@
+"""``AnalysisController``: runs the core ``Predictor`` over a slide in a worker thread.
+
+One run at a time: a run loads the model (once per name, then cached), builds the default tile
+grid for the slide, and streams score batches back to the GUI thread as signals. Cancelling sets
+the predictor's cancel event, so it stops after the batch in flight and returns the partial
+scores. Starting a new run cancels the old one; the single worker thread runs the new one only
+after the old one has stopped, and signals of a replaced run are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from bcviewer.errors import BcviewerError
+from bcviewer.inference import Predictor, ScoreBatch, TileScores, default_grid, default_model_name
+from bcviewer.nets import LoadedModel, load_model, model_search_dirs
+from bcviewer.nets.store import CARD_NAME
+from bcviewer.slides import SlideReader
+from bcviewer.tiling import TileGrid
+
+AUTOMATIC_MODEL = ""  # the model is chosen per slide: BreakHis for images, IDC for whole slides
+
+
+def available_models() -> list[str]:
+    """Names of the model folders found in the model search path, first occurrence wins."""
+    names: list[str] = []
+    for base in model_search_dirs():
+        if base.is_dir():
+            for card in sorted(base.glob(f"*/{CARD_NAME}")):
+                if card.parent.name not in names:
+                    names.append(card.parent.name)
+    return names
+
+
+def batch_size_for(total: int) -> int:
+    """Small enough batches that the heatmap fills in over about eight steps, at most 32 tiles."""
+    return max(1, min(32, math.ceil(total / 8)))
+
+
+class NoTilesError(BcviewerError):
+    """The grid for this slide has no tile to analyse."""
+
+
+class _RunSignals(QObject):
+    model_ready = Signal(object)  # LoadedModel
+    grid_ready = Signal(object)  # TileGrid
+    batch_scored = Signal(object)  # ScoreBatch
+    finished = Signal(object)  # TileScores (partial when cancelled) or None if cancelled before scoring
+    failed = Signal(object)  # exception
+
+
+class AnalysisRun(QRunnable):
+    """One analysis of one slide; ``run`` executes on the controller's worker thread."""
+
+    def __init__(self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.reader = reader
+        self.model = model
+        self.batch_size = batch_size
+        self.cancel_event = threading.Event()
+        self.signals = _RunSignals()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        try:
+            model = self.model if isinstance(self.model, LoadedModel) else load_model(self.model)
+            self.signals.model_ready.emit(model)
+            if self.cancel_event.is_set():
+                self.signals.finished.emit(None)
+                return
+            grid = default_grid(self.reader, model.spec)
+            if len(grid) == 0:
+                raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
+            self.signals.grid_ready.emit(grid)
+            predictor = Predictor(model, device="auto")
+            scores = predictor.run(self.reader, grid, self.batch_size or batch_size_for(len(grid)),
+                                   on_batch=self.signals.batch_scored.emit, cancel=self.cancel_event)
+        except BaseException as exc:  # noqa: BLE001 (shown to the user by the window)
+            self.signals.failed.emit(exc)
+            return
+        self.signals.finished.emit(scores)
+
+
+class AnalysisController(QObject):
+    """Starts, cancels and reports analysis runs for the main window."""
+
+    started = Signal(str)  # model name or path being loaded
+    model_ready = Signal(object)  # LoadedModel
+    grid_ready = Signal(object)  # TileGrid
+    progress = Signal(object)  # ScoreBatch
+    finished = Signal(object)  # complete TileScores
+    cancelled = Signal(object)  # partial TileScores, or None when cancelled before scoring
+    failed = Signal(object)  # exception
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(1)
+        self._current: AnalysisRun | None = None
+        self._runs: set[AnalysisRun] = set()
+        self._models: dict[str, LoadedModel] = {}
+        self.model: LoadedModel | None = None
+        self.grid: TileGrid | None = None
+        self.batch_size: int | None = None  # None: batch_size_for(number of tiles)
+
+    @property
+    def running(self) -> bool:
+        return self._current is not None
+
+    def model_for(self, reader: SlideReader, choice: str) -> str:
+        """The model name a run would use: ``choice``, or the default for this kind of slide."""
+        return choice or default_model_name(reader)
+
+    def start(self, reader: SlideReader, model: str | LoadedModel | Path) -> None:
+        """Cancel any current run and analyse ``reader`` with ``model`` (a name, folder or loaded model)."""
+        self.cancel()
+        self.grid = None
+        if isinstance(model, (str, Path)) and str(model) in self._models:
+            model = self._models[str(model)]
+        run = AnalysisRun(reader, model if isinstance(model, LoadedModel) else str(model), self.batch_size)
+        key = model.name if isinstance(model, LoadedModel) else str(model)
+        s = run.signals
+        s.model_ready.connect(lambda m, r=run, k=key: self._on_model(r, k, m))
+        s.grid_ready.connect(lambda g, r=run: self._on_grid(r, g))
+        s.batch_scored.connect(lambda b, r=run: self._on_batch(r, b))
+        s.finished.connect(lambda sc, r=run: self._on_finished(r, sc))
+        s.failed.connect(lambda e, r=run: self._on_failed(r, e))
+        self._current = run
+        self._runs.add(run)
+        self.started.emit(key)
+        self._pool.start(run)
+
+    def cancel(self) -> bool:
+        """Ask the current run to stop after its batch in flight; False when nothing runs."""
+        if self._current is None:
+            return False
+        self._current.cancel()
+        return True
+
+    def detach(self) -> None:
+        """Cancel the current run and ignore everything it still reports (a new slide was opened)."""
+        if self._current is not None:
+            self._current.cancel()
+            self._current = None
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the worker thread is idle (for shutdown and tests)."""
+        if self._current is not None:
+            self._current.cancel()
+        return self._pool.waitForDone(timeout_ms)
+
+    # ---- run signals (GUI thread) -----------------------------------------------------------
+    def _on_model(self, run: AnalysisRun, key: str, model: LoadedModel) -> None:
+        self._models[key] = model
+        if run is self._current:
+            self.model = model
+            self.model_ready.emit(model)
+
+    def _on_grid(self, run: AnalysisRun, grid: TileGrid) -> None:
+        if run is self._current:
+            self.grid = grid
+            self.grid_ready.emit(grid)
+
+    def _on_batch(self, run: AnalysisRun, batch: ScoreBatch) -> None:
+        if run is self._current:
+            self.progress.emit(batch)
+
+    def _on_finished(self, run: AnalysisRun, scores: TileScores | None) -> None:
+        self._runs.discard(run)
+        if run is not self._current:
+            return
+        self._current = None
+        if scores is None or scores.cancelled:
+            self.cancelled.emit(scores)
+        else:
+            self.finished.emit(scores)
+
+    def _on_failed(self, run: AnalysisRun, exc: BaseException) -> None:
+        self._runs.discard(run)
+        if run is not self._current:
+            return
+        self._current = None
+        if run.cancel_event.is_set():
+            self.cancelled.emit(None)
+        else:
+            self.failed.emit(exc)

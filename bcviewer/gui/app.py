@@ -1,0 +1,142 @@
+"""``run_gui``: the desktop viewer's entry point (``bcviewer`` and ``bcviewer open ...``).
+
+``--screenshot OUT.png`` makes a scripted run: the window opens the file, waits until every
+visible tile is drawn (and the analysis has ended, with ``--run``), saves a PNG of the window and
+exits. It works with ``QT_QPA_PLATFORM=offscreen``; messages that would be dialogs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from bcviewer.gui import errors
+from bcviewer.gui.actions import icon
+from bcviewer.gui.main_window import MainWindow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bcviewer open", description="Open the desktop viewer.")
+    p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image)")
+    p.add_argument("--model", help="model name or folder to analyse with (default: chosen by image type)")
+    p.add_argument("--run", action="store_true", help="start the analysis as soon as the file is open")
+    p.add_argument("--screenshot", metavar="OUT.png",
+                   help="wait until the view (and the analysis, with --run) is done, save the window as PNG, exit")
+    p.add_argument("--size", default="1400x860", metavar="WxH", help="window size for --screenshot (default 1400x860)")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up a --screenshot after S seconds")
+    return p
+
+
+class ScreenshotTaker(QObject):
+    """Polls the window until it is idle, then saves it and quits the application."""
+
+    def __init__(self, window: MainWindow, out: Path, wait_for_analysis: bool, timeout_s: float) -> None:
+        super().__init__(window)
+        self.window, self.out, self.wait_for_analysis = window, out, wait_for_analysis
+        self.deadline = time.monotonic() + timeout_s
+        self.opened = self.failed = False
+        self.analysis_done = not wait_for_analysis
+        self.exit_code = 0
+        self._stable = 0
+        window.slide_opened.connect(self._on_opened)
+        window.open_failed.connect(self._on_open_failed)
+        c = window.analysis
+        c.finished.connect(self._on_analysis_end)
+        c.cancelled.connect(self._on_analysis_end)
+        c.failed.connect(self._on_analysis_failed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._poll)
+        self._timer.start()
+
+    def _on_opened(self, _path: str) -> None:
+        self.opened = True
+
+    def _on_open_failed(self, _message: str) -> None:
+        self.failed = True
+        self.exit_code = 2
+        self._finish(save=False)
+
+    def _on_analysis_end(self, _scores: object) -> None:
+        self.analysis_done = True
+
+    def _on_analysis_failed(self, _exc: object) -> None:
+        self.analysis_done = True
+        self.exit_code = 2
+
+    def _poll(self) -> None:
+        if time.monotonic() > self.deadline:
+            print(f"bcviewer: gave up waiting for the view after the --timeout; saving {self.out} as it is", file=sys.stderr)
+            self.exit_code = 1
+            self._finish(save=True)
+            return
+        ready = self.opened and self.analysis_done and self.window.is_idle()
+        self._stable = self._stable + 1 if ready else 0
+        if self._stable >= 3:  # idle for three polls in a row: late repaints have landed
+            self._finish(save=True)
+
+    def _finish(self, save: bool) -> None:
+        self._timer.stop()
+        if save:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if not self.window.grab().save(str(self.out), "PNG"):
+                print(f"bcviewer: cannot write the screenshot {self.out}", file=sys.stderr)
+                self.exit_code = self.exit_code or 1
+            else:
+                print(f"screenshot saved to {self.out}", file=sys.stderr)
+        QTimer.singleShot(0, lambda: QApplication.instance().exit(self.exit_code))  # type: ignore[union-attr]
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"bcviewer open: --size must look like 1400x860, got {text!r}") from None
+    return max(w, 400), max(h, 300)
+
+
+def run_gui(argv: list[str]) -> int:
+    """Start the viewer; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    path = args.path or str(SAMPLE)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "bcviewer"])
+    app.setApplicationName("bcviewer")
+    app.setOrganizationName("bcviewer")
+    app.setWindowIcon(icon("bcviewer"))
+    errors.setup_logging()
+    window: MainWindow | None = None
+    hook = errors.ExceptionHook(lambda: window)
+    hook.install()
+    taker = None
+    try:
+        window = MainWindow()
+        window.model_override = args.model
+        if args.screenshot:
+            errors.set_headless(True)
+            window.resize(*_window_size(args.size))
+            taker = ScreenshotTaker(window, Path(args.screenshot), args.run, args.timeout)
+        if args.run:
+            def run_once(_path: str) -> None:
+                window.slide_opened.disconnect(run_once)  # type: ignore[union-attr]
+                window.run_analysis()  # type: ignore[union-attr]
+
+            window.slide_opened.connect(run_once)
+        window.show()
+        window.open_path(path)
+        code = app.exec()
+        if window.isVisible():
+            window.close()
+        return code if taker is None else taker.exit_code or code
+    finally:
+        hook.uninstall()
+        errors.set_headless(False)

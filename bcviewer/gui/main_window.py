@@ -1,0 +1,397 @@
+"""``MainWindow``: the slide view, the analysis dock, menus, status bar, drag and drop, settings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QGroupBox, QMainWindow, QVBoxLayout, QWidget
+
+from bcviewer import __version__
+from bcviewer.errors import BcviewerError
+from bcviewer.gui.actions import EXPORT_KINDS, build_actions, icon
+from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available_models
+from bcviewer.gui.analysis_panel import AnalysisPanel
+from bcviewer.gui.dialogs import show_about, show_model_card
+from bcviewer.gui.errors import report_error
+from bcviewer.gui.exporting import export_file
+from bcviewer.gui.overlay_controls import OverlayControls
+from bcviewer.gui.settings import ViewerSettings
+from bcviewer.gui.slide_view import SlideView
+from bcviewer.gui.status_bar import ViewerStatusBar
+from bcviewer.gui.tile_loader import rgb_to_qimage
+from bcviewer.gui.workers import Job, JobRunner
+from bcviewer.inference import DEFAULT_IMAGE_MODEL, ScoreBatch, TileScores
+from bcviewer.nets import LoadedModel
+from bcviewer.slides import SUPPORTED_FORMATS, SlideReader, open_slide
+from bcviewer.tiling import TileGrid
+
+log = logging.getLogger(__name__)
+THUMBNAIL_SIDE = 1024
+OPEN_FILTER = ("Slides and images (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.mrxs *.scn *.bif *.svslide *.dcm "
+               "*.png *.jpg *.jpeg *.bmp);;All files (*)")
+
+
+def open_for_view(path: str) -> tuple[SlideReader, QImage]:
+    """Open a slide and make its thumbnail (runs on a worker thread)."""
+    reader = open_slide(path)
+    try:
+        thumbnail = rgb_to_qimage(reader.thumbnail(THUMBNAIL_SIDE))
+    except BaseException:
+        reader.close()
+        raise
+    return reader, thumbnail
+
+
+class MainWindow(QMainWindow):
+    """The viewer window. ``open_path`` and ``run_analysis`` are its scripting entry points."""
+
+    slide_opened = Signal(str)
+    open_failed = Signal(str)
+
+    def __init__(self, settings: ViewerSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or ViewerSettings()
+        self.setWindowTitle("bcviewer")
+        self.setWindowIcon(icon("bcviewer"))
+        self.setAcceptDrops(True)
+        self.resize(1280, 820)
+        self.view = SlideView(self)
+        self.setCentralWidget(self.view)
+        self.jobs = JobRunner(2, self)
+        self.analysis = AnalysisController(self)
+        self.scores: TileScores | None = None
+        self.path: Path | None = None
+        self.model_override: str | None = None  # `bcviewer open --model NAME`, for this session only
+        self._open_job: Job | None = None
+        self.status = ViewerStatusBar(self)
+        self.setStatusBar(self.status)
+        self.actions = build_actions(self)
+        self._build_dock()
+        self._connect()
+        self._restore_settings()
+        self._refresh_models()
+        self._refresh_recent()
+
+    # ---- construction -----------------------------------------------------------------------
+    def _build_dock(self) -> None:
+        self.panel = AnalysisPanel()
+        self.overlay_controls = OverlayControls()
+        box = QGroupBox("Heatmap")
+        QVBoxLayout(box).addWidget(self.overlay_controls)
+        side = QWidget()
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.panel)
+        layout.addWidget(box)
+        layout.addStretch(1)
+        self.dock = QDockWidget("Analysis", self)
+        self.dock.setObjectName("analysis-dock")
+        self.dock.setWidget(side)
+        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+
+    def _connect(self) -> None:
+        a, v = self.actions, self.view
+        a.open.triggered.connect(lambda: self.ask_open())
+        a.quit.triggered.connect(self.close)
+        for kind, action in a.exports.items():
+            action.triggered.connect(lambda _=False, k=kind: self.export(k))
+        a.zoom_in.triggered.connect(lambda: v.zoom_by(1.5, animate=True))
+        a.zoom_out.triggered.connect(lambda: v.zoom_by(1 / 1.5, animate=True))
+        a.fit.triggered.connect(v.fit)
+        a.actual_size.triggered.connect(v.actual_size)
+        a.heatmap.toggled.connect(self._set_heatmap_visible)
+        a.grid.toggled.connect(self._set_grid_visible)
+        a.minimap.toggled.connect(self._set_minimap_visible)
+        a.run.triggered.connect(lambda: self.run_analysis())
+        a.cancel.triggered.connect(self.cancel_analysis)
+        a.model_card.triggered.connect(self._show_model_card)
+        a.about.triggered.connect(lambda: show_about(self, __version__))
+        a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
+        self.panel.run_requested.connect(lambda: self.run_analysis())
+        self.panel.cancel_requested.connect(self.cancel_analysis)
+        oc = self.overlay_controls
+        oc.colormap_changed.connect(self._set_colormap)
+        oc.opacity_changed.connect(self._set_opacity)
+        oc.threshold_changed.connect(self._set_threshold)
+        v.cursor_moved.connect(self.status.set_cursor)
+        v.view_changed.connect(lambda: self.status.set_zoom(v.scale))
+        v.level_changed.connect(lambda lv: self.status.set_level(lv, v.reader.level_count if v.reader else 0))
+        v.tile_hovered.connect(lambda i: self.status.set_tile(None if i is None else v.heatmap.info(i)))
+        v.read_failed.connect(lambda msg: report_error(self, "Cannot read the slide", BcviewerError(msg)))
+        c = self.analysis
+        c.started.connect(self._on_analysis_started)
+        c.model_ready.connect(self._on_model_ready)
+        c.grid_ready.connect(self._on_grid_ready)
+        c.progress.connect(self._on_progress)
+        c.finished.connect(self._on_finished)
+        c.cancelled.connect(self._on_cancelled)
+        c.failed.connect(self._on_failed)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.window_geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state()
+        if state is not None:
+            self.restoreState(state)
+        o = self.settings.overlay()
+        layer = self.view.heatmap
+        layer.set_colormap(str(o["colormap"]))
+        layer.set_opacity(float(o["opacity"]))  # type: ignore[arg-type]
+        layer.set_threshold(float(o["threshold"]))  # type: ignore[arg-type]
+        layer.visible = bool(o["show_heatmap"])
+        layer.show_grid = bool(o["show_grid"])
+        self.overlay_controls.set_values(layer.colormap, layer.opacity, layer.threshold)
+        self.actions.heatmap.setChecked(layer.visible)
+        self.actions.grid.setChecked(layer.show_grid)
+        self.actions.minimap.setChecked(bool(o["show_minimap"]))
+        self.view.minimap.setVisible(bool(o["show_minimap"]))
+
+    # ---- files ------------------------------------------------------------------------------
+    def ask_open(self) -> None:
+        """Let the user pick a file to open."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a slide or image", self.settings.last_folder(), OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> Job:
+        """Open ``path`` in the background; the view switches when the slide is ready."""
+        text = str(Path(path).expanduser())
+        self.status.showMessage(f"Opening {Path(text).name} …")
+        job = self.jobs.submit(open_for_view, text, on_success=lambda r, p=text: self._on_opened(job, p, r),
+                               on_error=lambda e, p=text: self._on_open_failed(job, p, e))
+        self._open_job = job
+        return job
+
+    def _on_opened(self, job: Job, path: str, result: tuple[SlideReader, QImage]) -> None:
+        reader, thumbnail = result
+        if job is not self._open_job:  # another file was asked for meanwhile
+            self.view.loader.close_reader_later(reader)
+            return
+        self._open_job = None
+        self.analysis.detach()
+        self.scores = None
+        self.path = Path(path)
+        self.view.set_slide(reader, thumbnail)
+        self.view.heatmap.show_grid = self.actions.grid.isChecked()
+        self.status.set_slide(reader)
+        self.status.set_zoom(self.view.scale)
+        self.status.set_level(self.view.current_level, reader.level_count)
+        self.status.showMessage(f"{self.path.name}: {reader.dimensions[0]} x {reader.dimensions[1]} px, "
+                                f"{reader.level_count} level(s), {reader.format}", 8000)
+        self.setWindowTitle(f"{self.path.name} – bcviewer")
+        self.panel.show_ready()
+        self.panel.set_model_name(self._model_choice(reader))
+        self._set_exports_enabled(False)
+        self._refresh_recent(self.settings.add_recent_file(path))
+        self.slide_opened.emit(path)
+
+    def _on_open_failed(self, job: Job, path: str, exc: BaseException) -> None:
+        if job is not self._open_job:
+            return
+        self._open_job = None
+        self.status.clearMessage()
+        message = report_error(self, "Cannot open the file", exc)
+        self.open_failed.emit(message)
+
+    def _refresh_recent(self, files: list[str] | None = None) -> None:
+        menu = self.actions.recent_menu
+        menu.clear()
+        files = files if files is not None else self.settings.recent_files()
+        for f in files:
+            menu.addAction(Path(f).name, lambda p=f: self.open_path(p)).setToolTip(f)
+        if files:
+            menu.addSeparator()
+            menu.addAction("Clear list", lambda: (self.settings.clear_recent_files(), self._refresh_recent([])))
+        menu.setEnabled(bool(files))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(files[0])
+
+    # ---- analysis ---------------------------------------------------------------------------
+    def run_analysis(self, model: str | LoadedModel | None = None) -> bool:
+        """Start analysing the open slide (cancelling a run in progress); False without a slide."""
+        reader = self.view.reader
+        if reader is None:
+            report_error(self, "Nothing to analyse", BcviewerError(
+                f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
+            return False
+        choice = model if model is not None else self._model_choice(reader)
+        self.scores = None
+        self.view.heatmap.clear()
+        self.view.update()
+        self._set_exports_enabled(False)
+        self.analysis.start(reader, choice)
+        return True
+
+    def _model_choice(self, reader: SlideReader) -> str:
+        return self.model_override or self.analysis.model_for(reader, self.settings.model_name())
+
+    def cancel_analysis(self) -> None:
+        if self.analysis.cancel():
+            self.status.showMessage("Cancelling after the current batch …", 4000)
+
+    def _on_analysis_started(self, model: str) -> None:
+        self.panel.set_model_name(model)
+        self.panel.show_started(model)
+        self.actions.cancel.setEnabled(True)
+
+    def _on_model_ready(self, model: LoadedModel) -> None:
+        self.panel.set_model_name(model.name)
+
+    def _on_grid_ready(self, grid: TileGrid) -> None:
+        self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
+        self.panel.show_grid(len(grid))
+        self.view.update()
+
+    def _on_progress(self, batch: ScoreBatch) -> None:
+        pred = batch.prediction
+        self.view.heatmap.set_scores(batch.indices, pred.p_malignant, pred.uncertainty)
+        self.panel.show_progress(batch)
+        self.view.update()
+
+    def _on_finished(self, scores: TileScores) -> None:
+        self._show_scores(scores)
+        self.panel.show_finished(scores, self.analysis.model.card if self.analysis.model else None)
+
+    def _on_cancelled(self, scores: TileScores | None) -> None:
+        if scores is not None:
+            self._show_scores(scores)
+        self.actions.cancel.setEnabled(False)
+        self.panel.show_cancelled(scores)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.actions.cancel.setEnabled(False)
+        message = report_error(self, "The analysis failed", exc)
+        self.panel.show_failed(message.splitlines()[0])
+
+    def _show_scores(self, scores: TileScores) -> None:
+        self.scores = scores
+        layer = self.view.heatmap
+        if layer.tile_count != len(scores):
+            layer.set_grid(scores.rects(), [t.row for t in scores.grid], [t.col for t in scores.grid])
+        layer.set_scores(range(len(scores)), scores.p_malignant, scores.uncertainty)  # type: ignore[arg-type]
+        self.actions.cancel.setEnabled(False)
+        self._set_exports_enabled(scores.n_done > 0)
+        self.view.update()
+
+    def _refresh_models(self) -> None:
+        menu, group = self.actions.model_menu, self.actions.model_group
+        menu.clear()
+        for act in group.actions():
+            group.removeAction(act)
+        current = self.settings.model_name()
+        names = available_models()
+        for name, label in [(AUTOMATIC_MODEL, "Automatic (by image type)")] + [(n, n) for n in names]:
+            act = menu.addAction(label)
+            act.setCheckable(True)
+            act.setData(name)
+            act.setChecked(name == current or (name == AUTOMATIC_MODEL and current not in names))
+            group.addAction(act)
+        if not names:
+            menu.addAction("(no model installed)").setEnabled(False)
+
+    def _choose_model(self, name: str) -> None:
+        self.model_override = None
+        self.settings.set_model_name(name or AUTOMATIC_MODEL)
+        if self.view.reader is not None:
+            self.panel.set_model_name(self.analysis.model_for(self.view.reader, name))
+
+    def _show_model_card(self) -> None:
+        if self.analysis.model is not None:
+            show_model_card(self, self.analysis.model.card)
+            return
+        reader = self.view.reader
+        name = self._model_choice(reader) if reader else (self.model_override or self.settings.model_name() or DEFAULT_IMAGE_MODEL)
+        from bcviewer.nets.store import read_card, resolve_model_dir
+
+        self.jobs.submit(lambda: read_card(resolve_model_dir(name)), on_success=lambda card: show_model_card(self, card),
+                         on_error=lambda e: report_error(self, "No model card", e))
+
+    # ---- overlay ----------------------------------------------------------------------------
+    def _set_heatmap_visible(self, on: bool) -> None:
+        self.view.heatmap.visible = on
+        self.settings.set_overlay(show_heatmap=on)
+        self.view.update()
+
+    def _set_grid_visible(self, on: bool) -> None:
+        self.view.heatmap.show_grid = on
+        self.settings.set_overlay(show_grid=on)
+        self.view.update()
+
+    def _set_minimap_visible(self, on: bool) -> None:
+        self.view.minimap.setVisible(on)
+        self.settings.set_overlay(show_minimap=on)
+
+    def _set_colormap(self, name: str) -> None:
+        self.view.heatmap.set_colormap(name)
+        self.settings.set_overlay(colormap=name)
+        self.view.update()
+
+    def _set_opacity(self, value: float) -> None:
+        self.view.heatmap.set_opacity(value)
+        self.settings.set_overlay(opacity=value)
+        self.view.update()
+
+    def _set_threshold(self, value: float) -> None:
+        self.view.heatmap.set_threshold(value)
+        self.settings.set_overlay(threshold=value)
+        self.view.update()
+
+    # ---- exports ----------------------------------------------------------------------------
+    def _set_exports_enabled(self, on: bool) -> None:
+        for a in self.actions.exports.values():
+            a.setEnabled(on)
+
+    def ask_save_path(self, kind: str) -> str:
+        """Ask where to save an export; '' when the user cancels."""
+        _, file_filter, suffix = EXPORT_KINDS[kind]
+        stem = self.path.stem if self.path else "bcviewer"
+        start = str(Path(self.settings.last_folder() or ".") / f"{stem}-{kind}{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", start, file_filter)
+        return path
+
+    def export(self, kind: str, path: str | None = None) -> Job | None:
+        """Write the current scores as ``kind`` (see EXPORT_KINDS) in the background."""
+        if self.scores is None or self.view.reader is None:
+            report_error(self, "Nothing to export", BcviewerError("Run the analysis first; there are no scores to export yet."))
+            return None
+        target = path or self.ask_save_path(kind)
+        if not target:
+            return None
+        layer = self.view.heatmap
+        options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold}
+        return self.jobs.submit(export_file, kind, self.scores, self.view.reader, target, options,
+                                on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
+                                on_error=lambda e: report_error(self, "Export failed", e))
+
+    # ---- state & shutdown -------------------------------------------------------------------
+    def is_idle(self) -> bool:
+        """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
+        return self._open_job is None and not self.analysis.running and self.jobs.pending == 0 and self.view.is_settled()
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every worker thread; True when all have finished."""
+        self.analysis.detach()
+        ok = self.analysis.wait(timeout_ms)
+        ok = self.jobs.wait(timeout_ms) and ok
+        ok = self.view.shutdown() and ok
+        return ok
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        self.settings.set_window_geometry(self.saveGeometry())
+        self.settings.set_window_state(self.saveState())
+        self.settings.sync()
+        self.shutdown()
+        super().closeEvent(event)

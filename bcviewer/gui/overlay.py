@@ -1,0 +1,163 @@
+"""``HeatmapLayer``: per-tile scores drawn over the slide with a colormap, opacity and threshold.
+
+The layer holds the analysis grid's level-0 rectangles and the scores streamed in so far (NaN
+until a tile is scored). It paints through the view's :class:`ViewTransform`, the same mapping the
+slide tiles use, so heatmap and tissue share their edges to the pixel at every zoom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor, QPainter, QPen
+
+from bcviewer.export import COLORMAPS as EXPORT_COLORMAPS
+from bcviewer.export import colormap_lut as core_colormap_lut
+from bcviewer.gui.view_geometry import ViewTransform
+
+# The core's colormaps, so the overlay on screen and the exported heatmap PNGs look the same.
+COLORMAPS: tuple[str, ...] = tuple(EXPORT_COLORMAPS)
+DEFAULT_COLORMAP = "inferno" if "inferno" in COLORMAPS else COLORMAPS[0]
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 RGB lookup table of a colormap from :data:`COLORMAPS` (default if unknown)."""
+    return core_colormap_lut(name if name in COLORMAPS else DEFAULT_COLORMAP)
+
+
+@dataclass(frozen=True)
+class TileInfo:
+    """What the tooltip says about one tile."""
+
+    index: int
+    row: int
+    col: int
+    rect: tuple[float, float, float, float]
+    probability: float | None
+    uncertainty: float | None
+
+
+class HeatmapLayer:
+    """Scores of one analysis grid and how to draw them."""
+
+    def __init__(self) -> None:
+        self.rects = np.zeros((0, 4), dtype=np.float64)
+        self.rows = np.zeros(0, dtype=np.int64)
+        self.cols = np.zeros(0, dtype=np.int64)
+        self.probabilities = np.zeros(0, dtype=np.float64)
+        self.uncertainties = np.zeros(0, dtype=np.float64)
+        self.colormap = DEFAULT_COLORMAP
+        self.opacity = 0.5
+        self.threshold = 0.0
+        self.visible = True
+        self.show_grid = False
+        self._lut = colormap_lut(self.colormap)
+        self._colors: list[QColor] | None = None
+
+    # ---- data -----------------------------------------------------------------------------
+    def set_grid(self, rects: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+        """A new grid with no scores yet."""
+        self.rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+        self.probabilities = np.full(len(self.rects), np.nan)
+        self.uncertainties = np.full(len(self.rects), np.nan)
+        self._colors = None
+
+    def clear(self) -> None:
+        self.set_grid(np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+
+    def set_scores(self, indices: np.ndarray, probabilities: np.ndarray, uncertainties: np.ndarray | None = None) -> None:
+        """Fill in scores of the tiles at ``indices`` (positions in the grid)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        self.probabilities[idx] = probabilities
+        if uncertainties is not None:
+            self.uncertainties[idx] = uncertainties
+        self._colors = None
+
+    @property
+    def tile_count(self) -> int:
+        return len(self.rects)
+
+    @property
+    def scored_count(self) -> int:
+        return int(np.count_nonzero(~np.isnan(self.probabilities)))
+
+    @property
+    def has_grid(self) -> bool:
+        return len(self.rects) > 0
+
+    # ---- appearance -----------------------------------------------------------------------
+    def set_colormap(self, name: str) -> None:
+        self.colormap = name if name in COLORMAPS else DEFAULT_COLORMAP
+        self._lut = colormap_lut(self.colormap)
+        self._colors = None
+
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity = min(max(float(opacity), 0.0), 1.0)
+        self._colors = None
+
+    def set_threshold(self, threshold: float) -> None:
+        self.threshold = min(max(float(threshold), 0.0), 1.0)
+
+    @property
+    def lut(self) -> np.ndarray:
+        return self._lut
+
+    def color_of(self, probability: float) -> QColor:
+        """The fill colour of a tile with this probability, opacity applied."""
+        r, g, b = (int(v) for v in self._lut[int(round(min(max(probability, 0.0), 1.0) * (len(self._lut) - 1)))])
+        return QColor(r, g, b, int(round(self.opacity * 255)))
+
+    def _tile_colors(self) -> list[QColor]:
+        if self._colors is None:
+            self._colors = [self.color_of(p) if not np.isnan(p) else QColor(0, 0, 0, 0) for p in self.probabilities]
+        return self._colors
+
+    # ---- queries --------------------------------------------------------------------------
+    def tile_at(self, x: float, y: float) -> int | None:
+        """Index of the tile containing level-0 point (x, y); the last drawn one where tiles overlap."""
+        if not self.has_grid:
+            return None
+        r = self.rects
+        inside = np.flatnonzero((r[:, 0] <= x) & (x < r[:, 0] + r[:, 2]) & (r[:, 1] <= y) & (y < r[:, 1] + r[:, 3]))
+        return int(inside[-1]) if len(inside) else None
+
+    def info(self, index: int) -> TileInfo:
+        p, u = self.probabilities[index], self.uncertainties[index]
+        return TileInfo(
+            index, int(self.rows[index]), int(self.cols[index]), tuple(float(v) for v in self.rects[index]),  # type: ignore[arg-type]
+            None if np.isnan(p) else float(p), None if np.isnan(u) else float(u),
+        )
+
+    def visible_indices(self, area: QRectF) -> np.ndarray:
+        """Indices of tiles meeting a level-0 rectangle, in drawing order."""
+        r = self.rects
+        hit = (r[:, 0] < area.right()) & (r[:, 0] + r[:, 2] > area.left()) & (r[:, 1] < area.bottom()) & (r[:, 1] + r[:, 3] > area.top())
+        return np.flatnonzero(hit)
+
+    # ---- painting -------------------------------------------------------------------------
+    def paint(self, painter: QPainter, transform: ViewTransform, area: QRectF, hovered: int | None) -> None:
+        """Draw scored tiles above the threshold, the grid outlines when on, and the hovered border."""
+        if not self.has_grid:
+            return
+        indices = self.visible_indices(area)
+        if self.visible and self.opacity > 0:
+            colors = self._tile_colors()
+            probs = self.probabilities
+            for i in indices:
+                p = probs[i]
+                if p >= self.threshold:  # NaN (not scored yet) compares False
+                    x, y, w, h = self.rects[i]
+                    painter.fillRect(transform.screen_rect(x, y, w, h), colors[i])
+        if self.show_grid:
+            painter.setPen(QPen(QColor(255, 255, 255, 150), 0))
+            for i in indices:
+                x, y, w, h = self.rects[i]
+                painter.drawRect(transform.screen_rect(x, y, w, h).adjusted(0, 0, -1, -1))
+        if hovered is not None and 0 <= hovered < len(self.rects):
+            x, y, w, h = self.rects[hovered]
+            painter.setPen(QPen(QColor(20, 220, 255), 2))
+            painter.drawRect(transform.screen_rect(x, y, w, h).adjusted(1, 1, -1, -1))

@@ -1,0 +1,124 @@
+"""``OverlayControls``: colormap, opacity and threshold of the heatmap, with its colour bar."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QWidget
+
+from bcviewer.gui.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
+
+
+class ColorBar(QWidget):
+    """A horizontal legend: the colormap from 0 to 1, greyed below the threshold, with ticks."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._lut = colormap_lut(DEFAULT_COLORMAP)
+        self._threshold = 0.0
+        self.setMinimumHeight(38)
+        self.setToolTip("Malignant probability of a tile: colour scale of the heatmap")
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
+        return QSize(220, 40)
+
+    def set_lut(self, lut: np.ndarray) -> None:
+        self._lut = np.ascontiguousarray(lut[:, :3], dtype=np.uint8)
+        self.update()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
+        painter = QPainter(self)
+        bar = QRect(6, 4, self.width() - 12, 14)
+        strip = np.ascontiguousarray(self._lut[None, :, :])
+        image = QImage(strip.data, strip.shape[1], 1, strip.strides[0], QImage.Format.Format_RGB888)
+        painter.drawImage(bar, image)
+        if self._threshold > 0:
+            hidden = QRect(bar.left(), bar.top(), round(bar.width() * self._threshold), bar.height())
+            painter.fillRect(hidden, QColor(128, 128, 128, 170))
+        painter.setPen(self.palette().windowText().color())
+        painter.drawRect(bar.adjusted(0, 0, -1, -1))
+        for value in (0.0, 0.25, 0.5, 0.75, 1.0):
+            x = bar.left() + round(value * (bar.width() - 1))
+            painter.drawLine(x, bar.bottom() + 1, x, bar.bottom() + 4)
+            text_rect = QRect(x - 20, bar.bottom() + 4, 40, 16)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, f"{value:g}")
+        painter.end()
+
+
+class OverlayControls(QWidget):
+    """Widgets for the heatmap's look; emits the new value when the user changes one."""
+
+    colormap_changed = Signal(str)
+    opacity_changed = Signal(float)
+    threshold_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colormap = QComboBox()
+        self.colormap.addItems(list(COLORMAPS))
+        self.colormap.setToolTip("Colour scale of the heatmap")
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setToolTip("Opacity of the heatmap over the tissue")
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(0, 100)
+        self.threshold.setToolTip("Hide tiles whose malignant probability is below this value")
+        self._opacity_label = QLabel()
+        self._threshold_label = QLabel()
+        for label in (self._opacity_label, self._threshold_label):
+            label.setMinimumWidth(34)
+            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.colorbar = ColorBar()
+
+        form = QFormLayout(self)
+        form.setContentsMargins(6, 6, 6, 6)
+        form.addRow("Colormap", self.colormap)
+        form.addRow("Opacity", _row(self.opacity, self._opacity_label))
+        form.addRow("Threshold", _row(self.threshold, self._threshold_label))
+        form.addRow(QLabel("Malignant probability"))
+        form.addRow(self.colorbar)
+
+        self.colormap.currentTextChanged.connect(self._on_colormap)
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.threshold.valueChanged.connect(self._on_threshold)
+
+    def set_values(self, colormap: str, opacity: float, threshold: float) -> None:
+        """Show stored values without emitting change signals."""
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(True)
+        self.colormap.setCurrentText(colormap if colormap in COLORMAPS else self.colormap.itemText(0))
+        self.opacity.setValue(round(opacity * 100))
+        self.threshold.setValue(round(threshold * 100))
+        for w in (self.colormap, self.opacity, self.threshold):
+            w.blockSignals(False)
+        self.colorbar.set_lut(colormap_lut(self.colormap.currentText()))
+        self.colorbar.set_threshold(threshold)
+        self._opacity_label.setText(f"{self.opacity.value()}%")
+        self._threshold_label.setText(f"{threshold:.2f}")
+
+    def _on_colormap(self, name: str) -> None:
+        self.colorbar.set_lut(colormap_lut(name))
+        self.colormap_changed.emit(name)
+
+    def _on_opacity(self, value: int) -> None:
+        self._opacity_label.setText(f"{value}%")
+        self.opacity_changed.emit(value / 100)
+
+    def _on_threshold(self, value: int) -> None:
+        self._threshold_label.setText(f"{value / 100:.2f}")
+        self.colorbar.set_threshold(value / 100)
+        self.threshold_changed.emit(value / 100)
+
+
+def _row(slider: QSlider, label: QLabel) -> QWidget:
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(slider, 1)
+    layout.addWidget(label)
+    return box

@@ -1,0 +1,99 @@
+"""``ViewerSettings``: what the viewer remembers between sessions, stored with QSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+MAX_RECENT = 10
+
+
+def _as_bool(value: object, default: bool) -> bool:
+    # QSettings' INI backend returns strings ("true"/"false") for booleans written earlier.
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.lower() in {"1", "true", "yes"}
+    return bool(value)
+
+
+def _as_float(value: object, default: float) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+class ViewerSettings:
+    """Recent files, last folder, window geometry and overlay preferences."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings("bcviewer", "bcviewer")
+
+    # ---- files ----------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.store.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if v]
+
+    def add_recent_file(self, path: str | Path) -> list[str]:
+        """Put ``path`` first in the recent list (no duplicates, at most MAX_RECENT)."""
+        text = str(Path(path).resolve())
+        files = [text] + [f for f in self.recent_files() if f != text]
+        files = files[:MAX_RECENT]
+        self.store.setValue("files/recent", files)
+        self.store.setValue("files/last_folder", str(Path(text).parent))
+        return files
+
+    def clear_recent_files(self) -> None:
+        self.store.setValue("files/recent", [])
+
+    def last_folder(self) -> str:
+        return str(self.store.value("files/last_folder", "") or "")
+
+    def set_last_folder(self, folder: str | Path) -> None:
+        self.store.setValue("files/last_folder", str(folder))
+
+    # ---- window ---------------------------------------------------------------------------
+    def window_geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_window_geometry(self, geometry: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_window_state(self, state: QByteArray) -> None:
+        self.store.setValue("window/state", state)
+
+    # ---- overlay --------------------------------------------------------------------------
+    def overlay(self) -> dict[str, object]:
+        """colormap, opacity, threshold, heatmap/grid/minimap visibility."""
+        s = self.store
+        return {
+            "colormap": str(s.value("overlay/colormap", "inferno")),
+            "opacity": min(max(_as_float(s.value("overlay/opacity"), 0.5), 0.0), 1.0),
+            "threshold": min(max(_as_float(s.value("overlay/threshold"), 0.0), 0.0), 1.0),
+            "show_heatmap": _as_bool(s.value("overlay/show_heatmap"), True),
+            "show_grid": _as_bool(s.value("overlay/show_grid"), False),
+            "show_minimap": _as_bool(s.value("overlay/show_minimap"), True),
+        }
+
+    def set_overlay(self, **values: object) -> None:
+        for key, value in values.items():
+            self.store.setValue(f"overlay/{key}", value)
+
+    # ---- analysis -------------------------------------------------------------------------
+    def model_name(self) -> str:
+        return str(self.store.value("analysis/model", "") or "")
+
+    def set_model_name(self, name: str) -> None:
+        self.store.setValue("analysis/model", name)
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,87 @@
+"""``ViewerStatusBar``: cursor position (px, µm), zoom and magnification, mpp, level, hovered tile."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+
+from bcviewer.datasets.breakhis import parse_breakhis_name
+from bcviewer.errors import BcviewerError
+from bcviewer.gui.overlay import TileInfo
+from bcviewer.slides import SlideReader
+
+UM_PER_PX_AT_10X = 1.0  # a 10x objective images about 1 µm per camera pixel
+
+
+def base_magnification(reader: SlideReader) -> float | None:
+    """Magnification of level 0: the scanner's objective, else from the mpp, else a BreakHis name."""
+    if reader.objective_power:
+        return float(reader.objective_power)
+    if reader.mpp:
+        return 10.0 * UM_PER_PX_AT_10X / reader.mpp
+    try:
+        return float(parse_breakhis_name(reader.path.name).magnification)
+    except BcviewerError:
+        return None
+
+
+def format_position(x: float, y: float, mpp: float | None) -> str:
+    text = f"x {int(x)}, y {int(y)} px"
+    if mpp:
+        text += f" · {x * mpp:,.1f}, {y * mpp:,.1f} µm"
+    return text
+
+
+def format_zoom(scale: float, magnification: float | None) -> str:
+    text = f"zoom {scale * 100:.0f}%"
+    if magnification:
+        text += f" · {magnification * scale:.1f}×"
+    return text
+
+
+class ViewerStatusBar(QStatusBar):
+    """Permanent fields on the right; transient messages on the left."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.position = QLabel("")
+        self.zoom = QLabel("")
+        self.mpp = QLabel("")
+        self.level = QLabel("")
+        self.tile = QLabel("")
+        for w, tip in ((self.position, "Cursor position in level-0 pixels and micrometres"),
+                       (self.zoom, "Zoom (100% = one screen pixel per image pixel) and effective magnification"),
+                       (self.mpp, "Micrometres per image pixel"),
+                       (self.level, "Pyramid level drawn at this zoom"),
+                       (self.tile, "Malignant probability of the tile under the cursor")):
+            w.setToolTip(tip)
+            self.addPermanentWidget(w)
+        self._reader: SlideReader | None = None
+        self._magnification: float | None = None
+
+    def set_slide(self, reader: SlideReader | None) -> None:
+        self._reader = reader
+        self._magnification = base_magnification(reader) if reader is not None else None
+        self.mpp.setText(f"{reader.mpp:.3f} µm/px" if reader is not None and reader.mpp else "mpp unknown")
+        self.position.setText("")
+        self.tile.setText("")
+
+    def set_cursor(self, point: tuple[float, float] | None) -> None:
+        if point is None or self._reader is None:
+            self.position.setText("")
+            return
+        self.position.setText(format_position(point[0], point[1], self._reader.mpp))
+
+    def set_zoom(self, scale: float) -> None:
+        self.zoom.setText(format_zoom(scale, self._magnification))
+
+    def set_level(self, level: int, count: int) -> None:
+        self.level.setText(f"level {level} of {count}" if level >= 0 else "")
+
+    def set_tile(self, info: TileInfo | None) -> None:
+        """The hovered analysis tile, or None."""
+        if info is None:
+            self.tile.setText("")
+        elif info.probability is None:
+            self.tile.setText(f"tile r{info.row + 1} c{info.col + 1}: not scored")
+        else:
+            self.tile.setText(f"tile r{info.row + 1} c{info.col + 1}: P(malignant) {info.probability:.3f}")

@@ -1,0 +1,81 @@
+"""``JobRunner``: runs plain functions on a thread pool and hands results back to the GUI thread.
+
+Qt delivers the result and error signals through the receiving thread's event loop, so callbacks
+run on the GUI thread. The runner keeps each job alive until its callback has run, and
+:meth:`JobRunner.wait` lets windows and tests make sure no worker thread outlives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+
+class _JobSignals(QObject):
+    succeeded = Signal(object)
+    failed = Signal(object)  # the exception, traceback attached
+
+
+class Job(QRunnable):
+    """One call of ``fn(*args)`` on a pool thread."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # the runner drops its reference once the callback has run
+        self._fn = fn
+        self._args = args
+        self.signals = _JobSignals()
+        self.cancelled = False
+
+    def run(self) -> None:
+        try:
+            result = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 (handed to the GUI, which decides how to show it)
+            self.signals.failed.emit(exc)
+            return
+        self.signals.succeeded.emit(result)
+
+
+class JobRunner(QObject):
+    """A small private thread pool for short background calls (opening files, building grids)."""
+
+    def __init__(self, threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool()
+        self._pool.setMaxThreadCount(threads)
+        self._jobs: set[Job] = set()
+
+    def submit(self, fn: Callable[..., Any], *args: Any, on_success: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None) -> Job:
+        """Run ``fn(*args)`` in the background; exactly one callback runs on the GUI thread after.
+
+        A job marked ``cancelled`` before it finishes calls neither callback.
+        """
+        job = Job(fn, args)
+
+        def done(result: object) -> None:
+            self._jobs.discard(job)
+            if not job.cancelled and on_success is not None:
+                on_success(result)
+
+        def failed(exc: object) -> None:
+            self._jobs.discard(job)
+            if not job.cancelled and on_error is not None:
+                on_error(exc)  # type: ignore[arg-type]
+
+        job.signals.succeeded.connect(done)
+        job.signals.failed.connect(failed)
+        self._jobs.add(job)
+        self._pool.start(job)
+        return job
+
+    @property
+    def pending(self) -> int:
+        """Jobs whose callback has not run yet."""
+        return len(self._jobs)
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until every started job has returned; True when the pool is idle."""
+        return self._pool.waitForDone(timeout_ms)
