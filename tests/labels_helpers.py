@@ -1,0 +1,73 @@
+"""Shared helpers of the label-store tests: projects built from the BreakHis fixtures, scorers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bcviewer.labels import LabelStore, SubImageRef
+from bcviewer.slides import open_slide
+
+
+def fixture_project(path: Path, breakhis: Path) -> LabelStore:
+    """A new project holding the 4 BreakHis fixture images (2 benign, 2 malignant)."""
+    from bcviewer.labels.importer import import_images
+
+    store = LabelStore.create(path)
+    report = import_images(store, [breakhis])
+    assert len(report.added) == 4 and not report.failed
+    return store
+
+
+def copied_fixtures(folder: Path, breakhis: Path, copies: int) -> Path:
+    """``copies`` renamed copies of each fixture image (new sequence numbers) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for src in sorted(breakhis.glob("*.png")):
+        stem = src.name.rsplit("-", 1)[0]
+        for k in range(copies):
+            shutil.copyfile(src, folder / f"{stem}-{k + 1:03d}.png")
+    return folder
+
+
+class DarknessScorer:
+    """p_malignant from real pixels: the share of dark (nuclei-rich) pixels, scaled.
+
+    Deterministic and content-based, so rule tests run on what the fixtures actually show.
+    """
+
+    def __init__(self, scale: float = 2.0) -> None:
+        self.scale = scale
+
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
+        out = []
+        for ref in items:
+            with open_slide(ref.path) as slide:
+                rgb = slide.read_region(0, ref.x, ref.y, ref.w, ref.h)
+            dark = float((rgb.mean(axis=2) < 150).mean())
+            out.append(min(1.0, dark * self.scale))
+        return np.array(out)
+
+
+class TableScorer:
+    """p_malignant from a table keyed by (file name, row, col); missing keys give ``default``."""
+
+    def __init__(self, table: dict[tuple[str, int, int], float], default: float = 0.9) -> None:
+        self.table, self.default = table, default
+        self.calls = 0
+
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
+        self.calls += 1
+        return np.array([self.table.get((r.path.name, r.row, r.col), self.default) for r in items])
+
+
+class SeededScorer:
+    """Pseudo-random p_malignant, a new draw per call (fast; for the crash tests)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
+        return self.rng.random(len(items))
