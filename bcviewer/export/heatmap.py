@@ -49,7 +49,7 @@ def level_rects(rects: np.ndarray, downsample: Downsample, size: tuple[int, int]
 
 def value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int, int] | None = None,
               value: HeatmapValue = "p_malignant") -> np.ndarray:
-    """(h, w) float32 map of the tiles' ``value`` (mean where tiles overlap; NaN where none is scored)."""
+    """(h, w) float64 map of the tiles' ``value`` (mean where tiles overlap; NaN where none is scored)."""
     size = size or level_size(scores.grid.slide_size, downsample)
     values = np.asarray(getattr(scores, value), dtype=np.float64)
     total = np.zeros((size[1], size[0]), dtype=np.float64)
@@ -60,7 +60,7 @@ def value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int,
         total[y0:y1, x0:x1] += v
         count[y0:y1, x0:x1] += 1
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def colorize(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, opacity: float = 0.6,
