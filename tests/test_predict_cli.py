@@ -1,0 +1,124 @@
+"""`bcviewer predict` on the fixtures: every output written, per-input errors, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from inference_helpers import IMAGE_SPEC, SLIDE_SPEC, save_tiny_model
+from PIL import Image
+
+from bcviewer.cli.main import main
+from bcviewer.export import read_geojson, read_tiles_csv
+from bcviewer.inference import Predictor, default_grid
+from bcviewer.nets import load_model
+from bcviewer.slides import open_slide
+
+PNGS = ["SOB_B_A-14-22549AB-100-001.png", "SOB_B_F-14-14134E-100-001.png",
+        "SOB_M_DC-14-13412-100-001.png", "SOB_M_PC-14-12465-100-001.png"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    torch.set_num_threads(1)
+    base = tmp_path_factory.mktemp("models")
+    return {"image": save_tiny_model(base / "image", IMAGE_SPEC, seed=1),
+            "slide": save_tiny_model(base / "slide", SLIDE_SPEC, seed=2)}
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path, test_data: Path) -> Path:
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    for name in PNGS[:3]:
+        shutil.copy(test_data / "breakhis" / name, folder / name)
+    shutil.copy(test_data / "breakhis" / PNGS[3], folder / "nested" / PNGS[3])
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def _summary(out: Path) -> list[dict[str, str]]:
+    with open(out / "summary.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path], tmp_path: Path,
+                                            test_data: Path) -> None:
+    out = tmp_path / "out"
+    code = main(["predict", str(inputs), "--model", str(models["image"]), "--out", str(out), "--device", "cpu",
+                 "--batch-size", "4", "--quiet"])
+    assert code == 0
+    rows = _summary(out)
+    assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error"]
+    assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
+    assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
+    # The summary's numbers are the library's image-level values for that file.
+    with open_slide(test_data / "breakhis" / PNGS[2]) as slide:
+        scores = Predictor(load_model(models["image"]), device="cpu").run(slide, default_grid(slide, IMAGE_SPEC))
+    assert float(rows[2]["p_malignant"]) == pytest.approx(scores.image_p_malignant, abs=1e-6)
+    assert float(rows[2]["uncertainty"]) == pytest.approx(scores.image_uncertainty, abs=1e-6)
+    assert rows[2]["label"] == scores.image_label
+    for row in rows:
+        folder = out / Path(row["path"]).stem
+        assert sorted(p.name for p in folder.iterdir()) == ["heatmap.png", "overlay.png", "tiles.csv", "tiles.geojson"]
+        table = read_tiles_csv(folder / "tiles.csv", slide_size=(700, 460))
+        assert len(table) == 9 and table.image_p_malignant == pytest.approx(float(row["p_malignant"]), abs=1e-6)
+        assert len(read_geojson(folder / "tiles.geojson")) == 9
+        with Image.open(folder / "heatmap.png") as heat, Image.open(folder / "overlay.png") as overlay:
+            assert heat.mode == "RGBA" and overlay.mode == "RGB" and overlay.size == heat.size
+            assert heat.size[0] == 700 and heat.size[1] in (456, 460)
+            assert (np.asarray(heat)[..., 3] == 255).all()  # 3x3 sub-images cover every pixel
+
+
+def test_bad_files_are_reported_and_the_rest_still_run(inputs: Path, models: dict[str, Path], tmp_path: Path,
+                                                       test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edge = test_data / "slides" / "edge-cases"
+    out = tmp_path / "out"
+    code = main(["predict", str(edge / "unopenable.tiff"), str(inputs / PNGS[0]), str(tmp_path / "missing.png"),
+                 str(edge / "unreadable.svs"), "--model", str(models["image"]), "--grid", "3x3",
+                 "--out", str(out), "--device", "cpu", "--formats", "csv", "--quiet"])
+    assert code == 2
+    rows = _summary(out)
+    assert [r["status"] for r in rows] == ["error", "ok", "error", "error"]
+    assert "unopenable.tiff" in rows[0]["error"] and "does not exist" in rows[2]["error"]
+    assert all("\n" not in r["error"] and r["p_malignant"] == "" for r in rows if r["status"] == "error")
+    assert sorted(p.name for p in out.iterdir()) == [Path(PNGS[0]).stem, "summary.csv"]
+    assert [p.name for p in (out / Path(PNGS[0]).stem).iterdir()] == ["tiles.csv"]  # --formats csv only
+    assert "1 of 4 inputs scored" in capsys.readouterr().err
+
+
+def test_whole_slide_uses_the_cards_physical_tile(models: dict[str, Path], tmp_path: Path, test_data: Path) -> None:
+    out = tmp_path / "out"
+    svs = test_data / "slides" / "cmu_small_region.svs"
+    assert main(["predict", str(svs), "--model", str(models["slide"]), "--out", str(out), "--device", "cpu",
+                 "--formats", "geojson,png", "--quiet"]) == 0
+    (row,) = _summary(out)
+    with open_slide(svs) as slide:
+        grid = default_grid(slide, SLIDE_SPEC)
+    assert row["status"] == "ok" and int(row["n_tiles"]) == len(grid)
+    back = read_geojson(out / "cmu_small_region" / "tiles.geojson")
+    assert np.array_equal(back.rects(), grid.rects()) and back.grid.slide_size == (2220, 2967)
+    with Image.open(out / "cmu_small_region" / "overlay.png") as overlay:
+        assert overlay.size == (1532, 2048)  # longer side 2048, aspect ratio of 2220 x 2967
+    # --grid overrides the default: 2 x 2 sub-images of the whole slide.
+    assert main(["predict", str(svs), "--model", str(models["slide"]), "--grid", "2x2", "--out", str(out),
+                 "--formats", "csv", "--quiet"]) == 0
+    assert _summary(out)[0]["n_tiles"] == "4"
+
+
+def test_run_wide_errors_are_one_line_and_exit_2(models: dict[str, Path], tmp_path: Path, test_data: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    png = str(test_data / "breakhis" / PNGS[0])
+    assert main(["predict", png, "--model", str(tmp_path / "no-such-model"), "--out", str(tmp_path)]) == 2
+    assert main(["predict", png, "--model", str(models["image"]), "--formats", "csv,pdf", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "no model" in err[0] and "--formats" in err[1]
+    assert not (tmp_path / "summary.csv").exists()
+    if not torch.cuda.is_available():
+        assert main(["predict", png, "--device", "cuda", "--out", str(tmp_path)]) == 2
+        assert "cuda" in capsys.readouterr().err
