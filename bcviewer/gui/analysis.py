@@ -101,7 +101,7 @@ class AnalysisController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool()
+        self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._current: AnalysisRun | None = None
         self._runs: set[AnalysisRun] = set()

@@ -114,6 +114,7 @@ class AnalysisPanel(QWidget):
         self.label_label = QLabel("")
         self.label_label.setFont(font)
         self.uncertainty_label = QLabel("")
+        self.uncertainty_label.setWordWrap(True)
         self.members_table = QTableWidget(0, 2)
         self.members_table.setHorizontalHeaderLabels(["Ensemble member", "P(malignant)"])
         self.members_table.verticalHeader().setVisible(False)
@@ -229,7 +230,8 @@ class AnalysisPanel(QWidget):
         color = "#c62828" if label == MALIGNANT else "#2e7d32"
         self.label_label.setText(f"<span style='color:{color}'>{label.upper()}</span>")
         self.uncertainty_label.setText(
-            f"Uncertainty {scores.image_uncertainty:.3f} (0 = members certain and agreeing) · threshold {scores.threshold:.2f}")
+            f"Uncertainty {scores.image_uncertainty:.3f} · label threshold {scores.threshold:.2f}")
+        self.uncertainty_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
         probs = scores.image_member_probs
         names = member_names(card, len(probs))
         self.members_table.setRowCount(len(probs))

@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
         box = QGroupBox("Heatmap")
         QVBoxLayout(box).addWidget(self.overlay_controls)
         side = QWidget()
+        side.setFixedWidth(360)  # results must not resize the slide view when they arrive
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.panel)

@@ -79,6 +79,7 @@ class SlideView(QWidget):
         self._zoom_timer.setInterval(15)
         self._zoom_timer.timeout.connect(self._zoom_step)
         self.paint_count = 0
+        self._fit_mode = False  # keep fitting the whole image when the widget is resized
 
     # ---- slide ----------------------------------------------------------------------------
     @property
@@ -169,6 +170,7 @@ class SlideView(QWidget):
         self.transform.scale = s
         self.transform.origin_x = w / 2 - self.width() / (2 * s)
         self.transform.origin_y = h / 2 - self.height() / (2 * s)
+        self._fit_mode = True
         self._view_changed()
 
     def zoom_to(self, scale: float, anchor: QPointF | None = None, animate: bool = False) -> None:
@@ -177,13 +179,14 @@ class SlideView(QWidget):
             return
         scale = min(max(scale, self.fit_scale() / 4), MAX_SCALE)
         anchor = anchor if anchor is not None else QPointF(self.width() / 2, self.height() / 2)
+        self._fit_mode = False
         if animate:
             self._zoom_target, self._zoom_anchor = scale, anchor
             self._zoom_timer.start()
             return
         self._zoom_timer.stop()
         self._zoom_target = None
-        self.transform.zoom_about(scale / self.transform.scale, anchor.x(), anchor.y())
+        self.transform.set_scale_about(scale, anchor.x(), anchor.y())
         self._view_changed()
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None, animate: bool = False) -> None:
@@ -197,12 +200,14 @@ class SlideView(QWidget):
     def center_on(self, x: float, y: float) -> None:
         """Centre the view on level-0 point (x, y)."""
         s = self.transform.scale
+        self._fit_mode = False
         self.transform.origin_x = x - self.width() / (2 * s)
         self.transform.origin_y = y - self.height() / (2 * s)
         self._view_changed()
 
     def pan_by(self, dx: float, dy: float) -> None:
         """Move the image by (dx, dy) screen pixels."""
+        self._fit_mode = False
         self.transform.origin_x -= dx / self.transform.scale
         self.transform.origin_y -= dy / self.transform.scale
         self._view_changed()
@@ -213,11 +218,11 @@ class SlideView(QWidget):
             return
         ratio = self._zoom_target / self.transform.scale
         if abs(ratio - 1.0) < 0.003:
-            step, self._zoom_target = ratio, None
+            target, self._zoom_target = self._zoom_target, None
             self._zoom_timer.stop()
         else:
-            step = ratio**0.4
-        self.transform.zoom_about(step, self._zoom_anchor.x(), self._zoom_anchor.y())
+            target = self.transform.scale * ratio**0.4
+        self.transform.set_scale_about(target, self._zoom_anchor.x(), self._zoom_anchor.y())
         self._view_changed()
 
     def _view_changed(self) -> None:
@@ -377,6 +382,10 @@ class SlideView(QWidget):
     # ---- geometry -------------------------------------------------------------------------
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt API)
         old = event.oldSize()
+        if self._reader is not None and self._fit_mode:
+            self._place_minimap()
+            self.fit()
+            return
         if self._reader is not None and old.width() > 0 and old.height() > 0:
             # Keep the image point at the centre where it was.
             dx = (self.width() - old.width()) / 2

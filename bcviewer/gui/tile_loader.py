@@ -62,7 +62,7 @@ class TileLoader(QObject):
         self.tile_ready = self._signals.tile_ready
         self.tile_failed = self._signals.tile_failed
         self.idle = self._signals.idle
-        self._pool = QThreadPool()
+        self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
         self._lock = threading.Lock()
         self._wanted: list[TileKey] = []

@@ -52,10 +52,14 @@ class ViewTransform:
 
     def zoom_about(self, factor: float, anchor_x: float, anchor_y: float) -> None:
         """Multiply the scale, keeping the image point under widget pixel (anchor_x, anchor_y) fixed."""
+        self.set_scale_about(self.scale * factor, anchor_x, anchor_y)
+
+    def set_scale_about(self, scale: float, anchor_x: float, anchor_y: float) -> None:
+        """Set the scale exactly, keeping the image point under (anchor_x, anchor_y) fixed."""
         ix, iy = self.to_image(anchor_x, anchor_y)
-        self.scale *= factor
-        self.origin_x = ix - anchor_x / self.scale
-        self.origin_y = iy - anchor_y / self.scale
+        self.scale = scale
+        self.origin_x = ix - anchor_x / scale
+        self.origin_y = iy - anchor_y / scale
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ class JobRunner(QObject):
 
     def __init__(self, threads: int = 2, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool()
+        self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(threads)
         self._jobs: set[Job] = set()
 
