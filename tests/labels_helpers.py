@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from bcviewer.labels import LabelStore, SubImageRef
 from bcviewer.slides import open_slide
@@ -23,12 +24,20 @@ def fixture_project(path: Path, breakhis: Path) -> LabelStore:
 
 
 def copied_fixtures(folder: Path, breakhis: Path, copies: int) -> Path:
-    """``copies`` renamed copies of each fixture image (new sequence numbers) in ``folder``."""
+    """``copies`` renamed copies of each fixture image (new sequence numbers) in ``folder``.
+
+    The pixels are the fixture's; a PNG text chunk with the copy number makes each file's
+    content (and hash) distinct, so the importer does not skip them as duplicates.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for src in sorted(breakhis.glob("*.png")):
         stem = src.name.rsplit("-", 1)[0]
-        for k in range(copies):
-            shutil.copyfile(src, folder / f"{stem}-{k + 1:03d}.png")
+        with Image.open(src) as image:
+            image.load()
+            for k in range(copies):
+                info = PngInfo()
+                info.add_text("copy", str(k + 1))
+                image.save(folder / f"{stem}-{k + 1:03d}.png", pnginfo=info, compress_level=1)
     return folder
 
 

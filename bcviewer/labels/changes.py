@@ -18,8 +18,15 @@ def utc_now() -> str:
 
 
 def next_batch(conn: sqlite3.Connection) -> int:
-    """A new batch number; the rows of one user action (or one undo) share it."""
-    return int(conn.execute("SELECT COALESCE(MAX(batch), 0) + 1 FROM history").fetchone()[0])
+    """Reserve a new batch number; the rows of one user action, undo or round share it.
+
+    The counter lives in ``meta`` rather than being derived from ``MAX(history.batch)``, so a
+    batch that ends up writing no rows (a round that relabels nothing) is still never reused.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'last_batch'").fetchone()
+    last = int(row[0]) if row else int(conn.execute("SELECT COALESCE(MAX(batch), 0) FROM history").fetchone()[0])
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_batch', ?)", (str(last + 1),))
+    return last + 1
 
 
 def record_change(
