@@ -293,7 +293,10 @@ class SlideView(QWidget):
             if image is not None:
                 x, y, w, h = self._layout.image_rect(level, key.col, key.row)
                 painter.drawImage(t.screen_rect(x, y, w, h), image)
-        self.heatmap.paint(painter, t, area, self._hovered)
+        painter.save()
+        painter.setClipRect(t.screen_rect(0, 0, *self._reader.dimensions), Qt.ClipOperation.IntersectClip)
+        self.heatmap.paint(painter, t, area, self._hovered)  # edge tiles stop at the image's edge
+        painter.restore()
         if self.show_scale_bar and self._reader.mpp:
             paint_scale_bar(painter, 12, self.height() - 12, self._reader.mpp / t.scale)
         painter.end()
