@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
 from bcviewer.genes.nets import DeepCME, build_net
@@ -32,7 +32,12 @@ from bcviewer.genes.preprocessing import (
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser and early-stopping settings. ``l1`` is DeepCME's first-layer penalty λ."""
+    """Optimiser and early-stopping settings. ``l1`` is DeepCME's first-layer penalty λ.
+
+    ``members`` networks are trained, each early-stopped on a different inner fold of the training
+    samples (``members`` = 1: one net, ``val_fraction`` held out); their probabilities are averaged.
+    With a few hundred samples one early-stopped net varies a lot with its validation split.
+    """
 
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -41,6 +46,7 @@ class TrainSettings:
     patience: int = 15
     val_fraction: float = 0.2
     l1: float = 0.0
+    members: int = 5
     seed: int = 0
 
 
@@ -87,6 +93,67 @@ def _proximal_l1(layer: nn.Linear, threshold: float) -> None:
         w.copy_(torch.sign(w) * torch.clamp(w.abs() - threshold, min=0.0))
 
 
+def _loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Class-weighted cross-entropy; one output column means a binary task (positive-class logit)."""
+    if logits.shape[1] == 1:
+        sample_w = weights[y]
+        per = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.float(), reduction="none")
+        return (per * sample_w).sum() / sample_w.sum()
+    return nn.functional.cross_entropy(logits, y, weight=weights)
+
+
+def train_net(net: nn.Module, data: tuple[torch.Tensor, torch.Tensor], validation: tuple[torch.Tensor, torch.Tensor],
+              settings: TrainSettings, n_classes: int, seed: int,
+              progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Adam with early stopping on the validation loss; the best epoch's weights are kept."""
+    x, y = data
+    x_val, y_val = validation
+    weights = _class_weights(y.numpy(), n_classes)
+    optimiser = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    best_loss, best_state, best_epoch, epoch = float("inf"), None, 0, 0
+    for epoch in range(1, settings.max_epochs + 1):
+        net.train()
+        for batch in _batches(len(y), settings.batch_size, generator):
+            optimiser.zero_grad()
+            _loss(net(x[batch]), y[batch], weights).backward()
+            optimiser.step()
+            if settings.l1 > 0 and isinstance(net, DeepCME):
+                _proximal_l1(net.first, settings.lr * settings.l1)
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(_loss(net(x_val), y_val, weights))
+        if val_loss < best_loss - 1e-6:
+            best_loss, best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(net.state_dict())
+        if progress is not None:
+            progress(epoch, settings.max_epochs)
+        if epoch - best_epoch >= settings.patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return {"epochs_run": epoch, "best_epoch": best_epoch, "best_val_loss": round(best_loss, 5),
+            "fit_samples": int(len(y)), "val_samples": int(len(y_val))}
+
+
+def inner_splits(y: np.ndarray, settings: TrainSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit, validation) index pairs inside the training samples, one per ensemble member."""
+    counts = np.bincount(y)
+    smallest = counts[counts > 0].min()
+    index = np.arange(len(y))
+    if settings.members > 1 and smallest >= settings.members:
+        folds = StratifiedKFold(settings.members, shuffle=True, random_state=settings.seed)
+        return list(folds.split(index, y))
+    stratify = y if smallest >= 2 else None
+    splits = []
+    for member in range(max(1, settings.members)):
+        fit, val = train_test_split(index, test_size=settings.val_fraction, random_state=settings.seed + member,
+                                    stratify=stratify)
+        splits.append((fit, val))
+    return splits
+
+
 @dataclass
 class GeneNetClassifier:
     """One architecture plus its preprocessing, trained on raw expression (samples x ``genes``)."""
@@ -98,7 +165,7 @@ class GeneNetClassifier:
     net_options: dict[str, Any] = field(default_factory=dict)
     steps: list[SavedTransformer] | None = None
     log2: str = "auto"
-    net: nn.Module | None = None
+    nets: list[nn.Module] = field(default_factory=list)
     history: dict[str, Any] = field(default_factory=dict)
     train_gene_scores: np.ndarray | None = None
 
@@ -130,99 +197,76 @@ class GeneNetClassifier:
                 index = index[step.selected_]
         return index
 
+    def new_net(self) -> nn.Module:
+        """An untrained network sized for this classifier's (fitted) inputs."""
+        return build_net(self.architecture, len(self.selected_genes()), self.n_outputs, **self.net_options)
+
     # -- training ------------------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback | None = None) -> "GeneNetClassifier":
-        """Fit preprocessing and network on these samples only (inner split for early stopping)."""
+        """Fit preprocessing on these samples, then each member net with early stopping on its inner fold."""
         s = self.settings
         torch.manual_seed(s.seed)
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
-        counts = np.bincount(y)
-        stratify = y if counts[counts > 0].min() >= 2 else None
-        fit_idx, val_idx = train_test_split(np.arange(len(y)), test_size=s.val_fraction, random_state=s.seed,
-                                            stratify=stratify)
-        features = X[fit_idx]
+        features = X
         for step in self.steps:
-            features = step.fit(features, y[fit_idx]).transform(features)
-        self.net = build_net(self.architecture, features.shape[1], self.n_outputs, **self.net_options)
-        self._train(torch.tensor(features, dtype=torch.float32), torch.tensor(y[fit_idx]),
-                    torch.tensor(self.preprocess(X[val_idx]), dtype=torch.float32), torch.tensor(y[val_idx]), progress)
+            features = step.fit(features, y).transform(features)
+        inputs = torch.tensor(features, dtype=torch.float32)
+        labels = torch.tensor(y)
+        self.nets, members = [], []
+        for member, (fit, val) in enumerate(inner_splits(y, s)):
+            net = self.new_net()
+            members.append(train_net(net, (inputs[fit], labels[fit]), (inputs[val], labels[val]), s,
+                                     len(self.classes), s.seed + member, progress))
+            self.nets.append(net)
+        self.history = {"members": members, "best_epochs": [m["best_epoch"] for m in members]}
         self.train_gene_scores = np.abs(self.attributions(X)).mean(axis=0)
         return self
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        if self.n_outputs == 1:
-            sample_w = weights[y]
-            per = nn.functional.binary_cross_entropy_with_logits(logits[:, 0], y.float(), reduction="none")
-            return (per * sample_w).sum() / sample_w.sum()
-        return nn.functional.cross_entropy(logits, y, weight=weights)
-
-    def _train(self, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor, y_val: torch.Tensor,
-               progress: ProgressCallback | None) -> None:
-        s = self.settings
-        net = self.net
-        weights = _class_weights(y.numpy(), len(self.classes))
-        optimiser = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-        generator = torch.Generator().manual_seed(s.seed)
-        best_loss, best_state, best_epoch, epoch = float("inf"), None, 0, 0
-        for epoch in range(1, s.max_epochs + 1):
-            net.train()
-            for batch in _batches(len(y), s.batch_size, generator):
-                optimiser.zero_grad()
-                self._loss(net(x[batch]), y[batch], weights).backward()
-                optimiser.step()
-                if s.l1 > 0 and isinstance(net, DeepCME):
-                    _proximal_l1(net.first, s.lr * s.l1)
-            net.eval()
-            with torch.no_grad():
-                val_loss = float(self._loss(net(x_val), y_val, weights))
-            if val_loss < best_loss - 1e-6:
-                best_loss, best_epoch = val_loss, epoch
-                best_state = copy.deepcopy(net.state_dict())
-            if progress is not None:
-                progress(epoch, s.max_epochs)
-            if epoch - best_epoch >= s.patience:
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        self.history = {"epochs_run": epoch, "best_epoch": best_epoch, "best_val_loss": round(best_loss, 5),
-                        "fit_samples": int(len(y)), "val_samples": int(len(y_val))}
-
     # -- inference -----------------------------------------------------------------------------
-    def _logits(self, X: np.ndarray, standardise: str) -> torch.Tensor:
-        self.net.eval()
-        with torch.no_grad():
-            return self.net(torch.tensor(self.preprocess(X, standardise), dtype=torch.float32))
-
     def predict_proba(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
-        """Class probabilities, one row per sample, columns in ``classes`` order."""
-        logits = self._logits(X, standardise)
-        if self.n_outputs == 1:
-            p = torch.sigmoid(logits[:, 0]).numpy().astype(np.float64)
-            return np.column_stack([1.0 - p, p])
-        return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        """Class probabilities (mean over members), one row per sample, columns in ``classes`` order."""
+        inputs = torch.tensor(self.preprocess(X, standardise), dtype=torch.float32)
+        probabilities = []
+        with torch.no_grad():
+            for net in self.nets:
+                net.eval()
+                logits = net(inputs)
+                if self.n_outputs == 1:
+                    p = torch.sigmoid(logits[:, 0])
+                    probabilities.append(torch.stack([1.0 - p, p], dim=1))
+                else:
+                    probabilities.append(torch.softmax(logits, dim=1))
+        return torch.stack(probabilities).mean(dim=0).numpy().astype(np.float64)
 
     def attributions(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
-        """Input x gradient of the positive (binary) or predicted class logit, per sample and gene.
+        """Input x gradient of the positive (binary) or predicted class logit, mean over members.
 
-        Genes the network does not read (not selected) get 0.
+        One row per sample, one column per gene; genes the networks do not read get 0.
         """
-        self.net.eval()
-        inputs = torch.tensor(self.preprocess(X, standardise), dtype=torch.float32, requires_grad=True)
-        logits = self.net(inputs)
-        target = logits[:, 0] if self.n_outputs == 1 else logits.gather(1, logits.argmax(1, keepdim=True))[:, 0]
-        (grad,) = torch.autograd.grad(target.sum(), inputs)
-        per_input = (grad * inputs).detach().numpy().astype(np.float64)
-        out = np.zeros((per_input.shape[0], len(self.genes)))
-        out[:, self.selected_genes()] = per_input
+        base = torch.tensor(self.preprocess(X, standardise), dtype=torch.float32)
+        target_class = self.predict_proba(X, standardise).argmax(axis=1)
+        total = np.zeros(tuple(base.shape))
+        for net in self.nets:
+            net.eval()
+            inputs = base.clone().requires_grad_(True)
+            logits = net(inputs)
+            if self.n_outputs == 1:
+                target = logits[:, 0]
+            else:
+                target = logits.gather(1, torch.as_tensor(target_class)[:, None])[:, 0]
+            (grad,) = torch.autograd.grad(target.sum(), inputs)
+            total += (grad * inputs).detach().numpy()
+        out = np.zeros((base.shape[0], len(self.genes)))
+        out[:, self.selected_genes()] = total / max(1, len(self.nets))
         return out
 
     def gene_scores(self) -> np.ndarray:
-        """One score per gene: DeepCME's S_j; otherwise mean |input x gradient| over the training samples."""
-        if isinstance(self.net, DeepCME):
+        """One score per gene: DeepCME's S_j (mean over members); otherwise mean |input x gradient|
+        over the training samples."""
+        if self.architecture == "deepcme":
             out = np.zeros(len(self.genes))
-            out[self.selected_genes()] = self.net.gene_scores().numpy()
+            out[self.selected_genes()] = np.mean([net.gene_scores().numpy() for net in self.nets], axis=0)
             return out
         return np.asarray(self.train_gene_scores, dtype=np.float64)
 
@@ -230,7 +274,7 @@ class GeneNetClassifier:
         """JSON-able settings that rebuild this classifier (weights and fitted arrays apart)."""
         return {"architecture": self.architecture, "genes": list(self.genes), "classes": list(self.classes),
                 "settings": asdict(self.settings), "net_options": dict(self.net_options), "log2": self.log2,
-                "history": dict(self.history)}
+                "members": len(self.nets), "history": dict(self.history)}
 
 
 def with_settings(classifier: GeneNetClassifier, **changes: Any) -> GeneNetClassifier:

@@ -11,7 +11,8 @@ Gene ids (``normalise_gene_id``):
 
 Sample ids (``find_sample_id_column``): the first column whose values are unique, non-numeric
 strings (``sample_id``, ``pid``, ``patient_id``...). Failing that, a column named like an id
-(``sample_index``) with unique values; failing that, the row number (``row1``, ``row2``...).
+(``sample_index``, ``sample_id``), whose repeated values are then reported as duplicate samples;
+failing that, the row number (``row1``, ``row2``...).
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def find_sample_id_column(frame: pd.DataFrame, exclude: tuple[str, ...] = ()) ->
         if not _is_numeric_text(values.astype(str)).any():
             return str(column)
     for column in candidates:
-        if _ID_NAMES.match(str(column).strip()) and frame[column].notna().all() and frame[column].is_unique:
-            return str(column)
+        if _ID_NAMES.match(str(column).strip()) and frame[column].notna().all():
+            return str(column)  # even with repeated values: the caller reports them as duplicates
     return None
 
 

@@ -23,7 +23,6 @@ from safetensors.numpy import load_file, save_file
 
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
-from bcviewer.genes.nets import build_net
 from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
 
 CARD_FORMAT = "bcviewer-gene-model/1"
@@ -104,7 +103,8 @@ def save_gene_model(directory: str | Path, classifier: GeneNetClassifier, refere
     """Write ``model.safetensors`` and ``card.json`` into ``directory`` and return it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, np.ndarray] = {f"net.{k}": v.detach().cpu().numpy() for k, v in classifier.net.state_dict().items()}
+    tensors: dict[str, np.ndarray] = {f"net.{m}.{k}": v.detach().cpu().numpy()
+                                      for m, net in enumerate(classifier.nets) for k, v in net.state_dict().items()}
     steps = []
     for i, step in enumerate(classifier.steps):
         settings, arrays = step.saved_state()
@@ -202,13 +202,15 @@ def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Pa
     classifier = GeneNetClassifier(spec["architecture"], list(spec["genes"]), list(spec["classes"]),
                                    TrainSettings(**spec["settings"]), dict(spec["net_options"]), steps,
                                    spec.get("log2", "auto"), history=dict(spec.get("history", {})))
-    n_inputs = len(classifier.selected_genes())
-    classifier.net = build_net(classifier.architecture, n_inputs, classifier.n_outputs, **classifier.net_options)
-    state = {k[4:]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith("net.")}
-    try:
-        classifier.net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise GeneModelError(f"{directory}: weights do not fit a {classifier.architecture} network "
-                             f"({str(exc).splitlines()[0]})") from exc
-    classifier.net.eval()
+    for member in range(int(spec["members"])):
+        net = classifier.new_net()
+        prefix = f"net.{member}."
+        state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise GeneModelError(f"{directory}: weights do not fit a {classifier.architecture} network "
+                                 f"({str(exc).splitlines()[0]})") from exc
+        net.eval()
+        classifier.nets.append(net)
     return classifier
