@@ -174,3 +174,50 @@ def test_choose_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailableError, match="--device cpu"):
             choose_device("cuda")
+
+
+def _breakhis_jobs(test_data: Path, names: list[str]) -> list:
+    from bcviewer.inference import SlideJob
+
+    jobs = []
+    for name in names:
+        slide = open_slide(test_data / "breakhis" / name)
+        jobs.append(SlideJob(name, slide, default_grid(slide, IMAGE_SPEC), close_slide=True))
+    return jobs
+
+
+BREAKHIS = ["SOB_B_A-14-22549AB-100-001.png", "SOB_B_F-14-14134E-100-001.png",
+            "SOB_M_DC-14-13412-100-001.png", "SOB_M_PC-14-12465-100-001.png"]
+
+
+def test_many_slides_stream_in_order_with_batches_spanning_images(test_data: Path, predictor: Predictor) -> None:
+    from bcviewer.inference import SlideJob
+
+    unreadable = open_slide(test_data / "slides/edge-cases/unreadable.svs")
+    bad_grid = TileGrid((Tile(0, 0, 16, 16, 0, 16, 16, 0, 0, 1.0),), unreadable.dimensions, 1, 1)
+    jobs = _breakhis_jobs(test_data, BREAKHIS[:2])
+    jobs += [SlideJob("unreadable", unreadable, bad_grid, close_slide=True),
+             SlideJob("unopenable", error=ValueError("could not open")),
+             *_breakhis_jobs(test_data, BREAKHIS[2:])]
+    batch_sizes: list[int] = []
+    results = list(predictor.iter_results(iter(jobs), batch_size=8, on_batch=batch_sizes.append))
+    assert [r.key for r in results] == [*BREAKHIS[:2], "unreadable", "unopenable", *BREAKHIS[2:]]
+    assert [r.ok for r in results] == [True, True, False, False, True, True]
+    assert isinstance(results[2].error, RegionReadError) and str(results[3].error) == "could not open"
+    # 36 readable tiles in batches of 8 that cross image boundaries (the bad tile is dropped).
+    assert sum(batch_sizes) == 36 and batch_sizes[:4] == [8, 8, 8, 8]
+    for result in (r for r in results if r.ok):
+        assert result.job.slide.closed  # close_slide: closed once handed over
+        with open_slide(test_data / "breakhis" / result.key) as slide:
+            alone = predictor.run(slide, default_grid(slide, IMAGE_SPEC), batch_size=9)
+        np.testing.assert_allclose(result.scores.p_malignant, alone.p_malignant, atol=1e-6)
+        assert result.scores.complete and result.scores.model_name == "tiny"
+    assert unreadable.closed and _our_threads() == []
+
+
+def test_cancelling_many_slides_stops_and_closes_everything(test_data: Path, predictor: Predictor) -> None:
+    jobs = _breakhis_jobs(test_data, BREAKHIS)
+    cancel = threading.Event()
+    results = list(predictor.iter_results(jobs, batch_size=9, cancel=cancel, on_batch=lambda n: cancel.set()))
+    assert [r.key for r in results] == BREAKHIS[:1]  # the first image was one whole batch
+    assert all(job.slide.closed for job in jobs) and _our_threads() == []

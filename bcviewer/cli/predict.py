@@ -20,6 +20,7 @@ import argparse
 import csv
 import io
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,10 @@ from bcviewer.export import (
 )
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_MIN_TISSUE,
+    JobResult,
     Predictor,
+    SlideJob,
     TileScores,
     choose_device,
     default_grid,
@@ -46,7 +50,7 @@ from bcviewer.inference import (
     is_whole_slide,
     physical_model_grid,
 )
-from bcviewer.nets import load_model
+from bcviewer.nets import InputSpec, load_model
 from bcviewer.slides import SlideReader, open_slide
 from bcviewer.tiling import TileGrid, subimage_grid
 
@@ -152,14 +156,19 @@ def _output_dirs(inputs: list[Path], out: Path) -> list[Path]:
     return dirs
 
 
-def _grid_for(slide: SlideReader, predictor: Predictor, args: argparse.Namespace) -> TileGrid:
+def _grid_for(slide: SlideReader, spec: InputSpec, args: argparse.Namespace) -> TileGrid:
+    """The grid the options ask for (--grid, --tile-um), else the default for this slide and model."""
     if args.grid:
         rows, cols = parse_grid(args.grid)
-        return subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue or 0.0)
-    if args.tile_um is not None:
-        min_tissue = args.min_tissue if args.min_tissue is not None else (0.25 if is_whole_slide(slide) else 0.0)
-        return physical_model_grid(slide, predictor.spec, tile_um=args.tile_um, min_tissue=min_tissue)
-    return default_grid(slide, predictor.spec, min_tissue=args.min_tissue)
+        grid = subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue or 0.0)
+    elif args.tile_um is not None:
+        min_tissue = args.min_tissue if args.min_tissue is not None else (DEFAULT_MIN_TISSUE if is_whole_slide(slide) else 0.0)
+        grid = physical_model_grid(slide, spec, tile_um=args.tile_um, min_tissue=min_tissue)
+    else:
+        grid = default_grid(slide, spec, min_tissue=args.min_tissue)
+    if len(grid) == 0:
+        raise BcviewerError("no tile has enough tissue to score (lower --min-tissue or check the slide)")
+    return grid
 
 
 def write_outputs(slide: SlideReader, scores: TileScores, folder: Path, args: argparse.Namespace,
@@ -178,23 +187,41 @@ def write_outputs(slide: SlideReader, scores: TileScores, folder: Path, args: ar
         write_png(folder / "overlay.png", overlay)
 
 
-def predict_one(path: Path, folder: Path, models: ModelCache, args: argparse.Namespace,
-                formats: tuple[str, ...], tile_bar: tqdm | None) -> SummaryRow:
-    """Score one input and write its outputs; errors propagate to the caller."""
-    if path.is_dir():
-        raise BcviewerError(f"{path} holds no images or slides")
-    with open_slide(path) as slide:
-        predictor = models.get(args.model or default_model_name(slide))
-        grid = _grid_for(slide, predictor, args)
-        if len(grid) == 0:
-            raise BcviewerError("no tile has enough tissue to score (lower --min-tissue or check the slide)")
-        if tile_bar is not None:
-            tile_bar.reset(total=len(grid))
-        on_batch = (lambda b: tile_bar.update(len(b.indices))) if tile_bar is not None else None
-        scores = predictor.run(slide, grid, args.batch_size, on_batch=on_batch, threshold=args.threshold)
-        write_outputs(slide, scores, folder, args, formats)
-    return SummaryRow(str(path), "ok", scores.image_p_malignant, scores.image_label or "",
-                      scores.image_uncertainty, len(scores))
+def slide_jobs(inputs: list[Path], indices: list[int], spec: InputSpec,
+               args: argparse.Namespace) -> Iterator[SlideJob]:
+    """Open each input and build its grid (run lazily, on the predictor's feeder thread)."""
+    for i in indices:
+        path = inputs[i]
+        try:
+            if path.is_dir():
+                raise BcviewerError(f"{path} holds no images or slides")
+            slide = open_slide(path)
+        except Exception as exc:  # noqa: BLE001 - reported in this input's summary row
+            yield SlideJob(i, error=exc)
+            continue
+        try:
+            grid = _grid_for(slide, spec, args)
+        except Exception as exc:  # noqa: BLE001
+            slide.close()
+            yield SlideJob(i, error=exc)
+            continue
+        yield SlideJob(i, slide, grid, close_slide=True)
+
+
+def model_groups(inputs: list[Path], model: str | None, rows: list[SummaryRow | None]) -> dict[str, list[int]]:
+    """Input indices by the model that scores them; inputs that cannot even be opened get their row."""
+    if model:
+        return {model: list(range(len(inputs)))}
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(inputs):
+        try:
+            if path.is_dir():
+                raise BcviewerError(f"{path} holds no images or slides")
+            with open_slide(path) as slide:
+                groups.setdefault(default_model_name(slide), []).append(i)
+        except Exception as exc:  # noqa: BLE001
+            rows[i] = SummaryRow(str(path), "error", error=_one_line(exc))
+    return groups
 
 
 def _one_line(exc: BaseException) -> str:
@@ -232,23 +259,59 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         models.get(args.model)  # a bad --model is one error for the whole run as well
     inputs = collect_inputs(args.paths)
-    out = Path(args.out).expanduser()
-    rows: list[SummaryRow] = []
+    folders = _output_dirs(inputs, Path(args.out).expanduser())
+    summary = Path(args.out).expanduser() / "summary.csv"
+    rows: list[SummaryRow | None] = [None] * len(inputs)
     bar = tqdm(total=len(inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
-    tile_bar = None if args.quiet else tqdm(total=0, unit="tile", file=sys.stderr, leave=False, position=1)
+    tiles = tqdm(unit="tile", file=sys.stderr, disable=args.quiet, leave=False, position=1, desc="tiles")
     try:
-        for path, folder in zip(inputs, _output_dirs(inputs, out)):
-            bar.set_postfix_str(path.name)
-            try:
-                rows.append(predict_one(path, folder, models, args, formats, tile_bar))
-            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
-                rows.append(SummaryRow(str(path), "error", error=_one_line(exc)))
-            write_summary(rows, out / "summary.csv")
-            bar.update(1)
+        groups = model_groups(inputs, args.model, rows)
+        bar.update(sum(r is not None for r in rows))
+        for name, indices in groups.items():
+            _run_group(name, indices, inputs, folders, rows, models, args, formats, bar, tiles.update)
+            write_summary([r for r in rows if r is not None], summary)
+        write_summary([r for r in rows if r is not None], summary)
     finally:
-        if tile_bar is not None:
-            tile_bar.close()
+        tiles.close()
         bar.close()
-    failed = sum(r.status == "error" for r in rows)
-    print(f"{len(rows) - failed} of {len(rows)} inputs scored; summary in {out / 'summary.csv'}", file=sys.stderr)
+    failed = sum(r is not None and r.status == "error" for r in rows)
+    print(f"{len(inputs) - failed} of {len(inputs)} inputs scored; summary in {summary}", file=sys.stderr)
     return 2 if failed else 0
+
+
+def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[Path],
+               rows: list[SummaryRow | None], models: ModelCache, args: argparse.Namespace,
+               formats: tuple[str, ...], bar: tqdm, on_batch: Callable[[int], object]) -> None:
+    """Score the inputs of one model as a single stream, filling their summary rows."""
+    summary = Path(args.out).expanduser() / "summary.csv"
+    try:
+        predictor = models.get(name)
+        results = predictor.iter_results(slide_jobs(inputs, indices, predictor.spec, args), args.batch_size,
+                                         on_batch=on_batch, threshold=args.threshold)
+        try:
+            for result in results:
+                i = result.key
+                bar.set_postfix_str(inputs[i].name)
+                rows[i] = _row_for(inputs[i], folders[i], result, args, formats)
+                write_summary([r for r in rows if r is not None], summary)
+                bar.update(1)
+        finally:
+            results.close()
+    except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
+        for i in indices:
+            if rows[i] is None:
+                rows[i] = SummaryRow(str(inputs[i]), "error", error=_one_line(exc))
+                bar.update(1)
+
+
+def _row_for(path: Path, folder: Path, result: JobResult, args: argparse.Namespace,
+             formats: tuple[str, ...]) -> SummaryRow:
+    if result.error is not None or result.scores is None or result.job.slide is None:
+        return SummaryRow(str(path), "error", error=_one_line(result.error or ValueError("not scored")))
+    scores = result.scores
+    try:
+        write_outputs(result.job.slide, scores, folder, args, formats)
+    except Exception as exc:  # noqa: BLE001
+        return SummaryRow(str(path), "error", error=_one_line(exc))
+    return SummaryRow(str(path), "ok", scores.image_p_malignant, scores.image_label or "",
+                      scores.image_uncertainty, len(scores))

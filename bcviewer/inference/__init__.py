@@ -1,7 +1,7 @@
 """Streaming inference: ``Predictor`` runs a ``TileGrid`` through a model and yields ``TileScores``."""
 
 from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
-from bcviewer.inference.feeder import TileFeeder
+from bcviewer.inference.feeder import SlideJob, TileFeeder
 from bcviewer.inference.grids import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MIN_TISSUE,
@@ -12,7 +12,7 @@ from bcviewer.inference.grids import (
     physical_model_grid,
     subimage_shape,
 )
-from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, Predictor
+from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,
@@ -24,9 +24,9 @@ from bcviewer.inference.scores import (
 )
 
 __all__ = [
-    "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "TileFeeder",
+    "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
     "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
     "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape",
-    "DEFAULT_BATCH_SIZE", "Predictor",
+    "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
 ]

@@ -1,20 +1,27 @@
-"""``TileFeeder``: reads and preprocesses batches of tiles in background threads, in grid order.
+"""``TileFeeder``: reads and preprocesses tiles of a stream of slides in background threads.
 
 A small thread pool reads tiles (OpenSlide and OpenCV release the GIL while decoding and
-resizing); one feeder thread keeps the reads of the next batch in flight while it stacks and
-normalises the current one, and hands finished batches to the consumer through a bounded
-``queue.Queue``. At most ``prefetch`` prepared batches plus two batches of raw tiles exist at any
-time, so memory stays flat however large the slide is. :meth:`TileFeeder.close` stops the feeder,
-drains the queue and joins every thread it started.
+resizing) and keeps up to two batches of reads in flight. One feeder thread pulls jobs from the
+caller's iterable (so opening slides and building grids also happens in the background), packs
+tiles into batches, possibly spanning several small images, normalises them with
+:func:`bcviewer.nets.preprocess`, and hands messages to the consumer through a bounded
+``queue.Queue``: at most ``prefetch`` prepared batches wait there, so memory stays flat however
+large the input. Per job, :class:`JobStarted` comes first, then the :class:`TileBatch` es holding
+its tiles; :class:`JobFailed` ends a job that could not be read (the consumer knows a job is
+complete when all its tiles were scored).
+:meth:`TileFeeder.close` stops the feeder, drains the queue and joins every thread it started.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -23,30 +30,75 @@ from bcviewer.nets import InputSpec, preprocess, resize_tiles
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 
-_END = object()
 _POLL_S = 0.05
 
 
-class _Failure:
+@dataclass(frozen=True, eq=False)
+class SlideJob:
+    """One slide to score. ``key`` identifies it to the caller (e.g. its path).
+
+    A job whose slide could not be prepared carries the ``error`` instead of a slide and grid.
+    With ``close_slide`` the pipeline closes the slide once the job's result has been handed over.
+    """
+
+    key: Any
+    slide: SlideReader | None = None
+    grid: TileGrid | None = None
+    error: BaseException | None = None
+    close_slide: bool = False
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job_id: int
+    job: SlideJob
+
+
+@dataclass(frozen=True)
+class TileBatch:
+    """Preprocessed tiles; row i is tile ``tile_ids[i]`` of job ``job_ids[i]``."""
+
+    job_ids: np.ndarray
+    tile_ids: np.ndarray
+    x: torch.Tensor
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job_id: int
+    error: BaseException
+
+
+FeederMessage = Union[JobStarted, TileBatch, JobFailed]
+
+
+class _End:
+    pass
+
+
+class _Fatal:
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
-class TileFeeder:
-    """Iterate ``(indices, tensor)`` batches of one grid; use as a context manager."""
+class _Stopped(Exception):
+    pass
 
-    def __init__(self, slide: SlideReader, grid: TileGrid, spec: InputSpec, batch_size: int, *,
-                 workers: int = 2, prefetch: int = 2, pin_memory: bool = False) -> None:
+
+class TileFeeder:
+    """Iterate :data:`FeederMessage` s for ``jobs``; use as a context manager."""
+
+    def __init__(self, jobs: Iterable[SlideJob], spec: InputSpec, batch_size: int, *, workers: int = 2,
+                 prefetch: int = 2, pin_memory: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
-        self._slide, self._grid, self._spec = slide, grid, spec
-        self._batch_size = batch_size
-        self._pin = pin_memory
+        self._jobs, self._spec, self._batch_size, self._pin = jobs, spec, batch_size, pin_memory
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="bcviewer-read")
         self._thread = threading.Thread(target=self._feed, name="bcviewer-feeder", daemon=True)
         self._started = False
+        self.jobs_seen: list[SlideJob] = []  # every job pulled from ``jobs``, for clean-up by the owner
 
     # ---- consumer side --------------------------------------------------------------------
     def __enter__(self) -> TileFeeder:
@@ -58,21 +110,19 @@ class TileFeeder:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def batches(self, cancel: threading.Event | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Prepared batches in grid order; stops early (without error) once ``cancel`` is set.
+    def messages(self, cancel: threading.Event | None = None) -> Iterator[FeederMessage]:
+        """Messages in order until every job is done; stops early (no error) once ``cancel`` is set.
 
-        An error raised while reading a tile is re-raised here, with its own type.
+        An unexpected error in the feeder (not a per-job read error) is re-raised here.
         """
-        while True:
-            if cancel is not None and cancel.is_set():
-                return
+        while not (cancel is not None and cancel.is_set()):
             try:
                 item = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
-            if item is _END:
+            if isinstance(item, _End):
                 return
-            if isinstance(item, _Failure):
+            if isinstance(item, _Fatal):
                 raise item.error
             yield item  # type: ignore[misc]
 
@@ -94,57 +144,97 @@ class TileFeeder:
             pass
 
     # ---- feeder thread --------------------------------------------------------------------
-    def _load(self, index: int) -> np.ndarray:
-        tile = self._grid.tiles[index]
-        rgb = self._grid.read_tile(self._slide, tile)
-        return resize_tiles(rgb[None], self._spec.size)[0]
-
-    def _submit(self, start: int) -> list[Future[np.ndarray]]:
-        stop = min(len(self._grid), start + self._batch_size)
-        return [self._pool.submit(self._load, i) for i in range(start, stop)]
-
     def _feed(self) -> None:
         try:
-            n = len(self._grid)
-            pending = self._submit(0) if n else []
-            start = 0
-            while pending and not self._stop.is_set():
-                nxt = start + self._batch_size
-                ahead = self._submit(nxt) if nxt < n else []  # keep the readers busy meanwhile
-                tiles = self._gather(pending)
-                if tiles is None:  # stopped: drop the reads still queued
-                    for f in (*pending, *ahead):
-                        f.cancel()
-                    return
-                x = preprocess(np.stack(tiles), self._spec)
-                if self._pin:
-                    x = x.pin_memory()
-                if not self._put((np.arange(start, start + len(tiles)), x)):
-                    return
-                pending, start = ahead, nxt
-            self._put(_END)
+            self._feed_jobs()
+            self._put(_End())
+        except _Stopped:
+            pass
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, who re-raises it
-            self._put(_Failure(exc))
+            try:
+                self._put(_Fatal(exc))
+            except _Stopped:
+                pass
 
-    def _gather(self, futures: list[Future[np.ndarray]]) -> list[np.ndarray] | None:
-        """Results in order, or None as soon as the feeder is stopped."""
-        out = []
-        for f in futures:
-            while True:
-                if self._stop.is_set():
-                    return None
-                try:
-                    out.append(f.result(timeout=_POLL_S))
-                    break
-                except TimeoutError:
+    def _feed_jobs(self) -> None:
+        jobs = iter(self._jobs)
+        pending: deque[tuple[int, int, Future[np.ndarray]]] = deque()
+        buffer: list[tuple[int, int, np.ndarray]] = []
+        current: tuple[int, SlideJob, Iterator[int]] | None = None
+        next_id, exhausted, window = 0, False, 2 * self._batch_size
+        while True:
+            while len(pending) < window and not exhausted:  # keep the readers busy
+                if current is None:
+                    job = next(jobs, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    current = self._start(next_id, job)
+                    next_id += 1
                     continue
-        return out
+                job_id, job, tiles = current
+                tile = next(tiles, None)
+                if tile is None:
+                    current = None
+                    continue
+                pending.append((job_id, tile, self._pool.submit(self._load, job, tile)))
+            if not pending:
+                break
+            job_id, tile, future = pending.popleft()
+            try:
+                pixels = self._result(future)
+            except _Stopped:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one unreadable slide fails its own job only
+                for other, _, f in pending:
+                    if other == job_id:
+                        f.cancel()
+                pending = deque(p for p in pending if p[0] != job_id)
+                buffer = [b for b in buffer if b[0] != job_id]
+                if current is not None and current[0] == job_id:
+                    current = None
+                self._put(JobFailed(job_id, exc))
+                continue
+            buffer.append((job_id, tile, pixels))
+            if len(buffer) == self._batch_size:
+                self._emit(buffer)
+                buffer = []
+        if buffer:
+            self._emit(buffer)
 
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
+    def _start(self, job_id: int, job: SlideJob) -> tuple[int, SlideJob, Iterator[int]] | None:
+        self.jobs_seen.append(job)
+        self._put(JobStarted(job_id, job))
+        if job.error is not None or job.slide is None or job.grid is None:
+            self._put(JobFailed(job_id, job.error or ValueError(f"job {job.key!r} has no slide or grid")))
+            return None
+        return job_id, job, iter(range(len(job.grid)))
+
+    def _load(self, job: SlideJob, index: int) -> np.ndarray:
+        assert job.grid is not None and job.slide is not None
+        rgb = job.grid.read_tile(job.slide, job.grid.tiles[index])
+        return resize_tiles(rgb[None], self._spec.size)[0]
+
+    def _emit(self, buffer: list[tuple[int, int, np.ndarray]]) -> None:
+        x = preprocess(np.stack([b[2] for b in buffer]), self._spec)
+        if self._pin:
+            x = x.pin_memory()
+        job_ids = np.array([b[0] for b in buffer], dtype=np.int64)
+        self._put(TileBatch(job_ids, np.array([b[1] for b in buffer], dtype=np.int64), x))
+
+    def _result(self, future: Future[np.ndarray]) -> np.ndarray:
+        while not future.done():
+            if self._stop.is_set():
+                raise _Stopped
+            wait([future], timeout=_POLL_S)
+        return future.result()
+
+    def _put(self, item: object) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
             try:
                 self._queue.put(item, timeout=_POLL_S)
-                return True
+                return
             except queue.Full:
                 continue
-        return False

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from bcviewer.inference.device import choose_device
-from bcviewer.inference.feeder import TileFeeder
+from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch, TileFeeder
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
 from bcviewer.slides import SlideReader
@@ -73,25 +75,85 @@ class Predictor:
             with torch.autocast(self.device.type, dtype=_amp_dtype(self.device), enabled=self.amp):
                 return self.ensemble.predict_proba(x)
 
+    def _feeder(self, jobs: Iterable[SlideJob], batch_size: int) -> TileFeeder:
+        return TileFeeder(jobs, self.spec, batch_size, workers=self.read_workers, prefetch=self.prefetch,
+                          pin_memory=self.device.type == "cuda")
+
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
                      cancel: threading.Event | None = None) -> Iterator[ScoreBatch]:
-        """Yield a :class:`ScoreBatch` per scored batch, in grid order.
+        """Yield a :class:`ScoreBatch` per scored batch of one slide, in grid order.
 
         Stops before the next batch once ``cancel`` is set. Closing the generator early (``break``)
-        stops the reader threads too.
+        stops the reader threads too. A tile that cannot be read raises its error here.
         """
         total = len(grid)
         if total == 0:
             return
         start, done = time.perf_counter(), 0
-        with TileFeeder(slide, grid, self.spec, batch_size, workers=self.read_workers,
-                        prefetch=self.prefetch, pin_memory=self.device.type == "cuda") as feeder:
-            for indices, x in feeder.batches(cancel):
+        with self._feeder([SlideJob(slide.path, slide, grid)], batch_size) as feeder:
+            for message in feeder.messages(cancel):
+                if isinstance(message, JobFailed):
+                    raise message.error
+                if not isinstance(message, TileBatch):
+                    continue
                 if cancel is not None and cancel.is_set():
                     return
-                prediction = self.score_tensor(x)
-                done += len(indices)
-                yield ScoreBatch(indices, prediction, done, total, time.perf_counter() - start)
+                prediction = self.score_tensor(message.x)
+                done += len(message.tile_ids)
+                yield ScoreBatch(message.tile_ids, prediction, done, total, time.perf_counter() - start)
+
+    def iter_results(self, jobs: Iterable[SlideJob], batch_size: int = DEFAULT_BATCH_SIZE,
+                     cancel: threading.Event | None = None, on_batch: Callable[[int], None] | None = None,
+                     threshold: float = DEFAULT_THRESHOLD) -> Iterator[JobResult]:
+        """Score many slides as one stream and yield a :class:`JobResult` per job, in job order.
+
+        Batches span slides, so folders of small images (9 sub-images each) still fill every
+        batch and reading overlaps the forward pass. ``jobs`` is consumed on a background thread,
+        so it may open the slides lazily. A job that fails (its ``error``, or a tile that cannot
+        be read) yields a result with the error; the others go on. ``on_batch(n_tiles)`` is
+        called after each batch. After ``cancel``, jobs not finished are not yielded. Slides of
+        jobs with ``close_slide`` are closed after their result is handed over (or on exit).
+        """
+        members = self.members
+        accumulators: dict[int, _Accumulator] = {}
+        finished: dict[int, JobResult] = {}
+        next_id = 0
+        feeder = self._feeder(jobs, batch_size)
+        try:
+            with feeder:
+                for message in feeder.messages(cancel):
+                    if isinstance(message, JobStarted):
+                        acc = _Accumulator(message.job, members)
+                        accumulators[message.job_id] = acc
+                        if acc.complete:  # a grid without tiles: nothing to score
+                            finished[message.job_id] = JobResult(message.job, acc.scores(threshold, self.name))
+                    elif isinstance(message, TileBatch):
+                        if cancel is not None and cancel.is_set():
+                            return
+                        self._scatter(message, self.score_tensor(message.x), accumulators)
+                        if on_batch is not None:
+                            on_batch(len(message.tile_ids))
+                        for job_id in np.unique(message.job_ids).tolist():
+                            acc = accumulators[job_id]
+                            if acc.complete and job_id not in finished:
+                                finished[job_id] = JobResult(acc.job, acc.scores(threshold, self.name))
+                    else:
+                        finished[message.job_id] = JobResult(accumulators[message.job_id].job, None, message.error)
+                    while next_id in finished:
+                        result = finished.pop(next_id)
+                        accumulators.pop(next_id, None)
+                        next_id += 1
+                        yield result
+                        _close_if_owned(result.job)
+        finally:
+            for job in feeder.jobs_seen:
+                _close_if_owned(job)
+
+    @staticmethod
+    def _scatter(batch: TileBatch, prediction: EnsemblePrediction, accumulators: dict[int, _Accumulator]) -> None:
+        for job_id in np.unique(batch.job_ids).tolist():
+            rows = np.flatnonzero(batch.job_ids == job_id)
+            accumulators[job_id].add(batch.tile_ids[rows], prediction, rows)
 
     def run(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
             on_batch: Callable[[ScoreBatch], None] | None = None, cancel: threading.Event | None = None,
@@ -102,24 +164,65 @@ class Predictor:
         cancel the result is partial: ``done`` marks the scored tiles, the others are NaN, and
         ``cancelled`` is True.
         """
-        n, members = len(grid), self.members
-        p, unc = np.full(n, np.nan), np.full(n, np.nan)
-        member_probs, attention = np.full((n, members), np.nan), np.full((n, members, 2), np.nan)
-        done = np.zeros(n, dtype=bool)
+        acc = _Accumulator(SlideJob(slide.path, slide, grid), self.members)
         batches = self.iter_batches(slide, grid, batch_size, cancel)
         try:
             for batch in batches:
-                i, pred = batch.indices, batch.prediction
-                p[i], unc[i], member_probs[i], attention[i] = (
-                    pred.p_malignant, pred.uncertainty, pred.member_probs, pred.attention)
-                done[i] = True
+                acc.add(batch.indices, batch.prediction, slice(None))
                 if on_batch is not None:
                     on_batch(batch)
         finally:
             batches.close()
-        cancelled = bool(cancel is not None and cancel.is_set() and not done.all())
-        return TileScores(grid, p, unc, member_probs, attention, done, threshold=threshold,
-                          cancelled=cancelled, model_name=self.name)
+        cancelled = bool(cancel is not None and cancel.is_set() and not acc.done.all())
+        return acc.scores(threshold, self.name, cancelled)
+
+
+@dataclass(frozen=True, eq=False)
+class JobResult:
+    """The outcome of one :class:`SlideJob`: its scores, or the error that stopped it."""
+
+    job: SlideJob
+    scores: TileScores | None
+    error: BaseException | None = None
+
+    @property
+    def key(self) -> Any:
+        return self.job.key
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Accumulator:
+    """Per-tile arrays of one job, filled batch by batch."""
+
+    def __init__(self, job: SlideJob, members: int) -> None:
+        n = len(job.grid) if job.grid is not None else 0
+        self.job = job
+        self.p, self.unc = np.full(n, np.nan), np.full(n, np.nan)
+        self.member_probs, self.attention = np.full((n, members), np.nan), np.full((n, members, 2), np.nan)
+        self.done = np.zeros(n, dtype=bool)
+
+    @property
+    def complete(self) -> bool:
+        """Every tile scored (a job without a grid, i.e. a failed one, never is)."""
+        return self.job.grid is not None and self.job.error is None and bool(self.done.all())
+
+    def add(self, tiles: np.ndarray, pred: EnsemblePrediction, rows: np.ndarray | slice) -> None:
+        self.p[tiles], self.unc[tiles] = pred.p_malignant[rows], pred.uncertainty[rows]
+        self.member_probs[tiles], self.attention[tiles] = pred.member_probs[rows], pred.attention[rows]
+        self.done[tiles] = True
+
+    def scores(self, threshold: float, model_name: str, cancelled: bool = False) -> TileScores:
+        assert self.job.grid is not None
+        return TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
+                          threshold=threshold, cancelled=cancelled, model_name=model_name)
+
+
+def _close_if_owned(job: SlideJob) -> None:
+    if job.close_slide and job.slide is not None:
+        job.slide.close()
 
 
 def _amp_dtype(device: torch.device) -> torch.dtype:
