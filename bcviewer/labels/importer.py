@@ -64,6 +64,13 @@ def _listed_paths(listing: Path) -> list[Path]:
 
 def collect_images(sources: Iterable[str | os.PathLike[str]]) -> list[BreakHisImage]:
     """The BreakHis images named by folders, files and file lists, in order, without repeats."""
+    try:
+        return _collect(sources)
+    except DatasetError as exc:
+        raise ImportSourceError(str(exc)) from exc
+
+
+def _collect(sources: Iterable[str | os.PathLike[str]]) -> list[BreakHisImage]:
     found: dict[Path, BreakHisImage] = {}
     for source in sources:
         path = Path(source).expanduser()
@@ -101,10 +108,14 @@ def import_images(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Add the BreakHis images named by ``sources`` to ``store``; unreadable files are reported."""
-    try:
-        items = collect_images(sources)
-    except DatasetError as exc:
-        raise ImportSourceError(str(exc)) from exc
+    return import_collected(store, collect_images(sources), rows=rows, cols=cols, progress=progress)
+
+
+def import_collected(
+    store: LabelStore, items: Sequence[BreakHisImage], *, rows: int = 3, cols: int = 3,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Add images found by :func:`collect_images`, each in its own transaction."""
     report = ImportReport()
     for done, item in enumerate(items, start=1):
         if store.image_id_for(path=item.path) is not None:

@@ -1,0 +1,89 @@
+"""``bcviewer labels import|export|stats``: build a label project, export its labels, show counts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from bcviewer.errors import BcviewerError
+from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("labels", help="sub-image label projects: import images, export labels, show counts")
+    actions = p.add_subparsers(dest="labels_command", metavar="ACTION")
+    imp = actions.add_parser("import", help="add BreakHis images (folders, files, file lists) to a project")
+    imp.add_argument("project", help="project file (created when missing), e.g. labels.bcv")
+    imp.add_argument("data", nargs="+", help="BreakHis folder, .png file, or .txt/.csv file list")
+    imp.add_argument("--grid", default="3x3", metavar="RxC", help="sub-image grid (default 3x3)")
+    imp.set_defaults(func=run_import)
+    exp = actions.add_parser("export", help="write the sub-image labels as CSV and/or QuPath GeoJSON")
+    exp.add_argument("project", help="project file")
+    exp.add_argument("--csv", metavar="FILE", help="one row per sub-image")
+    exp.add_argument("--geojson", metavar="DIR", help="one QuPath GeoJSON file per image")
+    exp.add_argument("--object-type", choices=("annotation", "tile"), default="annotation",
+                     help="QuPath object type of the sub-images (default annotation)")
+    exp.set_defaults(func=run_export)
+    stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
+    stats.add_argument("project", help="project file")
+    stats.set_defaults(func=run_stats)
+    p.set_defaults(func=lambda args: _usage(p))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from bcviewer.cli.tiles import parse_grid
+    from bcviewer.labels.importer import collect_images, import_collected  # the imaging stack, only here
+
+    rows, cols = parse_grid(args.grid)
+    items = collect_images(args.data)  # before creating the project: a typo must not leave an empty file
+    with LabelStore.create(args.project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
+                                                          disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = import_collected(store, items, rows=rows, cols=cols, progress=progress)
+        counts = store.counts()
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"{len(report.added)} images added, {len(report.already_present)} already in the project, "
+          f"{len(report.duplicates)} duplicate files skipped, {len(report.failed)} unreadable; "
+          f"the project now holds {counts.total} sub-images ({counts.benign} benign, {counts.malignant} malignant)")
+    return 2 if report.failed and not report.added else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if not args.csv and not args.geojson:
+        raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
+    with LabelStore.open(args.project, readonly=True) as store:
+        if args.csv:
+            path = write_labels_csv(store, args.csv)
+            print(f"{store.counts().total} sub-image labels written to {path}", file=sys.stderr)
+        if args.geojson:
+            files = write_labels_geojson(store, args.geojson, args.object_type)
+            print(f"{len(files)} GeoJSON files written to {args.geojson}", file=sys.stderr)
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    with LabelStore.open(args.project, readonly=True) as store:
+        table = store.count_table()
+        counts = store.counts()
+        rounds = store.rounds()
+        pending = len(store.proposals())
+    print(f"{'magnification':<14} {'benign':>8} {'malignant':>10}")
+    for mag, row in table.items():
+        print(f"{mag if mag in ('all', 'unknown') else mag + 'X':<14} {row['benign']:>8} {row['malignant']:>10}")
+    print(f"sources: {counts.inherited} inherited, {counts.model} model, {counts.human} human; "
+          f"{counts.locked} locked; {pending} proposals pending")
+    for r in rounds:
+        print(f"round {r.number} ({r.mode}, tau {r.tau:g}): {r.status}, "
+              f"{r.stats.get('relabelled', 0)} relabelled, {r.stats.get('proposed', 0)} proposed")
+    return 0

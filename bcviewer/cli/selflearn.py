@@ -1,0 +1,164 @@
+"""``bcviewer selflearn PROJECT``: hierarchical self-learning rounds on a label project.
+
+Each round trains the hybrid CNN+LSTM (a small CPU plan by default) on the current labels of
+the training patients, scores every sub-image and relabels (``auto``) or proposes (``review``)
+malignant sub-images the model is confidently benign about. Progress goes to stderr; the
+per-round table (the paper's benign/malignant counts per magnification, plus the held-out
+accuracy of each round's model) to stdout, and with ``--json FILE`` the same statistics as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bcviewer.errors import BcviewerError
+from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport, SelfLearningEngine, TauSchedule
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("selflearn", help="relabel sub-images by hierarchical self-learning rounds")
+    p.add_argument("project", help="label project (see 'bcviewer labels import')")
+    p.add_argument("--rounds", type=int, default=4, help="number of rounds (levels), default 4")
+    p.add_argument("--mode", choices=("auto", "review"), default="auto",
+                   help="auto: apply the relabels; review: store them as proposals for an annotator")
+    p.add_argument("--tau", default="0.1,0.2,0.3,0.4", metavar="LIST",
+                   help="relabel threshold per round: p_malignant < tau becomes benign (last value repeats)")
+    p.add_argument("--holdout", type=float, metavar="F",
+                   help="share of patients held out of training to measure accuracy (default 0.2, stored "
+                        "in the project at the first run)")
+    p.add_argument("--resplit", action="store_true", help="choose the held-out patients again")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out choice")
+    p.add_argument("--final-eval", action="store_true",
+                   help="after the last round, train once more on the final labels and report its accuracy")
+    p.add_argument("--json", metavar="FILE", help="write the statistics as JSON")
+    train = p.add_argument_group("training (the hybrid CNN+LSTM, retrained each round)")
+    train.add_argument("--config", choices=("cpu", "gpu"), default="cpu", help="training plan (default cpu)")
+    train.add_argument("--members", metavar="LIST", help="e.g. resnet18:0.25:rows (default: one small member)")
+    train.add_argument("--input-size", metavar="WxH", help="network input (default 64x42)")
+    train.add_argument("--epochs", type=int, default=8, help="stage-1 epochs (default 8)")
+    train.add_argument("--finetune-epochs", type=int, default=2, help="stage-2 epochs (default 2)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int, default=0, help="training seed")
+    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def build_trainer(args: argparse.Namespace) -> Any:
+    """The hybrid trainer described by the training options (imports the training stack)."""
+    from bcviewer.labels.hybrid_trainer import HybridTrainer
+    from bcviewer.training import PLANS, MemberPlan
+
+    default_members = "resnet18:0.25:rows" if args.config == "cpu" else None
+    text = args.members or default_members
+    members = tuple(MemberPlan.parse(m) for m in text.split(",")) if text else None
+    size = _input_size(args.input_size) if args.input_size else ((64, 42) if args.config == "cpu" else None)
+    plan = PLANS[args.config].with_overrides(
+        members=members, input_size=size, stage1_epochs=args.epochs, stage2_epochs=args.finetune_epochs,
+        batch_size=args.batch_size, seed=args.seed, threads=args.threads, patience=max(args.epochs, 1))
+    return HybridTrainer(plan, progress=not args.quiet)
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or min(int(m.group(1)), int(m.group(2))) < 16:
+        raise BcviewerError(f"--input-size must look like 64x42 (width x height, at least 16), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def heldout_for(store: LabelStore, args: argparse.Namespace) -> frozenset[str]:
+    """The stored held-out patients, or a new choice (stored) at the first run or on --resplit."""
+    from bcviewer.labels.split import choose_heldout_patients
+
+    stored = store.heldout_patients()
+    if stored is not None and not args.resplit:
+        if args.holdout is not None:
+            raise BcviewerError(f"this project already holds out {len(stored)} patients; add --resplit to "
+                                "choose them again (earlier rounds were measured on the old choice)")
+        return stored
+    chosen = choose_heldout_patients(store, 0.2 if args.holdout is None else args.holdout, args.split_seed)
+    store.set_heldout_patients(sorted(chosen))
+    return chosen
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def round_table(initial: dict[str, dict[str, int]], reports: list[RoundReport],
+                final: HeldOutAccuracy | None = None) -> str:
+    """The per-round table: counts per magnification and held-out accuracy of each round's model."""
+    head = (f"{'round':>5} {'tau':>5} {'mag':>5} {'benign':>7} {'malignant':>9} {'changed':>7} "
+            f"{'img acc':>7} {'img any':>7} {'sub acc':>7}")
+    lines = [head]
+    mags = [m for m in initial if m != "all"]
+    keys = mags + (["all"] if len(mags) > 1 else [])
+    for key in keys:
+        row = initial[key]
+        lines.append(f"{0:>5} {'-':>5} {_mag(key):>5} {row['benign']:>7} {row['malignant']:>9} {'-':>7}")
+    for r in reports:
+        held = r.heldout or {}
+        for key in keys:
+            row = r.counts.get(key, {"benign": 0, "malignant": 0})
+            changed = r.stats["relabelled"] if r.mode == "auto" else r.stats["proposed"]
+            is_total = key == "all" or len(keys) == 1
+            img = held.get("image_accuracy") if is_total else held.get("by_magnification", {}).get(key, {}).get(
+                "image_accuracy")
+            lines.append(f"{r.number:>5} {r.tau:>5.2f} {_mag(key):>5} {row['benign']:>7} {row['malignant']:>9} "
+                         f"{changed if is_total else '':>7} {_acc(img):>7} "
+                         f"{_acc(held.get('image_accuracy_any')) if is_total else '':>7} "
+                         f"{_acc(held.get('subimage_accuracy')) if is_total else '':>7}")
+    if final is not None:
+        lines.append(f"final model on the last labels: img acc {final.image_accuracy:.3f}, "
+                     f"img any {final.image_accuracy_any:.3f}, sub acc {final.subimage_accuracy:.3f}")
+    lines.append("img acc: held-out images, mean sub-image p >= 0.5; img any: any sub-image p >= 0.5; "
+                 "sub acc: held-out sub-images vs inherited labels. Each round's model is trained on the "
+                 "labels before that round's changes.")
+    return "\n".join(lines)
+
+
+def _mag(key: str) -> str:
+    return key if key in ("all", "unknown") else f"{key}X"
+
+
+def run(args: argparse.Namespace) -> int:
+    schedule = TauSchedule.parse(args.tau)
+    if args.rounds < 1:
+        raise BcviewerError(f"--rounds must be at least 1, got {args.rounds}")
+    with LabelStore.open(args.project) as store:
+        heldout = heldout_for(store, args)
+        trainer = build_trainer(args)
+        initial = store.count_table()
+        with tqdm(total=args.rounds, desc="self-learning", unit="round", file=sys.stderr,
+                  disable=args.quiet or None) as bar:
+            def progress(stage: str, position: int, total: int) -> None:
+                bar.set_postfix_str(f"round {position}: {stage}")
+                if stage == "done":
+                    bar.update(1)
+
+            engine = SelfLearningEngine(store, trainer=trainer, schedule=schedule, mode=args.mode,
+                                        heldout_patients=heldout, progress=progress,
+                                        params={"plan": trainer.plan.to_dict()})
+            # The trainer logs its epochs with print-like writes; keep stdout for the table.
+            with contextlib.redirect_stdout(sys.stderr):
+                reports = engine.run(args.rounds)
+                final = engine.evaluate() if args.final_eval else None
+    print(round_table(initial, reports, final))
+    if args.json:
+        payload = {"project": str(Path(args.project)), "mode": args.mode, "schedule": list(schedule.taus),
+                   "heldout_patients": sorted(heldout), "initial_counts": initial,
+                   "rounds": [r.stats for r in reports], "final_evaluation": final.to_dict() if final else None,
+                   "training": trainer.history}
+        try:
+            Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise BcviewerError(f"cannot write {args.json}: {exc.strerror or exc}") from exc
+    return 0
