@@ -59,8 +59,8 @@ class TauSchedule:
     taus: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
 
     def __post_init__(self) -> None:
-        if not self.taus or any(not 0.0 <= t < 1.0 for t in self.taus):
-            raise SelfLearningError(f"every tau must lie in [0, 1), got {list(self.taus)}")
+        if not self.taus or any(not 0.0 <= t <= 1.0 for t in self.taus):
+            raise SelfLearningError(f"every tau must lie between 0 and 1, got {list(self.taus)}")
 
     def tau(self, position: int) -> float:
         """Threshold of round ``position`` (1-based) of a run; the last value repeats."""
