@@ -122,3 +122,21 @@ def test_run_wide_errors_are_one_line_and_exit_2(models: dict[str, Path], tmp_pa
     if not torch.cuda.is_available():
         assert main(["predict", png, "--device", "cuda", "--out", str(tmp_path)]) == 2
         assert "cuda" in capsys.readouterr().err
+
+
+def test_default_model_is_chosen_per_input_kind(models: dict[str, Path], tmp_path: Path, test_data: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(models["image"], store / "breakhis-100x")
+    shutil.copytree(models["slide"], store / "idc-wsi")
+    monkeypatch.setenv("BCVIEWER_MODELS", str(store))  # searched before the shipped models
+    svs, png = test_data / "slides" / "cmu_small_region.svs", test_data / "breakhis" / PNGS[1]
+    out = tmp_path / "out"
+    assert main(["predict", str(svs), str(png), str(tmp_path / "gone.svs"), "--out", str(out),
+                 "--formats", "csv", "--quiet"]) == 2
+    rows = _summary(out)
+    with open_slide(svs) as slide:
+        n_slide_tiles = len(default_grid(slide, SLIDE_SPEC))
+    assert [r["status"] for r in rows] == ["ok", "ok", "error"]  # summary keeps the input order
+    assert [r["n_tiles"] for r in rows] == [str(n_slide_tiles), "9", ""]
+    assert "does not exist" in rows[2]["error"]
