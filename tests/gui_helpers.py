@@ -84,14 +84,20 @@ def settings(tmp_path: Path) -> ViewerSettings:
     return ViewerSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
 
 
-@pytest.fixture()
-def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A model search folder holding tiny 'breakhis-100x' and 'idc-wsi' models."""
-    folder = tmp_path / "models"
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding tiny 'breakhis-100x' (3x3 sub-images) and 'idc-wsi' (100 µm tiles) models."""
+    folder = tmp_path_factory.mktemp("models")
     save_tiny_model(folder, "breakhis-100x", IMAGE_SPEC, seed=0)
     save_tiny_model(folder, "idc-wsi", SLIDE_SPEC, seed=1)
-    monkeypatch.setenv("BCVIEWER_MODELS", str(folder))
     return folder
+
+
+@pytest.fixture()
+def models_dir(tiny_models: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny models, first on the model search path for this test."""
+    monkeypatch.setenv("BCVIEWER_MODELS", str(tiny_models))
+    return tiny_models
 
 
 def _python_threads() -> set[threading.Thread]:
