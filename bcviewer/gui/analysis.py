@@ -12,21 +12,26 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from bcviewer.errors import BcviewerError
-from bcviewer.inference import Predictor, ScoreBatch, TileScores, default_grid, default_model_name
-from bcviewer.nets import LoadedModel, load_model, model_search_dirs
-from bcviewer.nets.store import CARD_NAME
 from bcviewer.slides import SlideReader
-from bcviewer.tiling import TileGrid
+
+if TYPE_CHECKING:  # the core's PyTorch half is imported on the worker thread (see gui.core)
+    from bcviewer.inference import ScoreBatch, TileScores
+    from bcviewer.nets import LoadedModel
+    from bcviewer.tiling import TileGrid
 
 AUTOMATIC_MODEL = ""  # the model is chosen per slide: BreakHis for images, IDC for whole slides
 
 
 def available_models() -> list[str]:
     """Names of the model folders found in the model search path, first occurrence wins."""
+    from bcviewer.nets import model_search_dirs
+    from bcviewer.nets.store import CARD_NAME
+
     names: list[str] = []
     for base in model_search_dirs():
         if base.is_dir():
@@ -56,11 +61,14 @@ class _RunSignals(QObject):
 class AnalysisRun(QRunnable):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
-    def __init__(self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None) -> None:
+    def __init__(self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None,
+                 loaded: dict[str, LoadedModel]) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.reader = reader
-        self.model = model
+        self.model = model  # a name or folder; AUTOMATIC_MODEL picks the default for the slide
+        self.loaded = loaded  # models loaded by earlier runs, by name
+        self.loaded_as: str | None = None  # the name this run loaded its model under
         self.batch_size = batch_size
         self.cancel_event = threading.Event()
         self.signals = _RunSignals()
@@ -70,7 +78,15 @@ class AnalysisRun(QRunnable):
 
     def run(self) -> None:
         try:
-            model = self.model if isinstance(self.model, LoadedModel) else load_model(self.model)
+            from bcviewer.inference import Predictor, default_grid, default_model_name
+            from bcviewer.nets import LoadedModel, load_model
+
+            if isinstance(self.model, LoadedModel):
+                model = self.model
+            else:
+                name = self.model or default_model_name(self.reader)
+                model = self.loaded.get(name) or load_model(name)
+                self.loaded_as = name
             self.signals.model_ready.emit(model)
             if self.cancel_event.is_set():
                 self.signals.finished.emit(None)
@@ -114,20 +130,25 @@ class AnalysisController(QObject):
     def running(self) -> bool:
         return self._current is not None
 
-    def model_for(self, reader: SlideReader, choice: str) -> str:
-        """The model name a run would use: ``choice``, or the default for this kind of slide."""
+    @staticmethod
+    def model_for(reader: SlideReader, choice: str) -> str:
+        """The model name a run would use: ``choice``, or the default for this kind of slide.
+
+        Imports the inference module; call it once :func:`bcviewer.gui.core.is_ready`.
+        """
+        from bcviewer.inference import default_model_name
+
         return choice or default_model_name(reader)
 
     def start(self, reader: SlideReader, model: str | LoadedModel | Path) -> None:
-        """Cancel any current run and analyse ``reader`` with ``model`` (a name, folder or loaded model)."""
+        """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
+        model, or AUTOMATIC_MODEL for the default model of this kind of slide."""
         self.cancel()
         self.grid = None
-        if isinstance(model, (str, Path)) and str(model) in self._models:
-            model = self._models[str(model)]
-        run = AnalysisRun(reader, model if isinstance(model, LoadedModel) else str(model), self.batch_size)
-        key = model.name if isinstance(model, LoadedModel) else str(model)
+        run = AnalysisRun(reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models))
+        key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
-        s.model_ready.connect(lambda m, r=run, k=key: self._on_model(r, k, m))
+        s.model_ready.connect(lambda m, r=run: self._on_model(r, m))
         s.grid_ready.connect(lambda g, r=run: self._on_grid(r, g))
         s.batch_scored.connect(lambda b, r=run: self._on_batch(r, b))
         s.finished.connect(lambda sc, r=run: self._on_finished(r, sc))
@@ -157,8 +178,9 @@ class AnalysisController(QObject):
         return self._pool.waitForDone(timeout_ms)
 
     # ---- run signals (GUI thread) -----------------------------------------------------------
-    def _on_model(self, run: AnalysisRun, key: str, model: LoadedModel) -> None:
-        self._models[key] = model
+    def _on_model(self, run: AnalysisRun, model: LoadedModel) -> None:
+        if run.loaded_as:
+            self._models[run.loaded_as] = model
         if run is self._current:
             self.model = model
             self.model_ready.emit(model)

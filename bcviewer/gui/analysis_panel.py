@@ -8,7 +8,7 @@ how much weight the CNN branch and the LSTM branch got, averaged over the scored
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from bcviewer.inference import MALIGNANT, ScoreBatch, TileScores
+if TYPE_CHECKING:
+    from bcviewer.inference import ScoreBatch, TileScores
 
 CNN_COLOR = QColor(66, 133, 244)
 LSTM_COLOR = QColor(244, 160, 0)
@@ -227,7 +228,7 @@ class AnalysisPanel(QWidget):
         self.result_box.setTitle("Result (partial)" if partial else "Result")
         self.probability_label.setText(f"P(malignant) {p:.3f}")
         label = scores.image_label or "–"
-        color = "#c62828" if label == MALIGNANT else "#2e7d32"
+        color = "#c62828" if label == "malignant" else "#2e7d32"
         self.label_label.setText(f"<span style='color:{color}'>{label.upper()}</span>")
         self.uncertainty_label.setText(
             f"Uncertainty {scores.image_uncertainty:.3f} · label threshold {scores.threshold:.2f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
@@ -12,21 +13,23 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QGroupBox, QMainWindow, 
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui.actions import EXPORT_KINDS, build_actions, icon
+from bcviewer.gui import core
 from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available_models
 from bcviewer.gui.analysis_panel import AnalysisPanel
 from bcviewer.gui.dialogs import show_about, show_model_card
 from bcviewer.gui.errors import report_error
-from bcviewer.gui.exporting import export_file
 from bcviewer.gui.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide_view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
 from bcviewer.gui.tile_loader import rgb_to_qimage
 from bcviewer.gui.workers import Job, JobRunner
-from bcviewer.inference import DEFAULT_IMAGE_MODEL, ScoreBatch, TileScores
-from bcviewer.nets import LoadedModel
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader, open_slide
-from bcviewer.tiling import TileGrid
+
+if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see gui.core)
+    from bcviewer.inference import ScoreBatch, TileScores
+    from bcviewer.nets import LoadedModel
+    from bcviewer.tiling import TileGrid
 
 log = logging.getLogger(__name__)
 THUMBNAIL_SIDE = 1024
@@ -72,8 +75,9 @@ class MainWindow(QMainWindow):
         self._build_dock()
         self._connect()
         self._restore_settings()
-        self._refresh_models()
         self._refresh_recent()
+        self._core_requested = False
+        self.view.frame_painted.connect(self._load_core)
 
     # ---- construction -----------------------------------------------------------------------
     def _build_dock(self) -> None:
@@ -152,6 +156,26 @@ class MainWindow(QMainWindow):
         self.actions.minimap.setChecked(bool(o["show_minimap"]))
         self.view.minimap.setVisible(bool(o["show_minimap"]))
 
+    def _load_core(self) -> None:
+        """Import the PyTorch half of the core in the background, once the first frame is shown."""
+        if self._core_requested:
+            return
+        self._core_requested = True
+        self.view.frame_painted.disconnect(self._load_core)
+        self.jobs.submit(core.warm_up, on_success=lambda _: self._on_core_ready(),
+                         on_error=lambda e: report_error(self, "The analysis modules cannot be loaded", e))
+
+    def _on_core_ready(self) -> None:
+        self._refresh_models()
+        layer = self.view.heatmap
+        layer.set_colormap(layer.colormap)
+        self.overlay_controls.set_values(layer.colormap, layer.opacity, layer.threshold)
+        if self.view.reader is not None:
+            self.status.set_slide(self.view.reader)
+            self.status.set_zoom(self.view.scale)
+            if not self.analysis.running:
+                self.panel.set_model_name(self._model_choice(self.view.reader))
+
     # ---- files ------------------------------------------------------------------------------
     def ask_open(self) -> None:
         """Let the user pick a file to open."""
@@ -186,7 +210,7 @@ class MainWindow(QMainWindow):
                                 f"{reader.level_count} level(s), {reader.format}", 8000)
         self.setWindowTitle(f"{self.path.name} – bcviewer")
         self.panel.show_ready()
-        self.panel.set_model_name(self._model_choice(reader))
+        self.panel.set_model_name(self._model_choice(reader) if core.is_ready() else "automatic (by image type)")
         self._set_exports_enabled(False)
         self._refresh_recent(self.settings.add_recent_file(path))
         self.slide_opened.emit(path)
@@ -228,7 +252,7 @@ class MainWindow(QMainWindow):
             report_error(self, "Nothing to analyse", BcviewerError(
                 f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
             return False
-        choice = model if model is not None else self._model_choice(reader)
+        choice = model if model is not None else (self.model_override or self.settings.model_name() or AUTOMATIC_MODEL)
         self.scores = None
         self.view.heatmap.clear()
         self.view.update()
@@ -306,7 +330,7 @@ class MainWindow(QMainWindow):
     def _choose_model(self, name: str) -> None:
         self.model_override = None
         self.settings.set_model_name(name or AUTOMATIC_MODEL)
-        if self.view.reader is not None:
+        if self.view.reader is not None and core.is_ready():
             self.panel.set_model_name(self.analysis.model_for(self.view.reader, name))
 
     def _show_model_card(self) -> None:
@@ -314,10 +338,16 @@ class MainWindow(QMainWindow):
             show_model_card(self, self.analysis.model.card)
             return
         reader = self.view.reader
-        name = self._model_choice(reader) if reader else (self.model_override or self.settings.model_name() or DEFAULT_IMAGE_MODEL)
-        from bcviewer.nets.store import read_card, resolve_model_dir
+        choice = self.model_override or self.settings.model_name()
 
-        self.jobs.submit(lambda: read_card(resolve_model_dir(name)), on_success=lambda card: show_model_card(self, card),
+        def read() -> dict:
+            from bcviewer.inference import DEFAULT_IMAGE_MODEL
+            from bcviewer.nets.store import read_card, resolve_model_dir
+
+            name = choice or (self.analysis.model_for(reader, "") if reader else DEFAULT_IMAGE_MODEL)
+            return read_card(resolve_model_dir(name))
+
+        self.jobs.submit(read, on_success=lambda card: show_model_card(self, card),
                          on_error=lambda e: report_error(self, "No model card", e))
 
     # ---- overlay ----------------------------------------------------------------------------
@@ -371,6 +401,8 @@ class MainWindow(QMainWindow):
         target = path or self.ask_save_path(kind)
         if not target:
             return None
+        from bcviewer.gui.exporting import export_file
+
         layer = self.view.heatmap
         options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold}
         return self.jobs.submit(export_file, kind, self.scores, self.view.reader, target, options,

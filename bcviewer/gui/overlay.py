@@ -13,18 +13,25 @@ import numpy as np
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
-from bcviewer.export import COLORMAPS as EXPORT_COLORMAPS
-from bcviewer.export import colormap_lut as core_colormap_lut
+from bcviewer.gui import core
 from bcviewer.gui.view_geometry import ViewTransform
 
-# The core's colormaps, so the overlay on screen and the exported heatmap PNGs look the same.
-COLORMAPS: tuple[str, ...] = tuple(EXPORT_COLORMAPS)
-DEFAULT_COLORMAP = "inferno" if "inferno" in COLORMAPS else COLORMAPS[0]
+# The core's colormaps (bcviewer.export), so the overlay on screen and the exported heatmap PNGs
+# look the same. Their names are listed here because bcviewer.export loads after the first frame.
+COLORMAPS: tuple[str, ...] = ("viridis", "inferno", "coolwarm", "traffic", "gray")
+DEFAULT_COLORMAP = "inferno"
+_GREY_LUT = np.repeat(np.linspace(96, 160, 256).astype(np.uint8)[:, None], 3, axis=1)
 
 
 def colormap_lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 RGB lookup table of a colormap from :data:`COLORMAPS` (default if unknown)."""
-    return core_colormap_lut(name if name in COLORMAPS else DEFAULT_COLORMAP)
+    """(256, 3) uint8 RGB table of a colormap (the default one if unknown); a neutral grey ramp
+    while the core's export module is still loading."""
+    if not core.is_ready():
+        return _GREY_LUT
+    from bcviewer.export import COLORMAPS as available
+    from bcviewer.export import colormap_lut as core_lut
+
+    return core_lut(name if name in available else DEFAULT_COLORMAP)
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ class HeatmapLayer:
         self.threshold = 0.0
         self.visible = True
         self.show_grid = False
-        self._lut = colormap_lut(self.colormap)
+        self._lut: np.ndarray | None = None  # None: not built yet, or built before the core loaded
         self._colors: list[QColor] | None = None
 
     # ---- data -----------------------------------------------------------------------------
@@ -92,7 +99,7 @@ class HeatmapLayer:
     # ---- appearance -----------------------------------------------------------------------
     def set_colormap(self, name: str) -> None:
         self.colormap = name if name in COLORMAPS else DEFAULT_COLORMAP
-        self._lut = colormap_lut(self.colormap)
+        self._lut = None
         self._colors = None
 
     def set_opacity(self, opacity: float) -> None:
@@ -104,15 +111,23 @@ class HeatmapLayer:
 
     @property
     def lut(self) -> np.ndarray:
+        """(256, 3) RGB table of the current colormap."""
+        if self._lut is None:
+            lut = colormap_lut(self.colormap)
+            if not core.is_ready():
+                return lut  # placeholder: ask again once the core has loaded
+            self._lut = lut
+            self._colors = None
         return self._lut
 
     def color_of(self, probability: float) -> QColor:
         """The fill colour of a tile with this probability, opacity applied."""
-        r, g, b = (int(v) for v in self._lut[int(round(min(max(probability, 0.0), 1.0) * (len(self._lut) - 1)))])
+        lut = self.lut
+        r, g, b = (int(v) for v in lut[int(round(min(max(probability, 0.0), 1.0) * (len(lut) - 1)))])
         return QColor(r, g, b, int(round(self.opacity * 255)))
 
     def _tile_colors(self) -> list[QColor]:
-        if self._colors is None:
+        if self._colors is None or self._lut is None:
             self._colors = [self.color_of(p) if not np.isnan(p) else QColor(0, 0, 0, 0) for p in self.probabilities]
         return self._colors
 

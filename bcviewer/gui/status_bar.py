@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from bcviewer.datasets.breakhis import parse_breakhis_name
 from bcviewer.errors import BcviewerError
+from bcviewer.gui import core
 from bcviewer.gui.overlay import TileInfo
 from bcviewer.slides import SlideReader
 
@@ -13,11 +13,16 @@ UM_PER_PX_AT_10X = 1.0  # a 10x objective images about 1 µm per camera pixel
 
 
 def base_magnification(reader: SlideReader) -> float | None:
-    """Magnification of level 0: the scanner's objective, else from the mpp, else a BreakHis name."""
+    """Magnification of level 0: the scanner's objective, else from the mpp, else a BreakHis name
+    (known once the core's datasets module has loaded)."""
     if reader.objective_power:
         return float(reader.objective_power)
     if reader.mpp:
         return 10.0 * UM_PER_PX_AT_10X / reader.mpp
+    if not core.is_ready():
+        return None
+    from bcviewer.datasets.breakhis import parse_breakhis_name
+
     try:
         return float(parse_breakhis_name(reader.path.name).magnification)
     except BcviewerError:

@@ -1,0 +1,202 @@
+"""The main window: drag and drop, errors (dialogs, log file, no traceback), settings, shortcuts,
+and the `bcviewer open --screenshot` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gui_helpers import SAMPLE_PNG, dialogs, models_dir, open_and_wait, settings, tiny_models, window  # noqa: F401
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtTest import QTest
+
+from bcviewer.gui import errors as gui_errors
+from bcviewer.gui import main_window as main_window_module
+from bcviewer.gui.dialogs import card_html
+from bcviewer.gui.main_window import MainWindow
+from bcviewer.gui.settings import ViewerSettings
+from bcviewer.slides import RegionReadError
+from conftest import ROOT
+
+
+def _drop(win: MainWindow, path: Path) -> bool:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    win.dragEnterEvent(enter)
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    win.dropEvent(drop)
+    return enter.isAccepted()
+
+
+def test_dropping_a_file_opens_it(qtbot, window, test_data: Path) -> None:
+    svs = test_data / "slides" / "cmu_small_region.svs"
+    with qtbot.waitSignal(window.slide_opened, timeout=15_000) as blocker:
+        assert _drop(window, svs)
+    assert blocker.args == [str(svs)]
+    assert window.view.reader.dimensions == (2220, 2967)
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("edge-cases/unopenable.tiff", "unopenable.tiff"),
+    ("missing.svs", "does not exist"),
+])
+def test_a_bad_file_shows_a_dialog_and_the_app_survives(qtbot, window, dialogs, test_data: Path, name: str, expected: str) -> None:
+    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+        window.open_path(test_data / "slides" / name)
+    assert len(dialogs) == 1 and dialogs[0][0] == "Cannot open the file"
+    assert expected in dialogs[0][1] and "Traceback" not in dialogs[0][1]
+    assert window.view.reader is None
+    open_and_wait(qtbot, window, SAMPLE_PNG)  # still usable
+    assert window.view.reader.dimensions == (700, 460)
+
+
+def test_text_file_posing_as_a_slide(qtbot, window, dialogs, tmp_path: Path) -> None:
+    fake = tmp_path / "notes.svs"
+    fake.write_text("not a slide\n")
+    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+        window.open_path(fake)
+    assert "notes.svs is not a slide or image bcviewer can read" in dialogs[0][1]
+
+
+def test_a_slide_whose_pixels_cannot_be_read(qtbot, window, dialogs, test_data: Path) -> None:
+    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+        window.open_path(test_data / "slides" / "edge-cases" / "unreadable.svs")
+    assert dialogs[0][0] == "Cannot open the file"
+    assert "cannot be read; the slide file is damaged" in dialogs[0][1]
+
+
+def test_failed_tile_reads_show_one_dialog_and_do_not_hang(qtbot, window, dialogs, monkeypatch) -> None:
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    reader = window.view.reader
+
+    def failing(*args: object) -> None:
+        raise RegionReadError("the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged")
+
+    monkeypatch.setattr(reader, "read_region", failing)
+    window.view.cache.clear()
+    window.view.zoom_to(2.0)
+    qtbot.waitUntil(lambda: len(dialogs) > 0, timeout=15_000)
+    assert dialogs[0] == ("Cannot read the slide", "the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged")
+    qtbot.waitUntil(window.is_idle, timeout=15_000)  # a --screenshot run would not wait forever
+    window.view.pan_by(50, 50)
+    qtbot.wait(200)
+    assert len(dialogs) == 1  # one message, not one per tile
+
+
+def test_unexpected_errors_are_logged_and_the_dialog_names_the_log(qtbot, window, dialogs, monkeypatch, tmp_path: Path) -> None:
+    def broken(path: str) -> None:
+        raise RuntimeError("disk controller on fire")
+
+    monkeypatch.setattr(main_window_module, "open_for_view", broken)
+    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+        window.open_path(SAMPLE_PNG)
+    message = dialogs[0][1]
+    log = gui_errors.log_path()
+    assert str(tmp_path / "data") in str(log)
+    assert str(log) in message and "Traceback" not in message and "disk controller on fire" in message
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text and "RuntimeError: disk controller on fire" in text
+
+
+def test_exception_hook_turns_a_crash_into_a_dialog(window, dialogs) -> None:
+    hook = gui_errors.ExceptionHook(lambda: window)
+    try:
+        raise ZeroDivisionError("slot divided by zero")
+    except ZeroDivisionError as exc:
+        hook(type(exc), exc, exc.__traceback__)
+    assert hook.count == 1 and len(dialogs) == 1
+    assert str(gui_errors.log_path()) in dialogs[0][1]
+    assert "ZeroDivisionError: slot divided by zero" in gui_errors.log_path().read_text(encoding="utf-8")
+
+
+def test_settings_persist_between_windows(qtbot, window, settings: ViewerSettings) -> None:
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    window.overlay_controls.colormap.setCurrentText("coolwarm")
+    window.actions.grid.setChecked(True)
+    window.resize(760, 660)
+    size = (window.width(), window.height())
+    window.close()
+    assert settings.recent_files() == [str(SAMPLE_PNG.resolve())]
+    assert settings.last_folder() == str(SAMPLE_PNG.parent.resolve())
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    try:
+        assert again.view.heatmap.colormap == "coolwarm"
+        assert again.overlay_controls.colormap.currentText() == "coolwarm"
+        assert again.actions.grid.isChecked()
+        assert (again.width(), again.height()) == size == (760, 660)
+        recent = [a.text() for a in again.actions.recent_menu.actions()]
+        assert recent[0] == SAMPLE_PNG.name
+    finally:
+        again.shutdown()
+
+
+def test_keyboard_shortcuts(qtbot, window) -> None:
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    view = window.view
+    shortcuts = {a.text(): [s.toString() for s in a.shortcuts()] for a in
+                 (window.actions.open, window.actions.fit, window.actions.heatmap, window.actions.grid, window.actions.cancel)}
+    assert shortcuts["&Open…"][0] == "Ctrl+O" and shortcuts["&Fit to window"] == ["F"]
+    assert shortcuts["&Heatmap"] == ["H"] and shortcuts["Tile &grid"] == ["G"] and shortcuts["&Cancel analysis"] == ["Esc"]
+    view.setFocus()
+    view.zoom_to(3.0)
+    QTest.keyClick(view, Qt.Key.Key_F)
+    assert view.scale == pytest.approx(view.fit_scale())
+    heat = window.actions.heatmap.isChecked()
+    QTest.keyClick(view, Qt.Key.Key_H)
+    assert window.actions.heatmap.isChecked() is not heat and view.heatmap.visible is not heat
+    before = view.scale
+    QTest.keyClick(view, Qt.Key.Key_Plus)
+    qtbot.waitUntil(lambda: not view._zoom_timer.isActive(), timeout=3000)
+    assert view.scale == pytest.approx(before * 1.5)
+
+
+def test_model_card_text(models_dir: Path) -> None:
+    from bcviewer.nets import load_model
+
+    card = load_model(models_dir / "breakhis-100x").card
+    text = card_html(card)
+    assert "<h2>breakhis-100x</h2>" in text and "<h3>Architecture</h3>" in text and "hybrid-cnn-lstm-ensemble" in text
+
+
+def test_the_window_starts_without_importing_pytorch() -> None:
+    """The slide is on screen long before PyTorch has loaded (it loads after the first frame)."""
+    code = ("import sys, bcviewer.gui.app; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'bcviewer.inference', 'bcviewer.export') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+# ---- the command line ---------------------------------------------------------------------------
+def _bcviewer(args: list[str], tmp_path: Path, models: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), OMP_NUM_THREADS="1")
+    if models is not None:
+        env["BCVIEWER_MODELS"] = str(models)
+    return subprocess.run([sys.executable, "-m", "bcviewer", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_screenshot_of_a_finished_analysis(tmp_path: Path, tiny_models: Path) -> None:
+    out = tmp_path / "shot.png"
+    result = _bcviewer(["open", str(SAMPLE_PNG), "--run", "--screenshot", str(out), "--size", "1100x700"], tmp_path, tiny_models)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.size == (1100, 700)
+    assert "Traceback" not in result.stderr
+
+
+def test_screenshot_of_a_bad_file_exits_2_with_one_message(tmp_path: Path, test_data: Path) -> None:
+    out = tmp_path / "never.png"
+    result = _bcviewer(["open", str(test_data / "slides" / "edge-cases" / "unopenable.tiff"), "--screenshot", str(out)], tmp_path)
+    assert result.returncode == 2
+    assert not out.exists()
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("bcviewer:")]
+    assert len(lines) == 1 and "unopenable.tiff" in lines[0]
+    assert "Traceback" not in result.stderr
