@@ -30,14 +30,15 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from bcviewer.inference import Predictor, SlideJob
-from bcviewer.nets import Ensemble, HybridConfig, HybridNet, InputSpec, LoadedModel, ModelNotFoundError, load_model
+from bcviewer.nets import (
+    Ensemble, HybridConfig, HybridNet, InputSpec, LoadedModel, ModelNotFoundError, load_model,
+)
 from bcviewer.slides import open_slide
 from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
 
@@ -128,7 +129,8 @@ def run_bare(predictor: Predictor, work: Workload, batch_size: int) -> tuple[int
     return len(tiles), time.perf_counter() - start
 
 
-def timed(runner, predictor: Predictor, work: Workload, batch_size: int) -> tuple[int, float, float]:  # type: ignore[no-untyped-def]
+def timed(runner: Callable[[Predictor, Workload, int], tuple[int, float]], predictor: Predictor, work: Workload,
+          batch_size: int) -> tuple[int, float, float]:
     """(tiles, wall seconds, CPU seconds of the whole process) of one runner."""
     cpu = time.process_time()
     tiles, seconds = runner(predictor, work, batch_size)
@@ -139,7 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model name or folder (default: breakhis-100x, else the fallback)")
     parser.add_argument("--slide", default=str(DEFAULT_SLIDE))
-    parser.add_argument("--breakhis", default=str(DEFAULT_BREAKHIS), help="folder of BreakHis PNGs (searched recursively)")
+    parser.add_argument("--breakhis", default=str(DEFAULT_BREAKHIS),
+                        help="folder of BreakHis PNGs (searched recursively)")
     parser.add_argument("--images", type=int, default=48, help="BreakHis images to use")
     parser.add_argument("--tile-um", type=float, default=64.0, help="slide tile side in µm")
     parser.add_argument("--batch-size", type=int, default=32)

@@ -86,7 +86,8 @@ def test_threshold_unscored_tiles_and_uncertainty_map(test_data: Path) -> None:
 
 
 def test_overlapping_tiles_show_their_mean() -> None:
-    grid = TileGrid((Tile(0, 0, 10, 10, 0, 10, 10, 0, 0, 1.0), Tile(5, 0, 10, 10, 0, 10, 10, 0, 1, 1.0)), (15, 10), 1, 2)
+    tiles = (Tile(0, 0, 10, 10, 0, 10, 10, 0, 0, 1.0), Tile(5, 0, 10, 10, 0, 10, 10, 0, 1, 1.0))
+    grid = TileGrid(tiles, (15, 10), 1, 2)
     heat = heatmap_rgba(_scores(grid, np.array([0.2, 0.6])), cmap="gray", opacity=1.0)
     assert heat[0, 0, 0] == 51 and heat[0, 7, 0] == round(0.4 * 255) and heat[0, 12, 0] == 153
 

@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model name or folder (default: breakhis-100x for images, idc-wsi for whole slides)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--grid", metavar="RxC", help="cut each input into R x C sub-images (default for images: 3x3)")
-    size.add_argument("--tile-um", type=float, metavar="N", help="square tiles of N µm (default for slides: the model's)")
+    size.add_argument("--tile-um", type=float, metavar="N",
+                      help="square tiles of N µm (default for slides: the model's)")
     p.add_argument("--min-tissue", type=float, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR", help="output folder")
@@ -162,7 +163,9 @@ def _grid_for(slide: SlideReader, spec: InputSpec, args: argparse.Namespace) -> 
         rows, cols = parse_grid(args.grid)
         grid = subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue or 0.0)
     elif args.tile_um is not None:
-        min_tissue = args.min_tissue if args.min_tissue is not None else (DEFAULT_MIN_TISSUE if is_whole_slide(slide) else 0.0)
+        min_tissue = args.min_tissue
+        if min_tissue is None:
+            min_tissue = DEFAULT_MIN_TISSUE if is_whole_slide(slide) else 0.0
         grid = physical_model_grid(slide, spec, tile_um=args.tile_um, min_tissue=min_tissue)
     else:
         grid = default_grid(slide, spec, min_tissue=args.min_tissue)

@@ -89,7 +89,8 @@ def heatmap_rgba(scores: TileScores, downsample: Downsample = 1.0, size: tuple[i
 
 def heatmap_for_level(scores: TileScores, slide: SlideReader, level: int, **options: object) -> np.ndarray:
     """The heatmap pixel-aligned with pyramid ``level`` of ``slide`` (its size and downsample)."""
-    return heatmap_rgba(scores, slide.level_downsamples[level], slide.level_dimensions[level], **options)  # type: ignore[arg-type]
+    ds, size = slide.level_downsamples[level], slide.level_dimensions[level]
+    return heatmap_rgba(scores, ds, size, **options)  # type: ignore[arg-type]
 
 
 def blend(rgb: np.ndarray, rgba: np.ndarray) -> np.ndarray:

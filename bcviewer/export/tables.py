@@ -54,7 +54,8 @@ def read_tiles_csv(path: str | os.PathLike[str], slide_size: tuple[int, int] | N
         raise ExportError(f"cannot read {p}: {exc}") from exc
     try:
         rects = np.array([[int(r[k]) for k in ("x", "y", "w", "h")] for r in rows], dtype=np.int64).reshape(-1, 4)
-        floats = {k: [float(r[k]) if r[k] != "" else np.nan for r in rows] for k in ("tissue", "p_malignant", "uncertainty")}
+        floats = {k: [float(r[k]) if r[k] != "" else np.nan for r in rows]
+                  for k in ("tissue", "p_malignant", "uncertainty")}
         grid_rows, grid_cols = [int(r["row"]) for r in rows], [int(r["col"]) for r in rows]
     except (TypeError, ValueError) as exc:
         raise ExportError(f"{p.name} has a malformed number ({exc})") from exc

@@ -49,5 +49,6 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
     elif device.type == "mps" and not _mps_available():
         raise DeviceUnavailableError("Apple GPU (mps) was asked for, but it is not available here; use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise DeviceUnavailableError(f"device '{preference}' is not supported; choose one of {', '.join(DEVICE_CHOICES)}")
+        choices = ", ".join(DEVICE_CHOICES)
+        raise DeviceUnavailableError(f"device '{preference}' is not supported; choose one of {choices}")
     return device
