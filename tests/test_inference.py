@@ -103,9 +103,9 @@ def test_cancel_from_another_thread_stops_within_one_batch(svs, svs_grid: TileGr
         counts.append(batch.done)
         if len(counts) == 2:
             second.set()
-            cancel.wait(5)  # the GUI thread presses Cancel while this batch's results are shown
+            cancel.wait(30)  # the GUI thread presses Cancel while this batch's results are shown
 
-    canceller = threading.Thread(target=lambda: (second.wait(5), cancel.set()))
+    canceller = threading.Thread(target=lambda: (second.wait(30), cancel.set()))
     canceller.start()
     scores = predictor.run(svs, svs_grid, batch_size=4, on_batch=on_batch, cancel=cancel)
     canceller.join()

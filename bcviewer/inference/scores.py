@@ -67,7 +67,8 @@ class TileScores:
     """Per-tile scores of one slide. Arrays are read-only; the first axis follows ``grid.tiles``.
 
     ``member_probs`` is ``(N, members)`` and ``attention`` ``(N, members, 2)`` (cnn, lstm branch
-    weights); both have zero members when the scores were read back from a file.
+    weights); both have zero members when the scores were read back from a file. The object takes
+    ownership of the arrays it is given and marks them read-only.
     """
 
     grid: TileGrid
