@@ -114,6 +114,7 @@ def test_reader_works_while_a_writer_runs(tmp_path: Path, test_data: Path) -> No
     proc = _start("annotate", project, 7, tmp_path / "writer.log")
     try:
         with LabelStore.open(project, readonly=True) as reader:
+            version = reader.data_version()
             seen = []
             deadline = time.monotonic() + 2.0
             while time.monotonic() < deadline:
@@ -123,6 +124,7 @@ def test_reader_works_while_a_writer_runs(tmp_path: Path, test_data: Path) -> No
                 assert len(reader.subimages(reader.images(limit=1)[0].id)) == 9
                 seen.append(reader.history(limit=1)[0].id)
             assert proc.poll() is None  # the writer was running the whole time
+            assert reader.data_version() != version  # how a view learns that it must refresh
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

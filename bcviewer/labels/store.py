@@ -94,6 +94,10 @@ class LabelStore:
             self._conn.execute("BEGIN IMMEDIATE")
             yield self._conn
 
+    def data_version(self) -> int:
+        """A number that changes when *another* connection commits (poll it to refresh a view)."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` result ("ok" for a sound file)."""
         return "; ".join(r[0] for r in self._conn.execute("PRAGMA integrity_check"))
