@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "bcviewer.cli.tiles",
     "bcviewer.cli.predict",
     "bcviewer.cli.genes",
+    "bcviewer.cli.train",
+    "bcviewer.cli.evaluate",
     "bcviewer.cli.labels",
     "bcviewer.cli.selflearn",
 ]

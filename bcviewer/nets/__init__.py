@@ -17,8 +17,10 @@ from bcviewer.nets.store import (
     load_model,
     model_search_dirs,
     resolve_model_dir,
+    read_card,
     save_model,
     sha256_of,
+    update_card,
 )
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "BRANCHES", "RNN_MODES", "HybridConfig", "HybridNet",
     "InputSpec", "preprocess", "resize_tiles",
     "LoadedModel", "load_model", "model_search_dirs", "resolve_model_dir", "save_model", "sha256_of",
+    "read_card", "update_card",
 ]

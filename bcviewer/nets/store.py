@@ -133,6 +133,20 @@ def save_model(ensemble: Ensemble, spec: InputSpec, directory: Path, card_fields
     return directory
 
 
+def update_card(directory: Path, fields: dict[str, Any]) -> dict[str, Any]:
+    """Add or replace descriptive card sections (e.g. metrics measured after saving).
+
+    The architecture, input and weights sections are owned by :func:`save_model` and refused here.
+    """
+    owned = {"format", "architecture", "input", "weights"} & set(fields)
+    if owned:
+        raise ModelCardError(f"card sections {', '.join(sorted(owned))} are written by save_model only")
+    card = read_card(directory)
+    card.update(fields)
+    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
+
+
 # ---- loading ----------------------------------------------------------------------------------
 def _refuse_pickle(path: Path) -> None:
     with open(path, "rb") as fh:

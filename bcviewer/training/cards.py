@@ -1,0 +1,45 @@
+"""Descriptive model-card sections (task, classes, citations, limitations) per data kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+CITATIONS = {
+    "breakhis": "BreakHis: Spanhol F.A., Oliveira L.S., Petitjean C., Heutte L. A dataset for breast cancer "
+                "histopathological image classification. IEEE TBME 63(7):1455-1462, 2016.",
+    "idc": "IDC: Janowczyk A., Madabhushi A. Deep learning for digital pathology image analysis: a comprehensive "
+           "tutorial with selected use cases. J Pathol Inform 7:29, 2016.",
+}
+METHODS = [
+    "Hybrid CNN+RNN with attention fusion after the BreakHis hybrid CNN+LSTM with self-learning (ResNet101+LSTM "
+    "best there; 512 LSTM units; two-stage training, Adam 1e-4).",
+    "CNN-LSTM over the CNN feature map as a sequence (IDC and BreakHis 400X; dropout 0.5/0.2, L2, batch norm, "
+    "early stopping, rotation/flip/zoom augmentation).",
+]
+CLASSES = {"breakhis": ["benign", "malignant"], "idc": ["non-IDC", "IDC"]}
+GENERIC_LIMITATIONS = [
+    "Research software, not a medical device; not for diagnosis.",
+    "Trained from scratch on a small public data set; held-out metrics come from few patients and have wide "
+    "confidence intervals.",
+    "Probabilities were calibrated with one temperature per member on validation patients only.",
+]
+
+
+def spec_extras_for(kind: str, magnifications: set[int] | None = None, tile_um: float | None = None,
+                    mpp: float | None = None, tile_px: int | None = None) -> dict[str, Any]:
+    """The physical description of a tile stored in the card's input section."""
+    if kind == "breakhis":
+        mags = sorted(magnifications or [])
+        return {"magnification": "/".join(f"{m}X" for m in mags) or "any", "tile_scheme": "breakhis-3x3"}
+    return {"tile_um": tile_um if tile_um is not None else 200.0, "mpp": mpp if mpp is not None else 4.0,
+            "tile_px": tile_px if tile_px is not None else 50, "tile_scheme": "physical"}
+
+
+def card_fields_for(kind: str, name: str, data_dir: Path, description: str | None = None) -> dict[str, Any]:
+    """Name, task, classes, data description, citations and generic limitations."""
+    task = ("benign vs malignant breast tumour, per 3x3 sub-image of a BreakHis microscopy image"
+            if kind == "breakhis" else "invasive ductal carcinoma (IDC) vs non-IDC, per whole-slide tile")
+    return {"name": name, "description": description or task, "task": task, "classes": CLASSES[kind],
+            "positive_class": CLASSES[kind][1], "data": {"kind": kind, "folder": data_dir.name},
+            "citations": [CITATIONS[kind]], "method_sources": METHODS, "limitations": list(GENERIC_LIMITATIONS)}

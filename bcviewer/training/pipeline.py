@@ -1,0 +1,118 @@
+"""From a data folder to a saved, evaluated ensemble: split, train members, weight, save, evaluate.
+
+Patients are split train/val/test before anything is fitted. Normalisation statistics come from
+the training patients, early stopping, temperatures and member weights from the validation
+patients; the test patients are only scored once, after the model is saved.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bcviewer.datasets import PatientSplit, patient_split
+from bcviewer.nets.ensemble import Ensemble
+from bcviewer.nets.preprocess import InputSpec
+from bcviewer.nets.store import load_model, save_model, update_card
+from bcviewer.training.evaluation import IMAGE_AGGREGATION, evaluation_report, predict_tileset
+from bcviewer.training.plans import TrainPlan
+from bcviewer.training.tiles import TileSet, channel_stats
+from bcviewer.training.trainer import MemberResult, fit_temperature, train_member
+
+
+def patient_group(patient: str) -> str:
+    """The conservative patient key: BreakHis ids differing only in trailing slide letters
+    (14-22549AB / 14-22549CD) may be one person, so they are kept on the same side of a split."""
+    return re.sub(r"[A-Za-z]+$", "", patient)
+
+
+def grouped_patient_split(tileset: TileSet, fractions: tuple[float, float, float], seed: int) -> PatientSplit:
+    """A label-stratified patient split in which patient groups never straddle parts."""
+    group_votes: dict[str, list[int]] = {}
+    for image in tileset.images:
+        group_votes.setdefault(patient_group(image.patient), []).append(image.label)
+    group_labels = {g: str(int(np.mean(v) >= 0.5)) for g, v in group_votes.items()}
+    groups = patient_split(group_labels, fractions, seed)
+    parts = {name: frozenset(p for p in tileset.patient_ids() if patient_group(p) in getattr(groups, name))
+             for name in ("train", "val", "test")}
+    return PatientSplit(parts["train"], parts["val"], parts["test"])
+
+
+@dataclass
+class TrainedEnsemble:
+    """The saved model folder, its card and the per-member training results."""
+
+    directory: Path
+    card: dict[str, Any]
+    members: list[MemberResult]
+
+
+def _member_weight(val_report: dict[str, Any]) -> float:
+    """Validation image-level AUC above chance (floored), so a useless member barely counts."""
+    auc = val_report["image"]["roc_auc"]
+    return max((auc if auc is not None else 0.5) - 0.5, 0.05)
+
+
+def _hardware(plan: TrainPlan) -> str:
+    device = "CPU" if not torch.cuda.is_available() else f"GPU {torch.cuda.get_device_name(0)} (unused)"
+    return f"{platform.processor() or platform.machine()}, {plan.threads} torch threads, {device}"
+
+
+def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields: dict[str, Any],
+                   spec_extras: dict[str, Any] | None = None, split: PatientSplit | None = None,
+                   progress: bool = True, score_test: bool = True,
+                   log_epochs: bool | None = None) -> TrainedEnsemble:
+    """Train ``plan`` on ``tileset``, save to ``out_dir`` and record held-out metrics in the card.
+
+    ``score_test=False`` leaves the test patients unscored (for choosing settings on validation).
+    """
+    started = time.monotonic()
+    torch.set_num_threads(plan.threads)
+    split = split or grouped_patient_split(tileset, plan.fractions, plan.split_seed)
+    train, val, test = (tileset.select_patients(getattr(split, n)) for n in ("train", "val", "test"))
+    mean, std = channel_stats(train)
+    spec = InputSpec(width=plan.input_size[0], height=plan.input_size[1], mean=mean, std=std, **(spec_extras or {}))
+    results, temperatures, weights, member_val = [], [], [], []
+    for i, member in enumerate(plan.members):
+        result = train_member(plan.hybrid_config(member), train, val, spec, plan.schedule,
+                              pretrained=plan.pretrained, seed=plan.seed + i, progress=progress,
+                              log_epochs=log_epochs)
+        temperature = fit_temperature(result.net, val, spec)
+        single = Ensemble([result.net], temperatures=[temperature])
+        report = evaluation_report(val, predict_tileset(single, val, spec))
+        results.append(result)
+        temperatures.append(temperature)
+        weights.append(_member_weight(report))
+        member_val.append({"backbone": member.backbone, "width": member.width, "rnn_mode": member.rnn_mode,
+                           "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+                           "best_val_loss": round(result.best_val_loss, 5), "temperature": round(temperature, 4),
+                           "val_image_accuracy": report["image"]["accuracy"],
+                           "val_image_auc": report["image"]["roc_auc"], "train_seconds": round(result.seconds, 1),
+                           "history": [{k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
+                                       for row in result.history]})
+    ensemble = Ensemble([r.net for r in results], weights, temperatures).eval()
+    training = {"patients": split.to_dict(), "n_images": {n: len(s.images) for n, s in
+                                                          (("train", train), ("val", val), ("test", test))},
+                "n_tiles": {"train": len(train), "val": len(val), "test": len(test)},
+                "split": {"fractions": list(plan.fractions), "seed": plan.split_seed,
+                          "rule": "stratified by patient label; ids differing only in trailing letters grouped"},
+                "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(plan),
+                "selection": "early stopping, temperature and member weights on validation patients only",
+                "member_weights_rule": "validation image AUC - 0.5, floored at 0.05, normalised",
+                "members": member_val}
+    save_model(ensemble, spec, out_dir, {**card_fields, "training": training})
+    loaded = load_model(out_dir)  # score what was saved (float16 weights), not the in-memory copy
+    metrics = {"image_aggregation": IMAGE_AGGREGATION}
+    for name, part in (("validation", val), ("test", test)):
+        if len(part) and (score_test or name != "test"):
+            metrics[name] = evaluation_report(part, predict_tileset(loaded.ensemble, part, loaded.spec))
+    training["total_seconds"] = round(time.monotonic() - started, 1)
+    card = update_card(out_dir, {"training": training, "metrics": metrics})
+    return TrainedEnsemble(out_dir, card, results)
