@@ -12,7 +12,7 @@ Two workloads, with the same model, batch size and device in one run:
 For each it prints (a) the bare forward pass on tensors prepared beforehand (the ceiling),
 (b) the pipeline, slide to scores (``Predictor.iter_results``: background reads, bounded queue,
 batches spanning images), and (c) a naive loop that opens, reads, transforms and forwards one
-batch at a time without overlap; then b/a (goal >= 0.9) and b/c (goal >= 2), the CPU time per
+batch at a time without overlap (best of ``--repeats`` interleaved runs each); then b/a (goal >= 0.9) and b/c (goal >= 2), the CPU time per
 tile of each (all threads; for (a) the forward alone), and the peak RSS. (b) and (c) include
 opening the files and tissue detection; (a) includes neither. On a CPU-only machine the reads
 and the forward pass share the same cores, so overlap can only hide the reads when cores are
@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: stable timings on a shared CPU)")
     parser.add_argument("--workers", type=int, default=2, help="pipeline reader threads")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best is shown")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -166,18 +167,19 @@ def main() -> None:
           f"batch {args.batch_size}, input {spec.width}x{spec.height}")
     print(f"model: {model_text}")
     print(f"peak RSS after loading: {peak_rss_mb():.0f} MB")
-    with open_slide(works[0].paths[0]) as slide:  # warm-up: first-call costs out of the timings
-        warm = works[0].grid(slide)
-        run_pipeline(predictor, Workload("warm", [works[0].paths[0]], args.tile_um), args.batch_size)
-    del warm
+    run_pipeline(predictor, works[0], args.batch_size)  # warm-up: first-call costs out of the timings
 
-    results: dict[str, dict[str, tuple[int, float, float]]] = {}
-    for work in works:  # pipeline and naive first, so the peak RSS below is theirs
-        results[work.name] = {"b": timed(run_pipeline, predictor, work, args.batch_size),
-                              "c": timed(run_naive, predictor, work, args.batch_size)}
-    rss_streaming = peak_rss_mb()
-    for work in works:
-        results[work.name]["a"] = timed(run_bare, predictor, work, args.batch_size)
+    results: dict[str, dict[str, tuple[int, float, float]]] = {w.name: {} for w in works}
+    rss_streaming = 0.0
+    for repeat in range(args.repeats):  # interleaved, best of N: the CPU is shared with other work
+        for key, runner in (("b", run_pipeline), ("c", run_naive), ("a", run_bare)):
+            if key == "a" and repeat == 0:
+                rss_streaming = peak_rss_mb()  # before (a) holds every tile in memory
+            for work in works:
+                got = timed(runner, predictor, work, args.batch_size)
+                best = results[work.name].get(key)
+                if best is None or got[0] / got[1] > best[0] / best[1]:
+                    results[work.name][key] = got
 
     print(f"\n{'workload':<9} {'tiles':>6} {'(a) bare/s':>11} {'(b) pipeline/s':>15} {'(c) naive/s':>12} "
           f"{'b/a':>6} {'b/c':>6}   CPU ms/tile a / b / c")
@@ -187,6 +189,7 @@ def main() -> None:
         print(f"{name:<9} {r['b'][0]:>6} {rate['a']:>11.1f} {rate['b']:>15.1f} {rate['c']:>12.1f} "
               f"{rate['b'] / rate['a']:>6.2f} {rate['b'] / rate['c']:>6.2f}   "
               f"{cpu['a']:.1f} / {cpu['b']:.1f} / {cpu['c']:.1f}")
+    print(f"(best of {args.repeats} interleaved runs each)")
     print(f"\npeak RSS during pipeline + naive runs: {rss_streaming:.0f} MB; "
           f"overall (incl. all tiles held for (a)): {peak_rss_mb():.0f} MB")
 
