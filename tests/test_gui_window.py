@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from gui_helpers import SAMPLE_PNG, dialogs, models_dir, open_and_wait, settings, tiny_models, window  # noqa: F401
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 
@@ -27,7 +27,7 @@ from conftest import ROOT
 def _drop(win: MainWindow, path: Path) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     win.dragEnterEvent(enter)
     drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     win.dropEvent(drop)
@@ -93,7 +93,7 @@ def test_unexpected_errors_are_logged_and_the_dialog_names_the_log(qtbot, window
     def broken(path: str) -> None:
         raise RuntimeError("disk controller on fire")
 
-    monkeypatch.setattr(main_window_module, "open_for_view", broken)
+    monkeypatch.setattr(main_window_module, "open_for_view", broken)  # the name the window calls
     with qtbot.waitSignal(window.open_failed, timeout=15_000):
         window.open_path(SAMPLE_PNG)
     message = dialogs[0][1]
@@ -163,6 +163,22 @@ def test_model_card_text(models_dir: Path) -> None:
     card = load_model(models_dir / "breakhis-100x").card
     text = card_html(card)
     assert "<h2>breakhis-100x</h2>" in text and "<h3>Architecture</h3>" in text and "hybrid-cnn-lstm-ensemble" in text
+
+
+def test_the_qt_binding_keeps_reference_counts() -> None:
+    """PySide6 6.12.0 drops a reference to True on every Signal.emit(); the viewer emits signals
+    on every paint and mouse move, so it would crash within minutes (pyproject excludes it)."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        ping = Signal(object)
+
+    emitter = Emitter()
+    emitter.ping.connect(lambda value: None)
+    before = sys.getrefcount(True)
+    for _ in range(2000):
+        emitter.ping.emit(1)
+    assert abs(sys.getrefcount(True) - before) < 50
 
 
 def test_the_window_starts_without_importing_pytorch() -> None:

@@ -100,7 +100,8 @@ class AnalysisPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
-        self.progress.setFormat("")
+        self.progress.setFormat("%v / %m tiles")
+        self.progress.hide()  # shown once a run starts
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.eta_label = QLabel("")
@@ -164,14 +165,14 @@ class AnalysisPanel(QWidget):
         self._stopped()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("")
+        self.progress.hide()
         self.status_label.setText("Press Run to analyse the image.")
 
     def show_started(self, model: str) -> None:
         self.clear_result()
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(True)
-        self.progress.setFormat("%v / %m tiles")
+        self.progress.show()
         self.progress.setRange(0, 0)  # busy indicator while the model loads
         self.eta_label.setText("")
         self.status_label.setText(f"Loading {model} …")

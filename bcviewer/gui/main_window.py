@@ -18,13 +18,13 @@ from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available
 from bcviewer.gui.analysis_panel import AnalysisPanel
 from bcviewer.gui.dialogs import show_about, show_model_card
 from bcviewer.gui.errors import report_error
+from bcviewer.gui.opening import OPEN_FILTER, open_for_view
 from bcviewer.gui.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide_view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
-from bcviewer.gui.tile_loader import rgb_to_qimage
 from bcviewer.gui.workers import Job, JobRunner
-from bcviewer.slides import SUPPORTED_FORMATS, SlideReader, open_slide
+from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 
 if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see gui.core)
     from bcviewer.inference import ScoreBatch, TileScores
@@ -32,20 +32,6 @@ if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see
     from bcviewer.tiling import TileGrid
 
 log = logging.getLogger(__name__)
-THUMBNAIL_SIDE = 1024
-OPEN_FILTER = ("Slides and images (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.mrxs *.scn *.bif *.svslide *.dcm "
-               "*.png *.jpg *.jpeg *.bmp);;All files (*)")
-
-
-def open_for_view(path: str) -> tuple[SlideReader, QImage]:
-    """Open a slide and make its thumbnail (runs on a worker thread)."""
-    reader = open_slide(path)
-    try:
-        thumbnail = rgb_to_qimage(reader.thumbnail(THUMBNAIL_SIDE))
-    except BaseException:
-        reader.close()
-        raise
-    return reader, thumbnail
 
 
 class MainWindow(QMainWindow):

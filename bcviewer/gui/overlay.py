@@ -161,17 +161,13 @@ class HeatmapLayer:
         indices = self.visible_indices(area)
         if self.visible and self.opacity > 0:
             colors = self._tile_colors()
-            probs = self.probabilities
-            for i in indices:
-                p = probs[i]
-                if p >= self.threshold:  # NaN (not scored yet) compares False
-                    x, y, w, h = self.rects[i]
-                    painter.fillRect(transform.screen_rect(x, y, w, h), colors[i])
+            shown = indices[self.probabilities[indices] >= self.threshold]  # NaN (not scored) is False
+            for i, (x, y, w, h) in zip(shown.tolist(), transform.screen_rects(self.rects[shown]).tolist()):
+                painter.fillRect(x, y, w, h, colors[i])
         if self.show_grid:
             painter.setPen(QPen(QColor(255, 255, 255, 150), 0))
-            for i in indices:
-                x, y, w, h = self.rects[i]
-                painter.drawRect(transform.screen_rect(x, y, w, h).adjusted(0, 0, -1, -1))
+            for x, y, w, h in transform.screen_rects(self.rects[indices]).tolist():
+                painter.drawRect(x, y, w - 1, h - 1)
         if hovered is not None and 0 <= hovered < len(self.rects):
             x, y, w, h = self.rects[hovered]
             painter.setPen(QPen(QColor(20, 220, 255), 2))

@@ -154,15 +154,15 @@ class TileLoader(QObject):
     def _finish(self, key: TileKey, image: QImage | None, error: str | None) -> None:
         with self._lock:
             self._in_progress.discard(key)
-            current = key.generation == self._generation
-            if error is not None and current:
+            self.reads += 1
+            if key.generation != self._generation:
+                return  # the file was replaced while this tile was read
+            if error is not None:
                 # OpenSlide latches read errors: every later read of this handle fails the same way.
                 self._failed = True
                 self._wanted = []
-            self.reads += 1
-        if not current:
-            return
-        if image is not None:
-            self.tile_ready.emit(key, image)
-        else:
-            self.tile_failed.emit(key, error or "")
+            # Emitting under the lock orders it before any later set_source (delivery is queued).
+            if image is not None:
+                self.tile_ready.emit(key, image)
+            else:
+                self.tile_failed.emit(key, error or "")

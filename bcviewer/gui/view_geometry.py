@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF
 
 TILE_SIZE = 256
@@ -45,6 +46,16 @@ class ViewTransform:
         """Integer widget rectangle covering the level-0 rectangle, edges rounded independently."""
         left, top = self.screen_x(x), self.screen_y(y)
         return QRect(left, top, self.screen_x(x + w) - left, self.screen_y(y + h) - top)
+
+    def screen_rects(self, rects: np.ndarray) -> np.ndarray:
+        """(N, 4) int64 left, top, width, height of level-0 (N, 4) x, y, w, h rectangles; the same
+        edge rounding as :meth:`screen_rect`, vectorised (same float operations, same results)."""
+        r = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        left = np.floor((r[:, 0] - self.origin_x) * self.scale + 0.5)
+        top = np.floor((r[:, 1] - self.origin_y) * self.scale + 0.5)
+        right = np.floor((r[:, 0] + r[:, 2] - self.origin_x) * self.scale + 0.5)
+        bottom = np.floor((r[:, 1] + r[:, 3] - self.origin_y) * self.scale + 0.5)
+        return np.stack([left, top, right - left, bottom - top], axis=1).astype(np.int64)
 
     def visible_image_rect(self, width: int, height: int) -> QRectF:
         """The level-0 rectangle a ``width`` x ``height`` widget shows."""

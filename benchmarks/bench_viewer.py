@@ -1,0 +1,251 @@
+"""Benchmark the desktop viewer offscreen: first frame, repaint times, event-loop stalls.
+
+Usage: QT_QPA_PLATFORM=offscreen python benchmarks/bench_viewer.py [--size 1400x900] [--repeats 5]
+
+Prints, for the bundled BreakHis PNG, cmu_small_region.svs and a 4-level pyramidal TIFF made
+from it (written to a temporary folder):
+
+1. open -> first painted frame (the slide's thumbnail, scaled; goal < 300 ms) and open -> first
+   frame with every visible tile at full resolution; the first open in the process (cold) and
+   the median of ``--repeats`` further opens;
+2. repaint time of the viewport (``QWidget.repaint``: the full paint, synchronously) over a
+   scripted sequence of 120 pans and zooms on the pyramid, p50 and p95 (goal p95 < 16 ms):
+   ``cached`` with every tile in the cache, ``cached + heatmap`` with a 1,600-tile heatmap drawn
+   on top, and ``cold`` with the tile cache emptied before each step (the frame then draws the
+   thumbnail placeholder); ``cold to sharp`` is the time from each cold step until its tiles are
+   all drawn;
+3. event-loop stall while the analysis runs on the SVS: a 10 ms QTimer probe records how late
+   each tick fires; p50, p99 and max lateness (goal p99 < 50 ms).
+
+The analysis uses the shipped ``idc-wsi`` model if installed, else a random model with the CPU
+training plan's architecture (resnet18 x0.5 + resnet34 x0.5, LSTM 128): speed does not depend
+on the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout; write_pyramid_tiff is a test helper
+
+from bcviewer.gui import core  # noqa: E402
+from bcviewer.gui.main_window import MainWindow  # noqa: E402
+from bcviewer.gui.settings import ViewerSettings  # noqa: E402
+
+SAMPLE = ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SVS = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def wait_until(app: QApplication, condition, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("condition not met in time")
+        app.processEvents()
+        time.sleep(0.0005)
+
+
+def new_window(size: tuple[int, int], folder: Path) -> MainWindow:
+    win = MainWindow(ViewerSettings(QSettings(str(folder / "bench.ini"), QSettings.Format.IniFormat)))
+    win.resize(*size)
+    win.show()
+    return win
+
+
+def time_open(app: QApplication, win: MainWindow, path: Path) -> tuple[float, float]:
+    """(ms to the first frame showing the slide, ms to the first fully sharp frame)."""
+    marks: dict[str, float] = {}
+    opened = {"done": False}
+
+    def on_frame(ts: float) -> None:
+        if not opened["done"]:
+            return
+        marks.setdefault("first", ts)
+        if win.view.is_settled():
+            marks.setdefault("sharp", ts)
+
+    def on_opened(_p: str) -> None:
+        opened["done"] = True
+
+    win.view.frame_painted.connect(on_frame)
+    win.slide_opened.connect(on_opened)
+    win.view.cache.clear()
+    t0 = time.perf_counter()
+    win.open_path(path)
+    wait_until(app, lambda: "sharp" in marks)
+    win.view.frame_painted.disconnect(on_frame)
+    win.slide_opened.disconnect(on_opened)
+    return (marks["first"] - t0) * 1000, (marks["sharp"] - t0) * 1000
+
+
+def scripted_views(win: MainWindow, steps: int = 120) -> list[tuple[float, float, float]]:
+    """(scale, centre x, centre y) along a zoom-in spiral and back out."""
+    w, h = win.view.reader.dimensions
+    fit = win.view.fit_scale()
+    views = []
+    for i in range(steps):
+        phase = i / steps
+        scale = fit * math.exp(math.log(2.0 / fit) * math.sin(math.pi * phase))
+        angle = 6 * math.pi * phase
+        views.append((scale, w / 2 + 0.3 * w * math.cos(angle) * phase, h / 2 + 0.3 * h * math.sin(angle) * phase))
+    return views
+
+
+def repaint_ms(win: MainWindow) -> float:
+    t0 = time.perf_counter()
+    win.view.repaint()
+    return (time.perf_counter() - t0) * 1000
+
+
+def bench_repaint(app: QApplication, win: MainWindow, heatmap: bool) -> list[float]:
+    view = win.view
+    views = scripted_views(win)
+    for scale, x, y in views:  # warm the cache
+        view.zoom_to(scale)
+        view.center_on(x, y)
+        wait_until(app, view.is_settled)
+    times = []
+    for scale, x, y in views:
+        view.zoom_to(scale)
+        view.center_on(x, y)
+        app.processEvents()
+        times.append(repaint_ms(win))
+    return times
+
+
+def bench_cold(app: QApplication, win: MainWindow) -> tuple[list[float], list[float]]:
+    view = win.view
+    paints, sharp = [], []
+    for scale, x, y in scripted_views(win)[::4]:
+        view.cache.clear()
+        view.zoom_to(scale)
+        view.center_on(x, y)
+        t0 = time.perf_counter()
+        paints.append(repaint_ms(win))
+        wait_until(app, view.is_settled)
+        view.repaint()
+        sharp.append((time.perf_counter() - t0) * 1000)
+    return paints, sharp
+
+
+def add_heatmap(win: MainWindow, tiles_per_side: int = 40) -> int:
+    w, h = win.view.reader.dimensions
+    step = max(w, h) / tiles_per_side
+    cols, rows = math.ceil(w / step), math.ceil(h / step)
+    rects = np.array([(c * step, r * step, step, step) for r in range(rows) for c in range(cols)])
+    rr, cc = np.divmod(np.arange(len(rects)), cols)
+    layer = win.view.heatmap
+    layer.set_grid(rects, rr, cc)
+    rng = np.random.default_rng(0)
+    layer.set_scores(np.arange(len(rects)), rng.random(len(rects)), rng.random(len(rects)) * 0.5)
+    layer.set_opacity(0.5)
+    return len(rects)
+
+
+def analysis_model():  # type: ignore[no-untyped-def]
+    from bcviewer.nets import Ensemble, HybridConfig, HybridNet, InputSpec, LoadedModel, ModelNotFoundError, load_model
+
+    try:
+        return load_model("idc-wsi"), "idc-wsi (shipped)"
+    except ModelNotFoundError:
+        common = dict(rnn_hidden=128, rows_size=32, fusion_width=128)
+        ens = Ensemble([HybridNet(HybridConfig(backbone="resnet18", width=0.5, rnn_mode="rows", **common)),
+                        HybridNet(HybridConfig(backbone="resnet34", width=0.5, rnn_mode="feature_map", **common))]).eval()
+        spec = InputSpec(128, 128, (0.79, 0.62, 0.77), (0.12, 0.17, 0.11), tile_um=100.0, mpp=0.78, tile_scheme="physical")
+        card = {"name": "random-cpu-plan", "architecture": {"members": [m.config.to_dict() for m in ens.members]}}
+        return LoadedModel(ens, spec, card, Path(".")), "random weights, CPU-plan architecture (no shipped idc-wsi)"
+
+
+def bench_stall(app: QApplication, win: MainWindow) -> tuple[list[float], int, float, str]:
+    model, label = analysis_model()
+    lateness: list[float] = []
+    state = {"last": time.perf_counter(), "done": False}
+    probe = QTimer()
+    probe.setInterval(10)
+
+    def tick() -> None:
+        now = time.perf_counter()
+        lateness.append(max(0.0, (now - state["last"]) * 1000 - 10.0))
+        state["last"] = now
+
+    probe.timeout.connect(tick)
+    win.analysis.finished.connect(lambda s: state.update(done=True, tiles=len(s)))
+    t0 = time.perf_counter()
+    win.run_analysis(model=model)
+    state["last"] = time.perf_counter()
+    probe.start()
+    while not state["done"]:
+        app.processEvents()
+        time.sleep(0.001)
+    probe.stop()
+    return lateness, int(state.get("tiles", 0)), time.perf_counter() - t0, label
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="1400x900")
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    app = QApplication.instance() or QApplication([])
+    from gui_helpers import write_pyramid_tiff
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        os.environ["XDG_DATA_HOME"] = str(folder / "data")
+        pyramid = write_pyramid_tiff(SVS, folder / "cmu_pyramid.tif")
+        win = new_window(size, folder)
+        wait_until(app, lambda: win.view.paint_count > 0 or True)
+        print(f"viewer benchmark, offscreen, window {size[0]}x{size[1]}, Python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} CPUs, {win.view.loader.thread_count} tile reader threads")
+        print("\n1. open -> first frame / first sharp frame (ms)")
+        for path in (SAMPLE, SVS, pyramid):
+            cold = time_open(app, win, path)
+            warm = [time_open(app, win, path) for _ in range(args.repeats)]
+            med = (statistics.median(w[0] for w in warm), statistics.median(w[1] for w in warm))
+            print(f"   {path.name:<36} cold {cold[0]:6.1f} / {cold[1]:6.1f}   median of {args.repeats}: "
+                  f"{med[0]:6.1f} / {med[1]:6.1f}")
+
+        time_open(app, win, pyramid)
+        wait_until(app, core.is_ready, 120)
+        print(f"\n2. viewport repaint over {len(scripted_views(win))} pan/zoom steps on {pyramid.name} (ms)")
+        cached = bench_repaint(app, win, heatmap=False)
+        print(f"   cached            p50 {pct(cached, 50):6.2f}  p95 {pct(cached, 95):6.2f}  max {max(cached):6.2f}")
+        n = add_heatmap(win)
+        with_heat = bench_repaint(app, win, heatmap=True)
+        print(f"   cached + heatmap  p50 {pct(with_heat, 50):6.2f}  p95 {pct(with_heat, 95):6.2f}  max {max(with_heat):6.2f}"
+              f"   ({n} heatmap tiles)")
+        win.view.heatmap.clear()
+        paints, sharp = bench_cold(app, win)
+        print(f"   cold (placeholder) p50 {pct(paints, 50):6.2f}  p95 {pct(paints, 95):6.2f}  max {max(paints):6.2f}")
+        print(f"   cold to sharp     p50 {pct(sharp, 50):6.2f}  p95 {pct(sharp, 95):6.2f}  max {max(sharp):6.2f}")
+
+        time_open(app, win, SVS)
+        lateness, tiles, seconds, label = bench_stall(app, win)
+        print(f"\n3. event-loop lateness of a 10 ms timer during the analysis of {SVS.name}")
+        print(f"   model: {label}; {tiles} tiles in {seconds:.1f} s; {len(lateness)} ticks")
+        print(f"   lateness p50 {pct(lateness, 50):6.2f}  p99 {pct(lateness, 99):6.2f}  max {max(lateness):6.2f} ms")
+        win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
