@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--input-size", metavar="WxH", help="network input (default 64x42)")
     train.add_argument("--epochs", type=int, default=8, help="stage-1 epochs (default 8)")
     train.add_argument("--finetune-epochs", type=int, default=2, help="stage-2 epochs (default 2)")
+    train.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
+                       help="share of training patients for early stopping (default 0: fixed epochs; with "
+                            "few patients a tiny validation part stops before the net learns anything)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--seed", type=int, default=0, help="training seed")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -64,7 +67,9 @@ def build_trainer(args: argparse.Namespace) -> Any:
     plan = PLANS[args.config].with_overrides(
         members=members, input_size=size, stage1_epochs=args.epochs, stage2_epochs=args.finetune_epochs,
         batch_size=args.batch_size, seed=args.seed, threads=args.threads, patience=max(args.epochs, 1))
-    return HybridTrainer(plan, progress=not args.quiet)
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise BcviewerError(f"--val-fraction must be at least 0 and below 1, got {args.val_fraction}")
+    return HybridTrainer(plan, val_fraction=args.val_fraction, progress=not args.quiet)
 
 
 def _input_size(text: str) -> tuple[int, int]:

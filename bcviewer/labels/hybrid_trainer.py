@@ -84,7 +84,7 @@ class HybridTrainer:
     """Trains the plan's hybrid ensemble on current labels (implements the Trainer protocol)."""
 
     plan: TrainPlan
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2  # 0: no validation part (train on every training patient, fixed epochs)
     progress: bool = False
     pixels: SubImagePixels = field(init=False)
     history: list[dict[str, object]] = field(default_factory=list)
@@ -102,7 +102,7 @@ class HybridTrainer:
         for ref in examples:
             votes.setdefault(patient_group(ref.patient), []).append(ref.image_label == "malignant")
         labels = {g: str(sum(v) * 2 >= len(v)) for g, v in votes.items()}
-        if len(labels) < 2:
+        if len(labels) < 2 or self.val_fraction <= 0.0:
             return list(examples), list(examples)
         val_groups = patient_split(labels, (1.0 - self.val_fraction, 0.0, self.val_fraction), self.plan.split_seed).test
         fit = [r for r in examples if patient_group(r.patient) not in val_groups]
@@ -121,7 +121,9 @@ class HybridTrainer:
             result = train_member(self.plan.hybrid_config(member), fit_set, val_set, spec, self.plan.schedule,
                                   pretrained=self.plan.pretrained, seed=self.plan.seed + i, progress=self.progress)
             nets.append(result.net)
-            temperatures.append(fit_temperature(result.net, val_set, spec))
+            # A temperature fitted on the sub-images the net was trained on would only measure
+            # how well it memorised them; without a validation part, probabilities stay as trained.
+            temperatures.append(1.0 if fit_refs == val_refs else fit_temperature(result.net, val_set, spec))
             record.append({"backbone": member.backbone, "best_epoch": result.best_epoch,
                            "best_val_loss": round(result.best_val_loss, 5), "seconds": round(result.seconds, 1)})
         self.history.append({"round": round_number, "fit_subimages": len(fit_set), "val_subimages": len(val_set),
