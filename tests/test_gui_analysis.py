@@ -171,6 +171,19 @@ def test_hovering_a_tile_shows_its_score(qtbot, window, models_dir: Path) -> Non
     assert view.hovered_tile is None
 
 
+def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(qtbot, window, models_dir: Path, test_data: Path) -> None:
+    svs = test_data / "slides" / "cmu_small_region.svs"
+    open_and_wait(qtbot, window, svs)
+    layer = window.view.heatmap
+    assert not layer.has_grid
+    window.actions.grid.setChecked(True)
+    qtbot.waitUntil(lambda: layer.has_grid, timeout=30_000)
+    with open_slide(svs) as slide:
+        grid = default_grid(slide, load_model(models_dir / "idc-wsi").spec)
+    assert np.array_equal(layer.rects, grid.rects().astype(float)) and layer.scored_count == 0
+    assert layer.show_grid
+
+
 def test_threshold_hides_low_tiles_and_persists(qtbot, window, models_dir: Path) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     scores = _run_and_wait(qtbot, window)

@@ -41,6 +41,23 @@ def available_models() -> list[str]:
     return names
 
 
+def preview_grid(reader: SlideReader, choice: str) -> TileGrid:
+    """The grid a run would use, from the model card alone (no weights loaded; worker thread).
+
+    Without an installed model, images still get the 3x3 sub-image grid; whole slides need the
+    card's physical tile size and raise the core's TilingError.
+    """
+    from bcviewer.inference import default_grid, default_model_name
+    from bcviewer.nets import InputSpec
+    from bcviewer.nets.store import read_card, resolve_model_dir
+
+    try:
+        spec = InputSpec.from_dict(read_card(resolve_model_dir(choice or default_model_name(reader)))["input"])
+    except BcviewerError:  # no model installed, or an unreadable card: the image grid needs none
+        spec = None
+    return default_grid(reader, spec)
+
+
 def batch_size_for(total: int) -> int:
     """Small enough batches that the heatmap fills in over about eight steps, at most 32 tiles."""
     return max(1, min(32, math.ceil(total / 8)))

@@ -14,7 +14,7 @@ from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui.actions import EXPORT_KINDS, build_actions, icon
 from bcviewer.gui import core
-from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available_models
+from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available_models, preview_grid
 from bcviewer.gui.analysis_panel import AnalysisPanel
 from bcviewer.gui.dialogs import show_about, show_model_card
 from bcviewer.gui.errors import report_error
@@ -199,6 +199,8 @@ class MainWindow(QMainWindow):
         self.panel.set_model_name(self._model_choice(reader) if core.is_ready() else "automatic (by image type)")
         self._set_exports_enabled(False)
         self._refresh_recent(self.settings.add_recent_file(path))
+        if self.actions.grid.isChecked():
+            self._show_grid_preview()
         self.slide_opened.emit(path)
 
     def _on_open_failed(self, job: Job, path: str, exc: BaseException) -> None:
@@ -346,6 +348,24 @@ class MainWindow(QMainWindow):
         self.view.heatmap.show_grid = on
         self.settings.set_overlay(show_grid=on)
         self.view.update()
+        if on:
+            self._show_grid_preview()
+
+    def _show_grid_preview(self) -> None:
+        """Before any run, outline the tiles a run would score."""
+        reader = self.view.reader
+        if reader is None or self.view.heatmap.has_grid or self.analysis.running:
+            return
+        choice = self.model_override or self.settings.model_name() or AUTOMATIC_MODEL
+        generation = self.view.generation
+
+        def show(grid: TileGrid) -> None:
+            if self.view.generation == generation and not self.view.heatmap.has_grid and not self.analysis.running:
+                self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
+                self.view.update()
+
+        self.jobs.submit(preview_grid, reader, choice, on_success=show,
+                         on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000))
 
     def _set_minimap_visible(self, on: bool) -> None:
         self.view.minimap.setVisible(on)
