@@ -65,7 +65,7 @@ def recipe_steps(architecture: str, log2: str = "auto") -> list[SavedTransformer
 RECIPE_SETTINGS: dict[str, TrainSettings] = {
     "cnn-bilstm": TrainSettings(lr=1e-3, max_epochs=150, patience=15),
     # DeepCME: Adam 1e-4 as in the paper, so more epochs; λ keeps the weakest genes at exactly zero.
-    "deepcme": TrainSettings(lr=1e-4, weight_decay=0.0, max_epochs=600, patience=60, l1=0.5),
+    "deepcme": TrainSettings(lr=1e-4, weight_decay=0.0, max_epochs=600, patience=60, l1=0.03),
     "gexpnet": TrainSettings(lr=1e-3, max_epochs=150, patience=15),
 }
 
@@ -86,8 +86,16 @@ def _class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _proximal_l1(layer: nn.Linear, threshold: float) -> None:
-    """Soft-thresholding after each step: the L1 penalty that sets weights exactly to zero."""
+def _proximal_l1(layer: nn.Linear, optimiser: torch.optim.Adam, lam: float) -> None:
+    """Soft-threshold the layer's weights after an Adam step: the proximal step of λ·sum|W| in
+    Adam's own per-weight metric, so a weight is exactly zero unless |dLoss/dw| outgrows λ."""
+    state = optimiser.state.get(layer.weight)
+    if not state:
+        return
+    group = optimiser.param_groups[0]
+    beta2, eps, lr = group["betas"][1], group["eps"], group["lr"]
+    corrected = state["exp_avg_sq"] / (1.0 - beta2 ** float(state["step"]))
+    threshold = lr * lam / (corrected.sqrt() + eps)
     with torch.no_grad():
         w = layer.weight
         w.copy_(torch.sign(w) * torch.clamp(w.abs() - threshold, min=0.0))
@@ -119,10 +127,12 @@ def train_net(net: nn.Module, data: tuple[torch.Tensor, torch.Tensor], validatio
             _loss(net(x[batch]), y[batch], weights).backward()
             optimiser.step()
             if settings.l1 > 0 and isinstance(net, DeepCME):
-                _proximal_l1(net.first, settings.lr * settings.l1)
+                _proximal_l1(net.first, optimiser, settings.l1)
         net.eval()
         with torch.no_grad():
             val_loss = float(_loss(net(x_val), y_val, weights))
+            if settings.l1 > 0 and isinstance(net, DeepCME):  # stop on the objective being minimised
+                val_loss += settings.l1 * float(net.first.weight.abs().sum())
         if val_loss < best_loss - 1e-6:
             best_loss, best_epoch = val_loss, epoch
             best_state = copy.deepcopy(net.state_dict())

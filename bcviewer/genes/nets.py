@@ -37,14 +37,16 @@ class DeepCME(nn.Module):
     """MLP with three hidden layers (Linear, BatchNorm, ReLU, dropout 0.5).
 
     Training puts an L1 penalty on ``first`` only, so columns of its weight go to zero and the
-    gene score S_j = sum_i |W1[i, j]| selects genes.
+    gene score S_j = sum_i |W1[i, j]| selects genes. The first hidden layer has no BatchNorm:
+    BatchNorm right after it would make the network blind to the scale of W1, and an L1 penalty
+    on a scale-free weight shrinks it without ever reaching zero.
     """
 
     def __init__(self, n_genes: int, n_outputs: int, hidden: tuple[int, ...] = (128, 64, 32),
                  dropout: float = 0.5) -> None:
         super().__init__()
         self.first = nn.Linear(n_genes, hidden[0])
-        layers: list[nn.Module] = [nn.BatchNorm1d(hidden[0]), nn.ReLU(), nn.Dropout(dropout)]
+        layers: list[nn.Module] = [nn.ReLU(), nn.Dropout(dropout)]
         for width_in, width_out in zip(hidden[:-1], hidden[1:]):
             layers += [nn.Linear(width_in, width_out), nn.BatchNorm1d(width_out), nn.ReLU(), nn.Dropout(dropout)]
         layers.append(nn.Linear(hidden[-1], n_outputs))
