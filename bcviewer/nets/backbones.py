@@ -32,13 +32,22 @@ _RESNET_LAYOUT: dict[str, tuple[type[nn.Module], list[int]]] = {
 
 
 class _NarrowResNet(ResNet):
-    """torchvision's ResNet with every stage's channel count multiplied by ``width``."""
+    """torchvision's ResNet with the stem's and every stage's channel count multiplied by ``width``."""
 
     def __init__(self, block: type[nn.Module], layers: list[int], width: float) -> None:
         object.__setattr__(self, "_width", width)  # read by _make_layer during ResNet.__init__
+        object.__setattr__(self, "_stem_narrowed", False)
         super().__init__(block, layers)  # type: ignore[arg-type]
 
     def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # type: ignore[no-untyped-def]
+        if not self._stem_narrowed:
+            # ResNet.__init__ builds the 64-channel stem before the first stage; narrow it here,
+            # still before its weight initialisation loop runs.
+            stem = max(8, round(64 * self._width))
+            self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = self._norm_layer(stem)
+            self.inplanes = stem
+            object.__setattr__(self, "_stem_narrowed", True)
         return super()._make_layer(block, max(8, round(planes * self._width)), blocks, stride, dilate)
 
 

@@ -48,7 +48,7 @@ class TrainPlan:
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     split_seed: int = 0
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
 
     def hybrid_config(self, member: MemberPlan) -> HybridConfig:
         """The network architecture of one member."""
@@ -63,7 +63,8 @@ class TrainPlan:
         """A copy with some fields (or schedule fields) replaced; ``None`` values are ignored."""
         changes = {k: v for k, v in changes.items() if v is not None}
         schedule_keys = set(StageSchedule.__dataclass_fields__)
-        schedule = replace(self.schedule, **{k: v for k, v in changes.items() if k in schedule_keys})
+        base = changes.pop("schedule", self.schedule)
+        schedule = replace(base, **{k: v for k, v in changes.items() if k in schedule_keys})
         return replace(self, schedule=schedule, **{k: v for k, v in changes.items() if k not in schedule_keys})
 
 
