@@ -19,6 +19,7 @@ from bcviewer.gui.analysis_panel import AnalysisPanel
 from bcviewer.gui.dialogs import show_about, show_model_card
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.opening import OPEN_FILTER, open_for_view
+from bcviewer.gui.overlay_binding import OverlayBinding
 from bcviewer.gui.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide_view import SlideView
@@ -94,9 +95,6 @@ class MainWindow(QMainWindow):
         a.zoom_out.triggered.connect(lambda: v.zoom_by(1 / 1.5, animate=True))
         a.fit.triggered.connect(v.fit)
         a.actual_size.triggered.connect(v.actual_size)
-        a.heatmap.toggled.connect(self._set_heatmap_visible)
-        a.grid.toggled.connect(self._set_grid_visible)
-        a.minimap.toggled.connect(self._set_minimap_visible)
         a.run.triggered.connect(lambda: self.run_analysis())
         a.cancel.triggered.connect(self.cancel_analysis)
         a.model_card.triggered.connect(self._show_model_card)
@@ -104,10 +102,6 @@ class MainWindow(QMainWindow):
         a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
         self.panel.run_requested.connect(lambda: self.run_analysis())
         self.panel.cancel_requested.connect(self.cancel_analysis)
-        oc = self.overlay_controls
-        oc.colormap_changed.connect(self._set_colormap)
-        oc.opacity_changed.connect(self._set_opacity)
-        oc.threshold_changed.connect(self._set_threshold)
         v.cursor_moved.connect(self.status.set_cursor)
         v.view_changed.connect(lambda: self.status.set_zoom(v.scale))
         v.level_changed.connect(lambda lv: self.status.set_level(lv, v.reader.level_count if v.reader else 0))
@@ -129,18 +123,8 @@ class MainWindow(QMainWindow):
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
-        o = self.settings.overlay()
-        layer = self.view.heatmap
-        layer.set_colormap(str(o["colormap"]))
-        layer.set_opacity(float(o["opacity"]))  # type: ignore[arg-type]
-        layer.set_threshold(float(o["threshold"]))  # type: ignore[arg-type]
-        layer.visible = bool(o["show_heatmap"])
-        layer.show_grid = bool(o["show_grid"])
-        self.overlay_controls.set_values(layer.colormap, layer.opacity, layer.threshold)
-        self.actions.heatmap.setChecked(layer.visible)
-        self.actions.grid.setChecked(layer.show_grid)
-        self.actions.minimap.setChecked(bool(o["show_minimap"]))
-        self.view.minimap.setVisible(bool(o["show_minimap"]))
+        self.overlay = OverlayBinding(self.view, self.overlay_controls, self.actions, self.settings)
+        self.overlay.grid_shown.connect(self._show_grid_preview)
 
     def _load_core(self) -> None:
         """Import the PyTorch half of the core in the background, once the first frame is shown."""
@@ -153,9 +137,7 @@ class MainWindow(QMainWindow):
 
     def _on_core_ready(self) -> None:
         self._refresh_models()
-        layer = self.view.heatmap
-        layer.set_colormap(layer.colormap)
-        self.overlay_controls.set_values(layer.colormap, layer.opacity, layer.threshold)
+        self.overlay.refresh_controls()
         if self.view.reader is not None:
             self.status.set_slide(self.view.reader)
             self.status.set_zoom(self.view.scale)
@@ -299,6 +281,22 @@ class MainWindow(QMainWindow):
         self._set_exports_enabled(scores.n_done > 0)
         self.view.update()
 
+    def _show_grid_preview(self) -> None:
+        """Before any run, outline the tiles a run would score."""
+        reader = self.view.reader
+        if reader is None or self.view.heatmap.has_grid or self.analysis.running:
+            return
+        choice = self.model_override or self.settings.model_name() or AUTOMATIC_MODEL
+        generation = self.view.generation
+
+        def show(grid: TileGrid) -> None:
+            if self.view.generation == generation and not self.view.heatmap.has_grid and not self.analysis.running:
+                self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
+                self.view.update()
+
+        self.jobs.submit(preview_grid, reader, choice, on_success=show,
+                         on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000))
+
     def _refresh_models(self) -> None:
         menu, group = self.actions.model_menu, self.actions.model_group
         menu.clear()
@@ -337,54 +335,6 @@ class MainWindow(QMainWindow):
 
         self.jobs.submit(read, on_success=lambda card: show_model_card(self, card),
                          on_error=lambda e: report_error(self, "No model card", e))
-
-    # ---- overlay ----------------------------------------------------------------------------
-    def _set_heatmap_visible(self, on: bool) -> None:
-        self.view.heatmap.visible = on
-        self.settings.set_overlay(show_heatmap=on)
-        self.view.update()
-
-    def _set_grid_visible(self, on: bool) -> None:
-        self.view.heatmap.show_grid = on
-        self.settings.set_overlay(show_grid=on)
-        self.view.update()
-        if on:
-            self._show_grid_preview()
-
-    def _show_grid_preview(self) -> None:
-        """Before any run, outline the tiles a run would score."""
-        reader = self.view.reader
-        if reader is None or self.view.heatmap.has_grid or self.analysis.running:
-            return
-        choice = self.model_override or self.settings.model_name() or AUTOMATIC_MODEL
-        generation = self.view.generation
-
-        def show(grid: TileGrid) -> None:
-            if self.view.generation == generation and not self.view.heatmap.has_grid and not self.analysis.running:
-                self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
-                self.view.update()
-
-        self.jobs.submit(preview_grid, reader, choice, on_success=show,
-                         on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000))
-
-    def _set_minimap_visible(self, on: bool) -> None:
-        self.view.minimap.setVisible(on)
-        self.settings.set_overlay(show_minimap=on)
-
-    def _set_colormap(self, name: str) -> None:
-        self.view.heatmap.set_colormap(name)
-        self.settings.set_overlay(colormap=name)
-        self.view.update()
-
-    def _set_opacity(self, value: float) -> None:
-        self.view.heatmap.set_opacity(value)
-        self.settings.set_overlay(opacity=value)
-        self.view.update()
-
-    def _set_threshold(self, value: float) -> None:
-        self.view.heatmap.set_threshold(value)
-        self.settings.set_overlay(threshold=value)
-        self.view.update()
 
     # ---- exports ----------------------------------------------------------------------------
     def _set_exports_enabled(self, on: bool) -> None:
