@@ -48,11 +48,14 @@ class Ensemble(nn.Module):
 
     ``weights`` (default equal) are normalised to sum to 1; ``temperatures`` (default 1) divide
     each member's logits before its softmax (calibration fitted on validation patients).
+    ``test_time_flips`` averages each member over the tile and its horizontal, vertical and
+    double flips (the flips seen in training), at four times the cost.
     """
 
     def __init__(self, members: list[HybridNet], weights: list[float] | None = None,
-                 temperatures: list[float] | None = None) -> None:
+                 temperatures: list[float] | None = None, test_time_flips: bool = False) -> None:
         super().__init__()
+        self.test_time_flips = test_time_flips
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
@@ -65,11 +68,12 @@ class Ensemble(nn.Module):
 
     def member_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each member's class probabilities ``(B, M, C)`` and branch attention ``(B, M, 2)``."""
+        views = [x, x.flip(3), x.flip(2), x.flip((2, 3))] if self.test_time_flips else [x]
         probs, attns = [], []
         for member, temp in zip(self.members, self.temperatures):
-            logits, attn = member(x, return_attention=True)
-            probs.append(torch.softmax(logits / temp, dim=1))
-            attns.append(attn)
+            outputs = [member(view, return_attention=True) for view in views]
+            probs.append(torch.stack([torch.softmax(logits / temp, dim=1) for logits, _ in outputs]).mean(0))
+            attns.append(torch.stack([attn for _, attn in outputs]).mean(0))
         return torch.stack(probs, dim=1), torch.stack(attns, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

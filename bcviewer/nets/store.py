@@ -105,6 +105,7 @@ def architecture_of(ensemble: Ensemble) -> dict[str, Any]:
             "members": [c.to_dict() for c in configs],
             "member_weights": [round(float(w), 6) for w in ensemble.member_weights],
             "temperatures": [round(float(t), 6) for t in ensemble.temperatures],
+            "test_time_flips": bool(ensemble.test_time_flips),
             "aggregation": "weighted mean of member softmax probabilities"}
 
 
@@ -210,7 +211,8 @@ def _build_ensemble(card: dict[str, Any]) -> Ensemble:
     arch = card["architecture"]
     try:
         members = [HybridNet(HybridConfig.from_dict(m)) for m in arch["members"]]
-        return Ensemble(members, arch.get("member_weights"), arch.get("temperatures"))
+        return Ensemble(members, arch.get("member_weights"), arch.get("temperatures"),
+                        bool(arch.get("test_time_flips", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelCardError(f"model card's architecture section is malformed ({exc})") from exc
 

@@ -60,6 +60,18 @@ def _member_weight(val_report: dict[str, Any]) -> float:
     return max((auc if auc is not None else 0.5) - 0.5, 0.05)
 
 
+def choose_test_time_flips(ensemble: Ensemble, val: TileSet, spec: InputSpec) -> dict[str, Any]:
+    """Turn flip averaging on when it lowers the validation tile log loss (validation only)."""
+    losses = {}
+    for flips in (False, True):
+        ensemble.test_time_flips = flips
+        p = np.clip(predict_tileset(ensemble, val, spec).p_malignant, 1e-7, 1 - 1e-7)
+        losses[flips] = float(-np.mean(val.labels * np.log(p) + (1 - val.labels) * np.log(1 - p)))
+    ensemble.test_time_flips = losses[True] < losses[False]
+    return {"test_time_flips": ensemble.test_time_flips, "val_log_loss_without": round(losses[False], 5),
+            "val_log_loss_with_flips": round(losses[True], 5)}
+
+
 def _hardware(plan: TrainPlan) -> str:
     device = "CPU" if not torch.cuda.is_available() else f"GPU {torch.cuda.get_device_name(0)} (unused)"
     return f"{platform.processor() or platform.machine()}, {plan.threads} torch threads, {device}"
@@ -98,6 +110,7 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
                            "history": [{k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
                                        for row in result.history]})
     ensemble = Ensemble([r.net for r in results], weights, temperatures).eval()
+    flips = choose_test_time_flips(ensemble, val, spec)
     training = {"patients": split.to_dict(), "n_images": {n: len(s.images) for n, s in
                                                           (("train", train), ("val", val), ("test", test))},
                 "n_tiles": {"train": len(train), "val": len(val), "test": len(test)},
@@ -106,6 +119,7 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
                 "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(plan),
                 "selection": "early stopping, temperature and member weights on validation patients only",
                 "member_weights_rule": "validation image AUC - 0.5, floored at 0.05, normalised",
+                "test_time_flips_choice": flips,
                 "members": member_val}
     save_model(ensemble, spec, out_dir, {**card_fields, "training": training})
     loaded = load_model(out_dir)  # score what was saved (float16 weights), not the in-memory copy
