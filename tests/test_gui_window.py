@@ -115,6 +115,25 @@ def test_exception_hook_turns_a_crash_into_a_dialog(window, dialogs) -> None:
     assert "ZeroDivisionError: slot divided by zero" in gui_errors.log_path().read_text(encoding="utf-8")
 
 
+def test_exceptions_in_background_threads_go_to_the_log_only(dialogs, capfd) -> None:
+    import threading
+
+    def crash() -> None:
+        raise KeyError("reader thread lost its tile")
+
+    hook = gui_errors.ExceptionHook()
+    hook.install()
+    try:
+        worker = threading.Thread(target=crash, name="tile-reader")
+        worker.start()
+        worker.join()
+    finally:
+        hook.uninstall()
+    assert dialogs == [] and "Traceback" not in capfd.readouterr().err
+    text = gui_errors.log_path().read_text(encoding="utf-8")
+    assert "uncaught exception in thread tile-reader" in text and "KeyError: 'reader thread lost its tile'" in text
+
+
 def test_settings_persist_between_windows(qtbot, window, settings: ViewerSettings) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     window.overlay_controls.colormap.setCurrentText("coolwarm")

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
@@ -98,18 +100,29 @@ def unexpected_error_message(exc: BaseException, tb: TracebackType | None = None
 class ExceptionHook:
     """``sys.excepthook`` for the GUI: exceptions escaping Qt slots become a dialog, not a crash."""
 
-    def __init__(self, parent_getter: object = None) -> None:
+    def __init__(self, parent_getter: Callable[[], QWidget | None] | None = None) -> None:
         self._parent_getter = parent_getter
         self._previous = sys.excepthook
+        self._previous_thread_hook = threading.excepthook
         self._showing = False
         self.count = 0
 
     def install(self) -> None:
         sys.excepthook = self
+        threading.excepthook = self._thread_hook
 
     def uninstall(self) -> None:
         if sys.excepthook is self:
             sys.excepthook = self._previous
+        if threading.excepthook == self._thread_hook:
+            threading.excepthook = self._previous_thread_hook
+
+    def _thread_hook(self, args: threading.ExceptHookArgs) -> None:
+        """A background thread died: log it (the job that owned it reports its own failure)."""
+        if args.exc_value is not None:
+            setup_logging()
+            log.error("uncaught exception in thread %s", getattr(args.thread, "name", "?"),
+                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
     def __call__(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(exc_type, KeyboardInterrupt):
@@ -124,7 +137,7 @@ class ExceptionHook:
             return
         self._showing = True
         try:
-            parent = self._parent_getter() if callable(self._parent_getter) else None
+            parent = self._parent_getter() if self._parent_getter is not None else None
             show_error_dialog(parent, "bcviewer", message)
         except Exception:  # the hook itself must never raise
             log.error("could not show the error dialog:\n%s", traceback.format_exc())
