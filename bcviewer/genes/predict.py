@@ -8,6 +8,7 @@ report. It refuses tables that measure too few of the model's genes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,7 +42,8 @@ class PredictionResult:
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
     """Median over measured genes of |cohort mean - training mean| in training sd units."""
     on_scale = model_scale(model.classifier, values)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a gene missing from every sample has no mean
         means = np.nanmean(on_scale, axis=0)
     shift = np.abs(means - model.reference.mean) / model.reference.sd
     shift = shift[np.isfinite(shift)]
