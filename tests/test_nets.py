@@ -129,3 +129,17 @@ def test_preprocess_resizes_and_normalises_exactly() -> None:
     assert torch.equal(single, x[:1])
     as_list = preprocess([tiles[0], np.zeros((5, 5, 3), np.uint8)], spec)
     assert as_list.shape == (2, 3, 4, 6)
+
+
+def test_test_time_flips_average_the_four_flipped_views() -> None:
+    ensemble = _ensemble(None)
+    ensemble.test_time_flips = True
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        expected = 0
+        for member in ensemble.members:
+            views = [x, x.flip(3), x.flip(2), x.flip((2, 3))]
+            expected = expected + sum(torch.softmax(member(v), 1) for v in views) / 4 / 2
+        assert torch.allclose(ensemble(x), expected, atol=1e-6)
+    attention = ensemble.predict_proba(x).attention
+    np.testing.assert_allclose(attention.sum(axis=2), 1.0, atol=1e-6)
