@@ -9,10 +9,9 @@ from pathlib import Path
 
 from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE
 from bcviewer.genes.errors import GeneDataError
-from bcviewer.genes.io import read_expression_table
-from bcviewer.genes.nets import ARCHITECTURES
-from bcviewer.genes.predict import predict_expression
-from bcviewer.genes.store import list_models, load_gene_model
+
+# Kept here, not imported from bcviewer.genes.nets, so that building the parser does not import torch.
+ARCHITECTURES = ("cnn-bilstm", "deepcme", "gexpnet")
 
 DEFAULT_MODEL = "er-status"
 _ORIENTATIONS = ["auto", "samples-in-rows", "genes-in-rows"]
@@ -117,6 +116,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from bcviewer.genes.io import read_expression_table
+    from bcviewer.genes.predict import predict_expression
+    from bcviewer.genes.store import load_gene_model
+
     model = load_gene_model(args.model)
     table = read_expression_table(args.profile, id_col=args.id_col, orientation=args.orientation,
                                   sep=_separator(args.sep), known_genes=model.genes)
@@ -133,6 +136,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_scores(args: argparse.Namespace) -> int:
+    from bcviewer.genes.store import load_gene_model
+
     model = load_gene_model(args.model)
     scores = model.gene_scores().head(max(1, args.top))
     kind = "S_j = sum_i |W1[i,j]|" if model.architecture == "deepcme" else "mean |input x gradient| (training cohort)"
@@ -147,6 +152,8 @@ def run_scores(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from bcviewer.genes.store import list_models
+
     names = list_models()
     print("\n".join(names) if names else "no gene models found")
     return 0

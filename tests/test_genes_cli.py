@@ -1,0 +1,129 @@
+"""``bcviewer genes predict|scores|train|models`` with the shipped models and real fixture tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from bcviewer.cli.main import main
+from conftest import ROOT
+
+MODELS = ROOT / "models" / "genes"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def genes_dir(test_data: Path) -> Path:
+    return test_data / "genes"
+
+
+def _default(task: str) -> str:
+    return json.loads((MODELS / task / "index.json").read_text())["default"]
+
+
+def test_predict_writes_one_row_per_sample(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "er.csv"
+    assert main(["genes", "predict", str(genes_dir / "tcga_er_pam50_160.csv"), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    truth = pd.read_csv(genes_dir / "tcga_er_pam50_160.csv")
+    assert list(table.columns) == ["sample", "model", "p", "label", "gene_coverage"]
+    assert table["sample"].tolist() == truth["sample_id"].tolist()
+    assert set(table["model"]) == {f"er-status/{_default('er-status')}"}
+    assert table["p"].between(0, 1).all() and set(table["label"]) <= {"Positive", "Negative"}
+    assert (table["gene_coverage"] == 1.0).all()
+    assert ((table["p"] >= 0.5) == (table["label"] == "Positive")).all()
+    assert roc_auc_score(truth["label"] == "Positive", table["p"]) > 0.9
+    assert "47 of 47 model genes present" in capsys.readouterr().err
+
+
+def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["genes", "predict", str(genes_dir / "gse1992_pam50_40.csv.gz"), "--model", "er-status",
+                 "--standardise", "cohort"])
+    assert code == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[0] == "sample,model,p,label,gene_coverage" and len(lines) == 41
+    assert lines[1].startswith("BR00-0504,er-status/")
+    table = pd.read_csv(genes_dir / "gse1992_pam50_40.csv.gz")
+    p = np.array([float(line.split(",")[2]) for line in lines[1:]])
+    assert roc_auc_score(table["fac_er_positive"] == 1, p) > 0.8
+
+
+def test_predict_refuses_low_coverage(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    frame = pd.read_csv(genes_dir / "tcga_er_pam50_160.csv")
+    card = json.loads((MODELS / "er-status" / _default("er-status") / "card.json").read_text())
+    dropped = card["genes"][:10]
+    path = tmp_path / "partial.csv"
+    frame.drop(columns=dropped).to_csv(path, index=False)
+    assert main(["genes", "predict", str(path), "--model", "er-status"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "37 of the model's 47 genes" in err and "80% floor" in err
+    assert main(["genes", "predict", str(path), "--min-coverage", "0.75", "--out", str(tmp_path / "p.csv")]) == 0
+    assert np.allclose(pd.read_csv(tmp_path / "p.csv")["gene_coverage"], 37 / 47)
+
+
+def test_predict_errors_are_one_line(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["genes", "predict", str(genes_dir / "gse7390_metastasis_120.csv")]) == 2
+    assert "none of the model's genes occur" in capsys.readouterr().err
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    assert main(["genes", "predict", str(empty)]) == 2
+    assert "empty" in capsys.readouterr().err
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(b"\x80\x04N.")
+    assert main(["genes", "predict", str(genes_dir / "tcga_er_pam50_160.csv"), "--model", str(pickled)]) == 2
+    assert "never loaded" in capsys.readouterr().err
+
+
+def test_metastasis_model_predicts_gse7390(genes_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["genes", "predict", str(genes_dir / "gse7390_metastasis_120.csv"), "--model", "metastasis"]) == 0
+    table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+    assert table["sample"].astype(str).tolist() == [str(i) for i in range(120)]
+    assert set(table["label"].astype(str)) <= {"0", "1"}
+
+
+def test_scores_lists_top_genes(capsys: pytest.CaptureFixture) -> None:
+    assert main(["genes", "scores", "metastasis/deepcme", "--top", "5", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["score"].startswith("S_j") and len(listed["genes"]) == 5
+    card = json.loads((MODELS / "metastasis" / "deepcme" / "card.json").read_text())
+    assert {g["gene"] for g in listed["genes"]} <= set(card["genes"])
+    values = [g["score"] for g in listed["genes"]]
+    assert values == sorted(values, reverse=True)
+    assert main(["genes", "scores", "er-status", "--top", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[1].split()[0] == "1"
+
+
+def test_models_lists_shipped_tasks(capsys: pytest.CaptureFixture) -> None:
+    assert main(["genes", "models"]) == 0
+    names = capsys.readouterr().out.split()
+    assert {"er-status", "er-status/deepcme", "metastasis", "metastasis/gexpnet"} <= set(names)
+
+
+def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "meta"
+    code = main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm",
+                 "--model", "deepcme", "--cv", "3", "--epochs", "5", "--noise-repeats", "0", "--out", str(out)])
+    assert code == 0
+    assert "deepcme: CV AUC" in capsys.readouterr().out
+    card = json.loads((out / "deepcme" / "card.json").read_text())
+    assert card["n_genes"] == 76 and card["positive_class"] == "1" and len(card["cv"]["folds"]) == 3
+    assert (out / "deepcme" / "model.safetensors").is_file() and (out / "deepcme" / "report.md").is_file()
+    assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pt"))
+    assert main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm", "--model",
+                 "deepcme", "--external", str(genes_dir / "gse1992_pam50_40.csv.gz"), "--out", str(out)]) == 2
+    assert "--external-label" in capsys.readouterr().err
