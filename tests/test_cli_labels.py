@@ -57,3 +57,33 @@ def test_user_errors_are_one_line_with_exit_2(tmp_path: Path, test_data: Path,
     assert "numbers separated by commas" in capsys.readouterr().err
     assert main(["selflearn", str(project), "--rounds", "0"]) == 2
     assert capsys.readouterr().err.strip() == "bcviewer selflearn: --rounds must be at least 1, got 0"
+
+
+def test_selflearn_trains_the_hybrid_and_reports_each_round(tmp_path: Path, test_data: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    project = _import(tmp_path, test_data, capsys)
+    stats = tmp_path / "stats.json"
+    code = main(["selflearn", str(project), "--rounds", "2", "--tau", "0.5", "--epochs", "1",
+                 "--finetune-epochs", "0", "--quiet", "--json", str(stats)])
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["round", "tau", "mag", "benign", "malignant", "changed", "img", "acc", "img", "any",
+                              "sub", "acc"]
+    assert out[1].split() == ["0", "-", "100X", "18", "18", "-"]
+    data = json.loads(stats.read_text())
+    assert [r["round"] for r in data["rounds"]] == [1, 2] and data["schedule"] == [0.5]
+    assert len(data["heldout_patients"]) == 2  # one benign, one malignant of the four patients
+    with LabelStore.open(project) as store:
+        assert store.heldout_patients() == frozenset(data["heldout_patients"])
+        rounds = store.rounds()
+        assert [r.status for r in rounds] == ["done", "done"]
+        for r, row in zip(data["rounds"], out[2:4]):
+            benign, malignant = r["counts"]["100"]["benign"], r["counts"]["100"]["malignant"]
+            assert benign + malignant == 36 and benign >= 18
+            assert row.split()[:6] == [str(r["round"]), "0.50", "100X", str(benign), str(malignant),
+                                       str(r["relabelled"])]
+            held = r["heldout"]
+            assert held["images"] == 2 and held["subimages"] == 18
+            assert 0.0 <= held["image_accuracy"] <= 1.0
+        assert len(store.predictions(rounds[0].id)) == 36
+        assert len(data["training"]) == 2 and data["training"][0]["validation_on_training_patients"] is True
