@@ -96,12 +96,13 @@ def test_sigkill_during_rounds_and_saves_loses_nothing_reported(tmp_path: Path, 
         mode = "relabel" if run % 2 else "annotate"
         log = tmp_path / f"child-{run}.log"
         proc = _start(mode, project, run, log)
-        time.sleep(rng.uniform(0.02, 0.5))
+        time.sleep(rng.uniform(0.02, 0.35))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL, log.read_text()
         with LabelStore.open(project) as store:
             saved_total[mode] += _check(store, _saved_lines(log))
+    print(f"saved before the kills: {saved_total}")  # shown with pytest -s
     # both kinds of writer really wrote before being killed, many times over
     assert saved_total["annotate"] > 100 and saved_total["relabel"] > 25, saved_total
     with LabelStore.open(project) as store:
