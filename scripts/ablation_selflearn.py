@@ -4,8 +4,8 @@ Imports a BreakHis folder into a label project and splits its patient groups (id
 only in trailing letters kept together, see :mod:`bcviewer.labels.split`) into ``--folds``
 label-stratified folds. For each fold, on a fresh copy of the project with that fold held out,
 it runs ``--rounds`` self-learning rounds in ``auto`` mode with the hybrid CNN+LSTM retrained
-from scratch (same seeds) each round on the training patients' current labels. Round k's model is trained on the labels after
-round k-1, so the table reads:
+from scratch (same seeds) each round on the training patients' current labels. Round k's model
+is trained on the labels after round k-1, so the table reads:
 
 * inherited labels        = the model of round 1,
 * after round k (k < L)   = the model of round k+1,

@@ -67,7 +67,8 @@ def _check(store: LabelStore, saved: list[list[str]]) -> int:
             round_id, what, count = int(fields[1]), fields[2], int(fields[3])
             status, stats = conn.execute("SELECT status, stats FROM rounds WHERE id = ?", (round_id,)).fetchone()
             batch = json.loads(stats)["batch"]
-            relabels = conn.execute("SELECT id FROM history WHERE batch = ? AND action = 'relabel'", (batch,)).fetchall()
+            relabels = conn.execute("SELECT id FROM history WHERE batch = ? AND action = 'relabel'",
+                                    (batch,)).fetchall()
             if what == "done":
                 assert status in ("done", "reverted") and len(relabels) == count
             else:
@@ -81,7 +82,8 @@ def _check(store: LabelStore, saved: list[list[str]]) -> int:
             row = conn.execute("SELECT subimage_id, new_label, new_locked FROM history WHERE id = ?", (hid,)).fetchone()
             assert row == (sub, label, locked), f"history row {hid} reported saved is missing or different"
     mismatched = conn.execute(
-        "SELECT COUNT(*) FROM subimages s JOIN history h ON h.id = (SELECT MAX(id) FROM history WHERE subimage_id = s.id)"
+        "SELECT COUNT(*) FROM subimages s"
+        " JOIN history h ON h.id = (SELECT MAX(id) FROM history WHERE subimage_id = s.id)"
         " WHERE (s.label, s.source, s.locked, s.round) IS NOT (h.new_label, h.new_source, h.new_locked, h.round)"
     ).fetchone()[0]
     assert mismatched == 0, "a sub-image's label differs from its latest history row"

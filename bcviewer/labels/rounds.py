@@ -148,5 +148,6 @@ def revert_round(conn: sqlite3.Connection, round_id: int, reason: str = "") -> i
 
 def abort_round(conn: sqlite3.Connection, round_id: int, reason: str) -> None:
     """Mark a running round ``interrupted`` (training or scoring failed); nothing else changes."""
-    conn.execute("UPDATE rounds SET status = 'interrupted', finished = ?, stats = ? WHERE id = ? AND status = 'running'",
+    conn.execute("UPDATE rounds SET status = 'interrupted', finished = ?, stats = ?"
+                 " WHERE id = ? AND status = 'running'",
                  (utc_now(), json.dumps({"error": reason}), round_id))
