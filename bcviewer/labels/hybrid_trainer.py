@@ -84,7 +84,7 @@ class HybridTrainer:
     """Trains the plan's hybrid ensemble on current labels (implements the Trainer protocol)."""
 
     plan: TrainPlan
-    val_fraction: float = 0.2  # 0: no validation part (train on every training patient, fixed epochs)
+    val_fraction: float = 0.0  # 0: no validation part (train on every training patient, fixed epochs)
     progress: bool = False
     pixels: SubImagePixels = field(init=False)
     history: list[dict[str, object]] = field(default_factory=list)
