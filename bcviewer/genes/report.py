@@ -67,7 +67,7 @@ def render_report(card: dict[str, Any]) -> str:
                   f"`{external['file']}` ({external.get('citation') or ''}), {external['n_samples']} samples, label "
                   f"`{external['label_column']}` (positive: {external['positive_class']}). Genes: "
                   f"{cov['shared_genes']} of {cov['training_genes']} training genes shared ({cov['fraction']:.0%}); "
-                  f"all models use the shared genes. {external['standardisation']}.", "",
+                  f"all models use the shared genes. Standardisation: {external['standardisation']}.", "",
                   "| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
         lines += [_metric_row(name, metrics) for name, metrics in external["metrics"].items()]
         for name, metrics in external.get("metrics_with_training_standardisation", {}).items():
