@@ -135,10 +135,17 @@ def test_open_png_shows_the_image_at_fit(qtbot, window) -> None:
 
 def test_open_svs_fixture_knows_its_scale(qtbot, window, test_data: Path) -> None:
     open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
-    assert window.view.reader.dimensions == (2220, 2967)
+    view = window.view
+    assert view.reader.dimensions == (2220, 2967)
     assert window.status.mpp.text() == "0.499 µm/px"
-    window.view.zoom_to(1.0)
+    # Single level: zoomed out, the scanner's embedded 574x768 thumbnail is sharp enough.
+    assert view.scale < 574 / 2220 and view.overview_suffices()
+    assert view.loader.reads == 0 and len(view.cache) == 0 and view.is_settled()
+    view.zoom_to(1.0)
     assert window.status.zoom.text() == "zoom 100% · 20.0×"  # the scanner's 20x objective
+    assert not view.overview_suffices()
+    qtbot.waitUntil(view.is_settled, timeout=10_000)
+    assert view.loader.reads > 0 and all(k.level == 0 for k in view.cache._items)
 
 
 def test_zoom_switches_pyramid_level_and_loads_its_tiles(qtbot, window, pyramid_tiff: Path) -> None:

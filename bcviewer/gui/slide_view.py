@@ -235,9 +235,19 @@ class SlideView(QWidget):
         self.view_changed.emit()
 
     # ---- tiles ----------------------------------------------------------------------------
+    def overview_suffices(self) -> bool:
+        """True when the overview image is as sharp as the screen needs and coarser than every
+        pyramid level (a single-level slide seen from afar): then no tile has to be read."""
+        if self._thumbnail is None or self._reader is None or self._thumbnail.isNull():
+            return False
+        w, h = self._reader.dimensions
+        overview_ds = max(w / self._thumbnail.width(), h / self._thumbnail.height())
+        wanted_ds = 1.0 / (self.transform.scale * self.devicePixelRatioF())
+        return self._reader.level_downsamples[-1] * 1.0001 < overview_ds <= wanted_ds * 1.0001
+
     def visible_tile_keys(self, margin: int = 0) -> list[TileKey]:
         """Tiles of the current level on screen (plus ``margin`` rings), centre first."""
-        if self._layout is None:
+        if self._layout is None or self.overview_suffices():
             return []
         level = self.current_level
         area = self.visible_image_rect()
@@ -287,8 +297,8 @@ class SlideView(QWidget):
         images = {k: self.cache.get(k) for k in visible}
         painter.fillRect(t.screen_rect(0, 0, *self._reader.dimensions), QColor(255, 255, 255))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        if any(img is None for img in images.values()):
-            self._paint_placeholder(painter, area)
+        if not images or any(img is None for img in images.values()):
+            self._paint_placeholder(painter, area)  # also the final picture when the overview suffices
         for key, image in images.items():
             if image is not None:
                 x, y, w, h = self._layout.image_rect(level, key.col, key.row)
@@ -305,7 +315,7 @@ class SlideView(QWidget):
         self.frame_painted.emit(time.perf_counter())
 
     def _paint_placeholder(self, painter: QPainter, area: QRectF) -> None:
-        """The visible part of the thumbnail, stretched: something to look at while tiles load."""
+        """The visible part of the overview image, scaled: something to look at while tiles load."""
         if self._thumbnail is None or self._reader is None or area.isEmpty():
             return
         w, h = self._reader.dimensions
