@@ -77,20 +77,20 @@ def _hardware(plan: TrainPlan) -> str:
     return f"{platform.processor() or platform.machine()}, {plan.threads} torch threads, {device}"
 
 
-def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields: dict[str, Any],
-                   spec_extras: dict[str, Any] | None = None, split: PatientSplit | None = None,
-                   progress: bool = True, score_test: bool = True,
-                   log_epochs: bool | None = None) -> TrainedEnsemble:
-    """Train ``plan`` on ``tileset``, save to ``out_dir`` and record held-out metrics in the card.
+@dataclass
+class FittedEnsemble:
+    """An in-memory ensemble with its members' training results and card summaries."""
 
-    ``score_test=False`` leaves the test patients unscored (for choosing settings on validation).
-    """
-    started = time.monotonic()
-    torch.set_num_threads(plan.threads)
-    split = split or grouped_patient_split(tileset, plan.fractions, plan.split_seed)
-    train, val, test = (tileset.select_patients(getattr(split, n)) for n in ("train", "val", "test"))
-    mean, std = channel_stats(train)
-    spec = InputSpec(width=plan.input_size[0], height=plan.input_size[1], mean=mean, std=std, **(spec_extras or {}))
+    ensemble: Ensemble
+    results: list[MemberResult]
+    summaries: list[dict[str, Any]]
+    flips: dict[str, Any]
+
+
+def fit_ensemble(train: TileSet, val: TileSet, plan: TrainPlan, spec: InputSpec, progress: bool = True,
+                 log_epochs: bool | None = None) -> FittedEnsemble:
+    """Train every member of ``plan``, then fit temperatures, member weights and the flip choice on
+    ``val`` (never on test patients)."""
     results, temperatures, weights, member_val = [], [], [], []
     for i, member in enumerate(plan.members):
         result = train_member(plan.hybrid_config(member), train, val, spec, plan.schedule,
@@ -111,6 +111,24 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
                                        for row in result.history]})
     ensemble = Ensemble([r.net for r in results], weights, temperatures).eval()
     flips = choose_test_time_flips(ensemble, val, spec)
+    return FittedEnsemble(ensemble, results, member_val, flips)
+
+
+def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields: dict[str, Any],
+                   spec_extras: dict[str, Any] | None = None, split: PatientSplit | None = None,
+                   progress: bool = True, score_test: bool = True,
+                   log_epochs: bool | None = None) -> TrainedEnsemble:
+    """Train ``plan`` on ``tileset``, save to ``out_dir`` and record held-out metrics in the card.
+
+    ``score_test=False`` leaves the test patients unscored (for choosing settings on validation).
+    """
+    started = time.monotonic()
+    torch.set_num_threads(plan.threads)
+    split = split or grouped_patient_split(tileset, plan.fractions, plan.split_seed)
+    train, val, test = (tileset.select_patients(getattr(split, n)) for n in ("train", "val", "test"))
+    mean, std = channel_stats(train)
+    spec = InputSpec(width=plan.input_size[0], height=plan.input_size[1], mean=mean, std=std, **(spec_extras or {}))
+    fitted = fit_ensemble(train, val, plan, spec, progress, log_epochs)
     training = {"patients": split.to_dict(), "n_images": {n: len(s.images) for n, s in
                                                           (("train", train), ("val", val), ("test", test))},
                 "n_tiles": {"train": len(train), "val": len(val), "test": len(test)},
@@ -119,9 +137,9 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
                 "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(plan),
                 "selection": "early stopping, temperature and member weights on validation patients only",
                 "member_weights_rule": "validation image AUC - 0.5, floored at 0.05, normalised",
-                "test_time_flips_choice": flips,
-                "members": member_val}
-    save_model(ensemble, spec, out_dir, {**card_fields, "training": training})
+                "test_time_flips_choice": fitted.flips,
+                "members": fitted.summaries}
+    save_model(fitted.ensemble, spec, out_dir, {**card_fields, "training": training})
     loaded = load_model(out_dir)  # score what was saved (float16 weights), not the in-memory copy
     metrics = {"image_aggregation": IMAGE_AGGREGATION}
     for name, part in (("validation", val), ("test", test)):
@@ -129,4 +147,4 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
             metrics[name] = evaluation_report(part, predict_tileset(loaded.ensemble, part, loaded.spec))
     training["total_seconds"] = round(time.monotonic() - started, 1)
     card = update_card(out_dir, {"training": training, "metrics": metrics})
-    return TrainedEnsemble(out_dir, card, results)
+    return TrainedEnsemble(out_dir, card, fitted.results)
