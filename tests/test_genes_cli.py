@@ -12,6 +12,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from bcviewer.cli.main import main
+from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
 from conftest import ROOT
 
 MODELS = ROOT / "models" / "genes"
@@ -127,3 +128,22 @@ def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.Capture
     assert main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm", "--model",
                  "deepcme", "--external", str(genes_dir / "gse1992_pam50_40.csv.gz"), "--out", str(out)]) == 2
     assert "--external-label" in capsys.readouterr().err
+
+
+@pytest.mark.shared
+def test_shipped_er_model_reproduces_its_external_auc(shared_data: Path, tmp_path: Path) -> None:
+    """The shipped default on GSE1992: the CLI predicts all 124 samples, and the 122 labelled ones
+    (standardised together, as in training) give exactly the AUC the card reports."""
+    source = shared_data / "genes" / "survset_gse1992.csv.gz"
+    out = tmp_path / "gse1992.csv"
+    assert main(["genes", "predict", str(source), "--standardise", "cohort", "--out", str(out)]) == 0
+    predictions = pd.read_csv(out)
+    assert len(predictions) == 124 and (predictions["gene_coverage"] == 1.0).all()
+    model = load_gene_model("er-status")
+    table = read_expression_table(source, label="fac_er_positive", known_genes=model.genes).labelled()
+    result = predict_expression(table, model, standardise="cohort")
+    auc = roc_auc_score(table.labels == "1", result.table["p"])
+    card = json.loads((model.path / "card.json").read_text())
+    assert len(table.samples) == 122
+    assert auc == pytest.approx(card["external"]["metrics"][model.architecture]["auc"], abs=1e-5)
+    assert auc > 0.85
