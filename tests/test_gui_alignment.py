@@ -86,7 +86,7 @@ def test_heatmap_tile_edges_land_on_the_mapped_pixels(qtbot, window, pyramid_tif
     layer.set_opacity(1.0)
     layer.set_threshold(0.0)
     layer.visible = True
-    view.minimap.hide()  # widgets drawn over the view would hide tile edges
+    view.set_minimap_enabled(False)  # widgets drawn over the view would hide tile edges
     view.show_scale_bar = False
     if scale != "fit":
         view.zoom_to(scale)

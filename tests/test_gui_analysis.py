@@ -188,7 +188,7 @@ def test_threshold_hides_low_tiles_and_persists(qtbot, window, models_dir: Path)
     open_and_wait(qtbot, window, SAMPLE_PNG)
     scores = _run_and_wait(qtbot, window)
     view = window.view
-    view.minimap.hide()
+    view.set_minimap_enabled(False)
     window.overlay_controls.opacity.setValue(100)
     cut = float(np.sort(scores.p_malignant)[4]) + 1e-6  # hides the five lowest tiles
     window.overlay_controls.threshold.setValue(int(np.ceil(cut * 100)))

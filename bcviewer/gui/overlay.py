@@ -56,7 +56,7 @@ class HeatmapLayer:
         self.probabilities = np.zeros(0, dtype=np.float64)
         self.uncertainties = np.zeros(0, dtype=np.float64)
         self.colormap = DEFAULT_COLORMAP
-        self.opacity = 0.5
+        self.opacity = 0.4
         self.threshold = 0.0
         self.visible = True
         self.show_grid = False

@@ -40,7 +40,7 @@ class OverlayBinding(QObject):
         self.actions.heatmap.setChecked(layer.visible)
         self.actions.grid.setChecked(layer.show_grid)
         self.actions.minimap.setChecked(bool(o["show_minimap"]))
-        self.view.minimap.setVisible(bool(o["show_minimap"]))
+        self.view.set_minimap_enabled(bool(o["show_minimap"]))
 
     def refresh_controls(self) -> None:
         """Show the layer's values (and colour bar) in the controls, e.g. once the core has loaded."""
@@ -61,7 +61,7 @@ class OverlayBinding(QObject):
             self.grid_shown.emit()
 
     def set_minimap_visible(self, on: bool) -> None:
-        self.view.minimap.setVisible(on)
+        self.view.set_minimap_enabled(on)
         self.settings.set_overlay(show_minimap=on)
 
     def set_colormap(self, name: str) -> None:

@@ -77,7 +77,7 @@ class ViewerSettings:
         s = self.store
         return {
             "colormap": str(s.value("overlay/colormap", "inferno")),
-            "opacity": min(max(_as_float(s.value("overlay/opacity"), 0.5), 0.0), 1.0),
+            "opacity": min(max(_as_float(s.value("overlay/opacity"), 0.4), 0.0), 1.0),
             "threshold": min(max(_as_float(s.value("overlay/threshold"), 0.0), 0.0), 1.0),
             "show_heatmap": _as_bool(s.value("overlay/show_heatmap"), True),
             "show_grid": _as_bool(s.value("overlay/show_grid"), False),

@@ -64,6 +64,7 @@ class SlideView(QWidget):
         self.heatmap = HeatmapLayer()
         self.minimap = Minimap(self)
         self.minimap.navigate_requested.connect(self.center_on)
+        self._minimap_enabled = True  # the user's choice; shown only while part of the image is off screen
         self.show_scale_bar = True
         self._reader: SlideReader | None = None
         self._layout: TileLayout | None = None
@@ -231,6 +232,7 @@ class SlideView(QWidget):
             self._level = level
             self.level_changed.emit(level)
         self.minimap.set_viewport(self.transform.visible_image_rect(self.width(), self.height()))
+        self._update_minimap_visibility()
         self.update()
         self.view_changed.emit()
 
@@ -407,6 +409,19 @@ class SlideView(QWidget):
             self.transform.origin_y -= dy / self.transform.scale
         self._place_minimap()
         self._view_changed()
+
+    def set_minimap_enabled(self, on: bool) -> None:
+        """Show the minimap whenever part of the image lies outside the view (or never)."""
+        self._minimap_enabled = on
+        self._update_minimap_visibility()
+
+    @property
+    def minimap_enabled(self) -> bool:
+        return self._minimap_enabled
+
+    def _update_minimap_visibility(self) -> None:
+        whole = self._reader is None or self.visible_image_rect().size() == QRectF(0, 0, *self._reader.dimensions).size()
+        self.minimap.setVisible(self._minimap_enabled and not whole)
 
     def _place_minimap(self) -> None:
         m = self.minimap
