@@ -1,15 +1,15 @@
-"""Training one gene network with its preprocessing: ``GeneNetClassifier``.
+"""Training one gene-network ensemble with its preprocessing: ``GeneNetClassifier``.
 
-``fit`` fits every preprocessing step on the samples it is given (a training fold), holds out
-an inner, stratified validation split of those samples for early stopping, and never sees any
-other sample. The recipes below fix, per architecture, the preprocessing chain, the network
-size and the optimiser settings, chosen before looking at any result.
+``fit`` fits every preprocessing step on the samples it is given (a training fold), then trains
+``members`` networks, each early-stopped on a different inner stratified fold of those samples,
+and never sees any other sample. The recipes below fix, per architecture, the preprocessing
+chain, the network size and the optimiser settings (how they were settled: docs/genes.md).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -285,10 +285,3 @@ class GeneNetClassifier:
         return {"architecture": self.architecture, "genes": list(self.genes), "classes": list(self.classes),
                 "settings": asdict(self.settings), "net_options": dict(self.net_options), "log2": self.log2,
                 "members": len(self.nets), "history": dict(self.history)}
-
-
-def with_settings(classifier: GeneNetClassifier, **changes: Any) -> GeneNetClassifier:
-    """A fresh, unfitted copy with some training settings changed (e.g. ``l1``, ``seed``)."""
-    return GeneNetClassifier(classifier.architecture, list(classifier.genes), list(classifier.classes),
-                             replace(classifier.settings, **changes), dict(classifier.net_options),
-                             log2=classifier.log2)

@@ -98,8 +98,8 @@ def _external_evaluation(request: TrainRequest, final: GeneNetClassifier, X: np.
     ye = ext_encoding.encode(external.labels)
     Xe, _ = align_to_genes(external.expression, final.genes)
     result: dict[str, Any] = {
-        "file": Path(external.path).name, "citation": citation_for(external.path), "label_column": request.external_label,
-        "positive_class": ext_encoding.positive, "n_samples": int(len(ye)),
+        "file": Path(external.path).name, "citation": citation_for(external.path),
+        "label_column": request.external_label, "positive_class": ext_encoding.positive, "n_samples": int(len(ye)),
         "class_counts": {ext_encoding.classes[i]: int(n) for i, n in enumerate(np.bincount(ye))},
         "gene_coverage": {"training_genes": trained_genes, "shared_genes": len(final.genes),
                           "fraction": round(len(final.genes) / trained_genes, 4),
