@@ -30,7 +30,7 @@ def _save(tmp_path: Path, half: bool = False) -> tuple[Ensemble, Path]:
     members = [HybridNet(backbone="resnet18", width=0.25, rnn_hidden=16, rows_size=16, fusion_width=16),
                HybridNet(backbone="mobilenet_v3_large", width=0.5, rnn_mode="feature_map", rnn_hidden=16,
                          fusion_width=16)]
-    ensemble = Ensemble(members, [0.4, 0.6], [1.5, 1.0]).eval()
+    ensemble = Ensemble(members, [0.4, 0.6], [1.5, 1.0], test_time_flips=True).eval()
     folder = save_model(ensemble, SPEC, tmp_path / "toy", {"name": "toy", "classes": ["benign", "malignant"]},
                         half=half)
     return ensemble, folder
@@ -47,6 +47,7 @@ def test_round_trip_reproduces_outputs_and_card(tmp_path: Path) -> None:
     assert card["architecture"]["backbones"] == ["resnet18", "mobilenet_v3_large"]
     assert card["architecture"]["rnn_modes"] == ["rows", "feature_map"]
     assert card["architecture"]["member_weights"] == [0.4, 0.6]
+    assert card["architecture"]["test_time_flips"] is True and loaded.ensemble.test_time_flips
     assert loaded.spec == SPEC and loaded.classes == ["benign", "malignant"]
     assert sorted(p.name for p in folder.iterdir()) == ["card.json", "weights.safetensors"]
 
@@ -116,3 +117,87 @@ def test_missing_model_and_missing_card(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelCardError, match="holds no model card"):
         load_model(tmp_path / "empty")
+
+
+# ---- the shipped models -------------------------------------------------------------------------
+SHIPPED = ("breakhis-100x", "idc-wsi")
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+
+
+def test_shipped_models_fit_the_size_budget_and_hold_no_pickle() -> None:
+    files = [f for f in MODELS_DIR.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) <= 60 * 1024 * 1024
+    assert not [f for f in files if f.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".pickle")]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_card_is_complete(name: str) -> None:
+    model = load_model(name)
+    card = model.card
+    assert model.directory == MODELS_DIR / name and card["name"] == name
+    assert card["weights"]["sha256"] == sha256_of(MODELS_DIR / name / "weights.safetensors")
+    arch = card["architecture"]
+    assert len(set(arch["backbones"])) >= 2 and set(arch["rnn_modes"]) <= {"rows", "feature_map"}
+    assert "attention" in arch["fusion"]
+    parts = card["training"]["patients"]
+    train, val, test = (set(parts[p]) for p in ("train", "val", "test"))
+    assert train and val and test and not (train & val) and not (train & test) and not (val & test)
+    for level in ("image", "tile"):
+        metrics = card["metrics"]["test"][level]
+        assert set(metrics) >= {"accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc",
+                                "confusion_matrix", "ece"}
+    assert card["metrics"]["test"]["patients"] == sorted(test)
+    assert card["library_versions"]["torch"] and card["limitations"] and card["citations"]
+    assert card["training"]["hardware"] and card["training"]["seed"] == 0
+
+
+def test_breakhis_model_scores_the_fixture_images(test_data: Path) -> None:
+    from bcviewer.slides import open_slide
+    from bcviewer.tiling import subimage_grid
+
+    model = load_model("breakhis-100x")
+    assert model.spec.tile_scheme == "breakhis-3x3" and model.spec.magnification == "100X"
+    for path in sorted((test_data / "breakhis").glob("*.png")):
+        with open_slide(path) as reader:
+            grid = subimage_grid(reader, 3, 3)
+            tiles = [grid.read_tile(reader, t) for t in grid]
+        pred = model.predict_rgb(tiles)
+        assert pred.p_malignant.shape == (9,) and pred.member_probs.shape == (9, len(model.ensemble.members))
+        assert ((pred.p_malignant >= 0) & (pred.p_malignant <= 1)).all()
+        assert ((pred.uncertainty >= 0) & (pred.uncertainty <= 1)).all()
+        np.testing.assert_allclose(pred.attention.sum(axis=2), 1.0, atol=1e-6)
+        with torch.no_grad():
+            direct = model.ensemble(model.preprocess(tiles))[:, 1].double().numpy()
+        np.testing.assert_allclose(pred.p_malignant, direct, atol=1e-6)
+
+
+def test_idc_model_reads_slides_at_the_patch_scale(test_data: Path) -> None:
+    model = load_model("idc-wsi")
+    assert (model.spec.tile_um, model.spec.mpp, model.spec.tile_px) == (200.0, 4.0, 50)
+    patches = sorted((test_data / "idc").rglob("*.png"))
+    from PIL import Image
+
+    rgb = [np.array(Image.open(p).convert("RGB")) for p in patches]  # edge patches can be under 50 px
+    assert {tile.shape for tile in rgb} >= {(50, 50, 3)}
+    pred = model.predict_rgb(rgb, batch_size=8)
+    assert pred.p_malignant.shape == (len(patches),)
+    again = model.predict_rgb(rgb, batch_size=len(patches))
+    np.testing.assert_allclose(pred.p_malignant, again.p_malignant, atol=1e-6)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_metrics_reproduce_on_the_test_patients(name: str, shared_data: Path) -> None:
+    from bcviewer.training import evaluation_report, load_tileset, predict_tileset
+
+    model = load_model(name)
+    card = model.card
+    mags = {100} if card["data"]["kind"] == "breakhis" else None
+    tiles = load_tileset(shared_data / card["data"]["folder"], model.spec.size, card["data"]["kind"],
+                         magnifications=mags, patients=card["training"]["patients"]["test"])
+    report = evaluation_report(tiles, predict_tileset(model.ensemble, tiles, model.spec))
+    for level in ("image", "tile"):
+        expected = card["metrics"]["test"][level]
+        assert report[level]["confusion_matrix"] == expected["confusion_matrix"]
+        assert report[level]["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-6)
+        assert report[level]["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12)
