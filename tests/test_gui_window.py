@@ -220,7 +220,8 @@ def _bcviewer(args: list[str], tmp_path: Path, models: Path | None = None) -> su
 
 def test_screenshot_of_a_finished_analysis(tmp_path: Path, tiny_models: Path) -> None:
     out = tmp_path / "shot.png"
-    result = _bcviewer(["open", str(SAMPLE_PNG), "--run", "--screenshot", str(out), "--size", "1100x700"], tmp_path, tiny_models)
+    result = _bcviewer(["open", str(SAMPLE_PNG), "--model", "breakhis-100x", "--run", "--screenshot", str(out),
+                        "--size", "1100x700"], tmp_path, tiny_models)
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
     assert image.size == (1100, 700)
