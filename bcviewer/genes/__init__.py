@@ -20,11 +20,13 @@ from typing import Any
 
 # Exported lazily so that ``bcviewer --help`` and table reading do not pay for importing torch.
 _EXPORTS = {
+    "GeneTask": "catalog", "list_tasks": "catalog",
     "DEFAULT_MIN_COVERAGE": "coverage", "CoverageReport": "coverage",
     "GeneDataError": "errors", "GeneModelError": "errors", "LowCoverageError": "errors",
     "NoGeneOverlapError": "errors",
     "ExpressionTable": "io", "read_expression_table": "io",
     "PREDICTION_COLUMNS": "predict", "PredictionResult": "predict", "predict_expression": "predict",
+    "predictions_csv_text": "predict",
     "QUANTILES": "store", "GeneModel": "store", "GeneReference": "store", "list_models": "store",
     "load_gene_model": "store",
 }

@@ -9,6 +9,7 @@ report. It refuses tables that measure too few of the model's genes.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -93,3 +94,11 @@ def predict_expression(
     attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
                                 columns=model.genes)
     return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings)
+
+
+def predictions_csv_text(results: Sequence[PredictionResult]) -> str:
+    """The rows of several runs (one per model) as the CSV ``bcviewer genes predict`` writes."""
+    if not results:
+        return ",".join(PREDICTION_COLUMNS) + "\n"
+    rows = pd.concat([r.table for r in results], ignore_index=True)
+    return rows.to_csv(index=False, float_format="%.6f", lineterminator="\n")

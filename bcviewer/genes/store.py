@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,22 +20,15 @@ import pandas as pd
 import torch
 from safetensors.numpy import load_file, save_file
 
+from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, default_models_dir
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
 from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
 
 CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "card.json"
-INDEX_NAME = "index.json"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _UNSAFE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz", ".h5", ".keras"}
-
-
-def default_models_dir() -> Path:
-    """``$BCVIEWER_GENE_MODELS`` or the project's ``models/genes``."""
-    env = os.environ.get("BCVIEWER_GENE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "genes"
 
 
 def sha256_of(path: Path) -> str:

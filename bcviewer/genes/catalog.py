@@ -1,0 +1,68 @@
+"""Which gene models are installed, read from their folders and cards alone.
+
+Kept free of PyTorch so that a viewer can list tasks and their genes on its GUI thread; loading
+weights is :func:`bcviewer.genes.store.load_gene_model`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bcviewer.genes.errors import GeneModelError
+
+CARD_NAME = "card.json"
+INDEX_NAME = "index.json"
+
+
+def default_models_dir() -> Path:
+    """``$BCVIEWER_GENE_MODELS`` or the project's ``models/genes``."""
+    env = os.environ.get("BCVIEWER_GENE_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "genes"
+
+
+@dataclass(frozen=True)
+class GeneTask:
+    """One task folder (``models/genes/er-status``): its architectures, and the default's genes and classes."""
+
+    name: str
+    path: Path
+    architectures: tuple[str, ...]
+    default: str
+    genes: tuple[str, ...]
+    classes: tuple[str, ...]
+
+    def model_name(self, architecture: str) -> str:
+        """The name :func:`~bcviewer.genes.store.load_gene_model` takes for one architecture."""
+        return f"{self.name}/{architecture}"
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GeneModelError(f"{path}: unreadable {what} ({exc})") from exc
+
+
+def list_tasks(models_dir: Path | None = None) -> list[GeneTask]:
+    """Task folders holding at least one model, sorted by name."""
+    root = models_dir or default_models_dir()
+    if not root.is_dir():
+        return []
+    tasks: list[GeneTask] = []
+    for task in sorted(p for p in root.iterdir() if p.is_dir()):
+        architectures = tuple(a.name for a in sorted(task.iterdir()) if (a / CARD_NAME).is_file())
+        if not architectures:
+            continue
+        default = architectures[0]
+        if (task / INDEX_NAME).is_file():
+            default = str(_read_json(task / INDEX_NAME, "task index").get("default", default))
+        if default not in architectures:
+            raise GeneModelError(f"{task / INDEX_NAME} names {default!r} as the default, but {task} has no such model")
+        spec = _read_json(task / default / CARD_NAME, "model card").get("classifier", {})
+        tasks.append(GeneTask(task.name, task, architectures, default, tuple(spec.get("genes", ())),
+                              tuple(str(c) for c in spec.get("classes", ()))))
+    return tasks
