@@ -31,12 +31,14 @@ from bcviewer.labels.records import (
     SubImageRow,
     UndoResult,
 )
+from bcviewer.labels.review import ImageReview, RoundPrediction
 from bcviewer.labels.rules import Relabel, RuleOutcome, SubImageState, invariant_violations, relabel_image
 from bcviewer.labels.schema import SCHEMA_VERSION
 from bcviewer.labels.selflearn import (
     HeldOutAccuracy,
     RoundReport,
     Scorer,
+    SelfLearningCancelled,
     SelfLearningEngine,
     TauSchedule,
     Trainer,
@@ -48,7 +50,8 @@ __all__ = [
     "ImportSourceError", "LabelStoreError", "LockedSubImageError", "ProjectFileError", "SelfLearningError",
     "UnknownItemError", "CSV_FIELDS", "labels_csv_text", "write_labels_csv", "write_labels_geojson",
     "SubImageRef", "DecisionResult", "HistoryRow", "ImageRow", "LabelCounts", "NewImage", "ProposalRow",
-    "RoundRow", "SubImageRect", "SubImageRow", "UndoResult", "Relabel", "RuleOutcome", "SubImageState",
+    "RoundRow", "ImageReview", "RoundPrediction", "SubImageRect", "SubImageRow", "UndoResult", "Relabel",
+    "RuleOutcome", "SubImageState",
     "invariant_violations", "relabel_image", "SCHEMA_VERSION", "HeldOutAccuracy", "RoundReport", "Scorer",
-    "SelfLearningEngine", "TauSchedule", "Trainer", "heldout_accuracy", "LabelStore",
+    "SelfLearningCancelled", "SelfLearningEngine", "TauSchedule", "Trainer", "heldout_accuracy", "LabelStore",
 ]

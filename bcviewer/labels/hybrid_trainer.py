@@ -21,7 +21,7 @@ from bcviewer.labels.split import patient_group
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.preprocess import InputSpec, resize_tiles
 from bcviewer.slides import open_slide
-from bcviewer.training import SourceImage, TileSet, TrainPlan, channel_stats, predict_tileset
+from bcviewer.training import PLANS, MemberPlan, SourceImage, TileSet, TrainPlan, channel_stats, predict_tileset
 from bcviewer.training.trainer import fit_temperature, train_member
 
 
@@ -130,3 +130,14 @@ class HybridTrainer:
                              "validation_on_training_patients": fit_refs == val_refs,
                              "members": record})
         return HybridScorer(Ensemble(nets, temperatures=temperatures).eval(), spec, self.pixels)
+
+
+def default_trainer(*, epochs: int = 8, finetune_epochs: int = 2, seed: int = 0, threads: int = 1) -> HybridTrainer:
+    """The small CPU trainer ``bcviewer selflearn`` uses without training options.
+
+    One resnet18 (width 0.25, LSTM over rows) on 64x42 inputs, fixed epochs, no validation part.
+    """
+    plan = PLANS["cpu"].with_overrides(
+        members=(MemberPlan("resnet18", 0.25, "rows"),), input_size=(64, 42), stage1_epochs=epochs,
+        stage2_epochs=finetune_epochs, seed=seed, threads=threads, patience=max(epochs, 1))
+    return HybridTrainer(plan, val_fraction=0.0)

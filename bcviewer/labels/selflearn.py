@@ -137,13 +137,21 @@ class RoundReport:
         return self.stats.get("heldout")
 
 
+class SelfLearningCancelled(SelfLearningError):
+    """``should_stop`` asked the engine to stop; the round in progress was not committed."""
+
+
 class SelfLearningEngine:
-    """Runs self-learning rounds on a project with an injected trainer or scorer."""
+    """Runs self-learning rounds on a project with an injected trainer or scorer.
+
+    ``should_stop`` is polled before a round starts, after training and after scoring (a
+    training step itself is not interrupted); see :meth:`run`.
+    """
 
     def __init__(self, store: LabelStore, *, trainer: Trainer | None = None, scorer: Scorer | None = None,
                  schedule: TauSchedule = TauSchedule(), mode: str = "auto",
                  heldout_patients: frozenset[str] | None = None, params: dict[str, Any] | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         if (trainer is None) == (scorer is None):
             raise SelfLearningError("give either a trainer (retrained every round) or a fixed scorer")
         if mode not in ("auto", "review"):
@@ -154,6 +162,8 @@ class SelfLearningEngine:
         self.heldout = frozenset(heldout_patients if heldout_patients is not None else stored or ())
         self.params = dict(params or {})
         self._progress = progress or (lambda stage, position, total: None)
+        self._should_stop = should_stop or (lambda: False)
+        self.cancelled = False
 
     def _parts(self) -> tuple[list[SubImageRef], list[SubImageRef], list[SubImageRef]]:
         refs = self.store.subimage_refs()
@@ -171,6 +181,7 @@ class SelfLearningEngine:
             self._progress("train", position, total)
             scorer = self.trainer.fit(train, number)
         assert scorer is not None
+        self._check_stop()
         self._progress("score", position, total)
         p = np.asarray(scorer.score(refs), dtype=np.float64).reshape(-1)
         if p.shape[0] != len(refs) or not np.all((p >= 0.0) & (p <= 1.0)):
@@ -178,8 +189,17 @@ class SelfLearningEngine:
                                     f"({len(refs)}); it gave {p.shape[0]} values, some outside [0, 1] or NaN")
         return p
 
+    def _check_stop(self) -> None:
+        if self._should_stop():
+            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept")
+
     def run_round(self, position: int = 1, total: int = 1) -> RoundReport:
-        """Run round ``position`` of a run of ``total`` rounds and commit it."""
+        """Run round ``position`` of a run of ``total`` rounds and commit it.
+
+        When ``should_stop`` turns true before the round's results are committed, the round is
+        recorded as interrupted, nothing else changes, and :class:`SelfLearningCancelled` is raised.
+        """
+        self._check_stop()
         refs, train, held = self._parts()
         tau = self.schedule.tau(position)
         params = {**self.params, "position": position, "schedule": list(self.schedule.taus),
@@ -187,6 +207,10 @@ class SelfLearningEngine:
         round_id, number = self.store.start_round(self.mode, tau, params)
         try:
             p = self._scores(train, refs, number, position, total)
+            self._check_stop()
+        except SelfLearningCancelled:
+            self.store.abort_round(round_id, "cancelled")
+            raise
         except BaseException as exc:
             self.store.abort_round(round_id, f"{type(exc).__name__}: {exc}")
             raise
@@ -204,10 +228,22 @@ class SelfLearningEngine:
         return RoundReport(round_id, number, position, tau, self.mode, stats)
 
     def run(self, rounds: int) -> list[RoundReport]:
-        """Run ``rounds`` levels of the schedule, committing each round as it finishes."""
+        """Run ``rounds`` levels of the schedule, committing each round as it finishes.
+
+        A cancelled run (``should_stop``, checked between steps) returns the rounds completed
+        before it stopped and sets :attr:`cancelled`.
+        """
         if rounds < 1:
             raise SelfLearningError(f"run at least one round, not {rounds}")
-        return [self.run_round(k, rounds) for k in range(1, rounds + 1)]
+        self.cancelled = False
+        reports: list[RoundReport] = []
+        for k in range(1, rounds + 1):
+            try:
+                reports.append(self.run_round(k, rounds))
+            except SelfLearningCancelled:
+                self.cancelled = True
+                break
+        return reports
 
     def evaluate(self) -> HeldOutAccuracy | None:
         """Train on the current labels and measure held-out accuracy, changing nothing."""

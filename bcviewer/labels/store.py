@@ -32,6 +32,7 @@ from bcviewer.labels.records import (
     SubImageRow,
     UndoResult,
 )
+from bcviewer.labels.review import ImageReview, RoundPrediction, image_reviews, prediction_history
 from bcviewer.labels.schema import LABELS, SCHEMA_VERSION, configure, migrate, schema_version
 
 
@@ -202,6 +203,14 @@ class LabelStore:
             args.append(int(limit))
         return [HistoryRow(*r[:7], None if r[7] is None else bool(r[7]), bool(r[8]), *r[9:])
                 for r in self._conn.execute(sql, args)]
+
+    def image_reviews(self, image_id: int | None = None) -> dict[int, ImageReview]:
+        """Per image: label sources, and how uncertain the latest model is and how often it disagrees."""
+        return image_reviews(self._conn, image_id)
+
+    def prediction_history(self, subimage_id: int) -> list[RoundPrediction]:
+        """The sub-image's ``p_malignant`` from every round that scored it, oldest first."""
+        return prediction_history(self._conn, subimage_id)
 
     # ---- human edits (each one transaction, one undo step) ----------------------------------------
     def set_label(self, subimage_ids: Sequence[int], label: str, reason: str = "") -> list[int]:
