@@ -166,15 +166,29 @@ def add_heatmap(win: MainWindow, tiles_per_side: int = 40) -> int:
 
 
 def analysis_model():  # type: ignore[no-untyped-def]
-    from bcviewer.nets import Ensemble, HybridConfig, HybridNet, InputSpec, LoadedModel, ModelNotFoundError, load_model
+    from bcviewer.nets import (
+        Ensemble,
+        HybridConfig,
+        HybridNet,
+        InputSpec,
+        LoadedModel,
+        ModelNotFoundError,
+        load_model,
+    )
 
     try:
         return load_model("idc-wsi"), "idc-wsi (shipped)"
     except ModelNotFoundError:
         common = dict(rnn_hidden=128, rows_size=32, fusion_width=128)
-        ens = Ensemble([HybridNet(HybridConfig(backbone="resnet18", width=0.5, rnn_mode="rows", **common)),
-                        HybridNet(HybridConfig(backbone="resnet34", width=0.5, rnn_mode="feature_map", **common))]).eval()
-        spec = InputSpec(128, 128, (0.79, 0.62, 0.77), (0.12, 0.17, 0.11), tile_um=50.0, mpp=0.39, tile_scheme="physical")
+        ens = Ensemble(
+            [
+                HybridNet(HybridConfig(backbone="resnet18", width=0.5, rnn_mode="rows", **common)),
+                HybridNet(HybridConfig(backbone="resnet34", width=0.5, rnn_mode="feature_map", **common)),
+            ]
+        ).eval()
+        spec = InputSpec(
+            128, 128, (0.79, 0.62, 0.77), (0.12, 0.17, 0.11), tile_um=50.0, mpp=0.39, tile_scheme="physical"
+        )
         card = {"name": "random-cpu-plan", "architecture": {"members": [m.config.to_dict() for m in ens.members]}}
         return LoadedModel(ens, spec, card, Path(".")), "random weights, CPU-plan architecture (no shipped idc-wsi)"
 
@@ -227,28 +241,35 @@ def main() -> int:
         os.environ["XDG_DATA_HOME"] = str(folder / "data")
         pyramid = write_pyramid_tiff(SVS, folder / "cmu_pyramid.tif")
         win = new_window(size, folder)
-        wait_until(app, lambda: win.view.paint_count > 0 or True)
-        print(f"viewer benchmark, offscreen, window {size[0]}x{size[1]}, Python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} CPUs, {win.view.loader.thread_count} tile reader threads")
+        print(
+            f"viewer benchmark, offscreen, window {size[0]}x{size[1]}, Python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPUs, {win.view.loader.thread_count} tile reader threads"
+        )
         print("\n1. open -> first frame / first sharp frame (ms)")
         for path in (SAMPLE, SVS, pyramid):
             cold = time_open(app, win, path)
             warm = [time_open(app, win, path) for _ in range(args.repeats)]
             med = (statistics.median(w[0] for w in warm), statistics.median(w[1] for w in warm))
-            print(f"   {path.name:<36} cold {cold[0]:6.1f} / {cold[1]:6.1f}   median of {args.repeats}: "
-                  f"{med[0]:6.1f} / {med[1]:6.1f}")
+            print(
+                f"   {path.name:<36} cold {cold[0]:6.1f} / {cold[1]:6.1f}   median of {args.repeats}: "
+                f"{med[0]:6.1f} / {med[1]:6.1f}"
+            )
 
         time_open(app, win, pyramid)
         wait_until(app, core.is_ready, 120)
         print(f"\n2. viewport repaint over {len(scripted_views(win))} pan/zoom steps on {pyramid.name} (ms)")
         print(f"   all {args.rounds} rounds | fastest of the rounds per step (less noise from other processes)")
         cached, cached_min = bench_repaint(app, win, args.rounds)
-        print(f"   cached            p50 {pct(cached, 50):6.2f}  p95 {pct(cached, 95):6.2f}  max {max(cached):6.2f}"
-              f"  | p50 {pct(cached_min, 50):6.2f}  p95 {pct(cached_min, 95):6.2f}")
+        print(
+            f"   cached            p50 {pct(cached, 50):6.2f}  p95 {pct(cached, 95):6.2f}  max {max(cached):6.2f}"
+            f"  | p50 {pct(cached_min, 50):6.2f}  p95 {pct(cached_min, 95):6.2f}"
+        )
         n = add_heatmap(win)
         heat, heat_min = bench_repaint(app, win, args.rounds)
-        print(f"   cached + heatmap  p50 {pct(heat, 50):6.2f}  p95 {pct(heat, 95):6.2f}  max {max(heat):6.2f}"
-              f"  | p50 {pct(heat_min, 50):6.2f}  p95 {pct(heat_min, 95):6.2f}   ({n} heatmap tiles)")
+        print(
+            f"   cached + heatmap  p50 {pct(heat, 50):6.2f}  p95 {pct(heat, 95):6.2f}  max {max(heat):6.2f}"
+            f"  | p50 {pct(heat_min, 50):6.2f}  p95 {pct(heat_min, 95):6.2f}   ({n} heatmap tiles)"
+        )
         win.view.heatmap.clear()
         paints, sharp = bench_cold(app, win)
         print(f"   cold (placeholder) p50 {pct(paints, 50):6.2f}  p95 {pct(paints, 95):6.2f}  max {max(paints):6.2f}")

@@ -60,14 +60,23 @@ def write_pyramid_tiff(source: Path, out: Path, tile: int = 256) -> Path:
     with tifffile.TiffWriter(out) as tif:
         for i, level in enumerate(levels):
             res = 1e4 / (mpp * 2**i)  # pixels per centimetre
-            tif.write(level, tile=(tile, tile), photometric="rgb", compression="zlib", subfiletype=0 if i == 0 else 1,
-                      resolution=(res, res), resolutionunit="CENTIMETER")
+            tif.write(
+                level,
+                tile=(tile, tile),
+                photometric="rgb",
+                compression="zlib",
+                subfiletype=0 if i == 0 else 1,
+                resolution=(res, res),
+                resolutionunit="CENTIMETER",
+            )
     return out
 
 
 @pytest.fixture(scope="session")
 def pyramid_tiff(tmp_path_factory: pytest.TempPathFactory, test_data: Path) -> Path:
-    return write_pyramid_tiff(test_data / "slides" / "cmu_small_region.svs", tmp_path_factory.mktemp("pyr") / "cmu_pyramid.tif")
+    return write_pyramid_tiff(
+        test_data / "slides" / "cmu_small_region.svs", tmp_path_factory.mktemp("pyr") / "cmu_pyramid.tif"
+    )
 
 
 @pytest.fixture()

@@ -5,9 +5,10 @@ Two independent checks on the pyramidal TIFF made from cmu_small_region.svs:
 
 * tissue: the rendered view (any pyramid level, any zoom) is compared with the level-0 pixels
   warped by the view transform; phase correlation finds no shift (< 0.35 screen px);
-* heatmap: a checkerboard of scores on a 333-px grid (unrelated to the 256-px pyramid tiles) is drawn at opacity 1; every
-  tile edge on screen lies exactly at the column/row the transform maps the tile's level-0 edge
-  to (the last pixel of one tile and the first of the next have the two tiles' colours).
+* heatmap: a checkerboard of scores on a 333-px grid (unrelated to the 256-px pyramid tiles) is
+  drawn at opacity 1; every tile edge on screen lies exactly at the column/row the transform
+  maps the tile's level-0 edge to (the last pixel of one tile and the first of the next have the
+  two tiles' colours).
 
 Since both layers hit the coordinates predicted by one transform, they hit each other.
 """
@@ -41,7 +42,9 @@ def _expected_view(level0: np.ndarray, scale: float, ox: float, oy: float, size:
     if scale < 1:  # anti-alias before sampling, as a pyramid level would be
         src = cv2.GaussianBlur(level0, (0, 0), sigmaX=0.5 / scale)
     m = np.array([[scale, 0, -ox * scale + 0.5 * scale - 0.5], [0, scale, -oy * scale + 0.5 * scale - 0.5]])
-    return cv2.warpAffine(src, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+    return cv2.warpAffine(
+        src, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255)
+    )
 
 
 @pytest.mark.parametrize("scale,centre", CASES, ids=[f"scale-{s}" for s, _ in CASES])

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import SAMPLE_PNG, dialogs, models_dir, open_and_wait, settings, tiny_models, window  # noqa: F401
+from gui_helpers import (  # noqa: F401
+    SAMPLE_PNG,
+    dialogs,
+    models_dir,
+    open_and_wait,
+    settings,
+    tiny_models,
+    window,
+)
 from PIL import Image
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -132,8 +140,10 @@ def test_exports_write_valid_files(qtbot, window, models_dir: Path, tmp_path: Pa
     scores = _run_and_wait(qtbot, window)
     window.overlay_controls.opacity.setValue(70)
     window.overlay_controls.colormap.setCurrentText("viridis")
-    paths = {kind: tmp_path / f"out-{kind}{ext}" for kind, ext in
-             (("heatmap", ".png"), ("overlay", ".png"), ("csv", ".csv"), ("geojson", ".geojson"))}
+    paths = {
+        kind: tmp_path / f"out-{kind}{ext}"
+        for kind, ext in (("heatmap", ".png"), ("overlay", ".png"), ("csv", ".csv"), ("geojson", ".geojson"))
+    }
     for kind, path in paths.items():
         window.export(kind, str(path))
     qtbot.waitUntil(lambda: window.jobs.pending == 0, timeout=30_000)
@@ -157,21 +167,41 @@ def test_hovering_a_tile_shows_its_score(qtbot, window, models_dir: Path) -> Non
     view = window.view
     tile = scores.grid.tiles[4]  # the centre sub-image
     point = view.transform.to_screen(tile.x + tile.w / 2, tile.y + tile.h / 2)
-    event = QMouseEvent(QEvent.Type.MouseMove, point, view.mapToGlobal(point), Qt.MouseButton.NoButton,
-                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        QEvent.Type.MouseMove,
+        point,
+        view.mapToGlobal(point),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(view, event)
     assert view.hovered_tile == 4
     assert window.status.tile.text() == f"tile r2 c2: P(malignant) {scores.p_malignant[4]:.3f}"
     text = tile_tooltip(view.heatmap.info(4))
-    assert text.splitlines() == ["tile 4  (row 2, column 2)", f"malignant probability: {scores.p_malignant[4]:.3f}",
-                                 f"uncertainty: {scores.uncertainty[4]:.3f}"]
+    assert text.splitlines() == [
+        "tile 4  (row 2, column 2)",
+        f"malignant probability: {scores.p_malignant[4]:.3f}",
+        f"uncertainty: {scores.uncertainty[4]:.3f}",
+    ]
     off = QPointF(-5.0, -5.0)
-    QApplication.sendEvent(view, QMouseEvent(QEvent.Type.MouseMove, off, view.mapToGlobal(off), Qt.MouseButton.NoButton,
-                                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(
+        view,
+        QMouseEvent(
+            QEvent.Type.MouseMove,
+            off,
+            view.mapToGlobal(off),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        ),
+    )
     assert view.hovered_tile is None
 
 
-def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(qtbot, window, models_dir: Path, test_data: Path) -> None:
+def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(
+    qtbot, window, models_dir: Path, test_data: Path
+) -> None:
     svs = test_data / "slides" / "cmu_small_region.svs"
     open_and_wait(qtbot, window, svs)
     layer = window.view.heatmap

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import openslide
 import pytest
-from gui_helpers import SAMPLE_PNG, dialogs, open_and_wait, pyramid_tiff, settings, window  # noqa: F401
+from gui_helpers import (  # noqa: F401
+    SAMPLE_PNG,
+    dialogs,
+    open_and_wait,
+    pyramid_tiff,
+    settings,
+    window,
+)
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
@@ -48,11 +55,27 @@ def test_tile_layout_of_the_cmu_pyramid(pyramid_tiff: Path) -> None:
         assert slide.level_dimensions == ((2220, 2967), (1110, 1483), (555, 741), (277, 370))
         layout = TileLayout(slide.level_dimensions, slide.level_downsamples)
     # The coarsest level that still gives >= 1 image pixel per screen pixel.
-    assert [layout.level_for_scale(s) for s in (2.0, 1.0, 0.6, 0.5, 0.49, 0.3, 0.2, 0.12, 0.05)] == [0, 0, 0, 0, 1, 1, 2, 3, 3]
+    assert [layout.level_for_scale(s) for s in (2.0, 1.0, 0.6, 0.5, 0.49, 0.3, 0.2, 0.12, 0.05)] == [
+        0,
+        0,
+        0,
+        0,
+        1,
+        1,
+        2,
+        3,
+        3,
+    ]
     assert layout.level_for_scale(0.5, device_pixel_ratio=2.0) == 0
     assert layout.grid_size(0) == (9, 12) and layout.grid_size(3) == (2, 2)
     assert layout.level_rect(0, 8, 11) == (2048, 2816, 172, 151)  # clipped at the image edge
-    assert layout.read_args(1, 2, 1) == (1, round(512 * layout.level_downsamples[1]), round(256 * layout.level_downsamples[1]), 256, 256)
+    assert layout.read_args(1, 2, 1) == (
+        1,
+        round(512 * layout.level_downsamples[1]),
+        round(256 * layout.level_downsamples[1]),
+        256,
+        256,
+    )
     from PySide6.QtCore import QRectF
 
     tiles = layout.tiles_covering(0, QRectF(300, 300, 400, 100))
@@ -200,8 +223,16 @@ def test_wheel_zoom_keeps_the_point_under_the_cursor(qtbot, window, pyramid_tiff
     cursor = QPointF(200.0, 150.0)
     target_image_point = view.transform.to_image(cursor.x(), cursor.y())
     scale0 = view.scale
-    event = QWheelEvent(cursor, view.mapToGlobal(cursor), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
-                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        cursor,
+        view.mapToGlobal(cursor),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(view, event)
     qtbot.waitUntil(lambda: not view._zoom_timer.isActive(), timeout=3000)
     assert view.scale == pytest.approx(scale0 * 1.25**2)
@@ -216,8 +247,14 @@ def test_drag_pans_by_the_mouse_movement(qtbot, window) -> None:
 
     def mouse(kind: QEvent.Type, x: float, y: float, buttons: Qt.MouseButton) -> None:
         p = QPointF(x, y)
-        ev = QMouseEvent(kind, p, view.mapToGlobal(p), Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton,
-                         buttons, Qt.KeyboardModifier.NoModifier)
+        ev = QMouseEvent(
+            kind,
+            p,
+            view.mapToGlobal(p),
+            Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton,
+            buttons,
+            Qt.KeyboardModifier.NoModifier,
+        )
         QApplication.sendEvent(view, ev)
 
     mouse(QEvent.Type.MouseButtonPress, 300, 300, Qt.MouseButton.LeftButton)
@@ -262,4 +299,4 @@ def test_rendered_pixels_match_the_slide(qtbot, window) -> None:
     assert view.transform.to_image(sx, sy) == pytest.approx((x0, y0), abs=1e-9)  # whole pixels at 100 %
     with open_slide(SAMPLE_PNG) as slide:
         expected = slide.read_region(0, int(x0), int(y0), 200, 150)
-    assert np.array_equal(shot[sy:sy + 150, sx:sx + 200], expected)
+    assert np.array_equal(shot[sy : sy + 150, sx : sx + 200], expected)

@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from gui_helpers import SAMPLE_PNG, dialogs, models_dir, open_and_wait, settings, tiny_models, window  # noqa: F401
+from conftest import ROOT
+from gui_helpers import (  # noqa: F401
+    SAMPLE_PNG,
+    dialogs,
+    models_dir,
+    open_and_wait,
+    settings,
+    tiny_models,
+    window,
+)
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -21,15 +30,18 @@ from bcviewer.gui.dialogs import card_html
 from bcviewer.gui.main_window import MainWindow
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.slides import RegionReadError
-from conftest import ROOT
 
 
 def _drop(win: MainWindow, path: Path) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     win.dragEnterEvent(enter)
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     win.dropEvent(drop)
     return enter.isAccepted()
 
@@ -42,11 +54,16 @@ def test_dropping_a_file_opens_it(qtbot, window, test_data: Path) -> None:
     assert window.view.reader.dimensions == (2220, 2967)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("edge-cases/unopenable.tiff", "unopenable.tiff"),
-    ("missing.svs", "does not exist"),
-])
-def test_a_bad_file_shows_a_dialog_and_the_app_survives(qtbot, window, dialogs, test_data: Path, name: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("edge-cases/unopenable.tiff", "unopenable.tiff"),
+        ("missing.svs", "does not exist"),
+    ],
+)
+def test_a_bad_file_shows_a_dialog_and_the_app_survives(
+    qtbot, window, dialogs, test_data: Path, name: str, expected: str
+) -> None:
     with qtbot.waitSignal(window.open_failed, timeout=15_000):
         window.open_path(test_data / "slides" / name)
     assert len(dialogs) == 1 and dialogs[0][0] == "Cannot open the file"
@@ -82,14 +99,19 @@ def test_failed_tile_reads_show_one_dialog_and_do_not_hang(qtbot, window, dialog
     window.view.cache.clear()
     window.view.zoom_to(2.0)
     qtbot.waitUntil(lambda: len(dialogs) > 0, timeout=15_000)
-    assert dialogs[0] == ("Cannot read the slide", "the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged")
+    assert dialogs[0] == (
+        "Cannot read the slide",
+        "the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged",
+    )
     qtbot.waitUntil(window.is_idle, timeout=15_000)  # a --screenshot run would not wait forever
     window.view.pan_by(50, 50)
     qtbot.wait(200)
     assert len(dialogs) == 1  # one message, not one per tile
 
 
-def test_unexpected_errors_are_logged_and_the_dialog_names_the_log(qtbot, window, dialogs, monkeypatch, tmp_path: Path) -> None:
+def test_unexpected_errors_are_logged_and_the_dialog_names_the_log(
+    qtbot, window, dialogs, monkeypatch, tmp_path: Path
+) -> None:
     def broken(path: str) -> None:
         raise RuntimeError("disk controller on fire")
 
@@ -159,10 +181,20 @@ def test_settings_persist_between_windows(qtbot, window, settings: ViewerSetting
 def test_keyboard_shortcuts(qtbot, window) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     view = window.view
-    shortcuts = {a.text(): [s.toString() for s in a.shortcuts()] for a in
-                 (window.actions.open, window.actions.fit, window.actions.heatmap, window.actions.grid, window.actions.cancel)}
+    shortcuts = {
+        a.text(): [s.toString() for s in a.shortcuts()]
+        for a in (
+            window.actions.open,
+            window.actions.fit,
+            window.actions.heatmap,
+            window.actions.grid,
+            window.actions.cancel,
+        )
+    }
     assert shortcuts["&Open…"][0] == "Ctrl+O" and shortcuts["&Fit to window"] == ["F"]
-    assert shortcuts["&Heatmap"] == ["H"] and shortcuts["Tile &grid"] == ["G"] and shortcuts["&Cancel analysis"] == ["Esc"]
+    assert (
+        shortcuts["&Heatmap"] == ["H"] and shortcuts["Tile &grid"] == ["G"] and shortcuts["&Cancel analysis"] == ["Esc"]
+    )
     view.setFocus()
     view.zoom_to(3.0)
     QTest.keyClick(view, Qt.Key.Key_F)
@@ -202,26 +234,37 @@ def test_the_qt_binding_keeps_reference_counts() -> None:
 
 def test_the_window_starts_without_importing_pytorch() -> None:
     """The slide is on screen long before PyTorch has loaded (it loads after the first frame)."""
-    code = ("import sys, bcviewer.gui.app; "
-            "print(sorted(m for m in ('torch', 'sklearn', 'bcviewer.inference', 'bcviewer.export') if m in sys.modules))")
+    code = (
+        "import sys, bcviewer.gui.app; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'bcviewer.inference', 'bcviewer.export') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
 
 
 # ---- the command line ---------------------------------------------------------------------------
 def _bcviewer(args: list[str], tmp_path: Path, models: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_CONFIG_HOME=str(tmp_path / "config"), OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        OMP_NUM_THREADS="1",
+    )
     if models is not None:
         env["BCVIEWER_MODELS"] = str(models)
-    return subprocess.run([sys.executable, "-m", "bcviewer", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bcviewer", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_screenshot_of_a_finished_analysis(tmp_path: Path, tiny_models: Path) -> None:
     out = tmp_path / "shot.png"
-    result = _bcviewer(["open", str(SAMPLE_PNG), "--model", "breakhis-100x", "--run", "--screenshot", str(out),
-                        "--size", "1100x700"], tmp_path, tiny_models)
+    result = _bcviewer(
+        ["open", str(SAMPLE_PNG), "--model", "breakhis-100x", "--run", "--screenshot", str(out), "--size", "1100x700"],
+        tmp_path,
+        tiny_models,
+    )
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
     assert image.size == (1100, 700)
@@ -230,7 +273,9 @@ def test_screenshot_of_a_finished_analysis(tmp_path: Path, tiny_models: Path) ->
 
 def test_screenshot_of_a_bad_file_exits_2_with_one_message(tmp_path: Path, test_data: Path) -> None:
     out = tmp_path / "never.png"
-    result = _bcviewer(["open", str(test_data / "slides" / "edge-cases" / "unopenable.tiff"), "--screenshot", str(out)], tmp_path)
+    result = _bcviewer(
+        ["open", str(test_data / "slides" / "edge-cases" / "unopenable.tiff"), "--screenshot", str(out)], tmp_path
+    )
     assert result.returncode == 2
     assert not out.exists()
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("bcviewer:")]

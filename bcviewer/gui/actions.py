@@ -47,8 +47,14 @@ class Actions:
     model_menu: QMenu
 
 
-def _action(window: QMainWindow, text: str, shortcuts: list[QKeySequence | str] | None = None,
-            icon_name: str | None = None, checkable: bool = False, tip: str = "") -> QAction:
+def _action(
+    window: QMainWindow,
+    text: str,
+    shortcuts: list[QKeySequence | str] | None = None,
+    icon_name: str | None = None,
+    checkable: bool = False,
+    tip: str = "",
+) -> QAction:
     a = QAction(text, window)
     if shortcuts:
         a.setShortcuts([QKeySequence(s) if isinstance(s, str) else s for s in shortcuts])
@@ -71,9 +77,13 @@ def build_actions(window: QMainWindow) -> Actions:
         zoom_in=_action(window, "Zoom &in", ["+", "=", QKeySequence(std.ZoomIn)], "zoom-in", tip="Zoom in (+)"),
         zoom_out=_action(window, "Zoom &out", ["-", QKeySequence(std.ZoomOut)], "zoom-out", tip="Zoom out (−)"),
         fit=_action(window, "&Fit to window", ["F"], "fit", tip="Show the whole image (F)"),
-        actual_size=_action(window, "&100%", ["Ctrl+0", "1"], "actual-size", tip="One screen pixel per image pixel (1)"),
+        actual_size=_action(
+            window, "&100%", ["Ctrl+0", "1"], "actual-size", tip="One screen pixel per image pixel (1)"
+        ),
         heatmap=_action(window, "&Heatmap", ["H"], "heatmap", checkable=True, tip="Show or hide the heatmap (H)"),
-        grid=_action(window, "Tile &grid", ["G"], "grid", checkable=True, tip="Show or hide the analysis tile grid (G)"),
+        grid=_action(
+            window, "Tile &grid", ["G"], "grid", checkable=True, tip="Show or hide the analysis tile grid (G)"
+        ),
         minimap=_action(window, "&Minimap", ["M"], "minimap", checkable=True, tip="Show or hide the overview (M)"),
         run=_action(window, "&Run analysis", ["Ctrl+R", "F5"], "run", tip="Analyse the image (Ctrl+R)"),
         cancel=_action(window, "&Cancel analysis", ["Esc"], "cancel", tip="Stop the analysis (Esc)"),
@@ -117,11 +127,40 @@ def build_actions(window: QMainWindow) -> Actions:
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main-toolbar")
     toolbar.setMovable(False)
-    for a in (acts.open, None, acts.zoom_in, acts.zoom_out, acts.fit, acts.actual_size, None,
-              acts.heatmap, acts.grid, acts.minimap, None, acts.run, acts.cancel):
+    for a in (
+        acts.open,
+        None,
+        acts.zoom_in,
+        acts.zoom_out,
+        acts.fit,
+        acts.actual_size,
+        None,
+        acts.heatmap,
+        acts.grid,
+        acts.minimap,
+        None,
+        acts.run,
+        acts.cancel,
+    ):
         if a is None:
             toolbar.addSeparator()
         else:
             toolbar.addAction(a)
     window.addToolBar(toolbar)
     return acts
+
+
+def fill_model_menu(acts: Actions, names: list[str], current: str) -> None:
+    """Analysis > Model: "Automatic" plus each installed model, ``current`` checked."""
+    menu, group = acts.model_menu, acts.model_group
+    menu.clear()
+    for act in group.actions():
+        group.removeAction(act)
+    for name, label in [("", "Automatic (by image type)")] + [(n, n) for n in names]:
+        act = menu.addAction(label)
+        act.setCheckable(True)
+        act.setData(name)
+        act.setChecked(name == current or (name == "" and current not in names))
+        group.addAction(act)
+    if not names:
+        menu.addAction("(no model installed)").setEnabled(False)

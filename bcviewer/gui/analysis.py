@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -58,6 +58,15 @@ def preview_grid(reader: SlideReader, choice: str) -> TileGrid:
     return default_grid(reader, spec)
 
 
+def read_model_card(reader: SlideReader | None, choice: str) -> dict[str, Any]:
+    """The card of the model a run would use (worker thread); no weights are loaded."""
+    from bcviewer.inference import DEFAULT_IMAGE_MODEL, default_model_name
+    from bcviewer.nets.store import read_card, resolve_model_dir
+
+    name = choice or (default_model_name(reader) if reader is not None else DEFAULT_IMAGE_MODEL)
+    return read_card(resolve_model_dir(name))
+
+
 def batch_size_for(total: int) -> int:
     """Small enough batches that the heatmap fills in over about eight steps, at most 32 tiles."""
     return max(1, min(32, math.ceil(total / 8)))
@@ -78,8 +87,9 @@ class _RunSignals(QObject):
 class AnalysisRun(QRunnable):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
-    def __init__(self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None,
-                 loaded: dict[str, LoadedModel]) -> None:
+    def __init__(
+        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel]
+    ) -> None:
         super().__init__()
         self.setAutoDelete(False)
         self.reader = reader
@@ -113,8 +123,13 @@ class AnalysisRun(QRunnable):
                 raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
             self.signals.grid_ready.emit(grid)
             predictor = Predictor(model, device="auto")
-            scores = predictor.run(self.reader, grid, self.batch_size or batch_size_for(len(grid)),
-                                   on_batch=self.signals.batch_scored.emit, cancel=self.cancel_event)
+            scores = predictor.run(
+                self.reader,
+                grid,
+                self.batch_size or batch_size_for(len(grid)),
+                on_batch=self.signals.batch_scored.emit,
+                cancel=self.cancel_event,
+            )
         except BaseException as exc:  # noqa: BLE001 (shown to the user by the window)
             self.signals.failed.emit(exc)
             return
@@ -162,7 +177,9 @@ class AnalysisController(QObject):
         model, or AUTOMATIC_MODEL for the default model of this kind of slide."""
         self.cancel()
         self.grid = None
-        run = AnalysisRun(reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models))
+        run = AnalysisRun(
+            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models)
+        )
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
         s.model_ready.connect(lambda m, r=run: self._on_model(r, m))

@@ -14,8 +14,16 @@ import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
-    QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 if TYPE_CHECKING:
@@ -81,8 +89,16 @@ class AttentionBar(QWidget):
             painter.fillRect(QRect(r.left(), r.top(), split - r.left(), r.height()), CNN_COLOR)
             painter.fillRect(QRect(split, r.top(), r.right() - split + 1, r.height()), LSTM_COLOR)
             painter.setPen(QColor(255, 255, 255))
-            painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, f"CNN {self.cnn:.2f}")
-            painter.drawText(r.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"LSTM {1 - self.cnn:.2f}")
+            painter.drawText(
+                r.adjusted(4, 0, -4, 0),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                f"CNN {self.cnn:.2f}",
+            )
+            painter.drawText(
+                r.adjusted(4, 0, -4, 0),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                f"LSTM {1 - self.cnn:.2f}",
+            )
         painter.end()
 
 
@@ -196,7 +212,9 @@ class AnalysisPanel(QWidget):
             self.progress.setValue(0)
             self.status_label.setText("Cancelled before any tile was scored.")
             return
-        self.status_label.setText(f"Cancelled: {scores.n_done} of {len(scores)} tiles scored; the result below is partial.")
+        self.status_label.setText(
+            f"Cancelled: {scores.n_done} of {len(scores)} tiles scored; the result below is partial."
+        )
         self.show_result(scores, None, partial=True)
 
     def show_finished(self, scores: TileScores, card: dict[str, Any] | None) -> None:
@@ -229,7 +247,8 @@ class AnalysisPanel(QWidget):
         color = "#c62828" if label == "malignant" else "#2e7d32"
         self.label_label.setText(f"<span style='color:{color}'>{label.upper()}</span>")
         self.uncertainty_label.setText(
-            f"Uncertainty {scores.image_uncertainty:.3f} · label threshold {scores.threshold:.2f}")
+            f"Uncertainty {scores.image_uncertainty:.3f} · label threshold {scores.threshold:.2f}"
+        )
         self.uncertainty_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
         probs = scores.image_member_probs
         names = member_names(card, len(probs))

@@ -27,8 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image)")
     p.add_argument("--model", help="model name or folder to analyse with (default: chosen by image type)")
     p.add_argument("--run", action="store_true", help="start the analysis as soon as the file is open")
-    p.add_argument("--screenshot", metavar="OUT.png",
-                   help="wait until the view (and the analysis, with --run) is done, save the window as PNG, exit")
+    p.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="wait until the view (and the analysis, with --run) is done, save the window as PNG, exit",
+    )
     p.add_argument("--size", default="1400x860", metavar="WxH", help="window size for --screenshot (default 1400x860)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up a --screenshot after S seconds")
     return p
@@ -73,7 +76,10 @@ class ScreenshotTaker(QObject):
 
     def _poll(self) -> None:
         if time.monotonic() > self.deadline:
-            print(f"bcviewer: gave up waiting for the view after the --timeout; saving {self.out} as it is", file=sys.stderr)
+            print(
+                f"bcviewer: gave up waiting for the view after the --timeout; saving {self.out} as it is",
+                file=sys.stderr,
+            )
             self.exit_code = 1
             self._finish(save=True)
             return
@@ -126,6 +132,7 @@ def run_gui(argv: list[str]) -> int:
             window.resize(*_window_size(args.size))
             taker = ScreenshotTaker(window, Path(args.screenshot), args.run, args.timeout)
         if args.run:
+
             def run_once(_path: str) -> None:
                 window.slide_opened.disconnect(run_once)  # type: ignore[union-attr]
                 window.run_analysis()  # type: ignore[union-attr]

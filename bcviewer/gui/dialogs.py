@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QMessageBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
+from bcviewer.gui.actions import EXPORT_KINDS
 from bcviewer.slides import SUPPORTED_FORMATS
 
 # Card sections shown first, in this order; the rest follow as they come.
@@ -55,7 +65,8 @@ def show_model_card(parent: QWidget | None, card: dict[str, Any]) -> None:
 
 def show_about(parent: QWidget | None, version: str) -> None:
     QMessageBox.about(
-        parent, "About bcviewer",
+        parent,
+        "About bcviewer",
         f"<h3>bcviewer {html.escape(version)}</h3>"
         "<p>An open-source viewer for breast-cancer histopathology: whole slides and microscopy "
         "images with a per-tile malignancy heatmap from a CNN+LSTM ensemble.</p>"
@@ -63,3 +74,10 @@ def show_about(parent: QWidget | None, version: str) -> None:
         f"<p><small>Reads {html.escape(SUPPORTED_FORMATS)}.</small></p>"
         "<p>Licence: Apache-2.0.</p>",
     )
+
+
+def ask_export_path(parent: QWidget | None, kind: str, folder: Path, stem: str) -> str:
+    """Ask where to save an export of ``kind`` (see EXPORT_KINDS); '' when the user cancels."""
+    _, file_filter, suffix = EXPORT_KINDS[kind]
+    path, _ = QFileDialog.getSaveFileName(parent, f"Export {kind}", str(folder / f"{stem}-{kind}{suffix}"), file_filter)
+    return path

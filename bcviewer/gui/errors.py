@@ -121,8 +121,11 @@ class ExceptionHook:
         """A background thread died: log it (the job that owned it reports its own failure)."""
         if args.exc_value is not None:
             setup_logging()
-            log.error("uncaught exception in thread %s", getattr(args.thread, "name", "?"),
-                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+            log.error(
+                "uncaught exception in thread %s",
+                getattr(args.thread, "name", "?"),
+                exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+            )
 
     def __call__(self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(exc_type, KeyboardInterrupt):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bcviewer.export import heatmap_rgba, overlay_rgb, write_geojson, write_png, write_tiles_csv
+from bcviewer.export import (
+    heatmap_rgba,
+    overlay_rgb,
+    write_geojson,
+    write_png,
+    write_tiles_csv,
+)
 from bcviewer.inference import TileScores
 from bcviewer.slides import SlideReader
 

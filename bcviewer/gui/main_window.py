@@ -8,15 +8,28 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QGroupBox, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGroupBox,
+    QMainWindow,
+    QVBoxLayout,
+    QWidget,
+)
 
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
-from bcviewer.gui.actions import EXPORT_KINDS, build_actions, icon
 from bcviewer.gui import core
-from bcviewer.gui.analysis import AUTOMATIC_MODEL, AnalysisController, available_models, preview_grid
+from bcviewer.gui.actions import build_actions, fill_model_menu, icon
+from bcviewer.gui.analysis import (
+    AUTOMATIC_MODEL,
+    AnalysisController,
+    available_models,
+    preview_grid,
+    read_model_card,
+)
 from bcviewer.gui.analysis_panel import AnalysisPanel
-from bcviewer.gui.dialogs import show_about, show_model_card
+from bcviewer.gui.dialogs import ask_export_path, show_about, show_model_card
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.opening import OPEN_FILTER, open_for_view
 from bcviewer.gui.overlay_binding import OverlayBinding
@@ -82,7 +95,9 @@ class MainWindow(QMainWindow):
         self.dock = QDockWidget("Analysis", self)
         self.dock.setObjectName("analysis-dock")
         self.dock.setWidget(side)
-        self.dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
 
     def _connect(self) -> None:
@@ -132,8 +147,11 @@ class MainWindow(QMainWindow):
             return
         self._core_requested = True
         self.view.frame_painted.disconnect(self._load_core)
-        self.jobs.submit(core.warm_up, on_success=lambda _: self._on_core_ready(),
-                         on_error=lambda e: report_error(self, "The analysis modules cannot be loaded", e))
+        self.jobs.submit(
+            core.warm_up,
+            on_success=lambda _: self._on_core_ready(),
+            on_error=lambda e: report_error(self, "The analysis modules cannot be loaded", e),
+        )
 
     def _on_core_ready(self) -> None:
         self._refresh_models()
@@ -155,8 +173,12 @@ class MainWindow(QMainWindow):
         """Open ``path`` in the background; the view switches when the slide is ready."""
         text = str(Path(path).expanduser())
         self.status.showMessage(f"Opening {Path(text).name} …")
-        job = self.jobs.submit(open_for_view, text, on_success=lambda r, p=text: self._on_opened(job, p, r),
-                               on_error=lambda e, p=text: self._on_open_failed(job, p, e))
+        job = self.jobs.submit(
+            open_for_view,
+            text,
+            on_success=lambda r, p=text: self._on_opened(job, p, r),
+            on_error=lambda e, p=text: self._on_open_failed(job, p, e),
+        )
         self._open_job = job
         return job
 
@@ -174,8 +196,11 @@ class MainWindow(QMainWindow):
         self.status.set_slide(reader)
         self.status.set_zoom(self.view.scale)
         self.status.set_level(self.view.current_level, reader.level_count)
-        self.status.showMessage(f"{self.path.name}: {reader.dimensions[0]} x {reader.dimensions[1]} px, "
-                                f"{reader.level_count} level(s), {reader.format}", 8000)
+        self.status.showMessage(
+            f"{self.path.name}: {reader.dimensions[0]} x {reader.dimensions[1]} px, "
+            f"{reader.level_count} level(s), {reader.format}",
+            8000,
+        )
         self.setWindowTitle(f"{self.path.name} – bcviewer")
         self.panel.show_ready()
         self.panel.set_model_name(self._model_choice(reader) if core.is_ready() else "automatic (by image type)")
@@ -219,8 +244,11 @@ class MainWindow(QMainWindow):
         """Start analysing the open slide (cancelling a run in progress); False without a slide."""
         reader = self.view.reader
         if reader is None:
-            report_error(self, "Nothing to analyse", BcviewerError(
-                f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
+            report_error(
+                self,
+                "Nothing to analyse",
+                BcviewerError(f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"),
+            )
             return False
         choice = model if model is not None else (self.model_override or self.settings.model_name() or AUTOMATIC_MODEL)
         self.scores = None
@@ -294,24 +322,16 @@ class MainWindow(QMainWindow):
                 self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
                 self.view.update()
 
-        self.jobs.submit(preview_grid, reader, choice, on_success=show,
-                         on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000))
+        self.jobs.submit(
+            preview_grid,
+            reader,
+            choice,
+            on_success=show,
+            on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000),
+        )
 
     def _refresh_models(self) -> None:
-        menu, group = self.actions.model_menu, self.actions.model_group
-        menu.clear()
-        for act in group.actions():
-            group.removeAction(act)
-        current = self.settings.model_name()
-        names = available_models()
-        for name, label in [(AUTOMATIC_MODEL, "Automatic (by image type)")] + [(n, n) for n in names]:
-            act = menu.addAction(label)
-            act.setCheckable(True)
-            act.setData(name)
-            act.setChecked(name == current or (name == AUTOMATIC_MODEL and current not in names))
-            group.addAction(act)
-        if not names:
-            menu.addAction("(no model installed)").setEnabled(False)
+        fill_model_menu(self.actions, available_models(), self.settings.model_name())
 
     def _choose_model(self, name: str) -> None:
         self.model_override = None
@@ -323,18 +343,14 @@ class MainWindow(QMainWindow):
         if self.analysis.model is not None:
             show_model_card(self, self.analysis.model.card)
             return
-        reader = self.view.reader
         choice = self.model_override or self.settings.model_name()
-
-        def read() -> dict:
-            from bcviewer.inference import DEFAULT_IMAGE_MODEL
-            from bcviewer.nets.store import read_card, resolve_model_dir
-
-            name = choice or (self.analysis.model_for(reader, "") if reader else DEFAULT_IMAGE_MODEL)
-            return read_card(resolve_model_dir(name))
-
-        self.jobs.submit(read, on_success=lambda card: show_model_card(self, card),
-                         on_error=lambda e: report_error(self, "No model card", e))
+        self.jobs.submit(
+            read_model_card,
+            self.view.reader,
+            choice,
+            on_success=lambda card: show_model_card(self, card),
+            on_error=lambda e: report_error(self, "No model card", e),
+        )
 
     # ---- exports ----------------------------------------------------------------------------
     def _set_exports_enabled(self, on: bool) -> None:
@@ -343,16 +359,15 @@ class MainWindow(QMainWindow):
 
     def ask_save_path(self, kind: str) -> str:
         """Ask where to save an export; '' when the user cancels."""
-        _, file_filter, suffix = EXPORT_KINDS[kind]
         stem = self.path.stem if self.path else "bcviewer"
-        start = str(Path(self.settings.last_folder() or ".") / f"{stem}-{kind}{suffix}")
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", start, file_filter)
-        return path
+        return ask_export_path(self, kind, Path(self.settings.last_folder() or "."), stem)
 
     def export(self, kind: str, path: str | None = None) -> Job | None:
         """Write the current scores as ``kind`` (see EXPORT_KINDS) in the background."""
         if self.scores is None or self.view.reader is None:
-            report_error(self, "Nothing to export", BcviewerError("Run the analysis first; there are no scores to export yet."))
+            report_error(
+                self, "Nothing to export", BcviewerError("Run the analysis first; there are no scores to export yet.")
+            )
             return None
         target = path or self.ask_save_path(kind)
         if not target:
@@ -361,14 +376,23 @@ class MainWindow(QMainWindow):
 
         layer = self.view.heatmap
         options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold}
-        return self.jobs.submit(export_file, kind, self.scores, self.view.reader, target, options,
-                                on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
-                                on_error=lambda e: report_error(self, "Export failed", e))
+        return self.jobs.submit(
+            export_file,
+            kind,
+            self.scores,
+            self.view.reader,
+            target,
+            options,
+            on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
+            on_error=lambda e: report_error(self, "Export failed", e),
+        )
 
     # ---- state & shutdown -------------------------------------------------------------------
     def is_idle(self) -> bool:
         """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
-        return self._open_job is None and not self.analysis.running and self.jobs.pending == 0 and self.view.is_settled()
+        return (
+            self._open_job is None and not self.analysis.running and self.jobs.pending == 0 and self.view.is_settled()
+        )
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Stop every worker thread; True when all have finished."""

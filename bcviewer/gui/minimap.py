@@ -59,8 +59,12 @@ class Minimap(QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(target, self._thumbnail)
         if not self._viewport.isEmpty():
-            vp = QRectF(2 + self._viewport.x() * s, 2 + self._viewport.y() * s,
-                        self._viewport.width() * s, self._viewport.height() * s).intersected(target)
+            vp = QRectF(
+                2 + self._viewport.x() * s,
+                2 + self._viewport.y() * s,
+                self._viewport.width() * s,
+                self._viewport.height() * s,
+            ).intersected(target)
             painter.setPen(QPen(QColor(230, 40, 40), 2))
             painter.drawRect(vp.adjusted(1, 1, -1, -1) if vp.width() > 3 and vp.height() > 3 else vp)
         painter.end()

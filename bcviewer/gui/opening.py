@@ -10,8 +10,10 @@ from bcviewer.slides import SlideError, SlideReader, open_slide
 
 THUMBNAIL_SIDE = 1024
 EMBEDDED_THUMBNAIL_ABOVE_PX = 4_000_000
-OPEN_FILTER = ("Slides and images (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.mrxs *.scn *.bif *.svslide *.dcm "
-               "*.png *.jpg *.jpeg *.bmp);;All files (*)")
+OPEN_FILTER = (
+    "Slides and images (*.svs *.tif *.tiff *.ndpi *.vms *.vmu *.mrxs *.scn *.bif *.svslide *.dcm "
+    "*.png *.jpg *.jpeg *.bmp);;All files (*)"
+)
 
 
 def overview_image(reader: SlideReader) -> np.ndarray:

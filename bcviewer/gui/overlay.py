@@ -76,7 +76,9 @@ class HeatmapLayer:
     def clear(self) -> None:
         self.set_grid(np.zeros((0, 4)), np.zeros(0), np.zeros(0))
 
-    def set_scores(self, indices: np.ndarray, probabilities: np.ndarray, uncertainties: np.ndarray | None = None) -> None:
+    def set_scores(
+        self, indices: np.ndarray, probabilities: np.ndarray, uncertainties: np.ndarray | None = None
+    ) -> None:
         """Fill in scores of the tiles at ``indices`` (positions in the grid)."""
         idx = np.asarray(indices, dtype=np.int64)
         self.probabilities[idx] = probabilities
@@ -143,14 +145,23 @@ class HeatmapLayer:
     def info(self, index: int) -> TileInfo:
         p, u = self.probabilities[index], self.uncertainties[index]
         return TileInfo(
-            index, int(self.rows[index]), int(self.cols[index]), tuple(float(v) for v in self.rects[index]),  # type: ignore[arg-type]
-            None if np.isnan(p) else float(p), None if np.isnan(u) else float(u),
+            index,
+            int(self.rows[index]),
+            int(self.cols[index]),
+            tuple(float(v) for v in self.rects[index]),  # type: ignore[arg-type]
+            None if np.isnan(p) else float(p),
+            None if np.isnan(u) else float(u),
         )
 
     def visible_indices(self, area: QRectF) -> np.ndarray:
         """Indices of tiles meeting a level-0 rectangle, in drawing order."""
         r = self.rects
-        hit = (r[:, 0] < area.right()) & (r[:, 0] + r[:, 2] > area.left()) & (r[:, 1] < area.bottom()) & (r[:, 1] + r[:, 3] > area.top())
+        hit = (
+            (r[:, 0] < area.right())
+            & (r[:, 0] + r[:, 2] > area.left())
+            & (r[:, 1] < area.bottom())
+            & (r[:, 1] + r[:, 3] > area.top())
+        )
         return np.flatnonzero(hit)
 
     # ---- painting -------------------------------------------------------------------------

@@ -1,21 +1,27 @@
-"""``SlideView``: a tiled pyramid renderer with wheel zoom at the cursor, drag to pan, and overlays.
+"""``SlideView``: a tiled pyramid renderer with smooth zoom, the heatmap layer, minimap and scale bar.
 
 Painting never waits for the disk: each frame draws what the tile cache holds, fills holes with
-the slide's thumbnail (or a cached coarser tile), and asks the :class:`TileLoader` for the rest;
-tiles arriving from reader threads trigger another paint.
+the slide's overview image, and asks the :class:`TileLoader` for the rest (and a ring of
+neighbours); tiles arriving from reader threads trigger another paint. Mouse and keyboard
+navigation live in :class:`~bcviewer.gui.navigation.ViewNavigator`.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
-    QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QResizeEvent, QWheelEvent,
+    QColor,
+    QImage,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from bcviewer.gui.minimap import Minimap
+from bcviewer.gui.navigation import ViewNavigator
 from bcviewer.gui.overlay import HeatmapLayer, TileInfo
 from bcviewer.gui.scale_bar import paint_scale_bar
 from bcviewer.gui.tile_cache import TileCache, TileKey
@@ -24,7 +30,6 @@ from bcviewer.gui.view_geometry import TileLayout, ViewTransform
 from bcviewer.slides import SlideReader
 
 MAX_SCALE = 16.0  # screen pixels per level-0 pixel at the deepest zoom
-WHEEL_STEP = 1.25  # zoom factor per wheel notch
 BACKGROUND = QColor(52, 54, 58)
 
 
@@ -62,6 +67,7 @@ class SlideView(QWidget):
         self.loader.tile_ready.connect(self._on_tile_ready)
         self.loader.tile_failed.connect(self._on_tile_failed)
         self.heatmap = HeatmapLayer()
+        self.navigator = ViewNavigator(self)
         self.minimap = Minimap(self)
         self.minimap.navigate_requested.connect(self.center_on)
         self._minimap_enabled = True  # the user's choice; shown only while part of the image is off screen
@@ -72,7 +78,6 @@ class SlideView(QWidget):
         self._generation = 0
         self._level = -1
         self._hovered: int | None = None
-        self._drag_from: QPointF | None = None
         self._read_error_reported = False
         self._zoom_target: float | None = None
         self._zoom_anchor = QPointF()
@@ -289,7 +294,9 @@ class SlideView(QWidget):
         painter.fillRect(event.rect(), BACKGROUND)
         if self._reader is None or self._layout is None:
             painter.setPen(QColor(200, 200, 200))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a slide or image (Ctrl+O), or drop a file here")
+            painter.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a slide or image (Ctrl+O), or drop a file here"
+            )
             painter.end()
             return
         t = self.transform
@@ -326,51 +333,13 @@ class SlideView(QWidget):
         target = self.transform.screen_rect(area.x(), area.y(), area.width(), area.height())
         painter.drawImage(QRectF(target), self._thumbnail, source)
 
-    # ---- interaction ----------------------------------------------------------------------
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt API)
-        steps = event.angleDelta().y() / 120.0
-        if steps == 0 and not event.pixelDelta().isNull():
-            steps = event.pixelDelta().y() / 60.0
-        if steps:
-            self.zoom_by(WHEEL_STEP**steps, event.position(), animate=True)
-        event.accept()
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._drag_from = event.position()
-            self.setCursor(Qt.CursorShape.ClosedHandCursor)
-            event.accept()
-
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        if event.button() == Qt.MouseButton.LeftButton:
-            self._drag_from = None
-            self.unsetCursor()
-            event.accept()
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        pos = event.position()
-        if self._drag_from is not None:
-            delta = pos - self._drag_from
-            self._drag_from = pos
-            self.pan_by(delta.x(), delta.y())
-        self._hover(pos, event.globalPosition().toPoint())
-
-    def leaveEvent(self, event: object) -> None:  # noqa: N802 (Qt API)
-        self.cursor_moved.emit(None)
-        self._set_hovered(None)
-
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt API)
-        self.zoom_by(2.0, event.position(), animate=True)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
-        step = 80
-        moves = {Qt.Key.Key_Left: (step, 0), Qt.Key.Key_Right: (-step, 0), Qt.Key.Key_Up: (0, step), Qt.Key.Key_Down: (0, -step)}
-        if event.key() in moves:
-            self.pan_by(*moves[event.key()])
-        else:
-            super().keyPressEvent(event)
-
-    def _hover(self, pos: QPointF, global_pos: object) -> None:
+    # ---- hover ----------------------------------------------------------------------------
+    def hover_at(self, pos: QPointF | None, global_pos: QPoint | None = None) -> None:
+        """Report the image point and heatmap tile under widget point ``pos`` (None: mouse left)."""
+        if pos is None:
+            self.cursor_moved.emit(None)
+            self._set_hovered(None)
+            return
         if self._reader is None:
             return
         x, y = self.transform.to_image(pos.x(), pos.y())
@@ -379,8 +348,8 @@ class SlideView(QWidget):
         self.cursor_moved.emit((x, y) if inside else None)
         index = self.heatmap.tile_at(x, y) if inside else None
         self._set_hovered(index)
-        if index is not None and self.heatmap.visible:
-            QToolTip.showText(global_pos, tile_tooltip(self.heatmap.info(index)), self)  # type: ignore[arg-type]
+        if index is not None and self.heatmap.visible and global_pos is not None:
+            QToolTip.showText(global_pos, tile_tooltip(self.heatmap.info(index)), self)
         else:
             QToolTip.hideText()
 
@@ -420,7 +389,9 @@ class SlideView(QWidget):
         return self._minimap_enabled
 
     def _update_minimap_visibility(self) -> None:
-        whole = self._reader is None or self.visible_image_rect().size() == QRectF(0, 0, *self._reader.dimensions).size()
+        whole = (
+            self._reader is None or self.visible_image_rect().size() == QRectF(0, 0, *self._reader.dimensions).size()
+        )
         self.minimap.setVisible(self._minimap_enabled and not whole)
 
     def _place_minimap(self) -> None:

@@ -53,11 +53,13 @@ class ViewerStatusBar(QStatusBar):
         self.mpp = QLabel("")
         self.level = QLabel("")
         self.tile = QLabel("")
-        for w, tip in ((self.position, "Cursor position in level-0 pixels and micrometres"),
-                       (self.zoom, "Zoom (100% = one screen pixel per image pixel) and effective magnification"),
-                       (self.mpp, "Micrometres per image pixel"),
-                       (self.level, "Pyramid level drawn at this zoom"),
-                       (self.tile, "Malignant probability of the tile under the cursor")):
+        for w, tip in (
+            (self.position, "Cursor position in level-0 pixels and micrometres"),
+            (self.zoom, "Zoom (100% = one screen pixel per image pixel) and effective magnification"),
+            (self.mpp, "Micrometres per image pixel"),
+            (self.level, "Pyramid level drawn at this zoom"),
+            (self.tile, "Malignant probability of the tile under the cursor"),
+        ):
             w.setToolTip(tip)
             self.addPermanentWidget(w)
         self._reader: SlideReader | None = None

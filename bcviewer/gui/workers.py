@@ -47,8 +47,13 @@ class JobRunner(QObject):
         self._pool.setMaxThreadCount(threads)
         self._jobs: set[Job] = set()
 
-    def submit(self, fn: Callable[..., Any], *args: Any, on_success: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None) -> Job:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_success: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Job:
         """Run ``fn(*args)`` in the background; exactly one callback runs on the GUI thread after.
 
         A job marked ``cancelled`` before it finishes calls neither callback.
