@@ -26,7 +26,7 @@ _EXPORTS = {
     "NoGeneOverlapError": "errors",
     "ExpressionTable": "io", "read_expression_table": "io",
     "PREDICTION_COLUMNS": "predict", "PredictionResult": "predict", "predict_expression": "predict",
-    "predictions_csv_text": "predict",
+    "predictions_csv_text": "predict", "top_contributions": "predict",
     "QUANTILES": "store", "GeneModel": "store", "GeneReference": "store", "list_models": "store",
     "load_gene_model": "store",
 }

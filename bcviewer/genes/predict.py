@@ -102,3 +102,21 @@ def predictions_csv_text(results: Sequence[PredictionResult]) -> str:
         return ",".join(PREDICTION_COLUMNS) + "\n"
     rows = pd.concat([r.table for r in results], ignore_index=True)
     return rows.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+
+
+def top_contributions(result: PredictionResult, model: GeneModel, sample: str, n: int = 20) -> pd.Series:
+    """The ``n`` genes that weigh most in ``sample``'s prediction, largest first.
+
+    DeepCME: its gene scores S_j (the same for every sample; name ``"gene score"``). Other nets:
+    the sample's input x gradient, ranked by absolute value and signed (name
+    ``"input x gradient"``). Genes the networks do not read (score 0) are left out.
+    """
+    if model.architecture == "deepcme":
+        scores = model.gene_scores()
+        name = "gene score"
+    else:
+        values = result.attributions.loc[sample]
+        scores = values.reindex(values.abs().sort_values(ascending=False, kind="stable").index)
+        name = "input x gradient"
+    scores = scores[scores != 0].head(n)
+    return scores.rename(name)

@@ -89,6 +89,13 @@ class GeneModel:
         """Gene scores, highest first (DeepCME: S_j; others: mean |input x gradient| in training)."""
         return pd.Series(self.gene_score_values, index=self.genes, name="score").sort_values(ascending=False)
 
+    def reference_zscores(self) -> pd.DataFrame:
+        """The training cohort's per-gene quantiles as z-scores (rows: QUANTILES, columns: genes),
+        on the same scale as ``PredictionResult.zscores``."""
+        ref = self.reference
+        return pd.DataFrame((ref.quantiles - ref.mean) / ref.sd, index=pd.Index(QUANTILES, name="quantile"),
+                            columns=self.genes)
+
 
 def save_gene_model(directory: str | Path, classifier: GeneNetClassifier, reference: GeneReference,
                     card: dict[str, Any]) -> Path:

@@ -1,4 +1,5 @@
-"""Listing installed gene tasks from their cards (no torch), and the results CSV of several models."""
+"""What the expression tab reads from the gene core: installed tasks (from their cards, no torch), the
+results CSV of several models, the top contributing genes and the training cohort as z-scores."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bcviewer.cli.main import main
@@ -19,6 +21,7 @@ from bcviewer.genes import (
     predict_expression,
     predictions_csv_text,
     read_expression_table,
+    top_contributions,
 )
 from conftest import ROOT
 
@@ -73,3 +76,49 @@ def test_results_csv_matches_the_command_line_and_stacks_models(test_data: Path,
     assert lines[1].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/deepcme,")
     assert lines[161].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/gexpnet,")
     assert predictions_csv_text([]) == "sample,model,p,label,gene_coverage\n"
+
+
+@pytest.fixture(scope="module")
+def er_fixture(test_data: Path):  # type: ignore[no-untyped-def]
+    return read_expression_table(test_data / "genes" / "tcga_er_pam50_160.csv")
+
+
+def test_deepcme_contributions_are_its_gene_scores(er_fixture) -> None:  # type: ignore[no-untyped-def]
+    model = load_gene_model("er-status/deepcme")
+    result = predict_expression(er_fixture, model)
+    for sample in er_fixture.samples[:2]:
+        top = top_contributions(result, model, sample)
+        assert top.name == "gene score" and len(top) == 20 and top.index[0] == "ESR1"
+        assert top.equals(model.gene_scores().head(20).rename("gene score"))
+
+
+def test_other_nets_contribute_the_samples_largest_attributions(er_fixture) -> None:  # type: ignore[no-untyped-def]
+    model = load_gene_model("er-status/gexpnet")
+    result = predict_expression(er_fixture, model)
+    sample = er_fixture.samples[0]
+    top = top_contributions(result, model, sample)
+    row = result.attributions.loc[sample]
+    assert top.name == "input x gradient" and len(top) == 20
+    assert top.index[0] == "FOXC1" and (top < 0).any() and (top != 0).all()
+    assert np.array_equal(top.to_numpy(), row[top.index].to_numpy())
+    assert (np.diff(top.abs().to_numpy()) <= 0).all()
+    assert top.abs().min() >= row.drop(top.index).abs().max()
+    assert len(top_contributions(result, model, sample, n=100)) == int((row != 0).sum()) == 24
+
+
+def test_reference_zscores_approximate_the_training_samples(er_fixture) -> None:  # type: ignore[no-untyped-def]
+    model = load_gene_model("er-status/deepcme")
+    reference = model.reference_zscores()
+    assert list(reference.index) == [0.05, 0.25, 0.5, 0.75, 0.95] and list(reference.columns) == model.genes
+    assert (np.diff(reference.to_numpy(), axis=0) >= 0).all()
+    # the fixture's 160 rows are a random draw from the 777 training samples
+    observed = predict_expression(er_fixture, model).zscores.quantile(list(reference.index))
+    assert np.abs(observed.to_numpy() - reference.to_numpy()).mean() < 0.15
+
+
+@pytest.mark.shared
+def test_reference_zscores_are_the_training_cohorts_quantiles(shared_data: Path) -> None:
+    model = load_gene_model("er-status/deepcme")
+    table = read_expression_table(shared_data / "genes" / "tcga_brca_pam50genes_ER_status.csv", known_genes=model.genes)
+    observed = predict_expression(table, model).zscores.quantile(list(model.reference_zscores().index))
+    assert np.allclose(observed.to_numpy(), model.reference_zscores().to_numpy(), atol=1e-9)
