@@ -14,17 +14,19 @@ import sys
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 
-# Order is the order of ``bcviewer --help``.
-COMMAND_MODULES = [
-    "bcviewer.cli.info",
-    "bcviewer.cli.tiles",
-    "bcviewer.cli.predict",
-    "bcviewer.cli.genes",
-    "bcviewer.cli.train",
-    "bcviewer.cli.evaluate",
-    "bcviewer.cli.labels",
-    "bcviewer.cli.selflearn",
-]
+# Command name -> module; the order is the order of ``bcviewer --help``. Only the module of the
+# command being run is imported, so ``bcviewer info`` does not pay for importing PyTorch.
+COMMANDS = {
+    "info": "bcviewer.cli.info",
+    "tiles": "bcviewer.cli.tiles",
+    "predict": "bcviewer.cli.predict",
+    "genes": "bcviewer.cli.genes",
+    "train": "bcviewer.cli.train",
+    "evaluate": "bcviewer.cli.evaluate",
+    "labels": "bcviewer.cli.labels",
+    "selflearn": "bcviewer.cli.selflearn",
+}
+COMMAND_MODULES = list(COMMANDS.values())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,20 +37,22 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the full parser with every registered sub-command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser with ``command``'s sub-parser only, or with every sub-command."""
     parser = _Parser(prog="bcviewer", description="Breast-cancer histopathology viewer and models.")
     parser.add_argument("--version", action="version", version=f"bcviewer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("open", help="open the desktop viewer (see 'bcviewer open --help')")
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one CLI command and return its exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
