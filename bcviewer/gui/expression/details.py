@@ -1,0 +1,138 @@
+"""``SampleDetails``: one sample seen through one model: probabilities, gene coverage, the top
+contributing genes and its z-score profile against the training cohort."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from bcviewer.genes import GeneDataError, GeneTask
+from bcviewer.gui.expression.coverage import CoverageIndicator
+from bcviewer.gui.expression.plots import ContributionChart, ProfilePlot
+
+if TYPE_CHECKING:
+    from bcviewer.genes import ExpressionTable
+    from bcviewer.gui.expression.worker import ModelOutcome
+
+TOP_GENES = 20
+
+
+class SampleDetails(QWidget):
+    """The right half of the tab; ``model_changed`` fires when the user picks another model."""
+
+    model_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sample_label = QLabel("Select a sample")
+        self.sample_label.setWordWrap(True)
+        self.model_box = QComboBox()
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_box.setToolTip("Whose genes and contributions to show; clicking a model column chooses it too")
+        self.coverage = CoverageIndicator()
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet("color: #b06000")
+        self.chart = ContributionChart()
+        self.profile = ProfilePlot()
+        self.profile.setToolTip("Boxes: the training cohort's 25–75 % range of each gene, whiskers 5–95 %, line the "
+                                "median; red dots: this sample; grey crosses: genes imputed with the training median")
+        head = QHBoxLayout()
+        head.addWidget(self.sample_label, 1)
+        head.addWidget(QLabel("Details for"))
+        head.addWidget(self.model_box)
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.chart)
+        plots.addWidget(self.profile)
+        plots.setSizes([300, 400])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.coverage)
+        layout.addWidget(self.warnings_label)
+        layout.addWidget(plots, 1)
+        self.model_box.currentIndexChanged.connect(lambda _i: self.model_changed.emit())
+        self.show_outcome(None, None, 0.0)
+
+    # ---- the model whose details show ----------------------------------------------------------
+    def set_models(self, outcomes: list[ModelOutcome]) -> None:
+        """Offer the models of a run (none: a new profile, nothing run yet)."""
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for o in outcomes:
+            self.model_box.addItem(o.name.split("/")[-1] + (" (refused)" if o.refusal else ""), o.name)
+        self.model_box.blockSignals(False)
+
+    def current_model(self) -> str:
+        return str(self.model_box.currentData() or "")
+
+    def choose_model(self, name: str) -> None:
+        index = self.model_box.findData(name)
+        if index >= 0:
+            self.model_box.setCurrentIndex(index)
+
+    # ---- what to show --------------------------------------------------------------------------
+    def _reset(self, headline: str) -> None:
+        self.sample_label.setText(headline)
+        self.warnings_label.clear()
+        self.warnings_label.hide()
+        self.chart.clear_chart()
+        self.profile.clear_profile()
+
+    def _warn(self, lines: list[str]) -> None:
+        self.warnings_label.setText("\n".join(lines))
+        self.warnings_label.setVisible(bool(lines))
+
+    def show_preview(self, table: ExpressionTable, task: GeneTask | None, sample: str | None, floor: float) -> None:
+        """Before a run: the chosen task's gene coverage of the profile."""
+        from bcviewer.genes.coverage import align_to_genes
+
+        self._reset(f"<b>{sample}</b> · press Predict" if sample else "Select a sample")
+        if task is None:
+            self.coverage.clear("Gene coverage: no model installed")
+            return
+        try:
+            report = align_to_genes(table.expression, list(task.genes))[1]
+        except GeneDataError as exc:
+            self.coverage.show_no_overlap(str(exc))
+            return
+        self.coverage.show_report(report, floor, sample)
+
+    def show_outcome(self, sample: str | None, outcome: ModelOutcome | None, floor: float) -> None:
+        """After a run: ``outcome`` is the chosen model's part (None: no profile)."""
+        if outcome is None:
+            self._reset("Open an expression profile: a CSV or TSV table, samples in rows or genes in rows")
+            self.coverage.clear()
+            return
+        self._reset(f"<b>{sample}</b>" if sample else "Select a sample")
+        self.coverage.show_report(outcome.coverage, floor, sample)
+        if outcome.result is None:
+            self.sample_label.setText(f"<b>{sample}</b> · {outcome.name} refused the profile")
+            self._warn([str(outcome.refusal)])
+            return
+        self._warn(list(outcome.result.warnings))
+        if sample is not None:
+            self._show_sample(sample, outcome)
+
+    def _show_sample(self, sample: str, outcome: ModelOutcome) -> None:
+        from bcviewer.genes import top_contributions
+
+        result, model = outcome.result, outcome.model
+        assert result is not None
+        probabilities = result.probabilities.loc[sample]
+        label = result.table.set_index("sample").at[sample, "label"]
+        self.sample_label.setText(f"<b>{sample}</b> · {model.name}: predicted <b>{label}</b> ("
+                                  + ", ".join(f"P({c}) = {v:.3f}" for c, v in probabilities.items()) + ")")
+        top = top_contributions(result, model, sample, TOP_GENES)
+        if model.architecture == "deepcme":
+            title = f"Top {len(top)} genes by DeepCME gene score (model weights, same for every sample)"
+        else:
+            title = f"Top {len(top)} genes for this sample: input × gradient (red: towards {model.classes[-1]})"
+        self.chart.show_contributions(list(top.index), top.to_numpy(), str(top.name), title)
+        order = list(model.gene_scores().index)
+        self.profile.show_profile(order, result.zscores.loc[sample, order].to_numpy(),
+                                  model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),
+                                  f"This sample (red) vs the training cohort (boxes), {len(order)} genes, "
+                                  "most important first")
