@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bcviewer.labels.records import ImageRow, LabelCounts, SubImageRow
+from bcviewer.labels.review import LATEST_P
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,10 @@ def image_rows(
     having: list[str] = []
     if relabelled is not None:
         having.append(f"SUM(s.label != i.label) {'>' if relabelled else '='} 0")
-    pending_sql = ("(SELECT COUNT(*) FROM proposals p JOIN subimages q ON q.id = p.subimage_id"
-                   " WHERE q.image_id = i.id AND p.status = 'pending')")
+    # CROSS JOIN fixes the loop order (an image's sub-images, then their proposals by index); the
+    # planner's own choice walked every pending proposal per image (seconds on all of BreakHis).
+    pending_sql = ("(SELECT COUNT(*) FROM subimages q CROSS JOIN proposals p WHERE p.subimage_id = q.id"
+                   " AND q.image_id = i.id AND p.status = 'pending')")
     if pending is not None:
         having.append(f"{pending_sql} {'>' if pending else '='} 0")
     sql = (
@@ -86,8 +89,7 @@ def subimage_rows(conn: sqlite3.Connection, where: str, args: Sequence[Any]) -> 
     """Sub-images matching ``where`` (over alias ``s``) with latest prediction and pending proposal."""
     sql = (
         "SELECT s.id, s.image_id, s.row, s.col, s.x, s.y, s.w, s.h, s.tissue, s.label, s.source, s.locked, s.round,"
-        " (SELECT pr.p_malignant FROM predictions pr JOIN rounds r ON r.id = pr.round_id"
-        "  WHERE pr.subimage_id = s.id AND r.status = 'done' ORDER BY pr.round_id DESC LIMIT 1),"
+        f" {LATEST_P},"
         " p.id, p.new_label"
         " FROM subimages s LEFT JOIN proposals p ON p.subimage_id = s.id AND p.status = 'pending'"
         f" WHERE {where} ORDER BY s.image_id, s.row, s.col"

@@ -38,19 +38,19 @@ class RoundPrediction:
     started: str
 
 
+# Rounds are few and predictions are keyed by (round, sub-image): walking the rounds newest first
+# and looking each sub-image up by key is what keeps this fast on a project of 70 000 sub-images.
+LATEST_P = ("(SELECT pr.p_malignant FROM rounds r CROSS JOIN predictions pr WHERE pr.round_id = r.id"
+            " AND pr.subimage_id = s.id AND r.status = 'done' ORDER BY r.id DESC LIMIT 1)")
+
+
 def image_reviews(conn: sqlite3.Connection, image_id: int | None = None) -> dict[int, ImageReview]:
     """Image id -> :class:`ImageReview`, of every image or of one."""
-    only = " AND pr.subimage_id IN (SELECT id FROM subimages WHERE image_id = ?)" if image_id is not None else ""
-    where = " WHERE s.image_id = ?" if image_id is not None else ""
-    args = [image_id, image_id] if image_id is not None else []
-    sql = (
-        "WITH latest AS (SELECT pr.subimage_id AS sid, pr.p_malignant AS p,"
-        " ROW_NUMBER() OVER (PARTITION BY pr.subimage_id ORDER BY pr.round_id DESC) AS k"
-        f" FROM predictions pr JOIN rounds r ON r.id = pr.round_id WHERE r.status = 'done'{only})"
-        " SELECT s.image_id, SUM(s.source = 'inherited'), SUM(s.source = 'model'), SUM(s.source = 'human'),"
-        " COUNT(l.p), MAX(1.0 - 2.0 * ABS(l.p - 0.5)), COALESCE(SUM((l.p >= 0.5) != (s.label = 'malignant')), 0)"
-        f" FROM subimages s LEFT JOIN latest l ON l.sid = s.id AND l.k = 1{where} GROUP BY s.image_id"
-    )
+    where, args = ("WHERE s.image_id = ?", [image_id]) if image_id is not None else ("", [])
+    sql = ("SELECT image_id, SUM(source = 'inherited'), SUM(source = 'model'), SUM(source = 'human'), COUNT(p),"
+           " MAX(1.0 - 2.0 * ABS(p - 0.5)), COALESCE(SUM((p >= 0.5) != (label = 'malignant')), 0)"
+           f" FROM (SELECT s.image_id, s.label, s.source, {LATEST_P} AS p FROM subimages s {where})"
+           " GROUP BY image_id")
     return {int(r[0]): ImageReview(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]),
                                    None if r[5] is None else float(r[5]), int(r[6]))
             for r in conn.execute(sql, args)}
