@@ -37,8 +37,9 @@ class SampleDetails(QWidget):
         self.warnings_label.setStyleSheet("color: #b06000")
         self.chart = ContributionChart()
         self.profile = ProfilePlot()
-        self.profile.setToolTip("Boxes: the training cohort's 25–75 % range of each gene, whiskers 5–95 %, line the "
-                                "median; red dots: this sample; grey crosses: genes imputed with the training median")
+        self.profile.setToolTip("Boxes: the training cohort's 25–75 % range of each gene, whiskers 5–95 %, "
+                                "line the median; red dots: this sample; grey crosses: genes imputed with the "
+                                "training median")
         head = QHBoxLayout()
         head.addWidget(self.sample_label, 1)
         head.addWidget(QLabel("Details for"))

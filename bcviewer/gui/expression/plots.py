@@ -15,6 +15,8 @@ NEGATIVE_BRUSH = (70, 130, 180)
 SCORE_BRUSH = (96, 96, 160)
 BOX_BRUSH = (180, 196, 222)
 AXIS_COLOUR = (60, 60, 60)
+MEDIAN_COLOUR = (40, 60, 110)
+IMPUTED_COLOUR = (110, 110, 110)
 
 
 def _tick_font() -> QFont:
@@ -50,8 +52,8 @@ class GeneAxis(pg.AxisItem):
         self.picture = None
         self.update()
 
-    def drawPicture(self, p: QPainter, axisSpec, tickSpecs, textSpecs) -> None:  # type: ignore[no-untyped-def]  # noqa: N802,N803
-        super().drawPicture(p, axisSpec, tickSpecs, [])
+    def drawPicture(self, p: QPainter, axis_spec, tick_specs, text_specs) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+        super().drawPicture(p, axis_spec, tick_specs, [])  # the names are drawn upright below
         view = self.linkedView()
         if view is None or not self.genes:
             return
@@ -158,23 +160,25 @@ class ProfilePlot(pg.PlotWidget):
         x = np.arange(n, dtype=float)
         q05, q25, q50, q75, q95 = np.asarray(reference, dtype=float)
         plot = self.getPlotItem()
-        plot.addItem(pg.ErrorBarItem(x=x, y=q50, top=q95 - q50, bottom=q50 - q05, beam=0.25,
-                                     pen=pg.mkPen((120, 140, 170), width=1)))
+        box_pen = pg.mkPen((120, 140, 170))
+        plot.addItem(pg.ErrorBarItem(x=x, y=q50, top=q95 - q50, bottom=q50 - q05, beam=0.25, pen=box_pen))
         plot.addItem(pg.BarGraphItem(x=x, y0=q25, height=q75 - q25, width=0.6, brush=pg.mkBrush(*BOX_BRUSH),
-                                     pen=pg.mkPen((120, 140, 170))))
+                                     pen=box_pen))
         medians = np.column_stack([x - 0.3, x + 0.3]).ravel()
-        plot.addItem(pg.PlotCurveItem(medians, np.repeat(q50, 2), connect="pairs", pen=pg.mkPen((40, 60, 110), width=2)))
+        median_pen = pg.mkPen(MEDIAN_COLOUR, width=2)
+        plot.addItem(pg.PlotCurveItem(medians, np.repeat(q50, 2), connect="pairs", pen=median_pen))
         plot.addItem(pg.InfiniteLine(0, angle=0, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine)))
-        measured = np.isfinite(self.sample_z)
+        measured = np.flatnonzero(np.isfinite(self.sample_z))
         plot.addItem(pg.PlotDataItem(x, self.sample_z, connect="finite", pen=pg.mkPen(POSITIVE_BRUSH, width=1.2)))
-        plot.addItem(pg.ScatterPlotItem(x[measured], self.sample_z[measured], size=7, brush=pg.mkBrush(*POSITIVE_BRUSH),
-                                        pen=pg.mkPen("w"), hoverable=True, data=[self.genes[i] for i in np.flatnonzero(measured)],
-                                        tip=lambda x, y, data: f"{data}: z = {y:.2f}"))
+        plot.addItem(pg.ScatterPlotItem(
+            x[measured], self.sample_z[measured], size=7, brush=pg.mkBrush(*POSITIVE_BRUSH), pen=pg.mkPen("w"),
+            hoverable=True, data=[self.genes[i] for i in measured], tip=lambda x, y, data: f"{data}: z = {y:.2f}"))
         at = [self.genes.index(g) for g in self.imputed]
         if at:
-            plot.addItem(pg.ScatterPlotItem(x[at], q50[at], size=9, symbol="x", brush=pg.mkBrush(110, 110, 110),
-                                            pen=pg.mkPen((110, 110, 110)), hoverable=True, data=[self.genes[i] for i in at],
-                                            tip=lambda x, y, data: f"{data}: not measured, imputed with the training median"))
+            grey = pg.mkPen(IMPUTED_COLOUR)
+            plot.addItem(pg.ScatterPlotItem(
+                x[at], q50[at], size=9, symbol="x", brush=pg.mkBrush(*IMPUTED_COLOUR), pen=grey, hoverable=True,
+                data=[self.genes[i] for i in at], tip=lambda x, y, data: f"{data}: not measured, training median"))
         self.gene_axis.set_genes(self.genes)
         finite = np.concatenate([q05, q95, self.sample_z[measured]])
         plot.setXRange(-0.7, n - 0.3, padding=0)

@@ -1,0 +1,288 @@
+"""The expression-profile tab (pytest-qt) on the real fixture tables and the shipped gene models:
+loading by call and by drop, probabilities equal to the core's, the top-20 chart, the profile plot,
+coverage warnings and refusals, CSV export, errors as dialogs, and no worker thread left behind."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from bcviewer.genes import (
+    list_tasks, load_gene_model, predict_expression, predictions_csv_text, read_expression_table, top_contributions,
+)
+from bcviewer.gui.expression import ExpressionTab
+from bcviewer.gui.expression.sample_table import PROBABILITY_ROLE
+
+ER_FIRST = "TCGA-A8-A076-01A-21R-A00Z-07"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def genes_dir(test_data: Path) -> Path:
+    return test_data / "genes"
+
+
+@pytest.fixture(scope="module")
+def er_path(genes_dir: Path) -> Path:
+    return genes_dir / "tcga_er_pam50_160.csv"
+
+
+@pytest.fixture(scope="module")
+def er_models() -> dict[str, object]:
+    return {a: load_gene_model(f"er-status/{a}") for a in ("deepcme", "gexpnet")}
+
+
+@pytest.fixture()
+def dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, str]]:
+    """Message boxes shown during the test, as (title, text), recorded instead of blocking."""
+    shown: list[tuple[str, str]] = []
+
+    def record(box: QMessageBox) -> int:
+        shown.append((box.windowTitle(), box.text()))
+        return int(QMessageBox.StandardButton.Ok)
+
+    monkeypatch.setattr(QMessageBox, "exec", record)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))  # the log file, if anything unexpected happens
+    return shown
+
+
+def _python_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def tab(qtbot, dialogs) -> Iterator[ExpressionTab]:  # type: ignore[no-untyped-def]
+    before = _python_threads()
+    widget = ExpressionTab()
+    widget.resize(1300, 800)
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    assert widget.shutdown(30_000), "a worker thread did not finish within 30 s"
+    assert widget._pool.activeThreadCount() == 0 and widget.jobs._pool.activeThreadCount() == 0
+    assert widget.is_idle()
+    leftover = [t.name for t in _python_threads() - before if t.is_alive()]
+    assert leftover == [], f"threads outlived the test: {leftover}"
+
+
+def load(qtbot, tab: ExpressionTab, path: Path) -> None:  # type: ignore[no-untyped-def]
+    with qtbot.waitSignal(tab.profile_loaded, timeout=30_000) as blocker:
+        tab.open_path(path)
+    assert blocker.args == [str(path)]
+
+
+def predict(qtbot, tab: ExpressionTab, task: str = "er-status",  # type: ignore[no-untyped-def]
+            architectures: tuple[str, ...] = ("deepcme",)) -> None:
+    tab.picker.set_task(task, list(architectures))
+    with qtbot.waitSignal(tab.prediction_finished, timeout=120_000):
+        assert tab.predict()
+    qtbot.waitUntil(tab.is_idle, timeout=10_000)
+
+
+def column_values(tab: ExpressionTab, column: int, role: int = Qt.ItemDataRole.DisplayRole) -> list:
+    model = tab.sample_model
+    return [model.data(model.index(row, column), role) for row in range(model.rowCount())]
+
+
+def drop(tab: ExpressionTab, path: Path) -> bool:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    tab.dragEnterEvent(enter)
+    event = QDropEvent(QPointF(40, 40), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    tab.dropEvent(event)
+    return enter.isAccepted() and event.isAccepted()
+
+
+def test_tasks_and_default_models_come_from_the_installed_models(tab: ExpressionTab) -> None:
+    assert [tab.picker.task_box.itemData(i) for i in range(tab.picker.task_box.count())] == [
+        t.name for t in list_tasks()] == ["er-status", "metastasis"]
+    assert tab.picker.selected_models() == ["er-status/deepcme"]
+    tab.picker.set_task("metastasis")
+    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "gexpnet"]
+    assert tab.picker.selected_models() == ["metastasis/deepcme"]
+    assert not tab.predict_button.isEnabled() and not tab.export_button.isEnabled()
+
+
+def test_opening_lists_the_samples_in_file_order(qtbot, tab: ExpressionTab, er_path: Path, dialogs) -> None:
+    load(qtbot, tab, er_path)
+    expected = read_expression_table(er_path).samples
+    assert tab.sample_model.rowCount() == 160 and tab.sample_model.columnCount() == 2
+    assert [tab.proxy.index(r, 0).data() for r in range(160)] == expected and expected[0] == ER_FIRST
+    assert tab.current_sample() == ER_FIRST
+    assert "160 samples, 49 genes" in tab.file_label.text()
+    indicator = tab.details.coverage
+    assert indicator.level == "ok" and "47 of 47 model genes measured (100%)" in indicator.headline.text()
+    assert tab.predict_button.isEnabled() and dialogs == []
+
+
+def test_dropping_a_file_opens_it(qtbot, tab: ExpressionTab, genes_dir: Path) -> None:
+    path = genes_dir / "gse7390_metastasis_120.csv"
+    with qtbot.waitSignal(tab.profile_loaded, timeout=30_000) as blocker:
+        assert drop(tab, path)
+    assert blocker.args == [str(path)]
+    assert tab.sample_model.samples == [str(i) for i in range(120)]  # the file's sample_index column
+    tab.picker.set_task("metastasis")
+    assert "76 of 76 model genes measured" in tab.details.coverage.headline.text()
+
+
+def test_probability_bars_equal_predict_expression(qtbot, tab: ExpressionTab, er_path: Path, er_models) -> None:
+    load(qtbot, tab, er_path)
+    predict(qtbot, tab, architectures=("deepcme", "gexpnet"))
+    table = read_expression_table(er_path, label="label")
+    assert tab.sample_model.columnCount() == 4
+    for k, architecture in enumerate(("deepcme", "gexpnet")):
+        column = tab.sample_model.first_model_column + k
+        expected = predict_expression(table, er_models[architecture])
+        p = np.array(column_values(tab, column, PROBABILITY_ROLE))
+        np.testing.assert_allclose(p, expected.table["p"].to_numpy(), rtol=0, atol=1e-12)
+        shown = column_values(tab, column)
+        assert shown == [f"{v:.3f}  {lab}" for v, lab in zip(expected.table["p"], expected.table["label"])]
+        assert tab.sample_model.headerData(column, Qt.Orientation.Horizontal) == f"{architecture}\nP(Positive)"
+        agreement = np.mean([s.endswith(str(lab)) for s, lab in zip(shown, table.labels)])
+        assert agreement >= 0.9  # training samples of the model: 120 Positive, 40 Negative
+    assert column_values(tab, 1) == ["100%"] * 160
+    assert tab.export_button.isEnabled()
+
+
+def test_top20_chart_and_profile_plot(qtbot, tab: ExpressionTab, er_path: Path, er_models) -> None:
+    load(qtbot, tab, er_path)
+    predict(qtbot, tab, architectures=("deepcme", "gexpnet"))
+    chart, profile = tab.details.chart, tab.details.profile
+    deepcme = er_models["deepcme"]
+    assert tab.details.current_model() == "er-status/deepcme"
+    assert chart.genes == list(deepcme.gene_scores().index[:20]) and chart.genes[0] == "ESR1"
+    assert len(chart.bars.opts["width"]) == 20 and chart.kind == "gene score"
+    np.testing.assert_allclose(chart.bars.opts["width"], deepcme.gene_scores().to_numpy()[:20])
+    order = list(deepcme.gene_scores().index)
+    expected = predict_expression(read_expression_table(er_path), deepcme)
+    assert profile.genes == order and profile.gene_axis.genes == order and len(order) == 47
+    np.testing.assert_allclose(profile.sample_z, expected.zscores.loc[ER_FIRST, order].to_numpy())
+    # the gexpnet column explains per sample: its signed input x gradient
+    gexpnet = er_models["gexpnet"]
+    reference = predict_expression(read_expression_table(er_path), gexpnet)
+    other = "TCGA-AN-A049-01A-21R-A00Z-07"
+    tab.select_sample(other)
+    tab.show_details_for("er-status/gexpnet")
+    top = top_contributions(reference, gexpnet, other)
+    assert chart.kind == "input x gradient" and chart.genes == list(top.index) and len(chart.genes) == 20
+    np.testing.assert_allclose(chart.values, top.to_numpy())
+    assert (chart.values < 0).any() and chart.genes[0] == "ESR1"
+    assert "predicted <b>Negative</b>" in tab.details.sample_label.text()
+
+
+def _write_without(er_path: Path, out: Path, genes: list[str], blank: dict[str, list[str]] | None = None) -> Path:
+    frame = pd.read_csv(er_path).drop(columns=genes)
+    for sample, columns in (blank or {}).items():
+        frame.loc[frame["sample_id"] == sample, columns] = np.nan
+    frame.to_csv(out, index=False)
+    return out
+
+
+def test_coverage_below_95_percent_warns_and_lists_imputed_genes(qtbot, tab: ExpressionTab, er_path: Path,
+                                                                 tmp_path: Path, dialogs) -> None:
+    path = _write_without(er_path, tmp_path / "three_missing.csv", ["PGR", "ESR1", "MIA"], {ER_FIRST: ["BCL2"]})
+    load(qtbot, tab, path)
+    indicator = tab.details.coverage
+    assert indicator.level == "warn"  # 44 of 47 = 94%, before any run
+    predict(qtbot, tab)
+    assert dialogs == []
+    assert indicator.level == "warn" and "44 of 47 model genes measured (94%)" in indicator.headline.text()
+    assert indicator.missing == ["ESR1", "PGR", "MIA"]  # in the model's gene order
+    assert indicator.imputed == ["BCL2"] and "Also imputed for" in indicator.details.text()
+    coverage = column_values(tab, 1)
+    assert coverage[0] == "91%" and set(coverage[1:]) == {"94%"}  # 43 and 44 of 47 measured
+    assert "missing (imputed with the training median): ESR1, PGR, MIA" in tab.details.warnings_label.text()
+    assert set(tab.details.profile.imputed) == {"ESR1", "PGR", "MIA", "BCL2"}
+
+
+def test_coverage_below_the_floor_is_refused_with_a_dialog(qtbot, tab: ExpressionTab, er_path: Path,
+                                                           tmp_path: Path, dialogs) -> None:
+    dropped = ["NAT1", "BAG1", "BCL2", "BLVRA", "CCNB1", "CCNE1", "CDC6", "CDC20", "CDH3", "CENPF"]
+    load(qtbot, tab, _write_without(er_path, tmp_path / "ten_missing.csv", dropped))
+    assert tab.details.coverage.level == "refused"  # 37 of 47 = 79%, already before the run
+    predict(qtbot, tab)
+    assert len(dialogs) == 1 and dialogs[0][0] == "Prediction refused"
+    assert "only 37 of the model's 47 genes are present (79%, below the 80% floor)" in dialogs[0][1]
+    assert "Traceback" not in dialogs[0][1]
+    assert tab.sample_model.columnCount() == 2  # no probability column for a refused model
+    assert tab.details.coverage.level == "refused" and tab.details.coverage.missing == dropped
+    assert not tab.export_button.isEnabled() and tab.export_csv(tmp_path / "x.csv") is None
+    assert dialogs[-1][0] == "Nothing to export" and not (tmp_path / "x.csv").exists()
+
+
+def test_export_writes_the_results_csv(qtbot, tab: ExpressionTab, er_path: Path, er_models, tmp_path: Path) -> None:
+    load(qtbot, tab, er_path)
+    predict(qtbot, tab, architectures=("deepcme", "gexpnet"))
+    out = tmp_path / "sub" / "predictions.csv"
+    with qtbot.waitSignal(tab.exported, timeout=30_000) as blocker:
+        assert tab.export_csv(out) is not None
+    assert blocker.args == [str(out)]
+    table = read_expression_table(er_path)
+    expected = [predict_expression(table, er_models[a]) for a in ("deepcme", "gexpnet")]
+    text = out.read_text()
+    assert text == predictions_csv_text(expected)
+    lines = text.splitlines()
+    assert lines[0] == "sample,model,p,label,gene_coverage" and len(lines) == 321
+    assert lines[1].startswith(f"{ER_FIRST},er-status/deepcme,") and lines[1].endswith(",Positive,1.000000")
+    assert [p.name for p in out.parent.iterdir()] == ["predictions.csv"]  # no temporary file left
+
+
+def test_per_cohort_standardisation_for_another_platform(qtbot, tab: ExpressionTab, genes_dir: Path) -> None:
+    load(qtbot, tab, genes_dir / "gse1992_pam50_40.csv.gz")
+    predict(qtbot, tab)
+    assert "training sd away" in tab.details.warnings_label.text()
+    assert set(column_values(tab, 2)) and all(s.endswith("Negative") for s in column_values(tab, 2))
+    tab.picker.set_standardise("cohort")
+    predict(qtbot, tab)
+    assert "training sd away" not in tab.details.warnings_label.text()
+    labels = [s.split()[-1] for s in column_values(tab, 2)]
+    assert labels.count("Positive") == 25 and labels.count("Negative") == 15
+
+
+def test_unreadable_file_shows_a_dialog_and_the_tab_stays_usable(qtbot, tab: ExpressionTab, er_path: Path,
+                                                                 tmp_path: Path, dialogs) -> None:
+    bad = tmp_path / "semicolons.csv"
+    bad.write_text("sample;ESR1;PGR\ns1;1.0;2.0\n")
+    with qtbot.waitSignal(tab.load_failed, timeout=30_000) as blocker:
+        tab.open_path(bad)
+    assert dialogs == [("Cannot read the profile", blocker.args[0])]
+    assert "semicolon-separated" in blocker.args[0] and "Traceback" not in blocker.args[0]
+    assert tab.table is None and tab.sample_model.rowCount() == 0
+    assert not tab.predict() and dialogs[-1][0] == "Nothing to predict"
+    load(qtbot, tab, er_path)
+    assert tab.sample_model.rowCount() == 160
+
+
+def test_cancel_and_replace_a_run(qtbot, tab: ExpressionTab, er_path: Path) -> None:
+    load(qtbot, tab, er_path)
+    tab.picker.set_task("er-status", ["cnn-bilstm", "deepcme", "gexpnet"])
+    assert tab.predict()
+    tab.cancel()
+    qtbot.waitUntil(tab.is_idle, timeout=60_000)
+    assert tab.status_label.text() == "Prediction cancelled" and tab.sample_model.columnCount() == 2
+    finished: list[int] = []
+    tab.prediction_finished.connect(lambda: finished.append(1))
+    assert tab.predict()  # replaced at once by a run with one model
+    tab.picker.set_task("er-status", ["gexpnet"])
+    assert tab.predict()
+    qtbot.waitUntil(tab.is_idle, timeout=120_000)
+    assert finished == [1] and [m.name for m in tab.sample_model.models] == ["er-status/gexpnet"]
