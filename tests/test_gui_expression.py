@@ -286,3 +286,29 @@ def test_cancel_and_replace_a_run(qtbot, tab: ExpressionTab, er_path: Path) -> N
     assert tab.predict()
     qtbot.waitUntil(tab.is_idle, timeout=120_000)
     assert finished == [1] and [m.name for m in tab.sample_model.models] == ["er-status/gexpnet"]
+
+
+def test_a_new_profile_drops_the_run_in_progress(qtbot, tab: ExpressionTab, er_path: Path, genes_dir: Path) -> None:
+    load(qtbot, tab, er_path)
+    tab.picker.set_task("er-status", ["cnn-bilstm", "deepcme", "gexpnet"])
+    assert tab.predict()
+    load(qtbot, tab, genes_dir / "gse7390_metastasis_120.csv")  # well before three models have run
+    qtbot.waitUntil(tab.is_idle, timeout=120_000)
+    assert tab.outcomes == {} and not tab.cancel_button.isEnabled()
+    assert tab.sample_model.rowCount() == 120 and tab.sample_model.columnCount() == 2
+
+
+def test_sorting_by_probability_keeps_the_details_on_the_right_sample(qtbot, tab: ExpressionTab, er_path: Path,
+                                                                      er_models) -> None:
+    load(qtbot, tab, er_path)
+    assert not tab.export_action.isEnabled() and tab.predict_action.isEnabled()
+    predict(qtbot, tab)
+    assert tab.export_action.isEnabled()
+    tab.table_view.sortByColumn(2, Qt.SortOrder.AscendingOrder)
+    expected = predict_expression(read_expression_table(er_path), er_models["deepcme"]).table
+    lowest = expected.sort_values("p").iloc[0]
+    assert tab.proxy.index(0, 0).data() == lowest["sample"]
+    tab.table_view.selectRow(0)
+    assert tab.current_sample() == lowest["sample"]
+    assert tab.details.sample_label.text().startswith(f"<b>{lowest['sample']}</b>")
+    assert f"P(Positive) = {lowest['p']:.3f}" in tab.details.sample_label.text()

@@ -13,7 +13,7 @@ from bcviewer.gui.expression.coverage import CoverageIndicator
 from bcviewer.gui.expression.plots import ContributionChart, ProfilePlot
 
 if TYPE_CHECKING:
-    from bcviewer.genes import ExpressionTable
+    from bcviewer.genes import CoverageReport, ExpressionTable
     from bcviewer.gui.expression.worker import ModelOutcome
 
 TOP_GENES = 20
@@ -54,10 +54,16 @@ class SampleDetails(QWidget):
         layout.addWidget(self.coverage)
         layout.addWidget(self.warnings_label)
         layout.addWidget(plots, 1)
+        self._previews: dict[str, CoverageReport | str] = {}  # task -> coverage, or why none of its genes occur
         self.model_box.currentIndexChanged.connect(lambda _i: self.model_changed.emit())
         self.show_outcome(None, None, 0.0)
 
     # ---- the model whose details show ----------------------------------------------------------
+    def new_profile(self) -> None:
+        """Forget the models and coverage previews of the previous profile."""
+        self._previews.clear()
+        self.set_models([])
+
     def set_models(self, outcomes: list[ModelOutcome]) -> None:
         """Offer the models of a run (none: a new profile, nothing run yet)."""
         self.model_box.blockSignals(True)
@@ -94,12 +100,16 @@ class SampleDetails(QWidget):
         if task is None:
             self.coverage.clear("Gene coverage: no model installed")
             return
-        try:
-            report = align_to_genes(table.expression, list(task.genes))[1]
-        except GeneDataError as exc:
-            self.coverage.show_no_overlap(str(exc))
-            return
-        self.coverage.show_report(report, floor, sample)
+        if task.name not in self._previews:
+            try:
+                self._previews[task.name] = align_to_genes(table.expression, list(task.genes))[1]
+            except GeneDataError as exc:
+                self._previews[task.name] = str(exc)
+        report = self._previews[task.name]
+        if isinstance(report, str):
+            self.coverage.show_no_overlap(report)
+        else:
+            self.coverage.show_report(report, floor, sample)
 
     def show_outcome(self, sample: str | None, outcome: ModelOutcome | None, floor: float) -> None:
         """After a run: ``outcome`` is the chosen model's part (None: no profile)."""

@@ -52,7 +52,7 @@ class GeneAxis(pg.AxisItem):
         self.picture = None
         self.update()
 
-    def drawPicture(self, p: QPainter, axis_spec, tick_specs, text_specs) -> None:  # type: ignore[no-untyped-def]  # noqa: N802
+    def drawPicture(self, p: QPainter, axis_spec: tuple, tick_specs: list, text_specs: list) -> None:  # noqa: N802
         super().drawPicture(p, axis_spec, tick_specs, [])  # the names are drawn upright below
         view = self.linkedView()
         if view is None or not self.genes:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QThreadPool, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSplitter,
     QTableView, QVBoxLayout, QWidget,
@@ -126,10 +126,17 @@ class ExpressionTab(QWidget):
         layout.addLayout(picker_row)
         layout.addWidget(self.splitter, 1)
 
-        self.open_button.clicked.connect(self.ask_open)
-        self.predict_button.clicked.connect(self.predict)
+        # the same commands as actions, for the main window's menus
+        self.open_action = QAction("Open expression profile…", self)
+        self.predict_action = QAction("Predict from expression profile", self)
+        self.export_action = QAction("Export expression results CSV…", self)
+        self.open_action.triggered.connect(self.ask_open)
+        self.predict_action.triggered.connect(self.predict)
+        self.export_action.triggered.connect(lambda: self.export_csv())
+        self.open_button.clicked.connect(self.open_action.trigger)
+        self.predict_button.clicked.connect(self.predict_action.trigger)
         self.cancel_button.clicked.connect(self.cancel)
-        self.export_button.clicked.connect(lambda: self.export_csv())
+        self.export_button.clicked.connect(self.export_action.trigger)
         self.picker.task_changed.connect(lambda _name: self._refresh_details())
         self.picker.models_changed.connect(self._refresh_buttons)
         self.table_view.selectionModel().currentRowChanged.connect(lambda *_: self._refresh_details())
@@ -157,11 +164,11 @@ class ExpressionTab(QWidget):
         if job is not self._load_job:  # another file was asked for meanwhile
             return
         self._load_job = None
-        self.cancel()
+        self._drop_run()
         self.path, self.table, self.outcomes = Path(path), table, {}
         self.last_folder = str(self.path.parent)
         self.sample_model.set_samples(table.samples)
-        self.details.set_models([])
+        self.details.new_profile()
         self.file_label.setText(f"<b>{self.path.name}</b>: {len(table.samples)} samples, {len(table.genes)} genes")
         self.file_label.setToolTip(path)
         self._say("; ".join(table.warnings) or "Profile read; choose the models and press Predict", 10_000)
@@ -198,7 +205,7 @@ class ExpressionTab(QWidget):
         if not names:
             report_error(self, "No model chosen", BcviewerError("Tick at least one model of the task."))
             return False
-        self.cancel()
+        self._drop_run()
         request = PredictionRequest(self.table, tuple(names), self.picker.standardise, self.min_coverage,
                                     self.models_dir)
         run = PredictionRun(request, self.loaded_models)
@@ -216,6 +223,13 @@ class ExpressionTab(QWidget):
         if self._run is not None:
             self._run.cancel()
             self._say("Cancelling …")
+
+    def _drop_run(self) -> None:
+        """Cancel the run in progress and ignore whatever it still reports (its results may be queued)."""
+        if self._run is not None:
+            self._run.cancel()
+            self._run = None
+            self._set_busy(False)
 
     def _on_progress(self, run: PredictionRun, done: int, total: int, text: str) -> None:
         if run is self._run:
@@ -351,8 +365,12 @@ class ExpressionTab(QWidget):
         self._refresh_buttons()
 
     def _refresh_buttons(self) -> None:
-        self.predict_button.setEnabled(self.table is not None and bool(self.picker.selected_models()))
-        self.export_button.setEnabled(bool(self.results()) and self._run is None)
+        can_predict = self.table is not None and bool(self.picker.selected_models())
+        can_export = bool(self.results()) and self._run is None
+        for widget in (self.predict_button, self.predict_action):
+            widget.setEnabled(can_predict)
+        for widget in (self.export_button, self.export_action):
+            widget.setEnabled(can_export)
 
     def is_idle(self) -> bool:
         """True when no profile is being read, no prediction runs and no export is being written."""
