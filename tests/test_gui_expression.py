@@ -131,6 +131,7 @@ def test_opening_lists_the_samples_in_file_order(qtbot, tab: ExpressionTab, er_p
     assert "160 samples, 49 genes" in tab.file_label.text()
     indicator = tab.details.coverage
     assert indicator.level == "ok" and "47 of 47 model genes measured (100%)" in indicator.headline.text()
+    assert column_values(tab, 1) == ["100%"] * 160  # coverage of the chosen task, before any run
     assert tab.predict_button.isEnabled() and dialogs == []
 
 
@@ -203,6 +204,11 @@ def test_coverage_below_95_percent_warns_and_lists_imputed_genes(qtbot, tab: Exp
     load(qtbot, tab, path)
     indicator = tab.details.coverage
     assert indicator.level == "warn"  # 44 of 47 = 94%, before any run
+    tab.select_sample(ER_FIRST)
+    assert indicator.imputed == ["BCL2"] and column_values(tab, 1)[:2] == ["91%", "94%"]
+    tab.picker.set_task("metastasis")  # none of its probes is in this table
+    assert indicator.level == "refused" and "No gene of this model" in indicator.headline.text()
+    assert column_values(tab, 1)[:2] == ["–", "–"]
     predict(qtbot, tab)
     assert dialogs == []
     assert indicator.level == "warn" and "44 of 47 model genes measured (94%)" in indicator.headline.text()

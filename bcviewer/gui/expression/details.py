@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from bcviewer.gui.expression.worker import ModelOutcome
 
 TOP_GENES = 20
+OPEN_HINT = ("Open an expression profile with “Open profile…” or drop it on this tab: a CSV or TSV table "
+             "(optionally gzipped) with samples in rows or genes in rows. Then choose the task and its models "
+             "and press Predict.")
+PREDICT_HINT = ("Press Predict to see, for each sample and model, the probability, the genes that weigh most "
+                "and the sample's expression profile against the training cohort.")
+REFUSED_HINT = ("This model refused the profile: too few of its genes are measured (see above). Predictions "
+                "would rest on imputed values.")
 
 
 class SampleDetails(QWidget):
@@ -42,18 +49,24 @@ class SampleDetails(QWidget):
                                 "training median")
         head = QHBoxLayout()
         head.addWidget(self.sample_label, 1)
-        head.addWidget(QLabel("Details for"))
+        self.model_label = QLabel("Details for")
+        head.addWidget(self.model_label)
         head.addWidget(self.model_box)
-        plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(self.chart)
-        plots.addWidget(self.profile)
-        plots.setSizes([300, 400])
+        self.plots = QSplitter(Qt.Orientation.Vertical)
+        self.plots.addWidget(self.chart)
+        self.plots.addWidget(self.profile)
+        self.plots.setSizes([300, 400])
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setStyleSheet("color: #666; font-size: 11pt")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
         layout.addWidget(self.coverage)
         layout.addWidget(self.warnings_label)
-        layout.addWidget(plots, 1)
+        layout.addWidget(self.plots, 1)
+        layout.addWidget(self.hint, 1)
         self._previews: dict[str, CoverageReport | str] = {}  # task -> coverage, or why none of its genes occur
         self.model_box.currentIndexChanged.connect(lambda _i: self.model_changed.emit())
         self.show_outcome(None, None, 0.0)
@@ -71,6 +84,8 @@ class SampleDetails(QWidget):
         for o in outcomes:
             self.model_box.addItem(o.name.split("/")[-1] + (" (refused)" if o.refusal else ""), o.name)
         self.model_box.blockSignals(False)
+        self.model_label.setVisible(bool(outcomes))
+        self.model_box.setVisible(bool(outcomes))
 
     def current_model(self) -> str:
         return str(self.model_box.currentData() or "")
@@ -81,31 +96,39 @@ class SampleDetails(QWidget):
             self.model_box.setCurrentIndex(index)
 
     # ---- what to show --------------------------------------------------------------------------
-    def _reset(self, headline: str) -> None:
+    def _reset(self, headline: str, hint: str) -> None:
+        """Empty plots give way to ``hint`` until a sample's results are shown."""
         self.sample_label.setText(headline)
         self.warnings_label.clear()
         self.warnings_label.hide()
         self.chart.clear_chart()
         self.profile.clear_profile()
+        self.hint.setText(hint)
+        self.hint.show()
+        self.plots.hide()
 
     def _warn(self, lines: list[str]) -> None:
         self.warnings_label.setText("\n".join(lines))
         self.warnings_label.setVisible(bool(lines))
 
-    def show_preview(self, table: ExpressionTable, task: GeneTask | None, sample: str | None, floor: float) -> None:
-        """Before a run: the chosen task's gene coverage of the profile."""
+    def preview_coverage(self, table: ExpressionTable, task: GeneTask) -> CoverageReport | str:
+        """The task's gene coverage of ``table`` (cached per task), or why none of its genes occur."""
         from bcviewer.genes.coverage import align_to_genes
 
-        self._reset(f"<b>{sample}</b> · press Predict" if sample else "Select a sample")
-        if task is None:
-            self.coverage.clear("Gene coverage: no model installed")
-            return
         if task.name not in self._previews:
             try:
                 self._previews[task.name] = align_to_genes(table.expression, list(task.genes))[1]
             except GeneDataError as exc:
                 self._previews[task.name] = str(exc)
-        report = self._previews[task.name]
+        return self._previews[task.name]
+
+    def show_preview(self, table: ExpressionTable, task: GeneTask | None, sample: str | None, floor: float) -> None:
+        """Before a run: the chosen task's gene coverage of the profile."""
+        self._reset(f"<b>{sample}</b>" if sample else "Select a sample", PREDICT_HINT)
+        if task is None:
+            self.coverage.clear("Gene coverage: no model installed")
+            return
+        report = self.preview_coverage(table, task)
         if isinstance(report, str):
             self.coverage.show_no_overlap(report)
         else:
@@ -114,13 +137,14 @@ class SampleDetails(QWidget):
     def show_outcome(self, sample: str | None, outcome: ModelOutcome | None, floor: float) -> None:
         """After a run: ``outcome`` is the chosen model's part (None: no profile)."""
         if outcome is None:
-            self._reset("Open an expression profile: a CSV or TSV table, samples in rows or genes in rows")
+            self._reset("No profile loaded", OPEN_HINT)
             self.coverage.clear()
             return
-        self._reset(f"<b>{sample}</b>" if sample else "Select a sample")
+        self._reset(f"<b>{sample}</b>" if sample else "Select a sample", "Select a sample in the table")
         self.coverage.show_report(outcome.coverage, floor, sample)
         if outcome.result is None:
             self.sample_label.setText(f"<b>{sample}</b> · {outcome.name} refused the profile")
+            self.hint.setText(REFUSED_HINT)
             self._warn([str(outcome.refusal)])
             return
         self._warn(list(outcome.result.warnings))
@@ -142,6 +166,8 @@ class SampleDetails(QWidget):
         else:
             title = f"Top {len(top)} genes for this sample: input × gradient (red: towards {model.classes[-1]})"
         self.chart.show_contributions(list(top.index), top.to_numpy(), str(top.name), title)
+        self.hint.hide()
+        self.plots.show()
         order = list(model.gene_scores().index)
         self.profile.show_profile(order, result.zscores.loc[sample, order].to_numpy(),
                                   model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),

@@ -3,6 +3,7 @@ profile against the training cohort's per-gene distribution (box 25-75 %, whiske
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ SCORE_BRUSH = (96, 96, 160)
 BOX_BRUSH = (180, 196, 222)
 AXIS_COLOUR = (60, 60, 60)
 MEDIAN_COLOUR = (40, 60, 110)
-IMPUTED_COLOUR = (110, 110, 110)
+IMPUTED_COLOUR = (176, 96, 0)
 
 
 def _tick_font() -> QFont:
@@ -63,8 +64,15 @@ class GeneAxis(pg.AxisItem):
         p.setPen(self.textPen())
         bounds = self.boundingRect()
         top = bounds.top() + abs(self.style["tickLength"]) + 4
+        def pixel(i: int) -> float:
+            return self.mapFromScene(view.mapViewToScene(QPointF(i, 0))).x()
+
+        spacing = abs(pixel(1) - pixel(0)) or 1.0
+        step = max(1, math.ceil(metrics.height() / spacing))  # crowded: every step-th name; zoom in for all
         for i, gene in enumerate(self.genes):
-            x = self.mapFromScene(view.mapViewToScene(QPointF(i, 0))).x()
+            if i % step:
+                continue
+            x = pixel(i)
             if not bounds.left() <= x <= bounds.right():
                 continue
             p.save()
@@ -177,7 +185,7 @@ class ProfilePlot(pg.PlotWidget):
         if at:
             grey = pg.mkPen(IMPUTED_COLOUR)
             plot.addItem(pg.ScatterPlotItem(
-                x[at], q50[at], size=9, symbol="x", brush=pg.mkBrush(*IMPUTED_COLOUR), pen=grey, hoverable=True,
+                x[at], q50[at], size=12, symbol="x", brush=pg.mkBrush(*IMPUTED_COLOUR), pen=grey, hoverable=True,
                 data=[self.genes[i] for i in at], tip=lambda x, y, data: f"{data}: not measured, training median"))
         self.gene_axis.set_genes(self.genes)
         finite = np.concatenate([q05, q95, self.sample_z[measured]])

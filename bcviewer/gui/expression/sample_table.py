@@ -47,7 +47,7 @@ class SampleTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_predictions(self, coverage: list[float] | None, models: list[ModelColumn]) -> None:
-        """Show a run's results (each list in ``samples`` order)."""
+        """A run's results, or before a run the chosen task's coverage (lists in ``samples`` order)."""
         self.beginResetModel()
         self.coverage = coverage
         self.models = list(models)

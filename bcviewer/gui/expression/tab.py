@@ -137,7 +137,7 @@ class ExpressionTab(QWidget):
         self.predict_button.clicked.connect(self.predict_action.trigger)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(self.export_action.trigger)
-        self.picker.task_changed.connect(lambda _name: self._refresh_details())
+        self.picker.task_changed.connect(lambda _name: self._on_task_changed())
         self.picker.models_changed.connect(self._refresh_buttons)
         self.table_view.selectionModel().currentRowChanged.connect(lambda *_: self._refresh_details())
         self.table_view.clicked.connect(self._on_cell_clicked)
@@ -172,9 +172,8 @@ class ExpressionTab(QWidget):
         self.file_label.setText(f"<b>{self.path.name}</b>: {len(table.samples)} samples, {len(table.genes)} genes")
         self.file_label.setToolTip(path)
         self._say("; ".join(table.warnings) or "Profile read; choose the models and press Predict", 10_000)
+        self._on_task_changed()
         self.table_view.resizeColumnsToContents()
-        self.table_view.selectRow(0)
-        self._refresh_details()
         self._refresh_buttons()
         self.profile_loaded.emit(path)
 
@@ -276,14 +275,12 @@ class ExpressionTab(QWidget):
             positive = classes[1] if len(classes) == 2 else "predicted class"
             columns.append(ModelColumn(o.name, positive, o.result.table["p"].astype(float).tolist(),
                                        o.result.table["label"].astype(str).tolist()))
-        self.sample_model.set_predictions([float(v) for v in outcomes[0].coverage.per_sample], columns)
+        self.details.set_models(outcomes)
+        self._reset_table([float(v) for v in outcomes[0].coverage.per_sample], columns)
         self.table_view.resizeColumnsToContents()
         for k in range(len(columns)):
             self.table_view.setColumnWidth(self.sample_model.first_model_column + k, MODEL_COLUMN_PX)
         self._fit_table_width()
-        self.details.set_models(outcomes)
-        if self.table_view.currentIndex().row() < 0:
-            self.table_view.selectRow(0)
         self._refresh_details()
         self._refresh_buttons()
 
@@ -324,6 +321,21 @@ class ExpressionTab(QWidget):
             self.details.show_preview(self.table, self.picker.task, sample, self.min_coverage)
         else:
             self.details.show_outcome(sample, outcome, self.min_coverage)
+
+    def _on_task_changed(self) -> None:
+        """Before a run, the genes-measured column follows the chosen task."""
+        task = self.picker.task
+        if self.table is not None and not self.outcomes and task is not None:
+            report = self.details.preview_coverage(self.table, task)
+            coverage = None if isinstance(report, str) else [float(v) for v in report.per_sample]
+            self._reset_table(coverage, [])
+        self._refresh_details()
+
+    def _reset_table(self, coverage: list[float] | None, columns: list[ModelColumn]) -> None:
+        """New columns for the sample table, keeping the current sample (the first one if none)."""
+        sample = self.current_sample()
+        self.sample_model.set_predictions(coverage, columns)
+        self.select_sample(sample or self.sample_model.samples[0])
 
     # ---- export ---------------------------------------------------------------------------------
     def results(self) -> list[PredictionResult]:
