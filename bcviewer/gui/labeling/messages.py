@@ -1,0 +1,35 @@
+"""The sentences the labeling panel shows: counts with the right plural, refusals, run results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sized
+
+from bcviewer.labels import DecisionResult, RoundReport
+
+
+def plural(items: Sized | int, noun: str = "sub-image") -> str:
+    """``plural(3) == "3 sub-images"``, ``plural([x], "round") == "1 round"``."""
+    count = items if isinstance(items, int) else len(items)
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def skipped_message(result: DecisionResult, accept: bool) -> str:
+    """Why some proposals were not accepted (rejected), grouped by reason; "" when none was skipped."""
+    if not result.skipped:
+        return ""
+    verb = "accepted" if accept else "rejected"
+    lines = [f"{plural(count, 'proposal')}: {reason}" for reason, count in Counter(result.skipped.values()).items()]
+    return f"Not {verb}, to keep every label sound:\n" + "\n".join(lines)
+
+
+def round_message(report: RoundReport) -> str:
+    if report.mode == "auto":
+        return f"Self-learning round {report.number}: {plural(report.stats['relabelled'])} relabelled."
+    return f"Self-learning round {report.number}: {plural(report.stats['proposed'])} proposed for review."
+
+
+def run_message(reports: list[RoundReport], cancelled: bool) -> str:
+    if cancelled:
+        return f"Cancelled; {plural(reports, 'round')} completed before."
+    return f"Finished {plural(reports, 'round')}."

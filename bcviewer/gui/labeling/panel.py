@@ -1,0 +1,407 @@
+"""``LabelingPanel``: review and label the sub-images of a labeling project.
+
+Every key press writes through the project's :class:`~bcviewer.labels.LabelStore` at once (one
+transaction each), so the panel never holds unsaved labels; after a write it re-reads what it
+shows. A timer polls the file's ``data_version`` and reloads the list when another connection
+(a self-learning run, an import, ``bcviewer labels`` in a terminal) has committed. The image list
+is read on a worker thread; the small per-image queries run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QWidget
+
+from bcviewer.errors import BcviewerError
+from bcviewer.gui import errors as gui_errors
+from bcviewer.gui.labeling.actions import build_labeling_actions
+from bcviewer.gui.labeling.dialogs import ask_import_files, ask_import_folder, ask_new_project, ask_open_project
+from bcviewer.gui.labeling.jobs import Overview, import_failures, import_into, import_summary, load_overview
+from bcviewer.gui.labeling.layout import PanelLayout
+from bcviewer.gui.labeling.messages import plural, round_message, run_message, skipped_message
+from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
+from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
+from bcviewer.gui.workers import Job, JobRunner
+from bcviewer.labels import DecisionResult, ImageRow, LabelStore, LockedSubImageError, UnknownItemError
+
+
+class LabelingPanel(QWidget):
+    """The labeling panel: image list, 3x3 sub-image grid, details, counts and self-learning.
+
+    ``project``: a project file to open at once (``create`` makes it when missing). ``worker``:
+    the self-learning worker (default: one with the CLI's small CPU trainer).
+    """
+
+    project_changed = Signal(str)  # the project file, "" when none is open
+    image_changed = Signal(str)  # the file of the image in the grid, "" when none
+    labels_changed = Signal()  # after each change this panel wrote
+    overview_loaded = Signal()  # the image list and project counts were (re)read
+    message = Signal(str)  # one line for a status bar
+
+    def __init__(self, project: str | Path | None = None, parent: QWidget | None = None, *, create: bool = False,
+                 worker: SelfLearnWorker | None = None, poll_ms: int = 1000) -> None:
+        super().__init__(parent)
+        self.store: LabelStore | None = None
+        self.project: Path | None = None
+        self.image: ImageRow | None = None
+        self.jobs = JobRunner(2, self)
+        self.thumbs = ThumbnailLoader(self.jobs, self)
+        self.worker = worker or SelfLearnWorker(self)
+        self.worker.setParent(self)
+        self.actions = build_labeling_actions(self)
+        self.ui = PanelLayout(self, self.actions)
+        self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
+        self._overview_job: Job | None = None
+        self._reload_again = False
+        self._seen_version = 0
+        self.poll = QTimer(self)
+        self.poll.setInterval(poll_ms)
+        self.poll.timeout.connect(self.check_for_changes)
+        self._connect()
+        self._update_enabled()
+        if project is not None:
+            self.open_project(project, create=create)
+
+    def _connect(self) -> None:
+        a = self.actions
+        a.open_project.triggered.connect(lambda: self._open_chosen(ask_open_project(self), False))
+        a.new_project.triggered.connect(lambda: self._open_chosen(ask_new_project(self), True))
+        a.import_folder.triggered.connect(lambda: self.import_images(ask_import_folder(self)))
+        a.import_files.triggered.connect(lambda: self.import_images(ask_import_files(self)))
+        a.label_benign.triggered.connect(lambda: self.label_selection("benign"))
+        a.label_malignant.triggered.connect(lambda: self.label_selection("malignant"))
+        a.accept.triggered.connect(lambda: self.decide_selection(True))
+        a.reject.triggered.connect(lambda: self.decide_selection(False))
+        a.lock.triggered.connect(self.toggle_lock)
+        a.undo.triggered.connect(self.undo)
+        a.next_image.triggered.connect(lambda: self.browser.step(1))
+        a.previous_image.triggered.connect(lambda: self.browser.step(-1))
+        a.accept_above.triggered.connect(lambda: self.accept_above(self.ui.review.confidence.value()))
+        a.run_selflearning.triggered.connect(lambda: self.run_selflearning())
+        a.cancel_selflearning.triggered.connect(self.cancel_selflearning)
+        self.browser.image_selected.connect(self.show_image)
+        self.thumbs.ready.connect(self._thumbnails_ready)
+        self.thumbs.failed.connect(lambda _image, text: self._say(text[0].upper() + text[1:]))
+        self.grid.selection_changed.connect(self._show_details)
+        self.ui.review.accept_above_requested.connect(self.accept_above)
+        self.ui.review.confidence.valueChanged.connect(lambda: self._update_counts())
+        self.ui.selflearn.run_clicked.connect(lambda: self.run_selflearning())
+        self.ui.selflearn.cancel_clicked.connect(self.cancel_selflearning)
+        w = self.worker
+        self.ui.selflearn.attach(w)
+        w.round_finished.connect(lambda report: (self._say(round_message(report)), self.reload()))
+        w.finished.connect(lambda reports, cancelled: self._run_ended(f"Self-learning: {run_message(reports, cancelled)}"))
+        w.failed.connect(lambda exc: (self._run_ended("Self-learning stopped by an error."),
+                                      self._failed("Self-learning failed", exc)))
+
+    # ---- project ------------------------------------------------------------------------------
+    def _open_chosen(self, path: str | None, create: bool) -> None:
+        if path:
+            self.open_project(path, create=create)
+
+    def open_project(self, path: str | Path, *, create: bool = False) -> bool:
+        """Open (``create``: or create) a project file; False, with a message, when it cannot be."""
+        if self.worker.running:
+            return self._refuse("Project not opened", "A self-learning run is using the current project; "
+                                "wait for it or cancel it before opening another project.")
+        try:
+            store = LabelStore.open(path, create=create)
+        except BcviewerError as exc:
+            gui_errors.report_error(self, "Cannot open the labeling project", exc)
+            return False
+        self.close_project()
+        self.store, self.project = store, store.path
+        self._seen_version = store.data_version()
+        self.ui.set_project(store.path)
+        self._update_enabled()
+        self.reload()
+        self.poll.start()
+        self.project_changed.emit(str(store.path))
+        self._say(f"Opened {store.path.name}.")
+        return True
+
+    def close_project(self) -> None:
+        """Close the open project (every label is already saved)."""
+        if self.store is None:
+            return
+        self.poll.stop()
+        if self._overview_job is not None:
+            self._overview_job.cancelled = True
+        self._overview_job = None
+        self.thumbs.cancel()
+        self.thumbs.cache.clear()
+        self.store.close()
+        self.store, self.project, self.image = None, None, None
+        self.browser.set_images([], {})
+        self.show_image(-1)
+        self.ui.set_project(None)
+        self._update_enabled()
+        self.project_changed.emit("")
+
+    def import_images(self, sources: list[str] | None) -> bool:
+        """Add BreakHis images (folders, files, .txt/.csv lists) on a worker; the list fills in as they land."""
+        if not sources:
+            return False
+        if self.project is None:
+            return self._refuse("Nothing imported", "Open or create a labeling project first.")
+        project = self.project
+        self._say("Importing images…")
+        self.jobs.submit(import_into, project, list(sources),
+                         on_success=lambda report: self._imported(project, report),
+                         on_error=lambda exc: self._failed("Import failed", exc))
+        return True
+
+    def _imported(self, project: Path, report: object) -> None:
+        if project != self.project:
+            return
+        self._say(import_summary(report))  # type: ignore[arg-type]
+        failures = import_failures(report)  # type: ignore[arg-type]
+        if failures:
+            gui_errors.show_error_dialog(self, "Some images were not imported", failures)
+        self.reload()
+
+    # ---- reading ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the image list and counts on a worker (one read at a time; a later request queues)."""
+        if self.project is None:
+            return
+        if self._overview_job is not None:
+            self._reload_again = True
+            return
+        project = self.project
+        self._overview_job = self.jobs.submit(load_overview, project,
+                                              on_success=lambda o: self._overview_ready(project, o),
+                                              on_error=lambda exc: self._overview_failed(project, exc))
+
+    def _overview_ready(self, project: Path, overview: Overview) -> None:
+        if project != self.project:
+            return
+        self._overview_job = None
+        self.browser.set_images(overview.images, overview.reviews)
+        if self.image is not None and self.browser.current_image_id() == self.image.id:
+            self.refresh_image()
+        self._update_counts()
+        self.overview_loaded.emit()
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+
+    def _overview_failed(self, project: Path, exc: BaseException) -> None:
+        if project == self.project:
+            self._overview_job = None
+            self._failed("Cannot read the project", exc)
+
+    def check_for_changes(self) -> None:
+        """Reload when another connection committed to the project file since the last look."""
+        if self.store is None:
+            return
+        version = self.store.data_version()
+        if version != self._seen_version:
+            self._seen_version = version
+            self.reload()
+
+    def show_image(self, image_id: int) -> None:
+        """Show one image's sub-images in the grid (-1: none)."""
+        if self.store is None or image_id < 0:
+            self.image = None
+            self.grid.set_subimages([], (1, 1))
+            self.ui.set_image(None)
+            self.image_changed.emit("")
+            return
+        try:
+            row = self.store.image(image_id)
+        except UnknownItemError:
+            self.reload()
+            return
+        changed = self.image is None or self.image.id != image_id
+        self.image = row
+        subs = self.store.subimages(image_id)
+        self.grid.set_subimages(subs, (row.width, row.height))
+        self.ui.set_image(row)
+        if changed:
+            self.thumbs.request(row.id, row.path, [(s.id, s.x, s.y, s.w, s.h) for s in subs])
+            self.image_changed.emit(str(row.path))
+            self._update_counts()
+
+    def refresh_image(self) -> None:
+        """Re-read the current image after a change (its list row, grid, details and counts)."""
+        if self.store is None or self.image is None:
+            return
+        self.show_image(self.image.id)  # the grid keeps its selection and re-shows the details
+        if self.image is not None:
+            self.browser.update_image(self.image, self.store.image_reviews(self.image.id).get(self.image.id))
+
+    def _thumbnails_ready(self, image_id: int, thumbs: dict[int, QImage]) -> None:
+        if self.image is not None and self.image.id == image_id:
+            self.grid.set_thumbnails(thumbs)
+
+    def _show_details(self) -> None:
+        row = self.grid.current_row()
+        if self.store is None or row is None or self.image is None:
+            self.details.show_subimage(None)
+            return
+        self.details.show_subimage(row, self.image.path.name, self.store.history(row.id),
+                                   self.store.prediction_history(row.id))
+
+    def _update_counts(self) -> None:
+        store = self.store
+        if store is None:
+            self.ui.counts.set_counts(None, None)
+            self.ui.review.set_pending(None)
+            self.actions.undo.setText("&Undo")
+            return
+        project = store.counts()
+        image = store.counts(image_id=self.image.id) if self.image is not None else None
+        self.ui.counts.set_counts(project, image)
+        above = len(store.proposals(min_confidence=self.ui.review.confidence.value())) if project.pending else 0
+        self.ui.review.set_pending(project.pending, above)
+        what = store.undo_description()
+        self.actions.undo.setText(f"&Undo {what}" if what else "&Undo")
+        self.actions.undo.setEnabled(what is not None)
+
+    # ---- labeling (each a single transaction) -------------------------------------------------
+    def _selection(self) -> list[int]:
+        ids = self.grid.selected_ids() if self.store is not None else []
+        if not ids:
+            self._say("Select a sub-image first (click it, or use the arrow keys).")
+        return ids
+
+    def label_selection(self, label: str) -> bool:
+        """B / M: label the selected sub-images as a person's decision."""
+        ids = self._selection()
+        if not ids or self.store is None:
+            return False
+        try:
+            self.store.set_label(ids, label)
+        except LockedSubImageError as exc:
+            return self._refuse("Label not changed", str(exc))
+        self._after_write(f"Labelled {plural(ids)} {label}.")
+        return True
+
+    def decide_selection(self, accept: bool) -> bool:
+        """Space / X: accept or reject the pending proposals on the selected sub-images."""
+        if self.store is None:
+            return False
+        pids = [r.proposal_id for r in self.grid.selected_rows() if r.proposal_id is not None]
+        if not pids:
+            self._say("No pending proposal on the selected sub-image(s).")
+            return False
+        result = (self.store.accept_proposals if accept else self.store.reject_proposals)(pids)
+        self._after_write(f"{'Accepted' if accept else 'Rejected'} {plural(result.applied, 'proposal')}.")
+        return self._report_skipped(result, accept)
+
+    def accept_above(self, confidence: float) -> bool:
+        """Accept every pending proposal whose confidence is at least ``confidence`` (one undo step)."""
+        if self.store is None:
+            return False
+        result = self.store.accept_proposals_above(confidence)
+        self._after_write(f"Accepted {plural(result.applied, 'proposal')} at or above {confidence:.2f}.")
+        self.reload()
+        return self._report_skipped(result, True)
+
+    def _report_skipped(self, result: DecisionResult, accept: bool) -> bool:
+        text = skipped_message(result, accept)
+        return self._refuse(f"Proposal not {'accepted' if accept else 'rejected'}", text) if text else True
+
+    def toggle_lock(self) -> bool:
+        """L: lock the selected sub-images, or unlock them when all are locked already."""
+        rows = self.grid.selected_rows() if self.store is not None else []
+        if not rows or self.store is None:
+            self._say("Select a sub-image first (click it, or use the arrow keys).")
+            return False
+        lock = not all(r.locked for r in rows)
+        self.store.set_locked([r.id for r in rows], lock)
+        self._after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
+        return True
+
+    def undo(self) -> bool:
+        """Ctrl+Z: undo the last labeling action (also one made before the project was last closed)."""
+        if self.store is None:
+            return False
+        what = self.store.undo_description()
+        result = self.store.undo()
+        if result is None:
+            self._say("Nothing to undo.")
+            return False
+        image_id = self.store.subimage(result.subimage_ids[0]).image_id
+        if self.image is None or image_id != self.image.id:
+            if not self.browser.select_image(image_id):
+                self.show_image(image_id)
+        self.refresh_image()
+        self.grid.select_ids([i for i in result.subimage_ids if i in {r.id for r in self.grid.rows}])
+        self._after_write(f"Undid {what}.")
+        return True
+
+    def _after_write(self, text: str) -> None:
+        self.refresh_image()
+        self._update_counts()
+        self._say(text)
+        self.labels_changed.emit()
+
+    # ---- self-learning ------------------------------------------------------------------------
+    def run_selflearning(self, request: SelfLearnRequest | None = None) -> bool:
+        """Start a self-learning run on a worker (default: as the controls describe it)."""
+        if self.project is None:
+            return self._refuse("Self-learning not started", "Open or create a labeling project first.")
+        try:
+            request = request or self.ui.selflearn.request()
+        except BcviewerError as exc:
+            gui_errors.report_error(self, "Self-learning not started", exc)
+            return False
+        if not self.worker.start(self.project, request):
+            self._say("A self-learning run is already going.")
+            return False
+        self.ui.selflearn.show_started(request)
+        self._update_enabled()
+        return True
+
+    def cancel_selflearning(self) -> None:
+        """Stop the run after its current step; the round in progress is not saved."""
+        if self.worker.running:
+            self.worker.cancel()
+            self.ui.selflearn.show_cancelling()
+
+    def _run_ended(self, text: str) -> None:
+        self._say(text)
+        self._update_enabled()
+        self.reload()
+
+    # ---- shared -------------------------------------------------------------------------------
+    def _update_enabled(self) -> None:
+        has = self.store is not None
+        running = self.worker.running
+        for action in self.actions.labeling_actions + [self.actions.import_folder, self.actions.import_files]:
+            action.setEnabled(has)
+        self.actions.run_selflearning.setEnabled(has and not running)
+        self.actions.cancel_selflearning.setEnabled(running)
+        self.actions.open_project.setEnabled(not running)
+        self.actions.new_project.setEnabled(not running)
+        self.ui.set_enabled(has)
+
+    def _say(self, text: str) -> None:
+        self.ui.status.setText(text)
+        self.message.emit(text)
+
+    def _refuse(self, title: str, message: str) -> bool:
+        """An action the store or the rules refused: say why in a dialog; nothing changed."""
+        self._say(message.splitlines()[-1])
+        gui_errors.show_error_dialog(self, title, message)
+        return False
+
+    def _failed(self, title: str, exc: BaseException) -> None:
+        self._say(gui_errors.report_error(self, title, exc).splitlines()[0])
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel a self-learning run, wait for the worker threads and close the project.
+
+        Returns False when a thread is still busy after ``timeout_ms`` (a training step of a
+        self-learning round finishes before the run stops).
+        """
+        self.poll.stop()
+        self.worker.cancel()
+        done = self.worker.wait(timeout_ms) and self.jobs.wait(timeout_ms)
+        self.close_project()
+        return done

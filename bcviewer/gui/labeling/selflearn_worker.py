@@ -1,0 +1,157 @@
+"""``SelfLearnWorker``: self-learning rounds on a worker thread with progress and cancel.
+
+The worker opens its own :class:`~bcviewer.labels.LabelStore` on the project file (a store
+belongs to the thread that opened it) and commits each round as it finishes, so the panel,
+which polls the file for changes, shows each round's results while the next one trains.
+Cancelling sets a flag the engine checks between steps (before a round, after training, after
+scoring); the round in progress is then recorded as interrupted and changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from bcviewer.labels import LabelStore, Scorer, SelfLearningCancelled, SelfLearningEngine, TauSchedule, Trainer
+
+STAGE_TEXT = {"train": "training the model", "score": "scoring every sub-image", "apply": "saving the results",
+              "done": "done"}
+
+
+@dataclass(frozen=True)
+class SelfLearnRequest:
+    """What to run: how many rounds, auto or review, the tau schedule, and the held-out share.
+
+    ``holdout`` is used only when the project has no held-out patients recorded yet (its first
+    run); later runs keep the recorded ones, as ``bcviewer selflearn`` does.
+    """
+
+    rounds: int = 1
+    mode: str = "review"
+    schedule: TauSchedule = field(default_factory=TauSchedule)
+    holdout: float = 0.2
+    split_seed: int = 0
+
+
+def default_trainer_factory() -> Trainer:
+    """The CLI's default small CPU trainer (imports PyTorch; called on the worker thread)."""
+    from bcviewer.labels.hybrid_trainer import default_trainer
+
+    return default_trainer()
+
+
+class _Signals(QObject):
+    progress = Signal(str, int, int)  # stage, round position (1-based), rounds
+    round_finished = Signal(object)  # RoundReport
+    finished = Signal(object, bool)  # list[RoundReport], cancelled
+    failed = Signal(object)  # the exception
+
+
+class _Run(QRunnable):
+    def __init__(self, project: Path, request: SelfLearnRequest, trainer_factory: Callable[[], Trainer] | None,
+                 scorer_factory: Callable[[], Scorer] | None, stop: threading.Event) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.project, self.request, self.stop = project, request, stop
+        self.trainer_factory, self.scorer_factory = trainer_factory, scorer_factory
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            reports, cancelled = self._rounds()
+        except BaseException as exc:  # noqa: BLE001 (shown to the user by the panel)
+            self.signals.failed.emit(exc)
+            return
+        self.signals.finished.emit(reports, cancelled)
+
+    def _rounds(self) -> tuple[list[Any], bool]:
+        from bcviewer.labels.split import choose_heldout_patients
+
+        req = self.request
+        with LabelStore.open(self.project) as store:
+            heldout = store.heldout_patients()
+            if heldout is None:
+                heldout = choose_heldout_patients(store, req.holdout, req.split_seed)
+                store.set_heldout_patients(sorted(heldout))
+            if self.stop.is_set():
+                return [], True
+            parts: dict[str, Any] = ({"scorer": self.scorer_factory()} if self.scorer_factory is not None
+                                     else {"trainer": (self.trainer_factory or default_trainer_factory)()})
+            plan = getattr(parts.get("trainer"), "plan", None)
+            engine = SelfLearningEngine(
+                store, schedule=req.schedule, mode=req.mode, heldout_patients=heldout,
+                params={"plan": plan.to_dict()} if plan is not None else {"started_from": "labeling panel"},
+                progress=self.signals.progress.emit, should_stop=self.stop.is_set, **parts)
+            reports = []
+            for position in range(1, req.rounds + 1):
+                try:
+                    report = engine.run_round(position, req.rounds)
+                except SelfLearningCancelled:
+                    return reports, True
+                reports.append(report)
+                self.signals.round_finished.emit(report)
+            return reports, False
+
+
+class SelfLearnWorker(QObject):
+    """Runs one self-learning run at a time on its own thread; signals arrive on the GUI thread.
+
+    ``trainer_factory`` / ``scorer_factory`` make the model on the worker thread (default: the
+    CLI's small CPU trainer, retrained every round); give a scorer factory for a fixed model.
+    """
+
+    started = Signal()
+    progress = Signal(str, int, int)  # stage ("train", "score", "apply", "done"), position, rounds
+    round_finished = Signal(object)  # RoundReport
+    finished = Signal(object, bool)  # list[RoundReport], cancelled
+    failed = Signal(object)  # exception
+
+    def __init__(self, parent: QObject | None = None, *, trainer_factory: Callable[[], Trainer] | None = None,
+                 scorer_factory: Callable[[], Scorer] | None = None) -> None:
+        super().__init__(parent)
+        self.trainer_factory, self.scorer_factory = trainer_factory, scorer_factory
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._run: _Run | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    @property
+    def cancelling(self) -> bool:
+        return self._run is not None and self._stop.is_set()
+
+    def start(self, project: str | Path, request: SelfLearnRequest) -> bool:
+        """Start a run on ``project``; False (and nothing started) while another run is going."""
+        if self._run is not None:
+            return False
+        self._stop = threading.Event()
+        run = _Run(Path(project), request, self.trainer_factory, self.scorer_factory, self._stop)
+        run.signals.progress.connect(self.progress)
+        run.signals.round_finished.connect(self.round_finished)
+        run.signals.finished.connect(lambda reports, cancelled: self._done(run, self.finished, reports, cancelled))
+        run.signals.failed.connect(lambda exc: self._done(run, self.failed, exc))
+        self._run = run
+        self._pool.start(run)
+        self.started.emit()
+        return True
+
+    def _done(self, run: _Run, signal: Any, *args: Any) -> None:
+        if self._run is run:
+            self._run = None
+        signal.emit(*args)
+
+    def cancel(self) -> None:
+        """Ask the run to stop at its next check (a training step in progress finishes first)."""
+        self._stop.set()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the worker thread is idle; True when it is."""
+        return self._pool.waitForDone(timeout_ms)
