@@ -1,0 +1,85 @@
+"""Screenshot of the labeling panel on a project built from the BreakHis test fixtures.
+
+Run under a display or Xvfb, from the repository root:
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py docs/screenshots/labeling-panel.png
+
+The project (in a temporary folder) holds the four fixture images of tests/data/breakhis. The
+panel then does what its Run button does: one review-mode self-learning round (tau 0.4) with
+the default small CPU trainer, on a worker, holding out 20% of the patients. A person then
+labels one sub-image and locks another through the panel, so that every source and state shows.
+Four images are far too few to train a useful model: the picture shows the panel, not accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bcviewer.gui.labeling import LabelingPanel  # noqa: E402
+from bcviewer.labels import LabelStore  # noqa: E402
+from bcviewer.labels.importer import import_images  # noqa: E402
+
+
+def pause(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="PNG file to write")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    app = QApplication(sys.argv[:1])
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder) / "fixtures.bcv"
+        with LabelStore.create(project) as store:
+            import_images(store, [ROOT / "tests" / "data" / "breakhis"])
+        window = QMainWindow()
+        window.setWindowTitle("bcviewer – labeling")
+        panel = LabelingPanel(project)
+        window.setCentralWidget(panel)
+        window.resize(1400, 900)
+        window.show()
+        pause(1000)
+        box = panel.ui.selflearn
+        box.tau.setText("0.4")
+        loop = QEventLoop()
+        panel.worker.finished.connect(loop.quit)
+        panel.worker.failed.connect(loop.quit)
+        box.run.click()
+        loop.exec()
+        pause(1500)
+        panel.browser.set_order("disagreement")
+        pause(300)
+        dc = next(i for i in panel.browser.visible_image_ids() if "_M_DC" in str(panel.store.image(i).path))
+        panel.browser.select_image(dc)
+        rows = panel.grid.rows
+        plain = [s for s in rows if s.proposal_id is None]
+        panel.grid.select_ids([plain[0].id])
+        panel.label_selection("malignant")
+        panel.grid.select_ids([plain[-1].id])
+        panel.toggle_lock()
+        proposed = [s.id for s in panel.grid.rows if s.proposal_id is not None]
+        panel.grid.select_ids(proposed[:1])
+        panel.grid.setFocus()
+        pause(800)
+        ok = window.grab().save(args.out)
+        panel.shutdown()
+    print(f"wrote {args.out}" if ok else f"could not write {args.out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
