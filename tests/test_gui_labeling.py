@@ -127,6 +127,30 @@ def test_keys_label_the_selection_and_write_through(qtbot, panel: LabelingPanel,
     assert panel.ui.counts.value("benign") == "18"
 
 
+def test_keys_act_from_the_image_list_but_not_in_text_fields(qtbot, panel: LabelingPanel, reader: LabelStore) -> None:
+    show(qtbot, panel, BF_ID)
+    target = panel.grid.selected_ids()[0]
+    table = panel.browser.table
+    table.setFocus()
+    qtbot.waitUntil(table.hasFocus)
+    QTest.keyClick(table, Qt.Key.Key_M)
+    assert (reader.subimage(target).label, reader.subimage(target).source) == ("malignant", "human")
+    QTest.keyClick(table, Qt.Key.Key_PageDown)
+    assert panel.image.id == DC_ID
+    tau = panel.ui.selflearn.tau
+    tau.setFocus()
+    qtbot.waitUntil(tau.hasFocus)
+    QTest.keyClick(tau, Qt.Key.Key_Space)
+    QTest.keyClick(tau, Qt.Key.Key_X)
+    assert tau.text().endswith(" x") and len(reader.proposals()) == 8
+    pending = panel.browser.pending
+    pending.setFocus()
+    qtbot.waitUntil(pending.hasFocus)
+    QTest.keyClick(pending, Qt.Key.Key_Space)  # toggles the check box; accepts nothing
+    assert pending.isChecked() and len(reader.proposals()) == 8
+    assert reader.undo_description() == "label malignant on 1 sub-image"
+
+
 def test_lock_then_label_is_refused_with_a_message(qtbot, panel: LabelingPanel, reader: LabelStore,
                                                    dialogs: list[tuple[str, str]]) -> None:
     show(qtbot, panel, BA_ID)
@@ -257,6 +281,9 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
     scorer = GateScorer(block_at=0)
     p = make_panel(qtbot, project, SelfLearnWorker(scorer_factory=lambda: scorer))
     try:
+        show(qtbot, p, DC_ID)
+        confirmed = cell(p, 0, 0)  # p = 0.05: the rounds would relabel it, but a person said malignant
+        key(p, Qt.Key.Key_M)
         stages: list[tuple[str, int, int]] = []
         p.worker.progress.connect(lambda *args: stages.append(args))
         p.ui.selflearn.rounds.setValue(2)
@@ -269,9 +296,11 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         assert not cancelled and [(r.number, r.tau, r.mode) for r in reports] == [(2, 0.2, "auto"), (3, 0.3, "auto")]
         assert stages == [(s, k, 2) for k in (1, 2) for s in ("score", "apply", "done")]
         assert reader.heldout_patients() is not None  # the first run records the held-out patients
-        # DC: below 0.3 (0.05, 0.15, 0.25) are now benign by the model; the list and counts follow
-        qtbot.waitUntil(lambda: p.browser.model.entry(p.browser.model.row_of(DC_ID)).row.n_benign == 3)
-        assert p.ui.counts.value("model") == str(reader.counts().model) == "6"
+        # DC: 0.15 and 0.25 are now benign by the model, 0.05 stays as the person set it; PC: 3 relabelled
+        qtbot.waitUntil(lambda: p.browser.model.entry(p.browser.model.row_of(DC_ID)).row.n_benign == 2)
+        assert (reader.subimage(confirmed).label, reader.subimage(confirmed).source) == ("malignant", "human")
+        assert p.ui.counts.value("model") == str(reader.counts().model) == "5"
+        assert [s.label for s in p.grid.rows][:3] == ["malignant", "benign", "benign"]
         assert p.ui.selflearn.state.text() == "Finished 2 rounds." and p.ui.selflearn.run.isEnabled()
         assert dialogs == []
     finally:

@@ -1,9 +1,10 @@
 """The labeling panel's actions: project menu items and the labeling keys.
 
-The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down) are shortcuts of the panel and its
-children only (``WidgetWithChildrenShortcut``): they act while the keyboard focus is inside the
-panel, so they never collide with the slide viewer's own keys. The project actions have no
-shortcut of their own; a window that puts them in its File menu may give them one.
+The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down) are shortcuts of the sub-image grid
+and the image list only (``WidgetWithChildrenShortcut``, see :func:`bind_keys`): they act while
+one of those has the keyboard focus, so they never collide with the slide viewer's keys, and
+Space or a letter typed in a filter or a schedule field keeps its usual meaning. The project
+actions have no shortcut of their own; a window that puts them in its File menu may give them one.
 """
 
 from __future__ import annotations
@@ -59,8 +60,15 @@ def _action(panel: QWidget, text: str, tip: str, key: str | QKeySequence | None 
         tip = f"{tip} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
     action.setToolTip(tip)
     action.setStatusTip(tip)
-    panel.addAction(action)  # the panel owns the shortcut context
     return action
+
+
+def bind_keys(actions: LabelingActions, widgets: list[QWidget]) -> None:
+    """Make the labeling keys work while the focus is in one of ``widgets`` (or their children)."""
+    for action in actions.labeling_actions:
+        if not action.shortcut().isEmpty():
+            for widget in widgets:
+                widget.addAction(action)
 
 
 def build_labeling_actions(panel: QWidget) -> LabelingActions:

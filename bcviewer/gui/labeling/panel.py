@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import errors as gui_errors
-from bcviewer.gui.labeling.actions import build_labeling_actions
+from bcviewer.gui.labeling.actions import bind_keys, build_labeling_actions
 from bcviewer.gui.labeling.dialogs import ask_import_files, ask_import_folder, ask_new_project, ask_open_project
 from bcviewer.gui.labeling.jobs import Overview, import_failures, import_into, import_summary, load_overview
 from bcviewer.gui.labeling.layout import PanelLayout
@@ -54,6 +54,7 @@ class LabelingPanel(QWidget):
         self.actions = build_labeling_actions(self)
         self.ui = PanelLayout(self, self.actions)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
+        bind_keys(self.actions, [self.grid, self.browser.table])
         self._overview_job: Job | None = None
         self._reload_again = False
         self._seen_version = 0
