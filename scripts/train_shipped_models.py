@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bcviewer.training import PLANS, MemberPlan, StageSchedule, load_tileset, train_ensemble  # noqa: E402
 from bcviewer.nets import update_card  # noqa: E402
-from bcviewer.training.cards import card_fields_for, spec_extras_for  # noqa: E402
+from bcviewer.training.cards import card_fields_for, crossval_summary, spec_extras_for  # noqa: E402
 from bcviewer.training.crossval import cross_validate  # noqa: E402
 
 BREAKHIS_PLAN = PLANS["cpu"].with_overrides(
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         result = cross_validate(tiles, CROSSVAL_PLAN, k=args.folds, seed=0, log_epochs=not args.quiet)
         result["note"] = ("estimate of the training recipe with one resnet18-rows member, every patient held out "
                           "once; the shipped ensemble's own held-out numbers are under 'metrics'")
-        update_card(args.out / "breakhis-100x", {"cross_validation": result})
+        update_card(args.out / "breakhis-100x", {"cross_validation": result,
+                                                 "cross_validation_summary": crossval_summary(result)})
     if args.only in (None, "idc-wsi"):
         tiles = load_tileset(args.data / "idc", IDC_PLAN.input_size, "idc")
         fields = card_fields_for("idc", "idc-wsi", args.data / "idc",

@@ -43,3 +43,28 @@ def card_fields_for(kind: str, name: str, data_dir: Path, description: str | Non
     return {"name": name, "description": description or task, "task": task, "classes": CLASSES[kind],
             "positive_class": CLASSES[kind][1], "data": {"kind": kind, "folder": data_dir.name},
             "citations": [CITATIONS[kind]], "method_sources": METHODS, "limitations": list(GENERIC_LIMITATIONS)}
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def held_out_summary(metrics: dict[str, Any]) -> str:
+    """One sentence with the held-out test numbers, for the card's ``summary``."""
+    test = metrics.get("test")
+    if not test:
+        return "No test patients were scored."
+    image, tile = test["image"], test["tile"]
+    auc = "n/a" if image["roc_auc"] is None else f"{image['roc_auc']:.3f}"
+    return (f"On {len(test['patients'])} held-out test patients ({image['n']} images, {tile['n']} tiles): "
+            f"image-level accuracy {_pct(image['accuracy'])}, AUC {auc}, sensitivity {_pct(image['sensitivity'])}, "
+            f"specificity {_pct(image['specificity'])}; tile-level accuracy {_pct(tile['accuracy'])}.")
+
+
+def crossval_summary(result: dict[str, Any]) -> str:
+    """One sentence with the pooled cross-validation numbers."""
+    image = result["pooled"]["image"]
+    auc = "n/a" if image["roc_auc"] is None else f"{image['roc_auc']:.3f}"
+    return (f"{result['k']}-fold patient cross-validation of the recipe ({image['n']} images, every patient held "
+            f"out once): pooled image-level accuracy {_pct(image['accuracy'])}, AUC {auc}; per-fold accuracy "
+            f"{_pct(result['fold_image_accuracy_mean'])} +/- {_pct(result['fold_image_accuracy_std'])}.")

@@ -21,6 +21,7 @@ from bcviewer.datasets import PatientSplit, patient_split
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.preprocess import InputSpec
 from bcviewer.nets.store import load_model, save_model, update_card
+from bcviewer.training.cards import held_out_summary
 from bcviewer.training.evaluation import IMAGE_AGGREGATION, evaluation_report, predict_tileset
 from bcviewer.training.plans import TrainPlan
 from bcviewer.training.tiles import TileSet, channel_stats
@@ -146,5 +147,5 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
         if len(part) and (score_test or name != "test"):
             metrics[name] = evaluation_report(part, predict_tileset(loaded.ensemble, part, loaded.spec))
     training["total_seconds"] = round(time.monotonic() - started, 1)
-    card = update_card(out_dir, {"training": training, "metrics": metrics})
+    card = update_card(out_dir, {"training": training, "metrics": metrics, "summary": held_out_summary(metrics)})
     return TrainedEnsemble(out_dir, card, fitted.results)
