@@ -71,7 +71,13 @@ def make_panel(qtbot, project: Path | None, worker: SelfLearnWorker | None = Non
     qtbot.waitUntil(window.isActiveWindow)  # the labeling keys are shortcuts of the focused window
     if project is not None:
         qtbot.waitUntil(lambda: panel.browser.model.rowCount() == 4 and bool(panel.grid.rows))
+        settle(qtbot, panel)
     return panel
+
+
+def settle(qtbot, panel: LabelingPanel) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the reads the panel runs on workers (the list, the project counts) to land."""
+    qtbot.waitUntil(lambda: not panel.overview.busy and not panel.project_counts.busy, timeout=10_000)
 
 
 @pytest.fixture()
@@ -109,6 +115,7 @@ def test_keys_label_the_selection_and_write_through(qtbot, panel: LabelingPanel,
     assert panel.ui.counts.value("benign") == "18" and panel.ui.counts.value("benign", "Image") == "0"
 
     key(panel, Qt.Key.Key_B)
+    settle(qtbot, panel)
     sub = reader.subimage(cell(panel, 1, 1))
     assert (sub.label, sub.source, sub.round) == ("benign", "human", 0)
     top = reader.history(sub.id)[0]
@@ -121,6 +128,7 @@ def test_keys_label_the_selection_and_write_through(qtbot, panel: LabelingPanel,
 
     key(panel, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)  # extend to (1, 2)
     key(panel, Qt.Key.Key_M)
+    settle(qtbot, panel)
     assert [(s.label, s.source) for s in (reader.subimage(cell(panel, 1, 1)), reader.subimage(cell(panel, 1, 2)))] \
         == [("malignant", "human"), ("malignant", "human")]
     assert reader.undo_description() == "label malignant on 2 sub-images"
@@ -190,11 +198,13 @@ def test_space_accepts_and_x_rejects_a_proposal(qtbot, panel: LabelingPanel, rea
     first, second = cell(panel, 0, 0), cell(panel, 0, 1)
     assert panel.grid.rows[0].proposed_label == "benign" and panel.ui.counts.value("pending") == "8"
     key(panel, Qt.Key.Key_Space)
+    settle(qtbot, panel)
     assert (reader.subimage(first).label, reader.subimage(first).source) == ("benign", "human")
     assert [p.status for p in reader.proposals(None) if p.subimage_id == first] == ["accepted"]
     assert panel.grid.rows[0].proposed_label is None and panel.ui.counts.value("pending") == "7"
     key(panel, Qt.Key.Key_Right)
     key(panel, Qt.Key.Key_X)
+    settle(qtbot, panel)
     assert (reader.subimage(second).label, reader.subimage(second).source) == ("malignant", "human")
     assert [p.status for p in reader.proposals(None) if p.subimage_id == second] == ["rejected"]
     assert panel.ui.counts.value("pending") == "6"
@@ -222,8 +232,10 @@ def test_accept_refused_when_it_would_leave_no_malignant_sub_image(
 def test_bulk_accept_above_a_confidence(qtbot, panel: LabelingPanel, reader: LabelStore) -> None:
     assert panel.ui.review.pending.text() == "8 proposals pending, 2 at or above 0.90"
     panel.ui.review.confidence.setValue(0.8)
+    settle(qtbot, panel)
     assert panel.ui.review.pending.text() == "8 proposals pending, 4 at or above 0.80"
     QTest.mouseClick(panel.ui.review.accept, Qt.MouseButton.LeftButton)
+    settle(qtbot, panel)
     accepted = sorted(round(p.confidence, 2) for p in reader.proposals("accepted"))
     assert accepted == [0.82, 0.85, 0.92, 0.95]
     assert panel.ui.review.pending.text() == "4 proposals pending, 0 at or above 0.80"
@@ -299,6 +311,7 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         # DC: 0.15 and 0.25 are now benign by the model, 0.05 stays as the person set it; PC: 3 relabelled
         qtbot.waitUntil(lambda: p.browser.model.entry(p.browser.model.row_of(DC_ID)).row.n_benign == 2)
         assert (reader.subimage(confirmed).label, reader.subimage(confirmed).source) == ("malignant", "human")
+        settle(qtbot, p)
         assert p.ui.counts.value("model") == str(reader.counts().model) == "5"
         assert [s.label for s in p.grid.rows][:3] == ["malignant", "benign", "benign"]
         assert p.ui.selflearn.state.text() == "Finished 2 rounds." and p.ui.selflearn.run.isEnabled()
@@ -354,6 +367,7 @@ def test_new_project_import_by_dialog_and_bad_files(qtbot, tmp_path: Path, test_
         p.actions.import_folder.trigger()
         qtbot.waitUntil(lambda: p.browser.model.rowCount() == 4 and bool(p.grid.rows), timeout=20_000)
         qtbot.waitUntil(lambda: p.ui.status.text() == "Imported 4 images.", timeout=20_000)
+        settle(qtbot, p)
         assert p.ui.counts.value("benign") == "18" and p.ui.counts.value("malignant") == "18"
         qtbot.waitUntil(lambda: all(p.grid.has_thumbnail(s.id) for s in p.grid.rows), timeout=10_000)
         assert len(dialogs) == 1

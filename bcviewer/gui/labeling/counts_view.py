@@ -33,10 +33,10 @@ class CountsView(QWidget):
                 self.cells[(key, column)] = cell
         grid.setColumnStretch(len(self.COLUMNS) + 1, 1)
 
-    def set_counts(self, project: LabelCounts | None, image: LabelCounts | None) -> None:
-        for column, counts in zip(self.COLUMNS, (project, image)):
-            for key, _ in ROWS:
-                self.cells[(key, column)].setText("–" if counts is None else str(getattr(counts, key)))
+    def set_counts(self, column: str, counts: LabelCounts | None) -> None:
+        """Fill one column ("Project" or "Image"); None shows dashes."""
+        for key, _ in ROWS:
+            self.cells[(key, column)].setText("–" if counts is None else str(getattr(counts, key)))
 
     def value(self, key: str, column: str = "Project") -> str:
         return self.cells[(key, column)].text()

@@ -76,7 +76,10 @@ class ImageBrowser(QWidget):
         t.verticalHeader().hide()
         t.verticalHeader().setDefaultSectionSize(22)
         header = t.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized to the contents once per reload: ResizeToContents would re-measure a thousand rows
+        # after every key press on a large project.
+        header.setResizeContentsPrecision(200)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(28)
         form = QFormLayout()
@@ -106,9 +109,10 @@ class ImageBrowser(QWidget):
         self._quiet = True
         try:
             self.model.set_entries(rows, reviews)
-            self.proxy.sort(0)
         finally:
             self._quiet = False
+        for column in range(1, self.model.columnCount()):
+            self.table.resizeColumnToContents(column)
         self._after_reshuffle()
 
     def update_image(self, row: ImageRow, review: ImageReview | None) -> None:
@@ -158,7 +162,7 @@ class ImageBrowser(QWidget):
     def _reordered(self, order: str) -> None:
         self._quiet = True
         try:
-            self.proxy.set_order(order)
+            self.model.set_order(order)
         finally:
             self._quiet = False
         self._after_reshuffle()

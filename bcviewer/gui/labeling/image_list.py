@@ -1,10 +1,12 @@
-"""The project's images as a table model, and a proxy that filters and orders them for review.
+"""The project's images as a table model in review order, and a proxy that filters them.
 
+Orders: by file name, disagreement first (sub-images whose label the latest model contradicts),
+or uncertainty first (the least certain sub-image); the model keeps its rows in that order
+(sorting in Python once is far cheaper than a proxy calling back into Python per comparison).
 Filters: patient, subtype, label source (images holding at least one sub-image of that source)
-and pending proposals. Orders: by file name, disagreement first (sub-images whose label the
-latest model contradicts), or uncertainty first (the least certain sub-image). The proxy does
-not re-filter on its own when a row changes (``dynamicSortFilter`` off): an image being worked
-on stays in place until the filters change or the list is reloaded.
+and pending proposals. The proxy does not re-filter on its own when a row changes
+(``dynamicSortFilter`` off): an image being worked on stays in place until the filters change
+or the list is reloaded.
 """
 
 from __future__ import annotations
@@ -80,11 +82,22 @@ class ImageListModel(QAbstractTableModel):
         super().__init__()
         self._entries: list[ImageEntry] = []
         self._rows_by_id: dict[int, int] = {}
+        self.order = "path"
 
     # ---- content ------------------------------------------------------------------------------
     def set_entries(self, rows: list[ImageRow], reviews: dict[int, ImageReview]) -> None:
+        self._reset([ImageEntry(r, reviews.get(r.id)) for r in rows])
+
+    def set_order(self, order: str) -> None:
+        """Put the rows in one of :data:`ORDERS`."""
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {list(ORDERS)}, not {order!r}")
+        self.order = order
+        self._reset(self._entries)
+
+    def _reset(self, entries: list[ImageEntry]) -> None:
         self.beginResetModel()
-        self._entries = [ImageEntry(r, reviews.get(r.id)) for r in rows]
+        self._entries = sorted(entries, key=lambda e: e.order_key(self.order))
         self._rows_by_id = {e.row.id: i for i, e in enumerate(self._entries)}
         self.endResetModel()
 
@@ -153,7 +166,7 @@ class ImageListModel(QAbstractTableModel):
 
 
 class ImageFilterProxy(QSortFilterProxyModel):
-    """Filters images by patient, subtype, source and pending proposals, and orders them for review."""
+    """Filters images by patient, subtype, source and pending proposals (keeping the model's order)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -161,7 +174,6 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self.subtype: str | None = None
         self.source: str | None = None
         self.pending_only = False
-        self.order = "path"
         self.setDynamicSortFilter(False)
 
     def set_filters(self, *, patient: str | None = None, subtype: str | None = None, source: str | None = None,
@@ -171,14 +183,6 @@ class ImageFilterProxy(QSortFilterProxyModel):
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         self.patient, self.subtype, self.source, self.pending_only = patient, subtype, source, pending_only
         self.invalidate()
-        self.sort(0)
-
-    def set_order(self, order: str) -> None:
-        if order not in ORDERS:
-            raise ValueError(f"order must be one of {list(ORDERS)}, not {order!r}")
-        self.order = order
-        self.invalidate()
-        self.sort(0)
 
     def entry(self, proxy_row: int) -> ImageEntry:
         return self.data(self.index(proxy_row, 0), ENTRY_ROLE)
@@ -194,8 +198,3 @@ class ImageFilterProxy(QSortFilterProxyModel):
                 and (self.subtype is None or row.subtype == self.subtype)
                 and (self.source is None or entry.source_count(self.source) > 0)
                 and (not self.pending_only or row.n_pending > 0))
-
-    def lessThan(self, left: Index, right: Index) -> bool:
-        a: ImageEntry = left.data(ENTRY_ROLE)
-        b: ImageEntry = right.data(ENTRY_ROLE)
-        return a.order_key(self.order) < b.order_key(self.order)

@@ -1,13 +1,16 @@
-"""Work the labeling panel hands to worker threads; each call opens its own store on the project file."""
+"""Work the labeling panel hands to worker threads (each call opens its own store on the project file)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QObject, Signal
+
+from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.labels import ImageReview, ImageRow, LabelCounts, LabelStore
 
 if TYPE_CHECKING:  # the importer loads the imaging stack; it is imported on the worker thread
@@ -16,18 +19,81 @@ if TYPE_CHECKING:  # the importer loads the imaging stack; it is imported on the
 
 @dataclass(frozen=True)
 class Overview:
-    """Everything the image list and the project counts show, read in one go."""
+    """Everything the image list shows, read in one go."""
 
     images: list[ImageRow]
     reviews: dict[int, ImageReview]
+
+
+@dataclass(frozen=True)
+class ProjectCounts:
+    """The project's sub-image counts and how many pending proposals reach a confidence."""
+
     counts: LabelCounts
-    data_version: int
+    confidence: float
+    above: int
 
 
 def load_overview(project: Path) -> Overview:
-    """The image list with review summaries and the project's counts (worker thread)."""
+    """The image list with review summaries (worker thread)."""
     with LabelStore.open(project, readonly=True) as store:
-        return Overview(store.images(), store.image_reviews(), store.counts(), store.data_version())
+        return Overview(store.images(), store.image_reviews())
+
+
+def load_project_counts(project: Path, confidence: float) -> ProjectCounts:
+    """Counts of the whole project (worker thread: tens of milliseconds on all of BreakHis)."""
+    with LabelStore.open(project, readonly=True) as store:
+        counts = store.counts()
+        above = len(store.proposals(min_confidence=confidence)) if counts.pending else 0
+        return ProjectCounts(counts, confidence, above)
+
+
+class LatestJob(QObject):
+    """Runs one function on a :class:`JobRunner`, one call at a time.
+
+    A request while a call runs queues one more call (with the latest arguments), so a burst of
+    requests costs at most two calls and the last result always reflects the last request.
+    """
+
+    ready = Signal(object)  # the function's result
+    failed = Signal(object)  # the exception
+
+    def __init__(self, jobs: JobRunner, fn: Callable[..., Any], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs, self.fn = jobs, fn
+        self._job: Job | None = None
+        self._next: tuple[Any, ...] | None = None
+
+    def request(self, *args: Any) -> None:
+        if self._job is not None:
+            self._next = args
+            return
+        self._job = self.jobs.submit(self.fn, *args, on_success=self._done, on_error=self._error)
+
+    def cancel(self) -> None:
+        """Forget the call in flight (its result is dropped) and the queued one."""
+        if self._job is not None:
+            self._job.cancelled = True
+        self._job, self._next = None, None
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def _done(self, result: object) -> None:
+        self._job = None
+        self.ready.emit(result)
+        self._again()
+
+    def _error(self, exc: BaseException) -> None:
+        self._job = None
+        self.failed.emit(exc)
+        self._again()
+
+    def _again(self) -> None:
+        if self._next is not None:
+            args, self._next = self._next, None
+            self.request(*args)
 
 
 def import_into(project: Path, sources: Sequence[str | os.PathLike[str]]) -> ImportReport:

@@ -19,12 +19,21 @@ from bcviewer.errors import BcviewerError
 from bcviewer.gui import errors as gui_errors
 from bcviewer.gui.labeling.actions import bind_keys, build_labeling_actions
 from bcviewer.gui.labeling.dialogs import ask_import_files, ask_import_folder, ask_new_project, ask_open_project
-from bcviewer.gui.labeling.jobs import Overview, import_failures, import_into, import_summary, load_overview
+from bcviewer.gui.labeling.jobs import (
+    LatestJob,
+    Overview,
+    ProjectCounts,
+    import_failures,
+    import_into,
+    import_summary,
+    load_overview,
+    load_project_counts,
+)
 from bcviewer.gui.labeling.layout import PanelLayout
 from bcviewer.gui.labeling.messages import plural, round_message, run_message, skipped_message
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
-from bcviewer.gui.workers import Job, JobRunner
+from bcviewer.gui.workers import JobRunner
 from bcviewer.labels import DecisionResult, ImageRow, LabelStore, LockedSubImageError, UnknownItemError
 
 
@@ -38,7 +47,8 @@ class LabelingPanel(QWidget):
     project_changed = Signal(str)  # the project file, "" when none is open
     image_changed = Signal(str)  # the file of the image in the grid, "" when none
     labels_changed = Signal()  # after each change this panel wrote
-    overview_loaded = Signal()  # the image list and project counts were (re)read
+    overview_loaded = Signal()  # the image list was (re)read
+    project_counts_loaded = Signal()  # the project's counts were (re)read
     message = Signal(str)  # one line for a status bar
 
     def __init__(self, project: str | Path | None = None, parent: QWidget | None = None, *, create: bool = False,
@@ -55,8 +65,8 @@ class LabelingPanel(QWidget):
         self.ui = PanelLayout(self, self.actions)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
         bind_keys(self.actions, [self.grid, self.browser.table])
-        self._overview_job: Job | None = None
-        self._reload_again = False
+        self.overview = LatestJob(self.jobs, load_overview, self)
+        self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
         self.poll = QTimer(self)
         self.poll.setInterval(poll_ms)
@@ -88,7 +98,11 @@ class LabelingPanel(QWidget):
         self.thumbs.failed.connect(lambda _image, text: self._say(text[0].upper() + text[1:]))
         self.grid.selection_changed.connect(self._show_details)
         self.ui.review.accept_above_requested.connect(self.accept_above)
-        self.ui.review.confidence.valueChanged.connect(lambda: self._update_counts())
+        self.ui.review.confidence.valueChanged.connect(self.refresh_project_counts)
+        self.overview.ready.connect(self._overview_ready)
+        self.overview.failed.connect(lambda exc: self._failed("Cannot read the project", exc))
+        self.project_counts.ready.connect(self._project_counts_ready)
+        self.project_counts.failed.connect(lambda exc: self._failed("Cannot count the labels", exc))
         self.ui.selflearn.run_clicked.connect(lambda: self.run_selflearning())
         self.ui.selflearn.cancel_clicked.connect(self.cancel_selflearning)
         w = self.worker
@@ -129,9 +143,8 @@ class LabelingPanel(QWidget):
         if self.store is None:
             return
         self.poll.stop()
-        if self._overview_job is not None:
-            self._overview_job.cancelled = True
-        self._overview_job = None
+        self.overview.cancel()
+        self.project_counts.cancel()
         self.thumbs.cancel()
         self.thumbs.cache.clear()
         self.store.close()
@@ -166,34 +179,26 @@ class LabelingPanel(QWidget):
 
     # ---- reading ------------------------------------------------------------------------------
     def reload(self) -> None:
-        """Re-read the image list and counts on a worker (one read at a time; a later request queues)."""
-        if self.project is None:
-            return
-        if self._overview_job is not None:
-            self._reload_again = True
-            return
-        project = self.project
-        self._overview_job = self.jobs.submit(load_overview, project,
-                                              on_success=lambda o: self._overview_ready(project, o),
-                                              on_error=lambda exc: self._overview_failed(project, exc))
+        """Re-read the image list and the project counts on a worker."""
+        if self.project is not None:
+            self.overview.request(self.project)
+            self.refresh_project_counts()
 
-    def _overview_ready(self, project: Path, overview: Overview) -> None:
-        if project != self.project:
-            return
-        self._overview_job = None
+    def refresh_project_counts(self) -> None:
+        if self.project is not None:
+            self.project_counts.request(self.project, self.ui.review.confidence.value())
+
+    def _overview_ready(self, overview: Overview) -> None:
         self.browser.set_images(overview.images, overview.reviews)
         if self.image is not None and self.browser.current_image_id() == self.image.id:
             self.refresh_image()
-        self._update_counts()
+        self._update_counts(project=False)  # reload() asked for the project's
         self.overview_loaded.emit()
-        if self._reload_again:
-            self._reload_again = False
-            self.reload()
 
-    def _overview_failed(self, project: Path, exc: BaseException) -> None:
-        if project == self.project:
-            self._overview_job = None
-            self._failed("Cannot read the project", exc)
+    def _project_counts_ready(self, result: ProjectCounts) -> None:
+        self.ui.counts.set_counts("Project", result.counts)
+        self.ui.review.set_pending(result.counts.pending, result.above, result.confidence)
+        self.project_counts_loaded.emit()
 
     def check_for_changes(self) -> None:
         """Reload when another connection committed to the project file since the last look."""
@@ -247,21 +252,21 @@ class LabelingPanel(QWidget):
         self.details.show_subimage(row, self.image.path.name, self.store.history(row.id),
                                    self.store.prediction_history(row.id))
 
-    def _update_counts(self) -> None:
+    def _update_counts(self, project: bool = True) -> None:
+        """The current image's counts and the Undo text at once; the project's on a worker."""
         store = self.store
         if store is None:
-            self.ui.counts.set_counts(None, None)
+            for column in ("Project", "Image"):
+                self.ui.counts.set_counts(column, None)
             self.ui.review.set_pending(None)
             self.actions.undo.setText("&Undo")
             return
-        project = store.counts()
-        image = store.counts(image_id=self.image.id) if self.image is not None else None
-        self.ui.counts.set_counts(project, image)
-        above = len(store.proposals(min_confidence=self.ui.review.confidence.value())) if project.pending else 0
-        self.ui.review.set_pending(project.pending, above)
+        self.ui.counts.set_counts("Image", store.counts(image_id=self.image.id) if self.image is not None else None)
         what = store.undo_description()
         self.actions.undo.setText(f"&Undo {what}" if what else "&Undo")
         self.actions.undo.setEnabled(what is not None)
+        if project:
+            self.refresh_project_counts()
 
     # ---- labeling (each a single transaction) -------------------------------------------------
     def _selection(self) -> list[int]:

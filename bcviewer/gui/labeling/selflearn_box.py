@@ -49,11 +49,12 @@ class ReviewBox(QGroupBox):
         layout.addWidget(self.pending)
         layout.addLayout(row)
 
-    def set_pending(self, count: int | None, above: int | None = None) -> None:
+    def set_pending(self, count: int | None, above: int | None = None, confidence: float | None = None) -> None:
         if count is None:
             self.pending.setText("No project")
         else:
-            extra = f", {above} at or above {self.confidence.value():.2f}" if above is not None else ""
+            at = self.confidence.value() if confidence is None else confidence
+            extra = f", {above} at or above {at:.2f}" if above is not None else ""
             self.pending.setText(f"{count} proposal{'s' if count != 1 else ''} pending{extra}")
         self.accept.setEnabled(bool(count))
 
