@@ -374,3 +374,26 @@ def test_new_project_import_by_dialog_and_bad_files(qtbot, tmp_path: Path, test_
     finally:
         assert p.shutdown(30_000)
     assert [t.name for t in _threads() - before if t.is_alive()] == []
+
+
+class WrongLengthScorer:
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
+        return np.full(len(items) - 1, 0.5)
+
+
+def test_a_failing_round_shows_its_message_and_keeps_the_labels(qtbot, project: Path, reader: LabelStore,
+                                                                dialogs: list[tuple[str, str]]) -> None:
+    p = make_panel(qtbot, project, SelfLearnWorker(scorer_factory=WrongLengthScorer))
+    try:
+        with qtbot.waitSignal(p.worker.failed, timeout=20_000):
+            assert p.run_selflearning(SelfLearnRequest(rounds=2, mode="auto"))
+        assert len(dialogs) == 1 and dialogs[0][0] == "Self-learning failed"
+        assert "one probability in [0, 1] per sub-image (36)" in dialogs[0][1]
+        assert p.ui.selflearn.state.text() == "Stopped by an error; completed rounds are kept."
+        assert p.ui.selflearn.run.isEnabled() and p.actions.run_selflearning.isEnabled()
+        assert [r.status for r in reader.rounds()] == ["done", "interrupted"] and reader.counts().malignant == 18
+        p.ui.selflearn.tau.setText("0.1, 1.5")
+        assert not p.run_selflearning() and dialogs[1] == (
+            "Self-learning not started", "every tau must lie between 0 and 1, got [0.1, 1.5]")
+    finally:
+        assert p.shutdown(30_000)
