@@ -39,6 +39,16 @@ class LabelingActions:
     def all(self) -> list[QAction]:
         return [getattr(self, f.name) for f in fields(self)]
 
+    def set_state(self, has_project: bool, running: bool, can_undo: bool) -> None:
+        """Enable what makes sense: labeling with a project, opening another when no run uses this one."""
+        for action in self.labeling_actions + [self.import_folder, self.import_files]:
+            action.setEnabled(has_project)
+        self.undo.setEnabled(has_project and can_undo)
+        self.run_selflearning.setEnabled(has_project and not running)
+        self.cancel_selflearning.setEnabled(running)
+        self.open_project.setEnabled(not running)
+        self.new_project.setEnabled(not running)
+
     @property
     def project_actions(self) -> list[QAction]:
         """For a File menu: open, new, import a folder, import files."""

@@ -10,6 +10,7 @@ is read on a worker thread; the small per-image queries run on the GUI thread.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QImage
@@ -35,6 +36,9 @@ from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWo
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
 from bcviewer.gui.workers import JobRunner
 from bcviewer.labels import DecisionResult, ImageRow, LabelStore, LockedSubImageError, UnknownItemError
+
+if TYPE_CHECKING:  # the importer loads the imaging stack; imports run on a worker thread
+    from bcviewer.labels.importer import ImportReport
 
 
 class LabelingPanel(QWidget):
@@ -78,8 +82,8 @@ class LabelingPanel(QWidget):
 
     def _connect(self) -> None:
         a = self.actions
-        a.open_project.triggered.connect(lambda: self._open_chosen(ask_open_project(self), False))
-        a.new_project.triggered.connect(lambda: self._open_chosen(ask_new_project(self), True))
+        a.open_project.triggered.connect(lambda: self.open_project(ask_open_project(self)))
+        a.new_project.triggered.connect(lambda: self.open_project(ask_new_project(self), create=True))
         a.import_folder.triggered.connect(lambda: self.import_images(ask_import_folder(self)))
         a.import_files.triggered.connect(lambda: self.import_images(ask_import_files(self)))
         a.label_benign.triggered.connect(lambda: self.label_selection("benign"))
@@ -108,17 +112,15 @@ class LabelingPanel(QWidget):
         w = self.worker
         self.ui.selflearn.attach(w)
         w.round_finished.connect(lambda report: (self._say(round_message(report)), self.reload()))
-        w.finished.connect(lambda reports, cancelled: self._run_ended(f"Self-learning: {run_message(reports, cancelled)}"))
-        w.failed.connect(lambda exc: (self._run_ended("Self-learning stopped by an error."),
+        w.finished.connect(lambda reports, cancelled: self._run_ended(run_message(reports, cancelled)))
+        w.failed.connect(lambda exc: (self._run_ended("Stopped by an error."),
                                       self._failed("Self-learning failed", exc)))
 
     # ---- project ------------------------------------------------------------------------------
-    def _open_chosen(self, path: str | None, create: bool) -> None:
-        if path:
-            self.open_project(path, create=create)
-
-    def open_project(self, path: str | Path, *, create: bool = False) -> bool:
+    def open_project(self, path: str | Path | None, *, create: bool = False) -> bool:
         """Open (``create``: or create) a project file; False, with a message, when it cannot be."""
+        if not path:
+            return False  # the file dialog was cancelled
         if self.worker.running:
             return self._refuse("Project not opened", "A self-learning run is using the current project; "
                                 "wait for it or cancel it before opening another project.")
@@ -168,11 +170,11 @@ class LabelingPanel(QWidget):
                          on_error=lambda exc: self._failed("Import failed", exc))
         return True
 
-    def _imported(self, project: Path, report: object) -> None:
+    def _imported(self, project: Path, report: ImportReport) -> None:
         if project != self.project:
             return
-        self._say(import_summary(report))  # type: ignore[arg-type]
-        failures = import_failures(report)  # type: ignore[arg-type]
+        self._say(import_summary(report))
+        failures = import_failures(report)
         if failures:
             gui_errors.show_error_dialog(self, "Some images were not imported", failures)
         self.reload()
@@ -230,7 +232,7 @@ class LabelingPanel(QWidget):
         if changed:
             self.thumbs.request(row.id, row.path, [(s.id, s.x, s.y, s.w, s.h) for s in subs])
             self.image_changed.emit(str(row.path))
-            self._update_counts()
+            self._update_counts(project=False)
 
     def refresh_image(self) -> None:
         """Re-read the current image after a change (its list row, grid, details and counts)."""
@@ -371,21 +373,16 @@ class LabelingPanel(QWidget):
             self.ui.selflearn.show_cancelling()
 
     def _run_ended(self, text: str) -> None:
-        self._say(text)
+        self._say(f"Self-learning: {text[0].lower()}{text[1:]}")
         self._update_enabled()
         self.reload()
 
     # ---- shared -------------------------------------------------------------------------------
     def _update_enabled(self) -> None:
-        has = self.store is not None
-        running = self.worker.running
-        for action in self.actions.labeling_actions + [self.actions.import_folder, self.actions.import_files]:
-            action.setEnabled(has)
-        self.actions.run_selflearning.setEnabled(has and not running)
-        self.actions.cancel_selflearning.setEnabled(running)
-        self.actions.open_project.setEnabled(not running)
-        self.actions.new_project.setEnabled(not running)
-        self.ui.set_enabled(has)
+        store = self.store
+        self.actions.set_state(store is not None, self.worker.running,
+                               store is not None and store.undo_description() is not None)
+        self.ui.set_enabled(store is not None)
 
     def _say(self, text: str) -> None:
         self.ui.status.setText(text)
