@@ -298,6 +298,8 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         key(p, Qt.Key.Key_M)
         stages: list[tuple[str, int, int]] = []
         p.worker.progress.connect(lambda *args: stages.append(args))
+        said: list[str] = []
+        p.message.connect(said.append)
         p.ui.selflearn.rounds.setValue(2)
         p.ui.selflearn.mode.setCurrentIndex(p.ui.selflearn.mode.findData("auto"))
         p.ui.selflearn.tau.setText("0.2, 0.3")
@@ -307,7 +309,15 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         reports, cancelled = done.args
         assert not cancelled and [(r.number, r.tau, r.mode) for r in reports] == [(2, 0.2, "auto"), (3, 0.3, "auto")]
         assert stages == [(s, k, 2) for k in (1, 2) for s in ("score", "apply", "done")]
-        assert reader.heldout_patients() is not None  # the first run records the held-out patients
+        # the first run holds out (and records) 20% of the patient groups: here DC's and BA's patients
+        assert reader.heldout_patients() == frozenset({"14-13412", "14-22549AB"})
+        # DC's mean p is 0.46 (called benign: wrong), BA's 0.1; 13 of 18 sub-images on the right side of 0.5
+        assert [m for m in said if m.startswith("Self-learning")] == [
+            "Self-learning round 2: 3 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
+            "sub-image accuracy 0.72.",
+            "Self-learning round 3: 2 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
+            "sub-image accuracy 0.72.",
+            "Self-learning: finished 2 rounds."]
         # DC: 0.15 and 0.25 are now benign by the model, 0.05 stays as the person set it; PC: 3 relabelled
         qtbot.waitUntil(lambda: p.browser.model.entry(p.browser.model.row_of(DC_ID)).row.n_benign == 2)
         assert (reader.subimage(confirmed).label, reader.subimage(confirmed).source) == ("malignant", "human")

@@ -24,9 +24,16 @@ def skipped_message(result: DecisionResult, accept: bool) -> str:
 
 
 def round_message(report: RoundReport) -> str:
+    """What a round changed, and the held-out accuracy of the model it trained (when measured)."""
     if report.mode == "auto":
-        return f"Self-learning round {report.number}: {plural(report.stats['relabelled'])} relabelled."
-    return f"Self-learning round {report.number}: {plural(report.stats['proposed'])} proposed for review."
+        text = f"Self-learning round {report.number}: {plural(report.stats['relabelled'])} relabelled."
+    else:
+        text = f"Self-learning round {report.number}: {plural(report.stats['proposed'])} proposed for review."
+    held = report.heldout
+    if held:
+        text += (f" Held-out patients: image accuracy {held['image_accuracy']:.2f} ({plural(held['images'], 'image')}),"
+                 f" sub-image accuracy {held['subimage_accuracy']:.2f}.")
+    return text
 
 
 def run_message(reports: list[RoundReport], cancelled: bool) -> str:

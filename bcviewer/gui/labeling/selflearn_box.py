@@ -77,6 +77,8 @@ class SelfLearnBox(QGroupBox):
         self.tau.setToolTip("Relabel threshold per round: a malignant sub-image with p < tau becomes benign "
                             "(the last value repeats)")
         self.run = QPushButton("Run")
+        self.run.setToolTip("Train, score and relabel (or propose) in the background. At the first run 20% of "
+                            "the patients are held out of training to measure accuracy, as 'bcviewer selflearn' does.")
         self.cancel = QPushButton("Cancel")
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
