@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from labels_helpers import TableScorer, fixture_project
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 from test_labels_selflearn import constructed_table
@@ -157,6 +158,26 @@ def test_keys_act_from_the_image_list_but_not_in_text_fields(qtbot, panel: Label
     QTest.keyClick(pending, Qt.Key.Key_Space)  # toggles the check box; accepts nothing
     assert pending.isChecked() and len(reader.proposals()) == 8
     assert reader.undo_description() == "label malignant on 1 sub-image"
+
+
+def test_keys_win_over_the_host_windows_shortcuts(qtbot, panel: LabelingPanel, reader: LabelStore) -> None:
+    window = panel.window()
+    fired: list[str] = []
+    for text in ("M", "Space", "Ctrl+Z"):  # the viewer's M toggles its minimap
+        action = QAction(text, window)
+        action.setShortcut(QKeySequence(text))
+        action.triggered.connect(lambda _=False, t=text: fired.append(t))
+        window.addAction(action)
+    show(qtbot, panel, BF_ID)
+    target = panel.grid.selected_ids()[0]
+    key(panel, Qt.Key.Key_M)
+    key(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert fired == [] and reader.history(target)[0].action == "undo"
+    pending = panel.browser.pending
+    pending.setFocus()
+    qtbot.waitUntil(pending.hasFocus)
+    QTest.keyClick(pending, Qt.Key.Key_M)  # outside the grid and the list the window's key works
+    assert fired == ["M"] and len(reader.history(target)) == 3
 
 
 def test_lock_then_label_is_refused_with_a_message(qtbot, panel: LabelingPanel, reader: LabelStore,

@@ -1,18 +1,19 @@
 """The labeling panel's actions: project menu items and the labeling keys.
 
-The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down) are shortcuts of the sub-image grid
-and the image list only (``WidgetWithChildrenShortcut``, see :func:`bind_keys`): they act while
-one of those has the keyboard focus, so they never collide with the slide viewer's keys, and
-Space or a letter typed in a filter or a schedule field keeps its usual meaning. The project
-actions have no shortcut of their own; a window that puts them in its File menu may give them one.
+The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down) act while the sub-image grid or the
+image list has the keyboard focus (see :class:`LabelingKeys`), even when the window hosting the
+panel uses the same keys for its own shortcuts (the viewer's M toggles its minimap); elsewhere
+(a filter, the tau field) Space and letters keep their usual meaning. The actions still carry
+their keys so that menus show them. The project actions have no key; a window that puts them in
+its File menu may give them one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QWidget
 
 
@@ -66,6 +67,7 @@ def _action(panel: QWidget, text: str, tip: str, key: str | QKeySequence | None 
     action = QAction(text, panel)
     if key is not None:
         action.setShortcut(QKeySequence(key))
+        # Only menus a window adds it to make it a live shortcut; the panel's widgets use LabelingKeys.
         action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         tip = f"{tip} ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
     action.setToolTip(tip)
@@ -73,12 +75,42 @@ def _action(panel: QWidget, text: str, tip: str, key: str | QKeySequence | None 
     return action
 
 
-def bind_keys(actions: LabelingActions, widgets: list[QWidget]) -> None:
-    """Make the labeling keys work while the focus is in one of ``widgets`` (or their children)."""
-    for action in actions.labeling_actions:
-        if not action.shortcut().isEmpty():
-            for widget in widgets:
-                widget.addAction(action)
+class LabelingKeys(QObject):
+    """An event filter that gives the labeling keys to the widget it watches, then triggers the action.
+
+    Accepting the ``ShortcutOverride`` event makes Qt deliver the key to the focused widget
+    instead of the window's shortcuts, so a window shortcut on the same key cannot make it
+    ambiguous (Qt then triggers neither).
+    """
+
+    def __init__(self, actions: LabelingActions, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._actions = [a for a in actions.labeling_actions if not a.shortcut().isEmpty()]
+
+    def action_for(self, event: QKeyEvent) -> QAction | None:
+        """The enabled action whose key this is, if any."""
+        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        pressed = QKeySequence(QKeyCombination(mods, Qt.Key(event.key())))
+        return next((a for a in self._actions if a.isEnabled() and a.shortcut() == pressed), None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            action = self.action_for(event)  # type: ignore[arg-type]
+            if action is not None:
+                if event.type() == QEvent.Type.ShortcutOverride:
+                    event.accept()
+                    return False
+                action.trigger()
+                return True
+        return super().eventFilter(watched, event)
+
+
+def bind_keys(actions: LabelingActions, widgets: list[QWidget]) -> LabelingKeys:
+    """Make the labeling keys work while the focus is on one of ``widgets``."""
+    keys = LabelingKeys(actions, widgets[0])
+    for widget in widgets:
+        widget.installEventFilter(keys)
+    return keys
 
 
 def build_labeling_actions(panel: QWidget) -> LabelingActions:
@@ -96,7 +128,7 @@ def build_labeling_actions(panel: QWidget) -> LabelingActions:
         undo=_action(panel, "&Undo", "Undo the last labeling action", QKeySequence.StandardKey.Undo),
         next_image=_action(panel, "&Next image", "Go to the next image of the list", "PgDown"),
         previous_image=_action(panel, "&Previous image", "Go to the previous image of the list", "PgUp"),
-        accept_above=_action(panel, "Accept all &above…", "Accept every pending proposal at or above the confidence"),
+        accept_above=_action(panel, "Accept all &above the confidence", "Accept every pending proposal at or above the confidence"),
         run_selflearning=_action(panel, "Run &self-learning", "Run self-learning rounds in the background"),
         cancel_selflearning=_action(panel, "&Cancel self-learning", "Stop the self-learning run after its current step"),
     )

@@ -68,7 +68,7 @@ class LabelingPanel(QWidget):
         self.actions = build_labeling_actions(self)
         self.ui = PanelLayout(self, self.actions)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
-        bind_keys(self.actions, [self.grid, self.browser.table])
+        self.keys = bind_keys(self.actions, [self.grid, self.browser.table])
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
