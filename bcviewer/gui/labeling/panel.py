@@ -316,12 +316,12 @@ class LabelingPanel(QWidget):
 
     def toggle_lock(self) -> bool:
         """L: lock the selected sub-images, or unlock them when all are locked already."""
-        rows = self.grid.selected_rows() if self.store is not None else []
-        if not rows or self.store is None:
-            self._say("Select a sub-image first (click it, or use the arrow keys).")
+        ids = self._selection()
+        if not ids or self.store is None:
             return False
+        rows = self.grid.selected_rows()
         lock = not all(r.locked for r in rows)
-        self.store.set_locked([r.id for r in rows], lock)
+        self.store.set_locked(ids, lock)
         self._after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
         return True
 
