@@ -116,7 +116,12 @@ def _python_threads() -> set[threading.Thread]:
 def assert_threads_finished(window: MainWindow, before: set[threading.Thread]) -> None:
     assert window.shutdown(30_000), "a worker thread did not finish within 30 s"
     pools = [window.jobs._pool, window.analysis._pool, window.view.loader._pool]
-    assert [p.activeThreadCount() for p in pools] == [0, 0, 0]
+    tabs = window.workspaces
+    if tabs.expression_tab is not None:
+        pools += [tabs.expression_tab.jobs._pool, tabs.expression_tab._pool]
+    if tabs.labeling_panel is not None:
+        pools += [tabs.labeling_panel.jobs._pool, tabs.labeling_panel.worker._pool]
+    assert [p.activeThreadCount() for p in pools] == [0] * len(pools)
     leftover = [t.name for t in _python_threads() - before if t.is_alive()]
     assert leftover == [], f"threads outlived the test: {leftover}"
 

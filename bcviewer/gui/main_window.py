@@ -1,4 +1,4 @@
-"""``MainWindow``: the slide view, the analysis dock, menus, status bar, drag and drop, settings."""
+"""``MainWindow``: workspace tabs, the analysis dock, menus, status bar, drag and drop, settings."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide_view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
+from bcviewer.gui.workspaces import Workspaces
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 
 if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see gui.core)
@@ -62,7 +63,6 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1280, 820)
         self.view = SlideView(self)
-        self.setCentralWidget(self.view)
         self.jobs = JobRunner(2, self)
         self.analysis = AnalysisController(self)
         self.scores: TileScores | None = None
@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self.status = ViewerStatusBar(self)
         self.setStatusBar(self.status)
         self.actions = build_actions(self)
+        self.workspaces = Workspaces(self, self.view, self.status)
+        self.setCentralWidget(self.workspaces)
         self._build_dock()
         self._connect()
         self._restore_settings()
@@ -235,8 +237,12 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt API)
         files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if files:
-            event.acceptProposedAction()
+        if not files:
+            return
+        event.acceptProposedAction()
+        if self.workspaces.wants_profile(files[0]):
+            self.workspaces.expression().open_path(files[0])
+        else:
             self.open_path(files[0])
 
     # ---- analysis ---------------------------------------------------------------------------
@@ -391,7 +397,11 @@ class MainWindow(QMainWindow):
     def is_idle(self) -> bool:
         """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
         return (
-            self._open_job is None and not self.analysis.running and self.jobs.pending == 0 and self.view.is_settled()
+            self._open_job is None
+            and not self.analysis.running
+            and self.jobs.pending == 0
+            and self.view.is_settled()
+            and self.workspaces.is_idle()
         )
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
@@ -400,6 +410,7 @@ class MainWindow(QMainWindow):
         ok = self.analysis.wait(timeout_ms)
         ok = self.jobs.wait(timeout_ms) and ok
         ok = self.view.shutdown() and ok
+        ok = self.workspaces.shutdown(timeout_ms) and ok
         return ok
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
