@@ -23,6 +23,10 @@ inner validation of 2-3 patients picked the epoch-1 (untrained) checkpoint, and 
 gave every *training* sub-image p_malignant within 0.42-0.55, so no tau could ever relabel
 anything. Training runs a fixed number of epochs instead and keeps the probabilities uncalibrated.
 
+``--crossfit K`` scores every training sub-image with a model trained without its patient (K
+models per round on K-1 of K patient groups; held-out patients get the mean of the K models),
+see :mod:`bcviewer.labels.crossfit`. About twice the training time.
+
 Usage (from the project root; about 20 minutes on one CPU thread with the defaults)::
 
     nohup python3 scripts/ablation_selflearn.py --out runs/ablation > runs/ablation.log 2>&1 &
@@ -66,6 +70,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of training patient groups used for early stopping (0: none, fixed epochs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crossfit", type=int, default=0, metavar="K",
+                   help="cross-fitted scoring with K patient groups of the training patients (0: off)")
     return p.parse_args()
 
 
@@ -80,7 +86,7 @@ def heldout_folds(store: LabelStore, k: int, seed: int) -> list[frozenset[str]]:
 
 
 def run_fold(base: Path, out: Path, fold: int, heldout: frozenset[str], plan: TrainPlan, tau: str, rounds: int,
-             val_fraction: float, started: float) -> dict[str, Any]:
+             val_fraction: float, started: float, crossfit: int = 0) -> dict[str, Any]:
     """All rounds of one fold on a fresh copy of the imported project; returns its table rows."""
     project = out / f"fold{fold}.bcv"
     for stale in (project, Path(f"{project}-wal"), Path(f"{project}-shm")):
@@ -95,7 +101,7 @@ def run_fold(base: Path, out: Path, fold: int, heldout: frozenset[str], plan: Tr
         print(f"[{time.monotonic() - started:7.1f}s] fold {fold} round {position}/{total}: {stage}", flush=True)
 
     engine = SelfLearningEngine(store, trainer=trainer, schedule=TauSchedule.parse(tau), heldout_patients=heldout,
-                                progress=progress)
+                                progress=progress, crossfit_folds=crossfit)
     reports = engine.run(rounds)
     final = engine.evaluate()
     rows = [{"labels": "inherited labels", "counts": initial, "heldout": reports[0].heldout}]
@@ -134,7 +140,8 @@ def main() -> int:
         members=tuple(MemberPlan.parse(m) for m in args.members.split(",")), input_size=(width, height),
         stage1_epochs=args.epochs, stage2_epochs=args.finetune_epochs, patience=args.epochs, seed=args.seed,
         threads=1)
-    results = [run_fold(base, args.out, i, held, plan, args.tau, args.rounds, args.val_fraction, started)
+    results = [run_fold(base, args.out, i, held, plan, args.tau, args.rounds, args.val_fraction, started,
+                        args.crossfit)
                for i, held in enumerate(folds)]
     lines = ["| training labels | malignant sub-images (fold mean) | image acc (mean p) | image acc (any p) | "
              "sub-image acc (vs inherited) | per fold image acc |", "|---|---|---|---|---|---|"]
@@ -151,7 +158,7 @@ def main() -> int:
                      f"{row['image_accuracy_any']:.3f} | {row['subimage_accuracy']:.3f} | "
                      + " / ".join(f"{a:.3f}" for a in row["per_fold"]) + " |")
     summary = {"data": str(args.data), "images": n_images, "folds": results, "table": table,
-               "val_fraction": args.val_fraction,
+               "val_fraction": args.val_fraction, "crossfit": args.crossfit,
                "schedule": args.tau, "plan": plan.to_dict(), "seconds": round(time.monotonic() - started, 1)}
     (args.out / "ablation_selflearn.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     (args.out / "ablation_selflearn.md").write_text("\n".join(lines) + "\n")

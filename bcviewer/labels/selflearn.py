@@ -18,6 +18,11 @@ The round's model is trained on the labels *before* its relabels, so the accurac
 is the inherited-labels baseline; :meth:`SelfLearningEngine.evaluate` trains once more on the
 final labels.
 
+With ``crossfit_folds = k >= 2`` step 1-2 are cross-fitted (:mod:`crossfit`): ``k`` models,
+each trained on ``k - 1`` of ``k`` fixed patient groups, score the training sub-images of the
+group they did not see, and their mean scores the held-out patients. A model scoring its own
+training sub-images has memorised their labels and is rarely confidently benign about them.
+
 Default schedule ``tau = 0.1, 0.2, 0.3, 0.4``: each level relabels only what the model is more
 confidently benign about than in the level before it; past the last value the last one repeats.
 """
@@ -31,6 +36,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bcviewer.labels.crossfit import crossfit_groups, crossfit_scores
 from bcviewer.labels.errors import SelfLearningError
 from bcviewer.labels.queries import SubImageRef
 from bcviewer.labels.store import LabelStore
@@ -145,15 +151,22 @@ class SelfLearningEngine:
     """Runs self-learning rounds on a project with an injected trainer or scorer.
 
     ``should_stop`` is polled before a round starts, after training and after scoring (a
-    training step itself is not interrupted); see :meth:`run`.
+    training step itself is not interrupted); see :meth:`run`. ``crossfit_folds`` >= 2 turns
+    cross-fitted scoring on (needs a trainer; 0 is off); ``crossfit_seed`` fixes its patient groups.
     """
 
     def __init__(self, store: LabelStore, *, trainer: Trainer | None = None, scorer: Scorer | None = None,
                  schedule: TauSchedule = TauSchedule(), mode: str = "auto",
                  heldout_patients: frozenset[str] | None = None, params: dict[str, Any] | None = None,
-                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                 crossfit_folds: int = 0, crossfit_seed: int = 0) -> None:
         if (trainer is None) == (scorer is None):
             raise SelfLearningError("give either a trainer (retrained every round) or a fixed scorer")
+        if crossfit_folds == 1 or crossfit_folds < 0:
+            raise SelfLearningError(f"cross-fitting needs at least 2 folds (0: off), not {crossfit_folds}")
+        if crossfit_folds and trainer is None:
+            raise SelfLearningError("cross-fitting trains its own models, so it needs a trainer, not a fixed scorer")
+        self.crossfit_folds, self.crossfit_seed = crossfit_folds, crossfit_seed
         if mode not in ("auto", "review"):
             raise SelfLearningError(f"mode must be auto or review, not {mode!r}")
         self.store, self.trainer, self.scorer = store, trainer, scorer
@@ -174,8 +187,29 @@ class SelfLearningEngine:
             raise SelfLearningError("every patient is held out, so there is nothing to train on")
         return refs, train, [r for r in refs if r.patient in self.heldout]
 
+    def _groups(self, train: list[SubImageRef]) -> list[frozenset[str]] | None:
+        return crossfit_groups(train, self.crossfit_folds, self.crossfit_seed) if self.crossfit_folds else None
+
+    def _crossfit(self, train: list[SubImageRef], held: list[SubImageRef], groups: list[frozenset[str]],
+                  number: int, position: int, total: int) -> tuple[np.ndarray, np.ndarray]:
+        def before_fit(fold: int) -> None:
+            if fold:
+                self._check_stop()
+            self._progress("train", position, total)
+
+        assert self.trainer is not None
+        return crossfit_scores(self.trainer, train, held, groups, number, before_fit)
+
     def _scores(self, train: list[SubImageRef], refs: list[SubImageRef], number: int,
-                position: int, total: int) -> np.ndarray:
+                position: int, total: int, groups: list[frozenset[str]] | None = None) -> np.ndarray:
+        if groups is not None:
+            held = [r for r in refs if r.patient in self.heldout]
+            p_train, p_held = self._crossfit(train, held, groups, number, position, total)
+            self._check_stop()
+            self._progress("score", position, total)
+            by_id = {r.subimage_id: p for r, p in zip(train, p_train)}
+            by_id.update({r.subimage_id: p for r, p in zip(held, p_held)})
+            return np.array([by_id[r.subimage_id] for r in refs])
         scorer = self.scorer
         if self.trainer is not None:
             self._progress("train", position, total)
@@ -202,11 +236,14 @@ class SelfLearningEngine:
         self._check_stop()
         refs, train, held = self._parts()
         tau = self.schedule.tau(position)
+        groups = self._groups(train)
         params = {**self.params, "position": position, "schedule": list(self.schedule.taus),
-                  "heldout_patients": sorted(self.heldout), "trained": self.trainer is not None}
+                  "heldout_patients": sorted(self.heldout), "trained": self.trainer is not None,
+                  "crossfit_folds": self.crossfit_folds,
+                  "crossfit_groups": [sorted(g) for g in groups] if groups is not None else None}
         round_id, number = self.store.start_round(self.mode, tau, params)
         try:
-            p = self._scores(train, refs, number, position, total)
+            p = self._scores(train, refs, number, position, total, groups)
             self._check_stop()
         except SelfLearningCancelled:
             self.store.abort_round(round_id, "cancelled")
@@ -246,10 +283,17 @@ class SelfLearningEngine:
         return reports
 
     def evaluate(self) -> HeldOutAccuracy | None:
-        """Train on the current labels and measure held-out accuracy, changing nothing."""
+        """Train on the current labels and measure held-out accuracy, changing nothing.
+
+        Cross-fitted: the mean of the ``k`` fold models, as in the rounds.
+        """
         refs, train, held = self._parts()
         if not held:
             return None
+        groups = self._groups(train)
+        if groups is not None:
+            assert self.trainer is not None
+            return heldout_accuracy(held, crossfit_scores(self.trainer, train, held, groups, 0)[1])
         scorer = self.trainer.fit(train, 0) if self.trainer is not None else self.scorer
         assert scorer is not None
         return heldout_accuracy(held, np.asarray(scorer.score(held), dtype=np.float64).reshape(-1))
