@@ -39,6 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--final-eval", action="store_true",
                    help="after the last round, train once more on the final labels and report its accuracy")
     p.add_argument("--json", metavar="FILE", help="write the statistics as JSON")
+    p.add_argument("--crossfit", type=int, default=0, metavar="K",
+                   help="cross-fitted scoring: train K models per round, each on K-1 of K groups of the "
+                        "training patients, and score every sub-image with a model that never saw its "
+                        "patient (held-out patients: the mean of the K models); K times the training, on "
+                        "(K-1)/K of the data each. 0 (default): one model scores the sub-images it was "
+                        "trained on")
     train = p.add_argument_group("training (the hybrid CNN+LSTM, retrained each round)")
     train.add_argument("--config", choices=("cpu", "gpu"), default="cpu", help="training plan (default cpu)")
     train.add_argument("--members", metavar="LIST", help="e.g. resnet18:0.25:rows (default: one small member)")
@@ -138,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     schedule = TauSchedule.parse(args.tau)
     if args.rounds < 1:
         raise BcviewerError(f"--rounds must be at least 1, got {args.rounds}")
+    if args.crossfit == 1 or args.crossfit < 0:
+        raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
     with LabelStore.open(args.project) as store:
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
@@ -151,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
             engine = SelfLearningEngine(store, trainer=trainer, schedule=schedule, mode=args.mode,
                                         heldout_patients=heldout, progress=progress,
-                                        params={"plan": trainer.plan.to_dict()})
+                                        params={"plan": trainer.plan.to_dict()}, crossfit_folds=args.crossfit)
             # The trainer logs its epochs with print-like writes; keep stdout for the table.
             with contextlib.redirect_stdout(sys.stderr):
                 reports = engine.run(args.rounds)
@@ -159,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     print(round_table(initial, reports, final))
     if args.json:
         payload = {"project": str(Path(args.project)), "mode": args.mode, "schedule": list(schedule.taus),
-                   "heldout_patients": sorted(heldout), "initial_counts": initial,
+                   "heldout_patients": sorted(heldout), "initial_counts": initial, "crossfit": args.crossfit,
                    "rounds": [r.stats for r in reports], "final_evaluation": final.to_dict() if final else None,
                    "training": trainer.history}
         try:
