@@ -19,7 +19,8 @@ from bcviewer.labels import (
     TauSchedule,
     UnknownItemError,
 )
-from bcviewer.labels.importer import import_images, sha256_file
+from bcviewer.checksums import sha256_of
+from bcviewer.labels.importer import import_images
 from bcviewer.labels.schema import MIGRATIONS, configure, migrate
 
 DC = "SOB_M_DC-14-13412-100-001.png"
@@ -43,7 +44,7 @@ def test_import_records_files_grids_and_inherited_labels(store: LabelStore, test
     pc = _image(store, PC)
     assert (pc.patient, pc.magnification, pc.label, pc.subtype) == ("14-12465", 100, "malignant", "papillary_carcinoma")
     assert (pc.width, pc.height) == (700, 456)  # a BreakHis image 4 px shorter than the others
-    assert pc.sha256 == sha256_file(test_data / "breakhis" / PC)
+    assert pc.sha256 == sha256_of(test_data / "breakhis" / PC)
     subs = store.subimages(pc.id)
     assert [(s.row, s.col) for s in subs] == [(r, c) for r in range(3) for c in range(3)]
     assert [(s.x, s.w) for s in subs[:3]] == [(0, 233), (233, 233), (466, 234)]

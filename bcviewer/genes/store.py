@@ -9,7 +9,6 @@ loaded, and weights whose sha256 differs from the card are refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 import torch
 from safetensors.numpy import load_file, save_file
 
+from bcviewer.checksums import sha256_of
 from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, default_models_dir
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
@@ -29,14 +29,6 @@ CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _UNSAFE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz", ".h5", ".keras"}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

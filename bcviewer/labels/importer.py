@@ -10,12 +10,12 @@ another path) is skipped, so an interrupted import can simply be run again.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bcviewer.checksums import sha256_of
 from bcviewer.datasets import BreakHisImage, DatasetError, index_breakhis, parse_breakhis_name
 from bcviewer.errors import BcviewerError
 from bcviewer.labels.errors import ImportSourceError
@@ -35,14 +35,6 @@ class ImportReport:
     already_present: list[Path] = field(default_factory=list)
     duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (skipped, copy already held)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _listed_paths(listing: Path) -> list[Path]:
@@ -98,7 +90,7 @@ def read_image(item: BreakHisImage, rows: int = 3, cols: int = 3) -> tuple[NewIm
     with open_slide(item.path) as slide:
         grid = subimage_grid(slide, rows, cols)
         width, height = slide.dimensions
-    image = NewImage(item.path, sha256_file(item.path), item.patient, item.magnification, item.label,
+    image = NewImage(item.path, sha256_of(item.path), item.patient, item.magnification, item.label,
                      width, height, item.subtype)
     return image, [SubImageRect(t.row, t.col, t.x, t.y, t.w, t.h, t.tissue) for t in grid]
 

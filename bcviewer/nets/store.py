@@ -8,7 +8,6 @@ because unpickling can run arbitrary code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from bcviewer.checksums import sha256_of
 from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
 from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
@@ -40,15 +40,6 @@ def model_search_dirs() -> list[Path]:
     ``models/`` folder, then the user's data folder."""
     env = [Path(p) for p in os.environ.get("BCVIEWER_MODELS", "").split(os.pathsep) if p]
     return [*env, SHIPPED_MODELS_DIR, Path(platformdirs.user_data_dir("bcviewer")) / "models"]
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
