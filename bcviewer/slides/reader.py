@@ -227,7 +227,7 @@ def open_slide(path: str | os.PathLike[str]) -> SlideReader:
     if image is None:
         hint = ""
         if p.suffix.lower() in _SLIDE_EXTENSIONS:
-            hint = f" it has the {p.suffix} extension, but its content is not a slide of that kind."
+            hint = f" It has the {p.suffix} extension, but its content is not a slide of that kind."
         raise UnsupportedFormatError(
             f"{p.name} is not a slide or image bcviewer can read.{hint} Supported: {SUPPORTED_FORMATS}"
         )
