@@ -7,6 +7,7 @@ skipped with a reason on a user's machine, where only ``tests/data`` exists.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(SHARED_REASON)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny nets run fastest on one thread, and the 2-core CI machine is shared by the suite."""
+    import torch  # imported here so that collecting Qt-only or reader tests stays light
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

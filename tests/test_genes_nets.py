@@ -13,13 +13,7 @@ from bcviewer.genes.nets import ARCHITECTURES, DeepCME, build_net
 from bcviewer.genes.targets import infer_encoding
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These nets are tiny: one thread is fastest and spares the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

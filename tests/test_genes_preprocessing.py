@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from sklearn.model_selection import StratifiedKFold
 
 from bcviewer.genes.evaluation import cross_validate
@@ -26,13 +25,7 @@ from bcviewer.genes.preprocessing import (
 from bcviewer.genes.targets import infer_encoding
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These nets are tiny: one thread is fastest and spares the shared CI cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

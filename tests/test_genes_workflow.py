@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.metrics import roc_auc_score
 
 from bcviewer.genes.errors import GeneModelError, LowCoverageError, NoGeneOverlapError
@@ -19,12 +18,7 @@ from bcviewer.genes.store import load_gene_model, resolve_model_dir
 from bcviewer.genes.workflow import TrainRequest, train_gene_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
