@@ -42,9 +42,9 @@ def render_report(card: dict[str, Any]) -> str:
              + ", ".join(f"{k} {v}" for k, v in cohort["class_counts"].items()) + ".",
              f"Genes: {card['n_genes']}. Classes: {', '.join(card['classes'])}"
              + (f" (positive: {card['positive_class']})." if card.get("positive_class") else "."), ""]
-    lines += [f"Preprocessing (fitted on training folds only): "
+    lines += ["Preprocessing (fitted on training folds only): "
               + " → ".join(step["type"] for step in card["preprocessing"]) + ".", ""]
-    lines += [f"## Cross-validation", "", card["cv"]["scheme"] + ".", ""] + cv_table(card) + [""]
+    lines += ["## Cross-validation", "", card["cv"]["scheme"] + ".", ""] + cv_table(card) + [""]
     lines += ["Per-fold AUC: " + "; ".join(
         f"{m}: " + ", ".join(f"{f['metrics'][m]['auc']:.3f}" for f in card["cv"]["folds"])
         for m in card["cv"]["summary"]), ""]
