@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gui_helpers import dialogs  # noqa: F401
 from labels_helpers import TableScorer, fixture_project
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
@@ -24,7 +25,6 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMainWindow
 from test_labels_selflearn import constructed_table
 
-from bcviewer.gui import errors as gui_errors
 from bcviewer.gui.labeling import LabelingPanel, SelfLearnRequest, SelfLearnWorker
 from bcviewer.labels import LabelStore, SelfLearningEngine, SubImageRef, TauSchedule
 
@@ -42,15 +42,6 @@ def project(tmp_path: Path, test_data: Path) -> Path:
         SelfLearningEngine(store, scorer=TableScorer(constructed_table()), mode="review",
                            schedule=TauSchedule((0.4,))).run_round()
     return path
-
-
-@pytest.fixture()
-def dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, str]]:
-    """Message boxes shown, as (title, message), instead of blocking the test."""
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(gui_errors, "show_error_dialog", lambda parent, title, message: shown.append((title, message)))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    return shown
 
 
 @pytest.fixture()

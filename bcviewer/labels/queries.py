@@ -41,17 +41,13 @@ def _in(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
-def image_rows(
-    conn: sqlite3.Connection, *, image_id: int | None = None, label: str | None = None,
-    patient: str | None = None, magnification: int | None = None, patients: Sequence[str] | None = None,
-    relabelled: bool | None = None, pending: bool | None = None, search: str | None = None,
-    limit: int | None = None, offset: int = 0,
-) -> list[ImageRow]:
-    """Images with per-image label summaries, filtered; see :meth:`LabelStore.images`."""
+def _image_filters(
+    equal: Sequence[tuple[str, Any]], patients: Sequence[str] | None
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and arguments for ``column = value`` pairs (None skipped) and a patient list."""
     where: list[str] = []
     args: list[Any] = []
-    for column, value in (("i.id", image_id), ("i.label", label), ("i.patient", patient),
-                          ("i.magnification", magnification)):
+    for column, value in equal:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
@@ -59,6 +55,20 @@ def image_rows(
         clause, values = _in("i.patient", list(patients))
         where.append(clause)
         args += values
+    return where, args
+
+
+def image_rows(
+    conn: sqlite3.Connection, *, image_id: int | None = None, label: str | None = None,
+    patient: str | None = None, magnification: int | None = None, patients: Sequence[str] | None = None,
+    relabelled: bool | None = None, pending: bool | None = None, search: str | None = None,
+    limit: int | None = None, offset: int = 0,
+) -> list[ImageRow]:
+    """Images with per-image label summaries, filtered; see :meth:`LabelStore.images`."""
+    where, args = _image_filters(
+        (("i.id", image_id), ("i.label", label), ("i.patient", patient), ("i.magnification", magnification)),
+        patients,
+    )
     if search:
         where.append("i.path LIKE ? ESCAPE '\\'")
         args.append("%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
@@ -113,16 +123,10 @@ def label_counts(
     magnification: int | None = None, patients: Sequence[str] | None = None,
 ) -> LabelCounts:
     """Label, source, lock and pending counts over the selected sub-images."""
-    where = ["1 = 1"]
-    args: list[Any] = []
-    for column, value in (("i.id", image_id), ("i.patient", patient), ("i.magnification", magnification)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if patients is not None:
-        clause, values = _in("i.patient", list(patients))
-        where.append(clause)
-        args += values
+    filters, args = _image_filters(
+        (("i.id", image_id), ("i.patient", patient), ("i.magnification", magnification)), patients
+    )
+    where = ["1 = 1", *filters]
     row = conn.execute(
         "SELECT COALESCE(SUM(s.label = 'benign'), 0), COALESCE(SUM(s.label = 'malignant'), 0),"
         " COALESCE(SUM(s.source = 'inherited'), 0), COALESCE(SUM(s.source = 'model'), 0),"
