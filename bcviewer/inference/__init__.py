@@ -13,6 +13,14 @@ from bcviewer.inference.grids import (
     subimage_shape,
 )
 from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
+from bcviewer.inference.runtime import (
+    RUNTIME_CHOICES,
+    OnnxEnsemble,
+    RuntimeUnavailableError,
+    ThreadPlan,
+    choose_runtime,
+    thread_plan,
+)
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,
@@ -28,5 +36,6 @@ __all__ = [
     "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
     "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
+    "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
 ]
