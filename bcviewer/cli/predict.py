@@ -40,11 +40,13 @@ from bcviewer.export import (
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
+    RUNTIME_CHOICES,
     JobResult,
     Predictor,
     SlideJob,
     TileScores,
     choose_device,
+    choose_runtime,
     default_grid,
     default_model_name,
     is_whole_slide,
@@ -72,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="square tiles of N µm (default for slides: the model's)")
     p.add_argument("--min-tissue", type=float, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES,
+                   help="auto: ONNX Runtime on the CPU, torch on a GPU; int8: the model's quantised file, if it ships one")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR", help="output folder")
     p.add_argument("--formats", default="csv,geojson,png", help="comma list of csv, geojson, png")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
@@ -127,14 +131,14 @@ def collect_inputs(paths: list[str]) -> list[Path]:
 class ModelCache:
     """Predictors by model name, loaded on first use; a model that fails to load fails every time."""
 
-    def __init__(self, device: str) -> None:
-        self.device = device
+    def __init__(self, device: str, runtime: str = "auto") -> None:
+        self.device, self.runtime = device, runtime
         self._loaded: dict[str, Predictor | BcviewerError] = {}
 
     def get(self, name: str) -> Predictor:
         if name not in self._loaded:
             try:
-                self._loaded[name] = Predictor(load_model(name), device=self.device)
+                self._loaded[name] = Predictor(load_model(name), device=self.device, runtime=self.runtime)
             except BcviewerError as exc:
                 self._loaded[name] = exc
         found = self._loaded[name]
@@ -257,8 +261,8 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)
-    choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
-    models = ModelCache(args.device)
+    choose_runtime(args.runtime, choose_device(args.device))  # a missing GPU: one error for the run, not per file
+    models = ModelCache(args.device, args.runtime)
     if args.model:
         models.get(args.model)  # a bad --model is one error for the whole run as well
     inputs = collect_inputs(args.paths)
