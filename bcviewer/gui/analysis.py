@@ -88,9 +88,12 @@ class AnalysisRun(QRunnable):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
     def __init__(
-        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel]
+        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
+        runtime: str = "auto",
     ) -> None:
         super().__init__()
+        self.runtime = runtime  # see bcviewer.inference.runtime
+        self.used_runtime: str | None = None  # what "auto" resolved to, once the predictor exists
         self.setAutoDelete(False)
         self.reader = reader
         self.model = model  # a name or folder; AUTOMATIC_MODEL picks the default for the slide
@@ -122,7 +125,8 @@ class AnalysisRun(QRunnable):
             if len(grid) == 0:
                 raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
             self.signals.grid_ready.emit(grid)
-            predictor = Predictor(model, device="auto")
+            predictor = Predictor(model, device="auto", runtime=self.runtime)
+            self.used_runtime = predictor.runtime
             scores = predictor.run(
                 self.reader,
                 grid,
@@ -157,6 +161,8 @@ class AnalysisController(QObject):
         self.model: LoadedModel | None = None
         self.grid: TileGrid | None = None
         self.batch_size: int | None = None  # None: batch_size_for(number of tiles)
+        self.runtime = "auto"  # the Predictor's runtime for the next runs
+        self.runtime_used: str | None = None  # the runtime of the last finished run
 
     @property
     def running(self) -> bool:
@@ -178,7 +184,8 @@ class AnalysisController(QObject):
         self.cancel()
         self.grid = None
         run = AnalysisRun(
-            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models)
+            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models),
+            self.runtime,
         )
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
@@ -232,6 +239,7 @@ class AnalysisController(QObject):
         self._runs.discard(run)
         if run is not self._current:
             return
+        self.runtime_used = run.used_runtime
         self._current = None
         if scores is None or scores.cancelled:
             self.cancelled.emit(scores)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
-from bcviewer.gui.actions import build_actions, fill_model_menu, icon
+from bcviewer.gui.actions import build_actions, check_runtime, fill_model_menu, icon
 from bcviewer.gui.analysis import (
     AUTOMATIC_MODEL,
     AnalysisController,
@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         a.model_card.triggered.connect(self._show_model_card)
         a.about.triggered.connect(lambda: show_about(self, __version__))
         a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
+        a.runtime_group.triggered.connect(lambda act: self.set_runtime(act.data()))
         self.panel.run_requested.connect(lambda: self.run_analysis())
         self.panel.cancel_requested.connect(self.cancel_analysis)
         v.cursor_moved.connect(self.status.set_cursor)
@@ -142,6 +143,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.overlay = OverlayBinding(self.view, self.overlay_controls, self.actions, self.settings)
         self.overlay.grid_shown.connect(self._show_grid_preview)
+        self.set_runtime(self.settings.runtime())
 
     def _load_core(self) -> None:
         """Import the PyTorch half of the core in the background, once the first frame is shown."""
@@ -338,6 +340,12 @@ class MainWindow(QMainWindow):
 
     def _refresh_models(self) -> None:
         fill_model_menu(self.actions, available_models(), self.settings.model_name())
+
+    def set_runtime(self, runtime: str) -> None:
+        """Run the next analyses on ``runtime`` (auto, onnx, torch, int8) and remember it."""
+        self.settings.set_runtime(runtime)
+        self.analysis.runtime = self.settings.runtime()
+        check_runtime(self.actions, self.analysis.runtime)
 
     def _choose_model(self, name: str) -> None:
         self.model_override = None
