@@ -150,3 +150,33 @@ def test_int8_file_is_used_only_as_the_card_vouches(test_data: Path, tmp_path: P
     (folder / INT8_NAME).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     with pytest.raises(ModelCardError, match="does not match"):
         Predictor(load_model(folder), device="cpu", runtime="int8")
+
+
+def test_quantize_command_measures_held_out_patients_and_records_it(test_data: Path, tmp_path: Path) -> None:
+    from bcviewer.cli.main import main
+    from bcviewer.training import evaluation_report, load_tileset, predict_tileset
+
+    folder = save_tiny_model(tmp_path / "m")
+    split = {"train": ["14-22549AB", "14-13412"], "test": ["14-14134E", "14-12465"]}
+    update_card(folder, {"data": {"kind": "breakhis"}, "training": {"patients": split}})
+    assert main(["quantize", str(folder), str(test_data / "breakhis"), "--calibration-tiles", "9", "--quiet"]) == 0
+    model = load_model(folder)
+    section = model.card["int8"]
+    assert section["calibration"] == {"patients": "train", "tiles": 9, "seed": 0}
+    assert section["held_out"]["patients"] == split["test"]
+    held_out = load_tileset(test_data / "breakhis", IMAGE_SPEC.size, "breakhis", patients=split["test"])
+    by_torch = evaluation_report(held_out, predict_tileset(model.ensemble, held_out, IMAGE_SPEC))
+    fp32 = section["held_out"]["fp32"]
+    assert fp32["image"]["n"] == 2 and fp32["tile"]["n"] == 18  # two test images, 3x3 sub-images each
+    assert fp32["tile"]["accuracy"] == pytest.approx(by_torch["tile"]["accuracy"], abs=1e-5)
+    change = section["held_out"]["change"]
+    assert change["tile"]["accuracy_pp"] == pytest.approx(
+        100 * (section["held_out"]["int8"]["tile"]["accuracy"] - fp32["tile"]["accuracy"]), abs=1e-3)
+    kept = min(change["image"]["accuracy_pp"], change["tile"]["accuracy_pp"]) >= -0.5
+    assert section["shipped"] is kept and (folder / INT8_NAME).is_file() is kept
+    if kept:
+        assert Predictor(model, device="cpu", runtime="int8").score_tensor(
+            preprocess(_fixture_tiles(test_data)[:4], IMAGE_SPEC)).p_malignant.shape == (4,)
+    else:
+        with pytest.raises(ModelError, match="ships no int8"):
+            Predictor(model, device="cpu", runtime="int8")
