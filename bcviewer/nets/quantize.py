@@ -10,6 +10,7 @@ it was made from, so an int8 file left over from older weights is refused.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,12 +42,19 @@ def quantize_int8(fp32_onnx: bytes, calibration: Iterable[np.ndarray]) -> bytes:
             batch = next(self._it, None)
             return None if batch is None else {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
 
+    root = logging.getLogger()
+    level = root.level
+    # The quantiser logs a warning per 1-D weight it cannot quantise per channel (layer norms); noise here.
+    root.setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="bcviewer-int8-") as tmp:
         src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(fp32_onnx)
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), _Reader(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        try:
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            quantize_static(str(pre), str(out), _Reader(calibration), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
         return out.read_bytes()
 
 
