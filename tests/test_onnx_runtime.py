@@ -180,3 +180,25 @@ def test_quantize_command_measures_held_out_patients_and_records_it(test_data: P
     else:
         with pytest.raises(ModelError, match="ships no int8"):
             Predictor(model, device="cpu", runtime="int8")
+
+
+def test_predict_runtime_option(test_data: Path, tmp_path: Path, capsys) -> None:
+    import csv
+
+    from bcviewer.cli.main import main
+
+    folder = save_tiny_model(tmp_path / "m")
+    png = str(test_data / "breakhis" / "SOB_B_A-14-22549AB-100-001.png")
+    p = {}
+    for runtime in ("auto", "torch"):
+        out = tmp_path / runtime
+        assert main(["predict", png, "--model", str(folder), "--runtime", runtime, "--formats", "csv",
+                     "--out", str(out), "--quiet"]) == 0
+        with open(out / "summary.csv", newline="") as fh:
+            p[runtime] = float(next(csv.DictReader(fh))["p_malignant"])
+    assert p["auto"] == pytest.approx(p["torch"], abs=1e-4)
+    capsys.readouterr()
+    assert main(["predict", png, "--model", str(folder), "--runtime", "int8", "--out", str(tmp_path / "i"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ships no int8 version" in err[0] and "Traceback" not in err[0]
