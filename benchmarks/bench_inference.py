@@ -2,7 +2,7 @@
 bare forward pass and a naive loop, all in one run; printed as a table.
 
 Usage: python benchmarks/bench_inference.py [--model NAME|DIR] [--images N] [--batch-size N]
-       [--threads N] [--workers N] [--repeats N] [--sweep] [--no-memory]
+       [--threads N] [--repeats N] [--sweep] [--no-memory] [--memory-model NAME|DIR]
 
 Two workloads, with the same model and batch size:
 
@@ -10,20 +10,20 @@ Two workloads, with the same model and batch size:
   filter), so the whole slide is read;
 * ``breakhis``: the first ``--images`` BreakHis images (sorted) of ``--breakhis``, 3x3 sub-images.
 
-For each: (a) the bare forward pass on tensors prepared beforehand (the ceiling), for torch eager,
-ONNX Runtime fp32 and ONNX Runtime int8; (b) the pipeline, slide to scores
-(``Predictor.iter_results``: background reads, bounded queue, batches spanning images) and (c) a
-naive loop that opens, reads, transforms and forwards one batch at a time without overlap, each
-with ORT (the CPU default) and with torch. Best of ``--repeats`` interleaved runs. Goals: ORT fp32
->= 1.5x torch (a), pipeline >= 0.9x bare (same runtime), pipeline >= 2x the naive loop. (b) and (c)
-include opening the files and tissue detection; (a) includes neither. Both runtimes get
-``--threads`` intra-op threads (default: the automatic plan of ``bcviewer.inference.thread_plan``).
+For each: (a) the bare forward pass on tensors prepared beforehand (the ceiling): torch eager and
+ONNX Runtime fp32 with ``--threads`` threads (default: every core) and with one thread, and ORT
+int8; (b) the pipeline, slide to scores (``Predictor.iter_results`` with its default thread plan:
+background reads, bounded queue, batches spanning images); (c) a naive loop that opens, reads,
+transforms and forwards one batch at a time without overlap, with ORT and with torch (the path
+before ONNX Runtime). Best of ``--repeats`` interleaved runs. Goals: ORT fp32 >= 1.5x torch,
+pipeline >= 0.9x bare ORT fp32, pipeline >= 2x the naive loop. (b) and (c) include opening the
+files and tissue detection; (a) includes neither.
 
 int8: the model card's int8 file when it ships one, else a quantisation made here, calibrated on
 the workload's own tiles (speed does not depend on the calibration; accuracy is measured by
 ``bcviewer quantize``). ``--sweep`` adds pipeline rates for other splits of threads between the
 forward pass and the readers. The memory benchmark (``bench_slide_memory.py``, a 100k x 100k px
-slide through ``bcviewer predict``) runs last unless ``--no-memory``.
+slide through ``bcviewer predict``, in a separate process) runs last unless ``--no-memory``.
 
 Model: ``--model`` if given, else the shipped ``breakhis-100x`` if installed, else a model with
 the CPU training plan's architecture (resnet18 x0.5 "rows" + resnet34 x0.5 "feature_map",
@@ -33,16 +33,20 @@ the CPU training plan's architecture (resnet18 x0.5 "rows" + resnet34 x0.5 "feat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from bcviewer.inference import OnnxEnsemble, Predictor, SlideJob, thread_plan
+from bcviewer.inference import OnnxEnsemble, Predictor, SlideJob
 from bcviewer.nets import (
     Ensemble, HybridConfig, HybridNet, InputSpec, LoadedModel, ModelError, ModelNotFoundError, load_model, preprocess,
 )
@@ -155,51 +159,69 @@ def best(results: dict[str, tuple[int, float]], key: str, got: tuple[int, float]
         results[key] = got
 
 
+ROWS = (  # label, key, (denominator key, ratio text) or None, goal or None
+    ("bare forward, torch eager, all threads", "bare_torch", None, None),
+    ("bare forward, ORT fp32, all threads", "bare_onnx", ("bare_torch", "x torch eager"), 1.5),
+    ("bare forward, torch eager, 1 thread", "bare_torch_1", None, None),
+    ("bare forward, ORT fp32, 1 thread", "bare_onnx_1", ("bare_torch_1", "x torch eager"), 1.5),
+    ("bare forward, ORT int8, all threads", "bare_int8", ("bare_onnx", "x ORT fp32"), None),
+    ("pipeline, ORT fp32, default threads", "pipe_onnx", ("bare_onnx", "x bare ORT fp32"), 0.9),
+    ("naive loop, ORT fp32, all threads", "naive_onnx", ("pipe_onnx", "(pipeline = x)"), None),
+    ("naive loop, torch, all threads (old)", "naive_torch", None, None),
+)
+
+
 def print_table(name: str, r: dict[str, tuple[int, float]], sweep: list[tuple[int, int]]) -> None:
     rate = {k: n / s for k, (n, s) in r.items()}
-    tiles = r["pipe_onnx"][0]
-    rows = [("bare forward, torch eager", "bare_torch", None, None),
-            ("bare forward, ORT fp32", "bare_onnx", ("bare_torch", "x torch eager"), 1.5),
-            ("bare forward, ORT int8", "bare_int8", ("bare_torch", "x torch eager"), None),
-            ("pipeline, ORT fp32 (default)", "pipe_onnx", ("bare_onnx", "x bare ORT fp32"), 0.9),
-            ("naive loop, ORT fp32", "naive_onnx", None, None),
-            ("  pipeline ORT over naive ORT", "pipe_onnx", ("naive_onnx", "x naive ORT"), 2.0),
-            ("naive loop, torch (old path)", "naive_torch", None, None),
-            ("  pipeline ORT over naive torch", "pipe_onnx", ("naive_torch", "x naive torch"), 2.0),
-            ("pipeline, torch", "pipe_torch", ("bare_torch", "x bare torch"), 0.9)]
-    print(f"\n{name}: {tiles} tiles")
-    print(f"| {'measure':<34} | {'tiles/s':>8} | {'ratio':>20} | {'goal':>6} | met |")
-    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 22}|{'-' * 8}|-----|")
-    for label, key, ratio, goal in rows:
-        if key not in rate:
-            continue
-        text, met = "", ""
-        if ratio is not None and ratio[0] in rate:
-            value = rate[key] / rate[ratio[0]]
-            text = f"{value:.2f} {ratio[1]}"
-            met = "" if goal is None else ("yes" if value >= goal else "no")
-        shown = f"{rate[key]:.1f}" if not label.startswith("  ") else ""
-        print(f"| {label:<34} | {shown:>8} | {text:>20} | {'' if goal is None else f'>= {goal}':>6} | {met:>3} |")
+    print(f"\n{name}: {r['pipe_onnx'][0]} tiles")
+    print(f"| {'measure':<40} | {'tiles/s':>8} | {'ratio':>22} | {'goal':>6} | met |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 24}|{'-' * 8}|-----|")
+
+    def row(label: str, value: float | None, text: str = "", goal: float | None = None, got: float | None = None
+            ) -> None:
+        met = "" if goal is None or got is None else ("yes" if got >= goal else "no")
+        shown = "" if value is None else f"{value:.1f}"
+        print(f"| {label:<40} | {shown:>8} | {text:>22} | {'' if goal is None else f'>= {goal}':>6} | {met:>3} |")
+
+    for label, key, ratio, goal in ROWS:
+        if key in rate:
+            value = rate[key] / rate[ratio[0]] if ratio and ratio[0] in rate else None
+            row(label, rate[key], "" if value is None else f"{value:.2f} {ratio[1]}",  # type: ignore[index]
+                goal if value is not None else None, value)
+    for base, text in (("naive_onnx", "x naive ORT"), ("naive_torch", "x naive torch")):
+        if base in rate:
+            value = rate["pipe_onnx"] / rate[base]
+            row(f"  pipeline over naive ({base[6:]})", None, f"{value:.2f} {text}", 2.0, value)
     for threads, workers in sweep:
         key = f"sweep_{threads}_{workers}"
         if key in rate:
-            print(f"| {f'  pipeline ORT, {threads} ORT + {workers} reader thr.':<34} | {rate[key]:>8.1f} | "
-                  f"{rate[key] / rate['bare_onnx']:>5.2f} x bare ORT fp32 | {'':>6} |     |")
+            value = rate[key] / rate["bare_onnx"]
+            row(f"  pipeline, {threads} ORT + {workers} reader threads", rate[key], f"{value:.2f} x bare ORT fp32")
+
+
+def with_torch_threads(threads: int, score: Callable[[torch.Tensor], object]) -> Callable[[torch.Tensor], object]:
+    def run(x: torch.Tensor) -> object:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return score(x)
+        finally:
+            torch.set_num_threads(previous)
+    return run
 
 
 def main() -> None:
-    plan = thread_plan()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model name or folder (default: breakhis-100x, else the fallback)")
     parser.add_argument("--slide", default=str(DEFAULT_SLIDE))
     parser.add_argument("--breakhis", default=str(DEFAULT_BREAKHIS),
                         help="folder of BreakHis PNGs (searched recursively)")
-    parser.add_argument("--images", type=int, default=48, help="BreakHis images to use")
+    parser.add_argument("--images", type=int, default=24, help="BreakHis images to use")
     parser.add_argument("--tile-um", type=float, default=64.0, help="slide tile side in µm")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=plan.intra_op, help="intra-op threads, torch and ORT")
-    parser.add_argument("--workers", type=int, default=plan.readers, help="pipeline reader threads")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best is shown")
+    parser.add_argument("--threads", type=int, default=cores, help="threads of the bare forward passes (all cores)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best is shown")
     parser.add_argument("--sweep", action="store_true", help="also time other thread splits of the pipeline")
     parser.add_argument("--no-memory", action="store_true", help="skip the 100k px slide memory benchmark")
     parser.add_argument("--memory-model", default="idc-wsi", help="whole-slide model of the memory benchmark")
@@ -207,10 +229,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model, spec, model_text = get_model(args.model)
-    kw = dict(device="cpu", threads=args.threads, read_workers=args.workers)
-    onnx = Predictor(model, spec, runtime="onnx", **kw)  # type: ignore[arg-type]
-    eager = Predictor(model, spec, runtime="torch", **kw)  # type: ignore[arg-type]
-    sweep = [(t, w) for t, w in ((1, 1), (2, 1), (2, 2), (1, 2)) if (t, w) != (args.threads, args.workers)]
+    onnx = Predictor(model, spec, runtime="onnx", device="cpu", threads=args.threads)
+    onnx_1 = Predictor(model, spec, runtime="onnx", device="cpu", threads=1)
+    eager = Predictor(model, spec, runtime="torch", device="cpu")
+    pipe = Predictor(model, spec, runtime="onnx", device="cpu")  # the default thread plan
+    sweep = [(t, w) for t, w in ((1, 1), (2, 1), (2, 2), (1, 2)) if (t, w) != (pipe.threads, pipe.read_workers)]
     sweepers = {(t, w): Predictor(model, spec, runtime="onnx", device="cpu", threads=t, read_workers=w)
                 for t, w in (sweep if args.sweep else [])}
     breakhis = sorted(Path(args.breakhis).rglob("*.png"))[: args.images]
@@ -220,40 +243,42 @@ def main() -> None:
     else:
         print(f"(no BreakHis images under {args.breakhis}; slide workload only)")
     batches = {w.name: prepared_batches(w, spec, args.batch_size) for w in works}
-    int8, int8_text = int8_runner(model, onnx, batches[works[0].name], args.threads)
+    int8, int8_text = int8_runner(model, onnx, batches[works[-1].name], args.threads)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
           f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}")
-    print(f"threads: {args.threads} intra-op (torch and ORT), {args.workers} reader threads; "
-          f"batch {args.batch_size}, input {spec.width}x{spec.height}")
+    print(f"bare forward: {args.threads} threads (torch and ORT) and 1 thread; pipeline: the default plan, "
+          f"{pipe.threads} ORT + {pipe.read_workers} reader threads; batch {args.batch_size}, "
+          f"input {spec.width}x{spec.height}")
     print(f"model: {model_text}; {int8_text}")
-    run_pipeline(onnx, works[0], args.batch_size)  # warm-up: first-call costs out of the timings
-    run_pipeline(eager, works[0], args.batch_size)
+    run_pipeline(pipe, works[0], args.batch_size)  # warm-up: first-call costs out of the timings
+    run_bare(eager.score_tensor, batches[works[0].name][:2])
 
     results: dict[str, dict[str, tuple[int, float]]] = {w.name: {} for w in works}
     for _ in range(args.repeats):  # interleaved, best of N: the CPU is shared with other work
         for work in works:
             r, xs = results[work.name], batches[work.name]
-            best(r, "pipe_onnx", run_pipeline(onnx, work, args.batch_size))
+            best(r, "pipe_onnx", run_pipeline(pipe, work, args.batch_size))
             best(r, "bare_onnx", run_bare(onnx.score_tensor, xs))
             best(r, "bare_torch", run_bare(eager.score_tensor, xs))
+            best(r, "bare_onnx_1", run_bare(onnx_1.score_tensor, xs))
+            best(r, "bare_torch_1", run_bare(with_torch_threads(1, eager.score_tensor), xs))
             best(r, "bare_int8", run_bare(int8.predict, xs))
             best(r, "naive_onnx", run_naive(onnx, work, args.batch_size))
             best(r, "naive_torch", run_naive(eager, work, args.batch_size))
-            best(r, "pipe_torch", run_pipeline(eager, work, args.batch_size))
             for (t, w), predictor in sweepers.items():
                 best(r, f"sweep_{t}_{w}", run_pipeline(predictor, work, args.batch_size))
+        print(f"(repeat done, load average {os.getloadavg()[0]:.1f})", flush=True)
     for name, r in results.items():
         print_table(name, r, sweep)
     print(f"(best of {args.repeats} interleaved runs each; load average now {os.getloadavg()[0]:.1f})")
     print(f"peak RSS of this benchmark process: {peak_rss_mb():.0f} MB")
     if not args.no_memory:
-        from bench_slide_memory import measure
-
-        m = measure(100_000, args.memory_model, "auto", args.batch_size, False)
+        # A separate small process: a child forked from this one would start with (and report) its RSS.
+        out = Path(tempfile.mkdtemp(prefix="bcviewer-bench-")) / "memory.json"
+        subprocess.run([sys.executable, str(Path(__file__).with_name("bench_slide_memory.py")), "--model",
+                        args.memory_model, "--batch-size", str(args.batch_size), "--json", str(out)], check=True,
+                       stdout=subprocess.DEVNULL)
+        m = json.loads(out.read_text())
         print(f"\n100k x 100k px pyramidal JPEG TIFF through 'bcviewer predict' ({m['model']}): {m['tiles']} tiles "
               f"in {m['predict_s']} s, peak RSS {m['peak_rss_mb']} MB (goal < 1500 MB: "
               f"{'met' if float(m['peak_rss_mb']) < 1500 else 'MISSED'})")
-
-
-if __name__ == "__main__":
-    main()
