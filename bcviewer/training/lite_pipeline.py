@@ -135,7 +135,7 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
                 "n_images": {n: len(parts[n].images) for n in parts}, "n_tiles": {n: len(parts[n]) for n in parts},
                 "split": {"fractions": list(plan.fractions), "seed": plan.split_seed,
                           "rule": "stratified by patient label; ids differing only in trailing letters grouped"},
-                "plan": plan.to_dict(), "hardware": _hardware(device), "device": device,
+                "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(device), "device": device,
                 "recipe": "stage 1: ImageNet Lite0 trunk frozen, LSTM + fusion + head trained on cached trunk "
                           "features; stage 2: " + (f"{plan.finetune_epochs} epochs of full fine-tuning"
                                                     if plan.finetune_epochs else "not run"),
