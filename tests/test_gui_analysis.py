@@ -26,8 +26,8 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from bcviewer.export import heatmap_rgba, read_geojson, read_tiles_csv
-from bcviewer.gui.analysis_panel import mean_attention
-from bcviewer.gui.slide_view import tile_tooltip
+from bcviewer.gui.slide.analysis_panel import mean_attention
+from bcviewer.gui.slide.view import tile_tooltip
 from bcviewer.inference import Predictor, default_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide

@@ -21,21 +21,21 @@ from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
 from bcviewer.gui.actions import build_actions, fill_model_menu, icon
-from bcviewer.gui.analysis import (
+from bcviewer.gui.slide.analysis import (
     AUTOMATIC_MODEL,
     AnalysisController,
     available_models,
     preview_grid,
     read_model_card,
 )
-from bcviewer.gui.analysis_panel import AnalysisPanel
+from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.dialogs import ask_export_path, show_about, show_model_card
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.opening import OPEN_FILTER, open_for_view
-from bcviewer.gui.overlay_binding import OverlayBinding
-from bcviewer.gui.overlay_controls import OverlayControls
+from bcviewer.gui.slide.overlay_binding import OverlayBinding
+from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
-from bcviewer.gui.slide_view import SlideView
+from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.gui.workspaces import Workspaces

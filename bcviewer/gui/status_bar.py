@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
-from bcviewer.gui.overlay import TileInfo
+from bcviewer.gui.slide.overlay import TileInfo
 from bcviewer.slides import SlideReader
 
 UM_PER_PX_AT_10X = 1.0  # a 10x objective images about 1 µm per camera pixel

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bcviewer.gui.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
+from bcviewer.gui.slide.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
 
 
 class ColorBar(QWidget):

@@ -14,7 +14,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 
 from bcviewer.gui import core
-from bcviewer.gui.view_geometry import ViewTransform
+from bcviewer.gui.slide.view_geometry import ViewTransform
 
 # The core's colormaps (bcviewer.export), so the overlay on screen and the exported heatmap PNGs
 # look the same. Their names are listed here because bcviewer.export loads after the first frame.

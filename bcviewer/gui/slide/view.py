@@ -3,7 +3,7 @@
 Painting never waits for the disk: each frame draws what the tile cache holds, fills holes with
 the slide's overview image, and asks the :class:`TileLoader` for the rest (and a ring of
 neighbours); tiles arriving from reader threads trigger another paint. Mouse and keyboard
-navigation live in :class:`~bcviewer.gui.navigation.ViewNavigator`.
+navigation live in :class:`~bcviewer.gui.slide.navigation.ViewNavigator`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from bcviewer.gui.minimap import Minimap
-from bcviewer.gui.navigation import ViewNavigator
-from bcviewer.gui.overlay import HeatmapLayer, TileInfo
-from bcviewer.gui.scale_bar import paint_scale_bar
-from bcviewer.gui.tile_cache import TileCache, TileKey
-from bcviewer.gui.tile_loader import TileLoader
-from bcviewer.gui.view_geometry import TileLayout, ViewTransform
+from bcviewer.gui.slide.minimap import Minimap
+from bcviewer.gui.slide.navigation import ViewNavigator
+from bcviewer.gui.slide.overlay import HeatmapLayer, TileInfo
+from bcviewer.gui.slide.scale_bar import paint_scale_bar
+from bcviewer.gui.slide.tile_cache import TileCache, TileKey
+from bcviewer.gui.slide.tile_loader import TileLoader
+from bcviewer.gui.slide.view_geometry import TileLayout, ViewTransform
 from bcviewer.slides import SlideReader
 
 MAX_SCALE = 16.0  # screen pixels per level-0 pixel at the deepest zoom
