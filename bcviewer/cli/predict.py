@@ -207,7 +207,8 @@ def write_outputs(slide: SlideReader, scores: TileScores, folder: Path, args: ar
         write_export("geojson", scores, slide, folder / "tiles.geojson", object_type=args.object_type, notes=notes)
     if "png" in formats:
         tissue = tissue_for(scores, slide)
-        write_export("heatmap", scores, slide, folder / "heatmap.png", tissue=tissue, max_side=PNG_MAX_SIZE, **look)
+        write_export("heatmap", scores, slide, folder / "heatmap.png", tissue=tissue, max_side=PNG_MAX_SIZE,
+                     opacity=1.0, **look)
         write_export("overlay", scores, slide, folder / "overlay.png", tissue=tissue, max_side=PNG_MAX_SIZE,
                      opacity=args.opacity, **look)
 

@@ -58,10 +58,15 @@ def value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int,
               value: HeatmapValue = "p_malignant") -> np.ndarray:
     """(h, w) float64 map of the tiles' ``value`` (mean where tiles overlap; NaN where none is scored)."""
     size = size or level_size(scores.grid.slide_size, downsample)
-    values = np.asarray(getattr(scores, value), dtype=np.float64)
+    return rects_value_map(scores.rects(), np.asarray(getattr(scores, value), dtype=np.float64), downsample, size)
+
+
+def rects_value_map(rects: np.ndarray, values: np.ndarray, downsample: Downsample,
+                    size: tuple[int, int]) -> np.ndarray:
+    """:func:`value_map` of level-0 ``rects`` (N, 4) and their ``values`` (NaN: not scored)."""
     total = np.zeros((size[1], size[0]), dtype=np.float64)
     count = np.zeros((size[1], size[0]), dtype=np.uint16)
-    for (x0, y0, x1, y1), v in zip(level_rects(scores.rects(), downsample, size), values):
+    for (x0, y0, x1, y1), v in zip(level_rects(rects, downsample, size), values):
         if np.isnan(v) or x1 <= x0 or y1 <= y0:
             continue
         total[y0:y1, x0:x1] += v
@@ -74,16 +79,22 @@ def smooth_value_map(scores: TileScores, downsample: Downsample = 1.0, size: tup
                      value: HeatmapValue = "p_malignant") -> np.ndarray:
     """Like :func:`value_map`, interpolated between tiles; NaN outside scored tiles."""
     size = size or level_size(scores.grid.slide_size, downsample)
-    blocky = value_map(scores, downsample, size, value)
-    rects = scores.rects()
+    values = np.asarray(getattr(scores, value), dtype=np.float64)
+    return rects_smooth_map(scores.rects(), values, scores.grid.slide_size, downsample, size)
+
+
+def rects_smooth_map(rects: np.ndarray, values: np.ndarray, slide_size: tuple[int, int], downsample: Downsample,
+                     size: tuple[int, int]) -> np.ndarray:
+    """:func:`smooth_value_map` of level-0 ``rects`` and their ``values`` on a ``slide_size`` image."""
+    blocky = rects_value_map(rects, values, downsample, size)
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
     if len(rects) == 0 or np.isnan(blocky).all():
         return blocky
     dx, dy = _pair(downsample)
     tile = float(np.median(rects[:, 2:4]))
     # Blur on a coarse copy (about 8 px per tile), then resize: the same result at any output size.
     coarse_ds = max(max(dx, dy), tile / 8.0)
-    csize = level_size(scores.grid.slide_size, coarse_ds)
-    coarse = value_map(scores, coarse_ds, csize, value)
+    coarse = rects_value_map(rects, values, coarse_ds, level_size(slide_size, coarse_ds))
     known = ~np.isnan(coarse)
     sigma = tile / coarse_ds / 2.0
     num = cv2.GaussianBlur(np.where(known, coarse, 0.0), (0, 0), sigma)

@@ -46,7 +46,7 @@ def write_export(kind: str, scores: TileScores, slide: SlideReader, path: str | 
     if kind == "heatmap":
         width, height = slide.dimensions
         downsample = max(1.0, max(width, height) / (max_side or HEATMAP_MAX_SIDE))
-        return write_png(target, heatmap_rgba(scores, downsample, opacity=1.0, **look))  # type: ignore[arg-type]
+        return write_png(target, heatmap_rgba(scores, downsample, opacity=opacity, **look))  # type: ignore[arg-type]
     if kind == "overlay":
         image = annotated_overlay(slide, scores, max_side or OVERLAY_MAX_SIDE, mpp=mpp or slide.mpp,
                                   opacity=opacity, **look)

@@ -64,11 +64,19 @@ class ViewerStatusBar(QStatusBar):
             self.addPermanentWidget(w)
         self._reader: SlideReader | None = None
         self._magnification: float | None = None
+        self._mpp: float | None = None
 
-    def set_slide(self, reader: SlideReader | None) -> None:
+    def set_slide(self, reader: SlideReader | None, user_mpp: float | None = None) -> None:
+        """Show ``reader``'s facts; ``user_mpp`` is the pixel size the user gave when the file has none."""
         self._reader = reader
         self._magnification = base_magnification(reader) if reader is not None else None
-        self.mpp.setText(f"{reader.mpp:.3f} µm/px" if reader is not None and reader.mpp else "mpp unknown")
+        self._mpp = reader.mpp if reader is not None and reader.mpp else user_mpp
+        if reader is not None and reader.mpp:
+            self.mpp.setText(f"{reader.mpp:.3f} µm/px")
+        elif user_mpp:
+            self.mpp.setText(f"{user_mpp:.3f} µm/px (entered)")
+        else:
+            self.mpp.setText("mpp unknown")
         self.position.setText("")
         self.tile.setText("")
 
@@ -76,7 +84,7 @@ class ViewerStatusBar(QStatusBar):
         if point is None or self._reader is None:
             self.position.setText("")
             return
-        self.position.setText(format_position(point[0], point[1], self._reader.mpp))
+        self.position.setText(format_position(point[0], point[1], self._mpp))
 
     def set_zoom(self, scale: float) -> None:
         self.zoom.setText(format_zoom(scale, self._magnification))

@@ -72,6 +72,7 @@ class SlideView(QWidget):
         self.minimap.navigate_requested.connect(self.center_on)
         self._minimap_enabled = True  # the user's choice; shown only while part of the image is off screen
         self.show_scale_bar = True
+        self.user_mpp: float | None = None  # the user's µm/px for a slide that does not record it
         self._reader: SlideReader | None = None
         self._layout: TileLayout | None = None
         self._thumbnail: QImage | None = None
@@ -113,6 +114,8 @@ class SlideView(QWidget):
         if old is not None and old is not reader:
             self.loader.close_reader_later(old)
         self.heatmap.clear()
+        self.heatmap.slide_size = reader.dimensions
+        self.user_mpp = None
         self._hovered = None
         self.minimap.set_image(thumbnail, reader.dimensions)
         self._place_minimap()
@@ -316,8 +319,9 @@ class SlideView(QWidget):
         painter.setClipRect(t.screen_rect(0, 0, *self._reader.dimensions), Qt.ClipOperation.IntersectClip)
         self.heatmap.paint(painter, t, area, self._hovered)  # edge tiles stop at the image's edge
         painter.restore()
-        if self.show_scale_bar and self._reader.mpp:
-            paint_scale_bar(painter, 12, self.height() - 12, self._reader.mpp / t.scale)
+        mpp = self._reader.mpp or self.user_mpp
+        if self.show_scale_bar and mpp:
+            paint_scale_bar(painter, 12, self.height() - 12, mpp / t.scale)
         painter.end()
         self.paint_count += 1
         self._request_tiles(visible)
