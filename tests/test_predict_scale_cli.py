@@ -127,7 +127,8 @@ def test_object_type_means_the_same_in_predict_and_labels_export() -> None:
 
 def test_usage_errors_name_the_sub_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for argv, prefix in ((["predict", "x.png", "--bogus"], "bcviewer predict: error: unrecognized arguments: --bogus"),
-                         (["predict", "x.png", "--object-type", "cell"], "bcviewer predict: error: argument --object-type"),
+                         (["predict", "x.png", "--object-type", "cell"],
+                          "bcviewer predict: error: argument --object-type"),
                          (["labels", "export", "p.bcv", "--nope"], "bcviewer labels export: error: unrecognized"),
                          (["predict"], "bcviewer predict: error: the following arguments are required")):
         with pytest.raises(SystemExit) as stop:

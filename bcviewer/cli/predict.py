@@ -185,7 +185,8 @@ def _grid_for(slide: SlideReader, spec: InputSpec, args: argparse.Namespace) -> 
     return grid
 
 
-def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str, args: argparse.Namespace) -> tuple[str, ...]:
+def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str,
+                args: argparse.Namespace) -> tuple[str, ...]:
     """Where this input's pixel size came from when the file records none, and scale warnings
     ("warning: ...") for this input and model; printed on stderr and kept in tiles.geojson."""
     mpp = level0_mpp(slide, args.mpp)

@@ -21,24 +21,23 @@ from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
 from bcviewer.gui.actions import build_actions, fill_model_menu, icon
-from bcviewer.gui.slide import pixel_size
+from bcviewer.gui.dialogs import show_about, show_model_card
+from bcviewer.gui.errors import is_headless, report_error
+from bcviewer.gui.opening import OPEN_FILTER, open_for_view
+from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide.analysis import (
     AUTOMATIC_MODEL,
     AnalysisController,
     available_models,
-    describe_choice,
     preview_grid,
     read_model_card,
 )
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
-from bcviewer.gui.dialogs import ask_export_path, show_about, show_model_card
-from bcviewer.gui.errors import is_headless, report_error
-from bcviewer.gui.opening import OPEN_FILTER, open_for_view
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
-from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
+from bcviewer.gui.window_parts import ExportMixin, ScaleMixin
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.gui.workspaces import Workspaces
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
@@ -51,7 +50,7 @@ if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
     """The viewer window. ``open_path`` and ``run_analysis`` are its scripting entry points."""
 
     slide_opened = Signal(str)
@@ -275,42 +274,6 @@ class MainWindow(QMainWindow):
         self.analysis.start(reader, choice, mpp=self.user_mpp)
         return True
 
-    def ask_pixel_size(self) -> float | None:
-        """Ask the open slide's µm/px (remembered for the file); None when cancelled or not needed."""
-        reader = self.view.reader
-        if reader is None or self.path is None:
-            return None
-        if reader.mpp:
-            self.status.showMessage(f"{self.path.name} records its pixel size: {reader.mpp:.3f} µm/px", 8000)
-            return None
-        value = pixel_size.ask_pixel_size(self, reader, self.user_mpp)
-        if value is not None:
-            self.user_mpp = self.view.user_mpp = value
-            self.settings.set_pixel_size(self.path, value)
-            self.status.set_slide(reader, value)
-            self.view.update()
-            self._describe_model()
-        return value
-
-    def _describe_model(self) -> None:
-        """Say what the chosen model reads and warn about this input's scale (before a run)."""
-        reader = self.view.reader
-        if reader is None or not core.is_ready() or self.analysis.running:
-            return
-        choice = self.model_override or self.settings.model_name() or AUTOMATIC_MODEL
-        generation = self.view.generation
-
-        def show(result: tuple[str, list[str]]) -> None:
-            if self.view.generation == generation and not self.analysis.running:
-                self._on_notes(*result)
-
-        self.jobs.submit(describe_choice, reader, choice, self.user_mpp, on_success=show,
-                         on_error=lambda e: self.panel.set_model_name(f"{self._model_choice(reader)} ({e})"))
-
-    def _on_notes(self, description: str, warnings: list[str]) -> None:
-        self.panel.set_model_name(description)
-        self.panel.set_warnings(warnings)
-
     def _model_choice(self, reader: SlideReader) -> str:
         return self.model_override or self.analysis.model_for(reader, self.settings.model_name())
 
@@ -412,42 +375,6 @@ class MainWindow(QMainWindow):
             choice,
             on_success=lambda card: show_model_card(self, card),
             on_error=lambda e: report_error(self, "No model card", e),
-        )
-
-    # ---- exports ----------------------------------------------------------------------------
-    def _set_exports_enabled(self, on: bool) -> None:
-        for a in self.actions.exports.values():
-            a.setEnabled(on)
-
-    def ask_save_path(self, kind: str) -> str:
-        """Ask where to save an export; '' when the user cancels."""
-        stem = self.path.stem if self.path else "bcviewer"
-        return ask_export_path(self, kind, Path(self.settings.last_folder() or "."), stem)
-
-    def export(self, kind: str, path: str | None = None) -> Job | None:
-        """Write the current scores as ``kind`` (see EXPORT_KINDS) in the background."""
-        if self.scores is None or self.view.reader is None:
-            report_error(
-                self, "Nothing to export", BcviewerError("Run the analysis first; there are no scores to export yet.")
-            )
-            return None
-        target = path or self.ask_save_path(kind)
-        if not target:
-            return None
-        from bcviewer.gui.exporting import export_file
-
-        layer = self.view.heatmap
-        options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold,
-                   "smooth": layer.smooth, "mpp": self.view.reader.mpp or self.user_mpp}
-        return self.jobs.submit(
-            export_file,
-            kind,
-            self.scores,
-            self.view.reader,
-            target,
-            options,
-            on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
-            on_error=lambda e: report_error(self, "Export failed", e),
         )
 
     # ---- state & shutdown -------------------------------------------------------------------

@@ -6,13 +6,14 @@ from bcviewer.inference.grids import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MIN_TISSUE,
     DEFAULT_SLIDE_MODEL,
+    analysis_grid,
     default_grid,
     default_model_name,
     is_whole_slide,
-    analysis_grid,
     physical_model_grid,
     subimage_shape,
 )
+from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
 from bcviewer.inference.scale import (
     OBJECTIVE_MPP,
     ScaleUnknownError,
@@ -24,7 +25,6 @@ from bcviewer.inference.scale import (
     scale_warnings,
     trained_on,
 )
-from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,

@@ -106,7 +106,8 @@ def trained_on(card: dict[str, Any] | None, spec: InputSpec | None) -> TrainedOn
         tissue=str(section.get("tissue") or "breast tissue, H&E"),
         magnification=section.get("magnification") or (spec.magnification if spec is not None else None),
         mpp=_num(section.get("mpp")) if section.get("mpp") is not None else (spec.mpp if spec else None),
-        tile_um=_num(section.get("tile_um")) if section.get("tile_um") is not None else (spec.tile_um if spec else None),
+        tile_um=(_num(section.get("tile_um")) if section.get("tile_um") is not None
+                 else (spec.tile_um if spec else None)),
         tile_scheme=spec.tile_scheme if spec is not None else None,
     )
 

@@ -185,7 +185,8 @@ def _tile_sizes(
     if needs_mpp and level0_mpp is None:
         raise TilingError(
             f"{slide.path.name} does not record its pixel size (mpp), so a tile size in µm or at a "
-            "target mpp cannot be converted to pixels; give the pixel size (--mpp) or the tile size in pixels (--tile-px)"
+            "target mpp cannot be converted to pixels; give the pixel size (--mpp) or the tile size in pixels "
+            "(--tile-px)"
         )
     if tile_um is not None:
         if tile_um <= 0:

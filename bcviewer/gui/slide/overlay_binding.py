@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from bcviewer.gui.actions import Actions
-from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
+from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.view import SlideView
 
 
