@@ -31,6 +31,21 @@ def nice_length_um(max_um: float) -> float:
     return 10.0**exp
 
 
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
+    """Draw ``text``; Pillow's bundled font has no micro sign, so "µ" is drawn as a "u" with a
+    descender on its left stem."""
+    x, y = xy
+    for i, part in enumerate(text.split("µ")):
+        if i:
+            draw.text((x, y), "u", fill=_INK, font=font)
+            left, top, _, bottom = draw.textbbox((x, y), "u", font=font)
+            stem = max(1, round(font.size / 11))
+            draw.rectangle((left, top, left + stem - 1, bottom + round(font.size * 0.25)), fill=_INK)
+            x += draw.textlength("u", font=font)
+        draw.text((x, y), part, fill=_INK, font=font)
+        x += draw.textlength(part, font=font)
+
+
 def format_um(um: float) -> str:
     """'500 µm', '2 mm'."""
     return f"{um / 1000:g} mm" if um >= 1000 else f"{um:g} µm"
@@ -75,8 +90,8 @@ def legend_band(width: int, *, cmap: str = DEFAULT_COLORMAP, um_per_px: float | 
         y = top + bar_h // 2
         draw.rectangle((right - length_px, y - round(2 * scale), right, y + round(2 * scale)), fill=_INK)
         text = format_um(length_um)
-        draw.text((right - length_px / 2 - draw.textlength(text, font=font) / 2, top + bar_h + round(5 * scale)),
-                  text, fill=_INK, font=font)
+        _text(draw, (right - length_px / 2 - draw.textlength(text, font=font) / 2, top + bar_h + round(5 * scale)),
+              text, font)
     return np.asarray(band)
 
 

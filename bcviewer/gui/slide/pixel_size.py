@@ -35,7 +35,9 @@ class PixelSizeDialog(QDialog):
             "does not record its pixel size. bcviewer does not guess it: tiles are cut in micrometres, so a "
             "wrong value means the model sees tissue at the wrong scale.<br><br>Enter the micrometres per "
             "pixel of the full-resolution level, or pick the objective it was scanned with (its usual pixel "
-            "size is used). The answer is remembered for this file.")
+            "size is used). The answer is remembered for this file."
+            + (f"<br><br>The file names a {reader.objective_power:g}x objective, so its usual pixel size is filled "
+               "in: check it against the scanner's." if reader.objective_power and current is None else ""))
         text.setWordWrap(True)
         self.mpp = QDoubleSpinBox()
         self.mpp.setDecimals(4)
