@@ -138,6 +138,15 @@ def test_usage_errors_name_the_sub_command(capsys: pytest.CaptureFixture[str], t
         assert len(err) == 1 and err[0].startswith(prefix), err
 
 
+def test_tiles_never_cuts_a_whole_slide_into_sub_images(tcga_like: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tiles", str(tcga_like)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["bcviewer tiles: tcga-like.tif is a whole slide (2 pyramid levels); it is never cut into "
+                   "sub-images like a microscopy image; give --tile-um N or --tile-px N"]
+    assert main(["tiles", str(tcga_like), "--tile-px", "400", "--min-tissue", "0.25"]) == 0
+    assert "(physical)" in capsys.readouterr().out
+
+
 def test_tcga_fixture_is_what_the_issue_describes(tcga_like: Path) -> None:
     with open_slide(tcga_like) as s:
         assert (s.level_count, s.mpp, s.dimensions, s.level_dimensions[1]) == (2, None, (2220, 2967), (1110, 1483))

@@ -2,10 +2,10 @@
 
 Two separate questions, both answered from the input itself and never guessed:
 
-* **kind** (:func:`input_kind`): a whole slide has a pyramid (more than one level), comes in a
-  scanner vendor's format (Aperio, Hamamatsu, MIRAX ...), or is too large for one microscope field
-  (:data:`WHOLE_SLIDE_MIN_SIDE` px). Everything else, e.g. a 700 x 460 BreakHis PNG, is a
-  microscopy image. A slide that records no pixel size is still a whole slide.
+* **kind** (:func:`bcviewer.tiling.kind.input_kind`): a whole slide has a pyramid (more than one
+  level), comes in a scanner vendor's format (Aperio, Hamamatsu, MIRAX ...), or is too large for
+  one microscope field. Everything else, e.g. a 700 x 460 BreakHis PNG, is a microscopy image. A
+  slide that records no pixel size is still a whole slide.
 * **scale** (:func:`level0_mpp`): the µm per level-0 pixel the file records, else the one the user
   gave (``--mpp`` or the viewer's pixel-size dialog), else unknown.
 
@@ -16,17 +16,13 @@ the CLI and the viewer show, so model choice explains itself and a scale mismatc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from bcviewer.errors import BcviewerError
 from bcviewer.nets import InputSpec
 from bcviewer.slides import SlideReader
+from bcviewer.tiling.kind import InputKind, input_kind, kind_reason
 
-InputKind = Literal["whole-slide", "image"]
-WHOLE_SLIDE_MIN_SIDE = 10_000  # px: no camera field of a microscope is this wide
-# OpenSlide's format for a plain tiled TIFF: it says nothing about the scanner, so only its levels
-# or its size can make it a whole slide.
-_GENERIC_FORMATS = frozenset({"generic-tiff"})
 # Usual µm per pixel of scanners at each objective power (20x ~ 0.5 µm/px, 40x ~ 0.25 µm/px).
 OBJECTIVE_MPP: dict[float, float] = {2.5: 4.0, 5.0: 2.0, 10.0: 1.0, 20.0: 0.5, 40.0: 0.25, 60.0: 0.17, 80.0: 0.125}
 # A run whose µm per model input pixel differs from training by more than this factor is warned of.
@@ -35,27 +31,6 @@ SCALE_TOLERANCE = 1.5
 
 class ScaleUnknownError(BcviewerError):
     """A whole slide without a recorded pixel size, and none was given."""
-
-
-def input_kind(slide: SlideReader) -> InputKind:
-    """'whole-slide' for pyramids, vendor slide formats and very large images; 'image' otherwise."""
-    if slide.level_count > 1:
-        return "whole-slide"
-    if slide.is_pyramid and slide.format not in _GENERIC_FORMATS:
-        return "whole-slide"
-    return "whole-slide" if max(slide.dimensions) >= WHOLE_SLIDE_MIN_SIDE else "image"
-
-
-def kind_reason(slide: SlideReader) -> str:
-    """Why :func:`input_kind` decided as it did, in a few words ("2 pyramid levels", "aperio format")."""
-    if slide.level_count > 1:
-        return f"{slide.level_count} pyramid levels"
-    if slide.is_pyramid and slide.format not in _GENERIC_FORMATS:
-        return f"{slide.format} format"
-    w, h = slide.dimensions
-    if max(w, h) >= WHOLE_SLIDE_MIN_SIDE:
-        return f"{w} x {h} px"
-    return f"one level, {w} x {h} px"
 
 
 def level0_mpp(slide: SlideReader, given: float | None = None) -> float | None:
