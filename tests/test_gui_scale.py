@@ -140,3 +140,21 @@ def test_the_viewer_and_the_exports_share_one_default_look(settings: ViewerSetti
     assert overlay.COLORMAPS == export.COLORMAPS
     stored = settings.overlay()
     assert (stored["colormap"], stored["opacity"]) == ("viridis", 0.5)
+
+
+def test_an_uncertain_verdict_is_said_next_to_the_label(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from bcviewer.gui.slide.analysis_panel import AnalysisPanel
+    from bcviewer.inference import TileScores
+    from bcviewer.tiling import Tile, TileGrid
+
+    grid = TileGrid((Tile(0, 0, 10, 10, 0, 10, 10, 0, 0, 1.0), Tile(10, 0, 10, 10, 0, 10, 10, 0, 1, 1.0)), (20, 10), 1, 2)
+    p, u = np.array([0.7, 0.8]), np.array([0.6, 0.7])
+    panel = AnalysisPanel()
+    qtbot.addWidget(panel)
+    for above, expected in ((None, "MALIGNANT</span><span"), (0.3, "UNCERTAIN</span> (leaning <span")):
+        scores = TileScores(grid, p.copy(), u.copy(), np.zeros((2, 0)), np.zeros((2, 0, 2)), np.ones(2, bool),
+                            uncertain_above=above)
+        panel.show_result(scores, None)
+        text = panel.label_label.text()
+        assert expected in text and f"· uncertainty {scores.image_uncertainty:.3f}" in text
+        assert "MALIGNANT" in text

@@ -259,12 +259,11 @@ class AnalysisPanel(QWidget):
         self.probability_label.setText(f"P(malignant) {p:.3f}")
         label = scores.image_label or "–"
         color = "#c62828" if label == "malignant" else "#2e7d32"
-        # The lead's results may flag an uncertain verdict; older scores have no such field.
-        flagged = bool(getattr(scores, "uncertain", False))
-        flag = " <span style='color:#b35c00'>(uncertain)</span>" if flagged else ""
+        verdict = f"<span style='color:{color}'>{label.upper()}</span>"
+        if scores.image_uncertain:  # above the model card's "uncertain" threshold: say so first
+            verdict = f"<span style='color:#b35c00'>UNCERTAIN</span> (leaning {verdict})"
         self.label_label.setText(
-            f"<span style='color:{color}'>{label.upper()}</span>{flag}"
-            f"<span style='font-weight:normal'> · uncertainty {scores.image_uncertainty:.3f}</span>"
+            f"{verdict}<span style='font-weight:normal'> · uncertainty {scores.image_uncertainty:.3f}</span>"
         )
         self.label_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
         self.uncertainty_label.setText(
