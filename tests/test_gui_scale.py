@@ -62,6 +62,7 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
     assert {t.w for t in scores.grid} == {200} and {t.level for t in scores.grid} == {1}
     assert settings.pixel_size(tcga_like) == pytest.approx(0.499)
     assert window.status.mpp.text() == "0.499 µm/px (entered)"
+    assert window.status._magnification == pytest.approx(10 / 0.499)  # from the entered pixel size
     assert window.view.heatmap.tissue_path is not None  # glass inside tiles stays transparent
     assert panel.warning_label.isHidden()
     assert "· uncertainty" in panel.label_label.text()

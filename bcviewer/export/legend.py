@@ -39,8 +39,9 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font: I
         if i:
             draw.text((x, y), "u", fill=_INK, font=font)
             left, top, _, bottom = draw.textbbox((x, y), "u", font=font)
-            stem = max(1, round(font.size / 11))
-            draw.rectangle((left, top, left + stem - 1, bottom + round(font.size * 0.25)), fill=_INK)
+            size = float(getattr(font, "size", 11))  # a bitmap fallback font has no size
+            stem = max(1, round(size / 11))
+            draw.rectangle((left, top, left + stem - 1, bottom + round(size * 0.25)), fill=_INK)
             x += draw.textlength("u", font=font)
         draw.text((x, y), part, fill=_INK, font=font)
         x += draw.textlength(part, font=font)

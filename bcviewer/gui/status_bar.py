@@ -12,13 +12,14 @@ from bcviewer.slides import SlideReader
 UM_PER_PX_AT_10X = 1.0  # a 10x objective images about 1 µm per camera pixel
 
 
-def base_magnification(reader: SlideReader) -> float | None:
-    """Magnification of level 0: the scanner's objective, else from the mpp, else a BreakHis name
-    (known once the core's datasets module has loaded)."""
+def base_magnification(reader: SlideReader, user_mpp: float | None = None) -> float | None:
+    """Magnification of level 0: the scanner's objective, else from the mpp (the file's, else the
+    user's), else a BreakHis name (known once the core's datasets module has loaded)."""
     if reader.objective_power:
         return float(reader.objective_power)
-    if reader.mpp:
-        return 10.0 * UM_PER_PX_AT_10X / reader.mpp
+    mpp = reader.mpp or user_mpp
+    if mpp:
+        return 10.0 * UM_PER_PX_AT_10X / mpp
     if not core.is_ready():
         return None
     from bcviewer.datasets.breakhis import parse_breakhis_name
@@ -69,7 +70,7 @@ class ViewerStatusBar(QStatusBar):
     def set_slide(self, reader: SlideReader | None, user_mpp: float | None = None) -> None:
         """Show ``reader``'s facts; ``user_mpp`` is the pixel size the user gave when the file has none."""
         self._reader = reader
-        self._magnification = base_magnification(reader) if reader is not None else None
+        self._magnification = base_magnification(reader, user_mpp) if reader is not None else None
         self._mpp = reader.mpp if reader is not None and reader.mpp else user_mpp
         if reader is not None and reader.mpp:
             self.mpp.setText(f"{reader.mpp:.3f} µm/px")
