@@ -159,3 +159,19 @@ def test_an_uncertain_verdict_is_said_next_to_the_label(qtbot) -> None:  # type:
         text = panel.label_label.text()
         assert expected in text and f"· uncertainty {scores.image_uncertainty:.3f}" in text
         assert "MALIGNANT" in text
+
+
+def test_scripted_open_names_mpp_when_the_pixel_size_is_unknown(tmp_path: Path, tcga_like: Path,
+                                                                tiny_models: Path) -> None:
+    from test_gui_window import _bcviewer
+
+    shot = tmp_path / "shot.png"
+    refused = _bcviewer(["open", str(tcga_like), "--run", "--screenshot", str(shot), "--size", "900x600"], tmp_path,
+                        tiny_models)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    lines = [ln for ln in refused.stderr.splitlines() if ln.startswith("bcviewer:")]
+    assert len(lines) == 1 and "does not record its pixel size" in lines[0] and "--mpp" in lines[0]
+    given = _bcviewer(["open", str(tcga_like), "--mpp", "0.499", "--run", "--screenshot", str(shot), "--size",
+                       "900x600"], tmp_path, tiny_models)
+    assert given.returncode == 0, given.stderr
+    assert shot.exists()
