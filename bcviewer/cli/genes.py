@@ -46,12 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--log2", choices=["auto", "always", "never"], default="auto",
                        help="log2(x+1): when the data look like raw counts (auto), always or never")
     train.add_argument("--min-class-size", type=int, default=0, help="leave out classes with fewer samples")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="random seed of the split and the training")
     train.add_argument("--epochs", type=int, help="cap on training epochs (default: the architecture's recipe)")
     train.add_argument("--noise-repeats", type=int, default=3, help="noisy copies per level (0 = skip the check)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--id-col", help="column of sample ids")
-    train.add_argument("--orientation", choices=_ORIENTATIONS, default="auto")
+    train.add_argument("--orientation", choices=_ORIENTATIONS, default="auto",
+                       help="samples in rows or genes in rows (default: detected)")
     train.set_defaults(func=run_train)
 
     predict = commands.add_parser("predict", help="predict every sample of an expression profile table")

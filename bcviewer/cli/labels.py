@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
+from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("project", help="project file")
     exp.add_argument("--csv", metavar="FILE", help="one row per sub-image")
     exp.add_argument("--geojson", metavar="DIR", help="one QuPath GeoJSON file per image")
-    exp.add_argument("--object-type", choices=("annotation", "tile"), default="annotation",
-                     help="QuPath object type of the sub-images (default annotation)")
+    exp.add_argument("--object-type", choices=OBJECT_TYPES, default="annotation",
+                     help=OBJECT_TYPE_HELP + " (default: annotation, so labels can be edited in QuPath)")
     exp.set_defaults(func=run_export)
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")

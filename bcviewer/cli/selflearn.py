@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                        help="share of training patients for early stopping (default 0: fixed epochs; with "
                             "few patients a tiny validation part stops before the net learns anything)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="tiles per training step (default: the plan's)")
     train.add_argument("--seed", type=int, default=0, help="training seed")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

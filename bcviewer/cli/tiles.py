@@ -12,6 +12,7 @@ from typing import TextIO
 from bcviewer.errors import BcviewerError
 from bcviewer.slides import open_slide
 from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
+from bcviewer.tiling.kind import input_kind, kind_reason
 
 FIELDS = ("x", "y", "w", "h", "level", "row", "col", "tissue")
 
@@ -20,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tiles", help="print the tile grid of a slide or image")
     p.add_argument("path", help="slide or image file")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--grid", metavar="RxC", help="sub-image grid, e.g. 3x3 (default when no size is given)")
+    size.add_argument("--grid", metavar="RxC",
+                      help="sub-image grid of a microscopy image, e.g. 3x3 (default when no size is given; "
+                           "whole slides need --tile-um or --tile-px)")
     size.add_argument("--tile-um", type=float, metavar="N", help="tile side in micrometres (needs the slide's mpp)")
     size.add_argument("--tile-px", type=int, metavar="N", help="tile side in pixels (of level 0, of --level, or at --mpp)")
     p.add_argument("--level", type=int, help="pyramid level the --tile-px size refers to")
@@ -52,6 +55,9 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
         rows, cols = parse_grid(args.grid or "3x3")
     with open_slide(args.path) as slide:
         if sub_images:
+            if input_kind(slide) == "whole-slide":
+                raise BcviewerError(f"{slide.path.name} is a whole slide ({kind_reason(slide)}); it is never cut into "
+                                    "sub-images like a microscopy image; give --tile-um N or --tile-px N")
             return subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue)
         return physical_grid(
             slide, tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, level=args.level,

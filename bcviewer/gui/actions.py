@@ -40,6 +40,7 @@ class Actions:
     minimap: QAction
     run: QAction
     cancel: QAction
+    pixel_size: QAction
     model_card: QAction
     about: QAction
     model_group: QActionGroup
@@ -87,6 +88,7 @@ def build_actions(window: QMainWindow) -> Actions:
         minimap=_action(window, "&Minimap", ["M"], "minimap", checkable=True, tip="Show or hide the overview (M)"),
         run=_action(window, "&Run analysis", ["Ctrl+R", "F5"], "run", tip="Analyse the image (Ctrl+R)"),
         cancel=_action(window, "&Cancel analysis", ["Esc"], "cancel", tip="Stop the analysis (Esc)"),
+        pixel_size=_action(window, "&Pixel size…", tip="Set the µm per pixel of a slide that does not record it"),
         model_card=_action(window, "Model &card…"),
         about=_action(window, "&About bcviewer"),
         model_group=QActionGroup(window),
@@ -118,6 +120,8 @@ def build_actions(window: QMainWindow) -> Actions:
     analysis_menu.addMenu(acts.model_menu)
     analysis_menu.addAction(acts.run)
     analysis_menu.addAction(acts.cancel)
+    analysis_menu.addSeparator()
+    analysis_menu.addAction(acts.pixel_size)
     acts.model_group.setExclusive(True)
 
     help_menu = bar.addMenu("&Help")

@@ -33,6 +33,11 @@ def set_headless(on: bool) -> None:
     _HEADLESS = on
 
 
+def is_headless() -> bool:
+    """True in scripted runs (--screenshot), where nothing may wait for a user."""
+    return _HEADLESS
+
+
 def log_dir() -> Path:
     """Folder of the log file: ``<user data folder>/bcviewer/logs``."""
     return Path(platformdirs.user_data_dir("bcviewer", appauthor=False)) / "logs"
