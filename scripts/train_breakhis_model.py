@@ -115,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "model"):
         fields = card_fields_for("breakhis", "breakhis-100x", args.data / "breakhis", CARD_DESCRIPTION)
         fields["limitations"] = fields["limitations"][:1] + LIMITATIONS
-        fields["scale"] = {"tissue": "breast tumour biopsies, H&E (BreakHis)", "trained_magnification": "100X",
-                           "tile": "one of 3x3 sub-images of a 700x460 image (about 233x153 px) at 100X",
-                           "other_magnifications": "scale-matched tiles: round(300 / magnification) a side"}
+        fields["trained_on"].update({
+            "magnification": "100X",
+            "scale": "700 x 460 px fields at 100X, each cut into 3x3 sub-images (about 233 x 153 px)",
+            "other_magnifications": "scale-matched tiles: round(300 / magnification) a side (8x8 at 40X, 2x2 at "
+                                    "200X, 1x1 at 400X)"})
         train_lite_ensemble(tiles, PLAN, args.out, fields, spec_extras_for("breakhis", {100}), features=features)
     if crossval_file.is_file() and (args.out / "card.json").is_file():
         update_card(args.out, {"cross_validation": json.loads(crossval_file.read_text())})

@@ -115,12 +115,12 @@ def test_zeroing_the_lstm_and_the_cnn_only_config_change_what_the_head_sees(one_
     assert attention.tolist() == [[1.0, 0.0]] * 4
 
 
-def test_bidirectional_lstm_reads_every_feature_map_position() -> None:
+def test_bidirectional_lstm_reads_the_feature_map_row_by_row_on_its_grid() -> None:
     net = HybridNet(SMALL)
     seen: list[tuple[int, ...]] = []
     net.lstm.register_forward_hook(lambda m, inp, out: seen.append(tuple(inp[0].shape)))
     net.from_features(torch.randn(2, 80, 9, 14))
-    assert seen == [(2, 9 * 14, 80)] and net.lstm.bidirectional
+    assert seen == [(2, 3 * 4, 80)] and net.lstm.bidirectional  # the 9x14 map pooled to the 3x4 grid
 
 
 def test_members_with_one_frozen_trunk_share_a_single_trunk_pass(one_torch_thread) -> None:
