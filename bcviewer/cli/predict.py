@@ -43,10 +43,12 @@ from bcviewer.inference import (
     level0_mpp,
     scale_warnings,
 )
+from bcviewer.inference.grids import magnification_note
 from bcviewer.nets import InputSpec, load_model
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 from bcviewer.slides import SlideReader, open_slide
 from bcviewer.tiling import TileGrid
+from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error")
 FORMATS = ("csv", "geojson", "png")
@@ -73,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mpp", type=float, metavar="UM",
                    help="µm per level-0 pixel for inputs that do not record it, e.g. 0.25 at 40x, 0.5 at 20x "
                         "(default: none; a file's own value always wins)")
+    p.add_argument("--magnification", type=_magnification_arg, metavar="N",
+                   help="objective magnification of microscopy images (40, 100, 200, 400); tiles are scaled to "
+                        "the model's training field (default: from BreakHis file names, else the model's own, "
+                        "which is then stated)")
     p.add_argument("--min-tissue", type=float, metavar="F",
                    help=f"skip tiles with less tissue, 0..1 (default: {DEFAULT_MIN_TISSUE} for whole slides, "
                         "0 for microscopy images)")
@@ -96,6 +102,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=OBJECT_TYPE_HELP + " (default: tile)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
     p.set_defaults(func=run)
+
+
+def _magnification_arg(text: str) -> int:
+    try:
+        return parse_magnification(text)
+    except MagnificationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 @dataclass
@@ -176,7 +189,8 @@ def _grid_for(slide: SlideReader, spec: InputSpec, args: argparse.Namespace) -> 
     """The grid the options ask for (--grid, --tile-um, --tile-px), else the default for this input."""
     try:
         grid = analysis_grid(slide, spec, subimages=parse_grid(args.grid) if args.grid else None,
-                             tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, min_tissue=args.min_tissue)
+                             tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, min_tissue=args.min_tissue,
+                             magnification=getattr(args, "magnification", None))
     except ScaleUnknownError as exc:
         raise BcviewerError(f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the "
                             "tile size in level-0 pixels with --tile-px") from exc
@@ -193,6 +207,9 @@ def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str,
     notes = []
     if slide.mpp is None and mpp is not None and grid.kind == "physical":
         notes.append(f"pixel size {mpp:g} µm/px from --mpp (the file records none)")
+    magnification = magnification_note(slide, spec, grid, getattr(args, "magnification", None))
+    if magnification is not None:
+        notes.append(magnification)
     side0 = float(grid[0].w) if len(grid) and grid.kind == "physical" else None
     notes.extend(f"warning: {w}" for w in scale_warnings(slide, spec, None, name, side0, mpp))
     return tuple(notes)
