@@ -69,28 +69,46 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+class Protected:
+    """Files an output must never replace, looked up by path and by identity in O(1)."""
+
+    def __init__(self, files: Iterable[Path]) -> None:
+        self._by_path: dict[str, Path] = {}
+        self._by_id: dict[tuple[int, int], Path] = {}
+        for p in files:
+            self._by_path.setdefault(os.path.abspath(p), p)
+            ident = _identity(p)
+            if ident is not None:
+                self._by_id.setdefault(ident, p)
+
+    def find(self, output: Path) -> Path | None:
+        """The protected file ``output`` would replace, or None."""
+        hit = self._by_path.get(os.path.abspath(output))
+        if hit is None and self._by_id:
+            ident = _identity(output)
+            hit = self._by_id.get(ident) if ident is not None else None
+        return hit
+
+
 def protected_files(inputs: Iterable[str | os.PathLike[str]] = (),
-                    projects: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+                    projects: Iterable[str | os.PathLike[str]] = ()) -> Protected:
     """The files an output must never replace: the inputs, the projects and their companions."""
     files = [Path(p).expanduser() for p in inputs]
     for project in projects:
         p = Path(project).expanduser()
         files += [p, *(p.with_name(p.name + suffix) for suffix in PROJECT_COMPANIONS)]
-    return files
+    return Protected(files)
 
 
-def refuse_overwriting(output: str | os.PathLike[str] | None, protected: Iterable[Path], option: str) -> None:
+def refuse_overwriting(output: str | os.PathLike[str] | None, protected: Protected, option: str) -> None:
     """Raise when ``output`` names one of the ``protected`` files (same file, or same path)."""
     if output is None:
         return
     out = Path(output).expanduser()
-    out_id = _identity(out)
-    out_abs = Path(os.path.abspath(out))
-    for p in protected:
-        same_path = Path(os.path.abspath(p)) == out_abs
-        if same_path or (out_id is not None and out_id == _identity(p)):
-            raise FileSafetyError(f"{option} {out} would overwrite {p}, which this command reads; "
-                                  "choose another output file")
+    hit = protected.find(out)
+    if hit is not None:
+        raise FileSafetyError(f"{option} {out} would overwrite {hit}, which this command reads; "
+                              "choose another output")
 
 
 # ---- atomic writes ------------------------------------------------------------------------------

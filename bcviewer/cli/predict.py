@@ -3,7 +3,9 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error`` (rewritten after every input, so an interrupted run keeps what was done);
+  error`` (appended after every input, so an interrupted run keeps what was done, and replaced
+  atomically by the complete table in input order at the end); each failed input also gets one
+  line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
   ``--formats``: ``tiles.csv`` (csv), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and
   ``overlay.png`` (png): the heatmap alone and blended on a thumbnail, both with the longer side
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,11 +27,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bcviewer.cli.checks import fraction, positive_float
+from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
 from bcviewer.export import (
     COLORMAPS,
-    atomic_write_text,
     heatmap_rgba,
     overlay_rgb,
     write_geojson,
@@ -68,16 +70,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model name or folder (default: breakhis-100x for images, idc-wsi for whole slides)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--grid", metavar="RxC", help="cut each input into R x C sub-images (default for images: 3x3)")
-    size.add_argument("--tile-um", type=float, metavar="N",
+    size.add_argument("--tile-um", type=positive_float, metavar="N",
                       help="square tiles of N µm (default for slides: the model's)")
-    p.add_argument("--min-tissue", type=float, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
+    p.add_argument("--min-tissue", type=fraction, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR", help="output folder")
     p.add_argument("--formats", default="csv,geojson,png", help="comma list of csv, geojson, png")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
-    p.add_argument("--threshold", type=float, default=0.5, help="p_malignant at or above this is malignant")
+    p.add_argument("--threshold", type=fraction, default=0.5, help="p_malignant at or above this is malignant")
     p.add_argument("--cmap", default="viridis", choices=COLORMAPS, help="heatmap colours")
-    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in overlay.png (0..1)")
+    p.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity in overlay.png (0..1)")
     p.add_argument("--object-type", default="tile", choices=("tile", "detection"), help="QuPath object type")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -232,15 +234,6 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, BcviewerError) else f"{type(exc).__name__}: {text}"
 
 
-def write_summary(rows: list[SummaryRow], path: Path) -> None:
-    """summary.csv, atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SUMMARY_FIELDS)
-    writer.writerows(r.cells() for r in rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
 def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
     if args.batch_size < 1:
         raise BcviewerError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -264,16 +257,19 @@ def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.paths)
     folders = _output_dirs(inputs, Path(args.out).expanduser())
     summary = Path(args.out).expanduser() / "summary.csv"
+    guard_prediction_outputs(inputs, folders, summary)
+    summary_file = SummaryFile.start(summary, SUMMARY_FIELDS)
     rows: list[SummaryRow | None] = [None] * len(inputs)
     bar = tqdm(total=len(inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
     tiles = tqdm(unit="tile", file=sys.stderr, disable=args.quiet, leave=False, position=1, desc="tiles")
     try:
         groups = model_groups(inputs, args.model, rows)
         bar.update(sum(r is not None for r in rows))
+        summary_file.sync(rows)
         for name, indices in groups.items():
             _run_group(name, indices, inputs, folders, rows, models, args, formats, bar, tiles.update)
-            write_summary([r for r in rows if r is not None], summary)
-        write_summary([r for r in rows if r is not None], summary)
+            summary_file.sync(rows)
+        summary_file.finish(rows)
     finally:
         tiles.close()
         bar.close()
@@ -286,7 +282,7 @@ def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[
                rows: list[SummaryRow | None], models: ModelCache, args: argparse.Namespace,
                formats: tuple[str, ...], bar: tqdm, on_batch: Callable[[int], object]) -> None:
     """Score the inputs of one model as a single stream, filling their summary rows."""
-    summary = Path(args.out).expanduser() / "summary.csv"
+    summary = SummaryFile.at(Path(args.out).expanduser() / "summary.csv")
     try:
         predictor = models.get(name)
         results = predictor.iter_results(slide_jobs(inputs, indices, predictor.spec, args), args.batch_size,
@@ -296,7 +292,7 @@ def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[
                 i = result.key
                 bar.set_postfix_str(inputs[i].name)
                 rows[i] = _row_for(inputs[i], folders[i], result, args, formats)
-                write_summary([r for r in rows if r is not None], summary)
+                summary.sync(rows)
                 bar.update(1)
         finally:
             results.close()
