@@ -82,7 +82,6 @@ def run_export(args: argparse.Namespace) -> int:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
     guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
     with LabelStore.open(args.project, readonly=True) as store:
-        store.check_labels()  # before writing anything: no half-written export of a damaged project
         if args.csv:
             path = write_labels_csv(store, args.csv)
             print(f"{store.counts().total} sub-image labels written to {path}", file=sys.stderr)

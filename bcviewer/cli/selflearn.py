@@ -150,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
         raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
     guard_outputs([("--json", args.json)], projects=[args.project])
     with LabelStore.open(args.project) as store:
-        store.check_labels()  # before the first write: a damaged project must stay as it was
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
         initial = store.count_table()

@@ -99,6 +99,8 @@ class LabelStore:
                 migrate(conn)  # also refuses files from a newer bcviewer
             if readonly:
                 conn.execute("PRAGMA query_only = ON")
+            store = cls(file, conn)
+            store.check_labels()  # a label bcviewer never writes: refuse before anyone reads or writes
         except sqlite3.Error as exc:
             if conn is not None:
                 conn.close()
@@ -107,7 +109,7 @@ class LabelStore:
             if conn is not None:
                 conn.close()
             raise
-        return cls(file, conn)
+        return store
 
     @classmethod
     def create(cls, path: str | Path) -> LabelStore:
@@ -309,7 +311,7 @@ class LabelStore:
         """Raise ProjectDamagedError when a stored label or source is not one bcviewer writes.
 
         The schema's CHECK constraints keep them valid; a file edited by another tool may not be.
-        Commands that write (exports, self-learning) call this first, so they stop before writing.
+        :meth:`open` calls it, so commands stop before they export or change anything.
         """
         bad = self._conn.execute(
             "SELECT (SELECT COUNT(*) FROM images WHERE label NOT IN ('benign', 'malignant')),"
