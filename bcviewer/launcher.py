@@ -34,10 +34,29 @@ def display_problem(env: Mapping[str, str] = os.environ, platform: str = sys.pla
         return ("no display: the desktop viewer needs a desktop session (neither DISPLAY nor WAYLAND_DISPLAY is "
                 "set). Use the command line instead (bcviewer --help), or set QT_QPA_PLATFORM=offscreen for "
                 "'bcviewer open --screenshot'")
+    if x11 and not wayland and not _local_x_server_exists(env["DISPLAY"]):
+        return (f"no display: DISPLAY is {env['DISPLAY']!r} but no X server answers there. Use the command line "
+                "instead (bcviewer --help), or set QT_QPA_PLATFORM=offscreen for 'bcviewer open --screenshot'")
     if (chosen == "xcb" or not wayland) and ctypes.util.find_library("xcb-cursor") is None:
         return ("the X11 display cannot be used: Qt needs the system library libxcb-cursor "
                 "(install it, e.g. 'apt install libxcb-cursor0'), or run under Wayland")
     return None
+
+
+def _local_x_server_exists(display: str) -> bool:
+    """False only when DISPLAY names a local server (":0") whose socket is missing; remote: True."""
+    host, _, number = display.partition(":")
+    number = number.split(".")[0]
+    if host not in ("", "unix") or not number.isdigit():
+        return True  # a remote or unusual display: let Qt try
+    name = f"/tmp/.X11-unix/X{number}"
+    if os.path.exists(name):
+        return True
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as fh:
+            return any(line.rstrip().endswith(name) for line in fh)  # abstract "@/tmp/.X11-unix/X0"
+    except OSError:
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:

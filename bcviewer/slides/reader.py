@@ -15,6 +15,7 @@ import logging
 import os
 import stat
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -237,8 +238,10 @@ def open_slide(path: str | os.PathLike[str]) -> SlideReader:
     p = Path(path).expanduser()
     _check_file(p)
     facts = inspect_tiff(p)
-    with capture_native_stderr(p.name) as native:
+    with capture_native_stderr(p.name) as native, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # Pillow warns per damaged TIFF tag; fold them into one line
         reader = _open_checked(p, facts)
+    native.lines += [" ".join(str(w.message).split()) for w in caught]
     try:
         _refuse_damage(p, reader, facts, native)
     except BaseException:
