@@ -127,7 +127,7 @@ def test_nan_and_inf_tile_sizes_are_usage_errors(capsys: pytest.CaptureFixture[s
             main(["tiles", str(SVS), "--tile-um", value])
         assert stop.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("bcviewer: error: argument --tile-um:"), err
+        assert len(err) == 1 and err[0].startswith("bcviewer tiles: error: argument --tile-um:"), err
 
 
 def test_tiles_csv_cannot_replace_its_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
