@@ -28,6 +28,8 @@ SHIFT_WARNING_SD = 1.5
 # A value this many training sd from the training mean (on the model's scale) is not biology; one
 # such gene can swing the network to a confident answer, so the sample gets a warning.
 EXTREME_Z = 20.0
+# Beyond this no network computes anything meaningful (float32 overflows near 1e38): refuse.
+ABSURD_Z = 1e4
 
 
 @dataclass
@@ -116,9 +118,14 @@ def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, 
                             "fix or remove them (an empty cell counts as missing)")
     with np.errstate(all="ignore"):
         z = np.abs(training_zscores(model, values))
-    if not np.isfinite(z[~np.isnan(values)]).all():
-        raise GeneDataError(f"{table.path}: some expression values are too large to compute with "
-                            "(they overflow on the model's scale); check the table's units")
+    absurd = ~np.isfinite(z) & ~np.isnan(values) | (np.nan_to_num(z, nan=0.0) > ABSURD_Z)
+    if absurd.any():
+        rows, cols = np.nonzero(absurd)
+        shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}: {values[r, c]:g}"
+                          for r, c in zip(rows[:3], cols[:3]))
+        raise GeneDataError(f"{table.path}: {int(absurd.sum())} expression values are more than {ABSURD_Z:g} training "
+                            f"sd from the training cohort ({shown}); they are not expression on the model's scale, "
+                            "so no prediction was made. Check the table's units")
     extreme = np.nan_to_num(z, nan=0.0) > EXTREME_Z
     if extreme.any():
         which = [samples[i] for i in np.flatnonzero(extreme.any(axis=1))]

@@ -197,9 +197,6 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
                              "it is incomplete or damaged") from exc
     except (TypeError, ValueError, AttributeError, IndexError) as exc:
         raise GeneModelError(f"{directory}: the model card is malformed ({type(exc).__name__}: {exc})") from exc
-    if len(classifier.classes) < 2:
-        raise GeneModelError(f"{directory}: the model card names {len(classifier.classes)} classes; a classifier "
-                             "needs at least 2")
     name = card.get("name", directory.name)
     return GeneModel(name, directory, card, classifier, reference, scores)
 
@@ -218,6 +215,10 @@ def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
 
 def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier:
     spec = card["classifier"]
+    classes = spec["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
+        raise GeneModelError(f"{directory}: the model card names the classes {classes!r}; a classifier needs at "
+                             "least 2 different classes")
     steps = []
     for i, settings in enumerate(card["preprocessing"]):
         prefix = f"pre.{i}."
