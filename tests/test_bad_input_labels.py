@@ -178,3 +178,17 @@ def test_store_open_refuses_non_projects_with_project_file_error(tmp_path: Path)
     with pytest.raises(ProjectFileError, match="not an SQLite database"):
         LabelStore.open(text)
     assert text.read_text() == "hello"
+
+
+@pytest.mark.parametrize(("raw", "kind", "needle"), [
+    ("attempt to write a readonly database", "ProjectReadOnlyError", "is read-only"),
+    ("database is locked", "ProjectLockedError", "being written by another program"),
+    ("database disk image is malformed", "ProjectDamagedError", "is a damaged bcviewer project"),
+    ("no such table: history", "ProjectDamagedError", "restore it from a backup"),
+    ("disk I/O error", "ProjectFileError", "cannot be read or written"),
+])
+def test_sqlite_failures_are_worded_for_annotators(raw: str, kind: str, needle: str) -> None:
+    from bcviewer.labels.guard import project_error
+
+    error = project_error(sqlite3.OperationalError(raw), Path("p.bcv"))
+    assert type(error).__name__ == kind and needle in str(error) and str(error).startswith("p.bcv ")
