@@ -146,8 +146,15 @@ def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) 
     if (candidate / CARD_NAME).is_file():
         return candidate
     if (candidate / INDEX_NAME).is_file():
-        default = json.loads((candidate / INDEX_NAME).read_text())["default"]
-        return candidate / default
+        try:
+            default = json.loads((candidate / INDEX_NAME).read_text(encoding="utf-8"))["default"]
+            chosen = candidate / str(default)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise GeneModelError(f"{candidate / INDEX_NAME} is damaged ({exc}); name an architecture instead, "
+                                 f"e.g. {candidate.name}/deepcme") from exc
+        if not (chosen / CARD_NAME).is_file():
+            raise GeneModelError(f"{candidate / INDEX_NAME} names {default!r}, which holds no model card")
+        return chosen
     raise GeneModelError(f"{candidate} holds neither card.json nor index.json; it is not a gene model")
 
 
