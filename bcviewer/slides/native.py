@@ -47,9 +47,16 @@ def capture_native_stderr(name: str) -> Iterator[NativeMessages]:
     messages = NativeMessages()
     with _LOCK:
         try:
-            saved = os.dup(2)
             sink = tempfile.TemporaryFile()
+        except OSError:
+            sink = None
+        try:
+            saved = os.dup(2) if sink is not None else -1
         except OSError:  # no descriptor 2 (a windowed app on Windows): nothing to capture
+            saved = -1
+        if saved < 0 or sink is None:
+            if sink is not None:
+                sink.close()
             yield messages
             return
         try:

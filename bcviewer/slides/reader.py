@@ -243,7 +243,7 @@ def open_slide(path: str | os.PathLike[str]) -> SlideReader:
         reader = _open_checked(p, facts)
     native.lines += [" ".join(str(w.message).split()) for w in caught]
     try:
-        _refuse_damage(p, reader, facts, native)
+        _refuse_corrupt_data(p, native)
     except BaseException:
         reader.close()
         raise
@@ -296,7 +296,7 @@ _CORRUPT_NEEDLES = ("Corrupt JPEG data", "Premature end of JPEG", "JPEG datastre
                     "Bogus marker", "Huffman table")
 
 
-def _refuse_damage(p: Path, reader: SlideReader, facts: TiffFacts | None, native: NativeMessages) -> None:
+def _refuse_corrupt_data(p: Path, native: NativeMessages) -> None:
     corrupt = native.matching(*_CORRUPT_NEEDLES)
     if corrupt:
         raise CorruptSlideError(f"{p.name} is damaged: its compressed pixel data is corrupt ({corrupt[0]}); "
