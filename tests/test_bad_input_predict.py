@@ -89,16 +89,23 @@ def test_damaged_models_are_refused_at_load(case: str, tiny_model: Path, tmp_pat
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("option", "value"), [("--tile-um", "inf"), ("--tile-um", "nan"), ("--min-tissue", "nan"),
-                                               ("--threshold", "nan"), ("--opacity", "inf")])
-def test_non_finite_numbers_are_usage_errors(option: str, value: str, tiny_model: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("option", "value"), [("--tile-um", "inf"), ("--tile-um", "nan"), ("--tile-um", "0")])
+def test_non_finite_tile_sizes_are_usage_errors(option: str, value: str, tiny_model: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     args = ["predict", str(PNG), "--model", str(tiny_model), "--out", str(tmp_path / "o"), option, value]
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit) as stop:  # before the fix: OverflowError (inf) or a raw message (nan)
         main(args)
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"argument {option}" in err[0], err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--min-tissue", "nan"), ("--threshold", "nan"), ("--opacity", "inf")])
+def test_non_finite_fractions_are_refused(option: str, value: str, tiny_model: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    fails_with_one_line(["predict", PNG, "--model", tiny_model, "--out", tmp_path / "o", option, value], capsys,
+                        f"{option} must be between 0 and 1, got {value}")
+    assert not (tmp_path / "o").exists()
 
 
 def test_outputs_that_would_replace_an_input_are_refused(tiny_model: Path, tmp_path: Path,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bcviewer.cli.checks import fraction, positive_float
+from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
@@ -72,14 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--grid", metavar="RxC", help="cut each input into R x C sub-images (default for images: 3x3)")
     size.add_argument("--tile-um", type=positive_float, metavar="N",
                       help="square tiles of N µm (default for slides: the model's)")
-    p.add_argument("--min-tissue", type=fraction, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
+    p.add_argument("--min-tissue", type=float, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR", help="output folder")
     p.add_argument("--formats", default="csv,geojson,png", help="comma list of csv, geojson, png")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
-    p.add_argument("--threshold", type=fraction, default=0.5, help="p_malignant at or above this is malignant")
+    p.add_argument("--threshold", type=float, default=0.5, help="p_malignant at or above this is malignant")
     p.add_argument("--cmap", default="viridis", choices=COLORMAPS, help="heatmap colours")
-    p.add_argument("--opacity", type=fraction, default=0.5, help="heatmap opacity in overlay.png (0..1)")
+    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in overlay.png (0..1)")
     p.add_argument("--object-type", default="tile", choices=("tile", "detection"), help="QuPath object type")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

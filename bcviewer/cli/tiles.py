@@ -9,7 +9,7 @@ import re
 import sys
 from typing import TextIO
 
-from bcviewer.cli.checks import bounded_float, fraction, guard_outputs, positive_float
+from bcviewer.cli.checks import bounded_float, guard_outputs, positive_float
 from bcviewer.errors import BcviewerError
 from bcviewer.slides import open_slide
 from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mpp", type=positive_float, help="target resolution in µm/px for the output tiles")
     p.add_argument("--overlap", type=bounded_float(0.0, 1.0, high_open=True), default=0.0,
                    help="fraction of a tile shared with its neighbour (0..<1)")
-    p.add_argument("--min-tissue", type=fraction, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
+    p.add_argument("--min-tissue", type=float, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
     out.add_argument("--csv", metavar="FILE", help="write the tiles to a CSV file")

@@ -209,10 +209,12 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
 
 
 def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
-    """Weights must be finite floating-point numbers: NaN, Inf or integer/boolean casts are refused."""
+    """Network weights and reference statistics must be finite floats: NaN, Inf or integer/boolean
+    casts are refused (integer preprocessing arrays, such as selected gene indices, are allowed)."""
     for key, array in tensors.items():
         if not np.issubdtype(array.dtype, np.floating):
-            if key.startswith("net.") and key.endswith("num_batches_tracked"):
+            # Fitted preprocessing may hold integer indices (selected genes); batch-norm counts are ints.
+            if key.startswith("pre.") or key.endswith("num_batches_tracked"):
                 continue
             raise GeneModelError(f"{weights}: tensor {key} holds {array.dtype} values, not floating-point weights; "
                                  "the file was converted or damaged")
