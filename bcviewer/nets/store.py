@@ -269,4 +269,5 @@ def load_model(name_or_dir: str | Path) -> LoadedModel:
     _check_values(ensemble, state, weights)
     ensemble.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     ensemble.eval()
+    ensemble.detect_shared_trunk()
     return LoadedModel(ensemble=ensemble, spec=InputSpec.from_dict(card["input"]), card=card, directory=directory)
