@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
+from bcviewer.cli.checks import guard_outputs
 from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
@@ -44,14 +46,24 @@ def run_import(args: argparse.Namespace) -> int:
 
     rows, cols = parse_grid(args.grid)
     items = collect_images(args.data)  # before creating the project: a typo must not leave an empty file
-    with LabelStore.create(args.project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
-                                                          disable=None) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    project = Path(args.project).expanduser()
+    guard_outputs([("the project", project)], inputs=[i for i in args.data])
+    is_new = not project.exists()
+    try:
+        with LabelStore.create(project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
+                                                        disable=None) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-        report = import_collected(store, items, rows=rows, cols=cols, progress=progress)
-        counts = store.counts()
+            report = import_collected(store, items, rows=rows, cols=cols, progress=progress)
+            counts = store.counts()
+    except BaseException:
+        if is_new:
+            _remove_new_project(project)
+        raise
+    if is_new and not report.added:
+        _remove_new_project(project)  # nothing imported: leave no empty project behind
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"{len(report.added)} images added, {len(report.already_present)} already in the project, "
@@ -60,9 +72,16 @@ def run_import(args: argparse.Namespace) -> int:
     return 2 if report.failed and not report.added else 0
 
 
+def _remove_new_project(project: Path) -> None:
+    """Delete a project this command created (and its WAL files) when the import added nothing."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        project.with_name(project.name + suffix).unlink(missing_ok=True)
+
+
 def run_export(args: argparse.Namespace) -> int:
     if not args.csv and not args.geojson:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
+    guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
     with LabelStore.open(args.project, readonly=True) as store:
         if args.csv:
             path = write_labels_csv(store, args.csv)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from typing import Any
 
@@ -104,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bcviewer {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         # Last line of defence: a user error we did not anticipate still gets one line, no trace.
-        print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
+        print(f"bcviewer {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"bcviewer {args.command}: not enough memory for this input (it declares sizes far beyond a "
+              "real slide, image or table)", file=sys.stderr)
         return 2

@@ -3,7 +3,9 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error`` (rewritten after every input, so an interrupted run keeps what was done);
+  error`` (appended after every input, so an interrupted run keeps what was done, and replaced
+  atomically by the complete table in input order at the end); each failed input also gets one
+  line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
   ``--formats``: ``tiles.csv`` (csv), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and
   ``overlay.png`` (png): the heatmap alone and blended on a thumbnail, both with the longer side
@@ -17,8 +19,6 @@ code is 2 when any input failed.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,9 +26,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bcviewer.cli.checks import positive_float
+from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
-from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY, atomic_write_text, tissue_for, write_export
+from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue_for, write_export
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
@@ -67,12 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--grid", metavar="RxC",
                       help="cut each microscopy image into R x C sub-images (default: the model's, 3x3); "
                            "whole slides are never cut this way")
-    size.add_argument("--tile-um", type=float, metavar="N",
+    size.add_argument("--tile-um", type=positive_float, metavar="N",
                       help="square tiles of N µm (default for whole slides: the model's, 200 µm for idc-wsi)")
     size.add_argument("--tile-px", type=int, metavar="N",
                       help="square tiles of N level-0 pixels, resized to the model's input; works without a "
                            "pixel size (default: not used)")
-    p.add_argument("--mpp", type=float, metavar="UM",
+    p.add_argument("--mpp", type=positive_float, metavar="UM",
                    help="µm per level-0 pixel for inputs that do not record it, e.g. 0.25 at 40x, 0.5 at 20x "
                         "(default: none; a file's own value always wins)")
     p.add_argument("--magnification", type=_magnification_arg, metavar="N",
@@ -274,15 +276,6 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, BcviewerError) else f"{type(exc).__name__}: {text}"
 
 
-def write_summary(rows: list[SummaryRow], path: Path) -> None:
-    """summary.csv, atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SUMMARY_FIELDS)
-    writer.writerows(r.cells() for r in rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
 def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
     if args.batch_size < 1:
         raise BcviewerError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -310,16 +303,19 @@ def run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.paths)
     folders = _output_dirs(inputs, Path(args.out).expanduser())
     summary = Path(args.out).expanduser() / "summary.csv"
+    guard_prediction_outputs(inputs, folders, summary)
+    summary_file = SummaryFile.start(summary, SUMMARY_FIELDS)
     rows: list[SummaryRow | None] = [None] * len(inputs)
     bar = tqdm(total=len(inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
     tiles = tqdm(unit="tile", file=sys.stderr, disable=args.quiet, leave=False, position=1, desc="tiles")
     try:
         groups = model_groups(inputs, args.model, rows)
         bar.update(sum(r is not None for r in rows))
+        summary_file.sync(rows)
         for name, indices in groups.items():
             _run_group(name, indices, inputs, folders, rows, models, args, formats, bar, tiles.update)
-            write_summary([r for r in rows if r is not None], summary)
-        write_summary([r for r in rows if r is not None], summary)
+            summary_file.sync(rows)
+        summary_file.finish(rows)
     finally:
         tiles.close()
         bar.close()
@@ -335,7 +331,7 @@ def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[
                rows: list[SummaryRow | None], models: ModelCache, args: argparse.Namespace,
                formats: tuple[str, ...], bar: tqdm, on_batch: Callable[[int], object]) -> None:
     """Score the inputs of one model as a single stream, filling their summary rows."""
-    summary = Path(args.out).expanduser() / "summary.csv"
+    summary = SummaryFile.at(Path(args.out).expanduser() / "summary.csv")
     try:
         predictor = models.get(name)
         results = predictor.iter_results(slide_jobs(inputs, indices, predictor.spec, args, predictor.name or name),
@@ -346,7 +342,7 @@ def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[
                 i = result.key
                 bar.set_postfix_str(inputs[i].name)
                 rows[i] = _row_for(inputs[i], folders[i], result, args, formats)
-                write_summary([r for r in rows if r is not None], summary)
+                summary.sync(rows)
                 bar.update(1)
         finally:
             results.close()

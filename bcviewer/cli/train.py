@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from bcviewer.cli.checks import positive_float
 from bcviewer.errors import BcviewerError
 
 
@@ -33,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, help="seed of the patient split")
     p.add_argument("--fractions", metavar="TR,VA,TE", help="patient fractions for train, val, test (default 0.6,0.2,0.2)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--tile-um", type=float, help="IDC: physical tile side recorded in the card (default 200)")
-    p.add_argument("--mpp", type=float, help="IDC: µm per pixel tiles are read at (default 4.0)")
+    p.add_argument("--tile-um", type=positive_float, help="IDC: physical tile side recorded in the card (default 200)")
+    p.add_argument("--mpp", type=positive_float, help="IDC: µm per pixel tiles are read at (default 4.0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

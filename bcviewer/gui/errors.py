@@ -76,6 +76,18 @@ def show_error_dialog(parent: QWidget | None, title: str, message: str) -> None:
     box.exec()
 
 
+def ask_retry(parent: QWidget | None, title: str, message: str) -> bool:
+    """Ask Retry / Cancel; True for Retry. Tests replace this function; headless runs cancel."""
+    shown_messages.append(message)
+    if _HEADLESS:
+        print(f"bcviewer: {title}: {message}", file=sys.stderr)
+        return False
+    buttons = QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Cancel
+    box = QMessageBox(QMessageBox.Icon.Question, title, message, buttons, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.Retry)
+    return box.exec() == QMessageBox.StandardButton.Retry
+
+
 def report_error(parent: QWidget | None, title: str, exc: BaseException) -> str:
     """Show ``exc`` to the user and return the message shown.
 

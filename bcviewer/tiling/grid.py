@@ -84,6 +84,14 @@ class TileGrid:
         return TileGrid(kept, self.slide_size, self.rows, self.cols, self.out_size, self.mpp, self.kind)
 
 
+def _refuse_unreadable_scale(slide: SlideReader) -> None:
+    # A slide whose recorded pixel size is damaged would otherwise pass for a microscopy image
+    # without a scale and be cut into 3x3 sub-images: refuse instead of guessing.
+    problem = getattr(slide, "scale_problem", None)
+    if problem:
+        raise TilingError(problem)
+
+
 def subimage_grid(
     slide: SlideReader, rows: int = 3, cols: int = 3, tissue: TissueMask | None = None
 ) -> TileGrid:
@@ -93,6 +101,7 @@ def subimage_grid(
     """
     if rows < 1 or cols < 1:
         raise TilingError(f"a sub-image grid needs at least 1 row and 1 column, got {rows}x{cols}")
+    _refuse_unreadable_scale(slide)
     width, height = slide.dimensions
     if cols > width or rows > height:
         raise TilingError(f"a {width}x{height} image cannot be cut into {rows}x{cols} sub-images")
@@ -136,6 +145,7 @@ def physical_grid(
     image; the part outside reads as white and counts as no tissue. ``slide_mpp`` is the level-0
     pixel size to use when the file records none (the user's value); the file's own value wins.
     """
+    _refuse_unreadable_scale(slide)
     level0_mpp = slide.mpp if slide.mpp is not None else slide_mpp
     out_px, side0 = _tile_sizes(slide, tile_um, tile_px, mpp, level, level0_mpp)
     if not 0.0 <= overlap < 1.0:
