@@ -319,9 +319,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         tiles.close()
         bar.close()
-    for r in rows:
-        if r is not None and r.status == "error":
-            print(f"bcviewer predict: error: {Path(r.path).name}: {r.error}", file=sys.stderr)
     failed = sum(r is not None and r.status == "error" for r in rows)
     print(f"{len(inputs) - failed} of {len(inputs)} inputs scored; summary in {summary}", file=sys.stderr)
     return 2 if failed else 0

@@ -71,6 +71,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
         self.model_override: str | None = None  # `bcviewer open --model NAME`, for this session only
         self.mpp_override: float | None = None  # `bcviewer open --mpp UM`, for this session only
         self.user_mpp: float | None = None  # the user's µm/px for the open slide when it records none
+        self.user_magnification: int | None = None  # Analysis > Magnification for the open image
         self._open_job: Job | None = None
         self.status = ViewerStatusBar(self)
         self.setStatusBar(self.status)
@@ -121,6 +122,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
         a.pixel_size.triggered.connect(lambda: self.ask_pixel_size())
         a.about.triggered.connect(lambda: show_about(self, __version__))
         a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
+        a.magnification_group.triggered.connect(lambda act: self.set_magnification(act.data() or None))
         self.panel.run_requested.connect(lambda: self.run_analysis())
         self.panel.cancel_requested.connect(self.cancel_analysis)
         v.cursor_moved.connect(self.status.set_cursor)
@@ -201,6 +203,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
         self.path = Path(path)
         self.view.set_slide(reader, thumbnail)
         self.user_mpp = None if reader.mpp else (self.mpp_override or self.settings.pixel_size(path))
+        self.reset_magnification()
         self.view.user_mpp = self.user_mpp
         self.view.heatmap.show_grid = self.actions.grid.isChecked()
         self.status.set_slide(reader, self.user_mpp)
@@ -271,7 +274,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
         self.view.heatmap.clear()
         self.view.update()
         self._set_exports_enabled(False)
-        self.analysis.start(reader, choice, mpp=self.user_mpp)
+        self.analysis.start(reader, choice, mpp=self.user_mpp, magnification=self.user_magnification)
         return True
 
     def _model_choice(self, reader: SlideReader) -> str:
@@ -351,6 +354,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
             reader,
             choice,
             self.user_mpp,
+            self.user_magnification,
             on_success=show,
             on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000),
         )

@@ -1,6 +1,7 @@
 """Parts of the main window's behaviour kept out of main_window.py: the pixel size of slides
 that do not record it (asked, remembered per file, shown with the model's description and scale
-warnings) and the exports of the current scores. Both are mixed into ``MainWindow``."""
+warnings), the magnification chosen for a microscopy image, and the exports of the current
+scores. Both are mixed into ``MainWindow``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,24 @@ else:
 
 
 class ScaleMixin(_Base):
-    """The pixel size of the open slide when its file records none."""
+    """The pixel size of the open slide when its file records none, and the magnification of a
+    microscopy image when the user overrides what its file name says."""
+
+    def set_magnification(self, value: int | None) -> None:
+        """Analyse the open image at ``value``X (None: from the file name, else the model's own)."""
+        self.user_magnification = value
+        for act in self.actions.magnification_group.actions():
+            act.setChecked((act.data() or None) == value)
+        self._describe_model()
+        if self.actions.grid.isChecked() and not self.analysis.running:
+            self.view.heatmap.clear()
+            self._show_grid_preview()
+
+    def reset_magnification(self) -> None:
+        """A newly opened image starts from Automatic: a choice for one image never carries over."""
+        self.user_magnification = None
+        for act in self.actions.magnification_group.actions():
+            act.setChecked(not act.data())
 
     def ask_pixel_size(self) -> float | None:
         """Ask the open slide's µm/px (remembered for the file); None when cancelled or not needed."""
@@ -55,7 +73,7 @@ class ScaleMixin(_Base):
             if self.view.generation == generation and not self.analysis.running:
                 self._on_notes(*result)
 
-        self.jobs.submit(describe_choice, reader, choice, self.user_mpp, on_success=show,
+        self.jobs.submit(describe_choice, reader, choice, self.user_mpp, self.user_magnification, on_success=show,
                          on_error=lambda e: self.panel.set_model_name(f"{self._model_choice(reader)} ({e})"))
 
     def _on_notes(self, description: str, warnings: list[str]) -> None:

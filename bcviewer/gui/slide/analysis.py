@@ -44,7 +44,8 @@ def available_models() -> list[str]:
     return names
 
 
-def preview_grid(reader: SlideReader, choice: str, mpp: float | None = None) -> TileGrid:
+def preview_grid(reader: SlideReader, choice: str, mpp: float | None = None,
+                 magnification: int | None = None) -> TileGrid:
     """The grid a run would use, from the model card alone (no weights loaded; worker thread).
 
     Without an installed model, images still get the 3x3 sub-image grid; whole slides need the
@@ -58,21 +59,25 @@ def preview_grid(reader: SlideReader, choice: str, mpp: float | None = None) -> 
         spec = InputSpec.from_dict(read_card(resolve_model_dir(choice or default_model_name(reader)))["input"])
     except BcviewerError:  # no model installed, or an unreadable card: the image grid needs none
         spec = None
-    return default_grid(reader, spec, mpp=mpp)
+    return default_grid(reader, spec, mpp=mpp, magnification=magnification)
 
 
 def run_notes(reader: SlideReader, name: str, card: dict[str, Any] | None, spec: Any, grid: TileGrid | None,
-              mpp: float | None) -> tuple[str, list[str]]:
-    """What the model reads ("idc-wsi: whole slide, 200 µm tiles at 4 µm/px") and the warnings
+              mpp: float | None, magnification: int | None = None) -> tuple[str, list[str]]:
+    """What the model reads ("idc-wsi: whole slide, 200 µm tiles at 4 µm/px"), the magnification
+    a microscopy image is read at when it is not the model's own or was assumed, and the warnings
     about this input's scale (core rules; any thread)."""
     from bcviewer.inference import describe_model, level0_mpp, scale_warnings
+    from bcviewer.inference.grids import magnification_note
 
     side0 = float(grid[0].w) if grid is not None and len(grid) and grid.kind == "physical" else None
     notes = scale_warnings(reader, spec, card, name, side0, level0_mpp(reader, mpp))
-    return describe_model(name, card, spec), notes
+    note = magnification_note(reader, spec, grid, magnification) if grid is not None else None
+    return describe_model(name, card, spec), ([note] if note else []) + list(notes)
 
 
-def describe_choice(reader: SlideReader, choice: str, mpp: float | None = None) -> tuple[str, list[str]]:
+def describe_choice(reader: SlideReader, choice: str, mpp: float | None = None,
+                    magnification: int | None = None) -> tuple[str, list[str]]:
     """:func:`run_notes` before a run, from the card alone (worker thread)."""
     from bcviewer.inference import ScaleUnknownError, default_grid, default_model_name
     from bcviewer.nets import InputSpec
@@ -82,13 +87,13 @@ def describe_choice(reader: SlideReader, choice: str, mpp: float | None = None) 
     card = read_card(resolve_model_dir(name))
     spec = InputSpec.from_dict(card["input"])
     try:
-        grid = default_grid(reader, spec, mpp=mpp)
+        grid = default_grid(reader, spec, mpp=mpp, magnification=magnification)
     except ScaleUnknownError:
         return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [
             "the pixel size of this slide is unknown; Run will ask for it"]
     except BcviewerError as exc:
         return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [str(exc)]
-    return run_notes(reader, str(card.get("name", name)), card, spec, grid, mpp)
+    return run_notes(reader, str(card.get("name", name)), card, spec, grid, mpp, magnification)
 
 
 def read_model_card(reader: SlideReader | None, choice: str) -> dict[str, Any]:
@@ -124,7 +129,7 @@ class AnalysisRun(QRunnable):
 
     def __init__(
         self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
-        mpp: float | None = None,
+        mpp: float | None = None, magnification: int | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(False)
@@ -134,6 +139,7 @@ class AnalysisRun(QRunnable):
         self.loaded_as: str | None = None  # the name this run loaded its model under
         self.batch_size = batch_size
         self.mpp = mpp  # the user's µm/px, used only when the file records none
+        self.magnification = magnification  # the user's magnification of a microscopy image
         self.cancel_event = threading.Event()
         self.signals = _RunSignals()
 
@@ -155,10 +161,11 @@ class AnalysisRun(QRunnable):
             if self.cancel_event.is_set():
                 self.signals.finished.emit(None)
                 return
-            grid = default_grid(self.reader, model.spec, mpp=self.mpp)
+            grid = default_grid(self.reader, model.spec, mpp=self.mpp, magnification=self.magnification)
             if len(grid) == 0:
                 raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
-            self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp))
+            self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp,
+                                                     self.magnification))
             if grid.kind == "physical":  # glass inside whole-slide tiles stays transparent
                 from bcviewer.tiling import detect_tissue, tissue_polygons
 
@@ -216,15 +223,17 @@ class AnalysisController(QObject):
 
         return choice or default_model_name(reader)
 
-    def start(self, reader: SlideReader, model: str | LoadedModel | Path, mpp: float | None = None) -> None:
+    def start(self, reader: SlideReader, model: str | LoadedModel | Path, mpp: float | None = None,
+              magnification: int | None = None) -> None:
         """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
         model, or AUTOMATIC_MODEL for the default model of this kind of slide. ``mpp`` is the
-        user's pixel size for a slide that records none."""
+        user's pixel size for a slide that records none; ``magnification`` the user's choice for a
+        microscopy image (None: from the file name, else the model's own, which is then stated)."""
         self.cancel()
         self.grid = None
         run = AnalysisRun(
-            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models), mpp
-        )
+            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models), mpp,
+            magnification)
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
         s.model_ready.connect(lambda m, r=run: self._on_model(r, m))
