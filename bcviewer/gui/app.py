@@ -19,7 +19,7 @@ from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
 from bcviewer.gui.main_window import MainWindow
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 
 
 def build_parser() -> argparse.ArgumentParser:
