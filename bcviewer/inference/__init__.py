@@ -6,6 +6,7 @@ from bcviewer.inference.grids import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MIN_TISSUE,
     DEFAULT_SLIDE_MODEL,
+    analysis_grid,
     default_grid,
     default_model_name,
     is_whole_slide,
@@ -21,6 +22,17 @@ from bcviewer.inference.runtime import (
     choose_runtime,
     thread_plan,
 )
+from bcviewer.inference.scale import (
+    OBJECTIVE_MPP,
+    ScaleUnknownError,
+    describe_model,
+    input_kind,
+    kind_reason,
+    level0_mpp,
+    mpp_for_objective,
+    scale_warnings,
+    trained_on,
+)
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,
@@ -34,7 +46,9 @@ from bcviewer.inference.scores import (
 __all__ = [
     "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
     "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
-    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape",
+    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape", "analysis_grid",
+    "OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason", "level0_mpp",
+    "mpp_for_objective", "scale_warnings", "trained_on",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
     "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
