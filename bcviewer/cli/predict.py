@@ -170,6 +170,8 @@ class ModelCache:
         if name not in self._loaded:
             try:
                 self._loaded[name] = Predictor(load_model(name), device=self.device, runtime=self.runtime)
+                if self._loaded[name].runtime_note:  # type: ignore[union-attr]
+                    print(f"{name}: {self._loaded[name].runtime_note}", file=sys.stderr)  # type: ignore[union-attr]
             except BcviewerError as exc:
                 self._loaded[name] = exc
         found = self._loaded[name]

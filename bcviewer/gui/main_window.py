@@ -308,6 +308,8 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
     def _on_finished(self, scores: TileScores) -> None:
         self._show_scores(scores)
         self.panel.show_finished(scores, self.analysis.model.card if self.analysis.model else None)
+        if self.analysis.runtime_note:
+            self.status.showMessage(self.analysis.runtime_note, 15000)
 
     def _on_cancelled(self, scores: TileScores | None) -> None:
         if scores is not None:

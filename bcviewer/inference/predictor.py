@@ -27,6 +27,7 @@ from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch
 from bcviewer.inference.runtime import OnnxEnsemble, choose_runtime, onnx_ensemble, thread_plan
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
+from bcviewer.nets.onnx_export import OnnxExportError
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 
@@ -71,8 +72,15 @@ class Predictor:
             ensemble = ensemble.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ensemble = ensemble
         self.onnx: OnnxEnsemble | None = None
+        self.runtime_note = ""  # said to the user when "auto" could not use ONNX Runtime
         if self.runtime != "torch":
-            self.onnx = onnx_ensemble(model, spec, self.runtime, self.threads)
+            try:
+                self.onnx = onnx_ensemble(model, spec, self.runtime, self.threads)
+            except OnnxExportError as exc:
+                if (runtime or "auto").strip().lower() != "auto":
+                    raise
+                self.runtime = "torch"  # slower, same scores: better than no analysis
+                self.runtime_note = f"running in PyTorch, not ONNX Runtime: {exc}"
 
     @property
     def members(self) -> int:

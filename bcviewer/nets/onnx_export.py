@@ -24,11 +24,14 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bcviewer.nets.ensemble import Ensemble
@@ -57,6 +60,45 @@ class EnsembleGraph(nn.Module):
         return self.ensemble.member_outputs(x)
 
 
+_MAX_EMULATED_CELLS = 256  # adaptive pools to larger grids keep torch's own op
+
+
+def _window_pool(x: torch.Tensor, output_size: Any) -> torch.Tensor:
+    """Adaptive average pooling written with the input size as constants (exactly torch's windows:
+    cell i spans floor(i * n / out) .. ceil((i + 1) * n / out))."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+    oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
+    if h % oh == 0 and w % ow == 0:
+        return F.avg_pool2d(x, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        y0, y1 = i * h // oh, -(-(i + 1) * h // oh)
+        cells = [x[..., y0:y1, j * w // ow:-(-(j + 1) * w // ow)].mean(dim=(-2, -1)) for j in range(ow)]
+        rows.append(torch.stack(cells, dim=-1))
+    return torch.stack(rows, dim=-2)
+
+
+@contextmanager
+def _exportable_adaptive_pooling() -> Iterator[None]:
+    # The TorchScript exporter converts adaptive_avg_pool2d only when it can see the input's size,
+    # which it cannot after a trunk that pads by computed amounts (EfficientNet-Lite's "same"
+    # padding). While tracing, the pool is rewritten with the traced sizes as constants.
+    original = F.adaptive_avg_pool2d
+
+    def pool(x: torch.Tensor, output_size: Any) -> torch.Tensor:
+        oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
+        if (oh or 1) * (ow or 1) > _MAX_EMULATED_CELLS:
+            return original(x, output_size)
+        return _window_pool(x, output_size)
+
+    F.adaptive_avg_pool2d = pool
+    try:
+        yield
+    finally:
+        F.adaptive_avg_pool2d = original
+
+
 def export_bytes(ensemble: Ensemble, height: int, width: int) -> bytes:
     """The ensemble as an ONNX model (opset :data:`OPSET`, dynamic batch), in memory, in float32."""
     graph = EnsembleGraph(ensemble).float().eval()
@@ -66,7 +108,7 @@ def export_bytes(ensemble: Ensemble, height: int, width: int) -> bytes:
     was_training = ensemble.training
     ensemble.eval()
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _exportable_adaptive_pooling():
             # The tracer's warnings (deprecated exporter, loops unrolled over the members, LSTM batch
             # notes) are about graphs that change with the input; this one does not, and the parity
             # test checks several batch sizes.
