@@ -202,3 +202,10 @@ def test_predict_runtime_option(test_data: Path, tmp_path: Path, capsys) -> None
                  "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ships no int8 version" in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize(("size", "grid"), [((9, 14), (3, 4)), ((7, 5), (3, 2)), ((8, 12), (4, 3)), ((6, 6), 1)])
+def test_traced_adaptive_pooling_uses_torchs_windows(size: tuple[int, int], grid) -> None:  # type: ignore[no-untyped-def]
+    x = torch.randn(2, 5, *size)
+    np.testing.assert_allclose(onnx_export._window_pool(x, grid).numpy(),
+                               torch.nn.functional.adaptive_avg_pool2d(x, grid).numpy(), rtol=0, atol=1e-6)
