@@ -282,3 +282,7 @@ def main() -> None:
         print(f"\n100k x 100k px pyramidal JPEG TIFF through 'bcviewer predict' ({m['model']}): {m['tiles']} tiles "
               f"in {m['predict_s']} s, peak RSS {m['peak_rss_mb']} MB (goal < 1500 MB: "
               f"{'met' if float(m['peak_rss_mb']) < 1500 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
