@@ -4,9 +4,9 @@ Pipeline: tiles are read and preprocessed in background threads (:class:`TileFee
 queue), and the forward pass runs on the calling thread: on the CPU in ONNX Runtime by default, on
 a GPU in torch under ``torch.inference_mode`` (with autocast float16 and channels_last memory on
 CUDA); see :mod:`bcviewer.inference.runtime` for the rule and the split of threads. Scores come
-back one batch at a time, through :meth:`Predictor.iter_batches` (a generator) or the ``on_batch`` callback of
-:meth:`Predictor.run`; :meth:`Predictor.iter_results` scores a stream of slides (a folder) with
-batches that span images. A ``threading.Event`` cancels between batches; every thread the
+back one batch at a time, through :meth:`Predictor.iter_batches` (a generator) or the
+``on_batch`` callback of :meth:`Predictor.run`; :meth:`Predictor.iter_results` scores a stream of
+slides (a folder) with batches that span images. A ``threading.Event`` cancels between batches; every thread the
 predictor started has ended when ``run`` returns or the generator is closed. Qt-free, so a GUI
 worker thread can drive it.
 """
