@@ -5,12 +5,12 @@ on CUDA); on the CPU it runs in ONNX Runtime's CPU provider, on the ensemble exp
 :mod:`bcviewer.nets.onnx_export`. ``"int8"`` runs the statically quantised ONNX file a model card
 ships (see :mod:`bcviewer.nets.quantize`), only when asked for.
 
-Threads (:func:`thread_plan`): the forward pass and the tile readers share the cores, so the plan
-gives the readers a quarter of the cores (at least one) and the forward pass the rest. On 2 cores
-that is one ORT thread and one reader thread: measured with ``benchmarks/bench_inference.py
---sweep`` on a shared 2-core machine, two ORT threads plus one reader was the slowest split (a
-two-thread forward pass stalls whenever a reader takes one of its cores); 1+1, 1+2 and 2+2 were
-within the run-to-run noise of each other, and 1+1 uses the fewest threads (benchmarks/README.md).
+Threads (:func:`thread_plan`): the forward pass gets every core and the tile readers a quarter of
+them (at least one thread); ORT's idle threads do not spin, so readers run in the gaps. Measured
+with ``benchmarks/bench_inference.py --sweep`` on 2 cores (benchmarks/README.md): on a quiet
+machine 2 ORT threads + 1 reader was as fast as 2 + 2 and faster than 1 + 1 and 1 + 2; while other
+jobs loaded the cores, 1 + 1 was faster (a two-thread forward pass stalls when a reader or another
+process takes one of its cores). The plan follows the quiet case, a workstation's usual state.
 """
 
 from __future__ import annotations
@@ -48,8 +48,7 @@ def thread_plan(cores: int | None = None) -> ThreadPlan:
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cores = max(1, int(cores))
-    readers = max(1, cores // 4)
-    return ThreadPlan(intra_op=max(1, cores - readers), readers=readers)
+    return ThreadPlan(intra_op=cores, readers=max(1, cores // 4))
 
 
 def choose_runtime(preference: str | None, device: torch.device) -> str:
