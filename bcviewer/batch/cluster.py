@@ -16,13 +16,26 @@ yielded exactly once. Closing the generator cancels every task still queued or r
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bcviewer.batch.work import DEFAULT_RETRIES, ModelRef, PredictOptions, SlideOutcome, error_outcome, one_line, score_one
+from bcviewer.batch.work import (
+    DEFAULT_RETRIES,
+    WORKER_PREDICTORS,
+    ModelRef,
+    PredictOptions,
+    SlideOutcome,
+    error_outcome,
+    one_line,
+    score_one,
+)
 from bcviewer.errors import BcviewerError
 
 
@@ -69,11 +82,35 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         # resubmits them itself, so --retries is the one bound.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.ERROR, preload=[__name__])
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterError(f"cannot start {workers} local Dask workers: {one_line(exc)}") from exc
     with cluster, Client(cluster) as client:
         yield client
+
+
+def dask_setup(worker: object) -> None:
+    """Preload of our LocalCluster's workers: Ctrl+C in the terminal reaches every process of the
+    group; the client alone handles it (cancels, then shuts the workers down), so workers ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_stats() -> dict[str, int]:
+    """This process's pid, models loaded, live threads, and current and peak RSS in bytes.
+
+    Run on every worker with ``client.run(process_stats)`` (the tests and benchmarks/bench_batch.py do).
+    """
+    import psutil  # a dependency of distributed
+
+    stats = {"pid": os.getpid(), "models_loaded": WORKER_PREDICTORS.loads, "threads": threading.active_count(),
+             "rss": int(psutil.Process().memory_info().rss)}
+    try:
+        import resource  # Unix only; ru_maxrss is in KiB on Linux, bytes on macOS
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        stats["peak_rss"] = int(peak if sys.platform == "darwin" else peak * 1024)
+    except ImportError:
+        stats["peak_rss"] = stats["rss"]
+    return stats
 
 
 def describe(client: Client) -> str:
