@@ -111,6 +111,11 @@ def test_killed_worker_loses_no_slide_and_counts_none_twice(tmp_path: Path) -> N
                 killed = pids[addr]
                 os.kill(killed, signal.SIGKILL)
         loads = [s["models_loaded"] for s in client.run(process_stats).values()]
+        # --scheduler: the CLI uses a cluster started elsewhere and leaves it running.
+        out = tmp_path / "out"
+        assert main(["predict", str(paths[0]), "--out", str(out), "--scheduler", client.scheduler.address,
+                     "--formats", "csv", "--quiet"]) == 0
+        assert _summary(out)[0]["status"] == "ok" and client.run(os.getpid)
     assert sorted(o.index for o in outcomes) == list(range(10))  # every slide, exactly once
     assert all(o.ok for o in outcomes)
     assert len({o.files["tiles.csv"] for o in outcomes}) == 1  # copies of one image: identical tables

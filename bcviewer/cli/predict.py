@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="score on an existing Dask cluster, e.g. tcp://host:8786 (see docs/cluster.md)")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
-                   help=f"with Dask: score a slide again up to N times when its worker dies (default {DEFAULT_RETRIES})")
+                   help=f"with Dask: score a slide again up to N times if its worker dies (default {DEFAULT_RETRIES})")
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs in --out are complete and match their manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
