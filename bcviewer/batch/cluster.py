@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bcviewer.batch.work import (
     DEFAULT_RETRIES,
@@ -95,14 +96,15 @@ def dask_setup(worker: object) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def process_stats() -> dict[str, int]:
-    """This process's pid, models loaded, live threads, and current and peak RSS in bytes.
+def process_stats() -> dict[str, Any]:
+    """This process's pid, models loaded, live threads (count and names), current and peak RSS in bytes.
 
     Run on every worker with ``client.run(process_stats)`` (the tests and benchmarks/bench_batch.py do).
     """
     import psutil  # a dependency of distributed
 
     stats = {"pid": os.getpid(), "models_loaded": WORKER_PREDICTORS.loads, "threads": threading.active_count(),
+             "thread_names": sorted(t.name for t in threading.enumerate()),
              "rss": int(psutil.Process().memory_info().rss)}
     try:
         import resource  # Unix only; ru_maxrss is in KiB on Linux, bytes on macOS
