@@ -69,6 +69,11 @@ class PredictOptions:
 
     # How the work is run, not what it produces: a resumed run may change them.
     EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "batch_size"})
+    # The options a Predictor is built with: a worker keeps one predictor per model and these values.
+    PREDICTOR_FIELDS: ClassVar[tuple[str, ...]] = ("device",)
+
+    def predictor_key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.PREDICTOR_FIELDS)
 
     def analysis(self) -> dict[str, Any]:
         """The options that change the outputs, as JSON values (recorded in each slide's manifest)."""
@@ -132,32 +137,32 @@ def model_ref(name_or_dir: str) -> ModelRef:
     return ModelRef(source, str(card["weights"].get("sha256", "")), str(card.get("name", directory.name)))
 
 
-def load_predictor(ref: ModelRef, device: str) -> Predictor:
+def load_predictor(ref: ModelRef, options: PredictOptions) -> Predictor:
     """Load ``ref`` and refuse it when its weights are not the ones the run asked for."""
     model = load_model(ref.source)
     found = str(model.card["weights"].get("sha256", ""))
     if found != ref.sha256:
         raise BcviewerError(f"model {ref.name} on {worker_id()} has weights sha256 {found[:12]}..., the run asked "
                             f"for {ref.sha256[:12]}...; install the same model everywhere")
-    return Predictor(model, device=device)
+    return Predictor(model, device=options.device)
 
 
 class PredictorCache:
-    """Predictors by (model source, sha256, device), each loaded once per process; a model that
+    """Predictors by model (source, sha256) and predictor options, each loaded once per process; a model that
     fails to load fails every time. Thread-safe (a Dask worker may run several tasks at once)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: dict[tuple[str, str, str], Predictor | BcviewerError] = {}
+        self._loaded: dict[tuple[Any, ...], Predictor | BcviewerError] = {}
         self.loads = 0  # models actually loaded, for tests and benchmarks
 
-    def get(self, ref: ModelRef, device: str) -> Predictor:
-        key = (ref.source, ref.sha256, device)
+    def get(self, ref: ModelRef, options: PredictOptions) -> Predictor:
+        key = (ref.source, ref.sha256, *options.predictor_key())
         with self._lock:
             if key not in self._loaded:
                 self.loads += 1
                 try:
-                    self._loaded[key] = load_predictor(ref, device)
+                    self._loaded[key] = load_predictor(ref, options)
                 except BcviewerError as exc:
                     self._loaded[key] = exc
             found = self._loaded[key]
@@ -277,7 +282,7 @@ def score_one(index: int, path: str, model: ModelRef, options: PredictOptions) -
     """The Dask task: score one slide with this process's cached predictor. Never raises for a
     bad slide or model (that is the slide's error outcome); a dying process is Dask's to retry."""
     try:
-        predictor = WORKER_PREDICTORS.get(model, options.device)
+        predictor = WORKER_PREDICTORS.get(model, options)
         outcomes = score_slides(predictor, [(index, Path(path))], options)
         try:
             return next(outcomes)

@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
-        predictors.get(refs.get(args.model), args.device)  # a bad --model is one error for the whole run as well
+        predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well
     state = _Run(args, options, refs)
     skipped = 0
     try:
@@ -277,7 +277,7 @@ def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCa
         for name, indices in groups.items():
             try:
                 model = state.refs.get(name)
-                outcomes = score_slides(predictors.get(model, state.options.device),
+                outcomes = score_slides(predictors.get(model, state.options),
                                         [(i, state.inputs[i]) for i in indices], state.options, tiles.update)
                 try:
                     for outcome in outcomes:
