@@ -58,12 +58,17 @@ def _copies(folder: Path, n: int) -> list[Path]:
 
 
 def test_default_run_never_imports_dask(tmp_path: Path) -> None:
+    predict = f"['predict', {str(SAMPLE)!r}, '--out', {str(tmp_path)!r}, '--formats', 'csv', '--quiet']"
     code = ("import sys; from bcviewer.cli.main import main; "
-            f"rc = main(['predict', {str(SAMPLE)!r}, '--out', {str(tmp_path)!r}, '--formats', 'csv', '--quiet']); "
-            "print(rc, sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed'}))")
+            f"rc = main({predict}); "
+            "print(rc, sorted({m.split('.')[0] for m in sys.modules} & {'dask', 'distributed'})); "
+            "sys.modules['distributed'] = None; "  # as if the cluster extra were not installed
+            f"print(main({predict} + ['--workers', '1']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.stdout.strip() == "0 []", done.stderr
+    assert done.stdout.split("\n")[:2] == ["0 []", "2"], done.stderr
     assert _summary(tmp_path)[0]["status"] == "ok"
+    assert done.stderr.strip() == ("bcviewer predict: --workers and --scheduler need Dask distributed: "
+                                   "pip install 'bcviewer[cluster]'")
 
 
 def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -243,6 +243,8 @@ class _Run:
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)
     options = options_from_args(args, formats)
+    if args.workers or args.scheduler:
+        from bcviewer.batch import cluster  # noqa: F401 - Dask missing: one error before anything is written
     choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
@@ -292,7 +294,7 @@ def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCa
 
 def _run_cluster(state: _Run, groups: dict[str, list[int]]) -> None:
     """Score on Dask: one task per slide; outputs are written here as slides finish."""
-    from bcviewer.batch import cluster  # the only place Dask is imported
+    from bcviewer.batch import cluster  # Dask is imported only for --workers and --scheduler
 
     models: dict[int, ModelRef] = {}
     for name, indices in groups.items():
