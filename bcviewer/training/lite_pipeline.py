@@ -42,7 +42,8 @@ from bcviewer.training.tiles import TileSet
 from bcviewer.training.trainer import StageSchedule, fit_temperature, train_member
 
 LITE_HYBRID = HybridConfig(backbone="efficientnet_lite0", trunk_stages=4, rnn_mode="feature_map", rnn_hidden=64,
-                           fusion_width=64, cnn_pool="mean_std", rnn_bidirectional=True, dropout_cnn=0.3)
+                           fusion_width=64, cnn_pool="mean_std", rnn_bidirectional=True, dropout_cnn=0.3,
+                           rnn_grid=(3, 4))
 
 
 @dataclass(frozen=True)
