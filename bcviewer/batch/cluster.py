@@ -161,7 +161,10 @@ def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: Predic
 def _outcome_of(future: Future, task: SlideTask, attempt: int, retries: int) -> SlideOutcome | None:
     """The slide's outcome, or None when its worker died and it should be submitted again."""
     if future.status == "finished":
-        return future.result()
+        try:
+            return future.result()
+        except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled here
+            return error_outcome(task.index, task.path, exc)
     if future.status == "cancelled":
         return error_outcome(task.index, task.path, "cancelled by the Dask scheduler (was the cluster shut down?)")
     exc = future.exception()
