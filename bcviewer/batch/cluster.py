@@ -82,8 +82,10 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         # allowed-failures 0: a dead worker's slides come back as KilledWorker and score_on_cluster
         # resubmits them itself, so --retries is the one bound.
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            # Logs off: what matters reaches the user as a slide's error row, and shutting down
+            # (after Ctrl+C too) makes workers log heartbeat tracebacks that mean nothing.
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   silence_logs=logging.ERROR, preload=[__name__])
+                                   silence_logs=logging.CRITICAL, preload=[__name__])
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise ClusterError(f"cannot start {workers} local Dask workers: {one_line(exc)}") from exc
     with cluster, Client(cluster) as client:
@@ -91,9 +93,11 @@ def open_client(workers: int | None = None, scheduler: str | None = None) -> Ite
 
 
 def dask_setup(worker: object) -> None:
-    """Preload of our LocalCluster's workers: Ctrl+C in the terminal reaches every process of the
-    group; the client alone handles it (cancels, then shuts the workers down), so workers ignore it."""
+    """Preload of our LocalCluster's workers. Ctrl+C in the terminal reaches every process of the
+    group; the client alone handles it (cancels, then shuts the workers down), so workers ignore it.
+    Their logs are off, as the client's (``silence_logs``, which does not reach worker processes)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
 
 def process_stats() -> dict[str, Any]:
