@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,21 +22,22 @@ from typing import Any, ClassVar
 
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError
-from bcviewer.export import geojson_text, heatmap_rgba, overlay_rgb, png_bytes, tiles_csv_text
+from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue_for, write_export
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
-    DEFAULT_MIN_TISSUE,
     JobResult,
     Predictor,
+    ScaleUnknownError,
     SlideJob,
     TileScores,
-    default_grid,
-    is_whole_slide,
-    physical_model_grid,
+    analysis_grid,
+    level0_mpp,
+    scale_warnings,
 )
+from bcviewer.inference.grids import magnification_note
 from bcviewer.nets import InputSpec, load_model, read_card, resolve_model_dir
 from bcviewer.slides import SlideReader, open_slide
-from bcviewer.tiling import TileGrid, subimage_grid
+from bcviewer.tiling import TileGrid
 
 FORMATS = ("csv", "geojson", "png")
 OUTPUT_FILES = {"csv": ("tiles.csv",), "geojson": ("tiles.geojson",), "png": ("heatmap.png", "overlay.png")}
@@ -59,12 +61,16 @@ class PredictOptions:
     formats: tuple[str, ...] = FORMATS
     grid: tuple[int, int] | None = None
     tile_um: float | None = None
+    tile_px: int | None = None
+    mpp: float | None = None
+    magnification: int | None = None
     min_tissue: float | None = None
     device: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     threshold: float = 0.5
-    cmap: str = "viridis"
-    opacity: float = 0.5
+    cmap: str = DEFAULT_COLORMAP
+    opacity: float = DEFAULT_OPACITY
+    smooth: bool = False
     object_type: str = "tile"
 
     # How the work is run, not what it produces: a resumed run may change them.
@@ -110,6 +116,7 @@ class SlideOutcome:
     row: SummaryRow
     files: dict[str, bytes] = field(default_factory=dict)
     input_sha256: str = ""
+    notes: tuple[str, ...] = ()  # what the user must be told about this input (scale, warnings)
     scored_by: str = field(default_factory=worker_id)
 
     @property
@@ -187,37 +194,57 @@ def error_outcome(index: int, path: Path | str, exc: BaseException | str) -> Sli
 
 
 def grid_for(slide: SlideReader, spec: InputSpec, options: PredictOptions) -> TileGrid:
-    """The grid the options ask for (grid, tile_um), else the default for this slide and model."""
-    if options.grid:
-        rows, cols = options.grid
-        grid = subimage_grid(slide, rows, cols).with_min_tissue(options.min_tissue or 0.0)
-    elif options.tile_um is not None:
-        min_tissue = options.min_tissue
-        if min_tissue is None:
-            min_tissue = DEFAULT_MIN_TISSUE if is_whole_slide(slide) else 0.0
-        grid = physical_model_grid(slide, spec, tile_um=options.tile_um, min_tissue=min_tissue)
-    else:
-        grid = default_grid(slide, spec, min_tissue=options.min_tissue)
+    """The grid the options ask for (grid, tile_um, tile_px), else the default for this input."""
+    try:
+        grid = analysis_grid(slide, spec, subimages=options.grid, tile_um=options.tile_um, tile_px=options.tile_px,
+                             mpp=options.mpp, min_tissue=options.min_tissue, magnification=options.magnification)
+    except ScaleUnknownError as exc:
+        raise BcviewerError(f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the "
+                            "tile size in level-0 pixels with --tile-px") from exc
     if len(grid) == 0:
         raise BcviewerError("no tile has enough tissue to score (lower --min-tissue or check the slide)")
     return grid
 
 
-def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions) -> dict[str, bytes]:
-    """The per-slide files chosen by ``options.formats``, by file name."""
-    files: dict[str, bytes] = {}
-    if "csv" in options.formats:
-        files["tiles.csv"] = tiles_csv_text(scores).encode("utf-8")
-    if "geojson" in options.formats:
-        files["tiles.geojson"] = geojson_text(scores, options.object_type).encode("utf-8")  # type: ignore[arg-type]
-    if "png" in options.formats:
-        overlay = overlay_rgb(slide, scores, PNG_MAX_SIZE, cmap=options.cmap, opacity=options.opacity)
-        th, tw = overlay.shape[:2]
-        width, height = slide.dimensions
-        files["heatmap.png"] = png_bytes(heatmap_rgba(scores, (width / tw, height / th), (tw, th),
-                                                      cmap=options.cmap, opacity=1.0))
-        files["overlay.png"] = png_bytes(overlay)
-    return files
+def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str,
+                options: PredictOptions) -> tuple[str, ...]:
+    """Where this input's pixel size came from when the file records none, and scale warnings
+    ("warning: ...") for this input and model; printed on stderr and kept in tiles.geojson."""
+    mpp = level0_mpp(slide, options.mpp)
+    notes = []
+    if slide.mpp is None and mpp is not None and grid.kind == "physical":
+        notes.append(f"pixel size {mpp:g} µm/px from --mpp (the file records none)")
+    magnification = magnification_note(slide, spec, grid, options.magnification)
+    if magnification is not None:
+        notes.append(magnification)
+    side0 = float(grid[0].w) if len(grid) and grid.kind == "physical" else None
+    notes.extend(f"warning: {w}" for w in scale_warnings(slide, spec, None, name, side0, mpp))
+    return tuple(notes)
+
+
+def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions,
+                   notes: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """The per-slide files chosen by ``options.formats``, by file name.
+
+    They are made by :func:`bcviewer.export.write_export` (the viewer's exports, so both look the
+    same) in a private temporary folder and read back: the caller, maybe on another machine,
+    writes them into the output folder.
+    """
+    look = {"cmap": options.cmap, "threshold": 0.0, "smooth": options.smooth, "mpp": level0_mpp(slide, options.mpp)}
+    with tempfile.TemporaryDirectory(prefix="bcviewer-outputs-") as tmp:
+        folder = Path(tmp)
+        if "csv" in options.formats:
+            write_export("csv", scores, slide, folder / "tiles.csv")
+        if "geojson" in options.formats:
+            write_export("geojson", scores, slide, folder / "tiles.geojson",
+                         object_type=options.object_type, notes=notes)  # type: ignore[arg-type]
+        if "png" in options.formats:
+            tissue = tissue_for(scores, slide)
+            write_export("heatmap", scores, slide, folder / "heatmap.png", tissue=tissue, max_side=PNG_MAX_SIZE,
+                         opacity=1.0, **look)  # type: ignore[arg-type]
+            write_export("overlay", scores, slide, folder / "overlay.png", tissue=tissue, max_side=PNG_MAX_SIZE,
+                         opacity=options.opacity, **look)  # type: ignore[arg-type]
+        return {name: (folder / name).read_bytes() for name in options.output_names()}
 
 
 @dataclass
@@ -227,8 +254,9 @@ class _Input:
     sha256: str = ""  # filled on the feeder thread, with the grid
 
 
-def _jobs(items: Sequence[tuple[int, Path]], spec: InputSpec, options: PredictOptions) -> Iterator[SlideJob]:
-    """Open each input, build its grid and hash it (run lazily, on the predictor's feeder thread)."""
+def _jobs(items: Sequence[tuple[int, Path]], spec: InputSpec, options: PredictOptions,
+          model_name: str) -> Iterator[SlideJob]:
+    """Open each input, build its grid, note its scale and hash it (lazily, on the predictor's feeder thread)."""
     for index, path in items:
         key = _Input(index, path)
         try:
@@ -240,12 +268,13 @@ def _jobs(items: Sequence[tuple[int, Path]], spec: InputSpec, options: PredictOp
             continue
         try:
             grid = grid_for(slide, spec, options)
+            notes = input_notes(slide, grid, spec, model_name, options)
             key.sha256 = sha256_of(path)  # recorded in the manifest, so --resume can tell the file changed
         except Exception as exc:  # noqa: BLE001
             slide.close()
             yield SlideJob(key, error=exc)
             continue
-        yield SlideJob(key, slide, grid, close_slide=True)
+        yield SlideJob(key, slide, grid, close_slide=True, notes=notes)
 
 
 def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
@@ -254,22 +283,23 @@ def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
         return error_outcome(key.index, key.path, result.error or ValueError("not scored"))
     scores = result.scores
     try:
-        files = render_outputs(result.job.slide, scores, options)
+        files = render_outputs(result.job.slide, scores, options, result.job.notes)
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
                      scores.image_uncertainty, len(scores))
-    return SlideOutcome(key.index, row, files, key.sha256)
+    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes)
 
 
 def score_slides(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
-                 on_batch: Callable[[int], object] | None = None) -> Iterator[SlideOutcome]:
+                 on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[SlideOutcome]:
     """Score ``(index, path)`` items with one predictor as a single stream; one outcome each, in order.
 
     Batches span slides, so folders of small images still fill every batch. A slide that cannot
     be opened, tiled or read gets an error outcome; the others go on.
     """
-    results = predictor.iter_results(_jobs(items, predictor.spec, options), options.batch_size,
+    jobs = _jobs(items, predictor.spec, options, predictor.name or model_name)
+    results = predictor.iter_results(jobs, options.batch_size,
                                      on_batch=on_batch, threshold=options.threshold)  # type: ignore[arg-type]
     try:
         for result in results:
@@ -283,7 +313,7 @@ def score_one(index: int, path: str, model: ModelRef, options: PredictOptions) -
     bad slide or model (that is the slide's error outcome); a dying process is Dask's to retry."""
     try:
         predictor = WORKER_PREDICTORS.get(model, options)
-        outcomes = score_slides(predictor, [(index, Path(path))], options)
+        outcomes = score_slides(predictor, [(index, Path(path))], options, model_name=model.name)
         try:
             return next(outcomes)
         finally:

@@ -3,7 +3,9 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error`` (rewritten after every input, so an interrupted run keeps what was done);
+  error`` (appended after every input, so an interrupted run keeps what was done, and replaced
+  atomically by the complete table in input order at the end); each failed input also gets one
+  line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
   ``--formats``: ``tiles.csv`` (csv), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and
   ``overlay.png`` (png): the heatmap alone and blended on a thumbnail, both with the longer side
@@ -23,8 +25,6 @@ skips inputs whose outputs are complete and still match their manifest.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -45,11 +45,15 @@ from bcviewer.batch import (
     score_slides,
     write_outcome,
 )
+from bcviewer.cli.checks import positive_float
+from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
-from bcviewer.export import COLORMAPS, atomic_write_text
-from bcviewer.inference import DEFAULT_BATCH_SIZE, choose_device, default_model_name
+from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
+from bcviewer.inference import DEFAULT_BATCH_SIZE, DEFAULT_MIN_TISSUE, choose_device, default_model_name
+from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 from bcviewer.slides import open_slide
+from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
@@ -60,31 +64,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="score slides or images; write summary, heatmaps, CSV and GeoJSON")
     p.add_argument("paths", nargs="+", metavar="PATH", help="slide or image files, or folders of them")
     p.add_argument("--model", metavar="NAME|DIR",
-                   help="model name or folder (default: breakhis-100x for images, idc-wsi for whole slides)")
+                   help="model name or folder (default: breakhis-100x for microscopy images, idc-wsi for whole "
+                        "slides: pyramids, scanner formats and images of 10000 px or more)")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--grid", metavar="RxC", help="cut each input into R x C sub-images (default for images: 3x3)")
-    size.add_argument("--tile-um", type=float, metavar="N",
-                      help="square tiles of N µm (default for slides: the model's)")
-    p.add_argument("--min-tissue", type=float, metavar="F", help="skip tiles with less tissue (0..1; slides: 0.25)")
-    p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    p.add_argument("--out", default="bcviewer-predictions", metavar="DIR", help="output folder")
-    p.add_argument("--formats", default="csv,geojson,png", help="comma list of csv, geojson, png")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
-    p.add_argument("--threshold", type=float, default=0.5, help="p_malignant at or above this is malignant")
-    p.add_argument("--cmap", default="viridis", choices=COLORMAPS, help="heatmap colours")
-    p.add_argument("--opacity", type=float, default=0.5, help="heatmap opacity in overlay.png (0..1)")
-    p.add_argument("--object-type", default="tile", choices=("tile", "detection"), help="QuPath object type")
+    size.add_argument("--grid", metavar="RxC",
+                      help="cut each microscopy image into R x C sub-images (default: the model's, 3x3); "
+                           "whole slides are never cut this way")
+    size.add_argument("--tile-um", type=positive_float, metavar="N",
+                      help="square tiles of N µm (default for whole slides: the model's, 200 µm for idc-wsi)")
+    size.add_argument("--tile-px", type=int, metavar="N",
+                      help="square tiles of N level-0 pixels, resized to the model's input; works without a "
+                           "pixel size (default: not used)")
+    p.add_argument("--mpp", type=positive_float, metavar="UM",
+                   help="µm per level-0 pixel for inputs that do not record it, e.g. 0.25 at 40x, 0.5 at 20x "
+                        "(default: none; a file's own value always wins)")
+    p.add_argument("--magnification", type=_magnification_arg, metavar="N",
+                   help="objective magnification of microscopy images (40, 100, 200, 400); tiles are scaled to "
+                        "the model's training field (default: from BreakHis file names, else the model's own, "
+                        "which is then stated)")
+    p.add_argument("--min-tissue", type=float, metavar="F",
+                   help=f"skip tiles with less tissue, 0..1 (default: {DEFAULT_MIN_TISSUE} for whole slides, "
+                        "0 for microscopy images)")
+    p.add_argument("--device", default="auto",
+                   help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--out", default="bcviewer-predictions", metavar="DIR",
+                   help="output folder (default: bcviewer-predictions)")
+    p.add_argument("--formats", default="csv,geojson,png",
+                   help="comma list of csv, geojson, png (default: csv,geojson,png)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                   help=f"tiles per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="p_malignant at or above this is malignant (default: 0.5)")
+    p.add_argument("--cmap", default=DEFAULT_COLORMAP, choices=COLORMAPS,
+                   help=f"heatmap colours, the viewer's default too (default: {DEFAULT_COLORMAP})")
+    p.add_argument("--opacity", type=float, default=DEFAULT_OPACITY,
+                   help=f"heatmap opacity in overlay.png, 0..1 (default: {DEFAULT_OPACITY})")
+    p.add_argument("--smooth", action="store_true",
+                   help="interpolate between tiles in heatmap.png and overlay.png (default: off, one block per tile)")
+    p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
+                   help=OBJECT_TYPE_HELP + " (default: tile)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, metavar="N",
-                       help="score on a Dask LocalCluster of N worker processes (needs bcviewer[cluster])")
+                       help="score on a Dask LocalCluster of N worker processes (needs bcviewer[cluster]; "
+                            "default: this process, no Dask)")
     where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="score on an existing Dask cluster, e.g. tcp://host:8786 (see docs/cluster.md)")
+                       help="score on an existing Dask cluster, e.g. tcp://host:8786 (see docs/cluster.md; "
+                            "default: none)")
     p.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
                    help=f"with Dask: score a slide again up to N times if its worker dies (default {DEFAULT_RETRIES})")
     p.add_argument("--resume", action="store_true",
-                   help="skip inputs whose outputs in --out are complete and match their manifest")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+                   help="skip inputs whose outputs in --out are complete and match their manifest (default: off)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
     p.set_defaults(func=run)
+
+
+def _magnification_arg(text: str) -> int:
+    try:
+        return parse_magnification(text)
+    except MagnificationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -166,15 +204,6 @@ def model_groups(inputs: list[Path], indices: list[int], model: str | None,
     return groups
 
 
-def write_summary(rows: list[SummaryRow], path: Path) -> None:
-    """summary.csv, atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(SUMMARY_FIELDS)
-    writer.writerows(r.cells() for r in rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
 def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
     if args.batch_size < 1:
         raise BcviewerError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -184,6 +213,10 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
         raise BcviewerError(f"--opacity must be between 0 and 1, got {args.opacity}")
     if args.min_tissue is not None and not 0.0 <= args.min_tissue <= 1.0:
         raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
+    if args.mpp is not None and args.mpp <= 0:
+        raise BcviewerError(f"--mpp must be a positive number of µm per pixel, got {args.mpp}")
+    if args.tile_px is not None and args.tile_px < 1:
+        raise BcviewerError(f"--tile-px must be at least 1, got {args.tile_px}")
     if args.workers is not None and args.workers < 1:
         raise BcviewerError(f"--workers must be at least 1, got {args.workers}")
     if args.retries < 0:
@@ -209,6 +242,8 @@ class _Run:
         out = Path(args.out).expanduser()
         self.folders = _output_dirs(self.inputs, out)
         self.summary = out / "summary.csv"
+        guard_prediction_outputs(self.inputs, self.folders, self.summary)
+        self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
         self.bar = tqdm(total=len(self.inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
 
@@ -232,12 +267,11 @@ class _Run:
         """Write one slide's outputs and manifest, and its summary row."""
         i = outcome.index
         self.bar.set_postfix_str(self.inputs[i].name)
+        for note in outcome.notes:
+            tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
         self.rows[i] = write_outcome(self.folders[i], outcome, model, self.options)
-        self.write_summary()
+        self.summary_file.sync(self.rows)
         self.bar.update(1)
-
-    def write_summary(self) -> None:
-        write_summary([r for r in self.rows if r is not None], self.summary)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -257,13 +291,13 @@ def run(args: argparse.Namespace) -> int:
         todo = [i for i, r in enumerate(state.rows) if r is None]
         groups = model_groups(state.inputs, todo, args.model, state.rows)
         state.bar.update(sum(state.rows[i] is not None for i in todo))
+        state.summary_file.sync(state.rows)
         if args.workers or args.scheduler:
             _run_cluster(state, groups)
         else:
             _run_here(state, groups, predictors)
+        state.summary_file.finish(state.rows)
     finally:
-        if state.inputs:
-            state.write_summary()
         state.bar.close()
     rows = state.rows
     failed = sum(r is not None and r.status == "error" for r in rows)
@@ -280,7 +314,7 @@ def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCa
             try:
                 model = state.refs.get(name)
                 outcomes = score_slides(predictors.get(model, state.options),
-                                        [(i, state.inputs[i]) for i in indices], state.options, tiles.update)
+                                        [(i, state.inputs[i]) for i in indices], state.options, tiles.update, name)
                 try:
                     for outcome in outcomes:
                         state.record(outcome, model)
@@ -288,6 +322,7 @@ def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCa
                     outcomes.close()
             except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
                 state.fail(indices, exc)
+            state.summary_file.sync(state.rows)
     finally:
         tiles.close()
 
@@ -302,6 +337,7 @@ def _run_cluster(state: _Run, groups: dict[str, list[int]]) -> None:
             model = state.refs.get(name)
         except BcviewerError as exc:
             state.fail(indices, exc)
+            state.summary_file.sync(state.rows)
             continue
         models.update((i, model) for i in indices)
     if not models:
