@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gui_helpers import dialogs, models_dir, settings, tiny_models, window  # noqa: F401
 from inference_helpers import IMAGE_SPEC, save_tiny_model
 
 from bcviewer.cli.main import main
@@ -76,3 +77,23 @@ def test_predict_scores_a_400x_image_as_one_tile_and_says_why(test_data: Path, t
     row = next(csv.DictReader((tmp_path / "o2" / "summary.csv").open()))
     assert row["n_tiles"] == "1"
     assert "magnification 400X (from the file name); cut into 1x1 tiles" in capsys.readouterr().err
+
+
+def test_the_viewer_analyses_at_the_chosen_magnification_and_forgets_it_for_the_next_image(
+        qtbot, window, models_dir: Path, test_data: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from gui_helpers import open_and_wait
+
+    named = _copy(test_data, tmp_path, "SOB_B_A-14-22549AB-400-001.png")
+    open_and_wait(qtbot, window, named)
+    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
+        window.run_analysis()
+    assert len(blocker.args[0].grid) == 1  # 400X from the file name: one tile
+    window.set_magnification(40)
+    checked = [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()]
+    assert checked == [40]
+    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
+        window.run_analysis()
+    assert (blocker.args[0].grid.rows, blocker.args[0].grid.cols) == (8, 8)
+    open_and_wait(qtbot, window, test_data / FIXTURE)
+    assert window.user_magnification is None
+    assert [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()] == [0]
