@@ -52,7 +52,7 @@ from bcviewer.slides import SlideReader, open_slide
 from bcviewer.tiling import TileGrid
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
-SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error")
+SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "uncertain")
 FORMATS = ("csv", "geojson", "png")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
                             ".scn", ".bif", ".dcm", ".svslide"})
@@ -124,11 +124,13 @@ class SummaryRow:
     uncertainty: float | None = None
     n_tiles: int | None = None
     error: str = ""
+    uncertain: bool | None = None  # None: the model card names no "uncertain" threshold
 
     def cells(self) -> list[str]:
         num = lambda v: "" if v is None else f"{v:.6f}"  # noqa: E731
+        flag = "" if self.uncertain is None else ("yes" if self.uncertain else "no")
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error]
+                "" if self.n_tiles is None else str(self.n_tiles), self.error, flag]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -362,4 +364,5 @@ def _row_for(path: Path, folder: Path, result: JobResult, args: argparse.Namespa
     except Exception as exc:  # noqa: BLE001
         return SummaryRow(str(path), "error", error=_one_line(exc))
     return SummaryRow(str(path), "ok", scores.image_p_malignant, scores.image_label or "",
-                      scores.image_uncertainty, len(scores))
+                      scores.image_uncertainty, len(scores),
+                      uncertain=None if scores.uncertain_above is None else scores.image_uncertain)
