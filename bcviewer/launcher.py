@@ -9,11 +9,16 @@ from __future__ import annotations
 import sys
 
 GUI_COMMANDS = {"open"}
+QT_PROBE = "_qtprobe"  # hidden: run by `bcviewer doctor` in a child process (bcviewer.cli.doctor)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``bcviewer``; no arguments or ``open`` start the desktop viewer."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [QT_PROBE]:
+        from bcviewer.gui.probe import main as probe
+
+        return probe()
     if not args or args[0] in GUI_COMMANDS:
         try:
             from bcviewer.gui.app import run_gui

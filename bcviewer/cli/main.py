@@ -25,6 +25,7 @@ COMMANDS = {
     "evaluate": "bcviewer.cli.evaluate",
     "labels": "bcviewer.cli.labels",
     "selflearn": "bcviewer.cli.selflearn",
+    "doctor": "bcviewer.cli.doctor",
 }
 COMMAND_MODULES = list(COMMANDS.values())
 

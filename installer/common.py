@@ -1,0 +1,50 @@
+"""What the Linux, Windows and macOS PyInstaller specs share: one list of data, imports and exclusions.
+
+Each ``installer/<os>/bcviewer.spec`` imports this module and adds only what its platform needs
+(an .ico, a .app bundle). Change what goes into the bundles here, never in one spec alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "bcviewer"
+ENTRY = str(ROOT / "installer" / "entry.py")
+ICON_SVG = ROOT / "resources" / "icons" / "bcviewer.svg"
+
+# models/ and resources/ land where an installed wheel has them (bcviewer/_data, see setup.py),
+# so bcviewer.paths finds them through importlib.resources in the bundle too.
+DATAS = [(str(ROOT / "models"), "bcviewer/_data/models"), (str(ROOT / "resources"), "bcviewer/_data/resources")]
+
+# The CLI imports its sub-command modules by name (bcviewer.cli.main.COMMANDS) and the GUI imports
+# parts of the core on worker threads: PyInstaller's import scan cannot see either.
+HIDDEN_PACKAGES = ["bcviewer"]
+
+# Never imported by bcviewer at run time: torch.compile's compiler (triton, ~0.9 GB), notebooks,
+# other GUI toolkits and test suites.
+EXCLUDES = [
+    "triton", "torch._inductor.kernel", "tkinter", "matplotlib", "IPython", "jupyter", "notebook",
+    "PyQt5", "PyQt6", "PySide2", "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard",
+]
+
+
+def hidden_imports() -> list[str]:
+    """Every bcviewer module (the sub-commands are imported by name)."""
+    from PyInstaller.utils.hooks import collect_submodules
+
+    sys.path.insert(0, str(ROOT))  # the checkout's bcviewer, whatever is installed
+    return [m for pkg in HIDDEN_PACKAGES for m in collect_submodules(pkg)]
+
+
+def analysis_kwargs() -> dict:
+    """Keyword arguments for ``Analysis`` shared by every platform."""
+    return {
+        "scripts": [ENTRY],
+        "pathex": [str(ROOT)],
+        "datas": DATAS,
+        "hiddenimports": hidden_imports(),
+        "excludes": EXCLUDES,
+        "noarchive": False,
+    }
