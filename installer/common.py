@@ -38,13 +38,38 @@ def hidden_imports() -> list[str]:
     return [m for pkg in HIDDEN_PACKAGES for m in collect_submodules(pkg)]
 
 
+def metadata_datas() -> list[tuple[str, str]]:
+    """The dist-info of every library ``bcviewer doctor`` reports, so it can name their versions."""
+    from importlib.metadata import PackageNotFoundError
+
+    from PyInstaller.utils.hooks import copy_metadata
+
+    sys.path.insert(0, str(ROOT))
+    from bcviewer.cli.doctor import DISTRIBUTIONS
+
+    found: list[tuple[str, str]] = []
+    for name in ("bcviewer", *DISTRIBUTIONS):
+        try:
+            found += copy_metadata(name)
+        except PackageNotFoundError:  # an optional library (onnxruntime) that this build lacks
+            pass
+    return found
+
+
 def analysis_kwargs() -> dict:
     """Keyword arguments for ``Analysis`` shared by every platform."""
     return {
         "scripts": [ENTRY],
         "pathex": [str(ROOT)],
-        "datas": DATAS,
+        "datas": DATAS + metadata_datas(),
         "hiddenimports": hidden_imports(),
         "excludes": EXCLUDES,
         "noarchive": False,
     }
+
+
+def version() -> str:
+    """The project version from pyproject.toml (bundles and installers are named after it)."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
