@@ -24,9 +24,12 @@ HIDDEN_PACKAGES = ["bcviewer"]
 
 # Never imported by bcviewer at run time: torch.compile's compiler (triton, ~0.9 GB), notebooks,
 # other GUI toolkits and test suites.
+# Also packages that optional imports of torch, pandas or dask would drag in from a crowded build
+# environment (cloud SDKs, dashboards, other ML frameworks).
 EXCLUDES = [
-    "triton", "torch._inductor.kernel", "tkinter", "matplotlib", "IPython", "jupyter", "notebook",
-    "PyQt5", "PyQt6", "PySide2", "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard",
+    "triton", "tkinter", "matplotlib", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
+    "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard", "tensorflow", "jax", "jaxlib",
+    "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh", "onnx",
 ]
 
 
@@ -56,12 +59,21 @@ def metadata_datas() -> list[tuple[str, str]]:
     return found
 
 
+def extension_binaries() -> list[tuple[str, str]]:
+    """torchvision's operator library: 0.29 names it ``_C_stable.so``, which the contributed
+    torchvision hook does not collect, and without it ``import torchvision`` fails in the bundle."""
+    from PyInstaller.utils.hooks import collect_dynamic_libs
+
+    return collect_dynamic_libs("torchvision", search_patterns=["*.so", "*.pyd", "*.dylib"])
+
+
 def analysis_kwargs() -> dict:
     """Keyword arguments for ``Analysis`` shared by every platform."""
     return {
         "scripts": [ENTRY],
         "pathex": [str(ROOT)],
         "datas": DATAS + metadata_datas(),
+        "binaries": extension_binaries(),
         "hiddenimports": hidden_imports(),
         "excludes": EXCLUDES,
         "noarchive": False,
