@@ -80,8 +80,11 @@ def _tile_probabilities(out: Path) -> list[str]:
 
 def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     bin_dir, env = installed
-    run = lambda *args: subprocess.run([str(bin_dir / "bcviewer"), *args], cwd=tmp_path, env=env,  # noqa: E731
-                                       capture_output=True, text=True, timeout=600)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(bin_dir / "bcviewer"), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600, check=False)
+
     doctor = run("doctor", "--no-qt", "--json")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     report = json.loads(doctor.stdout)
@@ -96,7 +99,7 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     assert done.returncode == 0, done.stderr
     source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
                              "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, check=False)
     assert source.returncode == 0, source.stderr
     assert len(_tile_probabilities(tmp_path / "wheel-out")) == 9
     assert _tile_probabilities(tmp_path / "wheel-out") == _tile_probabilities(tmp_path / "source-out")
@@ -104,7 +107,7 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     genes = run("genes", "models")
     assert genes.returncode == 0 and "er-status/gexpnet" in genes.stdout
 
-    shot = run("open", "--run", "--screenshot", "shot.png", "--size", "900x600")
+    shot = run("open", "--run", "--screenshot", "shot.png")  # default size 1400x860
     assert shot.returncode == 0, shot.stderr
     pixels = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))
-    assert pixels.shape == (600, 900, 3) and pixels.std() > 20  # a real window, not a blank frame
+    assert pixels.shape == (860, 1400, 3) and pixels.std() > 20  # a real window, not a blank frame

@@ -23,8 +23,15 @@ import platformdirs
 
 from bcviewer import __version__
 from bcviewer.checksums import sha256_of
-from bcviewer.paths import (APP_NAME, GENE_MODELS_ENV, MODELS_ENV, data_root, gene_model_dirs, model_search_dirs,
-                            sample_image)
+from bcviewer.paths import (
+    APP_NAME,
+    GENE_MODELS_ENV,
+    MODELS_ENV,
+    data_root,
+    gene_model_dirs,
+    model_search_dirs,
+    sample_image,
+)
 
 # Distributions whose versions the report lists (installer/common.py copies their metadata into bundles).
 DISTRIBUTIONS = (
@@ -145,7 +152,8 @@ def qt_report() -> dict[str, Any]:
     """Qt's platform plugin and version as a child process sees them, or why Qt failed to start."""
     env_hint = {k: os.environ.get(k) for k in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
     try:
-        done = subprocess.run(qt_probe_command(), capture_output=True, text=True, timeout=QT_PROBE_TIMEOUT_S)
+        done = subprocess.run(qt_probe_command(), capture_output=True, text=True, timeout=QT_PROBE_TIMEOUT_S,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"ok": False, "error": f"Qt probe did not finish: {exc}", "env": env_hint}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -20,7 +20,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
-from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, task_folders, model_roots
+from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_folders
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
 from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts

@@ -37,13 +37,13 @@ bundle, source = probs("bundle-out"), probs("source-out")
 assert len(bundle) == 9 and bundle == source, f"bundle {bundle} != source {source}"
 print(f"predict: bundle and source install agree on all {len(bundle)} tile probabilities")
 PY
-t3=$(now); "$EXE" open --run --screenshot shot.png --size 1000x700; t4=$(now)
+t3=$(now); "$EXE" open --run --screenshot shot.png; t4=$(now)
 python3 - "$TMP/shot.png" <<'PY'
 import sys
 import numpy as np
 from PIL import Image
 pixels = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
-assert pixels.shape == (700, 1000, 3) and pixels.std() > 20, f"blank screenshot: {pixels.shape}, std {pixels.std():.1f}"
+assert pixels.shape == (860, 1400, 3) and pixels.std() > 20, f"blank screenshot: {pixels.shape}, std {pixels.std():.1f}"
 print(f"screenshot: {pixels.shape[1]}x{pixels.shape[0]}, pixel std {pixels.std():.1f} (not blank)")
 PY
 "$EXE" doctor --json > doctor.json
