@@ -60,11 +60,15 @@ def metadata_datas() -> list[tuple[str, str]]:
 
 
 def extension_binaries() -> list[tuple[str, str]]:
-    """torchvision's operator library: 0.29 names it ``_C_stable.so``, which the contributed
-    torchvision hook does not collect, and without it ``import torchvision`` fails in the bundle."""
+    """Native libraries that packages load by path, which PyInstaller's import scan cannot see:
+    torchvision's operator library (0.29 names it ``_C_stable.so``; without it ``import
+    torchvision`` fails) and OpenSlide from openslide-bin (``libopenslide.so.1``,
+    ``libopenslide-1.dll``, ``libopenslide.1.dylib``; without it no slide opens)."""
     from PyInstaller.utils.hooks import collect_dynamic_libs
 
-    return collect_dynamic_libs("torchvision", search_patterns=["*.so", "*.pyd", "*.dylib"])
+    patterns = ["*.so", "*.so.*", "*.pyd", "*.dll", "*.dylib"]
+    return [*collect_dynamic_libs("torchvision", search_patterns=patterns),
+            *collect_dynamic_libs("openslide_bin", search_patterns=patterns)]
 
 
 def analysis_kwargs() -> dict:

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 TARGET="${1:-dist/bcviewer}"
 TMP="$(mktemp -d)"
-trap 'rm -rf "$TMP"' EXIT
+trap 'rc=$?; rm -rf "$TMP"; [ "$rc" -eq 0 ] || echo "bundle smoke test FAILED (exit $rc)" >&2' EXIT
 if [ -f "$TARGET" ]; then tar -C "$TMP" -xzf "$TARGET"; BUNDLE="$TMP/bcviewer"; else BUNDLE="$(cd "$TARGET" && pwd)"; fi
 EXE="$BUNDLE/bcviewer"
 SAMPLE_NAME=SOB_M_DC-14-13412-100-001.png
