@@ -111,3 +111,16 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     assert shot.returncode == 0, shot.stderr
     pixels = np.asarray(Image.open(tmp_path / "shot.png").convert("RGB"))
     assert pixels.shape == (860, 1400, 3) and pixels.std() > 20  # a real window, not a blank frame
+
+
+def test_every_dependency_has_a_floor_the_minimum_job_can_pin() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    done = subprocess.run([sys.executable, str(ROOT / ".ci" / "floors.py"), "test"], capture_output=True, text=True,
+                          check=True)
+    pins = dict(line.split("==") for line in done.stdout.split())
+    assert len(pins) == len(project["dependencies"]) + len(project["optional-dependencies"]["test"])
+    assert pins["scikit-image"] == "0.26.0" and pins["scipy"] and pins["albumentations"] == "2.0.4"
+    pyside = next(r for r in project["dependencies"] if r.startswith("PySide6-Essentials"))
+    assert "!=6.12.0" in pyside  # every Signal.emit() drops a reference to True in 6.12.0
