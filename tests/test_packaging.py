@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -120,7 +121,8 @@ def test_every_dependency_has_a_floor_the_minimum_job_can_pin() -> None:
     done = subprocess.run([sys.executable, str(ROOT / ".ci" / "floors.py"), "test"], capture_output=True, text=True,
                           check=True)
     pins = dict(line.split("==") for line in done.stdout.split())
-    assert len(pins) == len(project["dependencies"]) + len(project["optional-dependencies"]["test"])
+    names = {re.match(r"[A-Za-z0-9_.\-]+", r).group(0) for r in project["dependencies"]}
+    assert names <= set(pins) and {"pytest", "pytest-qt"} <= set(pins)
     assert pins["scikit-image"] == "0.26.0" and pins["scipy"] and pins["albumentations"] == "2.0.4"
     pyside = next(r for r in project["dependencies"] if r.startswith("PySide6-Essentials"))
     assert "!=6.12.0" in pyside  # every Signal.emit() drops a reference to True in 6.12.0
