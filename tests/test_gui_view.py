@@ -21,11 +21,11 @@ from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from bcviewer.gui import core
-from bcviewer.gui.scale_bar import format_length, nice_length
-from bcviewer.gui.slide_view import BACKGROUND
-from bcviewer.gui.tile_cache import TileCache, TileKey
-from bcviewer.gui.tile_loader import TileLoader
-from bcviewer.gui.view_geometry import TileLayout, ViewTransform
+from bcviewer.gui.slide.scale_bar import format_length, nice_length
+from bcviewer.gui.slide.tile_cache import TileCache, TileKey
+from bcviewer.gui.slide.tile_loader import TileLoader
+from bcviewer.gui.slide.view import BACKGROUND
+from bcviewer.gui.slide.view_geometry import TileLayout, ViewTransform
 from bcviewer.slides import open_slide
 
 

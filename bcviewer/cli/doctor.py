@@ -37,7 +37,8 @@ from bcviewer.paths import (
 DISTRIBUTIONS = (
     "numpy", "scipy", "pillow", "torch", "torchvision", "onnxruntime", "safetensors", "opencv-python-headless",
     "scikit-image", "scikit-learn", "albumentations", "pandas", "tifffile", "openslide-python", "openslide-bin",
-    "platformdirs", "tqdm", "PySide6-Essentials", "shiboken6", "pyqtgraph", "superqt",
+    "platformdirs", "tqdm", "torchstain", "efficientnet-lite-pytorch", "PySide6-Essentials", "shiboken6",
+    "pyqtgraph", "superqt",
 )
 QT_PROBE_COMMAND = "_qtprobe"
 QT_PROBE_TIMEOUT_S = 60.0

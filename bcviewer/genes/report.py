@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bcviewer.genes.evaluation import METRICS
+from bcviewer.safety import atomic_write_text
 
 CARD_NAME = "card.json"
 
@@ -96,7 +97,7 @@ def update_index(task_dir: Path) -> dict[str, Any]:
     default = max(cv_auc, key=lambda arch: cv_auc[arch])
     index = {"name": task_dir.name, "default": default, "architectures": sorted(cards),
              "selection": "default = highest mean cross-validated AUC on the training cohort", "cv_auc": cv_auc}
-    (task_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    atomic_write_text(task_dir / "index.json", json.dumps(index, indent=1) + "\n")  # models are found by it
     lines = [f"# {task_dir.name}", "", f"Default architecture: **{default}** (highest mean CV AUC).", "",
              "| model | CV AUC | external AUC |", "|---|---|---|"]
     for arch, card in cards.items():

@@ -44,6 +44,7 @@ class HybridConfig:
     cnn_pool: str = "mean"  # "mean_std" adds each channel's spatial std (texture contrast)
     rnn_bidirectional: bool = False
     use_lstm: bool = True  # False: the CNN-only ablation (no LSTM branch, no fusion)
+    rnn_grid: tuple[int, int] | None = None  # feature_map mode: average-pool the map to rows x cols steps first
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for the model card."""
@@ -56,6 +57,9 @@ class HybridConfig:
         unknown = set(data) - known
         if unknown:
             raise ModelCardError(f"model card has unknown network settings: {', '.join(sorted(unknown))}")
+        data = dict(data)
+        if data.get("rnn_grid") is not None:
+            data["rnn_grid"] = tuple(data["rnn_grid"])  # JSON has lists
         return cls(**data)
 
 
@@ -105,7 +109,10 @@ class HybridNet(nn.Module):
         if self.config.rnn_mode == "rows":
             seq = self._row_sequence(x)
         else:
-            seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
+            if self.config.rnn_grid is not None:
+                # A coarse grid of positions keeps the sequence short (an LSTM step is sequential).
+                fmap = F.adaptive_avg_pool2d(fmap, tuple(self.config.rnn_grid))
+            seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C), row by row
         _, (h_n, _) = self.lstm(seq)
         if self.config.rnn_bidirectional:
             return torch.cat([h_n[-2], h_n[-1]], dim=1)  # last layer, both directions
