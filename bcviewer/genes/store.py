@@ -21,11 +21,11 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
-from bcviewer.safety import atomic_write_text
-from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, default_models_dir
+from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_folders
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
 from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
+from bcviewer.safety import atomic_write_text
 
 CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
@@ -135,7 +135,8 @@ def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) 
         raise GeneModelError(f"{candidate.name}: pickle-style model files are never loaded; "
                              "a gene model is a folder with model.safetensors and card.json")
     if not candidate.exists():
-        candidate = (models_dir or default_models_dir()) / str(name_or_path)
+        candidate = next((root / str(name_or_path) for root in model_roots(models_dir)
+                          if (root / str(name_or_path)).exists()), candidate)
         if not candidate.exists():
             known = list_models(models_dir)
             raise GeneModelError(f"no gene model {str(name_or_path)!r}; known models: " + (", ".join(known) or "none"))
@@ -160,11 +161,8 @@ def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) 
 
 def list_models(models_dir: Path | None = None) -> list[str]:
     """Task names (with their architectures) under the models folder."""
-    root = models_dir or default_models_dir()
-    if not root.is_dir():
-        return []
     names = []
-    for task in sorted(p for p in root.iterdir() if p.is_dir()):
+    for task in task_folders(models_dir):
         names += [task.name] + [f"{task.name}/{a.name}" for a in sorted(task.iterdir()) if (a / CARD_NAME).is_file()]
     return names
 
