@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from bcviewer.genes.baselines import SINGLE_GENE, TUNED_LR, SingleGeneClassifier, tuned_logistic
 from bcviewer.genes.errors import LabelError
 from bcviewer.genes.fitting import GeneNetClassifier
 from bcviewer.genes.preprocessing import GeneStandardiser, Log2IfCounts, MedianImputer
@@ -33,9 +34,12 @@ NOISE_LEVELS = (0.0, 0.05, 0.10, 0.15, 0.20)
 
 
 def baseline_models(seed: int = 0) -> dict[str, Any]:
-    """The five baselines of the DeepCME paper, with balanced class weights where they exist."""
+    """The best single gene, the five baselines of the DeepCME paper (balanced class weights where
+    they exist) and a logistic regression with its C chosen by inner CV."""
     return {
+        SINGLE_GENE: SingleGeneClassifier(),
         "LR": LogisticRegression(max_iter=5000, class_weight="balanced"),
+        TUNED_LR: tuned_logistic(seed),
         # Platt-scaled SVC (what SVC(probability=True) did before its deprecation).
         "SVC": CalibratedClassifierCV(SVC(class_weight="balanced", random_state=seed), ensemble=False),
         "RF": RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=seed, n_jobs=1),
@@ -109,6 +113,7 @@ class CVResult:
     noise: dict[str, dict[str, float]] = field(default_factory=dict)
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     models: list[GeneNetClassifier] = field(default_factory=list)
+    test_folds: list[np.ndarray] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"n_splits": self.n_splits, "seed": self.seed, "folds": self.folds, "summary": self.summary,
@@ -135,8 +140,12 @@ def cross_validate(
     noise_repeats: int = 3,
     keep_models: bool = False,
     progress: Callable[[str], None] | None = None,
+    genes: list[str] | None = None,
 ) -> CVResult:
-    """Run stratified k-fold CV of a network (a fresh one per fold from ``make_net``) and baselines."""
+    """Run stratified k-fold CV of a network (a fresh one per fold from ``make_net``) and baselines.
+
+    Each fold records which gene the single-gene baseline chose (by name when ``genes`` is given).
+    """
     probe = make_net()
     check_cv_labels(y, probe.classes, n_splits)
     baselines = baseline_models(seed) if baselines is None else baselines
@@ -157,6 +166,9 @@ def cross_validate(
         for base_name, model in baselines.items():
             pipe = baseline_pipeline(model, probe.log2).fit(X[train], y[train])
             predictors[base_name] = pipe.predict_proba
+            if isinstance(pipe["model"], SingleGeneClassifier):
+                index = pipe["model"].gene_index_
+                fold["single_gene"] = genes[index] if genes is not None else index
         with np.errstate(all="ignore"):
             spread = np.nanstd(X[train], axis=0)
         for model_name, predict in predictors.items():
@@ -168,6 +180,7 @@ def cross_validate(
                                                                repeats=noise_repeats))
         if keep_models:
             result.models.append(net)
+        result.test_folds.append(test)
         result.folds.append(fold)
     for model_name in result.oof:
         result.summary[model_name] = summarise([f["metrics"][model_name] for f in result.folds])
