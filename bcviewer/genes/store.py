@@ -75,6 +75,12 @@ class GeneModel:
         return self.classifier.classes
 
     @property
+    def class_names(self) -> list[str]:
+        """Display names of ``classes`` from the card (``class_names``; e.g. ``1`` -> distant metastasis)."""
+        names = self.card.get("class_names") or {}
+        return [str(names.get(c, c)) for c in self.classes]
+
+    @property
     def architecture(self) -> str:
         return self.classifier.architecture
 
