@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         for architecture in args.architectures:
             start = time.time()
             request = TrainRequest(architecture=architecture, name=name, max_epochs=args.max_epochs, **available[name])
-            outcome = train_gene_model(request, args.out / name, progress=lambda m: print(f"  {m}", flush=True))
+            shared = next(iter(outcomes.values())).cv if outcomes else None  # baselines: same folds, run once
+            outcome = train_gene_model(request, args.out / name, progress=lambda m: print(f"  {m}", flush=True),
+                                       baseline_cv=shared)
             outcomes[architecture] = outcome
             auc = outcome.cv.summary[architecture]["auc"]
             print(f"{name}/{architecture}: CV AUC {auc['mean']:.3f} ± {auc['sd']:.3f} "

@@ -71,12 +71,24 @@ class SingleGeneClassifier(ClassifierMixin, BaseEstimator):
                 "coef": self.coef_.ravel().tolist(), "intercept": self.intercept_.ravel().tolist()}
 
 
+def _auc_score(estimator: Any, X: np.ndarray, y: np.ndarray) -> float:
+    """AUC (binary) or macro one-vs-rest AUC over the classes that occur in ``y`` with both signs.
+
+    Inner folds of small tables can miss a rare class; the stock ``roc_auc_ovr`` scorer then
+    fails and every C would score NaN."""
+    proba = estimator.predict_proba(X)
+    classes = list(estimator.classes_)
+    if len(classes) == 2:
+        return float(roc_auc_score(y == classes[1], proba[:, 1])) if 0 < (y == classes[1]).sum() < len(y) else np.nan
+    aucs = [roc_auc_score(y == c, proba[:, i]) for i, c in enumerate(classes) if 0 < (y == c).sum() < len(y)]
+    return float(np.mean(aucs)) if aucs else np.nan
+
+
 def tuned_logistic(seed: int = 0) -> GridSearchCV:
-    """L2 logistic regression whose C is chosen by 5-fold AUC (one-vs-rest macro for more than two
-    classes; the same as AUC for two) inside the samples it is fitted on."""
+    """L2 logistic regression whose C is chosen by 5-fold AUC (macro one-vs-rest for more than two
+    classes) inside the samples it is fitted on."""
     return GridSearchCV(LogisticRegression(max_iter=5000, class_weight="balanced"), {"C": list(TUNED_CS)},
-                        scoring="roc_auc_ovr",
-                        cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+                        scoring=_auc_score, cv=StratifiedKFold(5, shuffle=True, random_state=seed))
 
 
 def single_gene_probability(standardised: np.ndarray, spec: dict[str, Any]) -> np.ndarray:

@@ -141,10 +141,12 @@ def cross_validate(
     keep_models: bool = False,
     progress: Callable[[str], None] | None = None,
     genes: list[str] | None = None,
+    include_net: bool = True,
 ) -> CVResult:
     """Run stratified k-fold CV of a network (a fresh one per fold from ``make_net``) and baselines.
 
     Each fold records which gene the single-gene baseline chose (by name when ``genes`` is given).
+    ``include_net=False`` scores the baselines only (``make_net`` then just names the classes).
     """
     probe = make_net()
     check_cv_labels(y, probe.classes, n_splits)
@@ -152,17 +154,19 @@ def cross_validate(
     name = probe.architecture
     result = CVResult(n_splits, seed)
     n_classes = len(probe.classes)
-    result.oof = {m: np.full((len(y), n_classes), np.nan) for m in [name, *baselines]}
+    result.oof = {m: np.full((len(y), n_classes), np.nan) for m in [name, *baselines] if include_net or m != name}
     noise_runs: dict[str, list[dict[str, Any]]] = {m: [] for m in result.oof}
     rng = np.random.default_rng(seed)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for k, (train, test) in enumerate(splitter.split(X, y)):
-        if progress:
-            progress(f"fold {k + 1}/{n_splits}: training {name}")
         fold: dict[str, Any] = {"fold": k + 1, "n_train": int(len(train)), "n_test": int(len(test)), "metrics": {}}
-        net = make_net().fit(X[train], y[train])
-        fold["net_history"] = net.history
-        predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {name: net.predict_proba}
+        predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        if include_net:
+            if progress:
+                progress(f"fold {k + 1}/{n_splits}: training {name}")
+            net = make_net().fit(X[train], y[train])
+            fold["net_history"] = net.history
+            predictors[name] = net.predict_proba
         for base_name, model in baselines.items():
             pipe = baseline_pipeline(model, probe.log2).fit(X[train], y[train])
             predictors[base_name] = pipe.predict_proba
@@ -178,7 +182,7 @@ def cross_validate(
             if noise_repeats > 0:
                 noise_runs[model_name].append(noise_robustness(predict, X[test], y[test], np.nan_to_num(spread), rng,
                                                                repeats=noise_repeats))
-        if keep_models:
+        if keep_models and include_net:
             result.models.append(net)
         result.test_folds.append(test)
         result.folds.append(fold)

@@ -30,6 +30,7 @@ from bcviewer.genes.evaluation import CVResult, baseline_models, baseline_pipeli
 from bcviewer.genes.external import ExternalCohort, LoadedCohort, Predictor, choose_scaling, load_external, score_cohort
 from bcviewer.genes.fitting import RECIPE_SETTINGS, STANDARDISE, GeneNetClassifier
 from bcviewer.genes.io import ExpressionTable, read_expression_table
+from bcviewer.genes.nets import ARCHITECTURES
 from bcviewer.genes.report import update_index, write_report
 from bcviewer.genes.store import GeneReference, save_gene_model
 from bcviewer.genes.targets import LabelEncoding, infer_encoding
@@ -155,9 +156,28 @@ def evaluate_externals(request: TrainRequest, cohorts: list[LoadedCohort], final
     return {"externals": externals, "scaling_choice": choice}
 
 
-def train_gene_model(request: TrainRequest, out_dir: str | Path,
-                     progress: Callable[[str], None] | None = None) -> TrainOutcome:
-    """Cross-validate, fit on all samples, evaluate externally, save under ``out_dir/<architecture>``."""
+def merge_baselines(cv: CVResult, baseline_cv: CVResult) -> None:
+    """Copy the baselines' CV from another architecture's run on the same folds into ``cv``."""
+    if len(cv.test_folds) != len(baseline_cv.test_folds) or any(
+            not np.array_equal(a, b) for a, b in zip(cv.test_folds, baseline_cv.test_folds)):
+        raise ValueError("the baselines were cross-validated on other folds")
+    names = [m for m in baseline_cv.summary if m not in cv.summary and m not in ARCHITECTURES]
+    for fold, other in zip(cv.folds, baseline_cv.folds):
+        fold["metrics"].update({m: other["metrics"][m] for m in names})
+        if "single_gene" in other:
+            fold["single_gene"] = other["single_gene"]
+    cv.summary.update({m: baseline_cv.summary[m] for m in names})
+    cv.noise.update({m: baseline_cv.noise[m] for m in names if m in baseline_cv.noise})
+    cv.oof.update({m: baseline_cv.oof[m] for m in names})
+
+
+def train_gene_model(request: TrainRequest, out_dir: str | Path, progress: Callable[[str], None] | None = None,
+                     baseline_cv: CVResult | None = None) -> TrainOutcome:
+    """Cross-validate, fit on all samples, evaluate externally, save under ``out_dir/<architecture>``.
+
+    ``baseline_cv``: another architecture's CV on the same data and seed, whose baselines are
+    reused instead of being cross-validated again (same folds, so the same numbers).
+    """
     say = progress or (lambda _message: None)
     table = read_expression_table(request.data, label=request.label, id_col=request.id_col,
                                   orientation=request.orientation).labelled()
@@ -188,7 +208,9 @@ def train_gene_model(request: TrainRequest, out_dir: str | Path,
                                  log2=request.log2)
 
     cv = cross_validate(make_net, X, y, n_splits=request.cv, seed=request.seed, noise_repeats=request.noise_repeats,
-                        progress=say, genes=list(genes))
+                        progress=say, genes=list(genes), baselines={} if baseline_cv is not None else None)
+    if baseline_cv is not None:
+        merge_baselines(cv, baseline_cv)
     say("fitting the final model on all samples")
     final = make_net().fit(X, y)
     baselines = _baseline_fits(request, X, y)
