@@ -98,7 +98,8 @@ def external_lines(external: dict[str, Any]) -> list[str]:
              f"`{external['file']}` ({external.get('citation') or ''}), {external['n_samples']} samples, label "
              f"`{external['label_column']}` (positive: {external['positive_class']}"
              + (f"; {external['label_rule']}" if external.get("label_rule") else "") + "): "
-             + ", ".join(f"{k} {v}" for k, v in external["class_counts"].items()) + f". Genes: {cov['shared_genes']} of "
+             + ", ".join(f"{k} {v}" for k, v in external["class_counts"].items())
+             + f". Genes: {cov['shared_genes']} of "
              f"{cov['training_genes']} training genes measured ({cov['fraction']:.0%}); "
              f"{external.get('model_used', 'all models use the shared genes')}.", ""]
     if not by_scaling:  # cards written before scalings were compared
@@ -111,7 +112,8 @@ def external_lines(external: dict[str, Any]) -> list[str]:
               "|---" * (len(scalings) + 3) + "|"]
     for name in by_scaling[scalings[0]]:
         aucs = [by_scaling[s][name]["auc"] for s in scalings]
-        cells = [("n/a" if a is None else (f"**{a:.3f}**" if s == chosen else f"{a:.3f}")) for s, a in zip(scalings, aucs)]
+        cells = [("n/a" if a is None else (f"**{a:.3f}**" if s == chosen else f"{a:.3f}"))
+                 for s, a in zip(scalings, aucs)]
         reported = external["metrics"][name]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {reported['accuracy']:.3f} | {reported['f1']:.3f} |")
     return lines + [""]

@@ -103,7 +103,8 @@ def _drop_rare_classes(table: ExpressionTable, min_size: int) -> tuple[Expressio
 
 def _baseline_fits(request: TrainRequest, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     """Every baseline fitted on all training samples, behind its fold-free preprocessing pipeline."""
-    return {name: baseline_pipeline(model, request.log2).fit(X, y) for name, model in baseline_models(request.seed).items()}
+    return {name: baseline_pipeline(model, request.log2).fit(X, y)
+            for name, model in baseline_models(request.seed).items()}
 
 
 def _predictors(net: Any, baselines: dict[str, Any]) -> dict[str, Predictor]:
@@ -225,7 +226,8 @@ def train_gene_model(request: TrainRequest, out_dir: str | Path, progress: Calla
         card["external"] = evaluated["externals"][0]
         card["externals"] = evaluated["externals"]
         card["scaling_choice"] = evaluated["scaling_choice"]
-    model_dir = save_gene_model(Path(out_dir) / request.architecture, final, GeneReference.from_training(final, X), card)
+    reference = GeneReference.from_training(final, X)
+    model_dir = save_gene_model(Path(out_dir) / request.architecture, final, reference, card)
     write_report(model_dir)
     update_index(Path(out_dir))
     return TrainOutcome(model_dir, card, cv, final, X, y, cohorts, refits)
