@@ -56,6 +56,7 @@ class Predictor:
         self.channels_last = cuda if channels_last is None else channels_last
         self.spec = spec
         self.name = name or ""
+        self.uncertain_above = _uncertain_threshold(model)
         self.read_workers = read_workers
         self.prefetch = prefetch
         ensemble = ensemble.to(self.device).eval()
@@ -127,7 +128,8 @@ class Predictor:
                         acc = _Accumulator(message.job, members)
                         accumulators[message.job_id] = acc
                         if acc.complete:  # a grid without tiles: nothing to score
-                            finished[message.job_id] = JobResult(message.job, acc.scores(threshold, self.name))
+                            finished[message.job_id] = JobResult(message.job, acc.scores(threshold, self.name,
+                                                                                      uncertain_above=self.uncertain_above))
                     elif isinstance(message, TileBatch):
                         if cancel is not None and cancel.is_set():
                             return
@@ -137,7 +139,8 @@ class Predictor:
                         for job_id in np.unique(message.job_ids).tolist():
                             acc = accumulators[job_id]
                             if acc.complete and job_id not in finished:
-                                finished[job_id] = JobResult(acc.job, acc.scores(threshold, self.name))
+                                finished[job_id] = JobResult(acc.job, acc.scores(threshold, self.name,
+                                                                                     uncertain_above=self.uncertain_above))
                     else:
                         finished[message.job_id] = JobResult(accumulators[message.job_id].job, None, message.error)
                     while next_id in finished:
@@ -175,7 +178,7 @@ class Predictor:
         finally:
             batches.close()
         cancelled = bool(cancel is not None and cancel.is_set() and not acc.done.all())
-        return acc.scores(threshold, self.name, cancelled)
+        return acc.scores(threshold, self.name, cancelled, self.uncertain_above)
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,10 +218,20 @@ class _Accumulator:
         self.member_probs[tiles], self.attention[tiles] = pred.member_probs[rows], pred.attention[rows]
         self.done[tiles] = True
 
-    def scores(self, threshold: float, model_name: str, cancelled: bool = False) -> TileScores:
+    def scores(self, threshold: float, model_name: str, cancelled: bool = False,
+               uncertain_above: float | None = None) -> TileScores:
         assert self.job.grid is not None
         return TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
-                          threshold=threshold, cancelled=cancelled, model_name=model_name)
+                          threshold=threshold, cancelled=cancelled, model_name=model_name,
+                          uncertain_above=uncertain_above)
+
+
+def _uncertain_threshold(model: LoadedModel | Ensemble) -> float | None:
+    """The card's image-level "uncertain" threshold, when the model was trained with one."""
+    if not isinstance(model, LoadedModel):
+        return None
+    value = (model.card.get("uncertainty") or {}).get("threshold")
+    return float(value) if isinstance(value, (int, float)) and value == value else None
 
 
 def _close_if_owned(job: SlideJob) -> None:

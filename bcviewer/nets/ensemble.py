@@ -8,6 +8,7 @@ Both terms, hence the sum, lie in 0..1: 0 means every member is certain and they
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,16 @@ class Ensemble(nn.Module):
             attns.append(torch.stack([attn for _, attn in outputs]).mean(0))
         return torch.stack(probs, dim=1), torch.stack(attns, dim=1)
 
+    def member_outputs_from_features(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`member_outputs`, from a trunk feature map all members share (members whose
+        frozen trunks are identical, as in training on cached features; no test-time flips)."""
+        probs, attns = [], []
+        for member, temp in zip(self.members, self.temperatures):
+            logits, attn = member.from_features(fmap, return_attention=True)
+            probs.append(torch.softmax(logits / temp, dim=1))
+            attns.append(attn)
+        return torch.stack(probs, dim=1), torch.stack(attns, dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Weighted mean class probabilities ``(B, C)`` (probabilities, not logits)."""
         probs, _ = self.member_outputs(x)
@@ -84,10 +95,19 @@ class Ensemble(nn.Module):
     @torch.no_grad()
     def predict_proba(self, x: torch.Tensor) -> EnsemblePrediction:
         """Evaluate a preprocessed batch (see :func:`bcviewer.nets.preprocess`) in eval mode."""
+        return self._predict(self.member_outputs, x)
+
+    @torch.no_grad()
+    def predict_proba_from_features(self, fmap: torch.Tensor) -> EnsemblePrediction:
+        """:meth:`predict_proba` from a shared trunk feature map (see :meth:`member_outputs_from_features`)."""
+        return self._predict(self.member_outputs_from_features, fmap)
+
+    def _predict(self, outputs: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                 x: torch.Tensor) -> EnsemblePrediction:
         was_training = self.training
         self.eval()
         try:
-            probs, attn = self.member_outputs(x)
+            probs, attn = outputs(x)
         finally:
             self.train(was_training)
         member_p = probs[..., MALIGNANT].double().cpu().numpy()

@@ -20,6 +20,7 @@ from bcviewer.nets.backbones import build_backbone
 from bcviewer.nets.errors import ModelCardError
 
 RNN_MODES: tuple[str, ...] = ("rows", "feature_map")
+CNN_POOLS: tuple[str, ...] = ("mean", "mean_std")
 BRANCHES: tuple[str, ...] = ("cnn", "lstm")
 # ITU-R BT.601 luma weights, applied to the normalised channels to get the one-channel map.
 _LUMA = (0.299, 0.587, 0.114)
@@ -39,6 +40,11 @@ class HybridConfig:
     dropout_cnn: float = 0.5
     dropout_head: float = 0.2
     num_classes: int = 2
+    trunk_stages: int | None = None  # EfficientNet-Lite only: cut the trunk after this stage
+    cnn_pool: str = "mean"  # "mean_std" adds each channel's spatial std (texture contrast)
+    rnn_bidirectional: bool = False
+    use_lstm: bool = True  # False: the CNN-only ablation (no LSTM branch, no fusion)
+    rnn_grid: tuple[int, int] | None = None  # feature_map mode: average-pool the map to rows x cols steps first
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for the model card."""
@@ -51,6 +57,9 @@ class HybridConfig:
         unknown = set(data) - known
         if unknown:
             raise ModelCardError(f"model card has unknown network settings: {', '.join(sorted(unknown))}")
+        data = dict(data)
+        if data.get("rnn_grid") is not None:
+            data["rnn_grid"] = tuple(data["rnn_grid"])  # JSON has lists
         return cls(**data)
 
 
@@ -63,22 +72,30 @@ class HybridNet(nn.Module):
         config = HybridConfig(**{**asdict(config or HybridConfig()), **overrides})
         if config.rnn_mode not in RNN_MODES:
             raise ModelCardError(f"unknown LSTM input mode '{config.rnn_mode}'; choose {' or '.join(RNN_MODES)}")
+        if config.cnn_pool not in CNN_POOLS:
+            raise ModelCardError(f"unknown CNN pooling '{config.cnn_pool}'; choose {' or '.join(CNN_POOLS)}")
         self.config = config
-        self.cnn = build_backbone(config.backbone, pretrained=pretrained, width=config.width)
+        self.cnn = build_backbone(config.backbone, pretrained=pretrained, width=config.width,
+                                  stages=config.trunk_stages)
         channels = self.cnn.out_channels
         rnn_input = config.rows_size if config.rnn_mode == "rows" else channels
-        self.lstm = nn.LSTM(rnn_input, config.rnn_hidden, num_layers=config.rnn_layers, batch_first=True)
+        self.lstm = nn.LSTM(rnn_input, config.rnn_hidden, num_layers=config.rnn_layers, batch_first=True,
+                            bidirectional=config.rnn_bidirectional)
         self.row_norm = nn.InstanceNorm1d(config.rows_size) if config.rnn_mode == "rows" else nn.Identity()
         d = config.fusion_width
+        pooled = channels * (2 if config.cnn_pool == "mean_std" else 1)
+        lstm_out = config.rnn_hidden * (2 if config.rnn_bidirectional else 1)
         self.cnn_drop = nn.Dropout(config.dropout_cnn)
-        self.cnn_proj = nn.Sequential(nn.Linear(channels, d), nn.LayerNorm(d), nn.ReLU())
-        self.lstm_proj = nn.Sequential(nn.Linear(config.rnn_hidden, d), nn.LayerNorm(d), nn.ReLU())
+        self.cnn_proj = nn.Sequential(nn.Linear(pooled, d), nn.LayerNorm(d), nn.ReLU())
+        self.lstm_proj = nn.Sequential(nn.Linear(lstm_out, d), nn.LayerNorm(d), nn.ReLU())
         self.attn_hidden = nn.Linear(d, d // 2)
         self.attn_score = nn.Linear(d // 2, 1, bias=False)
         self.gate = nn.Linear(d, d)
         self.head = nn.Sequential(nn.Dropout(config.dropout_head), nn.Linear(d, d // 2), nn.ReLU(),
                                   nn.Dropout(config.dropout_head), nn.Linear(d // 2, config.num_classes))
         self._cnn_frozen = False
+        # Ablation switch (never saved): the LSTM vector is replaced by zeros at the fusion.
+        self.zero_lstm = False
 
     # ---- branches ---------------------------------------------------------------------------
     def _row_sequence(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,18 +109,42 @@ class HybridNet(nn.Module):
         if self.config.rnn_mode == "rows":
             seq = self._row_sequence(x)
         else:
-            seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C)
+            if self.config.rnn_grid is not None:
+                # A coarse grid of positions keeps the sequence short (an LSTM step is sequential).
+                fmap = F.adaptive_avg_pool2d(fmap, tuple(self.config.rnn_grid))
+            seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C), row by row
         _, (h_n, _) = self.lstm(seq)
+        if self.config.rnn_bidirectional:
+            return torch.cat([h_n[-2], h_n[-1]], dim=1)  # last layer, both directions
         return h_n[-1]
+
+    def _pooled(self, fmap: torch.Tensor) -> torch.Tensor:
+        mean = fmap.mean(dim=(2, 3))
+        if self.config.cnn_pool == "mean":
+            return mean
+        return torch.cat([mean, fmap.flatten(2).std(dim=2)], dim=1)
 
     # ---- public -----------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, return_attention: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(B, classes)``; with ``return_attention`` also the ``(B, 2)`` branch weights
         (columns in :data:`BRANCHES` order: cnn, lstm), which sum to 1 per row."""
-        fmap = self.cnn(x)
-        cnn_vec = self.cnn_proj(self.cnn_drop(F.adaptive_avg_pool2d(fmap, 1).flatten(1)))
-        lstm_vec = self.lstm_proj(self._lstm_vector(x, fmap))
+        return self.from_features(self.cnn(x), x, return_attention)
+
+    def from_features(self, fmap: torch.Tensor, x: torch.Tensor | None = None, return_attention: bool = False
+                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The network above the CNN trunk, from its feature map ``fmap`` (what training on cached
+        trunk features uses). ``rows`` mode also needs the input ``x``."""
+        cnn_vec = self.cnn_proj(self.cnn_drop(self._pooled(fmap)))
+        if not self.config.use_lstm:
+            logits = self.head(cnn_vec)
+            attention = torch.stack([torch.ones_like(logits[:, 0]), torch.zeros_like(logits[:, 0])], dim=1)
+            return (logits, attention) if return_attention else logits
+        if x is None and self.config.rnn_mode == "rows":
+            raise ValueError("rows mode reads the input image; pass x")
+        lstm_vec = self.lstm_proj(self._lstm_vector(x, fmap))  # type: ignore[arg-type]
+        if self.zero_lstm:
+            lstm_vec = torch.zeros_like(lstm_vec)
         branches = torch.stack([cnn_vec, lstm_vec], dim=1)  # (B, 2, d)
         scores = self.attn_score(torch.tanh(self.attn_hidden(branches))).squeeze(-1)
         attention = torch.softmax(scores, dim=1)

@@ -19,6 +19,7 @@ from bcviewer.datasets.errors import DatasetError
 from bcviewer.nets.preprocess import resize_tiles
 from bcviewer.slides import open_slide
 from bcviewer.tiling import subimage_grid
+from bcviewer.tiling.magnification import tiles_per_side
 
 BREAKHIS_CLASSES = ("benign", "malignant")
 
@@ -77,11 +78,18 @@ def _idc_source(patch: IDCPatch) -> SourceImage:
 
 
 def breakhis_tiles(images: Sequence[BreakHisImage], size: tuple[int, int], rows: int = 3, cols: int = 3,
-                   progress: bool = False) -> TileSet:
-    """Cut each image into ``rows x cols`` sub-images resized to ``size`` = (width, height)."""
+                   progress: bool = False, matched_to: int | None = None) -> TileSet:
+    """Cut each image into ``rows x cols`` sub-images resized to ``size`` = (width, height).
+
+    ``matched_to`` (a magnification, e.g. 100) instead cuts each image into as many tiles a side as
+    give every tile the field of a ``rows``-a-side sub-image at that magnification
+    (:func:`bcviewer.tiling.magnification.tiles_per_side`).
+    """
     tiles, index = [], []
     for i, image in enumerate(tqdm(images, desc="reading images", disable=not progress, unit="image")):
         with open_slide(image.path) as reader:
+            if matched_to is not None:
+                rows = cols = tiles_per_side(image.magnification, matched_to, 3)
             grid = subimage_grid(reader, rows=rows, cols=cols)
             for tile in grid:
                 tiles.append(resize_tiles(grid.read_tile(reader, tile)[None], size)[0])

@@ -74,14 +74,20 @@ def class_weights(labels: np.ndarray, classes: int = 2) -> torch.Tensor:
     return torch.tensor(labels.size / (classes * counts), dtype=torch.float32)
 
 
+def _device_of(net: torch.nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
 def tile_logits(net: torch.nn.Module, tileset: TileSet, spec: InputSpec, batch_size: int = 128) -> torch.Tensor:
-    """Logits of every tile, in eval mode and without augmentation."""
+    """Logits of every tile (on the CPU), in eval mode and without augmentation; the batches run on
+    the device the network is on."""
     was_training = net.training
     net.eval()
+    device = _device_of(net)
     out = []
     with torch.no_grad():
         for start in range(0, len(tileset), batch_size):
-            out.append(net(preprocess(tileset.tiles[start:start + batch_size], spec)))
+            out.append(net(preprocess(tileset.tiles[start:start + batch_size], spec).to(device)).cpu())
     net.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 2)
 
@@ -89,7 +95,7 @@ def tile_logits(net: torch.nn.Module, tileset: TileSet, spec: InputSpec, batch_s
 def _validate(net: HybridNet, val: TileSet, spec: InputSpec, weights: torch.Tensor) -> dict[str, float]:
     logits = tile_logits(net, val, spec)
     labels = torch.from_numpy(val.labels)
-    loss = float(F.cross_entropy(logits, labels, weight=weights))
+    loss = float(F.cross_entropy(logits, labels, weight=weights.cpu()))
     accuracy = float((logits.argmax(1) == labels).float().mean())
     return {"val_loss": loss, "val_tile_accuracy": accuracy}
 
@@ -97,10 +103,13 @@ def _validate(net: HybridNet, val: TileSet, spec: InputSpec, weights: torch.Tens
 def _epoch(net: HybridNet, loader: DataLoader, spec: InputSpec, optimiser: torch.optim.Optimizer,
            scheduler: Any | None, weights: torch.Tensor, smoothing: float, bar: tqdm) -> float:
     net.train()
+    device = _device_of(net)
     total, count = 0.0, 0
     for tiles, labels in loader:
-        x = preprocess(tiles.numpy(), spec)
-        loss = F.cross_entropy(net(x), labels, weight=weights, label_smoothing=smoothing)
+        x = preprocess(tiles.numpy(), spec).to(device, non_blocking=True)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss = F.cross_entropy(net(x), labels.to(device), weight=weights, label_smoothing=smoothing)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -116,17 +125,21 @@ def _epoch(net: HybridNet, loader: DataLoader, spec: InputSpec, optimiser: torch
 
 def train_member(config: HybridConfig, train: TileSet, val: TileSet, spec: InputSpec,
                  schedule: StageSchedule = StageSchedule(), *, pretrained: str | None = None,
-                 seed: int = 0, progress: bool = True, log_epochs: bool | None = None) -> MemberResult:
-    """Train one HybridNet in two stages; returns the best checkpoint by validation loss.
+                 seed: int = 0, progress: bool = True, log_epochs: bool | None = None,
+                 device: torch.device | str = "cpu", init: HybridNet | None = None) -> MemberResult:
+    """Train one HybridNet in two stages; returns the best checkpoint (on the CPU) by validation loss.
 
-    ``progress`` shows a bar per epoch; ``log_epochs`` (default: same as ``progress``) prints one
-    summary line per epoch.
+    ``device`` is where the network and every batch live (``"cuda"`` on a GPU machine).
+    ``init`` starts from a trained network (e.g. a head trained on cached features) instead of a
+    fresh one. ``progress`` shows a bar per epoch; ``log_epochs`` (default: same as ``progress``)
+    prints one summary line per epoch.
     """
     log_epochs = progress if log_epochs is None else log_epochs
     started = time.monotonic()
     torch.manual_seed(seed)
-    net = HybridNet(config, pretrained=pretrained)
-    weights = class_weights(train.labels)
+    net = copy.deepcopy(init) if init is not None else HybridNet(config, pretrained=pretrained)
+    net.to(device)
+    weights = class_weights(train.labels).to(device)
     transform = train_augmentation(spec.size, seed) if schedule.augment else None
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(_AugmentedTiles(train, transform), batch_size=schedule.batch_size, shuffle=True,
@@ -168,7 +181,7 @@ def train_member(config: HybridConfig, train: TileSet, val: TileSet, spec: Input
                     break
     net.set_cnn_trainable(True)
     net.load_state_dict(best_state)
-    net.eval()
+    net.to("cpu").eval()
     result.seconds = time.monotonic() - started
     return result
 

@@ -1,0 +1,80 @@
+"""Cached trunk features: run a frozen CNN trunk once over a tile set, then train heads on the maps.
+
+With an ImageNet trunk frozen (stage 1 of the two-stage recipe) the trunk's output for a tile never
+changes, so it is computed once and every head, fold, ablation and self-learning round reuses it.
+This is what makes patient-level cross-validation and fast rounds affordable on a CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bcviewer.nets.preprocess import InputSpec, preprocess
+from bcviewer.training.tiles import SourceImage, TileSet
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Trunk feature maps ``(N, C, h, w)`` (float16 to halve memory) aligned with a tile set."""
+
+    maps: torch.Tensor
+    labels: np.ndarray
+    image_index: np.ndarray
+    images: tuple[SourceImage, ...]
+    kind: str
+
+    def __len__(self) -> int:
+        return int(self.maps.shape[0])
+
+    @property
+    def patients(self) -> np.ndarray:
+        """Patient id of every tile."""
+        return np.array([self.images[i].patient for i in self.image_index], dtype=object)
+
+    def patient_ids(self) -> list[str]:
+        """Sorted distinct patients."""
+        return sorted({im.patient for im in self.images})
+
+    def select_patients(self, patients: Iterable[str]) -> FeatureSet:
+        """The tiles of the given patients only (images re-indexed)."""
+        wanted = set(patients)
+        keep_images = [i for i, im in enumerate(self.images) if im.patient in wanted]
+        return self.select_images(keep_images)
+
+    def select_images(self, image_ids: Iterable[int]) -> FeatureSet:
+        """The tiles of the given source images (by index into ``images``), re-indexed."""
+        keep = sorted(set(int(i) for i in image_ids))
+        remap = np.full(len(self.images), -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        mask = remap[self.image_index] >= 0
+        index = torch.from_numpy(np.flatnonzero(mask))
+        return FeatureSet(self.maps[index], self.labels[mask], remap[self.image_index[mask]],
+                          tuple(self.images[i] for i in keep), self.kind)
+
+    def with_labels(self, labels: np.ndarray) -> FeatureSet:
+        """The same maps with other tile labels (self-learning relabels sub-images)."""
+        return FeatureSet(self.maps, np.asarray(labels, dtype=np.int64), self.image_index, self.images, self.kind)
+
+    def as_tileset_view(self) -> TileSet:
+        """A pixel-less :class:`TileSet` with the same labels and images, for the evaluation helpers."""
+        return TileSet(np.zeros((len(self), 1, 1, 3), np.uint8), self.labels, self.image_index, self.images, self.kind)
+
+
+@torch.no_grad()
+def trunk_features(trunk: nn.Module, tileset: TileSet, spec: InputSpec, batch_size: int = 64,
+                   device: torch.device | str = "cpu", progress: bool = False) -> FeatureSet:
+    """Feature maps of every tile of ``tileset`` through ``trunk`` in eval mode."""
+    trunk = trunk.eval().to(device)
+    maps = []
+    for start in tqdm(range(0, len(tileset), batch_size), desc="trunk features", disable=not progress,
+                      unit="batch"):
+        x = preprocess(tileset.tiles[start:start + batch_size], spec).to(device)
+        maps.append(trunk(x).to("cpu", torch.float16))
+    stacked = torch.cat(maps) if maps else torch.zeros(0)
+    return FeatureSet(stacked, tileset.labels.copy(), tileset.image_index.copy(), tileset.images, tileset.kind)
