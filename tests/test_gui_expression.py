@@ -109,10 +109,16 @@ def drop(tab: ExpressionTab, path: Path) -> bool:
 def test_tasks_and_default_models_come_from_the_installed_models(tab: ExpressionTab) -> None:
     assert [tab.picker.task_box.itemData(i) for i in range(tab.picker.task_box.count())] == [
         t.name for t in list_tasks()] == ["er-status", "metastasis"]
-    assert tab.picker.selected_models() == ["er-status/deepcme"]
+    tasks = {t.name: t for t in list_tasks()}
+    assert tab.picker.selected_models() == [f"er-status/{tasks['er-status'].default}"]
     tab.picker.set_task("metastasis")
-    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "gexpnet"]
-    assert tab.picker.selected_models() == ["metastasis/deepcme"]
+    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "ensemble", "gexpnet"]
+    assert tab.picker.selected_models() == [f"metastasis/{tasks['metastasis'].default}"]
+    recommended = tasks["er-status"].scaling
+    tab.picker.set_task("er-status")
+    marked = [tab.picker.scale_box.itemData(i) for i in range(tab.picker.scale_box.count())
+              if tab.picker.scale_box.itemText(i).endswith("recommended for another platform")]
+    assert recommended in ("cohort", "quantile", "rank") and marked == [recommended]
     assert not tab.predict_button.isEnabled() and not tab.export_button.isEnabled()
 
 
