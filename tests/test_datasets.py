@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -294,16 +295,22 @@ def test_breakhis_multimag_index(shared_data: Path) -> None:
     root = shared_data / "breakhis_multimag"
     images = index_breakhis(root)
     rows = read_manifest(root / "manifest.csv")
-    assert len(images) == len(rows) == 17
+    assert len(images) == len(rows) == 46
     by_file = {image.path.relative_to(root).as_posix(): image for image in images}
     for row in rows:
         image = by_file[row["file"]]
         assert (image.label, image.subtype, image.patient) == (row["label"], row["subtype"], row["patient"])
         assert f"{image.magnification}X" == row["magnification"] == image.path.parts[-3]
-    assert Counter(image.magnification for image in images) == {40: 9, 100: 1, 200: 2, 400: 5}
+    assert Counter(image.magnification for image in images) == {40: 9, 100: 1, 200: 2, 400: 34}
     assert len(index_breakhis(root, magnifications={40})) == 9
-    # every multi-magnification patient is also in the 100X set
-    assert {i.patient for i in images} <= {i.patient for i in index_breakhis(shared_data / "breakhis")}
+    # 29 images at 400X come from 20 patients outside the 100X set; 5 of them share a specimen number
+    # with a 100X patient (14-14134 and 14-14134E), so 24 images are of patients no 100X split holds.
+    dev = {i.patient for i in index_breakhis(shared_data / "breakhis")}
+    outside = [i for i in images if i.patient not in dev]
+    assert len(outside) == 29 and len({i.patient for i in outside}) == 20
+    assert {i.magnification for i in outside} == {400}
+    groups = {re.sub(r"[A-Za-z]+$", "", p) for p in dev}
+    assert len([i for i in outside if re.sub(r"[A-Za-z]+$", "", i.patient) not in groups]) == 24
 
 
 @pytest.mark.shared

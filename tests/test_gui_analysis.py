@@ -25,9 +25,9 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from bcviewer.export import heatmap_rgba, read_geojson, read_tiles_csv
-from bcviewer.gui.analysis_panel import mean_attention
-from bcviewer.gui.slide_view import tile_tooltip
+from bcviewer.export import heatmap_rgba, legend_band, read_geojson, read_tiles_csv
+from bcviewer.gui.slide.analysis_panel import mean_attention
+from bcviewer.gui.slide.view import tile_tooltip
 from bcviewer.inference import Predictor, default_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide
@@ -60,8 +60,12 @@ def test_run_on_an_image_fills_the_heatmap_and_the_result_panel(qtbot, window, m
 
     panel = window.panel
     assert panel.probability_label.text() == f"P(malignant) {scores.image_p_malignant:.3f}"
+    # The uncertainty sits next to the verdict, on the same line.
     assert scores.image_label.upper() in panel.label_label.text()
-    assert f"{scores.image_uncertainty:.3f}" in panel.uncertainty_label.text()
+    assert f"· uncertainty {scores.image_uncertainty:.3f}" in panel.label_label.text()
+    # The model explains itself, and a BreakHis-like image at the BreakHis model raises no warning.
+    assert panel.model_label.text() == "Model: breakhis-100x: microscopy images at 100X, cut 3x3"
+    assert panel.warning_label.isHidden()
     assert panel.members_table.rowCount() == 2
     assert panel.members_table.item(0, 0).text() == "resnet18 + LSTM (rows)"
     assert panel.members_table.item(1, 0).text() == "resnet18 + LSTM (feature_map)"
@@ -152,7 +156,9 @@ def test_exports_write_valid_files(qtbot, window, models_dir: Path, tmp_path: Pa
     assert heat.shape == (460, 700, 4)
     np.testing.assert_array_equal(heat, heatmap_rgba(scores, 1.0, cmap="viridis", opacity=0.7, threshold=0.0))
     overlay = Image.open(paths["overlay"])
-    assert overlay.size == (700, 460) and overlay.mode == "RGB"
+    # The image with the legend band (colour scale; no scale bar: a PNG records no pixel size) below.
+    assert overlay.size == (700, 460 + legend_band(700).shape[0]) and overlay.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(overlay)[460:], legend_band(700, um_per_px=None))
     table = read_tiles_csv(paths["csv"])
     np.testing.assert_allclose(table.p_malignant, scores.p_malignant, atol=1e-6)
     assert np.array_equal(table.rects(), scores.rects())

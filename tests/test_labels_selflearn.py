@@ -22,6 +22,7 @@ from bcviewer.labels import (
     labels_csv_text,
     write_labels_geojson,
 )
+from bcviewer.qupath import tile_id
 
 BA, BF = "SOB_B_A-14-22549AB-100-001.png", "SOB_B_F-14-14134E-100-001.png"
 DC, PC = "SOB_M_DC-14-13412-100-001.png", "SOB_M_PC-14-12465-100-001.png"
@@ -139,8 +140,14 @@ def test_geojson_export_in_qupath_format(store: LabelStore, tmp_path: Path) -> N
     assert last["geometry"]["coordinates"][0][2] == [700, 460]  # the last tile reaches the image corner
     props = first["properties"]
     assert props["objectType"] == "annotation" and props["classification"]["name"] == "Benign"
-    assert (props["source"], props["locked"], props["round"], props["isLocked"]) == ("model", False, 1, False)
+    assert props["isLocked"] is False
+    # QuPath keeps only string metadata; the id is stable across exports (uuid5 of name, row, col).
+    assert props["metadata"] == {"row": "0", "col": "0", "source": "model", "round": "1", "locked": "false",
+                                 "subimage_id": props["metadata"]["subimage_id"]}
+    assert first["id"] == tile_id(DC, 0, 0) and len({f["id"] for f in data["features"]}) == 9
     assert props["measurements"]["p_malignant"] == pytest.approx(0.05)
     assert last["properties"]["classification"] == {"name": "Malignant", "color": [200, 0, 0]}
     tiles = write_labels_geojson(store, tmp_path / "tiles", object_type="tile")
     assert json.loads(tiles[0].read_text())["features"][0]["properties"]["objectType"] == "tile"
+    again = json.loads((tmp_path / "tiles" / DC.replace(".png", ".geojson")).read_text())
+    assert [f["id"] for f in again["features"]] == [f["id"] for f in data["features"]]

@@ -115,9 +115,29 @@ def test_zeroing_the_lstm_and_the_cnn_only_config_change_what_the_head_sees(one_
     assert attention.tolist() == [[1.0, 0.0]] * 4
 
 
-def test_bidirectional_lstm_reads_every_feature_map_position() -> None:
+def test_bidirectional_lstm_reads_the_feature_map_row_by_row_on_its_grid() -> None:
     net = HybridNet(SMALL)
     seen: list[tuple[int, ...]] = []
     net.lstm.register_forward_hook(lambda m, inp, out: seen.append(tuple(inp[0].shape)))
     net.from_features(torch.randn(2, 80, 9, 14))
-    assert seen == [(2, 9 * 14, 80)] and net.lstm.bidirectional
+    assert seen == [(2, 3 * 4, 80)] and net.lstm.bidirectional  # the 9x14 map pooled to the 3x4 grid
+
+
+def test_members_with_one_frozen_trunk_share_a_single_trunk_pass(one_torch_thread) -> None:
+    torch.manual_seed(2)
+    first = HybridNet(SMALL).eval()
+    second = HybridNet(SMALL).eval()
+    second.cnn.load_state_dict(first.cnn.state_dict())
+    ensemble = Ensemble([first, second]).eval()
+    x = torch.randn(2, 3, 144, 224)
+    separate = ensemble.predict_proba(x)
+    assert ensemble.detect_shared_trunk()
+    calls: list[int] = []
+    first.cnn.register_forward_hook(lambda m, i, o: calls.append(1))
+    second.cnn.register_forward_hook(lambda m, i, o: calls.append(2))
+    shared = ensemble.predict_proba(x)
+    assert calls == [1]
+    assert np.allclose(separate.member_probs, shared.member_probs, atol=1e-6)
+    with torch.no_grad():
+        next(second.cnn.parameters()).add_(0.01)
+    assert not ensemble.detect_shared_trunk()

@@ -137,7 +137,7 @@ def test_shipped_model_card_is_complete(name: str) -> None:
     assert model.directory == MODELS_DIR / name and card["name"] == name
     assert card["weights"]["sha256"] == sha256_of(MODELS_DIR / name / "weights.safetensors")
     arch = card["architecture"]
-    assert len(set(arch["backbones"])) >= 2 and set(arch["rnn_modes"]) <= {"rows", "feature_map"}
+    assert len(arch["backbones"]) >= 2 and set(arch["rnn_modes"]) <= {"rows", "feature_map"}
     assert "attention" in arch["fusion"]
     parts = card["training"]["patients"]
     train, val, test = (set(parts[p]) for p in ("train", "val", "test"))
@@ -201,3 +201,28 @@ def test_shipped_card_metrics_reproduce_on_the_test_patients(name: str, shared_d
         assert report[level]["confusion_matrix"] == expected["confusion_matrix"]
         assert report[level]["roc_auc"] == pytest.approx(expected["roc_auc"], abs=1e-6)
         assert report[level]["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-12)
+
+
+@pytest.mark.shared
+def test_breakhis_card_reproduces_its_unseen_patient_and_uncertainty_numbers(shared_data: Path) -> None:
+    from bcviewer.datasets import index_breakhis
+    from bcviewer.training import evaluation_report, predict_tileset
+    from bcviewer.training.lite_pipeline import image_reliability
+    from bcviewer.training.pipeline import patient_group
+    from bcviewer.training.tiles import breakhis_tiles
+
+    model = load_model("breakhis-100x")
+    card = model.card
+    expected = card["unseen_patients_other_magnifications"]
+    seen = {patient_group(p) for part in card["training"]["patients"].values() for p in part}
+    images = [im for im in index_breakhis(shared_data / "breakhis_multimag") if patient_group(im.patient) not in seen]
+    assert sorted({im.patient for im in images}) == expected["patients"]
+    tiles = breakhis_tiles(images, model.spec.size, matched_to=100)
+    prediction = predict_tileset(model.ensemble, tiles, model.spec)
+    report = evaluation_report(tiles, prediction)
+    assert report["image"]["confusion_matrix"] == expected["image"]["confusion_matrix"]
+    assert report["image"]["roc_auc"] == pytest.approx(expected["image"]["roc_auc"], abs=1e-6)
+    reliability = image_reliability(tiles, prediction, card["uncertainty"]["threshold"])
+    assert reliability["confident"]["n_confident"] == expected["reliability"]["confident"]["n_confident"]
+    test = card["metrics"]["test"]["reliability"]["confident"]
+    assert 0.0 <= test["coverage"] <= 1.0 and test["threshold"] == card["uncertainty"]["threshold"]

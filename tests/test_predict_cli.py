@@ -13,7 +13,7 @@ from inference_helpers import IMAGE_SPEC, SLIDE_SPEC, save_tiny_model
 from PIL import Image
 
 from bcviewer.cli.main import main
-from bcviewer.export import read_geojson, read_tiles_csv
+from bcviewer.export import legend_band, read_geojson, read_tiles_csv
 from bcviewer.inference import Predictor, default_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide
@@ -69,8 +69,10 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
         assert len(table) == 9 and table.image_p_malignant == pytest.approx(float(row["p_malignant"]), abs=1e-6)
         assert len(read_geojson(folder / "tiles.geojson")) == 9
         with Image.open(folder / "heatmap.png") as heat, Image.open(folder / "overlay.png") as overlay:
-            assert heat.mode == "RGBA" and overlay.mode == "RGB" and overlay.size == heat.size
+            assert heat.mode == "RGBA" and overlay.mode == "RGB"
             assert heat.size[0] == 700 and heat.size[1] in (456, 460)
+            # The overlay is the image at full size with its legend band (colour scale, scale bar) below.
+            assert overlay.size == (700, heat.size[1] + legend_band(700).shape[0])
             assert (np.asarray(heat)[..., 3] == 255).all()  # 3x3 sub-images cover every pixel
 
 
@@ -101,13 +103,17 @@ def test_whole_slide_uses_the_cards_physical_tile(models: dict[str, Path], tmp_p
         grid = default_grid(slide, SLIDE_SPEC)
     assert row["status"] == "ok" and int(row["n_tiles"]) == len(grid)
     back = read_geojson(out / "cmu_small_region" / "tiles.geojson")
-    assert np.array_equal(back.rects(), grid.rects()) and back.grid.slide_size == (2220, 2967)
+    clipped = grid.rects()
+    clipped[:, 3] = np.minimum(clipped[:, 1] + clipped[:, 3], 2967) - clipped[:, 1]  # bottom row ends at the edge
+    assert clipped[:, 3].min() == 161  # the bottom row starts at y = 2806
+    assert np.array_equal(back.rects(), clipped) and back.grid.slide_size == (2220, 2967)
     with Image.open(out / "cmu_small_region" / "overlay.png") as overlay:
-        assert overlay.size == (1532, 2048)  # longer side 2048, aspect ratio of 2220 x 2967
-    # --grid overrides the default: 2 x 2 sub-images of the whole slide.
+        # longer side 2048, aspect ratio of 2220 x 2967, and the legend band below
+        assert overlay.size == (1532, 2048 + legend_band(1532).shape[0])
+    # A whole slide is never cut into sub-images, even when asked.
     assert main(["predict", str(svs), "--model", str(models["slide"]), "--grid", "2x2", "--out", str(out),
-                 "--formats", "csv", "--quiet"]) == 0
-    assert _summary(out)[0]["n_tiles"] == "4"
+                 "--formats", "csv", "--quiet"]) == 2
+    assert "never cut into sub-images" in _summary(out)[0]["error"]
 
 
 def test_run_wide_errors_are_one_line_and_exit_2(models: dict[str, Path], tmp_path: Path, test_data: Path,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bcviewer.errors import BcviewerError
+from bcviewer.safety import atomic_write_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {subtype:<22} images {row['n_images']:<4} accuracy {row['accuracy']:.3f}  "
               f"mean p {row['mean_p_malignant']:.3f}")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
     return 0

@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from bcviewer.cli.checks import fraction, guard_outputs
 from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE
 from bcviewer.genes.errors import GeneDataError
+from bcviewer.safety import atomic_write_text
 
 # Kept here, not imported from bcviewer.genes.nets, so that building the parser does not import torch.
 ARCHITECTURES = ("cnn-bilstm", "deepcme", "gexpnet")
@@ -46,12 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--log2", choices=["auto", "always", "never"], default="auto",
                        help="log2(x+1): when the data look like raw counts (auto), always or never")
     train.add_argument("--min-class-size", type=int, default=0, help="leave out classes with fewer samples")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="random seed of the split and the training")
     train.add_argument("--epochs", type=int, help="cap on training epochs (default: the architecture's recipe)")
     train.add_argument("--noise-repeats", type=int, default=3, help="noisy copies per level (0 = skip the check)")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     train.add_argument("--id-col", help="column of sample ids")
-    train.add_argument("--orientation", choices=_ORIENTATIONS, default="auto")
+    train.add_argument("--orientation", choices=_ORIENTATIONS, default="auto",
+                       help="samples in rows or genes in rows (default: detected)")
     train.set_defaults(func=run_train)
 
     predict = commands.add_parser("predict", help="predict every sample of an expression profile table")
@@ -60,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help=f"model name in models/genes (e.g. er-status, er-status/gexpnet) or folder "
                               f"(default {DEFAULT_MODEL})")
     predict.add_argument("--out", help="CSV file to write (default: standard output)")
-    predict.add_argument("--min-coverage", type=float, default=DEFAULT_MIN_COVERAGE,
+    predict.add_argument("--min-coverage", type=fraction, default=DEFAULT_MIN_COVERAGE,
                          help="refuse when fewer of the model's genes are measured (default 0.8)")
     predict.add_argument("--standardise", choices=["model", "cohort", "quantile", "rank"], default="model",
                          help="z-score with the training cohort's statistics (model), or scale by the table's own "
@@ -83,7 +86,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _separator(text: str | None) -> str | None:
     if text is None:
         return None
-    return _SEPARATORS.get(text.lower(), text.encode().decode("unicode_escape"))
+    if text.lower() in _SEPARATORS:
+        return _SEPARATORS[text.lower()]
+    try:
+        sep = text.encode("utf-8", errors="surrogateescape").decode("unicode_escape")  # '\\t' -> tab
+    except UnicodeDecodeError:
+        sep = ""
+    if len(sep) != 1 or sep in "\r\n\"" or sep.isalnum():
+        raise GeneDataError(f"--sep takes comma, tab, semicolon or one punctuation character (such as '|' or "
+                            f"'\\t'), not {text!r}")
+    return sep
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -118,19 +130,21 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    guard_outputs([("--out", args.out)], inputs=[args.profile])
+    sep = _separator(args.sep)
     from bcviewer.genes.io import read_expression_table
     from bcviewer.genes.predict import predict_expression
     from bcviewer.genes.store import load_gene_model
 
     model = load_gene_model(args.model)
     table = read_expression_table(args.profile, id_col=args.id_col, orientation=args.orientation,
-                                  sep=_separator(args.sep), known_genes=model.genes)
+                                  sep=sep, known_genes=model.genes)
     result = predict_expression(table, model, min_coverage=args.min_coverage, standardise=args.standardise)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{model.name}: {result.coverage.summary()}", file=sys.stderr)
     if args.out:
-        result.table.to_csv(args.out, index=False, float_format="%.6f")
+        atomic_write_text(args.out, result.table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
         print(f"wrote {len(result.table)} predictions to {args.out}", file=sys.stderr)
     else:
         result.table.to_csv(sys.stdout, index=False, float_format="%.6f")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
+from bcviewer.cli.checks import guard_outputs
 from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
+from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("project", help="project file")
     exp.add_argument("--csv", metavar="FILE", help="one row per sub-image")
     exp.add_argument("--geojson", metavar="DIR", help="one QuPath GeoJSON file per image")
-    exp.add_argument("--object-type", choices=("annotation", "tile"), default="annotation",
-                     help="QuPath object type of the sub-images (default annotation)")
+    exp.add_argument("--object-type", choices=OBJECT_TYPES, default="annotation",
+                     help=OBJECT_TYPE_HELP + " (default: annotation, so labels can be edited in QuPath)")
     exp.set_defaults(func=run_export)
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")
@@ -43,14 +46,24 @@ def run_import(args: argparse.Namespace) -> int:
 
     rows, cols = parse_grid(args.grid)
     items = collect_images(args.data)  # before creating the project: a typo must not leave an empty file
-    with LabelStore.create(args.project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
-                                                          disable=None) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    project = Path(args.project).expanduser()
+    guard_outputs([("the project", project)], inputs=[i for i in args.data])
+    is_new = not project.exists()
+    try:
+        with LabelStore.create(project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
+                                                        disable=None) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-        report = import_collected(store, items, rows=rows, cols=cols, progress=progress)
-        counts = store.counts()
+            report = import_collected(store, items, rows=rows, cols=cols, progress=progress)
+            counts = store.counts()
+    except BaseException:
+        if is_new:
+            _remove_new_project(project)
+        raise
+    if is_new and not report.added:
+        _remove_new_project(project)  # nothing imported: leave no empty project behind
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"{len(report.added)} images added, {len(report.already_present)} already in the project, "
@@ -59,9 +72,16 @@ def run_import(args: argparse.Namespace) -> int:
     return 2 if report.failed and not report.added else 0
 
 
+def _remove_new_project(project: Path) -> None:
+    """Delete a project this command created (and its WAL files) when the import added nothing."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        project.with_name(project.name + suffix).unlink(missing_ok=True)
+
+
 def run_export(args: argparse.Namespace) -> int:
     if not args.csv and not args.geojson:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
+    guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
     with LabelStore.open(args.project, readonly=True) as store:
         if args.csv:
             path = write_labels_csv(store, args.csv)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
+from typing import Any
 
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
@@ -29,12 +31,44 @@ COMMANDS = {
 COMMAND_MODULES = list(COMMANDS.values())
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if not action.option_strings or action.required or "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            shown = "on" if action.default else "off"
+        elif action.default is None:
+            shown = "not set"
+        else:
+            shown = "%(default)s"
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse exits with 2 on usage errors already; keep its message to one line."""
+    """argparse exits with 2 on usage errors already; keep its message to one line that names the
+    sub-command (``bcviewer predict: error: ...``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost sub-command parser that ``args`` went through (``bcviewer labels export``)."""
+    current = parser
+    while True:
+        subs = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, subs[0].dest, None) if subs else None
+        if not subs or chosen not in subs[0].choices:
+            return current
+        current = subs[0].choices[chosen]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -53,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one CLI command and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame "bcviewer"; name the sub-command the options were given to
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -69,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bcviewer {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, sqlite3.Error) as exc:
         # Last line of defence: a user error we did not anticipate still gets one line, no trace.
-        print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
+        print(f"bcviewer {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"bcviewer {args.command}: not enough memory for this input (it declares sizes far beyond a "
+              "real slide, image or table)", file=sys.stderr)
         return 2

@@ -19,7 +19,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.errors import BcviewerError
+from bcviewer.safety import atomic_write_text
 from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport, SelfLearningEngine, TauSchedule
 
 
@@ -31,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="auto: apply the relabels; review: store them as proposals for an annotator")
     p.add_argument("--tau", default="0.1,0.2,0.3,0.4", metavar="LIST",
                    help="relabel threshold per round: p_malignant < tau becomes benign (last value repeats)")
-    p.add_argument("--holdout", type=float, metavar="F",
+    p.add_argument("--holdout", type=bounded_float(0.0, 1.0, high_open=True), metavar="F",
                    help="share of patients held out of training to measure accuracy (default 0.2, stored "
                         "in the project at the first run)")
     p.add_argument("--resplit", action="store_true", help="choose the held-out patients again")
@@ -51,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--input-size", metavar="WxH", help="network input (default 64x42)")
     train.add_argument("--epochs", type=int, default=8, help="stage-1 epochs (default 8)")
     train.add_argument("--finetune-epochs", type=int, default=2, help="stage-2 epochs (default 2)")
-    train.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
+    train.add_argument("--val-fraction", type=bounded_float(0.0, 1.0, high_open=True), default=0.0, metavar="F",
                        help="share of training patients for early stopping (default 0: fixed epochs; with "
                             "few patients a tiny validation part stops before the net learns anything)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", type=int, help="tiles per training step (default: the plan's)")
     train.add_argument("--seed", type=int, default=0, help="training seed")
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -146,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise BcviewerError(f"--rounds must be at least 1, got {args.rounds}")
     if args.crossfit == 1 or args.crossfit < 0:
         raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
+    guard_outputs([("--json", args.json)], projects=[args.project])
     with LabelStore.open(args.project) as store:
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
@@ -170,8 +173,5 @@ def run(args: argparse.Namespace) -> int:
                    "heldout_patients": sorted(heldout), "initial_counts": initial, "crossfit": args.crossfit,
                    "rounds": [r.stats for r in reports], "final_evaluation": final.to_dict() if final else None,
                    "training": trainer.history}
-        try:
-            Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise BcviewerError(f"cannot write {args.json}: {exc.strerror or exc}") from exc
+        atomic_write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
     return 0

@@ -9,23 +9,30 @@ import re
 import sys
 from typing import TextIO
 
+from bcviewer.cli.checks import bounded_float, guard_outputs, positive_float
 from bcviewer.errors import BcviewerError
 from bcviewer.slides import open_slide
 from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
+from bcviewer.tiling.kind import input_kind, kind_reason
 
 FIELDS = ("x", "y", "w", "h", "level", "row", "col", "tissue")
+MAX_GRID_CELLS = 10_000  # 100x100 sub-images; more is a typo, not a sub-image scheme
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tiles", help="print the tile grid of a slide or image")
     p.add_argument("path", help="slide or image file")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--grid", metavar="RxC", help="sub-image grid, e.g. 3x3 (default when no size is given)")
-    size.add_argument("--tile-um", type=float, metavar="N", help="tile side in micrometres (needs the slide's mpp)")
+    size.add_argument("--grid", metavar="RxC",
+                      help="sub-image grid of a microscopy image, e.g. 3x3 (default when no size is given; "
+                           "whole slides need --tile-um or --tile-px)")
+    size.add_argument("--tile-um", type=positive_float, metavar="N",
+                      help="tile side in micrometres (needs the slide's mpp)")
     size.add_argument("--tile-px", type=int, metavar="N", help="tile side in pixels (of level 0, of --level, or at --mpp)")
     p.add_argument("--level", type=int, help="pyramid level the --tile-px size refers to")
-    p.add_argument("--mpp", type=float, help="target resolution in µm/px for the output tiles")
-    p.add_argument("--overlap", type=float, default=0.0, help="fraction of a tile shared with its neighbour (0..<1)")
+    p.add_argument("--mpp", type=positive_float, help="target resolution in µm/px for the output tiles")
+    p.add_argument("--overlap", type=bounded_float(0.0, 1.0, high_open=True), default=0.0,
+                   help="fraction of a tile shared with its neighbour (0..<1)")
     p.add_argument("--min-tissue", type=float, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -35,10 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def parse_grid(text: str) -> tuple[int, int]:
     """'3x3' -> (3, 3)."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", text)
     if not m:
         raise BcviewerError(f"--grid must look like 3x3 (rows x columns), got {text!r}")
-    return int(m.group(1)), int(m.group(2))
+    rows, cols = int(m.group(1)), int(m.group(2))
+    if rows < 1 or cols < 1 or rows * cols > MAX_GRID_CELLS:
+        raise BcviewerError(f"--grid needs 1 to {MAX_GRID_CELLS} sub-images (at least 1 row and 1 column), "
+                            f"got {text!r}")
+    return rows, cols
 
 
 def build_grid(args: argparse.Namespace) -> TileGrid:
@@ -52,6 +63,9 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
         rows, cols = parse_grid(args.grid or "3x3")
     with open_slide(args.path) as slide:
         if sub_images:
+            if input_kind(slide) == "whole-slide":
+                raise BcviewerError(f"{slide.path.name} is a whole slide ({kind_reason(slide)}); it is never cut into "
+                                    "sub-images like a microscopy image; give --tile-um N or --tile-px N")
             return subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue)
         return physical_grid(
             slide, tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, level=args.level,
@@ -68,6 +82,7 @@ def write_csv(grid: TileGrid, fh: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    guard_outputs([("--csv", args.csv)], inputs=[args.path])
     grid = build_grid(args)
     if args.csv:
         try:

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from bcviewer.cli.checks import positive_float
 from bcviewer.errors import BcviewerError
 
 
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=Path, help="folder of BreakHis images or IDC patches (any layout)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write (weights + card.json)")
     p.add_argument("--name", help="model name in the card (default: the --out folder name)")
-    p.add_argument("--kind", choices=("auto", "breakhis", "idc"), default="auto")
+    p.add_argument("--kind", choices=("auto", "breakhis", "idc"), default="auto",
+                   help="data set kind (default: auto, detected from the folder)")
     p.add_argument("--config", choices=("cpu", "gpu"), default="cpu",
                    help="cpu: small networks from scratch at a small input; gpu: paper-sized networks")
     p.add_argument("--members", metavar="LIST",
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--magnification", type=int, action="append", help="BreakHis magnification(s) to use")
     p.add_argument("--epochs", type=int, help="stage-1 epochs")
     p.add_argument("--finetune-epochs", type=int, help="stage-2 epochs (everything trained, Adam 1e-4)")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="tiles per training step (default: the config's)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--pretrained", choices=("none", "imagenet"), default="none",
                    help="imagenet: start from torchvision's ImageNet weights (downloads once)")
@@ -32,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, help="seed of the patient split")
     p.add_argument("--fractions", metavar="TR,VA,TE", help="patient fractions for train, val, test (default 0.6,0.2,0.2)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--tile-um", type=float, help="IDC: physical tile side recorded in the card (default 200)")
-    p.add_argument("--mpp", type=float, help="IDC: µm per pixel tiles are read at (default 4.0)")
+    p.add_argument("--tile-um", type=positive_float, help="IDC: physical tile side recorded in the card (default 200)")
+    p.add_argument("--mpp", type=positive_float, help="IDC: µm per pixel tiles are read at (default 4.0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

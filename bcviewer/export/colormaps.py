@@ -27,6 +27,7 @@ _STOPS: dict[str, tuple[tuple[float, float, float], ...]] = {
 }
 COLORMAPS: tuple[str, ...] = tuple(_STOPS)
 DEFAULT_COLORMAP = "viridis"
+DEFAULT_OPACITY = 0.5
 
 
 class UnknownColormapError(BcviewerError):

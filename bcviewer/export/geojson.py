@@ -1,11 +1,14 @@
 """GeoJSON export that QuPath imports (File > Import objects, or drag and drop).
 
-A FeatureCollection with one Feature per **scored** tile: a closed Polygon ring in level-0 pixel
-coordinates, and QuPath's properties ``objectType`` ("tile" or "detection"), ``classification``
-(name Malignant or Benign by the threshold, with a colour), ``measurements`` (p_malignant,
-uncertainty, tissue) and ``isLocked``. Grid position is kept under ``properties.bcviewer``, and
-the collection carries ``bcviewer`` metadata (slide size, model, threshold, image-level score)
-so :func:`read_geojson` can rebuild :class:`TileScores`.
+A FeatureCollection with one Feature per **scored** tile: a stable ``id`` (uuid5 of the slide's
+file name, row and column), a closed Polygon ring in level-0 pixel coordinates clipped to the
+slide and made relative to OpenSlide's bounds when the slide has them (as QuPath shows it; see
+:mod:`bcviewer.qupath`), and QuPath's properties ``objectType`` (see
+:data:`bcviewer.qupath.OBJECT_TYPES`), ``classification`` (Malignant or Benign by the threshold,
+with a colour), ``measurements`` (p_malignant, uncertainty, tissue), ``isLocked`` and
+``metadata`` (row, col, source, model: strings, which QuPath keeps). The collection carries
+``bcviewer`` metadata (slide, size, origin, model, threshold, image-level score, scale notes) so
+:func:`read_geojson` can rebuild :class:`TileScores` in level-0 coordinates.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from bcviewer.export.files import ExportError, atomic_write_text
 from bcviewer.inference import MALIGNANT, TileScores
+from bcviewer.qupath import ObjectType, check_object_type, clipped_ring, string_metadata, tile_id
 
-ObjectType = Literal["tile", "detection"]
 CLASS_COLORS: dict[str, list[int]] = {"Malignant": [200, 0, 0], "Benign": [40, 150, 60]}
 
 
@@ -29,54 +33,73 @@ def _finite(v: float) -> float | None:
     return None if math.isnan(v) else float(v)
 
 
-def geojson_dict(scores: TileScores, object_type: ObjectType = "tile") -> dict[str, Any]:
-    """The FeatureCollection as a plain dict (scored tiles only)."""
-    if object_type not in ("tile", "detection"):
-        raise ValueError(f"object type must be 'tile' or 'detection', got {object_type!r}")
+def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_name: str = "",
+                 bounds: tuple[int, int, int, int] | None = None, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The FeatureCollection as a plain dict (scored tiles only).
+
+    ``slide_name`` (the slide's file name) seeds the tile ids; ``bounds`` (x, y, w, h, level 0) is
+    the region QuPath shows (:func:`bcviewer.qupath.slide_bounds`), the whole slide by default.
+    ``notes`` (e.g. scale warnings) are kept in the collection's metadata.
+    """
+    try:
+        check_object_type(object_type)
+    except ValueError as exc:
+        raise ExportError(str(exc)) from exc
+    width, height = scores.grid.slide_size
+    bounds = bounds or (0, 0, width, height)
+    # Tiles on the right and bottom edges run past the image; QuPath must see them end at its edge.
+    bx, by, bw, bh = bounds
+    bounds = (bx, by, max(0, min(bw, width - bx)), max(0, min(bh, height - by)))
     features = []
     for tile, p, u, label in zip(scores.grid.tiles, scores.p_malignant, scores.uncertainty, scores.labels()):
-        if label is None:
+        ring = clipped_ring(tile.rect, bounds) if label is not None else None
+        if ring is None:
             continue
         name = "Malignant" if label == MALIGNANT else "Benign"
         measurements = {"p_malignant": float(p), "uncertainty": float(u), "tissue": float(tile.tissue)}
         if math.isnan(u):  # QuPath measurements must be numbers
             del measurements["uncertainty"]
-        x0, y0, x1, y1 = tile.x, tile.y, tile.x + tile.w, tile.y + tile.h
         features.append({
             "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+            "id": tile_id(slide_name, tile.row, tile.col),
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
             "properties": {
                 "objectType": object_type,
                 "name": f"r{tile.row} c{tile.col}",
                 "classification": {"name": name, "color": CLASS_COLORS[name]},
                 "measurements": measurements,
                 "isLocked": False,
-                "bcviewer": {"row": tile.row, "col": tile.col},
+                "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "model",
+                                             "model": scores.model_name or None}),
             },
         })
     return {
         "type": "FeatureCollection",
-        "bcviewer": {"slide_size": list(scores.grid.slide_size), "model": scores.model_name,
-                     "threshold": scores.threshold, "image_p_malignant": _finite(scores.image_p_malignant),
-                     "n_tiles": len(scores), "n_scored": scores.n_done},
+        "bcviewer": {"slide": slide_name, "slide_size": [width, height], "origin": [bounds[0], bounds[1]],
+                     "model": scores.model_name, "threshold": scores.threshold,
+                     "image_p_malignant": _finite(scores.image_p_malignant),
+                     "n_tiles": len(scores), "n_scored": scores.n_done, "notes": list(notes)},
         "features": features,
     }
 
 
-def geojson_text(scores: TileScores, object_type: ObjectType = "tile") -> str:
-    """The FeatureCollection as strict JSON text (no NaN)."""
-    return json.dumps(geojson_dict(scores, object_type), allow_nan=False) + "\n"
+def geojson_text(scores: TileScores, object_type: ObjectType = "tile", **options: Any) -> str:
+    """The FeatureCollection as strict JSON text (no NaN); ``options`` as for :func:`geojson_dict`."""
+    return json.dumps(geojson_dict(scores, object_type, **options), allow_nan=False) + "\n"
 
 
-def write_geojson(scores: TileScores, path: str | os.PathLike[str], object_type: ObjectType = "tile") -> Path:
-    """Write the GeoJSON atomically."""
-    return atomic_write_text(path, geojson_text(scores, object_type))
+def write_geojson(scores: TileScores, path: str | os.PathLike[str], object_type: ObjectType = "tile",
+                  **options: Any) -> Path:
+    """Write the GeoJSON atomically; ``options`` as for :func:`geojson_dict`."""
+    return atomic_write_text(path, geojson_text(scores, object_type, **options))
 
 
 def read_geojson(source: str | os.PathLike[str] | dict[str, Any]) -> TileScores:
     """Rebuild :class:`TileScores` from a file written by :func:`write_geojson` (or its dict).
 
-    Each feature's bounding box becomes a tile; the probability comes from ``measurements``.
+    Each feature's bounding box becomes a tile (back in level-0 coordinates: the bounds' origin is
+    added again; tiles clipped at the slide's edge keep their clipped size); the probability
+    comes from ``measurements``.
     """
     if isinstance(source, dict):
         data, label = source, "the GeoJSON"
@@ -98,7 +121,7 @@ def read_geojson(source: str | os.PathLike[str] | dict[str, Any]) -> TileScores:
             rects.append((x0, y0, x1 - x0, y1 - y0))
             props = feature.get("properties", {})
             m = _measurements(props.get("measurements", {}))
-            grid_pos = props.get("bcviewer", {})
+            grid_pos = props.get("metadata") or props.get("bcviewer") or {}
             rows.append(int(grid_pos.get("row", 0)))
             cols.append(int(grid_pos.get("col", i)))
             tissue.append(float(m.get("tissue", 1.0)))
@@ -108,6 +131,9 @@ def read_geojson(source: str | os.PathLike[str] | dict[str, Any]) -> TileScores:
         raise ExportError(f"{label} has a feature without a polygon or a p_malignant measurement ({exc})") from exc
     meta = data.get("bcviewer", {})
     r = np.round(np.asarray(rects, dtype=np.float64)).astype(np.int64).reshape(-1, 4)
+    origin = meta.get("origin") or [0, 0]
+    r[:, 0] += int(origin[0])
+    r[:, 1] += int(origin[1])
     size = meta.get("slide_size") or [int((r[:, 0] + r[:, 2]).max(initial=0)), int((r[:, 1] + r[:, 3]).max(initial=0))]
     return TileScores.from_table(r, rows, cols, tissue, p, u, (int(size[0]), int(size[1])),
                                  float(meta.get("threshold", 0.5)), str(meta.get("model", "")))

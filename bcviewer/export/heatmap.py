@@ -6,17 +6,24 @@ image and at least one pixel wide. Neighbouring tiles of a non-overlapping grid 
 without gap or overlap at every level. Where tiles do overlap (a grid with overlap), each pixel
 shows the **mean** value of the tiles covering it. Tiles not scored, and pixels whose value lies
 below ``threshold``, are fully transparent.
+
+Two refinements keep the map readable over H&E: given a :class:`~bcviewer.tiling.TissueMask`,
+pixels on blank glass are transparent even inside a scored tile; and ``smooth=True`` interpolates
+between tile values (a normalised Gaussian of about half a tile) instead of painting blocks, still
+only inside scored tiles.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import cv2
 import numpy as np
 
-from bcviewer.export.colormaps import DEFAULT_COLORMAP, apply_colormap
+from bcviewer.export.colormaps import DEFAULT_COLORMAP, DEFAULT_OPACITY, apply_colormap
 from bcviewer.inference import TileScores
 from bcviewer.slides import SlideReader
+from bcviewer.tiling import TissueMask
 
 HeatmapValue = Literal["p_malignant", "uncertainty"]
 Downsample = float | tuple[float, float]
@@ -51,10 +58,15 @@ def value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int,
               value: HeatmapValue = "p_malignant") -> np.ndarray:
     """(h, w) float64 map of the tiles' ``value`` (mean where tiles overlap; NaN where none is scored)."""
     size = size or level_size(scores.grid.slide_size, downsample)
-    values = np.asarray(getattr(scores, value), dtype=np.float64)
+    return rects_value_map(scores.rects(), np.asarray(getattr(scores, value), dtype=np.float64), downsample, size)
+
+
+def rects_value_map(rects: np.ndarray, values: np.ndarray, downsample: Downsample,
+                    size: tuple[int, int]) -> np.ndarray:
+    """:func:`value_map` of level-0 ``rects`` (N, 4) and their ``values`` (NaN: not scored)."""
     total = np.zeros((size[1], size[0]), dtype=np.float64)
     count = np.zeros((size[1], size[0]), dtype=np.uint16)
-    for (x0, y0, x1, y1), v in zip(level_rects(scores.rects(), downsample, size), values):
+    for (x0, y0, x1, y1), v in zip(level_rects(rects, downsample, size), values):
         if np.isnan(v) or x1 <= x0 or y1 <= y0:
             continue
         total[y0:y1, x0:x1] += v
@@ -63,7 +75,44 @@ def value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int,
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def colorize(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, opacity: float = 0.6,
+def smooth_value_map(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int, int] | None = None,
+                     value: HeatmapValue = "p_malignant") -> np.ndarray:
+    """Like :func:`value_map`, interpolated between tiles; NaN outside scored tiles."""
+    size = size or level_size(scores.grid.slide_size, downsample)
+    values = np.asarray(getattr(scores, value), dtype=np.float64)
+    return rects_smooth_map(scores.rects(), values, scores.grid.slide_size, downsample, size)
+
+
+def rects_smooth_map(rects: np.ndarray, values: np.ndarray, slide_size: tuple[int, int], downsample: Downsample,
+                     size: tuple[int, int]) -> np.ndarray:
+    """:func:`smooth_value_map` of level-0 ``rects`` and their ``values`` on a ``slide_size`` image."""
+    blocky = rects_value_map(rects, values, downsample, size)
+    rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+    if len(rects) == 0 or np.isnan(blocky).all():
+        return blocky
+    dx, dy = _pair(downsample)
+    tile = float(np.median(rects[:, 2:4]))
+    # Blur on a coarse copy (about 8 px per tile), then resize: the same result at any output size.
+    coarse_ds = max(max(dx, dy), tile / 8.0)
+    coarse = rects_value_map(rects, values, coarse_ds, level_size(slide_size, coarse_ds))
+    known = ~np.isnan(coarse)
+    sigma = tile / coarse_ds / 2.0
+    num = cv2.GaussianBlur(np.where(known, coarse, 0.0), (0, 0), sigma)
+    den = cv2.GaussianBlur(known.astype(np.float64), (0, 0), sigma)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        soft = np.where(den > 1e-3, num / np.maximum(den, 1e-12), 0.0)
+    full = cv2.resize(soft, size, interpolation=cv2.INTER_LINEAR)
+    return np.where(np.isnan(blocky), np.nan, np.clip(full, 0.0, 1.0))
+
+
+def mask_to_tissue(values: np.ndarray, tissue: TissueMask) -> np.ndarray:
+    """``values`` with NaN where the tissue mask (resized to the map, nearest) shows glass."""
+    h, w = values.shape
+    mask = cv2.resize(tissue.mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return np.where(mask, values, np.nan)
+
+
+def colorize(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, opacity: float = DEFAULT_OPACITY,
              threshold: float = 0.0) -> np.ndarray:
     """RGBA uint8 of a value map: colormap colours, alpha ``opacity``; NaN or < threshold transparent."""
     if not 0.0 <= opacity <= 1.0:
@@ -77,14 +126,19 @@ def colorize(values: np.ndarray, cmap: str = DEFAULT_COLORMAP, opacity: float = 
 
 
 def heatmap_rgba(scores: TileScores, downsample: Downsample = 1.0, size: tuple[int, int] | None = None, *,
-                 cmap: str = DEFAULT_COLORMAP, opacity: float = 0.6, threshold: float = 0.0,
-                 value: HeatmapValue = "p_malignant") -> np.ndarray:
+                 cmap: str = DEFAULT_COLORMAP, opacity: float = DEFAULT_OPACITY, threshold: float = 0.0,
+                 value: HeatmapValue = "p_malignant", smooth: bool = False,
+                 tissue: TissueMask | None = None) -> np.ndarray:
     """RGBA ``(h, w, 4)`` heatmap of ``scores`` at ``downsample`` (level-0 pixels per heatmap pixel).
 
     ``size`` (width, height) defaults to the slide's size at that downsample, rounded up; give a
     pyramid level's own dimensions to match it exactly (see :func:`heatmap_for_level`).
+    ``smooth`` interpolates between tiles; ``tissue`` makes glass transparent.
     """
-    return colorize(value_map(scores, downsample, size, value), cmap, opacity, threshold)
+    values = (smooth_value_map if smooth else value_map)(scores, downsample, size, value)
+    if tissue is not None:
+        values = mask_to_tissue(values, tissue)
+    return colorize(values, cmap, opacity, threshold)
 
 
 def heatmap_for_level(scores: TileScores, slide: SlideReader, level: int, **options: object) -> np.ndarray:

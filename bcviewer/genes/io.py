@@ -9,9 +9,11 @@ the offending rows or columns.
 from __future__ import annotations
 
 import gzip
+import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import BinaryIO, Iterable, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from bcviewer.genes.errors import (
 )
 from bcviewer.genes.ids import find_sample_id_column, is_clinical_column, normalise_gene_id, row_number_ids
 from bcviewer.genes.targets import clean_labels
+from bcviewer.safety import FileSafetyError, require_regular_file
 
 Orientation = Literal["auto", "samples-in-rows", "genes-in-rows"]
 SEPARATORS = {",": "comma", "\t": "tab"}
@@ -66,15 +69,60 @@ class ExpressionTable:
                                self.orientation, self.ignored_columns, warnings)
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix == ".gz" else open(
-        path, encoding="utf-8", errors="replace")
+# A gzip member that inflates past both limits is refused: real expression tables compress 3-10
+# times, while a "gzip bomb" (one line of 300 MB of zeros) compresses a thousand times and would
+# keep pandas busy for minutes.
+MAX_TABLE_BYTES = 2 * 2**30
+MAX_GZIP_RATIO = 100
+_GZIP_FREE_BYTES = 64 * 2**20  # below this much text, any ratio is fine (small, repetitive tables)
+_CHUNK = 4 * 2**20
 
 
-def sniff_separator(path: Path) -> str:
+def _table_bytes(path: Path) -> bytes:
+    """The file's text bytes: decompressed (with the limits above) when it is gzip."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            magic = handle.read(2)
+            if magic != b"\x1f\x8b":
+                if path.suffix == ".gz":
+                    raise GeneDataError(f"{path.name} has the .gz extension but is not gzip-compressed; it is damaged "
+                                        "or misnamed")
+                if size > MAX_TABLE_BYTES:
+                    raise GeneDataError(f"{path.name} is {size / 2**30:.1f} GiB; bcviewer reads expression tables up "
+                                        f"to {MAX_TABLE_BYTES / 2**30:.0f} GiB")
+                return magic + handle.read()
+            handle.seek(0)
+            return _inflate(path, handle, size)
+    except OSError as exc:
+        raise GeneDataError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def _inflate(path: Path, handle: BinaryIO, size: int) -> bytes:
+    limit = min(MAX_TABLE_BYTES, max(_GZIP_FREE_BYTES, size * MAX_GZIP_RATIO))
+    parts: list[bytes] = []
+    total = 0
+    try:
+        with gzip.GzipFile(fileobj=handle) as unzip:
+            while chunk := unzip.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise GeneDataError(
+                        f"{path.name} inflates to more than {limit / 2**20:.0f} MB from {size / 2**20:.1f} MB "
+                        "compressed; that is not an expression table (a damaged file or a decompression bomb), "
+                        "so it was not read further")
+                parts.append(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise GeneDataError(f"{path.name} is damaged: its gzip compression cannot be read ({exc})") from exc
+    return b"".join(parts)
+
+
+def sniff_separator(path: Path, data: bytes | None = None) -> str:
     """Comma or tab, from the header line; any other separator is a clear error."""
-    with _open_text(path) as handle:
-        first = handle.readline().rstrip("\r\n")
+    if data is None:
+        data = _table_bytes(path)
+    first = data[: data.find(b"\n") if b"\n" in data else len(data)].decode("utf-8", errors="replace")
+    first = first.rstrip("\r\n")
     if not first.strip():
         raise EmptyTableError(f"{path.name}: the first line is empty; expected a header of sample or gene names")
     counts = {sep: first.count(sep) for sep in SEPARATORS}
@@ -94,18 +142,28 @@ def _read_raw(path: Path, sep: str | None) -> pd.DataFrame:
         raise GeneDataError(f"{path}: no such file")
     if path.is_dir():
         raise GeneDataError(f"{path} is a folder; expected a CSV or TSV table")
+    try:
+        require_regular_file(path, "CSV or TSV table")
+    except FileSafetyError as exc:
+        raise GeneDataError(str(exc)) from exc
     if path.stat().st_size == 0:
         raise EmptyTableError(f"{path.name} is empty (0 bytes)")
-    separator = sniff_separator(path) if sep is None else sep
+    data = _table_bytes(path)
+    if not data.strip():
+        raise EmptyTableError(f"{path.name} has no table in it")
+    separator = sniff_separator(path, data) if sep is None else sep
     try:
-        frame = pd.read_csv(path, sep=separator, low_memory=False, na_values=_NA_VALUES, compression="infer")
+        frame = pd.read_csv(io.BytesIO(data), sep=separator, low_memory=False, na_values=_NA_VALUES,
+                            compression=None)
     except pd.errors.EmptyDataError as exc:
         raise EmptyTableError(f"{path.name} has no table in it") from exc
     except pd.errors.ParserError as exc:
         raise DelimiterError(f"{path.name}: rows have different numbers of fields ({exc}); "
                              "check the separator and quoting") from exc
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+    except (UnicodeDecodeError, EOFError) as exc:
         raise GeneDataError(f"{path.name} is not a readable text table ({exc})") from exc
+    except ValueError as exc:  # e.g. a separator pandas cannot use
+        raise DelimiterError(f"{path.name} cannot be split with the separator {separator!r} ({exc})") from exc
     if frame.shape[1] < 2:
         name = SEPARATORS.get(separator, repr(separator))
         raise DelimiterError(f"{path.name} has one column when split on {name}; the separator is probably wrong")

@@ -8,7 +8,7 @@ report. It refuses tables that measure too few of the model's genes.
 
 from __future__ import annotations
 
-import warnings
+import warnings as warnings_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,6 +27,11 @@ from bcviewer.genes.store import GeneModel, model_scale
 Standardise = Literal["model", "cohort", "quantile", "rank"]
 PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage"]
 SHIFT_WARNING_SD = 1.5
+# A value this many training sd from the training mean (on the model's scale) is not biology; one
+# such gene can swing the network to a confident answer, so the sample gets a warning.
+EXTREME_Z = 20.0
+# Beyond this no network computes anything meaningful (float32 overflows near 1e38): refuse.
+ABSURD_Z = 1e4
 
 
 @dataclass
@@ -46,8 +51,8 @@ class PredictionResult:
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
     """Median over measured genes of |cohort mean - training mean| in training sd units."""
     on_scale = model_scale(model.classifier, values)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a gene missing from every sample has no mean
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore", RuntimeWarning)  # a gene missing from every sample has no mean
         means = np.nanmean(on_scale, axis=0)
     shift = np.abs(means - model.reference.mean) / model.reference.sd
     shift = shift[np.isfinite(shift)]
@@ -82,6 +87,7 @@ def predict_expression(
         raise GeneDataError(f"{standardise} scaling uses the profile's own cohort and needs at least "
                             f"{MIN_COHORT_SAMPLES} samples; {table.path} has {values.shape[0]}")
     warnings = list(table.warnings)
+    _check_values(values, model, table, standardise, warnings)
     if coverage.missing:
         warnings.append(coverage.summary())
     shift = scale_shift(model, values)
@@ -89,6 +95,10 @@ def predict_expression(
         warnings.append(f"expression sits {shift:.1f} training sd away from the training cohort's level per gene "
                         "(median); if this is another platform or cohort, use per-cohort standardisation")
     proba = model.classifier.predict_proba(values, standardise=standardise)
+    if not np.isfinite(proba).all():
+        bad = [table.samples[i] for i in np.flatnonzero(~np.isfinite(proba).all(axis=1))[:5]]
+        raise GeneDataError(f"{table.path}: the model gives no valid probability for sample(s) {', '.join(bad)} "
+                            "(their values are outside anything it can compute with); no prediction was written")
     index = pd.Index(table.samples, name="sample")
     probabilities = pd.DataFrame(proba, index=index, columns=model.classes)
     predicted = np.asarray(model.classes)[proba.argmax(axis=1)]
@@ -114,6 +124,50 @@ def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise:
     p = single_gene_probability(standardised, {**spec, "gene_index": column})
     p[~np.isfinite(values[:, column])] = np.nan
     return pd.Series(p, index=index, name=f"{spec['gene']} alone")
+
+
+def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, standardise: str,
+                  warnings: list[str]) -> None:
+    """Refuse infinite values; warn about absurd ones and about a cohort with no variation."""
+    samples = table.samples
+    infinite = np.isinf(values)
+    if infinite.any():
+        rows, cols = np.nonzero(infinite)
+        shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}" for r, c in zip(rows[:3], cols[:3]))
+        raise GeneDataError(f"{table.path}: {int(infinite.sum())} expression values are infinite ({shown}); "
+                            "fix or remove them (an empty cell counts as missing)")
+    with np.errstate(all="ignore"):
+        z = np.abs(training_zscores(model, values))
+    absurd = ~np.isfinite(z) & ~np.isnan(values) | (np.nan_to_num(z, nan=0.0) > ABSURD_Z)
+    if absurd.any():
+        rows, cols = np.nonzero(absurd)
+        shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}: {values[r, c]:g}"
+                          for r, c in zip(rows[:3], cols[:3]))
+        raise GeneDataError(f"{table.path}: {int(absurd.sum())} expression values are more than {ABSURD_Z:g} training "
+                            f"sd from the training cohort ({shown}); they are not expression on the model's scale, "
+                            "so no prediction was made. Check the table's units")
+    extreme = np.nan_to_num(z, nan=0.0) > EXTREME_Z
+    if extreme.any():
+        which = [samples[i] for i in np.flatnonzero(extreme.any(axis=1))]
+        warnings.append(f"{len(which)} samples hold values more than {EXTREME_Z:g} training sd from the training "
+                        f"cohort (e.g. {', '.join(which[:3])}); their predictions are not reliable; check the "
+                        "table's units and scale")
+    if values.shape[0] >= 2 and np.array_equal(values, np.broadcast_to(values[:1], values.shape), equal_nan=True):
+        warnings.append(f"all {values.shape[0]} samples have identical expression values, so their predictions "
+                        "are identical; check that the table holds real measurements")
+    if standardise == "cohort":
+        with np.errstate(all="ignore"), warnings_module.catch_warnings():
+            warnings_module.simplefilter("ignore", RuntimeWarning)
+            sd = np.nanstd(values, axis=0)
+        measured = np.isfinite(sd)
+        flat = measured & (sd <= 1e-12)
+        if measured.any() and flat[measured].all():
+            raise GeneDataError(f"{table.path}: every measured gene has the same value in every sample, so "
+                                "per-cohort standardisation has nothing to work with; no prediction was made")
+        if flat.sum() > 0.5 * measured.sum():
+            warnings.append(f"{int(flat.sum())} of {int(measured.sum())} measured genes have the same value in every "
+                            "sample; per-cohort standardisation treats them as average, so predictions rest on "
+                            "the remaining genes")
 
 
 def predictions_csv_text(results: Sequence[PredictionResult]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bcviewer.genes.evaluation import METRICS
+from bcviewer.safety import atomic_write_text
 
 CARD_NAME = "card.json"
 
@@ -140,7 +141,7 @@ def update_index(task_dir: Path) -> dict[str, Any]:
     choice = cards[default].get("scaling_choice")
     if choice:
         index["scaling"] = choice["default"]
-    (task_dir / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    atomic_write_text(task_dir / "index.json", json.dumps(index, indent=1) + "\n")  # models are found by it
     first = next(iter(cards.values()))
     cohorts = [e["file"] for e in first.get("externals") or ([first["external"]] if first.get("external") else [])]
 

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
+from bcviewer.safety import atomic_write_text
 from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, default_models_dir
 from bcviewer.genes.ensemble import ENSEMBLE, GeneEnsemble
 from bcviewer.genes.errors import GeneModelError
@@ -117,7 +119,7 @@ def save_gene_model(directory: str | Path, classifier: GeneNetClassifier | GeneE
     save_file(tensors, str(weights), metadata={"format": CARD_FORMAT})
     full = {"format": CARD_FORMAT, **card, "classifier": description, "preprocessing": steps,
             "reference_quantiles": list(QUANTILES), "weights": WEIGHTS_NAME, "weights_sha256": sha256_of(weights)}
-    (directory / CARD_NAME).write_text(json.dumps(_jsonable(full), indent=1) + "\n")
+    atomic_write_text(directory / CARD_NAME, json.dumps(_jsonable(full), indent=1) + "\n")
     return directory
 
 
@@ -165,8 +167,15 @@ def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) 
     if (candidate / CARD_NAME).is_file():
         return candidate
     if (candidate / INDEX_NAME).is_file():
-        default = json.loads((candidate / INDEX_NAME).read_text())["default"]
-        return candidate / default
+        try:
+            default = json.loads((candidate / INDEX_NAME).read_text(encoding="utf-8"))["default"]
+            chosen = candidate / str(default)
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise GeneModelError(f"{candidate / INDEX_NAME} is damaged ({exc}); name an architecture instead, "
+                                 f"e.g. {candidate.name}/deepcme") from exc
+        if not (chosen / CARD_NAME).is_file():
+            raise GeneModelError(f"{candidate / INDEX_NAME} names {default!r}, which holds no model card")
+        return chosen
     raise GeneModelError(f"{candidate} holds neither card.json nor index.json; it is not a gene model")
 
 
@@ -185,9 +194,12 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
     """Load and verify a gene model (see the module docstring for what is refused)."""
     directory = resolve_model_dir(name_or_path, models_dir)
     try:
-        card = json.loads((directory / CARD_NAME).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        card = json.loads((directory / CARD_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GeneModelError(f"{directory / CARD_NAME}: unreadable model card ({exc})") from exc
+    if not isinstance(card, dict):
+        raise GeneModelError(f"{directory / CARD_NAME} is not a gene model card (it holds a JSON "
+                             f"{type(card).__name__}, not an object)")
     if card.get("format") != CARD_FORMAT:
         raise GeneModelError(f"{directory}: card format {card.get('format')!r} is not {CARD_FORMAT}")
     weights = directory / str(card.get("weights", ""))
@@ -197,11 +209,38 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
     if sha256_of(weights) != card.get("weights_sha256"):
         raise GeneModelError(f"{weights}: sha256 differs from the model card; the weights were changed "
                              "or belong to another model, so they are refused")
-    tensors = load_file(str(weights))
-    classifier = _rebuild(card, tensors, directory)
-    reference = GeneReference(tensors["reference.mean"], tensors["reference.sd"], tensors["reference.quantiles"])
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GeneModelError(f"{weights} is not a valid safetensors file ({' '.join(str(exc).split())})") from exc
+    _check_tensors(tensors, weights)
+    try:
+        classifier = _rebuild(card, tensors, directory)
+        reference = GeneReference(tensors["reference.mean"], tensors["reference.sd"], tensors["reference.quantiles"])
+        scores = tensors["gene_scores"].astype(np.float64)
+    except GeneModelError:
+        raise
+    except KeyError as exc:
+        raise GeneModelError(f"{directory}: the model lacks {exc.args[0]!r} (in its card or its weights); "
+                             "it is incomplete or damaged") from exc
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise GeneModelError(f"{directory}: the model card is malformed ({type(exc).__name__}: {exc})") from exc
     name = card.get("name", directory.name)
-    return GeneModel(name, directory, card, classifier, reference, tensors["gene_scores"].astype(np.float64))
+    return GeneModel(name, directory, card, classifier, reference, scores)
+
+
+def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
+    """Network weights and reference statistics must be finite floats: NaN, Inf or integer/boolean
+    casts are refused (integer preprocessing arrays, such as selected gene indices, are allowed)."""
+    for key, array in tensors.items():
+        if not np.issubdtype(array.dtype, np.floating):
+            # Fitted preprocessing may hold integer indices (selected genes); batch-norm counts are ints.
+            if key.startswith("pre.") or ".pre." in key or key.endswith("num_batches_tracked"):
+                continue
+            raise GeneModelError(f"{weights}: tensor {key} holds {array.dtype} values, not floating-point weights; "
+                                 "the file was converted or damaged")
+        if not np.isfinite(array).all():
+            raise GeneModelError(f"{weights}: tensor {key} contains NaN or infinite values; the model is damaged")
 
 
 def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier | GeneEnsemble:
@@ -215,11 +254,19 @@ def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Pa
 
 def _rebuild_one(spec: dict[str, Any], preprocessing: list[dict[str, Any]], tensors: dict[str, np.ndarray],
                  directory: Path, root: str) -> GeneNetClassifier:
+    classes = spec["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
+        raise GeneModelError(f"{directory}: the model card names the classes {classes!r}; a classifier needs at "
+                             "least 2 different classes")
     steps = []
     for i, settings in enumerate(preprocessing):
         prefix = f"{root}pre.{i}."
         arrays = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        steps.append(STEP_TYPES[settings["type"]].restore(settings, arrays))
+        kind = settings.get("type") if isinstance(settings, dict) else None
+        if kind not in STEP_TYPES:
+            raise GeneModelError(f"{directory}: the card names an unknown preprocessing step {kind!r} "
+                                 f"(known: {', '.join(sorted(STEP_TYPES))})")
+        steps.append(STEP_TYPES[kind].restore(settings, arrays))
     classifier = GeneNetClassifier(spec["architecture"], list(spec["genes"]), list(spec["classes"]),
                                    TrainSettings(**spec["settings"]), dict(spec["net_options"]), steps,
                                    spec.get("log2", "auto"), history=dict(spec.get("history", {})))

@@ -18,6 +18,10 @@ EXPORT_KINDS = {
 }
 
 
+# Analysis > Magnification: 0 = automatic (the BreakHis file name, else the model's own, stated).
+MAGNIFICATIONS = ((0, "Automatic (from the file name)"), (40, "40X"), (100, "100X"), (200, "200X"), (400, "400X"))
+
+
 def icon(name: str) -> QIcon:
     """An icon from resources/icons, or an empty icon when the file is missing."""
     path = ICON_DIR / f"{name}.svg"
@@ -40,9 +44,12 @@ class Actions:
     minimap: QAction
     run: QAction
     cancel: QAction
+    pixel_size: QAction
     model_card: QAction
     about: QAction
     model_group: QActionGroup
+    magnification_group: QActionGroup
+    magnification_menu: QMenu
     recent_menu: QMenu
     model_menu: QMenu
 
@@ -87,9 +94,12 @@ def build_actions(window: QMainWindow) -> Actions:
         minimap=_action(window, "&Minimap", ["M"], "minimap", checkable=True, tip="Show or hide the overview (M)"),
         run=_action(window, "&Run analysis", ["Ctrl+R", "F5"], "run", tip="Analyse the image (Ctrl+R)"),
         cancel=_action(window, "&Cancel analysis", ["Esc"], "cancel", tip="Stop the analysis (Esc)"),
+        pixel_size=_action(window, "&Pixel size…", tip="Set the µm per pixel of a slide that does not record it"),
         model_card=_action(window, "Model &card…"),
         about=_action(window, "&About bcviewer"),
         model_group=QActionGroup(window),
+        magnification_group=QActionGroup(window),
+        magnification_menu=QMenu("Ma&gnification", window),
         recent_menu=QMenu("Open &Recent", window),
         model_menu=QMenu("&Model", window),
     )
@@ -116,8 +126,17 @@ def build_actions(window: QMainWindow) -> Actions:
 
     analysis_menu = bar.addMenu("&Analysis")
     analysis_menu.addMenu(acts.model_menu)
+    analysis_menu.addMenu(acts.magnification_menu)
+    for value, label in MAGNIFICATIONS:
+        act = acts.magnification_menu.addAction(label)
+        act.setCheckable(True)
+        act.setData(value)
+        act.setChecked(value == 0)
+        acts.magnification_group.addAction(act)
     analysis_menu.addAction(acts.run)
     analysis_menu.addAction(acts.cancel)
+    analysis_menu.addSeparator()
+    analysis_menu.addAction(acts.pixel_size)
     acts.model_group.setExclusive(True)
 
     help_menu = bar.addMenu("&Help")

@@ -19,13 +19,16 @@ from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
 from bcviewer.gui.main_window import MainWindow
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bcviewer open", description="Open the desktop viewer.")
     p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image)")
     p.add_argument("--model", help="model name or folder to analyse with (default: chosen by image type)")
+    p.add_argument("--mpp", type=float, metavar="UM",
+                   help="µm per pixel of a whole slide that does not record it, for this session "
+                        "(default: ask, and remember the answer per file)")
     p.add_argument("--run", action="store_true", help="start the analysis as soon as the file is open")
     p.add_argument(
         "--screenshot",
@@ -127,6 +130,7 @@ def run_gui(argv: list[str]) -> int:
     try:
         window = MainWindow()
         window.model_override = args.model
+        window.mpp_override = args.mpp if args.mpp and args.mpp > 0 else None
         if args.screenshot:
             errors.set_headless(True)
             window.resize(*_window_size(args.size))

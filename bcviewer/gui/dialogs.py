@@ -21,7 +21,8 @@ from bcviewer.gui.actions import EXPORT_KINDS
 from bcviewer.slides import SUPPORTED_FORMATS
 
 # Card sections shown first, in this order; the rest follow as they come.
-_CARD_ORDER = ("name", "description", "intended_use", "classes", "training", "metrics", "limitations", "citations")
+_CARD_ORDER = ("name", "description", "trained_on", "intended_use", "classes", "training", "metrics", "limitations",
+               "citations")
 _HIDDEN = {"format", "library_versions"}
 
 

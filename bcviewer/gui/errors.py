@@ -33,6 +33,11 @@ def set_headless(on: bool) -> None:
     _HEADLESS = on
 
 
+def is_headless() -> bool:
+    """True in scripted runs (--screenshot), where nothing may wait for a user."""
+    return _HEADLESS
+
+
 def log_dir() -> Path:
     """Folder of the log file: ``<user data folder>/bcviewer/logs``."""
     return Path(platformdirs.user_data_dir("bcviewer", appauthor=False)) / "logs"
@@ -69,6 +74,18 @@ def show_error_dialog(parent: QWidget | None, title: str, message: str) -> None:
         return
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
     box.exec()
+
+
+def ask_retry(parent: QWidget | None, title: str, message: str) -> bool:
+    """Ask Retry / Cancel; True for Retry. Tests replace this function; headless runs cancel."""
+    shown_messages.append(message)
+    if _HEADLESS:
+        print(f"bcviewer: {title}: {message}", file=sys.stderr)
+        return False
+    buttons = QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Cancel
+    box = QMessageBox(QMessageBox.Icon.Question, title, message, buttons, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.Retry)
+    return box.exec() == QMessageBox.StandardButton.Retry
 
 
 def report_error(parent: QWidget | None, title: str, exc: BaseException) -> str:

@@ -21,22 +21,23 @@ from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
 from bcviewer.gui.actions import build_actions, fill_model_menu, icon
-from bcviewer.gui.analysis import (
+from bcviewer.gui.dialogs import show_about, show_model_card
+from bcviewer.gui.errors import is_headless, report_error
+from bcviewer.gui.opening import OPEN_FILTER, open_for_view
+from bcviewer.gui.settings import ViewerSettings
+from bcviewer.gui.slide.analysis import (
     AUTOMATIC_MODEL,
     AnalysisController,
     available_models,
     preview_grid,
     read_model_card,
 )
-from bcviewer.gui.analysis_panel import AnalysisPanel
-from bcviewer.gui.dialogs import ask_export_path, show_about, show_model_card
-from bcviewer.gui.errors import report_error
-from bcviewer.gui.opening import OPEN_FILTER, open_for_view
-from bcviewer.gui.overlay_binding import OverlayBinding
-from bcviewer.gui.overlay_controls import OverlayControls
-from bcviewer.gui.settings import ViewerSettings
-from bcviewer.gui.slide_view import SlideView
+from bcviewer.gui.slide.analysis_panel import AnalysisPanel
+from bcviewer.gui.slide.overlay_binding import OverlayBinding
+from bcviewer.gui.slide.overlay_controls import OverlayControls
+from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.status_bar import ViewerStatusBar
+from bcviewer.gui.window_parts import ExportMixin, ScaleMixin
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.gui.workspaces import Workspaces
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
     """The viewer window. ``open_path`` and ``run_analysis`` are its scripting entry points."""
 
     slide_opened = Signal(str)
@@ -68,6 +69,9 @@ class MainWindow(QMainWindow):
         self.scores: TileScores | None = None
         self.path: Path | None = None
         self.model_override: str | None = None  # `bcviewer open --model NAME`, for this session only
+        self.mpp_override: float | None = None  # `bcviewer open --mpp UM`, for this session only
+        self.user_mpp: float | None = None  # the user's µm/px for the open slide when it records none
+        self.user_magnification: int | None = None  # Analysis > Magnification for the open image
         self._open_job: Job | None = None
         self.status = ViewerStatusBar(self)
         self.setStatusBar(self.status)
@@ -115,8 +119,10 @@ class MainWindow(QMainWindow):
         a.run.triggered.connect(lambda: self.run_analysis())
         a.cancel.triggered.connect(self.cancel_analysis)
         a.model_card.triggered.connect(self._show_model_card)
+        a.pixel_size.triggered.connect(lambda: self.ask_pixel_size())
         a.about.triggered.connect(lambda: show_about(self, __version__))
         a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
+        a.magnification_group.triggered.connect(lambda act: self.set_magnification(act.data() or None))
         self.panel.run_requested.connect(lambda: self.run_analysis())
         self.panel.cancel_requested.connect(self.cancel_analysis)
         v.cursor_moved.connect(self.status.set_cursor)
@@ -127,6 +133,8 @@ class MainWindow(QMainWindow):
         c = self.analysis
         c.started.connect(self._on_analysis_started)
         c.model_ready.connect(self._on_model_ready)
+        c.notes_ready.connect(self._on_notes)
+        c.tissue_ready.connect(self.view.heatmap.set_tissue)
         c.grid_ready.connect(self._on_grid_ready)
         c.progress.connect(self._on_progress)
         c.finished.connect(self._on_finished)
@@ -159,10 +167,10 @@ class MainWindow(QMainWindow):
         self._refresh_models()
         self.overlay.refresh_controls()
         if self.view.reader is not None:
-            self.status.set_slide(self.view.reader)
+            self.status.set_slide(self.view.reader, self.user_mpp)
             self.status.set_zoom(self.view.scale)
             if not self.analysis.running:
-                self.panel.set_model_name(self._model_choice(self.view.reader))
+                self._describe_model()
 
     # ---- files ------------------------------------------------------------------------------
     def ask_open(self) -> None:
@@ -194,8 +202,11 @@ class MainWindow(QMainWindow):
         self.scores = None
         self.path = Path(path)
         self.view.set_slide(reader, thumbnail)
+        self.user_mpp = None if reader.mpp else (self.mpp_override or self.settings.pixel_size(path))
+        self.reset_magnification()
+        self.view.user_mpp = self.user_mpp
         self.view.heatmap.show_grid = self.actions.grid.isChecked()
-        self.status.set_slide(reader)
+        self.status.set_slide(reader, self.user_mpp)
         self.status.set_zoom(self.view.scale)
         self.status.set_level(self.view.current_level, reader.level_count)
         self.status.showMessage(
@@ -205,7 +216,9 @@ class MainWindow(QMainWindow):
         )
         self.setWindowTitle(f"{self.path.name} – bcviewer")
         self.panel.show_ready()
-        self.panel.set_model_name(self._model_choice(reader) if core.is_ready() else "automatic (by image type)")
+        self.panel.set_warnings([])
+        self.panel.set_model_name("automatic (by image type)")
+        self._describe_model()
         self._set_exports_enabled(False)
         self._refresh_recent(self.settings.add_recent_file(path))
         if self.actions.grid.isChecked():
@@ -261,7 +274,7 @@ class MainWindow(QMainWindow):
         self.view.heatmap.clear()
         self.view.update()
         self._set_exports_enabled(False)
-        self.analysis.start(reader, choice)
+        self.analysis.start(reader, choice, mpp=self.user_mpp, magnification=self.user_magnification)
         return True
 
     def _model_choice(self, reader: SlideReader) -> str:
@@ -277,7 +290,7 @@ class MainWindow(QMainWindow):
         self.actions.cancel.setEnabled(True)
 
     def _on_model_ready(self, model: LoadedModel) -> None:
-        self.panel.set_model_name(model.name)
+        self.panel.set_model_name(model.name)  # the description follows with the grid
 
     def _on_grid_ready(self, grid: TileGrid) -> None:
         self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
@@ -302,6 +315,14 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, exc: BaseException) -> None:
         self.actions.cancel.setEnabled(False)
+        if type(exc).__name__ == "ScaleUnknownError" and not is_headless():
+            # The core will not guess the pixel size: ask for it, then run again.
+            self.panel.show_failed("the pixel size of this slide is unknown")
+            if self.ask_pixel_size() is not None:
+                self.run_analysis()
+            return
+        if type(exc).__name__ == "ScaleUnknownError":  # headless: nobody to ask
+            exc = BcviewerError(f"{exc}; give it with 'bcviewer open PATH --mpp UM_PER_PX'")
         message = report_error(self, "The analysis failed", exc)
         self.panel.show_failed(message.splitlines()[0])
 
@@ -332,6 +353,8 @@ class MainWindow(QMainWindow):
             preview_grid,
             reader,
             choice,
+            self.user_mpp,
+            self.user_magnification,
             on_success=show,
             on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000),
         )
@@ -343,7 +366,7 @@ class MainWindow(QMainWindow):
         self.model_override = None
         self.settings.set_model_name(name or AUTOMATIC_MODEL)
         if self.view.reader is not None and core.is_ready():
-            self.panel.set_model_name(self.analysis.model_for(self.view.reader, name))
+            self._describe_model()
 
     def _show_model_card(self) -> None:
         if self.analysis.model is not None:
@@ -356,41 +379,6 @@ class MainWindow(QMainWindow):
             choice,
             on_success=lambda card: show_model_card(self, card),
             on_error=lambda e: report_error(self, "No model card", e),
-        )
-
-    # ---- exports ----------------------------------------------------------------------------
-    def _set_exports_enabled(self, on: bool) -> None:
-        for a in self.actions.exports.values():
-            a.setEnabled(on)
-
-    def ask_save_path(self, kind: str) -> str:
-        """Ask where to save an export; '' when the user cancels."""
-        stem = self.path.stem if self.path else "bcviewer"
-        return ask_export_path(self, kind, Path(self.settings.last_folder() or "."), stem)
-
-    def export(self, kind: str, path: str | None = None) -> Job | None:
-        """Write the current scores as ``kind`` (see EXPORT_KINDS) in the background."""
-        if self.scores is None or self.view.reader is None:
-            report_error(
-                self, "Nothing to export", BcviewerError("Run the analysis first; there are no scores to export yet.")
-            )
-            return None
-        target = path or self.ask_save_path(kind)
-        if not target:
-            return None
-        from bcviewer.gui.exporting import export_file
-
-        layer = self.view.heatmap
-        options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold}
-        return self.jobs.submit(
-            export_file,
-            kind,
-            self.scores,
-            self.view.reader,
-            target,
-            options,
-            on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
-            on_error=lambda e: report_error(self, "Export failed", e),
         )
 
     # ---- state & shutdown -------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QImage
 
-from bcviewer.gui.tile_loader import rgb_to_qimage
+from bcviewer.gui.slide.tile_loader import rgb_to_qimage
 from bcviewer.slides import SlideError, SlideReader, open_slide
 
 THUMBNAIL_SIDE = 1024

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from bcviewer.gui.slide.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 
 MAX_RECENT = 10
 
@@ -73,11 +76,12 @@ class ViewerSettings:
 
     # ---- overlay --------------------------------------------------------------------------
     def overlay(self) -> dict[str, object]:
-        """colormap, opacity, threshold, heatmap/grid/minimap visibility."""
+        """colormap, opacity, threshold, smooth view, heatmap/grid/minimap visibility."""
         s = self.store
         return {
-            "colormap": str(s.value("overlay/colormap", "inferno")),
-            "opacity": min(max(_as_float(s.value("overlay/opacity"), 0.4), 0.0), 1.0),
+            "colormap": str(s.value("overlay/colormap", DEFAULT_COLORMAP)),
+            "opacity": min(max(_as_float(s.value("overlay/opacity"), DEFAULT_OPACITY), 0.0), 1.0),
+            "smooth": _as_bool(s.value("overlay/smooth"), False),
             "threshold": min(max(_as_float(s.value("overlay/threshold"), 0.0), 0.0), 1.0),
             "show_heatmap": _as_bool(s.value("overlay/show_heatmap"), True),
             "show_grid": _as_bool(s.value("overlay/show_grid"), False),
@@ -94,6 +98,23 @@ class ViewerSettings:
 
     def set_model_name(self, name: str) -> None:
         self.store.setValue("analysis/model", name)
+
+    # ---- pixel size of slides that do not record it ----------------------------------------
+    @staticmethod
+    def _pixel_key(path: str | Path) -> str:
+        # A hash of the full path: QSettings keys may not hold slashes, and paths can be long.
+        return "pixel_size/" + hashlib.sha1(str(Path(path).resolve()).encode("utf-8")).hexdigest()
+
+    def pixel_size(self, path: str | Path) -> float | None:
+        """The µm/px the user gave for this file, or None."""
+        value = _as_float(self.store.value(self._pixel_key(path)), 0.0)
+        return value if value > 0 else None
+
+    def set_pixel_size(self, path: str | Path, mpp: float | None) -> None:
+        if mpp is None:
+            self.store.remove(self._pixel_key(path))
+        else:
+            self.store.setValue(self._pixel_key(path), float(mpp))
 
     def sync(self) -> None:
         self.store.sync()

@@ -6,19 +6,20 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
-from bcviewer.gui.overlay import TileInfo
+from bcviewer.gui.slide.overlay import TileInfo
 from bcviewer.slides import SlideReader
 
 UM_PER_PX_AT_10X = 1.0  # a 10x objective images about 1 µm per camera pixel
 
 
-def base_magnification(reader: SlideReader) -> float | None:
-    """Magnification of level 0: the scanner's objective, else from the mpp, else a BreakHis name
-    (known once the core's datasets module has loaded)."""
+def base_magnification(reader: SlideReader, user_mpp: float | None = None) -> float | None:
+    """Magnification of level 0: the scanner's objective, else from the mpp (the file's, else the
+    user's), else a BreakHis name (known once the core's datasets module has loaded)."""
     if reader.objective_power:
         return float(reader.objective_power)
-    if reader.mpp:
-        return 10.0 * UM_PER_PX_AT_10X / reader.mpp
+    mpp = reader.mpp or user_mpp
+    if mpp:
+        return 10.0 * UM_PER_PX_AT_10X / mpp
     if not core.is_ready():
         return None
     from bcviewer.datasets.breakhis import parse_breakhis_name
@@ -64,11 +65,19 @@ class ViewerStatusBar(QStatusBar):
             self.addPermanentWidget(w)
         self._reader: SlideReader | None = None
         self._magnification: float | None = None
+        self._mpp: float | None = None
 
-    def set_slide(self, reader: SlideReader | None) -> None:
+    def set_slide(self, reader: SlideReader | None, user_mpp: float | None = None) -> None:
+        """Show ``reader``'s facts; ``user_mpp`` is the pixel size the user gave when the file has none."""
         self._reader = reader
-        self._magnification = base_magnification(reader) if reader is not None else None
-        self.mpp.setText(f"{reader.mpp:.3f} µm/px" if reader is not None and reader.mpp else "mpp unknown")
+        self._magnification = base_magnification(reader, user_mpp) if reader is not None else None
+        self._mpp = reader.mpp if reader is not None and reader.mpp else user_mpp
+        if reader is not None and reader.mpp:
+            self.mpp.setText(f"{reader.mpp:.3f} µm/px")
+        elif user_mpp:
+            self.mpp.setText(f"{user_mpp:.3f} µm/px (entered)")
+        else:
+            self.mpp.setText("mpp unknown")
         self.position.setText("")
         self.tile.setText("")
 
@@ -76,7 +85,7 @@ class ViewerStatusBar(QStatusBar):
         if point is None or self._reader is None:
             self.position.setText("")
             return
-        self.position.setText(format_position(point[0], point[1], self._reader.mpp))
+        self.position.setText(format_position(point[0], point[1], self._mpp))
 
     def set_zoom(self, scale: float) -> None:
         self.zoom.setText(format_zoom(scale, self._magnification))

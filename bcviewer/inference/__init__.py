@@ -6,6 +6,7 @@ from bcviewer.inference.grids import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_MIN_TISSUE,
     DEFAULT_SLIDE_MODEL,
+    analysis_grid,
     default_grid,
     default_model_name,
     is_whole_slide,
@@ -13,6 +14,17 @@ from bcviewer.inference.grids import (
     subimage_shape,
 )
 from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
+from bcviewer.inference.scale import (
+    OBJECTIVE_MPP,
+    ScaleUnknownError,
+    describe_model,
+    input_kind,
+    kind_reason,
+    level0_mpp,
+    mpp_for_objective,
+    scale_warnings,
+    trained_on,
+)
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,
@@ -26,7 +38,9 @@ from bcviewer.inference.scores import (
 __all__ = [
     "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
     "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
-    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape",
+    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape", "analysis_grid",
+    "OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason", "level0_mpp",
+    "mpp_for_objective", "scale_warnings", "trained_on",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
 ]

@@ -39,6 +39,7 @@ class SlideJob:
 
     A job whose slide could not be prepared carries the ``error`` instead of a slide and grid.
     With ``close_slide`` the pipeline closes the slide once the job's result has been handed over.
+    ``notes`` are what the caller must tell the user about this input (e.g. scale warnings).
     """
 
     key: Any
@@ -46,6 +47,7 @@ class SlideJob:
     grid: TileGrid | None = None
     error: BaseException | None = None
     close_slide: bool = False
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 The CSV has one row per sub-image: ``image,patient,image_label,row,col,label,source,locked,round``.
 The GeoJSON files follow QuPath's import format: one Feature per sub-image, a closed Polygon in
-level-0 pixel coordinates, ``objectType`` "annotation" (editable in QuPath) or "tile",
-``classification`` Benign/Malignant with a colour, ``isLocked`` mirroring the lock, and the
-label's ``source``, ``locked`` and ``round`` as extra properties.
+level-0 pixel coordinates, a stable ``id`` (uuid5 of the image's file name, row and column),
+``objectType`` (annotation, detection or tile: the same choices as ``bcviewer predict``, see
+:mod:`bcviewer.qupath`), ``classification`` Benign/Malignant with a colour, ``isLocked``
+mirroring the lock, and ``row``, ``col``, ``source``, ``locked`` and ``round`` as strings under
+``metadata`` (QuPath drops other properties).
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from bcviewer.labels.errors import LabelStoreError
 from bcviewer.labels.records import ImageRow, SubImageRow
 from bcviewer.labels.store import LabelStore
+from bcviewer.qupath import OBJECT_TYPES, ObjectType, string_metadata, tile_id
 
 CSV_FIELDS = ("image", "patient", "image_label", "row", "col", "label", "source", "locked", "round")
-ObjectType = Literal["annotation", "tile"]
 CLASS_NAMES = {"benign": "Benign", "malignant": "Malignant"}
 CLASS_COLORS = {"Malignant": [200, 0, 0], "Benign": [40, 150, 60]}  # as bcviewer.export.geojson
 
@@ -54,8 +56,8 @@ def write_labels_csv(store: LabelStore, path: str | os.PathLike[str]) -> Path:
     return _atomic_write(Path(path), labels_csv_text(store))
 
 
-def feature_of(sub: SubImageRow, object_type: ObjectType = "annotation") -> dict[str, Any]:
-    """One QuPath GeoJSON Feature for a sub-image."""
+def feature_of(sub: SubImageRow, object_type: ObjectType = "annotation", image_name: str = "") -> dict[str, Any]:
+    """One QuPath GeoJSON Feature for a sub-image of the image file ``image_name``."""
     x0, y0, x1, y1 = sub.x, sub.y, sub.x + sub.w, sub.y + sub.h
     name = CLASS_NAMES[sub.label]
     measurements: dict[str, float] = {}
@@ -65,6 +67,7 @@ def feature_of(sub: SubImageRow, object_type: ObjectType = "annotation") -> dict
         measurements["tissue"] = float(sub.tissue)
     return {
         "type": "Feature",
+        "id": tile_id(image_name, sub.row, sub.col),
         "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
         "properties": {
             "objectType": object_type,
@@ -72,23 +75,21 @@ def feature_of(sub: SubImageRow, object_type: ObjectType = "annotation") -> dict
             "classification": {"name": name, "color": CLASS_COLORS[name]},
             "isLocked": sub.locked,
             "measurements": measurements,
-            "source": sub.source,
-            "locked": sub.locked,
-            "round": sub.round,
-            "bcviewer": {"subimage_id": sub.id, "row": sub.row, "col": sub.col},
+            "metadata": string_metadata({"row": sub.row, "col": sub.col, "source": sub.source,
+                                         "round": sub.round, "locked": sub.locked, "subimage_id": sub.id}),
         },
     }
 
 
 def image_geojson(store: LabelStore, image: ImageRow, object_type: ObjectType = "annotation") -> dict[str, Any]:
     """The FeatureCollection of one image's sub-image labels."""
-    if object_type not in ("annotation", "tile"):
-        raise LabelStoreError(f"the GeoJSON object type must be 'annotation' or 'tile', not {object_type!r}")
+    if object_type not in OBJECT_TYPES:
+        raise LabelStoreError(f"the GeoJSON object type must be one of {', '.join(OBJECT_TYPES)}, not {object_type!r}")
     return {
         "type": "FeatureCollection",
         "bcviewer": {"image": str(image.path), "patient": image.patient, "image_label": image.label,
                      "magnification": image.magnification, "size": [image.width, image.height]},
-        "features": [feature_of(s, object_type) for s in store.subimages(image.id)],
+        "features": [feature_of(s, object_type, image.path.name) for s in store.subimages(image.id)],
     }
 
 

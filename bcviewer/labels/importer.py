@@ -70,6 +70,8 @@ def _collect(sources: Iterable[str | os.PathLike[str]]) -> list[BreakHisImage]:
             items = index_breakhis(path)
         elif not path.exists():
             raise ImportSourceError(f"{path} does not exist")
+        elif not path.is_file():  # reading a named pipe would block the import forever
+            raise ImportSourceError(f"{path} is not a regular file (a named pipe, socket or device)")
         elif path.suffix.lower() in (".txt", ".csv", ".lst"):
             items = []
             for listed in _listed_paths(path):

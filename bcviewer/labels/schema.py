@@ -114,7 +114,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 10_000
 
 
-def configure(conn: sqlite3.Connection) -> None:
+def configure(conn: sqlite3.Connection, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
     """Connection settings every project connection uses.
 
     * WAL lets the viewer read while a relabel round or an annotator writes.
@@ -124,7 +124,7 @@ def configure(conn: sqlite3.Connection) -> None:
     * ``foreign_keys`` is off by default in SQLite and must be enabled per connection.
     * ``busy_timeout`` makes a second writer wait for the first instead of failing at once.
     """
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise ProjectFileError(f"the project file cannot use write-ahead logging (journal mode stayed {mode})")

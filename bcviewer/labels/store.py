@@ -19,6 +19,7 @@ from typing import Any
 from bcviewer.labels import annotation, rounds
 from bcviewer.labels.changes import next_batch, record_import, utc_now
 from bcviewer.labels.errors import ProjectFileError, UnknownItemError
+from bcviewer.labels.guard import ProjectDamagedError, project_error, verify_project_file
 from bcviewer.labels.queries import SubImageRef, image_rows, label_counts, subimage_refs, subimage_rows
 from bcviewer.labels.records import (
     DecisionResult,
@@ -33,9 +34,33 @@ from bcviewer.labels.records import (
     UndoResult,
 )
 from bcviewer.labels.review import ImageReview, RoundPrediction, image_reviews, prediction_history
-from bcviewer.labels.schema import LABELS, SCHEMA_VERSION, configure, migrate, schema_version
+from bcviewer.labels.schema import BUSY_TIMEOUT_MS, LABELS, SCHEMA_VERSION, configure, migrate, schema_version
 
 
+def _worded_sqlite_errors(cls: type) -> type:
+    """Wrap every public method so that an ``sqlite3`` failure becomes a worded ProjectFileError.
+
+    A project can be locked by another writer, damaged on disk or read-only at any call, not only
+    at open; callers (CLI and viewer) then get a message instead of a raw library exception.
+    """
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not callable(member) or isinstance(member, (classmethod, staticmethod)):
+            continue
+        if name == "write":  # a context manager: its errors surface in the methods using it
+            continue
+
+        def wrapped(self: Any, *args: Any, __method: Any = member, **kwargs: Any) -> Any:
+            try:
+                return __method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise project_error(exc, self.path) from exc
+
+        wrapped.__name__, wrapped.__doc__, wrapped.__qualname__ = name, member.__doc__, member.__qualname__
+        setattr(cls, name, wrapped)
+    return cls
+
+
+@_worded_sqlite_errors
 class LabelStore:
     """An open project file. Use :meth:`open` (or :meth:`create`) and close it, or use ``with``."""
 
@@ -45,8 +70,14 @@ class LabelStore:
 
     # ---- opening ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = False, readonly: bool = False) -> LabelStore:
-        """Open a project file, migrating it to the current schema; ``create`` makes a new one."""
+    def open(cls, path: str | Path, *, create: bool = False, readonly: bool = False,
+             busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> LabelStore:
+        """Open a project file, migrating it to the current schema; ``create`` makes a new one.
+
+        An existing file is first checked through a read-only connection (see
+        :mod:`bcviewer.labels.guard`): nothing is written to a file that is not a project.
+        ``busy_timeout_s`` is how long to wait for another writer (the viewer waits briefly).
+        """
         file = Path(path).expanduser()
         if file.is_dir():
             raise ProjectFileError(f"{file} is a folder; give the project file (e.g. labels.bcv)")
@@ -54,10 +85,13 @@ class LabelStore:
             raise ProjectFileError(f"the project {file} does not exist; create it with 'bcviewer labels import'")
         if not file.parent.is_dir():
             raise ProjectFileError(f"cannot create {file}: the folder {file.parent} does not exist")
+        if file.exists() or file.is_symlink():
+            verify_project_file(file, SCHEMA_VERSION, allow_blank=create, timeout_s=busy_timeout_s)
+        conn: sqlite3.Connection | None = None
         try:
             # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE for writes).
-            conn = sqlite3.connect(file, isolation_level=None, timeout=10.0)
-            configure(conn)
+            conn = sqlite3.connect(file, isolation_level=None, timeout=busy_timeout_s)
+            configure(conn, busy_timeout_ms=int(busy_timeout_s * 1000))
             version = schema_version(conn)
             if version == 0:
                 _check_is_project(conn, file)
@@ -65,9 +99,17 @@ class LabelStore:
                 migrate(conn)  # also refuses files from a newer bcviewer
             if readonly:
                 conn.execute("PRAGMA query_only = ON")
-        except sqlite3.DatabaseError as exc:
-            raise ProjectFileError(f"{file} is not a bcviewer project file ({exc})") from exc
-        return cls(file, conn)
+            store = cls(file, conn)
+            store.check_labels()  # a label bcviewer never writes: refuse before anyone reads or writes
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise project_error(exc, file) from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return store
 
     @classmethod
     def create(cls, path: str | Path) -> LabelStore:
@@ -264,6 +306,25 @@ class LabelStore:
         with self.write() as conn:
             ids = [r.id for r in self.proposals("pending", min_confidence=confidence)]
             return annotation.decide_proposals(conn, ids, True, reason)
+
+    def check_labels(self) -> None:
+        """Raise ProjectDamagedError when a stored label or source is not one bcviewer writes.
+
+        The schema's CHECK constraints keep them valid; a file edited by another tool may not be.
+        :meth:`open` calls it, so commands stop before they export or change anything.
+        """
+        bad = self._conn.execute(
+            "SELECT (SELECT COUNT(*) FROM images WHERE label NOT IN ('benign', 'malignant')),"
+            " (SELECT COUNT(*) FROM subimages WHERE label NOT IN ('benign', 'malignant')"
+            "  OR source NOT IN ('inherited', 'model', 'human'))").fetchone()
+        if bad[0] or bad[1]:
+            example = self._conn.execute(
+                "SELECT label FROM subimages WHERE label NOT IN ('benign', 'malignant') UNION ALL "
+                "SELECT source FROM subimages WHERE source NOT IN ('inherited', 'model', 'human') UNION ALL "
+                "SELECT label FROM images WHERE label NOT IN ('benign', 'malignant') LIMIT 1").fetchone()
+            raise ProjectDamagedError(
+                f"{self.path} is a damaged bcviewer project: {bad[0]} images and {bad[1]} sub-images carry a label "
+                f"or source bcviewer never writes (e.g. {example[0]!r}); it was not changed")
 
     # ---- counts -----------------------------------------------------------------------------
     def counts(self, *, image_id: int | None = None, patient: str | None = None,

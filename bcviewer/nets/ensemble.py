@@ -66,13 +66,31 @@ class Ensemble(nn.Module):
             raise ValueError("need one non-negative weight (not all zero) and one positive temperature per member")
         self.register_buffer("member_weights", w / w.sum())
         self.register_buffer("temperatures", t)
+        # Members trained on one frozen trunk's cached features carry identical trunks: run it once.
+        self.shared_trunk = False
+
+    def detect_shared_trunk(self) -> bool:
+        """Set (and return) :attr:`shared_trunk`: true when every member's CNN trunk has the same
+        architecture and bit-identical weights, so one trunk pass serves all members."""
+        first = self.members[0].cnn.state_dict()  # type: ignore[union-attr]
+        self.shared_trunk = len(self.members) > 1 and all(
+            m.cnn.state_dict().keys() == first.keys()  # type: ignore[union-attr]
+            and all(torch.equal(v, first[k]) for k, v in m.cnn.state_dict().items())  # type: ignore[union-attr]
+            for m in self.members[1:])
+        return self.shared_trunk
 
     def member_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each member's class probabilities ``(B, M, C)`` and branch attention ``(B, M, 2)``."""
         views = [x, x.flip(3), x.flip(2), x.flip((2, 3))] if self.test_time_flips else [x]
+        if self.shared_trunk and not self.training:
+            fmaps = [self.members[0].cnn(view) for view in views]  # type: ignore[operator]
         probs, attns = [], []
         for member, temp in zip(self.members, self.temperatures):
-            outputs = [member(view, return_attention=True) for view in views]
+            if self.shared_trunk and not self.training:
+                outputs = [member.from_features(f, v, return_attention=True)  # type: ignore[operator]
+                           for f, v in zip(fmaps, views)]
+            else:
+                outputs = [member(view, return_attention=True) for view in views]
             probs.append(torch.stack([torch.softmax(logits / temp, dim=1) for logits, _ in outputs]).mean(0))
             attns.append(torch.stack([attn for _, attn in outputs]).mean(0))
         return torch.stack(probs, dim=1), torch.stack(attns, dim=1)

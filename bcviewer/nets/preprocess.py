@@ -6,7 +6,9 @@ normalised exactly as during training. The normalisation statistics come from th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import json
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 import cv2
@@ -24,6 +26,8 @@ class InputSpec:
     on the 0..1 scale. A tile is described either by ``tile_um`` (its side in micrometres, for
     whole slides) with ``mpp`` (micrometres per pixel to read at), or by ``magnification`` and
     ``tile_scheme`` (e.g. "100X", "breakhis-3x3": each microscopy image cut into 3x3 sub-images).
+    ``stain``: the Macenko reference every tile is normalised to after resizing (see
+    :mod:`bcviewer.nets.stain`), or None.
     """
 
     width: int
@@ -35,6 +39,7 @@ class InputSpec:
     tile_px: int | None = None
     magnification: str | None = None
     tile_scheme: str | None = None
+    stain: dict[str, Any] | None = field(default=None, hash=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,7 +65,16 @@ class InputSpec:
             raise ModelCardError(f"model card's input section is incomplete or malformed ({exc})") from exc
         if len(spec.mean) != 3 or len(spec.std) != 3 or min(spec.std) <= 0:
             raise ModelCardError("model card's input normalisation needs 3 means and 3 positive stds")
+        if spec.stain is not None:
+            _stain_normaliser(json.dumps(spec.stain, sort_keys=True))  # a bad reference fails at load
         return spec
+
+
+@lru_cache(maxsize=8)
+def _stain_normaliser(stain_json: str):  # type: ignore[no-untyped-def]
+    from bcviewer.nets.stain import StainNormaliser
+
+    return StainNormaliser.from_dict(json.loads(stain_json))
 
 
 def resize_tiles(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -86,6 +100,9 @@ def preprocess(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> torch.Ten
         batch = resize_tiles(batch, spec.size)
     if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
         raise ValueError(f"expected RGB uint8 tiles, got {batch.dtype} array of shape {batch.shape}")
+    if spec.stain is not None:
+        normalise = _stain_normaliser(json.dumps(spec.stain, sort_keys=True))
+        batch = np.stack([normalise(tile) for tile in batch]) if len(batch) else batch
     x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)

@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bcviewer.checksums import sha256_of
+from bcviewer.safety import OutputWriteError, atomic_write_text
 from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
 from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
@@ -121,8 +122,16 @@ def save_model(ensemble: Ensemble, spec: InputSpec, directory: Path, card_fields
                         "parameters": int(sum(t.numel() for t in state.values()))},
             "library_versions": _library_versions()}
     card.setdefault("classes", ["benign", "malignant"])
-    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    _write_card(directory, card)
     return directory
+
+
+def _write_card(directory: Path, card: dict[str, Any]) -> None:
+    # Atomic: a crash while the card is written must leave the previous card, not half of one.
+    try:
+        atomic_write_text(directory / CARD_NAME, json.dumps(card, indent=2) + "\n")
+    except OutputWriteError as exc:
+        raise ModelCardError(str(exc)) from exc
 
 
 def update_card(directory: Path, fields: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +144,7 @@ def update_card(directory: Path, fields: dict[str, Any]) -> dict[str, Any]:
         raise ModelCardError(f"card sections {', '.join(sorted(owned))} are written by save_model only")
     card = read_card(directory)
     card.update(fields)
-    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    _write_card(directory, card)
     return card
 
 
@@ -184,6 +193,14 @@ def read_card(directory: Path) -> dict[str, Any]:
     for section in ("architecture", "input", "weights", "classes"):
         if section not in card:
             raise ModelCardError(f"model card in {directory} lacks its '{section}' section")
+    for section, kind in (("architecture", dict), ("input", dict), ("weights", dict), ("classes", list)):
+        if not isinstance(card[section], kind):
+            raise ModelCardError(f"model card in {directory}: its '{section}' section must be a JSON "
+                                 f"{'object' if kind is dict else 'list'}, not {type(card[section]).__name__}")
+    classes = card["classes"]
+    if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
+        raise ModelCardError(f"model card in {directory}: 'classes' must name at least 2 different classes, "
+                             f"got {classes!r}")
     return card
 
 
@@ -220,6 +237,20 @@ def _check_state(ensemble: Ensemble, state: dict[str, torch.Tensor]) -> None:
         raise ModelCardError(f"the weights do not match the architecture in the model card ({detail})")
 
 
+def _check_values(ensemble: Ensemble, state: dict[str, torch.Tensor], weights: Path) -> None:
+    """Floating-point parameters must be stored as finite floats: NaN, Inf or an int8/bool cast
+    would load and then "score" every image as nan (or as garbage) without any error."""
+    expected = ensemble.state_dict()
+    for key, tensor in state.items():
+        if not expected[key].is_floating_point():
+            continue
+        if not tensor.is_floating_point():
+            raise ModelCardError(f"{weights}: tensor {key} is stored as {str(tensor.dtype).replace('torch.', '')}, "
+                                 "not as floating-point weights; the file was converted or damaged")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelCardError(f"{weights}: tensor {key} contains NaN or infinite values; the model is damaged")
+
+
 def load_model(name_or_dir: str | Path) -> LoadedModel:
     """Load a model folder (or a shipped model by name, e.g. ``"breakhis-100x"``) for inference."""
     directory = resolve_model_dir(name_or_dir)
@@ -235,6 +266,8 @@ def load_model(name_or_dir: str | Path) -> LoadedModel:
         raise UnsafeModelFormatError(f"{weights} is not a valid safetensors file ({exc})") from exc
     ensemble = _build_ensemble(card)
     _check_state(ensemble, state)
+    _check_values(ensemble, state, weights)
     ensemble.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     ensemble.eval()
+    ensemble.detect_shared_trunk()
     return LoadedModel(ensemble=ensemble, spec=InputSpec.from_dict(card["input"]), card=card, directory=directory)

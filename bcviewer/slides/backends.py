@@ -8,6 +8,7 @@ happens once, in the reader.
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class SlideMetadata:
     objective_power: float | None
     properties: dict[str, str] = field(default_factory=dict)
     associated_names: tuple[str, ...] = ()
+    scale_problem: str | None = None  # the file records a pixel size, but it is unusable
 
 
 class OpenSlideBackend:
@@ -54,15 +56,18 @@ class OpenSlideBackend:
             ) from exc
         props = dict(self._slide.properties)
         mpp = _float(props.get(openslide.PROPERTY_NAME_MPP_X))
+        if mpp is not None and mpp <= 0:
+            mpp = None
         self.metadata = SlideMetadata(
             format=vendor,
             vendor=props.get(openslide.PROPERTY_NAME_VENDOR, vendor),
             level_dimensions=tuple(tuple(map(int, d)) for d in self._slide.level_dimensions),
             level_downsamples=tuple(float(d) for d in self._slide.level_downsamples),
-            mpp=mpp if mpp and mpp > 0 else None,
+            mpp=mpp,
             objective_power=_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
             properties=props,
             associated_names=tuple(sorted(self._slide.associated_images.keys())),
+            scale_problem=None if mpp is not None else _scale_problem(path, props),
         )
 
     def read_rgba(self, level: int, x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -100,6 +105,11 @@ class ImageBackend:
         try:
             image.load()
             rgba = np.asarray(image.convert("RGBA"))
+        except MemoryError as exc:
+            # Pillow allocates per line: a declared 100,000,000 x 1 image fails here, not above.
+            raise ImageTooLargeError(
+                f"{path.name} declares {w} x {h} pixels, a shape that cannot be decoded into memory; "
+                "the file is damaged or not a microscopy image") from exc
         except (OSError, SyntaxError, ValueError) as exc:
             raise CorruptSlideError(
                 f"{path.name} is a {image.format} image but its pixel data is damaged or "
@@ -155,10 +165,21 @@ _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 def _float(value: str | None) -> float | None:
+    """A finite number, or None (absent, unparsable, nan or inf)."""
     try:
-        return float(value) if value not in (None, "") else None
+        number = float(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _scale_problem(path: Path, props: dict[str, str]) -> str | None:
+    """The message for a slide that records a pixel size OpenSlide could not use."""
+    raw = props.get("aperio.MPP")
+    if raw is None:
+        return None
+    return (f"{path.name} records its pixel size as MPP = {raw!r}, which is not a positive number: the "
+            "slide's scale is unreadable (its metadata is damaged), so tiles cannot be cut in micrometres")
 
 
 def _tiff_mpp(image: Image.Image) -> float | None:

@@ -11,8 +11,11 @@ flight and ``close()`` waits for them to finish, after which reads raise ``Slide
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +25,7 @@ import numpy as np
 
 from bcviewer.slides.backends import ImageBackend, OpenSlideBackend, SlideMetadata, open_plain_image
 from bcviewer.slides.errors import (
+    CorruptSlideError,
     EmptySlideFileError,
     RegionReadError,
     SlideClosedError,
@@ -30,11 +34,15 @@ from bcviewer.slides.errors import (
     SlidePermissionError,
     UnsupportedFormatError,
 )
+from bcviewer.slides.native import NativeMessages, capture_native_stderr
+from bcviewer.slides.preflight import TiffFacts, inspect_tiff
 
 SUPPORTED_FORMATS = (
     "whole slides: Aperio .svs, Hamamatsu .ndpi/.vms, 3DHISTECH .mrxs, Leica .scn, Ventana .bif, "
     "Philips TIFF, DICOM, generic tiled TIFF; plain images: .png, .jpg, .tif, .bmp"
 )
+_log = logging.getLogger("bcviewer.slides")
+_WARNED: set[tuple[str, int]] = set()  # (path, mtime) already summarised on the terminal
 _SLIDE_EXTENSIONS = {".svs", ".ndpi", ".vms", ".vmu", ".mrxs", ".scn", ".bif", ".dcm", ".svslide"}
 
 
@@ -103,6 +111,11 @@ class SlideReader:
     def mpp(self) -> float | None:
         """Microns per level-0 pixel, or None when the file does not say."""
         return self._meta.mpp
+
+    @property
+    def scale_problem(self) -> str | None:
+        """Why the slide's recorded pixel size cannot be used (damaged metadata), or None."""
+        return self._meta.scale_problem
 
     @property
     def objective_power(self) -> float | None:
@@ -217,10 +230,30 @@ def composite_over_white(rgba: np.ndarray) -> np.ndarray:
 
 
 def open_slide(path: str | os.PathLike[str]) -> SlideReader:
-    """Open a whole slide or plain image; every failure raises a ``SlideError`` subclass."""
+    """Open a whole slide or plain image; every failure raises a ``SlideError`` subclass.
+
+    The TIFF structure is checked first (:mod:`bcviewer.slides.preflight`), and what the native
+    libraries print while the file opens goes to the log, summarised in one warning line.
+    """
     p = Path(path).expanduser()
     _check_file(p)
+    facts = inspect_tiff(p)
+    with capture_native_stderr(p.name) as native, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # Pillow warns per damaged TIFF tag; fold them into one line
+        reader = _open_checked(p, facts)
+    native.lines += [" ".join(str(w.message).split()) for w in caught]
+    try:
+        _refuse_corrupt_data(p, native)
+    except BaseException:
+        reader.close()
+        raise
+    _warn_once(p, native)
+    return reader
+
+
+def _open_checked(p: Path, facts: TiffFacts | None) -> SlideReader:
     vendor = _openslide_vendor(p)
+    _refuse_damaged_aperio(p, vendor, facts)
     if vendor is not None:
         return SlideReader(p, OpenSlideBackend(p, vendor))
     image = open_plain_image(p)
@@ -232,7 +265,55 @@ def open_slide(path: str | os.PathLike[str]) -> SlideReader:
             f"{p.name} is not a slide or image bcviewer can read.{hint} Supported: {SUPPORTED_FORMATS}"
         )
     with image:
-        return SlideReader(p, ImageBackend(p, image))
+        reader = SlideReader(p, ImageBackend(p, image))
+    if reader.format == "jpeg":
+        _decode_jpeg_strictly(p)  # libjpeg's "Corrupt JPEG data" lands in the captured output
+    return reader
+
+
+def _refuse_damaged_aperio(p: Path, vendor: str | None, facts: TiffFacts | None) -> None:
+    """An Aperio file OpenSlide no longer recognises must not be read as a plain picture."""
+    if facts is None or vendor == "aperio":
+        return
+    if not (facts.aperio or p.suffix.lower() == ".svs"):
+        return
+    why = "; ".join(facts.problems[:2]) or (
+        "its Aperio description is missing or mangled" if not facts.aperio else "OpenSlide rejects its structure")
+    raise CorruptSlideError(
+        f"{p.name} is an Aperio slide file, but it is damaged ({why}); OpenSlide cannot read it as a "
+        "slide and bcviewer does not read its first image as a plain picture. Copy the slide again"
+    )
+
+
+def _decode_jpeg_strictly(p: Path) -> None:
+    # Pillow ignores libjpeg's warnings about corrupt scan data; OpenCV's libjpeg prints them. A
+    # 1/8-scale decode still reads every entropy-coded byte, so it sees the same corruption.
+    data = np.fromfile(p, dtype=np.uint8)
+    cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+
+
+_CORRUPT_NEEDLES = ("Corrupt JPEG data", "Premature end of JPEG", "JPEG datastream contains no image",
+                    "Bogus marker", "Huffman table")
+
+
+def _refuse_corrupt_data(p: Path, native: NativeMessages) -> None:
+    corrupt = native.matching(*_CORRUPT_NEEDLES)
+    if corrupt:
+        raise CorruptSlideError(f"{p.name} is damaged: its compressed pixel data is corrupt ({corrupt[0]}); "
+                                "the decoded pixels would be wrong, so it is not used")
+
+
+def _warn_once(p: Path, native: NativeMessages) -> None:
+    line = native.summary(p.name)
+    if line is None:
+        return
+    try:
+        key = (str(p.resolve()), p.stat().st_mtime_ns)
+    except OSError:
+        key = (str(p), 0)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        _log.warning("%s (details in the log)", line)
 
 
 def _check_file(p: Path) -> None:
@@ -242,6 +323,14 @@ def _check_file(p: Path) -> None:
         )
     if not p.exists():
         raise SlideNotFoundError(f"{p} does not exist")
+    try:
+        mode = p.stat().st_mode
+    except OSError as exc:
+        raise SlidePermissionError(f"{p} cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        # Opening a named pipe blocks until something writes to it: never open one.
+        raise UnsupportedFormatError(f"{p} is not a regular file (a named pipe, socket or device); "
+                                     "bcviewer opens only slide and image files")
     try:
         with p.open("rb") as fh:
             first = fh.read(1)

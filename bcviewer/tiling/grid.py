@@ -84,6 +84,14 @@ class TileGrid:
         return TileGrid(kept, self.slide_size, self.rows, self.cols, self.out_size, self.mpp, self.kind)
 
 
+def _refuse_unreadable_scale(slide: SlideReader) -> None:
+    # A slide whose recorded pixel size is damaged would otherwise pass for a microscopy image
+    # without a scale and be cut into 3x3 sub-images: refuse instead of guessing.
+    problem = getattr(slide, "scale_problem", None)
+    if problem:
+        raise TilingError(problem)
+
+
 def subimage_grid(
     slide: SlideReader, rows: int = 3, cols: int = 3, tissue: TissueMask | None = None
 ) -> TileGrid:
@@ -93,6 +101,7 @@ def subimage_grid(
     """
     if rows < 1 or cols < 1:
         raise TilingError(f"a sub-image grid needs at least 1 row and 1 column, got {rows}x{cols}")
+    _refuse_unreadable_scale(slide)
     width, height = slide.dimensions
     if cols > width or rows > height:
         raise TilingError(f"a {width}x{height} image cannot be cut into {rows}x{cols} sub-images")
@@ -118,6 +127,7 @@ def physical_grid(
     stride_px: int | None = None,
     min_tissue: float = 0.0,
     tissue: TissueMask | None = None,
+    slide_mpp: float | None = None,
 ) -> TileGrid:
     """A regular grid over the whole slide.
 
@@ -132,9 +142,12 @@ def physical_grid(
     ``overlap`` is the fraction of a tile shared with its neighbour (0 <= overlap < 1);
     ``stride_px`` (in output pixels) sets the step directly instead. Tiles whose tissue fraction is
     below ``min_tissue`` are left out. Tiles on the right and bottom edges may extend past the
-    image; the part outside reads as white and counts as no tissue.
+    image; the part outside reads as white and counts as no tissue. ``slide_mpp`` is the level-0
+    pixel size to use when the file records none (the user's value); the file's own value wins.
     """
-    out_px, side0 = _tile_sizes(slide, tile_um, tile_px, mpp, level)
+    _refuse_unreadable_scale(slide)
+    level0_mpp = slide.mpp if slide.mpp is not None else slide_mpp
+    out_px, side0 = _tile_sizes(slide, tile_um, tile_px, mpp, level, level0_mpp)
     if not 0.0 <= overlap < 1.0:
         raise TilingError(f"overlap must be at least 0 and below 1, got {overlap}")
     if stride_px is not None and stride_px <= 0:
@@ -163,12 +176,13 @@ def physical_grid(
         frac = round(float(fractions[i]), 4)
         if frac >= min_tissue:
             tiles.append(Tile(int(x), int(y), int(w), int(h), read_level, read_side, read_side, i // cols, i % cols, frac))
-    out_mpp = slide.mpp * downsample0 if slide.mpp else None
+    out_mpp = level0_mpp * downsample0 if level0_mpp else None
     return TileGrid(tuple(tiles), (width, height), rows, cols, (out_px, out_px), out_mpp, "physical")
 
 
 def _tile_sizes(
-    slide: SlideReader, tile_um: float | None, tile_px: int | None, mpp: float | None, level: int | None
+    slide: SlideReader, tile_um: float | None, tile_px: int | None, mpp: float | None, level: int | None,
+    level0_mpp: float | None,
 ) -> tuple[int, float]:
     """(output tile side in pixels, tile side in level-0 pixels) for the requested sizing."""
     if (tile_um is None) == (tile_px is None):
@@ -178,17 +192,18 @@ def _tile_sizes(
     if mpp is not None and mpp <= 0:
         raise TilingError(f"the target mpp must be positive, got {mpp}")
     needs_mpp = tile_um is not None or mpp is not None
-    if needs_mpp and slide.mpp is None:
+    if needs_mpp and level0_mpp is None:
         raise TilingError(
             f"{slide.path.name} does not record its pixel size (mpp), so a tile size in µm or at a "
-            "target mpp cannot be converted to pixels; give the tile size in pixels instead (--tile-px)"
+            "target mpp cannot be converted to pixels; give the pixel size (--mpp) or the tile size in pixels "
+            "(--tile-px)"
         )
     if tile_um is not None:
         if tile_um <= 0:
             raise TilingError(f"the tile size must be positive, got {tile_um} µm")
         if level is not None:
             raise TilingError("a tile size in µm is read at the best level automatically; do not also give a level")
-        side0 = tile_um / slide.mpp  # type: ignore[operator]
+        side0 = tile_um / level0_mpp  # type: ignore[operator]
         out_px = round(tile_um / mpp) if mpp is not None else round(side0)
     else:
         assert tile_px is not None
@@ -198,7 +213,7 @@ def _tile_sizes(
             raise TilingError("give either a target mpp or a level for a pixel tile size, not both")
         out_px = tile_px
         if mpp is not None:
-            side0 = tile_px * mpp / slide.mpp  # type: ignore[operator]
+            side0 = tile_px * mpp / level0_mpp  # type: ignore[operator]
         elif level is not None:
             side0 = tile_px * slide.level_downsamples[level]
         else:

@@ -106,3 +106,14 @@ def _min_object_px(slide: SlideReader, thumb: np.ndarray, min_object_um2: float 
         return None
     um_per_thumb_px = slide.mpp * slide.dimensions[0] / thumb.shape[1]
     return max(1, int(min_object_um2 / um_per_thumb_px**2))
+
+
+def tissue_polygons(tissue: TissueMask) -> list[np.ndarray]:
+    """Outlines of the tissue (and of the holes in it) as level-0 ``(N, 2)`` float polygons.
+
+    Filled with the even-odd rule they cover the mask; viewers clip the heatmap to them so glass
+    stays transparent at any zoom without holding the mask as an image.
+    """
+    contours, _ = cv2.findContours(tissue.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    scale = np.array([tissue.scale_x, tissue.scale_y])
+    return [(c.reshape(-1, 2).astype(np.float64) + 0.5) / scale for c in contours if len(c) >= 3]

@@ -25,6 +25,16 @@ GENERIC_LIMITATIONS = [
     "Probabilities were calibrated with one temperature per member on validation patients only.",
 ]
 
+# What each kind of model was trained on, for the card's ``trained_on`` section (read by
+# bcviewer.inference.scale to explain model choice and to warn about a scale mismatch).
+TRAINED_ON: dict[str, dict[str, Any]] = {
+    "breakhis": {"kind": "image", "tissue": "breast tumour tissue, H&E (BreakHis microscopy images of biopsies)",
+                 "magnification": None, "scale": "700 x 460 px microscopy fields, each cut into 3x3 sub-images"},
+    "idc": {"kind": "whole-slide", "tissue": "breast cancer whole slides, H&E (Kaggle IDC patches)",
+            "magnification": "2.5x", "mpp": 4.0, "tile_um": 200.0,
+            "scale": "200 µm tiles read at about 4 µm/px (50 px patches)"},
+}
+
 
 def spec_extras_for(kind: str, magnifications: set[int] | None = None, tile_um: float | None = None,
                     mpp: float | None = None, tile_px: int | None = None) -> dict[str, Any]:
@@ -42,6 +52,7 @@ def card_fields_for(kind: str, name: str, data_dir: Path, description: str | Non
             if kind == "breakhis" else "invasive ductal carcinoma (IDC) vs non-IDC, per whole-slide tile")
     return {"name": name, "description": description or task, "task": task, "classes": CLASSES[kind],
             "positive_class": CLASSES[kind][1], "data": {"kind": kind, "folder": data_dir.name},
+            "trained_on": dict(TRAINED_ON[kind]),
             "citations": [CITATIONS[kind]], "method_sources": METHODS, "limitations": list(GENERIC_LIMITATIONS)}
 
 

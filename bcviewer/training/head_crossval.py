@@ -63,7 +63,9 @@ def fit_head_ensemble(configs: list[HybridConfig], train: FeatureSet, val: Featu
         summaries.append({"best_epoch": result.best_epoch, "epochs_run": len(result.history),
                           "best_val_loss": round(result.best_val_loss, 5), "temperature": round(temperature, 4),
                           "train_seconds": round(result.seconds, 1)})
-    return Ensemble(members, temperatures=temperatures).eval(), summaries
+    ensemble = Ensemble(members, temperatures=temperatures).eval()
+    ensemble.detect_shared_trunk()
+    return ensemble, summaries
 
 
 def _pool(store: dict[str, np.ndarray], n: int, mask: np.ndarray, prediction: EnsemblePrediction) -> None:

@@ -27,11 +27,11 @@ from bcviewer.training.trainer import MemberResult, class_weights
 class HeadSchedule:
     """Epochs and regularisation of head training on cached features."""
 
-    epochs: int = 40
-    lr: float = 1e-3
+    epochs: int = 25
+    lr: float = 2e-3
     weight_decay: float = 1e-2
-    batch_size: int = 64
-    patience: int = 8
+    batch_size: int = 128
+    patience: int = 6
     label_smoothing: float = 0.05
     flip_augment: bool = True
     noise: float = 0.05

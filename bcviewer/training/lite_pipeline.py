@@ -24,6 +24,7 @@ from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.hybrid import HybridConfig, HybridNet
 from bcviewer.nets.lite import IMAGENET_MEAN, IMAGENET_STD
 from bcviewer.nets.preprocess import InputSpec
+from bcviewer.nets.stain import StainNormaliser
 from bcviewer.nets.store import load_model, save_model, update_card
 from bcviewer.training.cards import held_out_summary
 from bcviewer.training.evaluation import IMAGE_AGGREGATION, evaluation_report, predict_tileset
@@ -60,6 +61,7 @@ class LitePlan:
     split_seed: int = 0
     seed: int = 0
     target_accuracy: float = 0.95
+    stain: bool = True  # Macenko-normalise every tile to the published reference
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for the model card."""
@@ -67,8 +69,11 @@ class LitePlan:
 
 
 def lite_input_spec(plan: LitePlan, extras: dict[str, Any] | None = None) -> InputSpec:
-    """The input spec of a Lite0 model: ImageNet normalisation (the trunk's own), the plan's size."""
-    return InputSpec(plan.input_size[0], plan.input_size[1], IMAGENET_MEAN, IMAGENET_STD, **(extras or {}))
+    """The input spec of a Lite0 model: ImageNet normalisation (the trunk's own), the plan's size and,
+    when the plan asks for it, Macenko stain normalisation to the published reference."""
+    stain = StainNormaliser.default().to_dict() if plan.stain else None
+    return InputSpec(plan.input_size[0], plan.input_size[1], IMAGENET_MEAN, IMAGENET_STD, stain=stain,
+                     **(extras or {}))
 
 
 def image_reliability(features_or_tiles: FeatureSet | TileSet, prediction: Any, threshold: float,
@@ -130,7 +135,7 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
                 "n_images": {n: len(parts[n].images) for n in parts}, "n_tiles": {n: len(parts[n]) for n in parts},
                 "split": {"fractions": list(plan.fractions), "seed": plan.split_seed,
                           "rule": "stratified by patient label; ids differing only in trailing letters grouped"},
-                "plan": plan.to_dict(), "hardware": _hardware(device), "device": device,
+                "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(device), "device": device,
                 "recipe": "stage 1: ImageNet Lite0 trunk frozen, LSTM + fusion + head trained on cached trunk "
                           "features; stage 2: " + (f"{plan.finetune_epochs} epochs of full fine-tuning"
                                                     if plan.finetune_epochs else "not run"),

@@ -73,8 +73,13 @@ def choose_test_time_flips(ensemble: Ensemble, val: TileSet, spec: InputSpec) ->
             "val_log_loss_with_flips": round(losses[True], 5)}
 
 
+def training_device() -> str:
+    """Where training runs: the first CUDA GPU when there is one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _hardware(plan: TrainPlan) -> str:
-    device = "CPU" if not torch.cuda.is_available() else f"GPU {torch.cuda.get_device_name(0)} (unused)"
+    device = "CPU" if training_device() == "cpu" else f"GPU {torch.cuda.get_device_name(0)}"
     return f"{platform.processor() or platform.machine()}, {plan.threads} torch threads, {device}"
 
 
@@ -96,7 +101,7 @@ def fit_ensemble(train: TileSet, val: TileSet, plan: TrainPlan, spec: InputSpec,
     for i, member in enumerate(plan.members):
         result = train_member(plan.hybrid_config(member), train, val, spec, plan.schedule,
                               pretrained=plan.pretrained, seed=plan.seed + i, progress=progress,
-                              log_epochs=log_epochs)
+                              log_epochs=log_epochs, device=training_device())
         temperature = fit_temperature(result.net, val, spec)
         single = Ensemble([result.net], temperatures=[temperature])
         report = evaluation_report(val, predict_tileset(single, val, spec))

@@ -34,6 +34,7 @@ from bcviewer.gui.labeling.layout import PanelLayout
 from bcviewer.gui.labeling.messages import plural, round_message, run_message, skipped_message
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
+from bcviewer.gui.labeling.writes import CANCELLED, GUI_BUSY_TIMEOUT_S, Cancelled, write_with_retry
 from bcviewer.gui.workers import JobRunner
 from bcviewer.labels import DecisionResult, ImageRow, LabelStore, LockedSubImageError, UnknownItemError
 
@@ -125,7 +126,7 @@ class LabelingPanel(QWidget):
             return self._refuse("Project not opened", "A self-learning run is using the current project; "
                                 "wait for it or cancel it before opening another project.")
         try:
-            store = LabelStore.open(path, create=create)
+            store = LabelStore.open(path, create=create, busy_timeout_s=GUI_BUSY_TIMEOUT_S)
         except BcviewerError as exc:
             gui_errors.report_error(self, "Cannot open the labeling project", exc)
             return False
@@ -283,7 +284,8 @@ class LabelingPanel(QWidget):
         if not ids or self.store is None:
             return False
         try:
-            self.store.set_label(ids, label)
+            if write_with_retry(self, lambda: self.store.set_label(ids, label), "the label") is CANCELLED:
+                return False
         except LockedSubImageError as exc:
             return self._refuse("Label not changed", str(exc))
         self._after_write(f"Labelled {plural(ids)} {label}.")
@@ -297,7 +299,10 @@ class LabelingPanel(QWidget):
         if not pids:
             self._say("No pending proposal on the selected sub-image(s).")
             return False
-        result = (self.store.accept_proposals if accept else self.store.reject_proposals)(pids)
+        decide = self.store.accept_proposals if accept else self.store.reject_proposals
+        result = write_with_retry(self, lambda: decide(pids), "the decision")
+        if isinstance(result, Cancelled):
+            return False
         self._after_write(f"{'Accepted' if accept else 'Rejected'} {plural(result.applied, 'proposal')}.")
         return self._report_skipped(result, accept)
 
@@ -305,7 +310,9 @@ class LabelingPanel(QWidget):
         """Accept every pending proposal whose confidence is at least ``confidence`` (one undo step)."""
         if self.store is None:
             return False
-        result = self.store.accept_proposals_above(confidence)
+        result = write_with_retry(self, lambda: self.store.accept_proposals_above(confidence), "the decision")
+        if isinstance(result, Cancelled):
+            return False
         self._after_write(f"Accepted {plural(result.applied, 'proposal')} at or above {confidence:.2f}.")
         self.reload()
         return self._report_skipped(result, True)
@@ -321,7 +328,8 @@ class LabelingPanel(QWidget):
             return False
         rows = self.grid.selected_rows()
         lock = not all(r.locked for r in rows)
-        self.store.set_locked(ids, lock)
+        if write_with_retry(self, lambda: self.store.set_locked(ids, lock), "the lock") is CANCELLED:
+            return False
         self._after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
         return True
 
@@ -330,7 +338,9 @@ class LabelingPanel(QWidget):
         if self.store is None:
             return False
         what = self.store.undo_description()
-        result = self.store.undo()
+        result = write_with_retry(self, self.store.undo, "the undo")
+        if isinstance(result, Cancelled):
+            return False
         if result is None:
             self._say("Nothing to undo.")
             return False

@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 
-from bcviewer.gui.tile_loader import rgb_to_qimage
+from bcviewer.gui.slide.tile_loader import rgb_to_qimage
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.slides import open_slide
 

@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from bcviewer.errors import BcviewerError
-from bcviewer.gui.tile_cache import TileKey
-from bcviewer.gui.view_geometry import TileLayout
+from bcviewer.gui.slide.tile_cache import TileKey
+from bcviewer.gui.slide.view_geometry import TileLayout
 from bcviewer.slides import SlideReader
 
 log = logging.getLogger(__name__)

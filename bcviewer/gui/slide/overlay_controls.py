@@ -1,4 +1,5 @@
-"""``OverlayControls``: colormap, opacity and threshold of the heatmap, with its colour bar."""
+"""``OverlayControls``: style (tiles or smooth), colormap, opacity and threshold of the heatmap,
+with its colour bar."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bcviewer.gui.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
+from bcviewer.gui.slide.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
 
 
 class ColorBar(QWidget):
@@ -63,9 +64,13 @@ class OverlayControls(QWidget):
     colormap_changed = Signal(str)
     opacity_changed = Signal(float)
     threshold_changed = Signal(float)
+    smooth_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.style = QComboBox()
+        self.style.addItems(["Tiles", "Smooth"])
+        self.style.setToolTip("Tiles: one block of colour per scored tile. Smooth: interpolated between tiles")
         self.colormap = QComboBox()
         self.colormap.addItems(list(COLORMAPS))
         self.colormap.setToolTip("Colour scale of the heatmap")
@@ -84,24 +89,27 @@ class OverlayControls(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(6, 6, 6, 6)
+        form.addRow("Style", self.style)
         form.addRow("Colormap", self.colormap)
         form.addRow("Opacity", _row(self.opacity, self._opacity_label))
         form.addRow("Threshold", _row(self.threshold, self._threshold_label))
         form.addRow(QLabel("Malignant probability"))
         form.addRow(self.colorbar)
 
+        self.style.currentIndexChanged.connect(lambda i: self.smooth_changed.emit(i == 1))
         self.colormap.currentTextChanged.connect(self._on_colormap)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.threshold.valueChanged.connect(self._on_threshold)
 
-    def set_values(self, colormap: str, opacity: float, threshold: float) -> None:
+    def set_values(self, colormap: str, opacity: float, threshold: float, smooth: bool = False) -> None:
         """Show stored values without emitting change signals."""
-        for w in (self.colormap, self.opacity, self.threshold):
+        for w in (self.style, self.colormap, self.opacity, self.threshold):
             w.blockSignals(True)
+        self.style.setCurrentIndex(1 if smooth else 0)
         self.colormap.setCurrentText(colormap if colormap in COLORMAPS else self.colormap.itemText(0))
         self.opacity.setValue(round(opacity * 100))
         self.threshold.setValue(round(threshold * 100))
-        for w in (self.colormap, self.opacity, self.threshold):
+        for w in (self.style, self.colormap, self.opacity, self.threshold):
             w.blockSignals(False)
         self.colorbar.set_lut(colormap_lut(self.colormap.currentText()))
         self.colorbar.set_threshold(threshold)

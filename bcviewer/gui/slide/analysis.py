@@ -1,7 +1,10 @@
 """``AnalysisController``: runs the core ``Predictor`` over a slide in a worker thread.
 
 One run at a time: a run loads the model (once per name, then cached), builds the default tile
-grid for the slide, and streams score batches back to the GUI thread as signals. Cancelling sets
+grid for the slide (with the user's pixel size when the file records none; without either the
+core raises ``ScaleUnknownError`` and the window asks for it), reports what the model reads and
+any scale warnings, the tissue outline for whole slides, and streams score batches back to the
+GUI thread as signals. Cancelling sets
 the predictor's cancel event, so it stops after the batch in flight and returns the partial
 scores. Starting a new run cancels the old one; the single worker thread runs the new one only
 after the old one has stopped, and signals of a replaced run are ignored.
@@ -41,11 +44,12 @@ def available_models() -> list[str]:
     return names
 
 
-def preview_grid(reader: SlideReader, choice: str) -> TileGrid:
+def preview_grid(reader: SlideReader, choice: str, mpp: float | None = None,
+                 magnification: int | None = None) -> TileGrid:
     """The grid a run would use, from the model card alone (no weights loaded; worker thread).
 
     Without an installed model, images still get the 3x3 sub-image grid; whole slides need the
-    card's physical tile size and raise the core's TilingError.
+    card's physical tile size and raise the core's TilingError (or ScaleUnknownError).
     """
     from bcviewer.inference import default_grid, default_model_name
     from bcviewer.nets import InputSpec
@@ -55,7 +59,41 @@ def preview_grid(reader: SlideReader, choice: str) -> TileGrid:
         spec = InputSpec.from_dict(read_card(resolve_model_dir(choice or default_model_name(reader)))["input"])
     except BcviewerError:  # no model installed, or an unreadable card: the image grid needs none
         spec = None
-    return default_grid(reader, spec)
+    return default_grid(reader, spec, mpp=mpp, magnification=magnification)
+
+
+def run_notes(reader: SlideReader, name: str, card: dict[str, Any] | None, spec: Any, grid: TileGrid | None,
+              mpp: float | None, magnification: int | None = None) -> tuple[str, list[str]]:
+    """What the model reads ("idc-wsi: whole slide, 200 µm tiles at 4 µm/px"), the magnification
+    a microscopy image is read at when it is not the model's own or was assumed, and the warnings
+    about this input's scale (core rules; any thread)."""
+    from bcviewer.inference import describe_model, level0_mpp, scale_warnings
+    from bcviewer.inference.grids import magnification_note
+
+    side0 = float(grid[0].w) if grid is not None and len(grid) and grid.kind == "physical" else None
+    notes = scale_warnings(reader, spec, card, name, side0, level0_mpp(reader, mpp))
+    note = magnification_note(reader, spec, grid, magnification) if grid is not None else None
+    return describe_model(name, card, spec), ([note] if note else []) + list(notes)
+
+
+def describe_choice(reader: SlideReader, choice: str, mpp: float | None = None,
+                    magnification: int | None = None) -> tuple[str, list[str]]:
+    """:func:`run_notes` before a run, from the card alone (worker thread)."""
+    from bcviewer.inference import ScaleUnknownError, default_grid, default_model_name
+    from bcviewer.nets import InputSpec
+    from bcviewer.nets.store import read_card, resolve_model_dir
+
+    name = choice or default_model_name(reader)
+    card = read_card(resolve_model_dir(name))
+    spec = InputSpec.from_dict(card["input"])
+    try:
+        grid = default_grid(reader, spec, mpp=mpp, magnification=magnification)
+    except ScaleUnknownError:
+        return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [
+            "the pixel size of this slide is unknown; Run will ask for it"]
+    except BcviewerError as exc:
+        return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [str(exc)]
+    return run_notes(reader, str(card.get("name", name)), card, spec, grid, mpp, magnification)
 
 
 def read_model_card(reader: SlideReader | None, choice: str) -> dict[str, Any]:
@@ -78,6 +116,8 @@ class NoTilesError(BcviewerError):
 
 class _RunSignals(QObject):
     model_ready = Signal(object)  # LoadedModel
+    notes_ready = Signal(str, object)  # model description, list of scale warnings
+    tissue_ready = Signal(object)  # level-0 tissue polygons (whole slides), or None
     grid_ready = Signal(object)  # TileGrid
     batch_scored = Signal(object)  # ScoreBatch
     finished = Signal(object)  # TileScores (partial when cancelled) or None if cancelled before scoring
@@ -88,7 +128,8 @@ class AnalysisRun(QRunnable):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
     def __init__(
-        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel]
+        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
+        mpp: float | None = None, magnification: int | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(False)
@@ -97,6 +138,8 @@ class AnalysisRun(QRunnable):
         self.loaded = loaded  # models loaded by earlier runs, by name
         self.loaded_as: str | None = None  # the name this run loaded its model under
         self.batch_size = batch_size
+        self.mpp = mpp  # the user's µm/px, used only when the file records none
+        self.magnification = magnification  # the user's magnification of a microscopy image
         self.cancel_event = threading.Event()
         self.signals = _RunSignals()
 
@@ -118,9 +161,15 @@ class AnalysisRun(QRunnable):
             if self.cancel_event.is_set():
                 self.signals.finished.emit(None)
                 return
-            grid = default_grid(self.reader, model.spec)
+            grid = default_grid(self.reader, model.spec, mpp=self.mpp, magnification=self.magnification)
             if len(grid) == 0:
                 raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
+            self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp,
+                                                     self.magnification))
+            if grid.kind == "physical":  # glass inside whole-slide tiles stays transparent
+                from bcviewer.tiling import detect_tissue, tissue_polygons
+
+                self.signals.tissue_ready.emit(tissue_polygons(detect_tissue(self.reader)))
             self.signals.grid_ready.emit(grid)
             predictor = Predictor(model, device="auto")
             scores = predictor.run(
@@ -141,6 +190,8 @@ class AnalysisController(QObject):
 
     started = Signal(str)  # model name or path being loaded
     model_ready = Signal(object)  # LoadedModel
+    notes_ready = Signal(str, object)  # model description, scale warnings
+    tissue_ready = Signal(object)  # level-0 tissue polygons
     grid_ready = Signal(object)  # TileGrid
     progress = Signal(object)  # ScoreBatch
     finished = Signal(object)  # complete TileScores
@@ -172,17 +223,22 @@ class AnalysisController(QObject):
 
         return choice or default_model_name(reader)
 
-    def start(self, reader: SlideReader, model: str | LoadedModel | Path) -> None:
+    def start(self, reader: SlideReader, model: str | LoadedModel | Path, mpp: float | None = None,
+              magnification: int | None = None) -> None:
         """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
-        model, or AUTOMATIC_MODEL for the default model of this kind of slide."""
+        model, or AUTOMATIC_MODEL for the default model of this kind of slide. ``mpp`` is the
+        user's pixel size for a slide that records none; ``magnification`` the user's choice for a
+        microscopy image (None: from the file name, else the model's own, which is then stated)."""
         self.cancel()
         self.grid = None
         run = AnalysisRun(
-            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models)
-        )
+            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models), mpp,
+            magnification)
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
         s.model_ready.connect(lambda m, r=run: self._on_model(r, m))
+        s.notes_ready.connect(lambda text, notes, r=run: self._relay(r, self.notes_ready, text, notes))
+        s.tissue_ready.connect(lambda polys, r=run: self._relay(r, self.tissue_ready, polys))
         s.grid_ready.connect(lambda g, r=run: self._on_grid(r, g))
         s.batch_scored.connect(lambda b, r=run: self._on_batch(r, b))
         s.finished.connect(lambda sc, r=run: self._on_finished(r, sc))
@@ -218,6 +274,10 @@ class AnalysisController(QObject):
         if run is self._current:
             self.model = model
             self.model_ready.emit(model)
+
+    def _relay(self, run: AnalysisRun, signal: Any, *values: object) -> None:
+        if run is self._current:
+            signal.emit(*values)
 
     def _on_grid(self, run: AnalysisRun, grid: TileGrid) -> None:
         if run is self._current:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from bcviewer.gui.actions import Actions
-from bcviewer.gui.overlay_controls import OverlayControls
 from bcviewer.gui.settings import ViewerSettings
-from bcviewer.gui.slide_view import SlideView
+from bcviewer.gui.slide.overlay_controls import OverlayControls
+from bcviewer.gui.slide.view import SlideView
 
 
 class OverlayBinding(QObject):
@@ -26,6 +26,7 @@ class OverlayBinding(QObject):
         controls.colormap_changed.connect(self.set_colormap)
         controls.opacity_changed.connect(self.set_opacity)
         controls.threshold_changed.connect(self.set_threshold)
+        controls.smooth_changed.connect(self.set_smooth)
 
     def restore(self) -> None:
         """Apply the stored preferences to the layer, the controls and the toggles."""
@@ -34,6 +35,7 @@ class OverlayBinding(QObject):
         layer.set_colormap(str(o["colormap"]))
         layer.set_opacity(float(o["opacity"]))  # type: ignore[arg-type]
         layer.set_threshold(float(o["threshold"]))  # type: ignore[arg-type]
+        layer.set_smooth(bool(o["smooth"]))
         layer.visible = bool(o["show_heatmap"])
         layer.show_grid = bool(o["show_grid"])
         self.refresh_controls()
@@ -46,7 +48,7 @@ class OverlayBinding(QObject):
         """Show the layer's values (and colour bar) in the controls, e.g. once the core has loaded."""
         layer = self.view.heatmap
         layer.set_colormap(layer.colormap)
-        self.controls.set_values(layer.colormap, layer.opacity, layer.threshold)
+        self.controls.set_values(layer.colormap, layer.opacity, layer.threshold, layer.smooth)
 
     def set_heatmap_visible(self, on: bool) -> None:
         self.view.heatmap.visible = on
@@ -72,6 +74,11 @@ class OverlayBinding(QObject):
     def set_opacity(self, value: float) -> None:
         self.view.heatmap.set_opacity(value)
         self.settings.set_overlay(opacity=value)
+        self.view.update()
+
+    def set_smooth(self, on: bool) -> None:
+        self.view.heatmap.set_smooth(on)
+        self.settings.set_overlay(smooth=on)
         self.view.update()
 
     def set_threshold(self, value: float) -> None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 
 if TYPE_CHECKING:
-    from bcviewer.gui.slide_view import SlideView
+    from bcviewer.gui.slide.view import SlideView
 
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 DOUBLE_CLICK_ZOOM = 2.0

@@ -2,7 +2,9 @@
 
 The layer holds the analysis grid's level-0 rectangles and the scores streamed in so far (NaN
 until a tile is scored). It paints through the view's :class:`ViewTransform`, the same mapping the
-slide tiles use, so heatmap and tissue share their edges to the pixel at every zoom.
+slide tiles use, so heatmap and tissue share their edges to the pixel at every zoom. For whole
+slides it holds the tissue outline and clips the colour to it, so glass stays transparent; the
+smooth style draws the core's interpolated map (bcviewer.export) as one image instead of blocks.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 
 from bcviewer.gui import core
-from bcviewer.gui.view_geometry import ViewTransform
+from bcviewer.gui.slide.view_geometry import ViewTransform
 
 # The core's colormaps (bcviewer.export), so the overlay on screen and the exported heatmap PNGs
 # look the same. Their names are listed here because bcviewer.export loads after the first frame.
 COLORMAPS: tuple[str, ...] = ("viridis", "inferno", "coolwarm", "traffic", "gray")
-DEFAULT_COLORMAP = "inferno"
+# The same defaults as bcviewer.export (tests check): viridis at 50% stays legible over H&E,
+# where inferno's and the diverging maps' reds and pinks vanish into eosin.
+DEFAULT_COLORMAP = "viridis"
+DEFAULT_OPACITY = 0.5
+SMOOTH_MAX_SIDE = 1024  # pixels of the smooth map's image (drawn scaled, with bilinear filtering)
 _GREY_LUT = np.repeat(np.linspace(96, 160, 256).astype(np.uint8)[:, None], 3, axis=1)
 
 
@@ -56,8 +62,12 @@ class HeatmapLayer:
         self.probabilities = np.zeros(0, dtype=np.float64)
         self.uncertainties = np.zeros(0, dtype=np.float64)
         self.colormap = DEFAULT_COLORMAP
-        self.opacity = 0.4
+        self.opacity = DEFAULT_OPACITY
         self.threshold = 0.0
+        self.smooth = False
+        self.slide_size: tuple[int, int] = (0, 0)
+        self.tissue_path: QPainterPath | None = None  # level-0 outline; None: colour whole tiles
+        self._smooth_image: tuple[QImage, float] | None = None  # image and its level-0 px per pixel
         self.visible = True
         self.show_grid = False
         self._lut: np.ndarray | None = None  # None: not built yet, or built before the core loaded
@@ -72,9 +82,23 @@ class HeatmapLayer:
         self.probabilities = np.full(len(self.rects), np.nan)
         self.uncertainties = np.full(len(self.rects), np.nan)
         self._colors = None
+        self._smooth_image = None
 
     def clear(self) -> None:
         self.set_grid(np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+        self.set_tissue(None)
+
+    def set_tissue(self, polygons: list[np.ndarray] | None) -> None:
+        """Clip the colour to these level-0 polygons (outer outlines and holes); None: no clipping."""
+        if not polygons:
+            self.tissue_path = None
+            return
+        path = QPainterPath()
+        path.setFillRule(Qt.FillRule.OddEvenFill)  # holes are polygons inside outlines
+        for poly in polygons:
+            path.addPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))
+            path.closeSubpath()
+        self.tissue_path = path
 
     def set_scores(
         self, indices: np.ndarray, probabilities: np.ndarray, uncertainties: np.ndarray | None = None
@@ -85,6 +109,7 @@ class HeatmapLayer:
         if uncertainties is not None:
             self.uncertainties[idx] = uncertainties
         self._colors = None
+        self._smooth_image = None
 
     @property
     def tile_count(self) -> int:
@@ -103,13 +128,19 @@ class HeatmapLayer:
         self.colormap = name if name in COLORMAPS else DEFAULT_COLORMAP
         self._lut = None
         self._colors = None
+        self._smooth_image = None
 
     def set_opacity(self, opacity: float) -> None:
         self.opacity = min(max(float(opacity), 0.0), 1.0)
         self._colors = None
+        self._smooth_image = None
 
     def set_threshold(self, threshold: float) -> None:
         self.threshold = min(max(float(threshold), 0.0), 1.0)
+        self._smooth_image = None
+
+    def set_smooth(self, on: bool) -> None:
+        self.smooth = bool(on)
 
     @property
     def lut(self) -> np.ndarray:
@@ -166,15 +197,28 @@ class HeatmapLayer:
 
     # ---- painting -------------------------------------------------------------------------
     def paint(self, painter: QPainter, transform: ViewTransform, area: QRectF, hovered: int | None) -> None:
-        """Draw scored tiles above the threshold, the grid outlines when on, and the hovered border."""
+        """Draw scored tiles above the threshold (blocks, or the smooth map), clipped to the tissue
+        outline when there is one; then the grid outlines when on, and the hovered border."""
         if not self.has_grid:
             return
         indices = self.visible_indices(area)
         if self.visible and self.opacity > 0:
-            colors = self._tile_colors()
-            shown = indices[self.probabilities[indices] >= self.threshold]  # NaN (not scored) is False
-            for i, (x, y, w, h) in zip(shown.tolist(), transform.screen_rects(self.rects[shown]).tolist()):
-                painter.fillRect(x, y, w, h, colors[i])
+            painter.save()
+            if self.tissue_path is not None:
+                t = transform
+                to_screen = QTransform(t.scale, 0, 0, t.scale, -t.origin_x * t.scale, -t.origin_y * t.scale)
+                painter.setClipPath(to_screen.map(self.tissue_path), Qt.ClipOperation.IntersectClip)
+            smooth = self._smooth() if self.smooth else None
+            if smooth is not None:
+                image, ds = smooth
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.drawImage(transform.screen_rect(0, 0, image.width() * ds, image.height() * ds), image)
+            else:
+                colors = self._tile_colors()
+                shown = indices[self.probabilities[indices] >= self.threshold]  # NaN (not scored) is False
+                for i, (x, y, w, h) in zip(shown.tolist(), transform.screen_rects(self.rects[shown]).tolist()):
+                    painter.fillRect(x, y, w, h, colors[i])
+            painter.restore()
         if self.show_grid:
             painter.setPen(QPen(QColor(255, 255, 255, 150), 0))
             for x, y, w, h in transform.screen_rects(self.rects[indices]).tolist():
@@ -183,3 +227,16 @@ class HeatmapLayer:
             x, y, w, h = self.rects[hovered]
             painter.setPen(QPen(QColor(20, 220, 255), 2))
             painter.drawRect(transform.screen_rect(x, y, w, h).adjusted(1, 1, -1, -1))
+
+    def _smooth(self) -> tuple[QImage, float] | None:
+        """The smooth map as an RGBA image (built once per change; None until the core has loaded)."""
+        if self._smooth_image is None and core.is_ready() and self.scored_count and min(self.slide_size) > 0:
+            from bcviewer.export import colorize, level_size, rects_smooth_map
+
+            ds = max(1.0, max(self.slide_size) / SMOOTH_MAX_SIDE)
+            size = level_size(self.slide_size, ds)
+            values = rects_smooth_map(self.rects, self.probabilities, self.slide_size, ds, size)
+            rgba = np.ascontiguousarray(colorize(values, self.colormap, self.opacity, self.threshold))
+            image = QImage(rgba.data, size[0], size[1], size[0] * 4, QImage.Format.Format_RGBA8888).copy()
+            self._smooth_image = (image, ds)
+        return self._smooth_image

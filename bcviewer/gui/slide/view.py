@@ -3,7 +3,7 @@
 Painting never waits for the disk: each frame draws what the tile cache holds, fills holes with
 the slide's overview image, and asks the :class:`TileLoader` for the rest (and a ring of
 neighbours); tiles arriving from reader threads trigger another paint. Mouse and keyboard
-navigation live in :class:`~bcviewer.gui.navigation.ViewNavigator`.
+navigation live in :class:`~bcviewer.gui.slide.navigation.ViewNavigator`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from bcviewer.gui.minimap import Minimap
-from bcviewer.gui.navigation import ViewNavigator
-from bcviewer.gui.overlay import HeatmapLayer, TileInfo
-from bcviewer.gui.scale_bar import paint_scale_bar
-from bcviewer.gui.tile_cache import TileCache, TileKey
-from bcviewer.gui.tile_loader import TileLoader
-from bcviewer.gui.view_geometry import TileLayout, ViewTransform
+from bcviewer.gui.slide.minimap import Minimap
+from bcviewer.gui.slide.navigation import ViewNavigator
+from bcviewer.gui.slide.overlay import HeatmapLayer, TileInfo
+from bcviewer.gui.slide.scale_bar import paint_scale_bar
+from bcviewer.gui.slide.tile_cache import TileCache, TileKey
+from bcviewer.gui.slide.tile_loader import TileLoader
+from bcviewer.gui.slide.view_geometry import TileLayout, ViewTransform
 from bcviewer.slides import SlideReader
 
 MAX_SCALE = 16.0  # screen pixels per level-0 pixel at the deepest zoom
@@ -72,6 +72,7 @@ class SlideView(QWidget):
         self.minimap.navigate_requested.connect(self.center_on)
         self._minimap_enabled = True  # the user's choice; shown only while part of the image is off screen
         self.show_scale_bar = True
+        self.user_mpp: float | None = None  # the user's µm/px for a slide that does not record it
         self._reader: SlideReader | None = None
         self._layout: TileLayout | None = None
         self._thumbnail: QImage | None = None
@@ -113,6 +114,8 @@ class SlideView(QWidget):
         if old is not None and old is not reader:
             self.loader.close_reader_later(old)
         self.heatmap.clear()
+        self.heatmap.slide_size = reader.dimensions
+        self.user_mpp = None
         self._hovered = None
         self.minimap.set_image(thumbnail, reader.dimensions)
         self._place_minimap()
@@ -316,8 +319,9 @@ class SlideView(QWidget):
         painter.setClipRect(t.screen_rect(0, 0, *self._reader.dimensions), Qt.ClipOperation.IntersectClip)
         self.heatmap.paint(painter, t, area, self._hovered)  # edge tiles stop at the image's edge
         painter.restore()
-        if self.show_scale_bar and self._reader.mpp:
-            paint_scale_bar(painter, 12, self.height() - 12, self._reader.mpp / t.scale)
+        mpp = self._reader.mpp or self.user_mpp
+        if self.show_scale_bar and mpp:
+            paint_scale_bar(painter, 12, self.height() - 12, mpp / t.scale)
         painter.end()
         self.paint_count += 1
         self._request_tiles(visible)

@@ -1,7 +1,9 @@
-"""``AnalysisPanel``: Run/Cancel, progress with ETA, and the result of the last analysis.
+"""``AnalysisPanel``: what the model reads, Run/Cancel, progress with ETA, and the last result.
 
-The result shows the image-level probability, label and uncertainty (as defined by the core's
-``TileScores``), each ensemble member's probability, and the hybrid networks' branch attention:
+Above the buttons the panel says what the chosen model reads ("idc-wsi: whole slide, 200 µm
+tiles at 4 µm/px") and warns when this input's scale is far from it. The result shows the
+verdict with its uncertainty on the same line, the image-level probability (as defined by the
+core's ``TileScores``), each ensemble member's probability, and the hybrid networks' branch attention:
 how much weight the CNN branch and the LSTM branch got, averaged over the scored tiles.
 """
 
@@ -112,6 +114,11 @@ class AnalysisPanel(QWidget):
         super().__init__(parent)
         self.model_label = QLabel("Model: automatic")
         self.model_label.setWordWrap(True)
+        self.model_label.setToolTip("The model that will score this image, and the input it was trained on")
+        self.warning_label = QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b35c00;")
+        self.warning_label.hide()
         self.run_button = QPushButton("Run analysis")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -157,6 +164,7 @@ class AnalysisPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.model_label)
+        layout.addWidget(self.warning_label)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.eta_label)
@@ -170,7 +178,13 @@ class AnalysisPanel(QWidget):
 
     # ---- states ---------------------------------------------------------------------------
     def set_model_name(self, name: str) -> None:
+        """The model's name, or its one-line description ("idc-wsi: whole slide, 200 µm tiles ...")."""
         self.model_label.setText(f"Model: {name}")
+
+    def set_warnings(self, warnings: list[str]) -> None:
+        """Scale warnings for this input and model; hidden when there are none."""
+        self.warning_label.setText("\n".join(f"⚠ {w[:1].upper()}{w[1:]}." for w in warnings))
+        self.warning_label.setVisible(bool(warnings))
 
     def show_ready(self) -> None:
         """A slide is open and nothing has run on it yet."""
@@ -245,11 +259,16 @@ class AnalysisPanel(QWidget):
         self.probability_label.setText(f"P(malignant) {p:.3f}")
         label = scores.image_label or "–"
         color = "#c62828" if label == "malignant" else "#2e7d32"
-        self.label_label.setText(f"<span style='color:{color}'>{label.upper()}</span>")
-        self.uncertainty_label.setText(
-            f"Uncertainty {scores.image_uncertainty:.3f} · label threshold {scores.threshold:.2f}"
+        verdict = f"<span style='color:{color}'>{label.upper()}</span>"
+        if scores.image_uncertain:  # above the model card's "uncertain" threshold: say so first
+            verdict = f"<span style='color:#b35c00'>UNCERTAIN</span> (leaning {verdict})"
+        self.label_label.setText(
+            f"{verdict}<span style='font-weight:normal'> · uncertainty {scores.image_uncertainty:.3f}</span>"
         )
-        self.uncertainty_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
+        self.label_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
+        self.uncertainty_label.setText(
+            f"Label threshold {scores.threshold:.2f} · uncertainty 0 = members certain and agreeing, 1 = maximal"
+        )
         probs = scores.image_member_probs
         names = member_names(card, len(probs))
         self.members_table.setRowCount(len(probs))

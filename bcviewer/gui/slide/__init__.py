@@ -1,0 +1,1 @@
+"""The slide viewer: tiled pyramid view, tile cache and loader, heatmap overlay, analysis dock."""

@@ -1,0 +1,159 @@
+"""File safety shared by every command and the viewer: what may be read, and how outputs are written.
+
+* Inputs must be regular files: a FIFO or a device named ``x.svs`` would block ``open()``
+  forever, so :func:`require_regular_file` checks with ``stat`` before anything opens the path.
+* Outputs never replace an input: :func:`refuse_overwriting` compares files by identity (device
+  and inode, so links and ``./`` spellings are caught), including a label project's ``-wal`` and
+  ``-shm`` companions, whose loss would lose committed labels.
+* Outputs are atomic and respect the umask: :func:`atomic_write_bytes` writes a temporary file
+  next to the target, syncs it, gives it the permissions a plain ``open()`` would have given
+  (``mkstemp`` creates 0600 files, unreadable to the rest of a lab group) and renames it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from bcviewer.errors import BcviewerError
+
+PROJECT_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class FileSafetyError(BcviewerError):
+    """An input that is not a regular file, or an output that would destroy an input."""
+
+
+class OutputWriteError(BcviewerError):
+    """An output file could not be written."""
+
+
+def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """``path`` as a Path if it is an existing regular file (links followed); else one clear error."""
+    p = Path(path).expanduser()
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise FileSafetyError(f"{p} does not exist") from None
+    except PermissionError:
+        raise FileSafetyError(f"{p} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise FileSafetyError(f"{p} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise FileSafetyError(f"{p} is a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise FileSafetyError(f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only "
+                              f"regular files, so give the {what} itself")
+    return p
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+class Protected:
+    """Files an output must never replace, looked up by path and by identity in O(1)."""
+
+    def __init__(self, files: Iterable[Path]) -> None:
+        self._by_path: dict[str, Path] = {}
+        self._by_id: dict[tuple[int, int], Path] = {}
+        for p in files:
+            self._by_path.setdefault(os.path.abspath(p), p)
+            ident = _identity(p)
+            if ident is not None:
+                self._by_id.setdefault(ident, p)
+
+    def find(self, output: Path) -> Path | None:
+        """The protected file ``output`` would replace, or None."""
+        hit = self._by_path.get(os.path.abspath(output))
+        if hit is None and self._by_id:
+            ident = _identity(output)
+            hit = self._by_id.get(ident) if ident is not None else None
+        return hit
+
+
+def protected_files(inputs: Iterable[str | os.PathLike[str]] = (),
+                    projects: Iterable[str | os.PathLike[str]] = ()) -> Protected:
+    """The files an output must never replace: the inputs, the projects and their companions."""
+    files = [Path(p).expanduser() for p in inputs]
+    for project in projects:
+        p = Path(project).expanduser()
+        files += [p, *(p.with_name(p.name + suffix) for suffix in PROJECT_COMPANIONS)]
+    return Protected(files)
+
+
+def refuse_overwriting(output: str | os.PathLike[str] | None, protected: Protected, option: str) -> None:
+    """Raise when ``output`` names one of the ``protected`` files (same file, or same path)."""
+    if output is None:
+        return
+    out = Path(output).expanduser()
+    hit = protected.find(out)
+    if hit is not None:
+        raise FileSafetyError(f"{option} {out} would overwrite {hit}, which this command reads; "
+                              "choose another output")
+
+
+# ---- atomic writes ------------------------------------------------------------------------------
+_UMASK: int | None = None
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read once: setting and restoring it is the only portable way)."""
+    global _UMASK
+    with _UMASK_LOCK:
+        if _UMASK is None:
+            _UMASK = os.umask(0o022)
+            os.umask(_UMASK)
+        return _UMASK
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a synced temporary file in the same folder and ``os.replace``.
+
+    The file gets mode ``0o666 & ~umask``, like a file created with ``open(path, "w")``.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if hasattr(os, "fchmod"):  # POSIX; on Windows mkstemp's mode is not a group matter
+                os.fchmod(fh.fileno(), 0o666 & ~current_umask())
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputWriteError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write text as UTF-8 atomically; file names that are not UTF-8 keep their original bytes."""
+    return atomic_write_bytes(path, text.encode("utf-8", errors="surrogateescape"))
