@@ -43,8 +43,14 @@ def render_report(card: dict[str, Any]) -> str:
              + ", ".join(f"{k} {v}" for k, v in cohort["class_counts"].items()) + ".",
              f"Genes: {card['n_genes']}. Classes: {', '.join(card['classes'])}"
              + (f" (positive: {card['positive_class']})." if card.get("positive_class") else "."), ""]
-    lines += ["Preprocessing (fitted on training folds only): "
-              + " → ".join(step["type"] for step in card["preprocessing"]) + ".", ""]
+    members = card.get("classifier", {}).get("members")
+    if isinstance(members, list):  # an ensemble: each member has its own chain
+        lines += ["Mean of the class probabilities of: " + "; ".join(
+            f"{m['architecture']} (" + " → ".join(step["type"] for step in m["preprocessing"]) + ")"
+            for m in members) + ". Preprocessing is fitted on training folds only.", ""]
+    else:
+        lines += ["Preprocessing (fitted on training folds only): "
+                  + " → ".join(step["type"] for step in card["preprocessing"]) + ".", ""]
     lines += ["## Cross-validation", "", card["cv"]["scheme"] + ".", ""] + cv_table(card) + [""]
     lines += ["Per-fold AUC: " + "; ".join(
         f"{m}: " + ", ".join(f"{f['metrics'][m]['auc']:.3f}" for f in card["cv"]["folds"])
