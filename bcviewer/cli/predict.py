@@ -34,6 +34,7 @@ from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
+    RUNTIME_CHOICES,
     JobResult,
     Predictor,
     ScaleUnknownError,
@@ -41,6 +42,7 @@ from bcviewer.inference import (
     TileScores,
     analysis_grid,
     choose_device,
+    choose_runtime,
     default_model_name,
     level0_mpp,
     scale_warnings,
@@ -86,6 +88,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0 for microscopy images)")
     p.add_argument("--device", default="auto",
                    help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES,
+                   help="auto: ONNX Runtime on the CPU, torch on a GPU; int8: the model's quantised file, if it "
+                        "ships one (default: auto)")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR",
                    help="output folder (default: bcviewer-predictions)")
     p.add_argument("--formats", default="csv,geojson,png",
@@ -159,14 +164,16 @@ def collect_inputs(paths: list[str]) -> list[Path]:
 class ModelCache:
     """Predictors by model name, loaded on first use; a model that fails to load fails every time."""
 
-    def __init__(self, device: str) -> None:
-        self.device = device
+    def __init__(self, device: str, runtime: str = "auto") -> None:
+        self.device, self.runtime = device, runtime
         self._loaded: dict[str, Predictor | BcviewerError] = {}
 
     def get(self, name: str) -> Predictor:
         if name not in self._loaded:
             try:
-                self._loaded[name] = Predictor(load_model(name), device=self.device)
+                self._loaded[name] = Predictor(load_model(name), device=self.device, runtime=self.runtime)
+                if self._loaded[name].runtime_note:  # type: ignore[union-attr]
+                    print(f"{name}: {self._loaded[name].runtime_note}", file=sys.stderr)  # type: ignore[union-attr]
             except BcviewerError as exc:
                 self._loaded[name] = exc
         found = self._loaded[name]
@@ -298,8 +305,8 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)
-    choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
-    models = ModelCache(args.device)
+    choose_runtime(args.runtime, choose_device(args.device))  # a missing GPU: one error for the run, not per file
+    models = ModelCache(args.device, args.runtime)
     if args.model:
         models.get(args.model)  # a bad --model is one error for the whole run as well
     inputs = collect_inputs(args.paths)
