@@ -66,7 +66,8 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert rows[2]["label"] == scores.image_label
     for row in rows:
         folder = out / Path(row["path"]).stem
-        assert sorted(p.name for p in folder.iterdir()) == ["heatmap.png", "overlay.png", "tiles.csv", "tiles.geojson"]
+        assert sorted(p.name for p in folder.iterdir()) == ["heatmap.png", "manifest.json", "overlay.png", "tiles.csv",
+                                                            "tiles.geojson"]
         table = read_tiles_csv(folder / "tiles.csv", slide_size=(700, 460))
         assert len(table) == 9 and table.image_p_malignant == pytest.approx(float(row["p_malignant"]), abs=1e-6)
         assert len(read_geojson(folder / "tiles.geojson")) == 9
@@ -91,7 +92,7 @@ def test_bad_files_are_reported_and_the_rest_still_run(inputs: Path, models: dic
     assert "unopenable.tiff" in rows[0]["error"] and "does not exist" in rows[2]["error"]
     assert all("\n" not in r["error"] and r["p_malignant"] == "" for r in rows if r["status"] == "error")
     assert sorted(p.name for p in out.iterdir()) == [Path(PNGS[0]).stem, "summary.csv"]
-    assert [p.name for p in (out / Path(PNGS[0]).stem).iterdir()] == ["tiles.csv"]  # --formats csv only
+    assert sorted(p.name for p in (out / Path(PNGS[0]).stem).iterdir()) == ["manifest.json", "tiles.csv"]  # csv only
     assert "1 of 4 inputs scored" in capsys.readouterr().err
 
 
