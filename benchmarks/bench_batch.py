@@ -41,7 +41,7 @@ from bcviewer.cli.main import main
 from bcviewer.slides import open_slide
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 SVS = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
 VARIANTS = [lambda a: a, np.fliplr, np.flipud, lambda a: np.rot90(a, 2), lambda a: np.rot90(a, 1)]
 

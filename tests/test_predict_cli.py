@@ -53,7 +53,9 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
                  "--batch-size", "4", "--quiet"])
     assert code == 0
     rows = _summary(out)
-    assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error"]
+    assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error",
+                             "uncertain"]
+    assert all(r["uncertain"] == "" for r in rows)  # the tiny model's card names no uncertain threshold
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.
@@ -146,3 +148,23 @@ def test_default_model_is_chosen_per_input_kind(models: dict[str, Path], tmp_pat
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]  # summary keeps the input order
     assert [r["n_tiles"] for r in rows] == [str(n_slide_tiles), "9", ""]
     assert "does not exist" in rows[2]["error"]
+
+
+def test_summary_flags_images_above_the_cards_uncertain_threshold(models: dict[str, Path], tmp_path: Path,
+                                                                  test_data: Path) -> None:
+    import shutil
+
+    from bcviewer.nets import update_card
+
+    model = tmp_path / "model"
+    shutil.copytree(models["image"], model)
+    png = test_data / "breakhis" / PNGS[0]
+    out = tmp_path / "o1"
+    assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    u = float(_summary(out)[0]["uncertainty"])
+    for threshold, flag in ((u - 1e-4, "yes"), (u + 1e-4, "no")):
+        update_card(model, {"uncertainty": {"threshold": threshold, "level": "image"}})
+        out = tmp_path / f"o{flag}"
+        assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu",
+                     "--quiet"]) == 0
+        assert _summary(out)[0]["uncertain"] == flag

@@ -24,7 +24,7 @@ from bcviewer.batch.cluster import SlideTask, open_client, process_stats, score_
 from bcviewer.cli.main import main
 from bcviewer.export import read_tiles_csv
 
-SAMPLE = ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 OTHER_PNG = ROOT / "tests" / "data" / "breakhis" / "SOB_B_A-14-22549AB-100-001.png"
 SVS = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
 CORRUPT = ROOT / "tests" / "data" / "slides" / "edge-cases" / "unreadable.svs"
@@ -88,14 +88,14 @@ def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pyte
     assert [r["status"] for r in rows_there] == ["ok", "ok", "error"]
     assert "401 level-0 pixels" in rows_there[2]["error"]
     assert [r["n_tiles"] for r in rows_there[:2]] == ["9", "20"]
-    for stem, size in (("SOB_M_DC-14-13412-100-001", (700, 460)), ("cmu_small_region", (2220, 2967))):
+    for stem, size in (("SOB_M_MC-14-13413-100-003", (700, 460)), ("cmu_small_region", (2220, 2967))):
         a, b = read_tiles_csv(here / stem / "tiles.csv", size), read_tiles_csv(there / stem / "tiles.csv", size)
         assert (a.rects() == b.rects()).all()
         assert b.p_malignant == pytest.approx(a.p_malignant, abs=2e-6)
         assert b.uncertainty == pytest.approx(a.uncertainty, abs=2e-6)
         for name in ("heatmap.png", "overlay.png", "tiles.geojson"):
             assert (there / stem / name).is_file()
-    manifests = [json.loads((there / s / MANIFEST_NAME).read_text()) for s in ("SOB_M_DC-14-13412-100-001",
+    manifests = [json.loads((there / s / MANIFEST_NAME).read_text()) for s in ("SOB_M_MC-14-13413-100-003",
                                                                                "cmu_small_region")]
     assert [m["model"]["source"] for m in manifests] == ["breakhis-100x", "idc-wsi"]
     assert all(m["scored_by"].split(":")[1] != str(os.getpid()) for m in manifests)  # scored in a worker

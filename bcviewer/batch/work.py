@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -66,6 +67,7 @@ class PredictOptions:
     magnification: int | None = None
     min_tissue: float | None = None
     device: str = "auto"
+    runtime: str = "auto"
     batch_size: int = DEFAULT_BATCH_SIZE
     threshold: float = 0.5
     cmap: str = DEFAULT_COLORMAP
@@ -74,9 +76,9 @@ class PredictOptions:
     object_type: str = "tile"
 
     # How the work is run, not what it produces: a resumed run may change them.
-    EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "batch_size"})
+    EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "runtime", "batch_size"})
     # The options a Predictor is built with: a worker keeps one predictor per model and these values.
-    PREDICTOR_FIELDS: ClassVar[tuple[str, ...]] = ("device",)
+    PREDICTOR_FIELDS: ClassVar[tuple[str, ...]] = ("device", "runtime")
 
     def predictor_key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.PREDICTOR_FIELDS)
@@ -101,11 +103,13 @@ class SummaryRow:
     uncertainty: float | None = None
     n_tiles: int | None = None
     error: str = ""
+    uncertain: bool | None = None  # None: the model card names no "uncertain" threshold
 
     def cells(self) -> list[str]:
         num = lambda v: "" if v is None else f"{v:.6f}"  # noqa: E731
+        flag = "" if self.uncertain is None else ("yes" if self.uncertain else "no")
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error]
+                "" if self.n_tiles is None else str(self.n_tiles), self.error, flag]
 
 
 @dataclass
@@ -151,7 +155,10 @@ def load_predictor(ref: ModelRef, options: PredictOptions) -> Predictor:
     if found != ref.sha256:
         raise BcviewerError(f"model {ref.name} on {worker_id()} has weights sha256 {found[:12]}..., the run asked "
                             f"for {ref.sha256[:12]}...; install the same model everywhere")
-    return Predictor(model, device=options.device)
+    predictor = Predictor(model, device=options.device, runtime=options.runtime)
+    if predictor.runtime_note:
+        print(f"{ref.name}: {predictor.runtime_note}", file=sys.stderr)
+    return predictor
 
 
 class PredictorCache:
@@ -287,7 +294,8 @@ def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
-                     scores.image_uncertainty, len(scores))
+                     scores.image_uncertainty, len(scores),
+                     uncertain=None if scores.uncertain_above is None else scores.image_uncertain)
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes)
 
 

@@ -3,7 +3,8 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error`` (appended after every input, so an interrupted run keeps what was done, and replaced
+  error,uncertain`` (``uncertain``: yes/no by the model card's threshold, empty when it names none;
+  appended after every input, so an interrupted run keeps what was done, and replaced
   atomically by the complete table in input order at the end); each failed input also gets one
   line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
@@ -50,12 +51,19 @@ from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
 from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
-from bcviewer.inference import DEFAULT_BATCH_SIZE, DEFAULT_MIN_TISSUE, choose_device, default_model_name
+from bcviewer.inference import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MIN_TISSUE,
+    RUNTIME_CHOICES,
+    choose_device,
+    choose_runtime,
+    default_model_name,
+)
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 from bcviewer.slides import open_slide
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
-SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error")
+SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "uncertain")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
                             ".scn", ".bif", ".dcm", ".svslide"})
 
@@ -87,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0 for microscopy images)")
     p.add_argument("--device", default="auto",
                    help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES,
+                   help="auto: ONNX Runtime on the CPU, torch on a GPU; int8: the model's quantised file, if it "
+                        "ships one (default: auto)")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR",
                    help="output folder (default: bcviewer-predictions)")
     p.add_argument("--formats", default="csv,geojson,png",
@@ -279,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args, formats)
     if args.workers or args.scheduler:
         from bcviewer.batch import cluster  # noqa: F401 - Dask missing: one error before anything is written
-    choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
+    choose_runtime(args.runtime, choose_device(args.device))  # a missing GPU: one error for the run, not per file
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
         predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well

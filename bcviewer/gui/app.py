@@ -18,8 +18,9 @@ from PySide6.QtWidgets import QApplication
 from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
 from bcviewer.gui.main_window import MainWindow
+from bcviewer.paths import sample_image
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = sample_image()
 
 
 def build_parser() -> argparse.ArgumentParser:
