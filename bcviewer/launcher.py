@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping
 
 GUI_COMMANDS = {"open"}
+QT_PROBE = "_qtprobe"  # hidden: run by `bcviewer doctor` in a child process (bcviewer.cli.doctor)
 _HEADLESS_PLATFORMS = {"offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay"}
 
 
@@ -62,6 +63,10 @@ def _local_x_server_exists(display: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Run ``bcviewer``; no arguments or ``open`` start the desktop viewer."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [QT_PROBE]:
+        from bcviewer.gui.probe import main as probe
+
+        return probe()
     if not args or args[0] in GUI_COMMANDS:
         wants_help = any(a in ("-h", "--help") for a in args[1:])
         problem = None if wants_help else display_problem()

@@ -28,6 +28,7 @@ COMMANDS = {
     "quantize": "bcviewer.cli.quantize",
     "labels": "bcviewer.cli.labels",
     "selflearn": "bcviewer.cli.selflearn",
+    "doctor": "bcviewer.cli.doctor",
 }
 COMMAND_MODULES = list(COMMANDS.values())
 
@@ -87,6 +88,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one CLI command and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # answered without importing every sub-command (and PyTorch)
+        print(f"bcviewer {__version__}")
+        return 0
     parser = build_parser(argv[0] if argv else None)
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse would blame "bcviewer"; name the sub-command the options were given to

@@ -7,21 +7,25 @@ weights is :func:`bcviewer.genes.store.load_gene_model`'s job.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bcviewer.genes.errors import GeneModelError
+from bcviewer.paths import gene_model_dirs
 
 CARD_NAME = "card.json"
 INDEX_NAME = "index.json"
 
 
 def default_models_dir() -> Path:
-    """``$BCVIEWER_GENE_MODELS`` or the project's ``models/genes``."""
-    env = os.environ.get("BCVIEWER_GENE_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "genes"
+    """The first gene-model folder: ``$BCVIEWER_GENE_MODELS`` or the shipped ``models/genes``."""
+    return gene_model_dirs()[0]
+
+
+def model_roots(models_dir: Path | None = None) -> list[Path]:
+    """``models_dir`` alone when given, else every gene-model folder (see :mod:`bcviewer.paths`)."""
+    return [models_dir] if models_dir else gene_model_dirs()
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class GeneTask:
     default: str
     genes: tuple[str, ...]
     classes: tuple[str, ...]
+    scaling: str | None = None  # recommended scaling for another platform (index.json), if chosen
 
     def model_name(self, architecture: str) -> str:
         """The name :func:`~bcviewer.genes.store.load_gene_model` takes for one architecture."""
@@ -47,22 +52,30 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise GeneModelError(f"{path}: unreadable {what} ({exc})") from exc
 
 
+def task_folders(models_dir: Path | None = None) -> list[Path]:
+    """Task folders under the gene-model roots, sorted by name; the first root holding a name wins."""
+    found: dict[str, Path] = {}
+    for root in model_roots(models_dir):
+        if root.is_dir():
+            for task in sorted(p for p in root.iterdir() if p.is_dir()):
+                found.setdefault(task.name, task)
+    return [found[name] for name in sorted(found)]
+
+
 def list_tasks(models_dir: Path | None = None) -> list[GeneTask]:
     """Task folders holding at least one model, sorted by name."""
-    root = models_dir or default_models_dir()
-    if not root.is_dir():
-        return []
     tasks: list[GeneTask] = []
-    for task in sorted(p for p in root.iterdir() if p.is_dir()):
+    for task in task_folders(models_dir):
         architectures = tuple(a.name for a in sorted(task.iterdir()) if (a / CARD_NAME).is_file())
         if not architectures:
             continue
-        default = architectures[0]
+        default, scaling = architectures[0], None
         if (task / INDEX_NAME).is_file():
-            default = str(_read_json(task / INDEX_NAME, "task index").get("default", default))
+            index = _read_json(task / INDEX_NAME, "task index")
+            default, scaling = str(index.get("default", default)), index.get("scaling")
         if default not in architectures:
             raise GeneModelError(f"{task / INDEX_NAME} names {default!r} as the default, but {task} has no such model")
         spec = _read_json(task / default / CARD_NAME, "model card").get("classifier", {})
         tasks.append(GeneTask(task.name, task, architectures, default, tuple(spec.get("genes", ())),
-                              tuple(str(c) for c in spec.get("classes", ()))))
+                              tuple(str(c) for c in spec.get("classes", ())), scaling))
     return tasks

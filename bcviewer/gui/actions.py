@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
-ICON_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
+from bcviewer.paths import icons_dir
+
+ICON_DIR = icons_dir()
 
 RUNTIME_LABELS = {
     "auto": "Automatic (ONNX Runtime on the CPU, PyTorch on a GPU)",

@@ -18,8 +18,9 @@ from PySide6.QtWidgets import QApplication
 from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
 from bcviewer.gui.main_window import MainWindow
+from bcviewer.paths import sample_image
 
-SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
+SAMPLE = sample_image()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,14 +9,12 @@ because unpickling can run arbitrary code.
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import platformdirs
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -27,20 +25,14 @@ from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
 from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
 from bcviewer.nets.preprocess import InputSpec, preprocess
+from bcviewer.paths import model_search_dirs, shipped_models_dir
 
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "weights.safetensors"
 CARD_FORMAT = "bcviewer-model/1"
 FUSION = "branch attention (softmax over cnn/lstm vectors) x sigmoid gate of their element-wise product"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
-SHIPPED_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-
-
-def model_search_dirs() -> list[Path]:
-    """Folders searched for a model given by name: $BCVIEWER_MODELS (path list), the project's
-    ``models/`` folder, then the user's data folder."""
-    env = [Path(p) for p in os.environ.get("BCVIEWER_MODELS", "").split(os.pathsep) if p]
-    return [*env, SHIPPED_MODELS_DIR, Path(platformdirs.user_data_dir("bcviewer")) / "models"]
+SHIPPED_MODELS_DIR = shipped_models_dir()
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""What the Linux, Windows and macOS PyInstaller specs share: one list of data, imports and exclusions.
+
+Each ``installer/<os>/bcviewer.spec`` imports this module and adds only what its platform needs
+(an .ico, a .app bundle). Change what goes into the bundles here, never in one spec alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "bcviewer"
+ENTRY = str(ROOT / "installer" / "entry.py")
+ICON_SVG = ROOT / "resources" / "icons" / "bcviewer.svg"
+
+# models/ and resources/ land where an installed wheel has them (bcviewer/_data, see setup.py),
+# so bcviewer.paths finds them through importlib.resources in the bundle too.
+DATAS = [(str(ROOT / "models"), "bcviewer/_data/models"), (str(ROOT / "resources"), "bcviewer/_data/resources")]
+
+# The CLI imports its sub-command modules by name (bcviewer.cli.main.COMMANDS) and the GUI imports
+# parts of the core on worker threads: PyInstaller's import scan cannot see either.
+HIDDEN_PACKAGES = ["bcviewer"]
+
+# Never imported by bcviewer at run time: torch.compile's compiler (triton, ~0.9 GB), notebooks,
+# other GUI toolkits and test suites.
+# Also packages that optional imports of torch, pandas or dask would drag in from a crowded build
+# environment (cloud SDKs, dashboards, other ML frameworks).
+EXCLUDES = [
+    "triton", "tkinter", "matplotlib", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
+    "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard", "tensorflow", "jax", "jaxlib",
+    "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh", "onnx",
+]
+
+
+def hidden_imports() -> list[str]:
+    """Every bcviewer module (the sub-commands are imported by name)."""
+    from PyInstaller.utils.hooks import collect_submodules
+
+    sys.path.insert(0, str(ROOT))  # the checkout's bcviewer, whatever is installed
+    return [m for pkg in HIDDEN_PACKAGES for m in collect_submodules(pkg)]
+
+
+def metadata_datas() -> list[tuple[str, str]]:
+    """The dist-info of every library ``bcviewer doctor`` reports, so it can name their versions."""
+    from importlib.metadata import PackageNotFoundError
+
+    from PyInstaller.utils.hooks import copy_metadata
+
+    sys.path.insert(0, str(ROOT))
+    from bcviewer.cli.doctor import DISTRIBUTIONS
+
+    found: list[tuple[str, str]] = []
+    for name in ("bcviewer", *DISTRIBUTIONS):
+        try:
+            found += copy_metadata(name)
+        except PackageNotFoundError:  # an optional library (onnxruntime) that this build lacks
+            pass
+    return found
+
+
+def extension_binaries() -> list[tuple[str, str]]:
+    """Native libraries that packages load by path, which PyInstaller's import scan cannot see:
+    torchvision's operator library (0.29 names it ``_C_stable.so``; without it ``import
+    torchvision`` fails) and OpenSlide from openslide-bin (``libopenslide.so.1``,
+    ``libopenslide-1.dll``, ``libopenslide.1.dylib``; without it no slide opens)."""
+    from PyInstaller.utils.hooks import collect_dynamic_libs
+
+    patterns = ["*.so", "*.so.*", "*.pyd", "*.dll", "*.dylib"]
+    return [*collect_dynamic_libs("torchvision", search_patterns=patterns),
+            *collect_dynamic_libs("openslide_bin", search_patterns=patterns)]
+
+
+def analysis_kwargs() -> dict:
+    """Keyword arguments for ``Analysis`` shared by every platform."""
+    return {
+        "scripts": [ENTRY],
+        "pathex": [str(ROOT)],
+        "datas": DATAS + metadata_datas(),
+        "binaries": extension_binaries(),
+        "hiddenimports": hidden_imports(),
+        "excludes": EXCLUDES,
+        "noarchive": False,
+    }
+
+
+def version() -> str:
+    """The project version from pyproject.toml (bundles and installers are named after it)."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
