@@ -26,7 +26,7 @@ APP_NAME = "bcviewer"
 MODELS_ENV = "BCVIEWER_MODELS"
 GENE_MODELS_ENV = "BCVIEWER_GENE_MODELS"
 GENES_SUBDIR = "genes"
-SAMPLE_NAME = "SOB_M_DC-14-13412-100-001.png"
+SAMPLE_NAME = "SOB_M_MC-14-13413-100-003.png"
 PACKAGED_DATA = "_data"  # bcviewer/_data in a wheel: models/ and resources/ of the source tree
 
 
@@ -78,5 +78,5 @@ def icons_dir() -> Path:
 
 
 def sample_image() -> Path:
-    """The bundled BreakHis sample image (malignant ductal carcinoma, 100x)."""
+    """The bundled BreakHis sample image (mucinous carcinoma, 100X, test patient 14-13413)."""
     return resource_path("sample", SAMPLE_NAME)

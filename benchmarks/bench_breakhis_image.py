@@ -40,7 +40,7 @@ def _median_seconds(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", nargs="?", type=Path,
-                        default=ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png")
+                        default=ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--model", default="breakhis-100x")

@@ -47,7 +47,7 @@ from bcviewer.gui import core  # noqa: E402
 from bcviewer.gui.main_window import MainWindow  # noqa: E402
 from bcviewer.gui.settings import ViewerSettings  # noqa: E402
 
-SAMPLE = ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 SVS = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
 
 

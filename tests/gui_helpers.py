@@ -27,7 +27,7 @@ from bcviewer.nets import Ensemble, HybridNet, InputSpec, save_model
 from bcviewer.slides import open_slide
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_PNG = ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+SAMPLE_PNG = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 TINY = dict(backbone="resnet18", width=0.125, rnn_hidden=8, rows_size=16, fusion_width=16)
 IMAGE_SPEC = InputSpec(64, 48, (0.78, 0.62, 0.77), (0.12, 0.16, 0.11), magnification="100X", tile_scheme="breakhis-3x3")
 SLIDE_SPEC = InputSpec(48, 48, (0.78, 0.62, 0.77), (0.12, 0.16, 0.11), tile_um=100.0, mpp=2.0, tile_scheme="physical")

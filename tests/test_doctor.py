@@ -30,7 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_source_checkout_reads_the_top_level_folders(clean_env: Path) -> None:
     assert paths.data_root() == ROOT
-    assert paths.sample_image() == ROOT / "resources" / "sample" / "SOB_M_DC-14-13412-100-001.png"
+    assert paths.sample_image() == ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
     assert paths.sample_image().is_file() and (paths.icons_dir() / "bcviewer.svg").is_file()
     assert paths.model_search_dirs() == [ROOT / "models", clean_env / "models"]
     assert paths.gene_model_dirs() == [ROOT / "models" / "genes", clean_env / "models" / "genes"]

@@ -32,8 +32,11 @@ def test_shipped_tasks_are_listed_with_their_default_genes_and_classes() -> None
     tasks = {t.name: t for t in list_tasks()}
     assert sorted(tasks) == ["er-status", "metastasis"]
     er = tasks["er-status"]
-    assert er.architectures == ("cnn-bilstm", "deepcme", "gexpnet")
-    assert er.default == json.loads((MODELS / "er-status" / "index.json").read_text())["default"] == "deepcme"
+    assert er.architectures == ("cnn-bilstm", "deepcme", "ensemble", "gexpnet")
+    index = json.loads((MODELS / "er-status" / "index.json").read_text())
+    assert er.default == index["default"] == "ensemble"  # highest mean CV AUC
+    assert er.scaling == index["scaling"] == "cohort"  # chosen on the external cohorts
+    assert tasks["metastasis"].scaling is None  # no external cohort: nothing chosen
     assert er.classes == ("Negative", "Positive")
     assert len(er.genes) == 47 and "ESR1" in er.genes and "KRT5" not in er.genes
     assert list(er.genes) == load_gene_model(er.model_name("gexpnet")).genes

@@ -238,3 +238,16 @@ def test_threshold_hides_low_tiles_and_persists(qtbot, window, models_dir: Path)
         assert ((pixel.red(), pixel.green(), pixel.blue()) == rgb) == (p >= view.heatmap.threshold)
     assert window.settings.overlay()["threshold"] == pytest.approx(view.heatmap.threshold)
     assert window.settings.overlay()["opacity"] == pytest.approx(1.0)
+
+
+def test_runtime_setting_reaches_the_predictor_and_persists(qtbot, window, settings) -> None:  # noqa: F811
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    assert window.analysis.runtime == "auto"
+    by_default = _run_and_wait(qtbot, window)
+    assert window.analysis.runtime_used == "onnx"  # no GPU here: the fast CPU runtime by default
+    torch_action = next(a for a in window.actions.runtime_group.actions() if a.data() == "torch")
+    torch_action.trigger()
+    assert torch_action.isChecked() and settings.runtime() == "torch" and window.analysis.runtime == "torch"
+    by_torch = _run_and_wait(qtbot, window)
+    assert window.analysis.runtime_used == "torch"
+    np.testing.assert_allclose(by_torch.p_malignant, by_default.p_malignant, rtol=0, atol=1e-4)

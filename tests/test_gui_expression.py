@@ -109,10 +109,16 @@ def drop(tab: ExpressionTab, path: Path) -> bool:
 def test_tasks_and_default_models_come_from_the_installed_models(tab: ExpressionTab) -> None:
     assert [tab.picker.task_box.itemData(i) for i in range(tab.picker.task_box.count())] == [
         t.name for t in list_tasks()] == ["er-status", "metastasis"]
-    assert tab.picker.selected_models() == ["er-status/deepcme"]
+    tasks = {t.name: t for t in list_tasks()}
+    assert tab.picker.selected_models() == [f"er-status/{tasks['er-status'].default}"]
     tab.picker.set_task("metastasis")
-    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "gexpnet"]
-    assert tab.picker.selected_models() == ["metastasis/deepcme"]
+    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "ensemble", "gexpnet"]
+    assert tab.picker.selected_models() == [f"metastasis/{tasks['metastasis'].default}"]
+    recommended = tasks["er-status"].scaling
+    tab.picker.set_task("er-status")
+    marked = [tab.picker.scale_box.itemData(i) for i in range(tab.picker.scale_box.count())
+              if tab.picker.scale_box.itemText(i).endswith("recommended for another platform")]
+    assert recommended in ("cohort", "quantile", "rank") and marked == [recommended]
     assert not tab.predict_button.isEnabled() and not tab.export_button.isEnabled()
 
 
@@ -312,3 +318,55 @@ def test_sorting_by_probability_keeps_the_details_on_the_right_sample(qtbot, tab
     assert tab.current_sample() == lowest["sample"]
     assert tab.details.sample_label.text().startswith(f"<b>{lowest['sample']}</b>")
     assert f"P(Positive) = {lowest['p']:.3f}" in tab.details.sample_label.text()
+
+
+def test_metastasis_columns_and_details_use_the_cards_class_names(qtbot, tab: ExpressionTab,
+                                                                   genes_dir: Path) -> None:
+    path = genes_dir / "gse7390_metastasis_120.csv"
+    load(qtbot, tab, path)
+    predict(qtbot, tab, "metastasis", ("deepcme",))
+    model = load_gene_model("metastasis/deepcme")
+    assert model.class_names == ["no distant metastasis", "distant metastasis"]
+    column = tab.sample_model.first_model_column
+    assert tab.sample_model.headerData(column, Qt.Orientation.Horizontal) == "deepcme\nP(distant metastasis)"
+    expected = predict_expression(read_expression_table(path), model)
+    names = dict(zip(model.classes, model.class_names))
+    assert column_values(tab, column) == [f"{p:.3f}  {names[str(label)]}"
+                                          for p, label in zip(expected.table["p"], expected.table["label"])]
+    sample = expected.table["sample"].iloc[0]
+    tab.select_sample(sample)
+    text = tab.details.sample_label.text()
+    assert f"P(distant metastasis) = {expected.table['p'].iloc[0]:.3f}" in text and "P(1)" not in text
+    gene = model.card["single_gene"]["gene"]
+    assert f"{gene} alone: p = {expected.single_gene[sample]:.3f}" in text
+
+
+def test_details_show_esr1_alone_beside_the_model(qtbot, tab: ExpressionTab, er_path: Path, er_models) -> None:
+    load(qtbot, tab, er_path)
+    predict(qtbot, tab)
+    tab.select_sample(ER_FIRST)
+    expected = predict_expression(read_expression_table(er_path), er_models["deepcme"])
+    assert expected.single_gene is not None and expected.single_gene.name == "ESR1 alone"
+    assert f"ESR1 alone: p = {expected.single_gene[ER_FIRST]:.3f}" in tab.details.sample_label.text()
+
+
+def test_top20_gene_names_fit_without_overlapping(qtbot, tab: ExpressionTab, er_path: Path) -> None:
+    """In a small window the 20 names used to be drawn at a fixed size and overlap (FOXA1 over ESR1);
+    now each is drawn at a size whose glyphs fit the row pitch."""
+    from PySide6.QtGui import QFontMetricsF
+
+    from bcviewer.gui.expression.plots import MIN_LABEL_PX, ROW_GAP_PX
+
+    tab.resize(1100, 640)
+    load(qtbot, tab, er_path)
+    predict(qtbot, tab)
+    chart = tab.details.chart
+    chart.grab()  # paint once
+    axis = chart.name_axis
+    assert [name for name, _ in axis.drawn] == chart.genes and len(chart.genes) == 20
+    font, step = axis.label_font()
+    assert step == 1 and font.pixelSize() >= MIN_LABEL_PX
+    view = axis.linkedView()
+    centres = [axis.mapFromScene(view.mapViewToScene(QPointF(0, y))).y() for y in sorted(axis.names)]
+    tallest = max(QFontMetricsF(font).tightBoundingRect(n).height() for n in chart.genes)
+    assert min(abs(a - b) for a, b in zip(centres, centres[1:])) >= tallest + ROW_GAP_PX

@@ -153,7 +153,7 @@ def test_open_png_shows_the_image_at_fit(qtbot, window) -> None:
     # The magnification comes from the BreakHis name (100X) once the core has loaded.
     qtbot.waitUntil(lambda: core.is_ready() and window.jobs.pending == 0, timeout=120_000)
     assert window.status.zoom.text() == f"zoom {view.scale * 100:.0f}% · {100 * view.scale:.1f}×"
-    assert window.windowTitle().startswith("SOB_M_DC-14-13412-100-001.png")
+    assert window.windowTitle().startswith("SOB_M_MC-14-13413-100-003.png")
 
 
 def test_open_svs_fixture_knows_its_scale(qtbot, window, test_data: Path) -> None:

@@ -125,7 +125,8 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 def test_shipped_models_fit_the_size_budget_and_hold_no_pickle() -> None:
-    files = [f for f in MODELS_DIR.rglob("*") if f.is_file()]
+    cache = {"weights.onnx", "weights.onnx.json"}  # the ONNX export cache, written at run time, not shipped
+    files = [f for f in MODELS_DIR.rglob("*") if f.is_file() and f.name not in cache]
     assert sum(f.stat().st_size for f in files) <= 60 * 1024 * 1024
     assert not [f for f in files if f.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".pickle")]
 

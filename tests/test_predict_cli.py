@@ -53,7 +53,9 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
                  "--batch-size", "4", "--quiet"])
     assert code == 0
     rows = _summary(out)
-    assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error"]
+    assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error",
+                             "uncertain"]
+    assert all(r["uncertain"] == "" for r in rows)  # the tiny model's card names no uncertain threshold
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.
@@ -64,7 +66,8 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert rows[2]["label"] == scores.image_label
     for row in rows:
         folder = out / Path(row["path"]).stem
-        assert sorted(p.name for p in folder.iterdir()) == ["heatmap.png", "overlay.png", "tiles.csv", "tiles.geojson"]
+        assert sorted(p.name for p in folder.iterdir()) == ["heatmap.png", "manifest.json", "overlay.png", "tiles.csv",
+                                                            "tiles.geojson"]
         table = read_tiles_csv(folder / "tiles.csv", slide_size=(700, 460))
         assert len(table) == 9 and table.image_p_malignant == pytest.approx(float(row["p_malignant"]), abs=1e-6)
         assert len(read_geojson(folder / "tiles.geojson")) == 9
@@ -89,7 +92,7 @@ def test_bad_files_are_reported_and_the_rest_still_run(inputs: Path, models: dic
     assert "unopenable.tiff" in rows[0]["error"] and "does not exist" in rows[2]["error"]
     assert all("\n" not in r["error"] and r["p_malignant"] == "" for r in rows if r["status"] == "error")
     assert sorted(p.name for p in out.iterdir()) == [Path(PNGS[0]).stem, "summary.csv"]
-    assert [p.name for p in (out / Path(PNGS[0]).stem).iterdir()] == ["tiles.csv"]  # --formats csv only
+    assert sorted(p.name for p in (out / Path(PNGS[0]).stem).iterdir()) == ["manifest.json", "tiles.csv"]  # csv only
     assert "1 of 4 inputs scored" in capsys.readouterr().err
 
 
@@ -145,3 +148,23 @@ def test_default_model_is_chosen_per_input_kind(models: dict[str, Path], tmp_pat
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]  # summary keeps the input order
     assert [r["n_tiles"] for r in rows] == [str(n_slide_tiles), "9", ""]
     assert "does not exist" in rows[2]["error"]
+
+
+def test_summary_flags_images_above_the_cards_uncertain_threshold(models: dict[str, Path], tmp_path: Path,
+                                                                  test_data: Path) -> None:
+    import shutil
+
+    from bcviewer.nets import update_card
+
+    model = tmp_path / "model"
+    shutil.copytree(models["image"], model)
+    png = test_data / "breakhis" / PNGS[0]
+    out = tmp_path / "o1"
+    assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    u = float(_summary(out)[0]["uncertainty"])
+    for threshold, flag in ((u - 1e-4, "yes"), (u + 1e-4, "no")):
+        update_card(model, {"uncertainty": {"threshold": threshold, "level": "image"}})
+        out = tmp_path / f"o{flag}"
+        assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu",
+                     "--quiet"]) == 0
+        assert _summary(out)[0]["uncertain"] == flag

@@ -84,7 +84,8 @@ def test_tile_px_works_without_pixel_size_and_warns(tcga_like: Path, models: dic
     assert row["status"] == "ok" and int(row["n_tiles"]) > 0
     err = capsys.readouterr().err
     assert "bcviewer predict: tcga-like.tif: warning: the pixel size of tcga-like.tif is unknown" in err
-    assert sorted(p.name for p in (out / "tcga-like").iterdir()) == ["heatmap.png", "overlay.png", "tiles.csv"]
+    assert sorted(p.name for p in (out / "tcga-like").iterdir()) == ["heatmap.png", "manifest.json", "overlay.png",
+                                                                     "tiles.csv"]
 
 
 def test_image_model_on_a_slide_warns_of_the_mismatch(tcga_like: Path, models: dict[str, Path], tmp_path: Path,

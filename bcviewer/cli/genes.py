@@ -65,9 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--out", help="CSV file to write (default: standard output)")
     predict.add_argument("--min-coverage", type=fraction, default=DEFAULT_MIN_COVERAGE,
                          help="refuse when fewer of the model's genes are measured (default 0.8)")
-    predict.add_argument("--standardise", choices=["model", "cohort"], default="model",
-                         help="z-score with the training cohort's statistics (model) or the table's own (cohort; "
-                              "for another platform, 10+ samples)")
+    predict.add_argument("--standardise", choices=["model", "cohort", "quantile", "rank"], default="model",
+                         help="z-score with the training cohort's statistics (model), or scale by the table's own "
+                              "cohort: z-scores (cohort), quantiles mapped onto the training cohort (quantile) or "
+                              "rank normal scores (rank); the last three are for another platform, 10+ samples; "
+                              "a task's index.json names the one recommended for another platform")
     _table_options(predict)
     predict.set_defaults(func=run_predict)
 

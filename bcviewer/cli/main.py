@@ -25,6 +25,7 @@ COMMANDS = {
     "genes": "bcviewer.cli.genes",
     "train": "bcviewer.cli.train",
     "evaluate": "bcviewer.cli.evaluate",
+    "quantize": "bcviewer.cli.quantize",
     "labels": "bcviewer.cli.labels",
     "selflearn": "bcviewer.cli.selflearn",
     "doctor": "bcviewer.cli.doctor",

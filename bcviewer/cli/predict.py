@@ -3,60 +3,69 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error`` (appended after every input, so an interrupted run keeps what was done, and replaced
+  error,uncertain`` (``uncertain``: yes/no by the model card's threshold, empty when it names none;
+  appended after every input, so an interrupted run keeps what was done, and replaced
   atomically by the complete table in input order at the end); each failed input also gets one
   line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
   ``--formats``: ``tiles.csv`` (csv), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and
   ``overlay.png`` (png): the heatmap alone and blended on a thumbnail, both with the longer side
-  at most 2048 px (BreakHis images keep their full size).
+  at most 2048 px (BreakHis images keep their full size); and ``manifest.json``, written last,
+  recording the input's and the model's sha256 (see :mod:`bcviewer.batch.manifest`).
 
 p_malignant and uncertainty are the image-level values (see :mod:`bcviewer.inference.scores`).
 A file that fails gets ``status=error`` and a one-line reason; the others still run, and the exit
-code is 2 when any input failed.
+code is 2 when any input failed (130 after Ctrl+C).
+
+Where it runs: by default in this process (Dask is not imported). ``--workers N`` starts a Dask
+LocalCluster of N worker processes, ``--scheduler tcp://host:8786`` uses an existing Dask cluster
+(see docs/cluster.md); one task per slide, outputs written here as slides finish. ``--resume``
+skips inputs whose outputs are complete and still match their manifest.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bcviewer.batch import (
+    DEFAULT_RETRIES,
+    FORMATS,
+    ModelRef,
+    PredictOptions,
+    PredictorCache,
+    SlideOutcome,
+    SummaryRow,
+    completed_row,
+    model_ref,
+    one_line,
+    score_slides,
+    write_outcome,
+)
 from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError
-from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue_for, write_export
+from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
-    JobResult,
-    Predictor,
-    ScaleUnknownError,
-    SlideJob,
-    TileScores,
-    analysis_grid,
+    RUNTIME_CHOICES,
     choose_device,
+    choose_runtime,
     default_model_name,
-    level0_mpp,
-    scale_warnings,
 )
-from bcviewer.inference.grids import magnification_note
-from bcviewer.nets import InputSpec, load_model
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
-from bcviewer.slides import SlideReader, open_slide
-from bcviewer.tiling import TileGrid
+from bcviewer.slides import open_slide
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
-SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error")
-FORMATS = ("csv", "geojson", "png")
+SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "uncertain")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
                             ".scn", ".bif", ".dcm", ".svslide"})
-PNG_MAX_SIZE = 2048
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -86,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "0 for microscopy images)")
     p.add_argument("--device", default="auto",
                    help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (default: auto)")
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES,
+                   help="auto: ONNX Runtime on the CPU, torch on a GPU; int8: the model's quantised file, if it "
+                        "ships one (default: auto)")
     p.add_argument("--out", default="bcviewer-predictions", metavar="DIR",
                    help="output folder (default: bcviewer-predictions)")
     p.add_argument("--formats", default="csv,geojson,png",
@@ -102,6 +114,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="interpolate between tiles in heatmap.png and overlay.png (default: off, one block per tile)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
                    help=OBJECT_TYPE_HELP + " (default: tile)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="score on a Dask LocalCluster of N worker processes (needs bcviewer[cluster]; "
+                            "default: this process, no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="score on an existing Dask cluster, e.g. tcp://host:8786 (see docs/cluster.md; "
+                            "default: none)")
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+                   help=f"with Dask: score a slide again up to N times if its worker dies (default {DEFAULT_RETRIES})")
+    p.add_argument("--resume", action="store_true",
+                   help="skip inputs whose outputs in --out are complete and match their manifest (default: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
     p.set_defaults(func=run)
 
@@ -111,24 +134,6 @@ def _magnification_arg(text: str) -> int:
         return parse_magnification(text)
     except MagnificationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-@dataclass
-class SummaryRow:
-    """One line of summary.csv."""
-
-    path: str
-    status: str = "ok"
-    p_malignant: float | None = None
-    label: str = ""
-    uncertainty: float | None = None
-    n_tiles: int | None = None
-    error: str = ""
-
-    def cells(self) -> list[str]:
-        num = lambda v: "" if v is None else f"{v:.6f}"  # noqa: E731
-        return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -154,23 +159,28 @@ def collect_inputs(paths: list[str]) -> list[Path]:
     return found
 
 
-class ModelCache:
-    """Predictors by model name, loaded on first use; a model that fails to load fails every time."""
+class ModelRefs:
+    """Model references by name or folder, resolved once (reading the card only); failures are kept."""
 
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self._loaded: dict[str, Predictor | BcviewerError] = {}
+    def __init__(self) -> None:
+        self._found: dict[str, ModelRef | BcviewerError] = {}
 
-    def get(self, name: str) -> Predictor:
-        if name not in self._loaded:
+    def get(self, name: str) -> ModelRef:
+        if name not in self._found:
             try:
-                self._loaded[name] = Predictor(load_model(name), device=self.device)
+                self._found[name] = model_ref(name)
             except BcviewerError as exc:
-                self._loaded[name] = exc
-        found = self._loaded[name]
+                self._found[name] = exc
+        found = self._found[name]
         if isinstance(found, BcviewerError):
             raise found
         return found
+
+    def sha256(self, name: str) -> str | None:
+        try:
+            return self.get(name).sha256
+        except BcviewerError:
+            return None
 
 
 def _output_dirs(inputs: list[Path], out: Path) -> list[Path]:
@@ -187,93 +197,22 @@ def _output_dirs(inputs: list[Path], out: Path) -> list[Path]:
     return dirs
 
 
-def _grid_for(slide: SlideReader, spec: InputSpec, args: argparse.Namespace) -> TileGrid:
-    """The grid the options ask for (--grid, --tile-um, --tile-px), else the default for this input."""
-    try:
-        grid = analysis_grid(slide, spec, subimages=parse_grid(args.grid) if args.grid else None,
-                             tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, min_tissue=args.min_tissue,
-                             magnification=getattr(args, "magnification", None))
-    except ScaleUnknownError as exc:
-        raise BcviewerError(f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the "
-                            "tile size in level-0 pixels with --tile-px") from exc
-    if len(grid) == 0:
-        raise BcviewerError("no tile has enough tissue to score (lower --min-tissue or check the slide)")
-    return grid
-
-
-def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str,
-                args: argparse.Namespace) -> tuple[str, ...]:
-    """Where this input's pixel size came from when the file records none, and scale warnings
-    ("warning: ...") for this input and model; printed on stderr and kept in tiles.geojson."""
-    mpp = level0_mpp(slide, args.mpp)
-    notes = []
-    if slide.mpp is None and mpp is not None and grid.kind == "physical":
-        notes.append(f"pixel size {mpp:g} µm/px from --mpp (the file records none)")
-    magnification = magnification_note(slide, spec, grid, getattr(args, "magnification", None))
-    if magnification is not None:
-        notes.append(magnification)
-    side0 = float(grid[0].w) if len(grid) and grid.kind == "physical" else None
-    notes.extend(f"warning: {w}" for w in scale_warnings(slide, spec, None, name, side0, mpp))
-    return tuple(notes)
-
-
-def write_outputs(slide: SlideReader, scores: TileScores, folder: Path, args: argparse.Namespace,
-                  formats: tuple[str, ...], notes: tuple[str, ...] = ()) -> None:
-    """Write the per-input files chosen by ``formats`` into ``folder``."""
-    look = {"cmap": args.cmap, "threshold": 0.0, "smooth": args.smooth, "mpp": level0_mpp(slide, args.mpp)}
-    if "csv" in formats:
-        write_export("csv", scores, slide, folder / "tiles.csv")
-    if "geojson" in formats:
-        write_export("geojson", scores, slide, folder / "tiles.geojson", object_type=args.object_type, notes=notes)
-    if "png" in formats:
-        tissue = tissue_for(scores, slide)
-        write_export("heatmap", scores, slide, folder / "heatmap.png", tissue=tissue, max_side=PNG_MAX_SIZE,
-                     opacity=1.0, **look)
-        write_export("overlay", scores, slide, folder / "overlay.png", tissue=tissue, max_side=PNG_MAX_SIZE,
-                     opacity=args.opacity, **look)
-
-
-def slide_jobs(inputs: list[Path], indices: list[int], spec: InputSpec,
-               args: argparse.Namespace, model_name: str = "") -> Iterator[SlideJob]:
-    """Open each input and build its grid (run lazily, on the predictor's feeder thread)."""
-    for i in indices:
-        path = inputs[i]
-        try:
-            if path.is_dir():
-                raise BcviewerError(f"{path} holds no images or slides")
-            slide = open_slide(path)
-        except Exception as exc:  # noqa: BLE001 - reported in this input's summary row
-            yield SlideJob(i, error=exc)
-            continue
-        try:
-            grid = _grid_for(slide, spec, args)
-            notes = input_notes(slide, grid, spec, model_name, args)
-        except Exception as exc:  # noqa: BLE001
-            slide.close()
-            yield SlideJob(i, error=exc)
-            continue
-        yield SlideJob(i, slide, grid, close_slide=True, notes=notes)
-
-
-def model_groups(inputs: list[Path], model: str | None, rows: list[SummaryRow | None]) -> dict[str, list[int]]:
+def model_groups(inputs: list[Path], indices: list[int], model: str | None,
+                 rows: list[SummaryRow | None]) -> dict[str, list[int]]:
     """Input indices by the model that scores them; inputs that cannot even be opened get their row."""
     if model:
-        return {model: list(range(len(inputs)))}
+        return {model: list(indices)}
     groups: dict[str, list[int]] = {}
-    for i, path in enumerate(inputs):
+    for i in indices:
+        path = inputs[i]
         try:
             if path.is_dir():
                 raise BcviewerError(f"{path} holds no images or slides")
             with open_slide(path) as slide:
                 groups.setdefault(default_model_name(slide), []).append(i)
         except Exception as exc:  # noqa: BLE001
-            rows[i] = SummaryRow(str(path), "error", error=_one_line(exc))
+            rows[i] = SummaryRow(str(path), "error", error=one_line(exc))
     return groups
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if isinstance(exc, BcviewerError) else f"{type(exc).__name__}: {text}"
 
 
 def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
@@ -289,77 +228,137 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
         raise BcviewerError(f"--mpp must be a positive number of µm per pixel, got {args.mpp}")
     if args.tile_px is not None and args.tile_px < 1:
         raise BcviewerError(f"--tile-px must be at least 1, got {args.tile_px}")
+    if args.workers is not None and args.workers < 1:
+        raise BcviewerError(f"--workers must be at least 1, got {args.workers}")
+    if args.retries < 0:
+        raise BcviewerError(f"--retries must be 0 or more, got {args.retries}")
     if args.grid:
         parse_grid(args.grid)
     return parse_formats(args.formats)
 
 
+def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> PredictOptions:
+    """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
+    values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
+    values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None)
+    return PredictOptions(**values)
+
+
+class _Run:
+    """One predict run's state: inputs, their output folders and summary rows, and the progress bar."""
+
+    def __init__(self, args: argparse.Namespace, options: PredictOptions, refs: ModelRefs) -> None:
+        self.args, self.options, self.refs = args, options, refs
+        self.inputs = collect_inputs(args.paths)
+        out = Path(args.out).expanduser()
+        self.folders = _output_dirs(self.inputs, out)
+        self.summary = out / "summary.csv"
+        guard_prediction_outputs(self.inputs, self.folders, self.summary)
+        self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
+        self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
+        self.bar = tqdm(total=len(self.inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
+
+    def resume(self) -> int:
+        """Fill the rows of inputs already complete in --out; return how many."""
+        fixed = self.args.model
+        model_sha = (lambda _src: self.refs.sha256(fixed)) if fixed else self.refs.sha256
+        for i, path in enumerate(self.inputs):
+            self.rows[i] = completed_row(self.folders[i], path, self.options, model_sha)
+        done = sum(r is not None for r in self.rows)
+        self.bar.update(done)
+        return done
+
+    def fail(self, indices: list[int], exc: BaseException) -> None:
+        for i in indices:
+            if self.rows[i] is None:
+                self.rows[i] = SummaryRow(str(self.inputs[i]), "error", error=one_line(exc))
+                self.bar.update(1)
+
+    def record(self, outcome: SlideOutcome, model: ModelRef) -> None:
+        """Write one slide's outputs and manifest, and its summary row."""
+        i = outcome.index
+        self.bar.set_postfix_str(self.inputs[i].name)
+        for note in outcome.notes:
+            tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
+        self.rows[i] = write_outcome(self.folders[i], outcome, model, self.options)
+        self.summary_file.sync(self.rows)
+        self.bar.update(1)
+
+
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)
-    choose_device(args.device)  # a missing GPU is one error for the whole run, not one per file
-    models = ModelCache(args.device)
+    options = options_from_args(args, formats)
+    if args.workers or args.scheduler:
+        from bcviewer.batch import cluster  # noqa: F401 - Dask missing: one error before anything is written
+    choose_runtime(args.runtime, choose_device(args.device))  # a missing GPU: one error for the run, not per file
+    refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
-        models.get(args.model)  # a bad --model is one error for the whole run as well
-    inputs = collect_inputs(args.paths)
-    folders = _output_dirs(inputs, Path(args.out).expanduser())
-    summary = Path(args.out).expanduser() / "summary.csv"
-    guard_prediction_outputs(inputs, folders, summary)
-    summary_file = SummaryFile.start(summary, SUMMARY_FIELDS)
-    rows: list[SummaryRow | None] = [None] * len(inputs)
-    bar = tqdm(total=len(inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
-    tiles = tqdm(unit="tile", file=sys.stderr, disable=args.quiet, leave=False, position=1, desc="tiles")
+        predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well
+    state = _Run(args, options, refs)
+    skipped = 0
     try:
-        groups = model_groups(inputs, args.model, rows)
-        bar.update(sum(r is not None for r in rows))
-        summary_file.sync(rows)
-        for name, indices in groups.items():
-            _run_group(name, indices, inputs, folders, rows, models, args, formats, bar, tiles.update)
-            summary_file.sync(rows)
-        summary_file.finish(rows)
+        if args.resume:
+            skipped = state.resume()
+        todo = [i for i, r in enumerate(state.rows) if r is None]
+        groups = model_groups(state.inputs, todo, args.model, state.rows)
+        state.bar.update(sum(state.rows[i] is not None for i in todo))
+        state.summary_file.sync(state.rows)
+        if args.workers or args.scheduler:
+            _run_cluster(state, groups)
+        else:
+            _run_here(state, groups, predictors)
+        state.summary_file.finish(state.rows)
     finally:
-        tiles.close()
-        bar.close()
+        state.bar.close()
+    rows = state.rows
     failed = sum(r is not None and r.status == "error" for r in rows)
-    print(f"{len(inputs) - failed} of {len(inputs)} inputs scored; summary in {summary}", file=sys.stderr)
+    resumed = f" ({skipped} already complete, skipped)" if args.resume else ""
+    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}; summary in {state.summary}", file=sys.stderr)
     return 2 if failed else 0
 
 
-def _run_group(name: str, indices: list[int], inputs: list[Path], folders: list[Path],
-               rows: list[SummaryRow | None], models: ModelCache, args: argparse.Namespace,
-               formats: tuple[str, ...], bar: tqdm, on_batch: Callable[[int], object]) -> None:
-    """Score the inputs of one model as a single stream, filling their summary rows."""
-    summary = SummaryFile.at(Path(args.out).expanduser() / "summary.csv")
+def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCache) -> None:
+    """Score in this process, each model's inputs as a single stream."""
+    tiles = tqdm(unit="tile", file=sys.stderr, disable=state.args.quiet, leave=False, position=1, desc="tiles")
     try:
-        predictor = models.get(name)
-        results = predictor.iter_results(slide_jobs(inputs, indices, predictor.spec, args, predictor.name or name),
-                                         args.batch_size,
-                                         on_batch=on_batch, threshold=args.threshold)
+        for name, indices in groups.items():
+            try:
+                model = state.refs.get(name)
+                outcomes = score_slides(predictors.get(model, state.options),
+                                        [(i, state.inputs[i]) for i in indices], state.options, tiles.update, name)
+                try:
+                    for outcome in outcomes:
+                        state.record(outcome, model)
+                finally:
+                    outcomes.close()
+            except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
+                state.fail(indices, exc)
+            state.summary_file.sync(state.rows)
+    finally:
+        tiles.close()
+
+
+def _run_cluster(state: _Run, groups: dict[str, list[int]]) -> None:
+    """Score on Dask: one task per slide; outputs are written here as slides finish."""
+    from bcviewer.batch import cluster  # Dask is imported only for --workers and --scheduler
+
+    models: dict[int, ModelRef] = {}
+    for name, indices in groups.items():
         try:
-            for result in results:
-                i = result.key
-                bar.set_postfix_str(inputs[i].name)
-                rows[i] = _row_for(inputs[i], folders[i], result, args, formats)
-                summary.sync(rows)
-                bar.update(1)
+            model = state.refs.get(name)
+        except BcviewerError as exc:
+            state.fail(indices, exc)
+            state.summary_file.sync(state.rows)
+            continue
+        models.update((i, model) for i in indices)
+    if not models:
+        return
+    tasks = [cluster.SlideTask(i, state.inputs[i], model) for i, model in sorted(models.items())]
+    with cluster.open_client(state.args.workers, state.args.scheduler) as client:
+        tqdm.write(cluster.describe(client), file=sys.stderr)
+        outcomes = cluster.score_on_cluster(client, tasks, state.options, state.args.retries)
+        try:
+            for outcome in outcomes:
+                state.record(outcome, models[outcome.index])
         finally:
-            results.close()
-    except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
-        for i in indices:
-            if rows[i] is None:
-                rows[i] = SummaryRow(str(inputs[i]), "error", error=_one_line(exc))
-                bar.update(1)
-
-
-def _row_for(path: Path, folder: Path, result: JobResult, args: argparse.Namespace,
-             formats: tuple[str, ...]) -> SummaryRow:
-    if result.error is not None or result.scores is None or result.job.slide is None:
-        return SummaryRow(str(path), "error", error=_one_line(result.error or ValueError("not scored")))
-    scores = result.scores
-    for note in result.job.notes:
-        tqdm.write(f"bcviewer predict: {path.name}: {note}", file=sys.stderr)
-    try:
-        write_outputs(result.job.slide, scores, folder, args, formats, result.job.notes)
-    except Exception as exc:  # noqa: BLE001
-        return SummaryRow(str(path), "error", error=_one_line(exc))
-    return SummaryRow(str(path), "ok", scores.image_p_malignant, scores.image_label or "",
-                      scores.image_uncertainty, len(scores))
+            outcomes.close()

@@ -62,6 +62,8 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
             raise BcviewerError("--level and --mpp apply to --tile-px or --tile-um, not to --grid")
         rows, cols = parse_grid(args.grid or "3x3")
     with open_slide(args.path) as slide:
+        if slide.scale_problem and sub_images:
+            raise BcviewerError(slide.scale_problem)  # damaged scale: say so before anything else
         if sub_images:
             if input_kind(slide) == "whole-slide":
                 raise BcviewerError(f"{slide.path.name} is a whole slide ({kind_reason(slide)}); it is never cut into "

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from bcviewer.genes.baselines import SINGLE_GENE, TUNED_LR, SingleGeneClassifier, tuned_logistic
 from bcviewer.genes.errors import LabelError
 from bcviewer.genes.fitting import GeneNetClassifier
 from bcviewer.genes.preprocessing import GeneStandardiser, Log2IfCounts, MedianImputer
@@ -33,9 +34,12 @@ NOISE_LEVELS = (0.0, 0.05, 0.10, 0.15, 0.20)
 
 
 def baseline_models(seed: int = 0) -> dict[str, Any]:
-    """The five baselines of the DeepCME paper, with balanced class weights where they exist."""
+    """The best single gene, the five baselines of the DeepCME paper (balanced class weights where
+    they exist) and a logistic regression with its C chosen by inner CV."""
     return {
+        SINGLE_GENE: SingleGeneClassifier(),
         "LR": LogisticRegression(max_iter=5000, class_weight="balanced"),
+        TUNED_LR: tuned_logistic(seed),
         # Platt-scaled SVC (what SVC(probability=True) did before its deprecation).
         "SVC": CalibratedClassifierCV(SVC(class_weight="balanced", random_state=seed), ensemble=False),
         "RF": RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=seed, n_jobs=1),
@@ -109,6 +113,7 @@ class CVResult:
     noise: dict[str, dict[str, float]] = field(default_factory=dict)
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     models: list[GeneNetClassifier] = field(default_factory=list)
+    test_folds: list[np.ndarray] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"n_splits": self.n_splits, "seed": self.seed, "folds": self.folds, "summary": self.summary,
@@ -135,28 +140,39 @@ def cross_validate(
     noise_repeats: int = 3,
     keep_models: bool = False,
     progress: Callable[[str], None] | None = None,
+    genes: list[str] | None = None,
+    include_net: bool = True,
 ) -> CVResult:
-    """Run stratified k-fold CV of a network (a fresh one per fold from ``make_net``) and baselines."""
+    """Run stratified k-fold CV of a network (a fresh one per fold from ``make_net``) and baselines.
+
+    Each fold records which gene the single-gene baseline chose (by name when ``genes`` is given).
+    ``include_net=False`` scores the baselines only (``make_net`` then just names the classes).
+    """
     probe = make_net()
     check_cv_labels(y, probe.classes, n_splits)
     baselines = baseline_models(seed) if baselines is None else baselines
     name = probe.architecture
     result = CVResult(n_splits, seed)
     n_classes = len(probe.classes)
-    result.oof = {m: np.full((len(y), n_classes), np.nan) for m in [name, *baselines]}
+    result.oof = {m: np.full((len(y), n_classes), np.nan) for m in [name, *baselines] if include_net or m != name}
     noise_runs: dict[str, list[dict[str, Any]]] = {m: [] for m in result.oof}
     rng = np.random.default_rng(seed)
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for k, (train, test) in enumerate(splitter.split(X, y)):
-        if progress:
-            progress(f"fold {k + 1}/{n_splits}: training {name}")
         fold: dict[str, Any] = {"fold": k + 1, "n_train": int(len(train)), "n_test": int(len(test)), "metrics": {}}
-        net = make_net().fit(X[train], y[train])
-        fold["net_history"] = net.history
-        predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {name: net.predict_proba}
+        predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        if include_net:
+            if progress:
+                progress(f"fold {k + 1}/{n_splits}: training {name}")
+            net = make_net().fit(X[train], y[train])
+            fold["net_history"] = net.history
+            predictors[name] = net.predict_proba
         for base_name, model in baselines.items():
             pipe = baseline_pipeline(model, probe.log2).fit(X[train], y[train])
             predictors[base_name] = pipe.predict_proba
+            if isinstance(pipe["model"], SingleGeneClassifier):
+                index = pipe["model"].gene_index_
+                fold["single_gene"] = genes[index] if genes is not None else index
         with np.errstate(all="ignore"):
             spread = np.nanstd(X[train], axis=0)
         for model_name, predict in predictors.items():
@@ -166,8 +182,9 @@ def cross_validate(
             if noise_repeats > 0:
                 noise_runs[model_name].append(noise_robustness(predict, X[test], y[test], np.nan_to_num(spread), rng,
                                                                repeats=noise_repeats))
-        if keep_models:
+        if keep_models and include_net:
             result.models.append(net)
+        result.test_folds.append(test)
         result.folds.append(fold)
     for model_name in result.oof:
         result.summary[model_name] = summarise([f["metrics"][model_name] for f in result.folds])

@@ -17,6 +17,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
+from bcviewer.genes.errors import GeneDataError
 from bcviewer.genes.nets import DeepCME, build_net
 from bcviewer.genes.preprocessing import (
     GeneSelector,
@@ -70,6 +71,18 @@ RECIPE_SETTINGS: dict[str, TrainSettings] = {
 }
 
 ProgressCallback = Callable[[int, int], None]
+
+STANDARDISE = {"model": "fitted", "cohort": "cohort", "quantile": "quantile", "rank": "rank"}
+"""User-facing scaling names (CLI ``--standardise``, the expression tab) and the
+:class:`GeneStandardiser` source each one selects."""
+
+
+def standardise_source(standardise: str) -> str:
+    """The :class:`GeneStandardiser` source of a ``standardise`` name; an unknown name is a data error."""
+    try:
+        return STANDARDISE[standardise]
+    except KeyError:
+        raise GeneDataError(f"standardise must be one of {', '.join(STANDARDISE)}, not {standardise!r}") from None
 
 
 def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -190,13 +203,19 @@ class GeneNetClassifier:
         return 1 if len(self.classes) == 2 else len(self.classes)
 
     # -- preprocessing -------------------------------------------------------------------------
-    def preprocess(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
-        """Raw expression (NaN allowed) to network input; ``standardise='cohort'`` z-scores by the batch."""
+    def preprocess(self, X: np.ndarray, standardise: str = "model", upto: type | None = None) -> np.ndarray:
+        """Raw expression (NaN allowed) to network input (or to the output of the first ``upto`` step).
+
+        ``standardise`` names where the scale comes from (see :data:`STANDARDISE`): the training
+        cohort (``model``) or the batch itself (``cohort``, ``quantile``, ``rank``; 10+ samples).
+        """
         out = np.asarray(X, dtype=np.float64)
         for step in self.steps:
-            if isinstance(step, GeneStandardiser) and standardise == "cohort":
-                step = copy.copy(step).set_params(source="cohort")
+            if isinstance(step, GeneStandardiser):
+                step = copy.copy(step).set_params(source=standardise_source(standardise))
             out = step.transform(out)
+            if upto is not None and isinstance(step, upto):
+                break
         return out
 
     def selected_genes(self) -> np.ndarray:

@@ -16,13 +16,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bcviewer.genes.baselines import single_gene_probability
 from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE, CoverageReport, align_to_genes, require_coverage
 from bcviewer.genes.errors import GeneDataError
 from bcviewer.genes.io import ExpressionTable
-from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES
+from bcviewer.genes.fitting import STANDARDISE
+from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES, MedianImputer
 from bcviewer.genes.store import GeneModel, model_scale
 
-Standardise = Literal["model", "cohort"]
+Standardise = Literal["model", "cohort", "quantile", "rank"]
 PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage"]
 SHIFT_WARNING_SD = 1.5
 # A value this many training sd from the training mean (on the model's scale) is not biology; one
@@ -43,6 +45,7 @@ class PredictionResult:
     coverage: CoverageReport
     standardise: str
     warnings: list[str] = field(default_factory=list)
+    single_gene: pd.Series | None = None  # P(positive class) from the card's single-gene baseline; NaN: not measured
 
 
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
@@ -71,16 +74,18 @@ def predict_expression(
     """Predict every sample of ``table`` with ``model``.
 
     ``standardise='model'`` z-scores genes with the training cohort's statistics (same platform);
-    ``'cohort'`` uses the table's own statistics (another platform; needs 10+ samples). Genes
+    ``'cohort'`` uses the table's own statistics, ``'quantile'`` maps each gene's within-table
+    quantiles onto the training cohort's distribution, ``'rank'`` turns them into normal scores
+    (another platform; these three need 10+ samples). Genes
     missing from the table are imputed with the training median, after the coverage check.
     """
-    if standardise not in ("model", "cohort"):
-        raise GeneDataError(f"standardise must be 'model' or 'cohort', not {standardise!r}")
+    if standardise not in STANDARDISE:
+        raise GeneDataError(f"standardise must be one of {', '.join(STANDARDISE)}, not {standardise!r}")
     values, coverage = align_to_genes(table.expression, model.genes)
     require_coverage(coverage, min_coverage, table.path)
-    if standardise == "cohort" and values.shape[0] < MIN_COHORT_SAMPLES:
-        raise GeneDataError(f"per-cohort standardisation needs at least {MIN_COHORT_SAMPLES} samples; "
-                            f"{table.path} has {values.shape[0]}")
+    if standardise != "model" and values.shape[0] < MIN_COHORT_SAMPLES:
+        raise GeneDataError(f"{standardise} scaling uses the profile's own cohort and needs at least "
+                            f"{MIN_COHORT_SAMPLES} samples; {table.path} has {values.shape[0]}")
     warnings = list(table.warnings)
     _check_values(values, model, table, standardise, warnings)
     if coverage.missing:
@@ -103,7 +108,22 @@ def predict_expression(
     zscores = pd.DataFrame(training_zscores(model, values), index=index, columns=model.genes)
     attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
                                 columns=model.genes)
-    return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings)
+    return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings,
+                            single_gene_probabilities(model, values, standardise, index))
+
+
+def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise: str,
+                              index: pd.Index) -> pd.Series | None:
+    """P(positive class) of the card's single-gene baseline (e.g. ESR1 alone) on the same scaling as
+    the model; NaN where the sample does not measure that gene. None: no baseline in the card."""
+    spec = model.card.get("single_gene")
+    if not spec or len(model.classes) != 2 or spec.get("gene") not in model.genes:
+        return None
+    column = model.genes.index(spec["gene"])
+    standardised = model.classifier.preprocess(values, standardise, upto=MedianImputer)
+    p = single_gene_probability(standardised, {**spec, "gene_index": column})
+    p[~np.isfinite(values[:, column])] = np.nan
+    return pd.Series(p, index=index, name=f"{spec['gene']} alone")
 
 
 def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, standardise: str,

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 
@@ -81,14 +81,37 @@ class Log2IfCounts(SavedTransformer):
         return np.log2(np.clip(X, 0.0, None) + 1.0) if self.apply_ else X
 
 
+SCALINGS = ("fitted", "cohort", "quantile", "rank")
+GRID_LEVELS = np.linspace(0.0, 1.0, 101)
+
+
+def within_cohort_quantiles(X: np.ndarray) -> np.ndarray:
+    """Each value's mid-rank quantile (rank - 0.5) / n within its gene (column); NaN stays NaN."""
+    X = np.asarray(X, dtype=np.float64)
+    finite = np.isfinite(X)
+    ranks = rankdata(np.where(finite, X, np.inf), axis=0)  # NaNs rank last and are masked again below
+    counts = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = (ranks - 0.5) / counts
+    return np.where(finite & (counts >= 2), u, np.nan)
+
+
 class GeneStandardiser(SavedTransformer):
     """Per-gene z-score with the training fold's mean and sd (missing values are ignored).
 
-    ``source='cohort'`` standardises a new cohort with its own statistics instead: the
-    per-cohort standardisation used when a model meets another platform (uses no labels).
+    ``source`` says where a new cohort's scale comes from (all use no labels):
+
+    - ``fitted``: the training fold's mean and sd (same platform; works for one sample);
+    - ``cohort``: the new cohort's own mean and sd;
+    - ``quantile``: each gene's within-cohort quantile mapped onto the training fold's distribution
+      of that gene (``grid_``, 101 quantiles), then the training z-score: quantile normalisation to
+      the training cohort, gene by gene;
+    - ``rank``: each gene's within-cohort quantile as a standard normal score (rank normalisation).
+
+    The cohort-based sources need at least ``MIN_COHORT_SAMPLES`` samples.
     """
 
-    fitted_arrays = ("mean_", "scale_")
+    fitted_arrays = ("mean_", "scale_", "grid_")
 
     def __init__(self, source: str = "fitted") -> None:
         self.source = source
@@ -102,19 +125,40 @@ class GeneStandardiser(SavedTransformer):
         return np.where(np.isfinite(mean), mean, 0.0), scale
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> "GeneStandardiser":
-        self.mean_, self.scale_ = self._stats(np.asarray(X, dtype=np.float64))
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_, self.scale_ = self._stats(X)
+        with np.errstate(all="ignore"), _quiet_nan_warnings():
+            grid = np.nanquantile(X, GRID_LEVELS, axis=0)
+        self.grid_ = np.where(np.isfinite(grid), grid, self.mean_[None, :])
         return self
+
+    @classmethod
+    def restore(cls, settings: dict[str, Any], arrays: dict[str, np.ndarray]) -> "SavedTransformer":
+        if "grid_" not in arrays:  # saved before quantile scaling existed: that mode is unavailable
+            arrays = {**arrays, "grid_": np.full((0, np.asarray(arrays["mean_"]).size), np.nan)}
+        return super().restore(settings, arrays)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
+        if self.source not in SCALINGS:
+            raise GeneDataError(f"scaling must be one of {', '.join(SCALINGS)}, not {self.source!r}")
+        if self.source == "fitted":
+            return (X - self.mean_) / self.scale_
+        if X.shape[0] < MIN_COHORT_SAMPLES:
+            raise GeneDataError(f"{self.source} scaling uses the cohort's own distribution and needs at least "
+                                f"{MIN_COHORT_SAMPLES} samples, got {X.shape[0]}; use the model's standardisation")
         if self.source == "cohort":
-            if X.shape[0] < MIN_COHORT_SAMPLES:
-                raise GeneDataError(f"per-cohort standardisation needs at least {MIN_COHORT_SAMPLES} samples, "
-                                    f"got {X.shape[0]}; use the model's standardisation instead")
             mean, scale = self._stats(X)
             measured = np.isfinite(X).sum(axis=0) >= 2
             return np.where(measured, (X - mean) / scale, np.nan)
-        return (X - self.mean_) / self.scale_
+        u = within_cohort_quantiles(X)
+        if self.source == "rank":
+            return norm.ppf(u)
+        if self.grid_.shape[0] != GRID_LEVELS.size:
+            raise GeneDataError("this model was saved without its training quantiles, so quantile scaling is "
+                                "unavailable; retrain it or choose another scaling")
+        mapped = np.column_stack([np.interp(u[:, j], GRID_LEVELS, self.grid_[:, j]) for j in range(X.shape[1])])
+        return np.where(np.isfinite(u), (mapped - self.mean_) / self.scale_, np.nan)
 
 
 class MedianImputer(SavedTransformer):

@@ -43,8 +43,14 @@ def render_report(card: dict[str, Any]) -> str:
              + ", ".join(f"{k} {v}" for k, v in cohort["class_counts"].items()) + ".",
              f"Genes: {card['n_genes']}. Classes: {', '.join(card['classes'])}"
              + (f" (positive: {card['positive_class']})." if card.get("positive_class") else "."), ""]
-    lines += ["Preprocessing (fitted on training folds only): "
-              + " → ".join(step["type"] for step in card["preprocessing"]) + ".", ""]
+    members = card.get("classifier", {}).get("members")
+    if isinstance(members, list):  # an ensemble: each member has its own chain
+        lines += ["Mean of the class probabilities of: " + "; ".join(
+            f"{m['architecture']} (" + " → ".join(step["type"] for step in m["preprocessing"]) + ")"
+            for m in members) + ". Preprocessing is fitted on training folds only.", ""]
+    else:
+        lines += ["Preprocessing (fitted on training folds only): "
+                  + " → ".join(step["type"] for step in card["preprocessing"]) + ".", ""]
     lines += ["## Cross-validation", "", card["cv"]["scheme"] + ".", ""] + cv_table(card) + [""]
     lines += ["Per-fold AUC: " + "; ".join(
         f"{m}: " + ", ".join(f"{f['metrics'][m]['auc']:.3f}" for f in card["cv"]["folds"])
@@ -61,30 +67,71 @@ def render_report(card: dict[str, Any]) -> str:
             lines.append(f"| {model} | " + " | ".join(f"{values[lv]:.3f}" for lv in levels)
                          + f" | {values['auc_variance_mean']:.2e} |")
         lines.append("")
-    external = card.get("external")
-    if external:
-        cov = external["gene_coverage"]
-        lines += ["## External cohort", "",
-                  f"`{external['file']}` ({external.get('citation') or ''}), {external['n_samples']} samples, label "
-                  f"`{external['label_column']}` (positive: {external['positive_class']}). Genes: "
-                  f"{cov['shared_genes']} of {cov['training_genes']} training genes shared ({cov['fraction']:.0%}); "
-                  f"all models use the shared genes. Standardisation: {external['standardisation']}.", "",
-                  "| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
-        lines += [_metric_row(name, metrics) for name, metrics in external["metrics"].items()]
-        for name, metrics in external.get("metrics_with_training_standardisation", {}).items():
-            lines.append(_metric_row(f"{name}, training-cohort z-scores", metrics))
-        lines.append("")
+    lines += single_gene_lines(card)
+    for external in card.get("externals") or ([card["external"]] if card.get("external") else []):
+        lines += external_lines(external)
+    if card.get("scaling_choice"):
+        choice = card["scaling_choice"]
+        lines += ["## Choice of scaling", "", f"Rule: {choice['rule']}. Mean AUC over all models and cohorts: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in choice["mean_auc_by_scaling"].items())
+                  + f". Default for new cohorts: **{choice['default']}**.", ""]
     if card.get("limitations"):
         lines += ["## Limitations", ""] + [f"- {item}" for item in card["limitations"]] + [""]
     lines += [f"Reproduce: `{card.get('training_command', '')}`", ""]
     return "\n".join(lines)
 
 
+SCALING_NAMES = {"model": "training z-scores", "cohort": "cohort z-scores", "quantile": "quantile to training",
+                 "rank": "rank normalisation"}
+
+
+def single_gene_lines(card: dict[str, Any]) -> list[str]:
+    """Which gene the single-gene baseline uses, and where it was chosen."""
+    single = card.get("single_gene")
+    if not single:
+        return []
+    folds = ", ".join(str(g) for g in single.get("chosen_in_cv_folds", []))
+    return ["## Single-gene baseline", "",
+            f"`single gene` = {single['gene']} alone (training AUC {single['training_auc']:.3f}), chosen as the gene "
+            f"with the best AUC on the training samples only; the CV training folds chose: {folds}.", ""]
+
+
+def external_lines(external: dict[str, Any]) -> list[str]:
+    """One external cohort: AUC of every model under every scaling; the reported scaling in bold."""
+    cov = external["gene_coverage"]
+    by_scaling = external.get("metrics_by_scaling")
+    chosen = external.get("scaling")
+    lines = ["## External cohort: " + external["file"], "",
+             f"`{external['file']}` ({external.get('citation') or ''}), {external['n_samples']} samples, label "
+             f"`{external['label_column']}` (positive: {external['positive_class']}"
+             + (f"; {external['label_rule']}" if external.get("label_rule") else "") + "): "
+             + ", ".join(f"{k} {v}" for k, v in external["class_counts"].items())
+             + f". Genes: {cov['shared_genes']} of "
+             f"{cov['training_genes']} training genes measured ({cov['fraction']:.0%}); "
+             f"{external.get('model_used', 'all models use the shared genes')}.", ""]
+    if not by_scaling:  # cards written before scalings were compared
+        return lines + ["| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"] + [
+            _metric_row(name, metrics) for name, metrics in external["metrics"].items()] + [""]
+    scalings = list(by_scaling)
+    lines += [f"AUC under each scaling; reported: **{SCALING_NAMES.get(chosen, chosen)}** (chosen on "
+              f"{', '.join(external.get('scaling_chosen_on', []))}).", "",
+              "| model | " + " | ".join(SCALING_NAMES.get(s, s) for s in scalings) + " | accuracy | F1 |",
+              "|---" * (len(scalings) + 3) + "|"]
+    for name in by_scaling[scalings[0]]:
+        aucs = [by_scaling[s][name]["auc"] for s in scalings]
+        cells = [("n/a" if a is None else (f"**{a:.3f}**" if s == chosen else f"{a:.3f}"))
+                 for s, a in zip(scalings, aucs)]
+        reported = external["metrics"][name]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {reported['accuracy']:.3f} | {reported['f1']:.3f} |")
+    return lines + [""]
+
+
 def write_report(model_dir: Path) -> None:
     """``report.md`` and ``report.json`` next to a model's card."""
     card = json.loads((model_dir / CARD_NAME).read_text())
     (model_dir / "report.md").write_text(render_report(card))
-    keys = ("name", "task", "cohort", "classes", "positive_class", "n_genes", "cv", "external", "limitations")
+    keys = ("name", "task", "cohort", "classes", "positive_class", "n_genes", "cv", "single_gene", "external",
+            "externals", "scaling_choice", "limitations")
     (model_dir / "report.json").write_text(json.dumps({k: card.get(k) for k in keys}, indent=1) + "\n")
 
 
@@ -97,19 +144,32 @@ def update_index(task_dir: Path) -> dict[str, Any]:
     default = max(cv_auc, key=lambda arch: cv_auc[arch])
     index = {"name": task_dir.name, "default": default, "architectures": sorted(cards),
              "selection": "default = highest mean cross-validated AUC on the training cohort", "cv_auc": cv_auc}
+    choice = cards[default].get("scaling_choice")
+    if choice:
+        index["scaling"] = choice["default"]
     atomic_write_text(task_dir / "index.json", json.dumps(index, indent=1) + "\n")  # models are found by it
-    lines = [f"# {task_dir.name}", "", f"Default architecture: **{default}** (highest mean CV AUC).", "",
-             "| model | CV AUC | external AUC |", "|---|---|---|"]
-    for arch, card in cards.items():
-        ext = card.get("external", {}).get("metrics", {}).get(arch, {}).get("auc")
-        lines.append(f"| {arch} | {_pm(card['cv']['summary'][arch], 'auc')} | {'' if ext is None else f'{ext:.3f}'} |")
-    # Baselines ran on the same folds for every architecture; list them once.
     first = next(iter(cards.values()))
-    external = first.get("external", {}).get("metrics", {})
+    cohorts = [e["file"] for e in first.get("externals") or ([first["external"]] if first.get("external") else [])]
+
+    def external_cells(card: dict[str, Any], model: str) -> str:
+        by_file = {e["file"]: e for e in card.get("externals") or ([card["external"]] if card.get("external") else [])}
+        cells = []
+        for cohort in cohorts:
+            auc = by_file.get(cohort, {}).get("metrics", {}).get(model, {}).get("auc")
+            cells.append("" if auc is None else f"{auc:.3f}")
+        return "".join(f" {c} |" for c in cells)
+
+    lines = [f"# {task_dir.name}", "", f"Default architecture: **{default}** (highest mean CV AUC).", "",
+             "| model | CV AUC |" + "".join(f" {c} AUC |" for c in cohorts), "|---|---|" + "---|" * len(cohorts)]
+    for arch, card in cards.items():
+        lines.append(f"| {arch} | {_pm(card['cv']['summary'][arch], 'auc')} |" + external_cells(card, arch))
+    # Baselines ran on the same folds for every architecture; list them once.
     for model, summary in first["cv"]["summary"].items():
         if model in cards:
             continue
-        ext = external.get(model, {}).get("auc")
-        lines.append(f"| {model} (baseline) | {_pm(summary, 'auc')} | {'' if ext is None else f'{ext:.3f}'} |")
+        lines.append(f"| {model} (baseline) | {_pm(summary, 'auc')} |" + external_cells(first, model))
+    if cohorts and first.get("externals"):
+        lines += ["", "External AUCs under each cohort's scaling, chosen on the other cohorts: "
+                  + ", ".join(f"{e['file']}: {e['scaling']}" for e in first["externals"]) + "."]
     (task_dir / "summary.md").write_text("\n".join(lines) + "\n")
     return index

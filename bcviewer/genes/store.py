@@ -22,6 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
 from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_folders
+from bcviewer.genes.ensemble import ENSEMBLE, GeneEnsemble
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
 from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
@@ -63,7 +64,7 @@ class GeneModel:
     name: str
     path: Path
     card: dict[str, Any]
-    classifier: GeneNetClassifier
+    classifier: GeneNetClassifier | GeneEnsemble
     reference: GeneReference
     gene_score_values: np.ndarray
 
@@ -74,6 +75,12 @@ class GeneModel:
     @property
     def classes(self) -> list[str]:
         return self.classifier.classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """Display names of ``classes`` from the card (``class_names``; e.g. ``1`` -> distant metastasis)."""
+        names = self.card.get("class_names") or {}
+        return [str(names.get(c, c)) for c in self.classes]
 
     @property
     def architecture(self) -> str:
@@ -91,27 +98,41 @@ class GeneModel:
                             columns=self.genes)
 
 
-def save_gene_model(directory: str | Path, classifier: GeneNetClassifier, reference: GeneReference,
+def save_gene_model(directory: str | Path, classifier: GeneNetClassifier | GeneEnsemble, reference: GeneReference,
                     card: dict[str, Any]) -> Path:
     """Write ``model.safetensors`` and ``card.json`` into ``directory`` and return it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, np.ndarray] = {f"net.{m}.{k}": v.detach().cpu().numpy()
-                                      for m, net in enumerate(classifier.nets) for k, v in net.state_dict().items()}
-    steps = []
-    for i, step in enumerate(classifier.steps):
-        settings, arrays = step.saved_state()
-        steps.append(settings)
-        tensors.update({f"pre.{i}.{k}": v for k, v in arrays.items()})
+    tensors: dict[str, np.ndarray] = {}
+    if isinstance(classifier, GeneEnsemble):  # each member under its own prefix, steps in its description
+        description = classifier.describe()
+        for a, member in enumerate(classifier.members):
+            description["members"][a]["preprocessing"] = _classifier_tensors(member, tensors, f"member.{a}.")
+        steps = description["members"][0]["preprocessing"]
+    else:
+        description = classifier.describe()
+        steps = _classifier_tensors(classifier, tensors, "")
     tensors.update({"reference.mean": reference.mean, "reference.sd": reference.sd,
                     "reference.quantiles": reference.quantiles, "gene_scores": classifier.gene_scores()})
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     weights = directory / WEIGHTS_NAME
     save_file(tensors, str(weights), metadata={"format": CARD_FORMAT})
-    full = {"format": CARD_FORMAT, **card, "classifier": classifier.describe(), "preprocessing": steps,
+    full = {"format": CARD_FORMAT, **card, "classifier": description, "preprocessing": steps,
             "reference_quantiles": list(QUANTILES), "weights": WEIGHTS_NAME, "weights_sha256": sha256_of(weights)}
     atomic_write_text(directory / CARD_NAME, json.dumps(_jsonable(full), indent=1) + "\n")
     return directory
+
+
+def _classifier_tensors(classifier: GeneNetClassifier, tensors: dict[str, np.ndarray], prefix: str) -> list[Any]:
+    """Add a classifier's net weights and fitted step arrays to ``tensors``; return its step settings."""
+    tensors.update({f"{prefix}net.{m}.{k}": v.detach().cpu().numpy()
+                    for m, net in enumerate(classifier.nets) for k, v in net.state_dict().items()})
+    steps = []
+    for i, step in enumerate(classifier.steps):
+        settings, arrays = step.saved_state()
+        steps.append(settings)
+        tensors.update({f"{prefix}pre.{i}.{k}": v for k, v in arrays.items()})
+    return steps
 
 
 def _jsonable(value: Any) -> Any:
@@ -212,7 +233,7 @@ def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
     for key, array in tensors.items():
         if not np.issubdtype(array.dtype, np.floating):
             # Fitted preprocessing may hold integer indices (selected genes); batch-norm counts are ints.
-            if key.startswith("pre.") or key.endswith("num_batches_tracked"):
+            if key.startswith("pre.") or ".pre." in key or key.endswith("num_batches_tracked"):
                 continue
             raise GeneModelError(f"{weights}: tensor {key} holds {array.dtype} values, not floating-point weights; "
                                  "the file was converted or damaged")
@@ -220,15 +241,24 @@ def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
             raise GeneModelError(f"{weights}: tensor {key} contains NaN or infinite values; the model is damaged")
 
 
-def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier:
+def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier | GeneEnsemble:
     spec = card["classifier"]
+    if spec.get("architecture") == ENSEMBLE:
+        members = [_rebuild_one(member, member["preprocessing"], tensors, directory, f"member.{a}.")
+                   for a, member in enumerate(spec["members"])]
+        return GeneEnsemble(members)
+    return _rebuild_one(spec, card["preprocessing"], tensors, directory, "")
+
+
+def _rebuild_one(spec: dict[str, Any], preprocessing: list[dict[str, Any]], tensors: dict[str, np.ndarray],
+                 directory: Path, root: str) -> GeneNetClassifier:
     classes = spec["classes"]
     if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
         raise GeneModelError(f"{directory}: the model card names the classes {classes!r}; a classifier needs at "
                              "least 2 different classes")
     steps = []
-    for i, settings in enumerate(card["preprocessing"]):
-        prefix = f"pre.{i}."
+    for i, settings in enumerate(preprocessing):
+        prefix = f"{root}pre.{i}."
         arrays = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         kind = settings.get("type") if isinstance(settings, dict) else None
         if kind not in STEP_TYPES:
@@ -240,7 +270,7 @@ def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Pa
                                    spec.get("log2", "auto"), history=dict(spec.get("history", {})))
     for member in range(int(spec["members"])):
         net = classifier.new_net()
-        prefix = f"net.{member}."
+        prefix = f"{root}net.{member}."
         state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith(prefix)}
         try:
             net.load_state_dict(state, strict=True)

@@ -11,6 +11,12 @@ from bcviewer.paths import icons_dir
 
 ICON_DIR = icons_dir()
 
+RUNTIME_LABELS = {
+    "auto": "Automatic (ONNX Runtime on the CPU, PyTorch on a GPU)",
+    "onnx": "ONNX Runtime (CPU)",
+    "torch": "PyTorch",
+    "int8": "ONNX Runtime int8 (models that ship it)",
+}
 EXPORT_KINDS = {
     "heatmap": ("Heatmap PNG…", "PNG image (*.png)", ".png"),
     "overlay": ("Overlay PNG…", "PNG image (*.png)", ".png"),
@@ -53,6 +59,8 @@ class Actions:
     magnification_menu: QMenu
     recent_menu: QMenu
     model_menu: QMenu
+    runtime_group: QActionGroup
+    runtime_menu: QMenu
 
 
 def _action(
@@ -103,6 +111,8 @@ def build_actions(window: QMainWindow) -> Actions:
         magnification_menu=QMenu("Ma&gnification", window),
         recent_menu=QMenu("Open &Recent", window),
         model_menu=QMenu("&Model", window),
+        runtime_group=QActionGroup(window),
+        runtime_menu=QMenu("&Runtime", window),
     )
     acts.cancel.setEnabled(False)
     for a in acts.exports.values():
@@ -127,6 +137,7 @@ def build_actions(window: QMainWindow) -> Actions:
 
     analysis_menu = bar.addMenu("&Analysis")
     analysis_menu.addMenu(acts.model_menu)
+    analysis_menu.addMenu(acts.runtime_menu)
     analysis_menu.addMenu(acts.magnification_menu)
     for value, label in MAGNIFICATIONS:
         act = acts.magnification_menu.addAction(label)
@@ -139,6 +150,11 @@ def build_actions(window: QMainWindow) -> Actions:
     analysis_menu.addSeparator()
     analysis_menu.addAction(acts.pixel_size)
     acts.model_group.setExclusive(True)
+    for name, label in RUNTIME_LABELS.items():
+        act = acts.runtime_menu.addAction(label)
+        act.setCheckable(True)
+        act.setData(name)
+        acts.runtime_group.addAction(act)
 
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(acts.model_card)
@@ -168,6 +184,12 @@ def build_actions(window: QMainWindow) -> Actions:
             toolbar.addAction(a)
     window.addToolBar(toolbar)
     return acts
+
+
+def check_runtime(acts: Actions, runtime: str) -> None:
+    """Tick ``runtime`` in Analysis > Runtime."""
+    for act in acts.runtime_group.actions():
+        act.setChecked(act.data() == runtime)
 
 
 def fill_model_menu(acts: Actions, names: list[str], current: str) -> None:

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
-from bcviewer.gui.actions import build_actions, fill_model_menu, icon
+from bcviewer.gui.actions import build_actions, check_runtime, fill_model_menu, icon
 from bcviewer.gui.dialogs import show_about, show_model_card
 from bcviewer.gui.errors import is_headless, report_error
 from bcviewer.gui.opening import OPEN_FILTER, open_for_view
@@ -122,6 +122,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
         a.pixel_size.triggered.connect(lambda: self.ask_pixel_size())
         a.about.triggered.connect(lambda: show_about(self, __version__))
         a.model_group.triggered.connect(lambda act: self._choose_model(act.data()))
+        a.runtime_group.triggered.connect(lambda act: self.set_runtime(act.data()))
         a.magnification_group.triggered.connect(lambda act: self.set_magnification(act.data() or None))
         self.panel.run_requested.connect(lambda: self.run_analysis())
         self.panel.cancel_requested.connect(self.cancel_analysis)
@@ -150,6 +151,7 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
             self.restoreState(state)
         self.overlay = OverlayBinding(self.view, self.overlay_controls, self.actions, self.settings)
         self.overlay.grid_shown.connect(self._show_grid_preview)
+        self.set_runtime(self.settings.runtime())
 
     def _load_core(self) -> None:
         """Import the PyTorch half of the core in the background, once the first frame is shown."""
@@ -306,6 +308,8 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
     def _on_finished(self, scores: TileScores) -> None:
         self._show_scores(scores)
         self.panel.show_finished(scores, self.analysis.model.card if self.analysis.model else None)
+        if self.analysis.runtime_note:
+            self.status.showMessage(self.analysis.runtime_note, 15000)
 
     def _on_cancelled(self, scores: TileScores | None) -> None:
         if scores is not None:
@@ -361,6 +365,12 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
 
     def _refresh_models(self) -> None:
         fill_model_menu(self.actions, available_models(), self.settings.model_name())
+
+    def set_runtime(self, runtime: str) -> None:
+        """Run the next analyses on ``runtime`` (auto, onnx, torch, int8) and remember it."""
+        self.settings.set_runtime(runtime)
+        self.analysis.runtime = self.settings.runtime()
+        check_runtime(self.actions, self.analysis.runtime)
 
     def _choose_model(self, name: str) -> None:
         self.model_override = None

@@ -10,6 +10,8 @@ from PySide6.QtCore import QByteArray, QSettings
 from bcviewer.gui.slide.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
 
 MAX_RECENT = 10
+# Mirrors bcviewer.inference.RUNTIME_CHOICES (not imported: the settings load before the core).
+RUNTIMES = ("auto", "onnx", "torch", "int8")
 
 
 def _as_bool(value: object, default: bool) -> bool:
@@ -98,6 +100,14 @@ class ViewerSettings:
 
     def set_model_name(self, name: str) -> None:
         self.store.setValue("analysis/model", name)
+
+    def runtime(self) -> str:
+        """The inference runtime: auto (ONNX Runtime on the CPU, torch on a GPU), onnx, torch or int8."""
+        value = str(self.store.value("analysis/runtime", "auto") or "auto")
+        return value if value in RUNTIMES else "auto"
+
+    def set_runtime(self, runtime: str) -> None:
+        self.store.setValue("analysis/runtime", runtime if runtime in RUNTIMES else "auto")
 
     # ---- pixel size of slides that do not record it ----------------------------------------
     @staticmethod

@@ -14,6 +14,14 @@ from bcviewer.inference.grids import (
     subimage_shape,
 )
 from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
+from bcviewer.inference.runtime import (
+    RUNTIME_CHOICES,
+    OnnxEnsemble,
+    RuntimeUnavailableError,
+    ThreadPlan,
+    choose_runtime,
+    thread_plan,
+)
 from bcviewer.inference.scale import (
     OBJECTIVE_MPP,
     ScaleUnknownError,
@@ -42,5 +50,6 @@ __all__ = [
     "OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason", "level0_mpp",
     "mpp_for_objective", "scale_warnings", "trained_on",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
+    "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
 ]

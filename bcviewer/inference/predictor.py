@@ -1,11 +1,12 @@
 """``Predictor``: streams a ``TileGrid`` through an ensemble and returns ``TileScores``.
 
 Pipeline: tiles are read and preprocessed in background threads (:class:`TileFeeder`, bounded
-queue), and the forward pass runs on the calling thread under ``torch.inference_mode`` (with
-autocast float16 and channels_last memory on CUDA). Scores come back one batch at a time, through
-:meth:`Predictor.iter_batches` (a generator) or the ``on_batch`` callback of
-:meth:`Predictor.run`; :meth:`Predictor.iter_results` scores a stream of slides (a folder) with
-batches that span images. A ``threading.Event`` cancels between batches; every thread the
+queue), and the forward pass runs on the calling thread: on the CPU in ONNX Runtime by default, on
+a GPU in torch under ``torch.inference_mode`` (with autocast float16 and channels_last memory on
+CUDA); see :mod:`bcviewer.inference.runtime` for the rule and the split of threads. Scores come
+back one batch at a time, through :meth:`Predictor.iter_batches` (a generator) or the
+``on_batch`` callback of :meth:`Predictor.run`; :meth:`Predictor.iter_results` scores a stream of
+slides (a folder) with batches that span images. A ``threading.Event`` cancels between batches; every thread the
 predictor started has ended when ``run`` returns or the generator is closed. Qt-free, so a GUI
 worker thread can drive it.
 """
@@ -23,8 +24,10 @@ import torch
 
 from bcviewer.inference.device import choose_device
 from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch, TileFeeder
+from bcviewer.inference.runtime import OnnxEnsemble, choose_runtime, onnx_ensemble, thread_plan
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
+from bcviewer.nets.onnx_export import OnnxExportError
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 
@@ -36,14 +39,16 @@ class Predictor:
 
     ``model`` is a :class:`LoadedModel` (its input spec and name are used) or a bare
     :class:`Ensemble` with an explicit ``spec``. The ensemble is moved to the device in place.
-    ``amp`` and ``channels_last`` default to on for CUDA only. ``read_workers`` threads read
-    tiles; ``prefetch`` prepared batches may wait in the queue.
+    ``amp`` and ``channels_last`` default to on for CUDA only. ``runtime`` is ``"auto"`` (ONNX
+    Runtime on the CPU, torch on a GPU), ``"onnx"``, ``"torch"`` or ``"int8"``. ``read_workers``
+    threads read tiles and ``threads`` run an ONNX forward pass (default: :func:`thread_plan`);
+    ``prefetch`` prepared batches may wait in the queue.
     """
 
     def __init__(self, model: LoadedModel | Ensemble, spec: InputSpec | None = None, *,
                  device: str | torch.device | None = "auto", amp: bool | None = None,
-                 channels_last: bool | None = None, read_workers: int = 2, prefetch: int = 2,
-                 name: str | None = None) -> None:
+                 channels_last: bool | None = None, read_workers: int | None = None, prefetch: int = 2,
+                 name: str | None = None, runtime: str | None = "auto", threads: int | None = None) -> None:
         if isinstance(model, LoadedModel):
             ensemble, spec, name = model.ensemble, spec or model.spec, name or model.name
         else:
@@ -57,12 +62,25 @@ class Predictor:
         self.spec = spec
         self.name = name or ""
         self.uncertain_above = _uncertain_threshold(model)
-        self.read_workers = read_workers
+        plan = thread_plan()
+        self.read_workers = plan.readers if read_workers is None else read_workers
+        self.threads = plan.intra_op if threads is None else threads
         self.prefetch = prefetch
+        self.runtime = choose_runtime(runtime, self.device)
         ensemble = ensemble.to(self.device).eval()
-        if self.channels_last:
+        if self.channels_last and self.runtime == "torch":
             ensemble = ensemble.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ensemble = ensemble
+        self.onnx: OnnxEnsemble | None = None
+        self.runtime_note = ""  # said to the user when "auto" could not use ONNX Runtime
+        if self.runtime != "torch":
+            try:
+                self.onnx = onnx_ensemble(model, spec, self.runtime, self.threads)
+            except OnnxExportError as exc:
+                if (runtime or "auto").strip().lower() != "auto":
+                    raise
+                self.runtime = "torch"  # slower, same scores: better than no analysis
+                self.runtime_note = f"running in PyTorch, not ONNX Runtime: {exc}"
 
     @property
     def members(self) -> int:
@@ -70,6 +88,8 @@ class Predictor:
 
     def score_tensor(self, x: torch.Tensor) -> EnsemblePrediction:
         """Forward one preprocessed ``(B, 3, H, W)`` batch (on any device) and return its scores."""
+        if self.onnx is not None:
+            return self.onnx.predict(x)
         with torch.inference_mode():
             x = x.to(self.device, non_blocking=True)
             if self.channels_last:

@@ -21,6 +21,7 @@ from typing import Any
 from bcviewer.errors import BcviewerError
 from bcviewer.nets import InputSpec
 from bcviewer.slides import SlideReader
+from bcviewer.tiling import TilingError
 from bcviewer.tiling.kind import InputKind, input_kind, kind_reason
 
 # Usual µm per pixel of scanners at each objective power (20x ~ 0.5 µm/px, 40x ~ 0.25 µm/px).
@@ -52,6 +53,11 @@ def require_scale(slide: SlideReader, given_mpp: float | None, tile_px: int | No
     """The level-0 mpp a whole slide is tiled with; raises :class:`ScaleUnknownError` when the file
     records none and neither a pixel size nor a tile size in pixels was given."""
     mpp = level0_mpp(slide, given_mpp)
+    problem = getattr(slide, "scale_problem", None)
+    if problem and slide.mpp is None and given_mpp is None and tile_px is None:
+        # The file names a pixel size that cannot be read: it is damaged, not silent, so say that
+        # rather than asking the user as if nothing were recorded.
+        raise TilingError(problem)
     if mpp is None and tile_px is None:
         raise ScaleUnknownError(
             f"{slide.path.name} is a whole slide ({kind_reason(slide)}, {slide.format}) that does not record "

@@ -1,7 +1,13 @@
 """Networks and the model store: HybridNet (CNN + LSTM), Ensemble, backbones, safetensors I/O."""
 
 from bcviewer.nets.backbones import BACKBONES, WIDTH_SCALABLE, Backbone, build_backbone
-from bcviewer.nets.ensemble import MALIGNANT, Ensemble, EnsemblePrediction, binary_entropy_bits
+from bcviewer.nets.ensemble import (
+    MALIGNANT,
+    Ensemble,
+    EnsemblePrediction,
+    binary_entropy_bits,
+    prediction_from_members,
+)
 from bcviewer.nets.errors import (
     ModelCardError,
     ModelError,
@@ -25,7 +31,7 @@ from bcviewer.nets.store import (
 
 __all__ = [
     "BACKBONES", "WIDTH_SCALABLE", "Backbone", "build_backbone",
-    "MALIGNANT", "Ensemble", "EnsemblePrediction", "binary_entropy_bits",
+    "MALIGNANT", "Ensemble", "EnsemblePrediction", "binary_entropy_bits", "prediction_from_members",
     "ModelError", "ModelCardError", "ModelNotFoundError", "PretrainedWeightsUnavailableError",
     "UnknownBackboneError", "UnsafeModelFormatError",
     "BRANCHES", "RNN_MODES", "HybridConfig", "HybridNet",

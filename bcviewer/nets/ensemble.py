@@ -44,6 +44,19 @@ def binary_entropy_bits(p: np.ndarray) -> np.ndarray:
     return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
 
 
+def prediction_from_members(member_probs: np.ndarray, attention: np.ndarray,
+                            weights: np.ndarray) -> EnsemblePrediction:
+    """The ensemble's outputs from each member's class probabilities ``(N, M, C)`` and branch
+    attention ``(N, M, 2)``, with member ``weights`` summing to 1 (shared by every runtime)."""
+    member_p = np.asarray(member_probs, dtype=np.float64)[..., MALIGNANT]
+    p = member_p @ np.asarray(weights, dtype=np.float64)
+    std = member_p.std(axis=1)
+    entropy = binary_entropy_bits(p)
+    return EnsemblePrediction(p_malignant=p, member_probs=member_p, member_std=std, entropy=entropy,
+                              uncertainty=(entropy + 2.0 * std) / 2.0,
+                              attention=np.asarray(attention, dtype=np.float64))
+
+
 class Ensemble(nn.Module):
     """Several HybridNets whose class probabilities are averaged with fixed weights.
 
@@ -128,11 +141,5 @@ class Ensemble(nn.Module):
             probs, attn = outputs(x)
         finally:
             self.train(was_training)
-        member_p = probs[..., MALIGNANT].double().cpu().numpy()
-        weights = self.member_weights.double().cpu().numpy()
-        p = member_p @ weights
-        std = member_p.std(axis=1)
-        entropy = binary_entropy_bits(p)
-        return EnsemblePrediction(
-            p_malignant=p, member_probs=member_p, member_std=std, entropy=entropy,
-            uncertainty=(entropy + 2.0 * std) / 2.0, attention=attn.double().cpu().numpy())
+        return prediction_from_members(probs.double().cpu().numpy(), attn.double().cpu().numpy(),
+                                       self.member_weights.double().cpu().numpy())

@@ -158,12 +158,29 @@ class SlideReader:
         max_w, max_h = (max_size, max_size) if isinstance(max_size, int) else max_size
         level = self.best_level_for_downsample(max(self.dimensions[0] / max_w, self.dimensions[1] / max_h))
         lw, lh = self.level_dimensions[level]
-        region = self.read_region(level, 0, 0, lw, lh)
         scale = min(max_w / lw, max_h / lh, 1.0)
         size = (max(1, round(lw * scale)), max(1, round(lh * scale)))
+        if lw * lh > _THUMBNAIL_STRIP_PX and size != (lw, lh):
+            return self._thumbnail_in_strips(level, size)
+        region = self.read_region(level, 0, 0, lw, lh)
         if size == (lw, lh):
             return region
         return cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+
+    def _thumbnail_in_strips(self, level: int, size: tuple[int, int]) -> np.ndarray:
+        # A pyramid whose levels are 4x apart can leave a 6000+ px level as the closest one; read
+        # whole, it and its copies take over half a GB. Strips of output rows keep memory flat.
+        lw, lh = self.level_dimensions[level]
+        out_w, out_h = size
+        rows_per_strip = max(1, _THUMBNAIL_STRIP_PX // max(1, lw) * out_h // lh)
+        down = self.level_downsamples[level]
+        out = np.empty((out_h, out_w, 3), dtype=np.uint8)
+        for r0 in range(0, out_h, rows_per_strip):
+            r1 = min(out_h, r0 + rows_per_strip)
+            y0, y1 = round(r0 * lh / out_h), max(round(r0 * lh / out_h) + 1, round(r1 * lh / out_h))
+            strip = self.read_region(level, 0, int(y0 * down), lw, y1 - y0)
+            out[r0:r1] = cv2.resize(strip, (out_w, r1 - r0), interpolation=cv2.INTER_AREA)
+        return out
 
     def associated_image(self, name: str) -> np.ndarray:
         """RGB array of an associated image (``label``, ``macro``, ``thumbnail`` ...)."""
@@ -217,6 +234,9 @@ class _ReadTicket:
         with self._reader._cond:
             self._reader._in_flight -= 1
             self._reader._cond.notify_all()
+
+
+_THUMBNAIL_STRIP_PX = 4096 * 4096  # levels larger than this are read in strips for a thumbnail
 
 
 def composite_over_white(rgba: np.ndarray) -> np.ndarray:

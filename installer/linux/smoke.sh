@@ -14,7 +14,7 @@ TMP="$(mktemp -d)"
 trap 'rc=$?; rm -rf "$TMP"; [ "$rc" -eq 0 ] || echo "bundle smoke test FAILED (exit $rc)" >&2' EXIT
 if [ -f "$TARGET" ]; then tar -C "$TMP" -xzf "$TARGET"; BUNDLE="$TMP/bcviewer"; else BUNDLE="$(cd "$TARGET" && pwd)"; fi
 EXE="$BUNDLE/bcviewer"
-SAMPLE_NAME=SOB_M_DC-14-13412-100-001.png
+SAMPLE_NAME=SOB_M_MC-14-13413-100-003.png
 SAMPLE="$BUNDLE/_internal/bcviewer/_data/resources/sample/$SAMPLE_NAME"
 [ -x "$EXE" ] || { echo "smoke: no bundle executable at $EXE" >&2; exit 1; }
 [ -f "$SAMPLE" ] || { echo "smoke: the bundle carries no sample image at $SAMPLE" >&2; exit 1; }

@@ -9,8 +9,11 @@ from bcviewer.genes import GeneTask
 
 STANDARDISE_CHOICES = (
     ("model", "Training cohort (same platform)"),
-    ("cohort", "This profile's cohort (other platform, 10+ samples)"),
+    ("cohort", "Profile's cohort: z-scores (other platform, 10+ samples)"),
+    ("quantile", "Profile's cohort: quantiles mapped to training (other platform, 10+ samples)"),
+    ("rank", "Profile's cohort: rank-normalised (other platform, 10+ samples)"),
 )
+RECOMMENDED = " · recommended for another platform"
 
 
 class ModelPicker(QWidget):
@@ -32,8 +35,9 @@ class ModelPicker(QWidget):
         self.scale_box = QComboBox()
         for key, text in STANDARDISE_CHOICES:
             self.scale_box.addItem(text, key)
-        self.scale_box.setToolTip("z-score genes with the training cohort's statistics, or with the profile's "
-                                  "own (needed for data from another platform)")
+        self.scale_box.setToolTip("z-score genes with the training cohort's statistics, or scale them by the "
+                                  "profile's own cohort (needed for data from another platform); the task's "
+                                  "recommendation was chosen on external cohorts (docs/genes.md)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Task"))
@@ -83,6 +87,8 @@ class ModelPicker(QWidget):
                 widget.deleteLater()
         self.model_boxes = {}
         task = self.task
+        for i, (key, text) in enumerate(STANDARDISE_CHOICES):
+            self.scale_box.setItemText(i, text + (RECOMMENDED if task is not None and key == task.scaling else ""))
         for arch in task.architectures if task else ():
             box = QCheckBox(arch)
             box.setChecked(arch == task.default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
@@ -13,7 +14,7 @@ from bcviewer.gui.expression.coverage import CoverageIndicator
 from bcviewer.gui.expression.plots import ContributionChart, ProfilePlot
 
 if TYPE_CHECKING:
-    from bcviewer.genes import CoverageReport, ExpressionTable
+    from bcviewer.genes import CoverageReport, ExpressionTable, PredictionResult
     from bcviewer.gui.expression.worker import ModelOutcome
 
 TOP_GENES = 20
@@ -24,6 +25,15 @@ PREDICT_HINT = ("Press Predict to see, for each sample and model, the probabilit
                 "and the sample's expression profile against the training cohort.")
 REFUSED_HINT = ("This model refused the profile: too few of its genes are measured (see above). Predictions "
                 "would rest on imputed values.")
+
+
+def single_gene_text(result: PredictionResult, sample: str) -> str:
+    """ " · ESR1 alone: p = 0.912": the card's single-gene baseline for this sample, for comparison."""
+    if result.single_gene is None:
+        return ""
+    p = float(result.single_gene.loc[sample])
+    value = "not measured" if np.isnan(p) else f"p = {p:.3f}"
+    return f" · {result.single_gene.name}: {value}"
 
 
 class SampleDetails(QWidget):
@@ -157,14 +167,16 @@ class SampleDetails(QWidget):
         result, model = outcome.result, outcome.model
         assert result is not None
         probabilities = result.probabilities.loc[sample]
-        label = result.table.set_index("sample").at[sample, "label"]
+        names = dict(zip(model.classes, model.class_names))
+        label = names.get(str(result.table.set_index("sample").at[sample, "label"]), "?")
         self.sample_label.setText(f"<b>{sample}</b> · {model.name}: predicted <b>{label}</b> ("
-                                  + ", ".join(f"P({c}) = {v:.3f}" for c, v in probabilities.items()) + ")")
+                                  + ", ".join(f"P({names[c]}) = {v:.3f}" for c, v in probabilities.items()) + ")"
+                                  + single_gene_text(result, sample))
         top = top_contributions(result, model, sample, TOP_GENES)
         if model.architecture == "deepcme":
             title = f"Top {len(top)} genes by DeepCME gene score (model weights, same for every sample)"
         else:
-            title = f"Top {len(top)} genes for this sample: input × gradient (red: towards {model.classes[-1]})"
+            title = f"Top {len(top)} genes for this sample: input × gradient (red: towards {model.class_names[-1]})"
         self.chart.show_contributions(list(top.index), top.to_numpy(), str(top.name), title)
         self.hint.hide()
         self.plots.show()

@@ -82,11 +82,79 @@ class GeneAxis(pg.AxisItem):
             p.restore()
 
 
+MIN_LABEL_PX = 9  # smallest gene-name font the bar chart draws, in pixels
+ROW_GAP_PX = 2.0  # free pixels between the glyphs of two neighbouring names
+
+
+class BarLabelAxis(pg.AxisItem):
+    """Left axis naming one gene per bar. pyqtgraph would draw every name at a fixed size and
+    let them overlap when the bars are packed (FOXA1 written over ESR1); this one shrinks the font
+    to the row pitch (down to ``MIN_LABEL_PX``) and, below that, names every other bar."""
+
+    def __init__(self) -> None:
+        super().__init__("left")
+        self.names: dict[float, str] = {}
+        self.drawn: list[tuple[str, float]] = []  # (name, pixel size) of the last paint, for tests
+        self.setStyle(tickFont=_tick_font())
+
+    def set_names(self, names: dict[float, str]) -> None:
+        self.names = dict(names)
+        self.setTicks([[(y, "") for y in self.names], []])
+        width = max((QFontMetricsF(_tick_font()).horizontalAdvance(n) for n in self.names.values()), default=20.0)
+        self.setWidth(int(width) + abs(self.style["tickLength"]) + 12)
+        self.picture = None
+        self.update()
+
+    def label_font(self) -> tuple[QFont, int]:
+        """The largest font (down to ``MIN_LABEL_PX``) whose names fit the row pitch, and which bars
+        get a name (every ``step``-th; 1 unless even the smallest font would overlap)."""
+        font = _tick_font()
+        view = self.linkedView()
+        if view is None or len(self.names) < 2:
+            return font, 1
+        ys = sorted(self.names)
+        pitch = abs(self.mapFromScene(view.mapViewToScene(QPointF(0, ys[1]))).y()
+                    - self.mapFromScene(view.mapViewToScene(QPointF(0, ys[0]))).y())
+        natural = max(int(QFontMetricsF(font).ascent()), MIN_LABEL_PX)
+        needed = 0.0
+        for px in range(natural, MIN_LABEL_PX - 1, -1):
+            font.setPixelSize(px)
+            metrics = QFontMetricsF(font)
+            needed = max(metrics.tightBoundingRect(n).height() for n in self.names.values()) + ROW_GAP_PX
+            if needed <= pitch:
+                return font, 1
+        return font, max(1, math.ceil(needed / max(pitch, 1e-6)))
+
+    def drawPicture(self, p: QPainter, axis_spec: tuple, tick_specs: list, text_specs: list) -> None:  # noqa: N802
+        super().drawPicture(p, axis_spec, tick_specs, [])  # the names are drawn below, sized to fit
+        view = self.linkedView()
+        self.drawn = []
+        if view is None or not self.names:
+            return
+        font, step = self.label_font()
+        metrics = QFontMetricsF(font)
+        p.setFont(font)
+        p.setPen(self.textPen())
+        bounds = self.boundingRect()
+        right = bounds.right() - abs(self.style["tickLength"]) - 4
+        for k, (y, name) in enumerate(sorted(self.names.items(), reverse=True)):  # top bar first
+            if k % step:
+                continue
+            centre = self.mapFromScene(view.mapViewToScene(QPointF(0, y))).y()
+            if not bounds.top() <= centre <= bounds.bottom():
+                continue
+            p.drawText(QPointF(right - metrics.horizontalAdvance(name), centre + metrics.capHeight() / 2), name)
+            self.drawn.append((name, float(font.pixelSize())))
+
+
 class ContributionChart(pg.PlotWidget):
     """Horizontal bars, largest contribution at the top; signed values go left (blue) or right (red)."""
 
     def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(parent, background="w")
+        self.name_axis = BarLabelAxis()
+        super().__init__(parent, background="w", axisItems={"left": self.name_axis})
+        # room for 20 names at MIN_LABEL_PX (capitals: ~0.75 of the pixel size tall), title and bottom axis
+        self.setMinimumHeight(int(20 * (0.75 * MIN_LABEL_PX + ROW_GAP_PX)) + 90)
         self.genes: list[str] = []
         self.values: np.ndarray = np.zeros(0)
         self.kind = ""
@@ -103,7 +171,7 @@ class ContributionChart(pg.PlotWidget):
         plot.clear()
         self.bars, self.genes, self.values, self.kind = None, [], np.zeros(0), ""
         plot.setTitle(title, size="10pt", color="#333")
-        plot.getAxis("left").setTicks([[]])
+        self.name_axis.set_names({})
 
     def show_contributions(self, genes: Sequence[str], values: Sequence[float], kind: str, title: str) -> None:
         """``genes`` largest first; ``kind`` names the values (gene score, input x gradient)."""
@@ -121,7 +189,7 @@ class ContributionChart(pg.PlotWidget):
         plot = self.getPlotItem()
         plot.addItem(self.bars)
         plot.addItem(self.zero_line)
-        plot.getAxis("left").setTicks([[(float(yy), g) for yy, g in zip(y, self.genes)]])
+        self.name_axis.set_names({float(yy): g for yy, g in zip(y, self.genes)})
         plot.getAxis("bottom").setLabel(kind, color="#333")
         low, high = min(0.0, float(self.values.min())), max(0.0, float(self.values.max()))
         pad = 0.05 * (high - low or 1.0)

@@ -271,10 +271,10 @@ class ExpressionTab(QWidget):
         for o in outcomes:
             if o.result is None:
                 continue
-            classes = o.model.classes
-            positive = classes[1] if len(classes) == 2 else "predicted class"
+            names = dict(zip(o.model.classes, o.model.class_names))  # the card's names: "1" -> distant metastasis
+            positive = names[o.model.classes[1]] if len(names) == 2 else "predicted class"
             columns.append(ModelColumn(o.name, positive, o.result.table["p"].astype(float).tolist(),
-                                       o.result.table["label"].astype(str).tolist()))
+                                       [names.get(str(v), str(v)) for v in o.result.table["label"]]))
         self.details.set_models(outcomes)
         self._reset_table([float(v) for v in outcomes[0].coverage.per_sample], columns)
         self.table_view.resizeColumnsToContents()

@@ -129,9 +129,12 @@ class AnalysisRun(QRunnable):
 
     def __init__(
         self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
-        mpp: float | None = None, magnification: int | None = None,
+        mpp: float | None = None, magnification: int | None = None, runtime: str = "auto",
     ) -> None:
         super().__init__()
+        self.runtime = runtime  # see bcviewer.inference.runtime
+        self.used_runtime: str | None = None  # what "auto" resolved to, once the predictor exists
+        self.runtime_note = ""  # why "auto" fell back to torch, if it did
         self.setAutoDelete(False)
         self.reader = reader
         self.model = model  # a name or folder; AUTOMATIC_MODEL picks the default for the slide
@@ -171,7 +174,8 @@ class AnalysisRun(QRunnable):
 
                 self.signals.tissue_ready.emit(tissue_polygons(detect_tissue(self.reader)))
             self.signals.grid_ready.emit(grid)
-            predictor = Predictor(model, device="auto")
+            predictor = Predictor(model, device="auto", runtime=self.runtime)
+            self.used_runtime, self.runtime_note = predictor.runtime, predictor.runtime_note
             scores = predictor.run(
                 self.reader,
                 grid,
@@ -208,6 +212,9 @@ class AnalysisController(QObject):
         self.model: LoadedModel | None = None
         self.grid: TileGrid | None = None
         self.batch_size: int | None = None  # None: batch_size_for(number of tiles)
+        self.runtime = "auto"  # the Predictor's runtime for the next runs
+        self.runtime_used: str | None = None  # the runtime of the last finished run
+        self.runtime_note = ""  # and why it is not the fast one, when "auto" had to fall back
 
     @property
     def running(self) -> bool:
@@ -233,7 +240,7 @@ class AnalysisController(QObject):
         self.grid = None
         run = AnalysisRun(
             reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models), mpp,
-            magnification)
+            magnification, self.runtime)
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
         s.model_ready.connect(lambda m, r=run: self._on_model(r, m))
@@ -292,6 +299,7 @@ class AnalysisController(QObject):
         self._runs.discard(run)
         if run is not self._current:
             return
+        self.runtime_used, self.runtime_note = run.used_runtime, run.runtime_note
         self._current = None
         if scores is None or scores.cancelled:
             self.cancelled.emit(scores)

@@ -1,0 +1,89 @@
+"""Writing one slide's outputs, and telling later whether they are complete (``--resume``).
+
+Each output file is written atomically, then ``manifest.json`` last, also atomically. The
+manifest records the input's path and sha256, the model's name and sha256, the options that
+shape the outputs, the sha256 of every output file, and the summary row. A slide counts as
+done only when its manifest exists and all of these still match: a run killed half-way leaves
+at most a slide without a manifest, which the next ``--resume`` scores again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bcviewer.batch.work import ModelRef, PredictOptions, SlideOutcome, SummaryRow, one_line
+from bcviewer.checksums import sha256_of
+from bcviewer.export import atomic_write_bytes, atomic_write_text
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "bcviewer-slide-manifest/1"
+
+
+def write_outcome(folder: Path, outcome: SlideOutcome, model: ModelRef, options: PredictOptions) -> SummaryRow:
+    """Write an ok outcome's files, then its manifest; return its summary row.
+
+    An old manifest is removed first, so a slide is never marked done by an earlier run's record.
+    A file that cannot be written turns the row into an error row (and no manifest is written).
+    """
+    try:
+        (folder / MANIFEST_NAME).unlink(missing_ok=True)
+        if not outcome.ok:
+            return outcome.row
+        for name, data in outcome.files.items():
+            atomic_write_bytes(folder / name, data)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "input": {"path": outcome.row.path, "sha256": outcome.input_sha256},
+            "model": {"source": model.source, "name": model.name, "sha256": model.sha256},
+            "options": options.analysis(),
+            "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()},
+            "summary": asdict(outcome.row),
+            "scored_by": outcome.scored_by,
+            "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    except Exception as exc:  # noqa: BLE001 - e.g. disk full: this slide's error row, the run goes on
+        return SummaryRow(outcome.row.path, "error", error=one_line(exc))
+    return outcome.row
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The slide's manifest, or None when absent or unreadable."""
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+
+
+def completed_row(folder: Path, path: Path, options: PredictOptions,
+                  model_sha256: Callable[[str], str | None]) -> SummaryRow | None:
+    """The recorded summary row when ``folder`` holds complete, matching outputs for ``path``; else None.
+
+    ``model_sha256(source)`` gives the sha256 of the model that would score the slide now (None
+    when it cannot be found). Hashing the input reads the whole file once.
+    """
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    try:
+        recorded = manifest["outputs"]
+        if (manifest["input"]["path"] != str(path) or manifest["options"] != options.analysis()
+                or sorted(recorded) != sorted(options.output_names())):
+            return None
+        if model_sha256(manifest["model"]["source"]) != manifest["model"]["sha256"]:
+            return None
+        for name, digest in recorded.items():
+            if not (folder / name).is_file() or sha256_of(folder / name) != digest:
+                return None
+        if not path.is_file() or sha256_of(path) != manifest["input"]["sha256"]:
+            return None
+        return SummaryRow(**manifest["summary"])
+    except (KeyError, TypeError, OSError):
+        return None

@@ -1,0 +1,118 @@
+"""Which engine runs the forward pass (torch or ONNX Runtime) and how the CPU's cores are shared.
+
+Rule (``runtime="auto"``): on a GPU (CUDA, MPS) the ensemble runs in torch (AMP and channels_last
+on CUDA); on the CPU it runs in ONNX Runtime's CPU provider, on the ensemble exported by
+:mod:`bcviewer.nets.onnx_export`. ``"int8"`` runs the statically quantised ONNX file a model card
+ships (see :mod:`bcviewer.nets.quantize`), only when asked for.
+
+Threads (:func:`thread_plan`): the forward pass gets every core and the tile readers a quarter of
+them (at least one thread); ORT's idle threads do not spin, so readers run in the gaps. Measured
+with ``benchmarks/bench_inference.py --sweep`` on 2 cores (benchmarks/README.md): on a quiet
+machine 2 ORT threads + 1 reader was as fast as 2 + 2 and faster than 1 + 1 and 1 + 2; while other
+jobs loaded the cores, 1 + 1 was faster (a two-thread forward pass stalls when a reader or another
+process takes one of its cores). The plan follows the quiet case, a workstation's usual state.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from bcviewer.errors import BcviewerError
+from bcviewer.nets.ensemble import EnsemblePrediction, prediction_from_members
+
+if TYPE_CHECKING:
+    from bcviewer.nets import Ensemble, InputSpec, LoadedModel
+
+RUNTIME_CHOICES: tuple[str, ...] = ("auto", "onnx", "torch", "int8")
+
+
+class RuntimeUnavailableError(BcviewerError):
+    """A runtime was asked for that cannot run here (e.g. ONNX Runtime on a GPU device)."""
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """Intra-op threads of the forward pass and tile reader threads of the pipeline."""
+
+    intra_op: int
+    readers: int
+
+
+def thread_plan(cores: int | None = None) -> ThreadPlan:
+    """The split of ``cores`` (default: the CPUs this process may use) used when none is given."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = max(1, int(cores))
+    return ThreadPlan(intra_op=cores, readers=max(1, cores // 4))
+
+
+def choose_runtime(preference: str | None, device: torch.device) -> str:
+    """``"torch"``, ``"onnx"`` or ``"int8"`` for ``preference`` on ``device`` (see the module rule)."""
+    text = (preference or "auto").strip().lower()
+    if text not in RUNTIME_CHOICES:
+        raise RuntimeUnavailableError(f"unknown runtime '{preference}'; choose one of {', '.join(RUNTIME_CHOICES)}")
+    if text == "auto":
+        return "onnx" if device.type == "cpu" else "torch"
+    if text != "torch" and device.type != "cpu":
+        raise RuntimeUnavailableError(f"the {text} runtime runs on the CPU only; use --device cpu or --runtime torch")
+    return text
+
+
+class OnnxEnsemble:
+    """An exported ensemble in an ONNX Runtime CPU session; :meth:`predict` mirrors
+    :meth:`Ensemble.predict_proba` (same numpy outputs from the same member outputs)."""
+
+    def __init__(self, model_bytes: bytes, member_weights: np.ndarray, intra_op_threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, intra_op_threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle ORT threads spin by default, taking the cores the tile readers need between batches.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise RuntimeUnavailableError(f"ONNX Runtime could not load the exported model ({exc})") from exc
+        self.input_name = self.session.get_inputs()[0].name
+        self.member_weights = np.asarray(member_weights, dtype=np.float64)
+
+    def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Member probabilities ``(B, M, C)`` and attention ``(B, M, 2)`` for a float32 batch."""
+        probs, attention = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})
+        return probs, attention
+
+    def predict(self, x: np.ndarray | torch.Tensor) -> EnsemblePrediction:
+        """Scores of one preprocessed ``(B, 3, H, W)`` batch."""
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        probs, attention = self.outputs(x)
+        return prediction_from_members(probs, attention, self.member_weights)
+
+
+def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, intra_op_threads: int
+                  ) -> OnnxEnsemble:
+    """An :class:`OnnxEnsemble` for ``runtime`` ``"onnx"`` (exported, cached by the model's weights
+    hash when it is a stored model) or ``"int8"`` (the quantised file the model card vouches for)."""
+    from bcviewer.nets import LoadedModel
+    from bcviewer.nets.onnx_export import cached_onnx, export_bytes
+    from bcviewer.nets.quantize import read_int8
+
+    ensemble = model.ensemble if isinstance(model, LoadedModel) else model
+    weights = ensemble.member_weights.double().cpu().numpy()
+    if runtime == "int8":
+        if not isinstance(model, LoadedModel):
+            raise RuntimeUnavailableError("the int8 runtime needs a stored model whose card lists its int8 file")
+        data = read_int8(model)
+    elif isinstance(model, LoadedModel):
+        data, _ = cached_onnx(ensemble, spec.height, spec.width, model.directory, str(model.card["weights"]["sha256"]))
+    else:
+        data = export_bytes(ensemble, spec.height, spec.width)
+    return OnnxEnsemble(data, weights, intra_op_threads)
