@@ -29,7 +29,7 @@ HIDDEN_PACKAGES = ["bcviewer"]
 EXCLUDES = [
     "triton", "tkinter", "matplotlib", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
     "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard", "tensorflow", "jax", "jaxlib",
-    "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh", "onnx",
+    "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh",
 ]
 
 
