@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,7 @@ def head_logits(net: HybridNet, features: FeatureSet, batch_size: int = 256,
 
 def train_head(net: HybridNet, train: FeatureSet, val: FeatureSet, schedule: HeadSchedule = HeadSchedule(),
                *, seed: int = 0, device: torch.device | str = "cpu",
-               cancelled: callable | None = None) -> MemberResult:  # type: ignore[valid-type]
+               cancelled: Callable[[], bool] | None = None) -> MemberResult:
     """Train everything above ``net.cnn`` on cached maps; returns the best epoch's weights.
 
     ``cancelled`` is polled after every batch; when it returns true, :class:`Cancelled` is raised
