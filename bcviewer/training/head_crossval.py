@@ -26,7 +26,6 @@ from bcviewer.training.head_trainer import HeadSchedule, fit_head_temperature, p
 from bcviewer.training.pipeline import grouped_patient_split, patient_group
 from bcviewer.training.reliability import (
     choose_uncertain_threshold,
-    confident_metrics,
     image_outputs,
     patient_bootstrap,
     risk_coverage,
