@@ -16,7 +16,9 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 DATA_DIRS = ("models", "resources")
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
+# weights.onnx(.json) is the ONNX Runtime cache a source checkout writes next to the weights when a
+# model is used (git ignores it); a wheel built from such a checkout must not carry it.
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "weights.onnx", "weights.onnx.json")
 
 
 class BuildPyWithData(build_py):
