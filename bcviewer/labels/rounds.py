@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bcviewer.labels.changes import next_batch, record_change, round_before, utc_now
@@ -41,20 +41,46 @@ def next_round_number(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM rounds WHERE status = 'done'").fetchone()[0])
 
 
-def start_round(conn: sqlite3.Connection, mode: str, tau: float, params: Mapping[str, Any]) -> tuple[int, int]:
+def decisions_by_round(conn: sqlite3.Connection) -> dict[int, dict[str, int]]:
+    """Round id -> proposal counts by status, for every round that proposed something."""
+    table: dict[int, dict[str, int]] = defaultdict(dict)
+    for round_id, status, count in conn.execute(
+            "SELECT round_id, status, COUNT(*) FROM proposals GROUP BY round_id, status"):
+        table[int(round_id)][str(status)] = int(count)
+    return dict(table)
+
+
+def pending_review(conn: sqlite3.Connection) -> tuple[int, int] | None:
+    """(round number, pending proposals) of the round still waiting for a person, or None."""
+    row = conn.execute("SELECT r.number, COUNT(*) FROM proposals p JOIN rounds r ON r.id = p.round_id"
+                       " WHERE p.status = 'pending' GROUP BY r.id ORDER BY r.id DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def start_round(conn: sqlite3.Connection, mode: str, tau: float | Callable[[int], float],
+                params: Mapping[str, Any]) -> tuple[int, int]:
     """Record a round as running; returns (round id, round number).
 
+    ``tau`` is the threshold, or a function of the round number (the project's level) giving it.
     Rounds still marked running were cut off (a crash or a kill) and become ``interrupted``.
+    Refused while an earlier round's proposals wait for review.
     """
     if mode not in MODES:
         raise SelfLearningError(f"mode must be auto or review, not {mode!r}")
-    if not 0.0 <= tau <= 1.0:
-        raise SelfLearningError(f"the relabel threshold tau must lie between 0 and 1, got {tau}")
     conn.execute("UPDATE rounds SET status = 'interrupted', finished = ? WHERE status = 'running'", (utc_now(),))
+    waiting = pending_review(conn)
+    if waiting is not None:
+        # A new round would supersede proposals nobody has looked at (and retrain on the same labels).
+        raise SelfLearningError(
+            f"round {waiting[0]} has {waiting[1]} proposal{'s' if waiting[1] != 1 else ''} waiting for review: "
+            f"accept or reject them (or revert round {waiting[0]}) before the next round")
     number = next_round_number(conn)
+    value = float(tau(number) if callable(tau) else tau)
+    if not 0.0 <= value <= 1.0:
+        raise SelfLearningError(f"the relabel threshold tau must lie between 0 and 1, got {value}")
     cursor = conn.execute(
         "INSERT INTO rounds (number, mode, tau, params, status, started) VALUES (?, ?, ?, ?, 'running', ?)",
-        (number, mode, tau, json.dumps(dict(params), sort_keys=True), utc_now()),
+        (number, mode, value, json.dumps(dict(params), sort_keys=True), utc_now()),
     )
     return int(cursor.lastrowid or 0), number
 

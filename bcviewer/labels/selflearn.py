@@ -1,6 +1,7 @@
 """Hierarchical self-learning: rounds of train, score, relabel, with the rule of :mod:`rules`.
 
-Round k of a run (k = 1..L):
+Round k of the project (k = 1, 2, ...; the project counts its completed rounds, so the schedule
+advances across runs, and a reverted round's level runs again):
 
 1. a :class:`Trainer` fits a model on the current labels of the *training* patients (every
    patient not held out), giving a :class:`Scorer`; or a fixed injected scorer is used;
@@ -25,6 +26,9 @@ training sub-images has memorised their labels and is rarely confidently benign 
 
 Default schedule ``tau = 0.1, 0.2, 0.3, 0.4``: each level relabels only what the model is more
 confidently benign about than in the level before it; past the last value the last one repeats.
+
+A ``review`` run is one round: its proposals wait for a person, and no round starts while any
+proposal is pending (:func:`bcviewer.labels.rounds.start_round` refuses it).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class TauSchedule:
-    """The relabel threshold of each level: ``taus[k - 1]`` for round k of a run."""
+    """The relabel threshold of each level: ``taus[k - 1]`` for round k of the project."""
 
     taus: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
 
@@ -68,9 +72,9 @@ class TauSchedule:
         if not self.taus or any(not 0.0 <= t <= 1.0 for t in self.taus):
             raise SelfLearningError(f"every tau must lie between 0 and 1, got {list(self.taus)}")
 
-    def tau(self, position: int) -> float:
-        """Threshold of round ``position`` (1-based) of a run; the last value repeats."""
-        return self.taus[min(position, len(self.taus)) - 1]
+    def tau(self, level: int) -> float:
+        """Threshold of the project's round ``level`` (1-based); the last value repeats."""
+        return self.taus[min(max(level, 1), len(self.taus)) - 1]
 
     @classmethod
     def parse(cls, text: str) -> TauSchedule:
@@ -143,6 +147,17 @@ class RoundReport:
         return self.stats.get("heldout")
 
 
+def check_run(mode: str, rounds: int) -> None:
+    """Raise :class:`SelfLearningError` when a ``mode`` run of ``rounds`` rounds may not start."""
+    if rounds < 1:
+        raise SelfLearningError(f"run at least one round, not {rounds}")
+    if mode == "review" and rounds > 1:
+        raise SelfLearningError(
+            f"a review run does one round and then waits for you to accept or reject its proposals, "
+            f"so it cannot run {rounds} rounds; run one round, decide, then run the next "
+            f"(or use automatic mode for several rounds)")
+
+
 class SelfLearningCancelled(SelfLearningError):
     """``should_stop`` asked the engine to stop; the round in progress was not committed."""
 
@@ -150,8 +165,8 @@ class SelfLearningCancelled(SelfLearningError):
 class SelfLearningEngine:
     """Runs self-learning rounds on a project with an injected trainer or scorer.
 
-    ``should_stop`` is polled before a round starts, after training and after scoring (a
-    training step itself is not interrupted); see :meth:`run`. ``crossfit_folds`` >= 2 turns
+    ``should_stop`` is polled before a round starts, after training and after scoring; a trainer
+    with a ``should_stop`` attribute gets it too and polls it between batches; see :meth:`run`. ``crossfit_folds`` >= 2 turns
     cross-fitted scoring on (needs a trainer; 0 is off); ``crossfit_seed`` fixes its patient groups.
     """
 
@@ -176,6 +191,10 @@ class SelfLearningEngine:
         self.params = dict(params or {})
         self._progress = progress or (lambda stage, position, total: None)
         self._should_stop = should_stop or (lambda: False)
+        if trainer is not None and hasattr(trainer, "should_stop"):
+            # A trainer that can stop between its own batches polls the same flag, so a cancel
+            # lands within one batch instead of after a whole training.
+            trainer.should_stop = self._should_stop
         self.cancelled = False
 
     def _parts(self) -> tuple[list[SubImageRef], list[SubImageRef], list[SubImageRef]]:
@@ -235,13 +254,13 @@ class SelfLearningEngine:
         """
         self._check_stop()
         refs, train, held = self._parts()
-        tau = self.schedule.tau(position)
         groups = self._groups(train)
         params = {**self.params, "position": position, "schedule": list(self.schedule.taus),
                   "heldout_patients": sorted(self.heldout), "trained": self.trainer is not None,
                   "crossfit_folds": self.crossfit_folds,
                   "crossfit_groups": [sorted(g) for g in groups] if groups is not None else None}
-        round_id, number = self.store.start_round(self.mode, tau, params)
+        round_id, number = self.store.start_round(self.mode, self.schedule.tau, params)
+        tau = self.schedule.tau(number)
         try:
             p = self._scores(train, refs, number, position, total, groups)
             self._check_stop()
@@ -264,14 +283,18 @@ class SelfLearningEngine:
         self._progress("done", position, total)
         return RoundReport(round_id, number, position, tau, self.mode, stats)
 
-    def run(self, rounds: int) -> list[RoundReport]:
-        """Run ``rounds`` levels of the schedule, committing each round as it finishes.
+    def check_run(self, rounds: int) -> None:
+        """Raise :class:`SelfLearningError` when a run of ``rounds`` rounds cannot start."""
+        check_run(self.mode, rounds)
 
-        A cancelled run (``should_stop``, checked between steps) returns the rounds completed
-        before it stopped and sets :attr:`cancelled`.
+    def run(self, rounds: int, on_round: Callable[[RoundReport], None] | None = None) -> list[RoundReport]:
+        """Run ``rounds`` rounds, each at the project's next level, committing each as it finishes.
+
+        ``on_round`` is called with each committed round. A cancelled run (``should_stop``,
+        checked between steps and by the trainer) returns the rounds completed before it stopped
+        and sets :attr:`cancelled`.
         """
-        if rounds < 1:
-            raise SelfLearningError(f"run at least one round, not {rounds}")
+        self.check_run(rounds)
         self.cancelled = False
         reports: list[RoundReport] = []
         for k in range(1, rounds + 1):
@@ -280,6 +303,8 @@ class SelfLearningEngine:
             except SelfLearningCancelled:
                 self.cancelled = True
                 break
+            if on_round is not None:
+                on_round(reports[-1])
         return reports
 
     def evaluate(self) -> HeldOutAccuracy | None:

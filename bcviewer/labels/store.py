@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -338,8 +338,10 @@ class LabelStore:
         return rounds.count_table(self._conn)
 
     # ---- rounds -----------------------------------------------------------------------------
-    def start_round(self, mode: str, tau: float, params: Mapping[str, Any]) -> tuple[int, int]:
-        """Record a running round; returns (round id, round number)."""
+    def start_round(self, mode: str, tau: float | Callable[[int], float],
+                    params: Mapping[str, Any]) -> tuple[int, int]:
+        """Record a running round (``tau``: a value or a function of the round number); returns
+        (round id, round number)."""
         with self.write() as conn:
             return rounds.start_round(conn, mode, tau, params)
 
@@ -358,6 +360,18 @@ class LabelStore:
         """Undo a completed round's relabels that nobody changed since; returns how many."""
         with self.write() as conn:
             return rounds.revert_round(conn, round_id, reason)
+
+    def next_round_number(self) -> int:
+        """The level the next round runs at (one past the last completed, not reverted, round)."""
+        return rounds.next_round_number(self._conn)
+
+    def pending_review(self) -> tuple[int, int] | None:
+        """(round number, pending proposals) of a round waiting for a person, or None."""
+        return rounds.pending_review(self._conn)
+
+    def decisions_by_round(self) -> dict[int, dict[str, int]]:
+        """Round id -> proposal counts by status (pending, accepted, rejected, superseded)."""
+        return rounds.decisions_by_round(self._conn)
 
     def rounds(self, status: str | None = None) -> list[RoundRow]:
         where, args = ("WHERE status = ?", (status,)) if status else ("", ())
