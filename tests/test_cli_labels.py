@@ -63,7 +63,7 @@ def test_selflearn_trains_the_hybrid_and_reports_each_round(tmp_path: Path, test
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     project = _import(tmp_path, test_data, capsys)
     stats = tmp_path / "stats.json"
-    code = main(["selflearn", str(project), "--rounds", "2", "--tau", "0.5", "--epochs", "1",
+    code = main(["selflearn", str(project), "--rounds", "2", "--tau", "0.5", "--trainer", "hybrid", "--epochs", "1",
                  "--finetune-epochs", "0", "--quiet", "--json", str(stats)])
     assert code == 0
     out = capsys.readouterr().out.splitlines()

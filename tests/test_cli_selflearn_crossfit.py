@@ -18,7 +18,8 @@ def test_selflearn_crossfit_trains_one_model_per_fold(tmp_path: Path, test_data:
     assert main(["selflearn", str(project), "--crossfit", "1"]) == 2
     assert capsys.readouterr().err.strip() == "bcviewer selflearn: --crossfit must be 0 (off) or at least 2, got 1"
     stats = tmp_path / "stats.json"
-    code = main(["selflearn", str(project), "--rounds", "1", "--tau", "0.5", "--epochs", "1", "--finetune-epochs",
+    code = main(["selflearn", str(project), "--rounds", "1", "--tau", "0.5", "--trainer", "hybrid", "--epochs", "1",
+                 "--finetune-epochs",
                  "0", "--quiet", "--crossfit", "2", "--json", str(stats)])
     assert code == 0
     data = json.loads(stats.read_text())

@@ -1,8 +1,11 @@
 """``bcviewer selflearn PROJECT``: hierarchical self-learning rounds on a label project.
 
-Each round trains the hybrid CNN+LSTM (a small CPU plan by default) on the current labels of
-the training patients, scores every sub-image and relabels (``auto``) or proposes (``review``)
-malignant sub-images the model is confidently benign about. Progress goes to stderr; the
+Each round trains a model on the current labels of the training patients (by default the fast
+trainer: the Lite hybrid's LSTM, fusion and head on cached ImageNet features; ``--trainer hybrid``
+trains a small CNN+LSTM from scratch), scores every sub-image and relabels (``auto``) or proposes
+(``review``) malignant sub-images the model is confidently benign about. The round's tau is the
+schedule's value at the project's level (its count of completed rounds), so runs continue the
+schedule; a review run is one round, and no round starts while proposals wait for review. Progress goes to stderr; the
 per-round table (the paper's benign/malignant counts per magnification, plus the held-out
 accuracy of each round's model) to stdout, and with ``--json FILE`` the same statistics as JSON.
 """
@@ -23,12 +26,14 @@ from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.errors import BcviewerError
 from bcviewer.safety import atomic_write_text
 from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport, SelfLearningEngine, TauSchedule
+from bcviewer.labels.selflearn import check_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("selflearn", help="relabel sub-images by hierarchical self-learning rounds")
     p.add_argument("project", help="label project (see 'bcviewer labels import')")
-    p.add_argument("--rounds", type=int, default=4, help="number of rounds (levels), default 4")
+    p.add_argument("--rounds", type=int, help="number of rounds (levels); default 4 in auto mode, 1 in review "
+                   "mode (a review run is always one round)")
     p.add_argument("--mode", choices=("auto", "review"), default="auto",
                    help="auto: apply the relabels; review: store them as proposals for an annotator")
     p.add_argument("--tau", default="0.1,0.2,0.3,0.4", metavar="LIST",
@@ -47,7 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "patient (held-out patients: the mean of the K models); K times the training, on "
                         "(K-1)/K of the data each. 0 (default): one model scores the sub-images it was "
                         "trained on")
-    train = p.add_argument_group("training (the hybrid CNN+LSTM, retrained each round)")
+    p.add_argument("--trainer", choices=("lite", "hybrid"), default="lite",
+                   help="lite (default): retrain the Lite hybrid's LSTM, fusion and head each round on frozen "
+                        "ImageNet EfficientNet-Lite0 features, computed once and cached (seconds a round); "
+                        "hybrid: train the small CNN+LSTM below from scratch every round (minutes)")
+    train = p.add_argument_group("training of --trainer hybrid (a small CNN+LSTM retrained from scratch each round)")
     train.add_argument("--config", choices=("cpu", "gpu"), default="cpu", help="training plan (default cpu)")
     train.add_argument("--members", metavar="LIST", help="e.g. resnet18:0.25:rows (default: one small member)")
     train.add_argument("--input-size", metavar="WxH", help="network input (default 64x42)")
@@ -57,14 +66,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="share of training patients for early stopping (default 0: fixed epochs; with "
                             "few patients a tiny validation part stops before the net learns anything)")
     train.add_argument("--batch-size", type=int, help="tiles per training step (default: the plan's)")
-    train.add_argument("--seed", type=int, default=0, help="training seed")
-    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads while training (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def build_trainer(args: argparse.Namespace) -> Any:
-    """The hybrid trainer described by the training options (imports the training stack)."""
+    """The trainer the options describe (imports the training stack)."""
+    if args.trainer == "lite":
+        from bcviewer.labels.lite_trainer import lite_trainer
+
+        return lite_trainer(seed=args.seed, threads=args.threads)
     from bcviewer.labels.hybrid_trainer import HybridTrainer
     from bcviewer.training import PLANS, MemberPlan
 
@@ -144,8 +157,11 @@ def _mag(key: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     schedule = TauSchedule.parse(args.tau)
+    if args.rounds is None:
+        args.rounds = 1 if args.mode == "review" else 4
     if args.rounds < 1:
         raise BcviewerError(f"--rounds must be at least 1, got {args.rounds}")
+    check_run(args.mode, args.rounds)
     if args.crossfit == 1 or args.crossfit < 0:
         raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
     guard_outputs([("--json", args.json)], projects=[args.project])
@@ -160,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
                 if stage == "done":
                     bar.update(1)
 
+            params = trainer.describe() if hasattr(trainer, "describe") else {"plan": trainer.plan.to_dict()}
             engine = SelfLearningEngine(store, trainer=trainer, schedule=schedule, mode=args.mode,
                                         heldout_patients=heldout, progress=progress,
-                                        params={"plan": trainer.plan.to_dict()}, crossfit_folds=args.crossfit)
+                                        params=params, crossfit_folds=args.crossfit)
             # The trainer logs its epochs with print-like writes; keep stdout for the table.
             with contextlib.redirect_stdout(sys.stderr):
                 reports = engine.run(args.rounds)

@@ -1,0 +1,145 @@
+"""The fast self-learning trainer: the Lite hybrid's LSTM, fusion and head on cached trunk features.
+
+The trunk is the frozen ImageNet EfficientNet-Lite0 (cut after stage 4) that the shipped
+``breakhis-100x`` model carries, so this works from an installed wheel with no training extra and
+no download. Each round trains a fresh head (same seed every round, so rounds differ only in their
+labels) on the current labels of the training patients' sub-images; the trunk is never run again
+for a sub-image it has seen. The ImageNet weights never saw a BreakHis patient, so no held-out
+patient leaks in through the trunk; the shipped model's own heads are not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+import torch
+
+from bcviewer.labels.errors import SelfLearningError
+from bcviewer.labels.feature_cache import FeatureProgress, FeaturesCancelled, SubImageFeatureCache
+from bcviewer.labels.queries import SubImageRef
+from bcviewer.labels.selflearn import SelfLearningCancelled
+from bcviewer.nets.hybrid import HybridConfig, HybridNet
+from bcviewer.training.features import FeatureSet
+from bcviewer.training.head_trainer import Cancelled, HeadSchedule, head_logits, train_head
+from bcviewer.training.tiles import SourceImage
+
+TRUNK_MODEL = "breakhis-100x"
+# Fixed epochs: the loop has no validation patients to stop on (held-out ones must stay unseen),
+# and 12 epochs of the head reach the plateau the cross-validation's early stopping found (8-15).
+ROUND_SCHEDULE = HeadSchedule(epochs=12, patience=12)
+
+
+def default_cache_folder() -> Path:
+    """Where feature maps are cached between sessions (the user's cache folder)."""
+    return Path(platformdirs.user_cache_dir("bcviewer")) / "features"
+
+
+def feature_set(refs: Sequence[SubImageRef], maps: torch.Tensor) -> FeatureSet:
+    """A :class:`FeatureSet` of ``refs`` labelled with their *current* sub-image labels."""
+    images: dict[int, int] = {}
+    sources: list[SourceImage] = []
+    for ref in refs:
+        if ref.image_id not in images:
+            images[ref.image_id] = len(sources)
+            sources.append(SourceImage(ref.path, int(ref.image_label == "malignant"), ref.patient,
+                                       ref.magnification, ""))
+    labels = np.array([int(r.label == "malignant") for r in refs], dtype=np.int64)
+    index = np.array([images[r.image_id] for r in refs], dtype=np.int64)
+    return FeatureSet(maps, labels, index, tuple(sources), "breakhis")
+
+
+@dataclass
+class LiteScorer:
+    """A trained head that scores sub-images from their cached maps (the Scorer protocol)."""
+
+    net: HybridNet
+    cache: SubImageFeatureCache
+    should_stop: Callable[[], bool] | None = None
+    progress: FeatureProgress | None = None
+
+    def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
+        if not items:
+            return np.zeros(0)
+        try:
+            maps = self.cache.maps(items, self.should_stop, self.progress)
+        except FeaturesCancelled as exc:
+            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+        logits = head_logits(self.net, feature_set(items, maps))
+        return torch.softmax(logits, dim=1)[:, 1].double().numpy()
+
+
+@dataclass
+class LiteHeadTrainer:
+    """Trains the Lite hybrid's head on cached features each round (the Trainer protocol).
+
+    ``should_stop`` is set by the engine and polled between images (features) and batches
+    (training); ``feature_progress`` hears how many sub-images have a feature map.
+    """
+
+    cache: SubImageFeatureCache
+    config: HybridConfig
+    schedule: HeadSchedule = ROUND_SCHEDULE
+    seed: int = 0
+    threads: int = 1
+    trunk_source: str = TRUNK_MODEL
+    should_stop: Callable[[], bool] | None = None
+    feature_progress: FeatureProgress | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        """What the project records about this trainer with every round."""
+        return {"trainer": "lite", "trunk": f"frozen ImageNet EfficientNet-Lite0 from {self.trunk_source}",
+                "trunk_id": self.cache.trunk_id, "input": list(self.cache.spec.size), "seed": self.seed,
+                "head_schedule": asdict(self.schedule), "config": self.config.to_dict()}
+
+    def fit(self, examples: Sequence[SubImageRef], round_number: int) -> LiteScorer:
+        if not examples:
+            raise SelfLearningError("there are no training sub-images to learn from")
+        try:
+            maps = self.cache.maps(examples, self.should_stop, self.feature_progress)
+        except FeaturesCancelled as exc:
+            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+        train = feature_set(examples, maps)
+        if len(set(train.labels.tolist())) < 2:
+            raise SelfLearningError("the training sub-images are all one label, so no model can be trained; "
+                                    "import benign and malignant images")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            torch.manual_seed(self.seed)
+            net = HybridNet(self.config)  # its own trunk stays unused: the head reads cached maps
+            result = train_head(net, train, train, self.schedule, seed=self.seed, cancelled=self.should_stop)
+        except Cancelled as exc:
+            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+        finally:
+            torch.set_num_threads(previous)
+        self.history.append({"round": round_number, "subimages": len(train), "seconds": round(result.seconds, 2),
+                             "epochs": len(result.history)})
+        return LiteScorer(net.eval(), self.cache, self.should_stop, self.feature_progress)
+
+
+def lite_trainer(*, cache_folder: Path | None = None, model: str = TRUNK_MODEL, seed: int = 0,
+                 threads: int = 1, feature_threads: int | None = None,
+                 schedule: HeadSchedule = ROUND_SCHEDULE) -> LiteHeadTrainer:
+    """The default self-learning trainer, on the frozen trunk of the shipped ``model``.
+
+    ``cache_folder``: where feature maps persist (default: the user's cache); ``feature_threads``:
+    torch threads while computing maps (default: torch's own), ``threads``: while training a head.
+    """
+    from bcviewer.nets.store import load_model
+
+    loaded = load_model(model)
+    member = loaded.ensemble.members[0]
+    config = member.config  # type: ignore[union-attr]
+    if config.backbone != "efficientnet_lite0" or loaded.spec.stain is not None:
+        raise SelfLearningError(f"the model {model} has no plain Lite0 trunk to reuse for fast rounds")
+    trunk_id = f"{loaded.card['weights']['sha256'][:16]}-{loaded.spec.width}x{loaded.spec.height}"
+    cache = SubImageFeatureCache(member.cnn, loaded.spec, trunk_id,  # type: ignore[union-attr]
+                                 cache_folder if cache_folder is not None else default_cache_folder(),
+                                 threads=feature_threads)
+    return LiteHeadTrainer(cache, config, schedule, seed=seed, threads=threads, trunk_source=model)
