@@ -312,22 +312,29 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         p.worker.progress.connect(lambda *args: stages.append(args))
         said: list[str] = []
         p.message.connect(said.append)
-        p.ui.selflearn.rounds.setValue(2)
         p.ui.selflearn.mode.setCurrentIndex(p.ui.selflearn.mode.findData("auto"))
+        p.ui.selflearn.rounds.setValue(2)
         p.ui.selflearn.tau.setText("0.2, 0.3")
+        # the fixture's review round 1 still has pending proposals: no round may start before a person decides
+        assert not p.ui.selflearn.run.isEnabled()
+        assert p.ui.selflearn.state.text() == ("Round 1 has 8 proposals waiting for review: accept or reject them "
+                                               "(or revert round 1) before the next round.")
+        reader.revert_round(reader.rounds()[0].id)  # another connection withdraws them: level 1 runs again
+        qtbot.waitUntil(p.ui.selflearn.run.isEnabled)
+        assert p.ui.selflearn.state.text() == "Next: round 1, τ = 0.2."
         with qtbot.waitSignal(p.worker.finished, timeout=20_000) as done:
             QTest.mouseClick(p.ui.selflearn.run, Qt.MouseButton.LeftButton)
             assert not p.ui.selflearn.run.isEnabled() and p.ui.selflearn.cancel.isEnabled()
         reports, cancelled = done.args
-        assert not cancelled and [(r.number, r.tau, r.mode) for r in reports] == [(2, 0.2, "auto"), (3, 0.3, "auto")]
+        assert not cancelled and [(r.number, r.tau, r.mode) for r in reports] == [(1, 0.2, "auto"), (2, 0.3, "auto")]
         assert stages == [(s, k, 2) for k in (1, 2) for s in ("score", "apply", "done")]
         # the first run holds out (and records) 20% of the patient groups: here DC's and BA's patients
         assert reader.heldout_patients() == frozenset({"14-13412", "14-22549AB"})
         # DC's mean p is 0.46 (called benign: wrong), BA's 0.1; 13 of 18 sub-images on the right side of 0.5
         assert [m for m in said if m.startswith("Self-learning")] == [
-            "Self-learning round 2: 3 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
+            "Self-learning round 1: 3 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
             "sub-image accuracy 0.72.",
-            "Self-learning round 3: 2 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
+            "Self-learning round 2: 2 sub-images relabelled. Held-out patients: image accuracy 0.50 (2 images), "
             "sub-image accuracy 0.72.",
             "Self-learning: finished 2 rounds."]
         # DC: 0.15 and 0.25 are now benign by the model, 0.05 stays as the person set it; PC: 3 relabelled
@@ -336,7 +343,8 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         settle(qtbot, p)
         assert p.ui.counts.value("model") == str(reader.counts().model) == "5"
         assert [s.label for s in p.grid.rows][:3] == ["malignant", "benign", "benign"]
-        assert p.ui.selflearn.state.text() == "Finished 2 rounds." and p.ui.selflearn.run.isEnabled()
+        assert p.ui.selflearn.state.text() == "Finished 2 rounds. Next: round 3, τ = 0.3."
+        assert p.ui.selflearn.run.isEnabled()
         assert dialogs == []
     finally:
         assert p.shutdown(30_000)
@@ -347,10 +355,11 @@ def test_selflearning_can_be_cancelled_and_the_panel_stays_usable(qtbot, project
                                                                   dialogs: list[tuple[str, str]]) -> None:
     before = _threads()
     scorer = GateScorer(block_at=2)
+    reader.revert_round(reader.rounds()[0].id)  # the fixture's pending proposals would block a new round
     p = make_panel(qtbot, project, SelfLearnWorker(scorer_factory=lambda: scorer))
     try:
         with qtbot.waitSignal(p.worker.progress, timeout=20_000, check_params_cb=lambda *a: a == ("score", 2, 3)):
-            assert p.run_selflearning(SelfLearnRequest(rounds=3, mode="review", schedule=TauSchedule((0.4,))))
+            assert p.run_selflearning(SelfLearnRequest(rounds=3, mode="auto", schedule=TauSchedule((0.4,))))
         assert not p.run_selflearning(SelfLearnRequest()) and p.ui.status.text() == "A self-learning run is already going."
         # round 2 is scoring: the panel still labels, and the write commits at once
         show(qtbot, p, BA_ID)
@@ -362,9 +371,9 @@ def test_selflearning_can_be_cancelled_and_the_panel_stays_usable(qtbot, project
         with qtbot.waitSignal(p.worker.finished, timeout=20_000) as done:
             scorer.release.set()
         reports, cancelled = done.args
-        assert cancelled and [r.number for r in reports] == [2]
-        assert [(r.number, r.status) for r in reader.rounds()] == [(1, "done"), (2, "done"), (3, "interrupted")]
-        assert scorer.calls == 2 and p.ui.selflearn.state.text() == "Cancelled; 1 round completed before."
+        assert cancelled and [r.number for r in reports] == [1]
+        assert [(r.number, r.status) for r in reader.rounds()] == [(1, "reverted"), (1, "done"), (2, "interrupted")]
+        assert scorer.calls == 2 and p.ui.selflearn.state.text().startswith("Cancelled; 1 round completed before.")
         assert dialogs == []
     finally:
         assert p.shutdown(30_000)
@@ -405,15 +414,16 @@ class WrongLengthScorer:
 
 def test_a_failing_round_shows_its_message_and_keeps_the_labels(qtbot, project: Path, reader: LabelStore,
                                                                 dialogs: list[tuple[str, str]]) -> None:
+    reader.revert_round(reader.rounds()[0].id)
     p = make_panel(qtbot, project, SelfLearnWorker(scorer_factory=WrongLengthScorer))
     try:
         with qtbot.waitSignal(p.worker.failed, timeout=20_000):
             assert p.run_selflearning(SelfLearnRequest(rounds=2, mode="auto"))
         assert len(dialogs) == 1 and dialogs[0][0] == "Self-learning failed"
         assert "one probability in [0, 1] per sub-image (36)" in dialogs[0][1]
-        assert p.ui.selflearn.state.text() == "Stopped by an error; completed rounds are kept."
+        assert p.ui.selflearn.state.text().startswith("Stopped by an error; completed rounds are kept.")
         assert p.ui.selflearn.run.isEnabled() and p.actions.run_selflearning.isEnabled()
-        assert [r.status for r in reader.rounds()] == ["done", "interrupted"] and reader.counts().malignant == 18
+        assert [r.status for r in reader.rounds()] == ["reverted", "interrupted"] and reader.counts().malignant == 18
         p.ui.selflearn.tau.setText("0.1, 1.5")
         assert not p.run_selflearning() and dialogs[1] == (
             "Self-learning not started", "every tau must lie between 0 and 1, got [0.1, 1.5]")

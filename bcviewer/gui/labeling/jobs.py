@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from bcviewer.gui.workers import Job, JobRunner
-from bcviewer.labels import ImageReview, ImageRow, LabelCounts, LabelStore
+from bcviewer.labels import ImageReview, ImageRow, LabelCounts, LabelStore, RoundRow
 
 if TYPE_CHECKING:  # the importer loads the imaging stack; it is imported on the worker thread
     from bcviewer.labels.importer import ImportReport
@@ -27,11 +27,17 @@ class Overview:
 
 @dataclass(frozen=True)
 class ProjectCounts:
-    """The project's sub-image counts and how many pending proposals reach a confidence."""
+    """The project's sub-image counts, how many pending proposals reach a confidence, and its rounds."""
 
     counts: LabelCounts
     confidence: float
     above: int
+    rounds: list[RoundRow] = field(default_factory=list)
+    decisions: dict[int, dict[str, int]] = field(default_factory=dict)
+    heldout: int | None = None  # held-out patients; None until the first self-learning run
+    patients: int = 0
+    next_level: int = 1
+    waiting: tuple[int, int] | None = None  # (round, pending proposals) a person must decide first
 
 
 def load_overview(project: Path) -> Overview:
@@ -45,7 +51,10 @@ def load_project_counts(project: Path, confidence: float) -> ProjectCounts:
     with LabelStore.open(project, readonly=True) as store:
         counts = store.counts()
         above = len(store.proposals(min_confidence=confidence)) if counts.pending else 0
-        return ProjectCounts(counts, confidence, above)
+        heldout = store.heldout_patients()
+        return ProjectCounts(counts, confidence, above, store.rounds(), store.decisions_by_round(),
+                             None if heldout is None else len(heldout), len(store.patients()),
+                             store.next_round_number(), store.pending_review())
 
 
 class LatestJob(QObject):

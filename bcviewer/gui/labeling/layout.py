@@ -1,7 +1,7 @@
 """``PanelLayout``: the widgets of the labeling panel and how they are arranged.
 
 Left: the filters and the image list. Middle: the current image's sub-image grid, a legend and
-the labeling buttons. Right: the current sub-image's details, counts, review and self-learning.
+the labeling buttons. Right: the current sub-image's details, counts, and the self-learning rounds.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bcviewer.gui.labeling.actions import LabelingActions
 from bcviewer.gui.labeling.counts_view import CountsView
 from bcviewer.gui.labeling.history_view import SubImageDetails
 from bcviewer.gui.labeling.image_browser import ImageBrowser
+from bcviewer.gui.labeling.rounds_view import RoundsView
 from bcviewer.gui.labeling.selflearn_box import ReviewBox, SelfLearnBox
 from bcviewer.gui.labeling.subimage_grid import LABEL_COLOURS, PROPOSAL_COLOUR, SOURCE_COLOURS, SubImageGrid
 from bcviewer.labels import ImageRow
@@ -77,6 +78,7 @@ class PanelLayout:
         self.counts = CountsView()
         self.review = ReviewBox()
         self.selflearn = SelfLearnBox()
+        self.rounds = RoundsView()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.buttons = [_button(actions.label_benign, "Benign"), _button(actions.label_malignant, "Malignant"),
@@ -141,6 +143,7 @@ class PanelLayout:
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(sub, 1)
         layout.addWidget(counts)
+        layout.addWidget(self.rounds)
         return right
 
     def set_project(self, path: Path | None) -> None:
@@ -159,5 +162,5 @@ class PanelLayout:
                                  f"<b>{row.label}</b>{subtype}{mag}")
 
     def set_enabled(self, has_project: bool) -> None:
-        for widget in (self.browser, self.review, self.selflearn):
+        for widget in (self.browser, self.review, self.selflearn, self.rounds):
             widget.setEnabled(has_project)

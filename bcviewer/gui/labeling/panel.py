@@ -31,7 +31,8 @@ from bcviewer.gui.labeling.jobs import (
     load_project_counts,
 )
 from bcviewer.gui.labeling.layout import PanelLayout
-from bcviewer.gui.labeling.messages import plural, round_message, run_message, skipped_message
+from bcviewer.gui.labeling.messages import plural, skipped_message
+from bcviewer.gui.labeling.selflearn_control import SelfLearnControl
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
 from bcviewer.gui.labeling.writes import CANCELLED, GUI_BUSY_TIMEOUT_S, Cancelled, write_with_retry
@@ -70,6 +71,7 @@ class LabelingPanel(QWidget):
         self.ui = PanelLayout(self, self.actions)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
         self.keys = bind_keys(self.actions, [self.grid, self.browser.table])
+        self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
@@ -77,7 +79,7 @@ class LabelingPanel(QWidget):
         self.poll.setInterval(poll_ms)
         self.poll.timeout.connect(self.check_for_changes)
         self._connect()
-        self._update_enabled()
+        self.update_enabled()
         if project is not None:
             self.open_project(project, create=create)
 
@@ -100,22 +102,14 @@ class LabelingPanel(QWidget):
         a.cancel_selflearning.triggered.connect(self.cancel_selflearning)
         self.browser.image_selected.connect(self.show_image)
         self.thumbs.ready.connect(self._thumbnails_ready)
-        self.thumbs.failed.connect(lambda _image, text: self._say(text[0].upper() + text[1:]))
+        self.thumbs.failed.connect(lambda _image, text: self.say(text[0].upper() + text[1:]))
         self.grid.selection_changed.connect(self._show_details)
         self.ui.review.accept_above_requested.connect(self.accept_above)
         self.ui.review.confidence.valueChanged.connect(self.refresh_project_counts)
         self.overview.ready.connect(self._overview_ready)
-        self.overview.failed.connect(lambda exc: self._failed("Cannot read the project", exc))
+        self.overview.failed.connect(lambda exc: self.failed("Cannot read the project", exc))
         self.project_counts.ready.connect(self._project_counts_ready)
-        self.project_counts.failed.connect(lambda exc: self._failed("Cannot count the labels", exc))
-        self.ui.selflearn.run_clicked.connect(lambda: self.run_selflearning())
-        self.ui.selflearn.cancel_clicked.connect(self.cancel_selflearning)
-        w = self.worker
-        self.ui.selflearn.attach(w)
-        w.round_finished.connect(lambda report: (self._say(round_message(report)), self.reload()))
-        w.finished.connect(lambda reports, cancelled: self._run_ended(run_message(reports, cancelled)))
-        w.failed.connect(lambda exc: (self._run_ended("Stopped by an error."),
-                                      self._failed("Self-learning failed", exc)))
+        self.project_counts.failed.connect(lambda exc: self.failed("Cannot count the labels", exc))
 
     # ---- project ------------------------------------------------------------------------------
     def open_project(self, path: str | Path | None, *, create: bool = False) -> bool:
@@ -123,7 +117,7 @@ class LabelingPanel(QWidget):
         if not path:
             return False  # the file dialog was cancelled
         if self.worker.running:
-            return self._refuse("Project not opened", "A self-learning run is using the current project; "
+            return self.refuse("Project not opened", "A self-learning run is using the current project; "
                                 "wait for it or cancel it before opening another project.")
         try:
             store = LabelStore.open(path, create=create, busy_timeout_s=GUI_BUSY_TIMEOUT_S)
@@ -134,11 +128,11 @@ class LabelingPanel(QWidget):
         self.store, self.project = store, store.path
         self._seen_version = store.data_version()
         self.ui.set_project(store.path)
-        self._update_enabled()
+        self.update_enabled()
         self.reload()
         self.poll.start()
         self.project_changed.emit(str(store.path))
-        self._say(f"Opened {store.path.name}.")
+        self.say(f"Opened {store.path.name}.")
         return True
 
     def close_project(self) -> None:
@@ -153,9 +147,10 @@ class LabelingPanel(QWidget):
         self.store.close()
         self.store, self.project, self.image = None, None, None
         self.browser.set_images([], {})
+        self.selflearn.show_project(None)
         self.show_image(-1)
         self.ui.set_project(None)
-        self._update_enabled()
+        self.update_enabled()
         self.project_changed.emit("")
 
     def import_images(self, sources: list[str] | None) -> bool:
@@ -163,18 +158,18 @@ class LabelingPanel(QWidget):
         if not sources:
             return False
         if self.project is None:
-            return self._refuse("Nothing imported", "Open or create a labeling project first.")
+            return self.refuse("Nothing imported", "Open or create a labeling project first.")
         project = self.project
-        self._say("Importing images…")
+        self.say("Importing images…")
         self.jobs.submit(import_into, project, list(sources),
                          on_success=lambda report: self._imported(project, report),
-                         on_error=lambda exc: self._failed("Import failed", exc))
+                         on_error=lambda exc: self.failed("Import failed", exc))
         return True
 
     def _imported(self, project: Path, report: ImportReport) -> None:
         if project != self.project:
             return
-        self._say(import_summary(report))
+        self.say(import_summary(report))
         failures = import_failures(report)
         if failures:
             gui_errors.show_error_dialog(self, "Some images were not imported", failures)
@@ -201,6 +196,7 @@ class LabelingPanel(QWidget):
     def _project_counts_ready(self, result: ProjectCounts) -> None:
         self.ui.counts.set_counts("Project", result.counts)
         self.ui.review.set_pending(result.counts.pending, result.above, result.confidence)
+        self.selflearn.show_project(result)
         self.project_counts_loaded.emit()
 
     def check_for_changes(self) -> None:
@@ -275,7 +271,7 @@ class LabelingPanel(QWidget):
     def _selection(self) -> list[int]:
         ids = self.grid.selected_ids() if self.store is not None else []
         if not ids:
-            self._say("Select a sub-image first (click it, or use the arrow keys).")
+            self.say("Select a sub-image first (click it, or use the arrow keys).")
         return ids
 
     def label_selection(self, label: str) -> bool:
@@ -287,8 +283,8 @@ class LabelingPanel(QWidget):
             if write_with_retry(self, lambda: self.store.set_label(ids, label), "the label") is CANCELLED:
                 return False
         except LockedSubImageError as exc:
-            return self._refuse("Label not changed", str(exc))
-        self._after_write(f"Labelled {plural(ids)} {label}.")
+            return self.refuse("Label not changed", str(exc))
+        self.after_write(f"Labelled {plural(ids)} {label}.")
         return True
 
     def decide_selection(self, accept: bool) -> bool:
@@ -297,13 +293,13 @@ class LabelingPanel(QWidget):
             return False
         pids = [r.proposal_id for r in self.grid.selected_rows() if r.proposal_id is not None]
         if not pids:
-            self._say("No pending proposal on the selected sub-image(s).")
+            self.say("No pending proposal on the selected sub-image(s).")
             return False
         decide = self.store.accept_proposals if accept else self.store.reject_proposals
         result = write_with_retry(self, lambda: decide(pids), "the decision")
         if isinstance(result, Cancelled):
             return False
-        self._after_write(f"{'Accepted' if accept else 'Rejected'} {plural(result.applied, 'proposal')}.")
+        self.after_write(f"{'Accepted' if accept else 'Rejected'} {plural(result.applied, 'proposal')}.")
         return self._report_skipped(result, accept)
 
     def accept_above(self, confidence: float) -> bool:
@@ -313,13 +309,13 @@ class LabelingPanel(QWidget):
         result = write_with_retry(self, lambda: self.store.accept_proposals_above(confidence), "the decision")
         if isinstance(result, Cancelled):
             return False
-        self._after_write(f"Accepted {plural(result.applied, 'proposal')} at or above {confidence:.2f}.")
+        self.after_write(f"Accepted {plural(result.applied, 'proposal')} at or above {confidence:.2f}.")
         self.reload()
         return self._report_skipped(result, True)
 
     def _report_skipped(self, result: DecisionResult, accept: bool) -> bool:
         text = skipped_message(result, accept)
-        return self._refuse(f"Proposal not {'accepted' if accept else 'rejected'}", text) if text else True
+        return self.refuse(f"Proposal not {'accepted' if accept else 'rejected'}", text) if text else True
 
     def toggle_lock(self) -> bool:
         """L: lock the selected sub-images, or unlock them when all are locked already."""
@@ -330,7 +326,7 @@ class LabelingPanel(QWidget):
         lock = not all(r.locked for r in rows)
         if write_with_retry(self, lambda: self.store.set_locked(ids, lock), "the lock") is CANCELLED:
             return False
-        self._after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
+        self.after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
         return True
 
     def undo(self) -> bool:
@@ -342,7 +338,7 @@ class LabelingPanel(QWidget):
         if isinstance(result, Cancelled):
             return False
         if result is None:
-            self._say("Nothing to undo.")
+            self.say("Nothing to undo.")
             return False
         image_id = self.store.subimage(result.subimage_ids[0]).image_id
         if self.image is None or image_id != self.image.id:
@@ -350,62 +346,43 @@ class LabelingPanel(QWidget):
                 self.show_image(image_id)
         self.refresh_image()
         self.grid.select_ids([i for i in result.subimage_ids if i in {r.id for r in self.grid.rows}])
-        self._after_write(f"Undid {what}.")
+        self.after_write(f"Undid {what}.")
         return True
 
-    def _after_write(self, text: str) -> None:
+    def after_write(self, text: str) -> None:
         self.refresh_image()
         self._update_counts()
-        self._say(text)
+        self.say(text)
         self.labels_changed.emit()
 
-    # ---- self-learning ------------------------------------------------------------------------
+    # ---- self-learning (see SelfLearnControl) --------------------------------------------------
     def run_selflearning(self, request: SelfLearnRequest | None = None) -> bool:
         """Start a self-learning run on a worker (default: as the controls describe it)."""
-        if self.project is None:
-            return self._refuse("Self-learning not started", "Open or create a labeling project first.")
-        try:
-            request = request or self.ui.selflearn.request()
-        except BcviewerError as exc:
-            gui_errors.report_error(self, "Self-learning not started", exc)
-            return False
-        if not self.worker.start(self.project, request):
-            self._say("A self-learning run is already going.")
-            return False
-        self.ui.selflearn.show_started(request)
-        self._update_enabled()
-        return True
+        return self.selflearn.run(request)
 
     def cancel_selflearning(self) -> None:
-        """Stop the run after its current step; the round in progress is not saved."""
-        if self.worker.running:
-            self.worker.cancel()
-            self.ui.selflearn.show_cancelling()
-
-    def _run_ended(self, text: str) -> None:
-        self._say(f"Self-learning: {text[0].lower()}{text[1:]}")
-        self._update_enabled()
-        self.reload()
+        """Stop the run within one training batch; the round in progress is not saved."""
+        self.selflearn.cancel()
 
     # ---- shared -------------------------------------------------------------------------------
-    def _update_enabled(self) -> None:
+    def update_enabled(self) -> None:
         store = self.store
         self.actions.set_state(store is not None, self.worker.running,
                                store is not None and store.undo_description() is not None)
         self.ui.set_enabled(store is not None)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.ui.status.setText(text)
         self.message.emit(text)
 
-    def _refuse(self, title: str, message: str) -> bool:
+    def refuse(self, title: str, message: str) -> bool:
         """An action the store or the rules refused: say why in a dialog; nothing changed."""
-        self._say(message.splitlines()[-1])
+        self.say(message.splitlines()[-1])
         gui_errors.show_error_dialog(self, title, message)
         return False
 
-    def _failed(self, title: str, exc: BaseException) -> None:
-        self._say(gui_errors.report_error(self, title, exc).splitlines()[0])
+    def failed(self, title: str, exc: BaseException) -> None:
+        self.say(gui_errors.report_error(self, title, exc).splitlines()[0])
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool:
         """Cancel a self-learning run, wait for the worker threads and close the project.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from bcviewer.gui.labeling.messages import plural, run_message
-from bcviewer.gui.labeling.selflearn_worker import STAGE_TEXT, SelfLearnRequest, SelfLearnWorker
+from bcviewer.gui.labeling.selflearn_worker import STAGE_TEXT, TRAINERS, SelfLearnRequest, SelfLearnWorker
 from bcviewer.labels import RoundReport, TauSchedule
 
 STAGES = ("train", "score", "apply", "done")
@@ -60,34 +60,62 @@ class ReviewBox(QGroupBox):
 
 
 class SelfLearnBox(QGroupBox):
-    """Rounds, mode and tau schedule of a run; Run and Cancel; a progress bar."""
+    """Trainer, rounds, mode, tau schedule and held-out share of a run; Run and Cancel; progress.
+
+    A review run is one round (the rounds box is fixed at 1), and no run starts while proposals
+    wait for review (:meth:`set_project_state` says so under the buttons).
+    """
 
     run_clicked = Signal()  # the panel reads request() and reports a bad schedule
     cancel_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Self-learning", parent)
+        self.trainer = QComboBox()
+        for key, (text, tip) in TRAINERS.items():
+            self.trainer.addItem(text, key)
+            self.trainer.setItemData(self.trainer.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.trainer.setToolTip(TRAINERS["lite"][1])
+        self.trainer.currentIndexChanged.connect(
+            lambda: self.trainer.setToolTip(TRAINERS[self.trainer.currentData()][1]))
         self.rounds = QSpinBox()
         self.rounds.setRange(1, 20)
         self.rounds.setValue(1)
         self.mode = QComboBox()
         self.mode.addItem("Review (propose changes)", "review")
         self.mode.addItem("Automatic (apply changes)", "auto")
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.holdout = QDoubleSpinBox()
+        self.holdout.setRange(0.0, 0.5)
+        self.holdout.setSingleStep(0.05)
+        self.holdout.setDecimals(2)
+        self.holdout.setValue(0.2)
+        self.holdout.setToolTip("Share of patients kept out of training to measure each round's accuracy; "
+                                "chosen at the project's first run and kept after that")
+        self.heldout_note = QLabel("")
+        self.heldout_note.setWordWrap(True)
+        self._waiting: str | None = None
+        self._running = False
+        self._heldout_fixed = False
+        self._last = ""  # how the last run ended, kept in front of what the next one will do
         self.tau = QLineEdit(",".join(f"{t:g}" for t in TauSchedule().taus))
         self.tau.setToolTip("Relabel threshold per round: a malignant sub-image with p < tau becomes benign "
                             "(the last value repeats)")
         self.run = QPushButton("Run")
-        self.run.setToolTip("Train, score and relabel (or propose) in the background. At the first run 20% of "
-                            "the patients are held out of training to measure accuracy, as 'bcviewer selflearn' does.")
+        self.run.setToolTip("Train, score and relabel (or propose) in the background; τ follows the project's "
+                            "completed rounds, so each run continues the schedule")
         self.cancel = QPushButton("Cancel")
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.state = QLabel("Idle")
         self.state.setWordWrap(True)
         form = QFormLayout()
-        form.addRow("Rounds", self.rounds)
+        form.addRow("Trainer", self.trainer)
         form.addRow("Mode", self.mode)
+        form.addRow("Rounds", self.rounds)
         form.addRow("τ schedule", self.tau)
+        form.addRow("Held out", self.holdout)
+        form.addRow("", self.heldout_note)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run)
         buttons.addWidget(self.cancel)
@@ -102,14 +130,43 @@ class SelfLearnBox(QGroupBox):
 
     def request(self) -> SelfLearnRequest:
         """The run the controls describe; raises SelfLearningError for a bad tau schedule."""
-        return SelfLearnRequest(rounds=self.rounds.value(), mode=self.mode.currentData(),
-                                schedule=TauSchedule.parse(self.tau.text()))
+        review = self.mode.currentData() == "review"
+        return SelfLearnRequest(rounds=1 if review else self.rounds.value(), mode=self.mode.currentData(),
+                                schedule=TauSchedule.parse(self.tau.text()), holdout=self.holdout.value(),
+                                trainer=self.trainer.currentData())
+
+    def _mode_changed(self) -> None:
+        if self.mode.currentData() == "review":
+            self.rounds.setValue(1)
+        self._enable()
+
+    def set_project_state(self, heldout: int | None, patients: int, next_level: int, tau: float | None,
+                          waiting: str | None) -> None:
+        """What the next run will do: held-out patients (None: chosen at the first run), the next
+        level and its tau, and ``waiting``: why no round may start now (pending proposals)."""
+        if heldout is None:
+            self.heldout_note.setText(f"Chosen at the first run from {patients} patients.")
+        else:
+            self.heldout_note.setText(f"{heldout} of {patients} patients held out (kept from the first run).")
+        self._heldout_fixed = heldout is not None
+        self._waiting = waiting
+        level = f"Next: round {next_level}" + (f", τ = {tau:g}." if tau is not None else ".")
+        if not self._running:
+            self.state.setText(waiting or f"{self._last} {level}".strip())
+        self._enable()
+
+    def _enable(self) -> None:
+        running = self._running
+        self.run.setEnabled(not running and self._waiting is None)
+        for widget in (self.trainer, self.mode, self.tau):
+            widget.setEnabled(not running)
+        self.rounds.setEnabled(not running and self.mode.currentData() != "review")
+        self.holdout.setEnabled(not running and not self._heldout_fixed)
 
     def set_running(self, running: bool, cancelling: bool = False) -> None:
-        self.run.setEnabled(not running)
+        self._running = running
+        self._enable()
         self.cancel.setEnabled(running and not cancelling)
-        for widget in (self.rounds, self.mode, self.tau):
-            widget.setEnabled(not running)
         self.progress.setVisible(running)
         if not running:
             self.progress.setRange(0, 1)
@@ -144,4 +201,5 @@ class SelfLearnBox(QGroupBox):
 
     def _stopped(self, text: str) -> None:
         self.set_running(False)
+        self._last = text
         self.set_state(text)

@@ -3,8 +3,8 @@
 The worker opens its own :class:`~bcviewer.labels.LabelStore` on the project file (a store
 belongs to the thread that opened it) and commits each round as it finishes, so the panel,
 which polls the file for changes, shows each round's results while the next one trains.
-Cancelling sets a flag the engine checks between steps (before a round, after training, after
-scoring); the round in progress is then recorded as interrupted and changes nothing.
+Cancelling sets a flag the engine checks between steps and the fast trainer checks between
+images and batches; the round in progress is then recorded as interrupted and changes nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +17,19 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from bcviewer.labels import LabelStore, Scorer, SelfLearningCancelled, SelfLearningEngine, TauSchedule, Trainer
+from bcviewer.labels import LabelStore, Scorer, SelfLearningEngine, TauSchedule, Trainer
 
 STAGE_TEXT = {"train": "training the model", "score": "scoring every sub-image", "apply": "saving the results",
               "done": "done"}
+TRAINERS = {
+    "lite": ("Fast: retrain the head on cached ImageNet features",
+             "The LSTM, attention fusion and head of the Lite hybrid retrain each round on frozen ImageNet "
+             "EfficientNet-Lite0 features of the sub-images; features are computed once (about a minute for 300 "
+             "images) and cached, so a round then takes seconds"),
+    "hybrid": ("Full: train a small CNN+LSTM from scratch",
+               "The whole hybrid (a small ResNet-18 and an LSTM over rows, 64x42 inputs) trains from scratch every "
+               "round on the sub-image pixels: minutes per round, no ImageNet features"),
+}
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,8 @@ class SelfLearnRequest:
     """What to run: how many rounds, auto or review, the tau schedule, and the held-out share.
 
     ``holdout`` is used only when the project has no held-out patients recorded yet (its first
-    run); later runs keep the recorded ones, as ``bcviewer selflearn`` does.
+    run); later runs keep the recorded ones, as ``bcviewer selflearn`` does. ``trainer`` is a key
+    of :data:`TRAINERS`.
     """
 
     rounds: int = 1
@@ -36,10 +46,15 @@ class SelfLearnRequest:
     schedule: TauSchedule = field(default_factory=TauSchedule)
     holdout: float = 0.2
     split_seed: int = 0
+    trainer: str = "lite"
 
 
-def default_trainer_factory() -> Trainer:
-    """The CLI's default small CPU trainer (imports PyTorch; called on the worker thread)."""
+def make_trainer(kind: str) -> Trainer:
+    """The trainer ``bcviewer selflearn --trainer KIND`` uses (imports PyTorch; worker thread)."""
+    if kind == "lite":
+        from bcviewer.labels.lite_trainer import lite_trainer
+
+        return lite_trainer()
     from bcviewer.labels.hybrid_trainer import default_trainer
 
     return default_trainer()
@@ -50,6 +65,11 @@ class _Signals(QObject):
     round_finished = Signal(object)  # RoundReport
     finished = Signal(object, bool)  # list[RoundReport], cancelled
     failed = Signal(object)  # the exception
+    detail = Signal(str)  # a line about slow preparation (feature maps)
+
+
+def _feature_text(done: int, total: int) -> str:
+    return f"Computing CNN features of the sub-images: {done} of {total} (cached for later rounds)…"
 
 
 class _Run(QRunnable):
@@ -81,28 +101,31 @@ class _Run(QRunnable):
             if self.stop.is_set():
                 return [], True
             parts: dict[str, Any] = ({"scorer": self.scorer_factory()} if self.scorer_factory is not None
-                                     else {"trainer": (self.trainer_factory or default_trainer_factory)()})
-            plan = getattr(parts.get("trainer"), "plan", None)
+                                     else {"trainer": (self.trainer_factory or (lambda: make_trainer(req.trainer)))()})
+            trainer = parts.get("trainer")
+            if hasattr(trainer, "feature_progress"):
+                trainer.feature_progress = lambda done, total: self.signals.detail.emit(_feature_text(done, total))
             engine = SelfLearningEngine(
                 store, schedule=req.schedule, mode=req.mode, heldout_patients=heldout,
-                params={"plan": plan.to_dict()} if plan is not None else {"started_from": "labeling panel"},
+                params={"started_from": "labeling panel", **_trainer_params(trainer)},
                 progress=self.signals.progress.emit, should_stop=self.stop.is_set, **parts)
-            reports = []
-            for position in range(1, req.rounds + 1):
-                try:
-                    report = engine.run_round(position, req.rounds)
-                except SelfLearningCancelled:
-                    return reports, True
-                reports.append(report)
-                self.signals.round_finished.emit(report)
-            return reports, False
+            reports = engine.run(req.rounds, on_round=self.signals.round_finished.emit)
+            return reports, engine.cancelled
+
+
+def _trainer_params(trainer: Any) -> dict[str, Any]:
+    """What the round records about the trainer (its plan or its own description)."""
+    if hasattr(trainer, "describe"):
+        return dict(trainer.describe())
+    plan = getattr(trainer, "plan", None)
+    return {"plan": plan.to_dict()} if plan is not None else {}
 
 
 class SelfLearnWorker(QObject):
     """Runs one self-learning run at a time on its own thread; signals arrive on the GUI thread.
 
     ``trainer_factory`` / ``scorer_factory`` make the model on the worker thread (default: the
-    CLI's small CPU trainer, retrained every round); give a scorer factory for a fixed model.
+    request's trainer, :func:`make_trainer`); give a scorer factory for a fixed model.
     """
 
     started = Signal()
@@ -110,6 +133,7 @@ class SelfLearnWorker(QObject):
     round_finished = Signal(object)  # RoundReport
     finished = Signal(object, bool)  # list[RoundReport], cancelled
     failed = Signal(object)  # exception
+    detail = Signal(str)  # a line about slow preparation
 
     def __init__(self, parent: QObject | None = None, *, trainer_factory: Callable[[], Trainer] | None = None,
                  scorer_factory: Callable[[], Scorer] | None = None) -> None:
@@ -136,6 +160,7 @@ class SelfLearnWorker(QObject):
         run = _Run(Path(project), request, self.trainer_factory, self.scorer_factory, self._stop)
         run.signals.progress.connect(self.progress)
         run.signals.round_finished.connect(self.round_finished)
+        run.signals.detail.connect(self.detail)
         run.signals.finished.connect(lambda reports, cancelled: self._done(run, self.finished, reports, cancelled))
         run.signals.failed.connect(lambda exc: self._done(run, self.failed, exc))
         self._run = run
