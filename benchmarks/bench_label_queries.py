@@ -40,9 +40,10 @@ def build(path: Path, images: int, rounds: int) -> None:
         label = "malignant" if i % 3 else "benign"
         store.add_image(NewImage(Path(f"/data/SOB_{i:05d}.png"), f"{i:064x}", f"14-{i // 30}", 100, label,
                                  700, 460, "DC" if label == "malignant" else "A"), rects)
-    engine = SelfLearningEngine(store, scorer=RandomScorer(0), mode="review", schedule=TauSchedule((0.1,)))
     for k in range(rounds):
-        engine.run_round(k + 1, rounds)
+        # a review round waits for a person; the earlier ones are automatic, the last leaves proposals
+        mode = "review" if k == rounds - 1 else "auto"
+        SelfLearningEngine(store, scorer=RandomScorer(k), mode=mode, schedule=TauSchedule((0.1,))).run_round(k + 1, rounds)
     store.close()
 
 

@@ -58,12 +58,14 @@ def relabel(store: LabelStore, seed: int) -> None:
     while True:
         k += 1
         mode = "review" if k % 5 == 0 else "auto"
+        for waiting in sorted({p.round_id for p in store.proposals()}):
+            # a review round a killed child left undecided: withdraw it, or no round may start
+            print(f"saved round {waiting} reverted {store.revert_round(waiting)}", flush=True)
         engine = SelfLearningEngine(store, scorer=_Scorer(seed * 1000 + k), schedule=TauSchedule((0.4,)), mode=mode)
         report = engine.run_round()
         print(f"saved round {report.round_id} done {report.stats['relabelled']}", flush=True)
-        if mode == "auto":
-            reverted = store.revert_round(report.round_id)
-            print(f"saved round {report.round_id} reverted {reverted}", flush=True)
+        reverted = store.revert_round(report.round_id)
+        print(f"saved round {report.round_id} reverted {reverted}", flush=True)
 
 
 def main() -> None:

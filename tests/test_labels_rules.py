@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from labels_helpers import DarknessScorer, SeededScorer, fixture_project
 
-from bcviewer.labels import SelfLearningEngine, SubImageState, TauSchedule, invariant_violations, relabel_image
+from bcviewer.labels import (
+    SelfLearningEngine,
+    SelfLearningError,
+    SubImageState,
+    TauSchedule,
+    invariant_violations,
+    relabel_image,
+)
 
 
 def _states(store, image_id):
@@ -79,7 +86,13 @@ def test_rounds_on_fixture_images_keep_the_invariants(tmp_path: Path, test_data:
     assert 0.0 < p.min() < p.max() <= 1.0  # the content-based scorer separates the sub-images
     before = {i.id: _states(store, i.id) for i in images}
     engine = SelfLearningEngine(store, scorer=scorer, schedule=TauSchedule((0.3, 0.6, 0.9, 1.0)), mode=mode)
-    reports = engine.run(4)
+    if mode == "review":  # one round, then it waits for a person; tau 1.0 here to propose all it may
+        with pytest.raises(SelfLearningError, match="a review run does one round"):
+            engine.run(4)
+        engine.schedule = TauSchedule((1.0,))
+        reports = engine.run(1)
+    else:
+        reports = engine.run(4)
     for image in images:
         after = _states(store, image.id)
         assert invariant_violations(image.label, before[image.id], after) == []
