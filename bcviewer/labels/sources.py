@@ -161,7 +161,7 @@ class _Collector:
                 "give a CSV with a patient column, if that is wrong")
         no_mag = sum(c.magnification is None for c in claims)
         if no_mag:
-            out.notes.append(f"{_plural(no_mag, 'image')} without a magnification count as 'unknown'")
+            out.notes.append(f"no magnification given for {_plural(no_mag, 'image')}; counted as 'unknown'")
         if self.repeats:
             out.notes.append(f"{_plural(self.repeats, 'file')} named more than once (same labels) imported once")
         out.notes = self.notes + out.notes
