@@ -150,15 +150,15 @@ class _Collector:
         by_folder = [c for c in claims if c.assumed == "folder"]
         if by_folder:
             out.notes.append(
-                f"assumed: {_plural(len(by_folder), 'image')} in sub-folders of benign/ or malignant/ took the "
-                f"sub-folder's name as their patient (e.g. {by_folder[0].path.name}: patient {by_folder[0].patient})"
-                "; give a CSV with a patient column if that is wrong")
+                "assumed: an image in a sub-folder of benign/ or malignant/ belongs to the patient the sub-folder "
+                f"names ({_plural(len(by_folder), 'image')}, e.g. {by_folder[0].path.name}: patient "
+                f"{by_folder[0].patient}); give a CSV with a patient column if that is wrong")
         by_file = [c for c in claims if c.assumed == "file"]
         if by_file:
             out.notes.append(
-                f"assumed: {_plural(len(by_file), 'image')} directly in benign/ or malignant/ are each their own "
-                f"patient (e.g. patient {by_file[0].patient}); put each patient's images in a sub-folder, or "
-                "give a CSV with a patient column, if that is wrong")
+                "assumed: an image directly in benign/ or malignant/ is its own patient "
+                f"({_plural(len(by_file), 'image')}, e.g. patient {by_file[0].patient}); put each patient's images "
+                "in a sub-folder, or give a CSV with a patient column, if that is wrong")
         no_mag = sum(c.magnification is None for c in claims)
         if no_mag:
             out.notes.append(f"no magnification given for {_plural(no_mag, 'image')}; counted as 'unknown'")
