@@ -119,8 +119,7 @@ def import_summary(report: ImportReport) -> str:
         parts.append(f"{len(report.failed)} could not be read")
     if report.conflicts:
         parts.append(f"{len(report.conflicts)} left out because their labels disagree")
-    notes = [note[:1].upper() + note[1:] + "." for note in report.notes]
-    return " ".join(["; ".join(parts) + "."] + notes)
+    return " ".join(["; ".join(parts) + "."] + [f"Note: {note}." for note in report.notes])
 
 
 def import_failures(report: ImportReport, limit: int = 8) -> str:
