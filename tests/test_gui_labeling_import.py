@@ -59,8 +59,8 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
         monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
         p.actions.import_files.trigger()
         qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=20_000)
-        assert dialogs[1] == ("Import failed", "bad.csv row 2: label 'unsure' is not benign or malignant "
-                                               "(accepted: benign/malignant, B/M, 0/1)")
+        assert dialogs[1] == ("Import failed", ("bad.csv row 2: label 'unsure' is not benign or malignant "
+                                                "(accepted: benign/malignant, B/M, 0/1)"))
         assert p.browser.model.rowCount() == 3
     finally:
         assert p.shutdown(30_000)

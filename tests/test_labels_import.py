@@ -95,9 +95,10 @@ def test_a_csv_row_against_the_breakhis_name_is_left_out_and_reported(store: Lab
      "needs an 'image', 'file' or 'path' column naming the images; its columns are: name, label"),
     ("image,label,patient\ncase1.png,benign,p1\ncase1.png,maybe,p1\n",
      "l.csv row 3: label 'maybe' is not benign or malignant (accepted: benign/malignant, B/M, 0/1)"),
-    ("image,label,patient\ncase1.png,benign,p1\n\ngone.png,benign,p2\n", "l.csv row 4: {tmp}/gone.png does not exist"),
-    ("image,label\ncase1.png,benign\n", "l.csv row 2: no patient for case1.png (its name is not a BreakHis name); "
-                                        "give one in a 'patient' column"),
+    ("image,label,patient\ncase1.png,benign,p1\n\ngone.png,benign,p2\n",
+     "l.csv row 4: {tmp}/gone.png does not exist"),
+    ("image,label\ncase1.png,benign\n",
+     "l.csv row 2: no patient for case1.png (its name is not a BreakHis name); give one in a 'patient' column"),
     ("image,patient\ncase1.png,p1\n", "l.csv row 2: no label for case1.png"),
     ("image,label,patient,magnification\ncase1.png,benign,p1,high\n",
      "l.csv row 2: magnification 'high' is not a number like 40, 100, 200, 400 or 40X (leave it empty when unknown)"),
@@ -126,13 +127,13 @@ def test_class_folders_with_patient_sub_folders(store: LabelStore, tmp_path: Pat
                             ("one.png", "benign", "P1", None, None), ("three.png", "malignant", "P2", None, None),
                             ("two.jpg", "benign", "P1", None, None)]
     assert report.notes == [
-        f"skipped: 1 image in {root} without a BreakHis name and outside benign/ and malignant/ (e.g. notes/stray.png)"
-        f"; to import them, {NO_LABELS}",
-        "assumed: an image in a sub-folder of benign/ or malignant/ belongs to the patient the sub-folder names "
-        "(3 images, e.g. two.jpg: patient P1); give a CSV with a patient column if that is wrong",
-        "assumed: an image directly in benign/ or malignant/ is its own patient (1 image, e.g. patient "
-        "malignant/four); put each patient's images in a sub-folder, or give a CSV with a patient column, "
-        "if that is wrong",
+        (f"skipped: 1 image in {root} without a BreakHis name and outside benign/ and malignant/ "
+         f"(e.g. notes/stray.png); to import them, {NO_LABELS}"),
+        ("assumed: an image in a sub-folder of benign/ or malignant/ belongs to the patient the sub-folder names "
+         "(3 images, e.g. two.jpg: patient P1); give a CSV with a patient column if that is wrong"),
+        ("assumed: an image directly in benign/ or malignant/ is its own patient (1 image, e.g. patient "
+         "malignant/four); put each patient's images in a sub-folder, or give a CSV with a patient column, "
+         "if that is wrong"),
         "no magnification given for 4 images; counted as 'unknown'"]
 
 

@@ -13,7 +13,6 @@ from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
-
 IMPORT_EPILOG = """\
 three ways to give the labels:
   BreakHis names  folders of BreakHis files, single files, .txt lists (one path a line): the

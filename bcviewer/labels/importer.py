@@ -80,8 +80,9 @@ def import_collected(
         if held is not None:
             row = store.image(held)
             if (row.label, row.patient) != (item.label, item.patient):
-                report.conflicts.append((item.path, f"the project holds it as {row.label}, patient {row.patient}; "
-                                                    f"the import says {item.label}, patient {item.patient}"))
+                why = (f"the project holds it as {row.label}, patient {row.patient}; "
+                       f"the import says {item.label}, patient {item.patient}")
+                report.conflicts.append((item.path, why))
             else:
                 report.already_present.append(item.path)
         else:
