@@ -65,6 +65,11 @@ def test_csv_import_with_any_names_puts_exact_labels_in_the_project(store: Label
     assert store.images(patient="carol")[0].width == 700 and store.images(patient="carol")[0].height == 456
     again = import_images(store, [labels_csv])
     assert again.added == [] and len(again.already_present) == 3
+    labels_csv.write_text(labels_csv.read_text().replace("bob", "dave"))
+    changed = import_images(store, [labels_csv])  # the project keeps what it holds, and says so
+    assert [(p.name, why) for p, why in changed.conflicts] == [
+        ("case2.png", "the project holds it as malignant, patient bob; the import says malignant, patient dave")]
+    assert len(changed.already_present) == 2 and store.images(patient="bob")
 
 
 def test_file_and_path_columns_and_breakhis_names_need_no_label_columns(store: LabelStore, tmp_path: Path,
