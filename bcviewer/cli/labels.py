@@ -13,13 +13,31 @@ from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
+IMPORT_EPILOG = """\
+three ways to give the labels:
+  BreakHis names  folders of BreakHis files, single files, .txt lists (one path a line): the
+                  name SOB_<B|M>_<type>-<patient>-<mag>-<seq>.png carries label, patient,
+                  magnification and subtype
+  a CSV           columns image (or file/path), label, patient, optional magnification and
+                  subtype; headers in any case; label benign/malignant, B/M or 0/1
+                  (0 = benign, 1 = malignant); magnification 40, 40X or empty (unknown);
+                  relative paths start at the CSV's folder; the data set's manifest.csv works
+  class folders   a folder with benign/ and malignant/ sub-folders gives the label; an image
+                  in a sub-folder of a class folder takes that sub-folder's name as patient,
+                  an image directly in a class folder is its own patient
+assumptions (patients taken from folders, 0/1 labels, skipped files) are printed as notes;
+files whose sources disagree (a CSV row against a BreakHis name) are left out and listed
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("labels", help="sub-image label projects: import images, export labels, show counts")
     actions = p.add_subparsers(dest="labels_command", metavar="ACTION")
-    imp = actions.add_parser("import", help="add BreakHis images (folders, files, file lists) to a project")
+    imp = actions.add_parser("import", help="add images (BreakHis names, a labels CSV, or class folders) to a project",
+                             epilog=IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     imp.add_argument("project", help="project file (created when missing), e.g. labels.bcv")
-    imp.add_argument("data", nargs="+", help="BreakHis folder, .png file, or .txt/.csv file list")
+    imp.add_argument("data", nargs="+", help="folder (BreakHis files, or benign/ and malignant/ sub-folders), "
+                     "image file with a BreakHis name, .txt list of paths, or .csv with labels")
     imp.add_argument("--grid", default="3x3", metavar="RxC", help="sub-image grid (default 3x3)")
     imp.set_defaults(func=run_import)
     exp = actions.add_parser("export", help="write the sub-image labels as CSV and/or QuPath GeoJSON")
@@ -64,12 +82,15 @@ def run_import(args: argparse.Namespace) -> int:
         raise
     if is_new and not report.added:
         _remove_new_project(project)  # nothing imported: leave no empty project behind
-    for path, reason in report.failed:
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for path, reason in report.failed + report.conflicts:
         print(f"skipped {path}: {reason}", file=sys.stderr)
+    disagree = f", {len(report.conflicts)} left out as their sources disagree" if report.conflicts else ""
     print(f"{len(report.added)} images added, {len(report.already_present)} already in the project, "
-          f"{len(report.duplicates)} duplicate files skipped, {len(report.failed)} unreadable; "
+          f"{len(report.duplicates)} duplicate files skipped, {len(report.failed)} unreadable{disagree}; "
           f"the project now holds {counts.total} sub-images ({counts.benign} benign, {counts.malignant} malignant)")
-    return 2 if report.failed and not report.added else 0
+    return 2 if (report.failed or report.conflicts) and not report.added else 0
 
 
 def _remove_new_project(project: Path) -> None:

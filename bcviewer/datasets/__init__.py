@@ -8,6 +8,7 @@ from bcviewer.datasets.breakhis import (
     index_breakhis,
     parse_breakhis_name,
 )
+from bcviewer.datasets._scan import image_files
 from bcviewer.datasets.errors import DatasetError
 from bcviewer.datasets.idc import IDC_LABEL_NAMES, IDCName, IDCPatch, index_idc, parse_idc_name
 from bcviewer.datasets.splits import (
@@ -29,6 +30,7 @@ __all__ = [
     "IDCName",
     "IDCPatch",
     "PatientSplit",
+    "image_files",
     "index_breakhis",
     "index_idc",
     "parse_breakhis_name",

@@ -21,6 +21,11 @@ def existing_folder(root: str | os.PathLike[str], dataset: str) -> Path:
 
 def png_files(folder: Path) -> Iterator[Path]:
     """Yield every ``.png`` file below ``folder`` (any depth, any letter case), symlinks included."""
+    return image_files(folder, (".png",))
+
+
+def image_files(folder: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
+    """Yield every file below ``folder`` whose name ends in one of ``suffixes`` (lower case), symlinks included."""
     # os.walk with followlinks lets a folder of symlinked sub-folders (a common way to assemble a
     # data set without copying) be indexed; pathlib's rglob would silently skip those.
     seen: set[str] = set()
@@ -31,7 +36,7 @@ def png_files(folder: Path) -> Iterator[Path]:
             continue
         seen.add(real)
         for filename in filenames:
-            if filename.lower().endswith(".png"):
+            if filename.lower().endswith(suffixes):
                 path = Path(dirpath, filename)
                 if path.is_file():
                     yield path

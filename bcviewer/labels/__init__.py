@@ -5,8 +5,8 @@
 * ``rules``: the pure multiple-instance relabel rule and its invariants.
 * :class:`SelfLearningEngine` (``selflearn``): rounds of train, score, relabel with an injected
   :class:`Trainer` or :class:`Scorer`.
-* ``importer`` (BreakHis folders and file lists; import it directly, it loads the imaging stack)
-  and ``export`` (CSV, QuPath GeoJSON).
+* ``importer`` (import it directly, it loads the imaging stack) with ``sources`` (labels from
+  BreakHis names, a labels CSV or benign/ and malignant/ folders), and ``export`` (CSV, QuPath GeoJSON).
 """
 
 from bcviewer.labels.errors import (

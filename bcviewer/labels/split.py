@@ -1,7 +1,8 @@
 """Choosing the held-out patients of a self-learning project.
 
 BreakHis ids that differ only in trailing letters (14-22549AB and 14-22549CD) may be one
-person, so they are held out or kept together, as :mod:`bcviewer.training` does.
+person, so they are held out or kept together, as :mod:`bcviewer.training` does. Ids from a CSV
+or class folders follow the same rule only where letters follow a digit.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from bcviewer.labels.store import LabelStore
 
 
 def patient_group(patient: str) -> str:
-    """The conservative person key: the patient id without trailing letters."""
-    return re.sub(r"[A-Za-z]+$", "", patient)
+    """The conservative person key: the patient id without letters that follow its last digit.
+
+    ``14-22549AB`` -> ``14-22549``. Ids with no digit before their final letters (``alice``,
+    ``benign/case3`` from a class folder) stay whole: stripping them would merge unrelated people.
+    """
+    return re.sub(r"(?<=\d)[A-Za-z]+$", "", patient)
 
 
 def choose_heldout_patients(store: LabelStore, fraction: float, seed: int = 0) -> frozenset[str]:

@@ -334,8 +334,10 @@ class LabelStore:
                             patients=patients)
 
     def count_table(self) -> dict[str, dict[str, int]]:
-        """The paper's table: benign/malignant sub-images per magnification and in all."""
-        return rounds.count_table(self._conn)
+        """The paper's table: benign/malignant sub-images per magnification, then "unknown", then "all"."""
+        table = rounds.count_table(self._conn)
+        order = sorted(table, key=lambda k: (k == "all", k == "unknown", int(k) if k.isdigit() else 0))
+        return {k: table[k] for k in order}
 
     # ---- rounds -----------------------------------------------------------------------------
     def start_round(self, mode: str, tau: float | Callable[[int], float],

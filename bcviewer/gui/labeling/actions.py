@@ -118,8 +118,10 @@ def build_labeling_actions(panel: QWidget) -> LabelingActions:
     return LabelingActions(
         open_project=_action(panel, "Open Labeling &Project…", "Open a labeling project file (.bcv)"),
         new_project=_action(panel, "&New Labeling Project…", "Create an empty labeling project file"),
-        import_folder=_action(panel, "Import Image &Folder…", "Add the BreakHis images of a folder to the project"),
-        import_files=_action(panel, "Import Image F&iles…", "Add BreakHis images, or the images a .txt/.csv list names"),
+        import_folder=_action(panel, "Import Image &Folder…",
+                              "Add a folder's images: BreakHis files, or benign/ and malignant/ sub-folders"),
+        import_files=_action(panel, "Import Image F&iles…",
+                             "Add BreakHis images, a .txt list, or a .csv with image, label, patient columns"),
         label_benign=_action(panel, "Label &benign", "Label the selected sub-images benign", "B"),
         label_malignant=_action(panel, "Label &malignant", "Label the selected sub-images malignant", "M"),
         accept=_action(panel, "&Accept proposal", "Accept the proposals on the selected sub-images", "Space"),

@@ -1,4 +1,8 @@
-"""File dialogs of the labeling panel: open or create a project, choose images to import."""
+"""File dialogs of the labeling panel: open or create a project, choose images to import.
+
+Import accepts the three label sources of :mod:`bcviewer.labels.sources`: BreakHis file names,
+a labels CSV (chosen as a file), and a folder with benign/ and malignant/ sub-folders.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 PROJECT_SUFFIX = ".bcv"
 PROJECT_FILTER = f"Labeling projects (*{PROJECT_SUFFIX});;All files (*)"
-IMPORT_FILTER = "BreakHis images and image lists (*.png *.txt *.csv *.lst);;All files (*)"
+IMPORT_FILTER = ("Images, lists and labels CSVs (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.txt *.lst *.csv);;"
+                 "Labels CSV: image, label, patient[, magnification] (*.csv);;All files (*)")
 
 
 def ask_open_project(parent: QWidget | None, start: str = "") -> str | None:
@@ -26,10 +31,12 @@ def ask_new_project(parent: QWidget | None, start: str = "") -> str | None:
 
 
 def ask_import_folder(parent: QWidget | None, start: str = "") -> list[str] | None:
-    folder = QFileDialog.getExistingDirectory(parent, "Import the BreakHis images of a folder", start)
+    folder = QFileDialog.getExistingDirectory(
+        parent, "Import a folder of BreakHis images, or one with benign/ and malignant/ sub-folders", start)
     return [folder] if folder else None
 
 
 def ask_import_files(parent: QWidget | None, start: str = "") -> list[str] | None:
-    paths, _ = QFileDialog.getOpenFileNames(parent, "Import BreakHis images or image lists", start, IMPORT_FILTER)
+    paths, _ = QFileDialog.getOpenFileNames(parent, "Import BreakHis images, an image list or a labels CSV", start,
+                                            IMPORT_FILTER)
     return paths or None

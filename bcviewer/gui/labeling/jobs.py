@@ -106,7 +106,7 @@ class LatestJob(QObject):
 
 
 def import_into(project: Path, sources: Sequence[str | os.PathLike[str]]) -> ImportReport:
-    """Add the BreakHis images named by ``sources`` (folders, files, lists) to the project (worker thread)."""
+    """Add the images named by ``sources`` (folders, files, lists, labels CSVs) to the project (worker thread)."""
     from bcviewer.labels.importer import import_images
 
     with LabelStore.open(project) as store:
@@ -114,7 +114,11 @@ def import_into(project: Path, sources: Sequence[str | os.PathLike[str]]) -> Imp
 
 
 def import_summary(report: ImportReport) -> str:
-    """One line about an import, e.g. "Imported 4 images; 2 were already in the project"."""
+    """What an import did and assumed, e.g. "Imported 4 images; 2 were already in the project."
+
+    The import's notes (patients taken from folder names, 0/1 labels, skipped files) follow as
+    sentences: the panel shows them under its counts, so no assumption goes unsaid.
+    """
     parts = [f"Imported {len(report.added)} image{'s' if len(report.added) != 1 else ''}"]
     if report.already_present:
         parts.append(f"{len(report.already_present)} were already in the project")
@@ -122,13 +126,16 @@ def import_summary(report: ImportReport) -> str:
         parts.append(f"{len(report.duplicates)} duplicated images already held under another name")
     if report.failed:
         parts.append(f"{len(report.failed)} could not be read")
-    return "; ".join(parts) + "."
+    if report.conflicts:
+        parts.append(f"{len(report.conflicts)} left out because their labels disagree")
+    return " ".join(["; ".join(parts) + "."] + [f"Note: {note}." for note in report.notes])
 
 
 def import_failures(report: ImportReport, limit: int = 8) -> str:
-    """The unreadable files of an import, for a message box ("" when none)."""
-    if not report.failed:
+    """The unreadable and contradictory files of an import, for a message box ("" when none)."""
+    problems = report.failed + report.conflicts
+    if not problems:
         return ""
-    lines = [f"{Path(path).name}: {why}" for path, why in report.failed[:limit]]
-    more = len(report.failed) - limit
+    lines = [f"{Path(path).name}: {why}" for path, why in problems[:limit]]
+    more = len(problems) - limit
     return "\n".join(lines + ([f"… and {more} more"] if more > 0 else []))
