@@ -1,39 +1,30 @@
-"""Ablation: does hierarchical self-learning raise held-out accuracy on BreakHis?
+"""Proof of the self-learning loop: does it raise image accuracy on patients it never trained on?
 
-Imports a BreakHis folder into a label project and splits its patient groups (ids differing
-only in trailing letters kept together, see :mod:`bcviewer.labels.split`) into ``--folds``
-label-stratified folds. For each fold, on a fresh copy of the project with that fold held out,
-it runs ``--rounds`` self-learning rounds in ``auto`` mode with the hybrid CNN+LSTM retrained
-from scratch (same seeds) each round on the training patients' current labels. Round k's model
-is trained on the labels after round k-1, so the table reads:
+Runs the loop exactly as ``bcviewer selflearn`` does by default (the fast Lite trainer: the Lite
+hybrid's LSTM, fusion and head retrained each round on frozen ImageNet EfficientNet-Lite0 features
+of the sub-images; automatic mode; tau 0.1, 0.2, 0.3, 0.4), on ``--folds`` patient folds of the
+BreakHis images. Patient ids that differ only in trailing letters (14-22549AB/CD/G) stay in one
+fold. For each fold a fresh copy of the project holds that fold out; the other patients train.
+
+Round k's model is trained on the labels after round k-1, so the stages read:
 
 * inherited labels        = the model of round 1,
 * after round k (k < L)   = the model of round k+1,
 * after round L           = one more training on the final labels.
 
-Accuracy is measured on the held-out patients against labels the loop never changes: image
-level (mean sub-image p >= 0.5, and "any sub-image p >= 0.5") and sub-image level against the
-inherited label. The held-out patients are never trained on; the loop does relabel their
-sub-images, which cannot affect these numbers.
+Every held-out image is scored by every stage; image accuracy (mean sub-image p >= 0.5, and the
+"any sub-image" rule) is pooled over the folds, so each image counts once. 95% confidence
+intervals come from a bootstrap over patient groups, and the gain of each stage over the
+inherited-labels baseline from a *paired* bootstrap (the same resampled patients for both).
 
-Accuracies are pooled over the folds, so every image counts once.
+It also counts how many sub-images of malignant images the loop turns benign (the paper reports
+about 40% at 100X), separately for training and held-out patients.
 
-By default no validation part is split off the training patients: with ~13 training patients an
-inner validation of 2-3 patients picked the epoch-1 (untrained) checkpoint, and the nets then
-gave every *training* sub-image p_malignant within 0.42-0.55, so no tau could ever relabel
-anything. Training runs a fixed number of epochs instead and keeps the probabilities uncalibrated.
+Usage (from the project root; about 5 minutes on 2 cores once the features are cached)::
 
-``--crossfit K`` scores every training sub-image with a model trained without its patient (K
-models per round on K-1 of K patient groups; held-out patients get the mean of the K models),
-see :mod:`bcviewer.labels.crossfit`. About twice the training time.
-Measured on the 307 shared BreakHis images (3 folds, defaults): without it the training
-patients' malignant sub-images were relabelled 5% by round 4 against 17% of the held-out ones;
-with ``--crossfit 3`` 26% and 25%, but image accuracy fell from 0.811 (inherited labels, mean of
-the 3 fold models) to 0.733 after round 4, so cross-fitting stays off by default.
-
-Usage (from the project root; about 20 minutes on one CPU thread with the defaults)::
-
-    nohup python3 scripts/ablation_selflearn.py --out runs/ablation > runs/ablation.log 2>&1 &
+    python3 scripts/ablation_selflearn.py --out runs/selflearn-proof
+    python3 scripts/ablation_selflearn.py --crossfit 3 --out runs/selflearn-proof-crossfit   # ablation
+    python3 scripts/ablation_selflearn.py --trainer hybrid --out runs/selflearn-proof-hybrid  # ablation
 """
 
 from __future__ import annotations
@@ -43,40 +34,47 @@ import json
 import shutil
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.labels import LabelStore, SelfLearningEngine, TauSchedule  # noqa: E402
-from bcviewer.labels.hybrid_trainer import HybridTrainer  # noqa: E402
-from bcviewer.labels.importer import import_images  # noqa: E402
 from bcviewer.datasets import patient_kfold  # noqa: E402
+from bcviewer.labels import LabelStore, SelfLearningEngine, SubImageRef, TauSchedule  # noqa: E402
+from bcviewer.labels.importer import import_images  # noqa: E402
 from bcviewer.labels.split import patient_group  # noqa: E402
-from bcviewer.training import PLANS, MemberPlan, TrainPlan  # noqa: E402
+
+PAPER_RELABELLED = 0.40  # share of malignant-image sub-images the paper's loop relabels at 100X
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "breakhis")
-    p.add_argument("--out", type=Path, default=ROOT / "runs" / "ablation_selflearn")
-    p.add_argument("--folds", type=int, default=3, help="patient-group folds; each is held out once")
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "selflearn-proof")
+    p.add_argument("--folds", type=int, default=5, help="patient-group folds; each is held out once")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--tau", default="0.1,0.2,0.3,0.4")
-    p.add_argument("--members", default="resnet18:0.25:rows")
-    p.add_argument("--input-size", default="64x42")
-    p.add_argument("--epochs", type=int, default=7)
-    p.add_argument("--finetune-epochs", type=int, default=1)
-    p.add_argument("--val-fraction", type=float, default=0.0,
-                   help="share of training patient groups used for early stopping (0: none, fixed epochs)")
+    p.add_argument("--trainer", choices=("lite", "hybrid"), default="lite")
+    p.add_argument("--crossfit", type=int, default=0, metavar="K", help="cross-fitted scoring (0: off, the default)")
+    p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--crossfit", type=int, default=0, metavar="K",
-                   help="cross-fitted scoring with K patient groups of the training patients (0: off)")
     return p.parse_args()
+
+
+def make_trainer(kind: str, seed: int) -> Any:
+    if kind == "lite":
+        from bcviewer.labels.lite_trainer import lite_trainer
+
+        return lite_trainer(seed=seed, threads=1)
+    from bcviewer.labels.hybrid_trainer import default_trainer
+
+    return default_trainer(seed=seed)
 
 
 def heldout_folds(store: LabelStore, k: int, seed: int) -> list[frozenset[str]]:
@@ -89,43 +87,124 @@ def heldout_folds(store: LabelStore, k: int, seed: int) -> list[frozenset[str]]:
             for _, test in patient_kfold(labels, k, seed)]
 
 
-def run_fold(base: Path, out: Path, fold: int, heldout: frozenset[str], plan: TrainPlan, tau: str, rounds: int,
-             val_fraction: float, started: float, crossfit: int = 0) -> dict[str, Any]:
-    """All rounds of one fold on a fresh copy of the imported project; returns its table rows."""
+def image_scores(refs: list[SubImageRef], p: dict[int, float]) -> dict[int, tuple[float, float]]:
+    """Image id -> (mean sub-image p, max sub-image p)."""
+    by_image: dict[int, list[float]] = defaultdict(list)
+    for ref in refs:
+        by_image[ref.image_id].append(p[ref.subimage_id])
+    return {i: (float(np.mean(v)), float(np.max(v))) for i, v in by_image.items()}
+
+
+def relabelled_share(refs: list[SubImageRef], heldout: frozenset[str]) -> dict[str, float]:
+    """Share of malignant-image sub-images now labelled benign, for training and held-out patients."""
+    out = {}
+    for name, keep in (("train", lambda r: r.patient not in heldout), ("heldout", lambda r: r.patient in heldout)):
+        subs = [r for r in refs if r.image_label == "malignant" and keep(r)]
+        out[name] = sum(r.label == "benign" for r in subs) / max(len(subs), 1)
+    return out
+
+
+def run_fold(base: Path, out: Path, fold: int, heldout: frozenset[str], args: argparse.Namespace,
+             trainer: Any, started: float) -> dict[str, Any]:
+    """All rounds of one fold on a fresh copy of the project; per-image scores of every stage."""
     project = out / f"fold{fold}.bcv"
     for stale in (project, Path(f"{project}-wal"), Path(f"{project}-shm")):
         stale.unlink(missing_ok=True)
     shutil.copyfile(base, project)
-    store = LabelStore.open(project)
-    store.set_heldout_patients(sorted(heldout))
-    trainer = HybridTrainer(plan, val_fraction=val_fraction)
-    initial = store.count_table()
+    with LabelStore.open(project) as store:
+        store.set_heldout_patients(sorted(heldout))
+        refs = store.subimage_refs()
+        held = [r for r in refs if r.patient in heldout]
+        shares = []
 
-    def progress(stage: str, position: int, total: int) -> None:
-        print(f"[{time.monotonic() - started:7.1f}s] fold {fold} round {position}/{total}: {stage}", flush=True)
+        def on_round(report: Any) -> None:
+            shares.append(relabelled_share(store.subimage_refs(), heldout))
+            print(f"[{time.monotonic() - started:6.0f}s] fold {fold} round {report.number} tau {report.tau:g}: "
+                  f"{report.stats['relabelled']} relabelled, held-out image acc "
+                  f"{report.heldout['image_accuracy']:.3f}", flush=True)
 
-    engine = SelfLearningEngine(store, trainer=trainer, schedule=TauSchedule.parse(tau), heldout_patients=heldout,
-                                progress=progress, crossfit_folds=crossfit)
-    reports = engine.run(rounds)
-    final = engine.evaluate()
-    rows = [{"labels": "inherited labels", "counts": initial, "heldout": reports[0].heldout}]
-    for k, r in enumerate(reports, start=1):
-        held = reports[k].heldout if k < len(reports) else (final.to_dict() if final else None)
-        rows.append({"labels": f"after round {k} (tau {r.tau:g})", "counts": r.counts, "heldout": held})
-    store.close()
-    return {"fold": fold, "heldout_patients": sorted(heldout), "rows": rows, "rounds": [r.stats for r in reports],
-            "training": trainer.history}
+        engine = SelfLearningEngine(store, trainer=trainer, schedule=TauSchedule.parse(args.tau),
+                                    heldout_patients=heldout, crossfit_folds=args.crossfit,
+                                    params={"proof": True})
+        reports = engine.run(args.rounds, on_round=on_round)
+        stages = [image_scores(held, store.predictions(r.round_id)) for r in reports]
+        final_refs = store.subimage_refs()
+        train = [r for r in final_refs if r.patient not in heldout]
+        if args.crossfit:
+            from bcviewer.labels.crossfit import crossfit_groups, crossfit_scores
+
+            groups = crossfit_groups(train, args.crossfit, 0)
+            p_held = crossfit_scores(trainer, train, held, groups, 0)[1]
+        else:
+            p_held = trainer.fit(train, 0).score(held)
+        stages.append(image_scores(held, {r.subimage_id: float(v) for r, v in zip(held, p_held)}))
+        images = {r.image_id: (r.patient, r.image_label == "malignant") for r in held}
+    return {"fold": fold, "heldout_patients": sorted(heldout), "stages": stages, "images": images,
+            "relabelled_share": shares, "rounds": [r.stats for r in reports], "taus": [r.tau for r in reports]}
 
 
-def pooled(folds: list[dict[str, Any]], row: int, key: str, count: str) -> float:
-    """Accuracy over all held-out items of every fold (each fold weighted by its item count)."""
-    hits = sum(f["rows"][row]["heldout"][key] * f["rows"][row]["heldout"][count] for f in folds)
-    return hits / sum(f["rows"][row]["heldout"][count] for f in folds)
+def bootstrap(correct: np.ndarray, groups: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``(n, stages)`` accuracies over patient groups resampled with replacement (paired across stages)."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in names]
+    out = np.empty((n, correct.shape[1]))
+    for b in range(n):
+        idx = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
+        out[b] = correct[idx].mean(axis=0)
+    return out
+
+
+def summarise(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Pooled per-stage accuracies, bootstrap CIs, paired gains and relabel shares."""
+    rows, groups, truth = [], [], []
+    for fold in results:
+        for image_id, (patient, malignant) in fold["images"].items():
+            rows.append([stage[image_id] for stage in fold["stages"]])
+            groups.append(patient_group(patient))
+            truth.append(malignant)
+    scores = np.array(rows)  # (images, stages, 2): mean p, max p
+    y = np.array(truth)[:, None]
+    correct_mean = (scores[..., 0] >= 0.5) == y
+    correct_any = (scores[..., 1] >= 0.5) == y
+    boot = bootstrap(correct_mean.astype(float), np.array(groups), args.bootstrap, args.seed)
+    gains = boot - boot[:, :1]
+    taus = results[0]["taus"]
+    names = ["inherited labels"] + [f"after round {k + 1} (tau {t:g})" for k, t in enumerate(taus)]
+    table = []
+    for s, name in enumerate(names):
+        share = None if s == 0 else {
+            part: float(np.mean([f["relabelled_share"][s - 1][part] for f in results])) for part in ("train", "heldout")}
+        table.append({
+            "labels": name, "image_accuracy": float(correct_mean[:, s].mean()),
+            "ci95": [float(np.percentile(boot[:, s], 2.5)), float(np.percentile(boot[:, s], 97.5))],
+            "gain_vs_inherited": float(correct_mean[:, s].mean() - correct_mean[:, 0].mean()),
+            "gain_ci95": [float(np.percentile(gains[:, s], 2.5)), float(np.percentile(gains[:, s], 97.5))],
+            "image_accuracy_any": float(correct_any[:, s].mean()),
+            "sensitivity": float(correct_mean[y[:, 0], s].mean()), "specificity": float(correct_mean[~y[:, 0], s].mean()),
+            "malignant_subimages_relabelled": share})
+    return {"images": int(len(y)), "patient_groups": int(len(set(groups))), "table": table}
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = ["| training labels | image acc (95% CI) | gain vs inherited (95% CI) | sens | spec | any-rule acc | "
+             "malignant sub-images relabelled (train / held-out) |", "|---|---|---|---|---|---|---|"]
+    for row in summary["table"]:
+        share = row["malignant_subimages_relabelled"]
+        share_text = "–" if share is None else f"{share['train']:.1%} / {share['heldout']:.1%}"
+        gain = "–" if row["labels"] == "inherited labels" else (
+            f"{row['gain_vs_inherited']:+.3f} ({row['gain_ci95'][0]:+.3f} to {row['gain_ci95'][1]:+.3f})")
+        lines.append(f"| {row['labels']} | {row['image_accuracy']:.3f} ({row['ci95'][0]:.3f}–{row['ci95'][1]:.3f}) | "
+                     f"{gain} | {row['sensitivity']:.3f} | {row['specificity']:.3f} | "
+                     f"{row['image_accuracy_any']:.3f} | {share_text} |")
+    return "\n".join(lines)
 
 
 def main() -> int:
     args = parse_args()
-    torch.set_num_threads(1)
+    if not args.data.is_dir():
+        print(f"ablation_selflearn: {args.data} does not exist (the shared BreakHis images)", file=sys.stderr)
+        return 2
     started = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / "imported.bcv"
@@ -135,38 +214,20 @@ def main() -> int:
         report = import_images(store, [args.data])
         folds = heldout_folds(store, args.folds, args.split_seed)
         n_images = len(store.images())
-        conn = store._conn  # fold copies must hold the whole file, not a WAL they lack
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    print(f"imported {len(report.added)} images ({len(report.failed)} unreadable); folds: "
-          + "; ".join(", ".join(sorted(f)) for f in folds), flush=True)
-    width, height = (int(v) for v in args.input_size.lower().split("x"))
-    plan = PLANS["cpu"].with_overrides(
-        members=tuple(MemberPlan.parse(m) for m in args.members.split(",")), input_size=(width, height),
-        stage1_epochs=args.epochs, stage2_epochs=args.finetune_epochs, patience=args.epochs, seed=args.seed,
-        threads=1)
-    results = [run_fold(base, args.out, i, held, plan, args.tau, args.rounds, args.val_fraction, started,
-                        args.crossfit)
-               for i, held in enumerate(folds)]
-    lines = ["| training labels | malignant sub-images (fold mean) | image acc (mean p) | image acc (any p) | "
-             "sub-image acc (vs inherited) | per fold image acc |", "|---|---|---|---|---|---|"]
-    table = []
-    for i, first in enumerate(results[0]["rows"]):
-        malignant = sum(f["rows"][i]["counts"]["all"]["malignant"] for f in results) / len(results)
-        row = {"labels": first["labels"], "malignant_mean": malignant,
-               "image_accuracy": pooled(results, i, "image_accuracy", "images"),
-               "image_accuracy_any": pooled(results, i, "image_accuracy_any", "images"),
-               "subimage_accuracy": pooled(results, i, "subimage_accuracy", "subimages"),
-               "per_fold": [f["rows"][i]["heldout"]["image_accuracy"] for f in results]}
-        table.append(row)
-        lines.append(f"| {row['labels']} | {malignant:.0f} | {row['image_accuracy']:.3f} | "
-                     f"{row['image_accuracy_any']:.3f} | {row['subimage_accuracy']:.3f} | "
-                     + " / ".join(f"{a:.3f}" for a in row["per_fold"]) + " |")
-    summary = {"data": str(args.data), "images": n_images, "folds": results, "table": table,
-               "val_fraction": args.val_fraction, "crossfit": args.crossfit,
-               "schedule": args.tau, "plan": plan.to_dict(), "seconds": round(time.monotonic() - started, 1)}
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold copies must hold the whole file
+    print(f"imported {len(report.added)} images; folds: " + "; ".join(", ".join(sorted(f)) for f in folds), flush=True)
+    trainer = make_trainer(args.trainer, args.seed)  # one trainer: its feature cache serves every fold
+    results = [run_fold(base, args.out, i, held, args, trainer, started) for i, held in enumerate(folds)]
+    summary = summarise(results, args)
+    summary.update({"data": str(args.data), "n_images": n_images, "folds": args.folds, "trainer": args.trainer,
+                    "crossfit": args.crossfit, "schedule": args.tau, "paper_relabelled_share": PAPER_RELABELLED,
+                    "torch_threads": torch.get_num_threads(), "seconds": round(time.monotonic() - started, 1),
+                    "per_fold": [{k: v for k, v in f.items() if k not in ("stages", "images")} for f in results],
+                    "trainer_history": getattr(trainer, "history", [])})
     (args.out / "ablation_selflearn.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (args.out / "ablation_selflearn.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = markdown(summary)
+    (args.out / "ablation_selflearn.md").write_text(text + "\n")
+    print(text)
     print(f"{args.folds} folds, every one of the {n_images} images held out once; total {summary['seconds']} s")
     return 0
 

@@ -1,14 +1,14 @@
-"""Screenshot of the labeling panel on a project built from the BreakHis test fixtures.
+"""Screenshot of the labeling panel after self-learning rounds on real BreakHis images.
 
 Run under a display or Xvfb, from the repository root:
 
     xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py docs/screenshots/labeling-panel.png
 
-The project (in a temporary folder) holds the four fixture images of tests/data/breakhis. The
-panel then does what its Run button does: one review-mode self-learning round (tau 0.4) with
-the default small CPU trainer, on a worker, holding out 20% of the patients. A person then
-labels one sub-image and locks another through the panel, so that every source and state shows.
-Four images are far too few to train a useful model: the picture shows the panel, not accuracy.
+The project (in a temporary folder) holds the images of ``--data`` (default: the shared BreakHis
+folder, else the four fixtures of tests/data/breakhis). The panel then does what its Run button
+does with the default fast trainer: three automatic rounds (tau 0.1, 0.2, 0.3) and one review
+round (tau 0.4), on a worker, holding out 20% of the patients; the rounds view plots the held-out
+accuracy of each. A person then labels one sub-image and locks another, so every source shows.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
@@ -39,13 +38,14 @@ def pause(ms: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="PNG file to write")
+    shared = ROOT.parent / "shared" / "data" / "breakhis"
+    parser.add_argument("--data", type=Path, default=shared if shared.is_dir() else ROOT / "tests" / "data" / "breakhis")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as folder:
-        project = Path(folder) / "fixtures.bcv"
+        project = Path(folder) / "breakhis.bcv"
         with LabelStore.create(project) as store:
-            import_images(store, [ROOT / "tests" / "data" / "breakhis"])
+            import_images(store, [args.data])
         window = QMainWindow()
         window.setWindowTitle("bcviewer – labeling")
         panel = LabelingPanel(project)
@@ -54,13 +54,18 @@ def main() -> int:
         window.show()
         pause(1000)
         box = panel.ui.selflearn
-        box.tau.setText("0.4")
-        loop = QEventLoop()
-        panel.worker.finished.connect(loop.quit)
-        panel.worker.failed.connect(loop.quit)
-        box.run.click()
-        loop.exec()
-        pause(1500)
+        for mode, rounds in (("auto", 3), ("review", 1)):
+            box.mode.setCurrentIndex(box.mode.findData(mode))
+            box.rounds.setValue(rounds)
+            loop = QEventLoop()
+            panel.worker.finished.connect(loop.quit)
+            panel.worker.failed.connect(loop.quit)
+            box.run.click()
+            loop.exec()
+            panel.worker.finished.disconnect(loop.quit)
+            panel.worker.failed.disconnect(loop.quit)
+            pause(1500)
+        panel.ui.rounds.table.selectRow(0)
         panel.browser.set_order("disagreement")
         pause(300)
         dc = next(i for i in panel.browser.visible_image_ids() if "_M_DC" in str(panel.store.image(i).path))

@@ -154,7 +154,7 @@ class LabelingPanel(QWidget):
         self.project_changed.emit("")
 
     def import_images(self, sources: list[str] | None) -> bool:
-        """Add BreakHis images (folders, files, .txt/.csv lists) on a worker; the list fills in as they land."""
+        """Add images (BreakHis names, labels CSVs, class folders) on a worker; the list fills in as they land."""
         if not sources:
             return False
         if self.project is None:

@@ -70,6 +70,7 @@ class RoundsView(QGroupBox):
         self.plot.showGrid(x=False, y=True, alpha=0.3)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
+        self.plot.getAxis("bottom").setTickSpacing(1, 1)  # rounds are whole numbers
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=7,
                                     symbolBrush="#1f77b4")
         self.baseline = pg.InfiniteLine(angle=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
