@@ -60,7 +60,7 @@ def test_tau_advances_across_runs_and_the_rounds_view_plots_each(qtbot, project:
             ["3", "0.3", "auto", "done", "2"], ["2", "0.2", "auto", "done", "2"],
             ["1", "0.1", "auto", "done", "2"], ["1", "0.4", "review", "reverted", "8"]]
         # the held-out patients are BA's and DC's: DC (mean p 0.46) is wrong in every round
-        assert view.table.item(0, 7).text() == "0.500 (2 img)"
+        assert view.table.item(0, 7).text() == "0.500" and view.table.item(0, 7).toolTip() == "2 held-out images"
         xs, ys = view.curve.getData()
         assert list(xs) == [1, 2, 3] and list(ys) == [0.5, 0.5, 0.5]
         assert view.baseline.isVisible() and view.baseline.value() == 0.5

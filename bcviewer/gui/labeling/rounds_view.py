@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from bcviewer.labels import RoundRow
 
-COLUMNS = ("Round", "τ", "Mode", "Status", "Changed", "Accepted", "Rejected", "Held-out acc.")
+COLUMNS = ("Round", "τ", "Mode", "Status", "Changed", "✓", "✗", "Held-out")
 TIPS = ("The round's level; τ follows the project's completed rounds",
         "Relabel threshold: a malignant sub-image with p < τ becomes benign",
         "auto: relabels applied; review: proposals for a person",
@@ -47,8 +47,7 @@ def round_cells(row: RoundRow, decisions: Mapping[str, int]) -> tuple[str, ...]:
     """The table cells of one round."""
     changed = row.stats.get("relabelled" if row.mode == "auto" else "proposed")
     accuracy = _accuracy(row)
-    held = row.stats.get("heldout") or {}
-    acc_text = "–" if accuracy is None else f"{accuracy:.3f} ({held.get('images', 0)} img)"
+    acc_text = "–" if accuracy is None else f"{accuracy:.3f}"
     review = row.mode == "review"
     return (str(row.number), f"{row.tau:g}", row.mode, row.status, "–" if changed is None else str(changed),
             str(decisions.get("accepted", 0)) if review else "–",
@@ -114,6 +113,8 @@ class RoundsView(QGroupBox):
                 item.setData(Qt.ItemDataRole.UserRole, row.id)
                 if c != 2 and c != 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if c == 7 and row.stats.get("heldout"):
+                    item.setToolTip(f"{row.stats['heldout']['images']} held-out images")
                 self.table.setItem(r, c, item)
             if selected is not None and row.id == selected.id:
                 self.table.selectRow(r)
