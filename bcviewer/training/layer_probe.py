@@ -32,7 +32,8 @@ def stage_pooled_features(tileset: TileSet, spec: InputSpec, stages: tuple[int, 
     ends = {LITE0_STAGE_END[s]: s for s in stages}
     out: dict[int, list[np.ndarray]] = {s: [] for s in stages}
     for start in range(0, len(tileset), batch_size):
-        h = trunk.act(trunk._bn0(trunk._conv_stem(preprocess(tileset.tiles[start:start + batch_size], spec))))
+        x = preprocess(tileset.tiles[start:start + batch_size], spec)
+        h = trunk.act(trunk._bn0(trunk._conv_stem(x)))  # type: ignore[operator]  # modules taken from the full net
         for i, block in enumerate(trunk._blocks):
             h = block(h)
             if i in ends:
