@@ -20,23 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from safetensors.torch import load_file, save_file  # noqa: E402
-
 from bcviewer.datasets import index_breakhis  # noqa: E402
 from bcviewer.nets import HybridNet, load_model, update_card  # noqa: E402
 from bcviewer.training import evaluation_report, load_tileset, predict_tileset  # noqa: E402
 from bcviewer.training.cards import card_fields_for, spec_extras_for  # noqa: E402
-from bcviewer.training.features import FeatureSet, trunk_features  # noqa: E402
+from bcviewer.training.features import FeatureSet, cached_trunk_features, jsonable  # noqa: E402
 from bcviewer.training.head_crossval import crossval_heads  # noqa: E402
 from bcviewer.training.lite_pipeline import LitePlan, image_reliability, lite_input_spec, train_lite_ensemble  # noqa: E402,E501
 from bcviewer.training.pipeline import patient_group  # noqa: E402
@@ -56,36 +52,9 @@ LIMITATIONS = [
 ]
 
 
-def _feature_path(run: Path, name: str) -> Path:
-    return run / f"features-{name}.safetensors"
-
-
 def cached_features(run: Path, name: str, tiles, spec, base: HybridNet) -> FeatureSet:
-    """Trunk features of ``tiles``, read from ``run`` when an earlier run computed them for the same images."""
-    path, key_path = _feature_path(run, name), run / f"features-{name}.json"
-    key = json.loads(json.dumps({"images": [str(im.path) for im in tiles.images], "tiles": len(tiles),
-                                 "spec": spec.to_dict(), "config": PLAN.config.to_dict()}))
-    if path.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == key:
-        maps = load_file(str(path))["maps"]
-        return FeatureSet(maps, tiles.labels.copy(), tiles.image_index.copy(), tiles.images, tiles.kind)
-    started = time.monotonic()
-    features = trunk_features(base.cnn, tiles, spec, progress=True)
-    save_file({"maps": features.maps.contiguous()}, str(path))
-    key_path.write_text(json.dumps(key))
-    print(f"{name}: {len(tiles)} tiles through the trunk in {time.monotonic() - started:.0f} s")
-    return features
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
+    """Trunk features of ``tiles``, cached under ``run``."""
+    return cached_trunk_features(run, name, tiles, spec, base.cnn, PLAN.config.to_dict())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "crossval") and not crossval_file.is_file():
         result = crossval_heads(features, PLAN.config, PLAN.head, members=args.crossval_members, k=5, seed=0,
                                 target_accuracy=PLAN.target_accuracy, extra={"multimag": multimag_features})
-        crossval_file.write_text(json.dumps(_jsonable(result), indent=1))
+        crossval_file.write_text(json.dumps(jsonable(result), indent=1))
     if args.only in (None, "model"):
         fields = card_fields_for("breakhis", "breakhis-100x", args.data / "breakhis", CARD_DESCRIPTION)
         fields["limitations"] = fields["limitations"][:1] + LIMITATIONS
@@ -146,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         report["reliability"] = image_reliability(part, prediction, threshold)
         report["note"] = ("patients that no split of the 100X data contains (grouped by specimen number); "
                           "scale-matched tiles")
-        update_card(args.out, {"unseen_patients_other_magnifications": _jsonable(report)})
+        update_card(args.out, {"unseen_patients_other_magnifications": jsonable(report)})
         print(json.dumps({k: report["image"][k] for k in ("n", "accuracy", "roc_auc", "sensitivity")}))
     return 0
 

@@ -227,3 +227,28 @@ def test_breakhis_card_reproduces_its_unseen_patient_and_uncertainty_numbers(sha
     assert reliability["confident"]["n_confident"] == expected["reliability"]["confident"]["n_confident"]
     test = card["metrics"]["test"]["reliability"]["confident"]
     assert 0.0 <= test["coverage"] <= 1.0 and test["threshold"] == card["uncertainty"]["threshold"]
+
+
+@pytest.mark.shared
+def test_idc_card_ablation_and_uncertainty_reproduce_on_the_test_patients(shared_data: Path) -> None:
+    from bcviewer.training import load_tileset, predict_tileset
+    from bcviewer.training.lite_pipeline import image_reliability
+
+    model = load_model("idc-wsi")
+    card = model.card
+    test = card["training"]["patients"]["test"]
+    assert card["comparison_with_lite"]["patients"] == sorted(test)  # the Lite model was judged on the same split
+    tiles = load_tileset(shared_data / "idc", model.spec.size, "idc", patients=test)
+    prediction = predict_tileset(model.ensemble, tiles, model.spec)
+    reliability = image_reliability(tiles, prediction, card["uncertainty"]["threshold"])
+    expected = card["metrics"]["test"]["reliability"]
+    assert reliability["confident"]["n_confident"] == expected["confident"]["n_confident"]
+    ci = reliability["bootstrap_95ci"]["balanced_accuracy"]
+    assert ci["value"] == pytest.approx(expected["bootstrap_95ci"]["balanced_accuracy"]["value"], abs=1e-12)
+    for member in model.ensemble.members:
+        member.zero_lstm = True
+    zeroed = predict_tileset(model.ensemble, tiles, model.spec)
+    got = image_reliability(tiles, zeroed, 0.5)["bootstrap_95ci"]
+    ablation = card["test_ablation"]["hybrid_lstm_zeroed"]
+    assert got["accuracy"]["value"] == pytest.approx(ablation["accuracy"], abs=1e-12)
+    assert got["roc_auc"]["value"] == pytest.approx(ablation["roc_auc"], abs=1e-6)

@@ -74,3 +74,11 @@ def test_patient_bootstrap_resamples_whole_patients() -> None:
     lowest = 1 / 3  # three copies of c
     assert ci["accuracy"]["ci_low"] >= lowest - 1e-9 and ci["accuracy"]["ci_high"] <= 1.0
     assert set(per_patient) == set(np.unique(groups))
+
+
+def test_patient_bootstrap_reports_balanced_accuracy() -> None:
+    y = np.array([1, 1, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.2, 0.1, 0.6])  # sensitivity 2/3, specificity 1/2
+    ci = patient_bootstrap(y, p, np.array(["a", "b", "c", "d", "e"]), rounds=50, seed=0)
+    assert ci["balanced_accuracy"]["value"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert 0.0 <= ci["balanced_accuracy"]["ci_low"] <= ci["balanced_accuracy"]["ci_high"] <= 1.0

@@ -17,9 +17,10 @@ import torch
 from bcviewer.datasets import patient_kfold
 from bcviewer.nets.ensemble import EnsemblePrediction
 from bcviewer.nets.preprocess import InputSpec
-from bcviewer.training.evaluation import evaluation_report, predict_tileset
+from bcviewer.training.evaluation import evaluation_report, image_probabilities, predict_tileset
 from bcviewer.training.pipeline import fit_ensemble, grouped_patient_split, patient_group
 from bcviewer.training.plans import TrainPlan
+from bcviewer.training.reliability import patient_bootstrap
 from bcviewer.training.tiles import TileSet, channel_stats
 
 
@@ -59,9 +60,12 @@ def cross_validate(tileset: TileSet, plan: TrainPlan, k: int = 5, seed: int = 0,
                       "test_patients": sorted(test_patients), "image": report["image"], "tile": report["tile"],
                       "best_epochs": [m["best_epoch"] for m in fitted.summaries]})
     accuracies = [f["image"]["accuracy"] for f in folds]
+    p_image, y_image, kept = image_probabilities(tileset, pooled["p_malignant"])
+    groups = np.array([patient_group(tileset.images[i].patient) for i in kept])
     return {"k": k, "seed": seed, "plan": plan.to_dict(),
             "rule": "grouped, label-stratified patient folds; inner grouped validation split per fold",
             "pooled": evaluation_report(tileset, EnsemblePrediction(*(pooled[f] for f in fields))),
+            "bootstrap_95ci": patient_bootstrap(y_image, p_image, groups, seed=seed),
             "fold_image_accuracy_mean": float(np.mean(accuracies)),
             "fold_image_accuracy_std": float(np.std(accuracies)), "folds": folds,
             "seconds": round(time.monotonic() - started, 1)}

@@ -7,12 +7,17 @@ This is what makes patient-level cross-validation and fast rounds affordable on 
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from bcviewer.nets.preprocess import InputSpec, preprocess
@@ -78,3 +83,34 @@ def trunk_features(trunk: nn.Module, tileset: TileSet, spec: InputSpec, batch_si
         maps.append(trunk(x).to("cpu", torch.float16))
     stacked = torch.cat(maps) if maps else torch.zeros(0)
     return FeatureSet(stacked, tileset.labels.copy(), tileset.image_index.copy(), tileset.images, tileset.kind)
+
+
+def cached_trunk_features(run: Path, name: str, tileset: TileSet, spec: InputSpec, trunk: nn.Module,
+                          config: dict[str, Any], log: Any = print) -> FeatureSet:
+    """:func:`trunk_features` of ``tileset``, read from ``run`` when an earlier run computed them for the
+    same images, tile count, input spec and network ``config`` (anything else recomputes them)."""
+    path, key_path = run / f"features-{name}.safetensors", run / f"features-{name}.json"
+    key = json.loads(json.dumps({"images": [str(im.path) for im in tileset.images], "tiles": len(tileset),
+                                 "spec": spec.to_dict(), "config": config}))
+    if path.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == key:
+        maps = load_file(str(path))["maps"]
+        return FeatureSet(maps, tileset.labels.copy(), tileset.image_index.copy(), tileset.images, tileset.kind)
+    started = time.monotonic()
+    features = trunk_features(trunk, tileset, spec, progress=True)
+    save_file({"maps": features.maps.contiguous()}, str(path))
+    key_path.write_text(json.dumps(key))
+    log(f"{name}: {len(tileset)} tiles through the trunk in {time.monotonic() - started:.0f} s")
+    return features
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into plain Python, for JSON files and cards."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -87,8 +87,14 @@ def _sensitivity(y: np.ndarray, p: np.ndarray) -> float:
     return float((p[pos] >= 0.5).mean()) if pos.any() else float("nan")
 
 
+def _balanced_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(((p[y == 1] >= 0.5).mean() + (p[y == 0] < 0.5).mean()) / 2)
+
+
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": _accuracy, "roc_auc": _auc, "sensitivity": _sensitivity}
+    "accuracy": _accuracy, "roc_auc": _auc, "sensitivity": _sensitivity, "balanced_accuracy": _balanced_accuracy}
 
 
 def patient_bootstrap(y: np.ndarray, p: np.ndarray, groups: np.ndarray, rounds: int = 2000, seed: int = 0,
