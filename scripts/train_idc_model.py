@@ -281,6 +281,12 @@ def _score_full(model, tiles, zero_lstm: bool = False) -> dict:
             member.zero_lstm = False
 
 
+UNCERTAINTY_NOT_APPLIED = (
+    "the 95% rule leaves 23 of 344 test patches (6.7%) confident, so the app would call nearly every tile and "
+    "slide uncertain; and the rule was chosen on patches, while a whole slide's verdict comes from the mean of its "
+    "tiles. The app shows no 'uncertain' flag for this model.")
+
+
 def add_uncertainty(model, data: Path) -> None:
     """Give a model trained without one an image "uncertain" threshold, chosen on its validation patients
     by the Lite rule, and its test reliability (confident accuracy, risk-coverage, bootstrap CIs)."""
@@ -292,8 +298,11 @@ def add_uncertainty(model, data: Path) -> None:
     choice = choose_uncertain_threshold(y, p, u, LitePlan().target_accuracy)
     metrics = model.card["metrics"]
     metrics["test"]["reliability"] = image_reliability(parts["test"], pred["test"], choice["threshold"])
-    update_card(model.directory, jsonable({"metrics": metrics, "uncertainty": {
-        "threshold": choice["threshold"], "level": "image", "added_after_training": True,
+    # Recorded as an analysis, not applied by the app (an "uncertainty" section would be): the 95% rule
+    # leaves only a few percent of patches confident, and it was chosen on patches, not on slides.
+    update_card(model.directory, jsonable({"metrics": metrics, "uncertainty_analysis": {
+        "threshold": choice["threshold"], "level": "image", "added_after_training": True, "applied": False,
+        "why_not_applied": UNCERTAINTY_NOT_APPLIED,
         "rule": "image uncertainty = (entropy(mean p) + 2 * member std of mean p) / 2; 'uncertain' above the "
                 "threshold", "choice": choice}}))
 
@@ -346,7 +355,7 @@ def run_ship(data: Path, run: Path, out: Path) -> bool:
                                     for k, v in lite_card["cross_validation"].items()}
         lite["how"] = "python3 scripts/train_idc_model.py (weights not shipped; reproduced under runs/idc-lite/model)"
         update_card(out, {"comparison_with_lite": comparison, "test_ablation": scratch, "lite_alternative": lite})
-        if "uncertainty" not in old.card:
+        if "uncertainty_analysis" not in old.card:
             add_uncertainty(load_model(out), data)
         ours = {x[:40] for x in KEPT_LIMITATIONS}  # an earlier wording of one of ours is replaced, not kept
         limitations = [x for x in old.card["limitations"] if x[:40] not in ours] + KEPT_LIMITATIONS
