@@ -4,7 +4,10 @@
   with undo, review proposals, rounds and predictions; every change one transaction.
 * ``rules``: the pure multiple-instance relabel rule and its invariants.
 * :class:`SelfLearningEngine` (``selflearn``): rounds of train, score, relabel with an injected
-  :class:`Trainer` or :class:`Scorer`.
+  :class:`Trainer` or :class:`Scorer`; tau follows the project's completed rounds.
+* Trainers (import them directly, they load PyTorch): ``lite_trainer`` (the default: the Lite
+  hybrid's head on trunk features cached by ``feature_cache``) and ``hybrid_trainer`` (a small
+  CNN+LSTM from scratch).
 * ``importer`` (import it directly, it loads the imaging stack) with ``sources`` (labels from
   BreakHis names, a labels CSV or benign/ and malignant/ folders), and ``export`` (CSV, QuPath GeoJSON).
 """
