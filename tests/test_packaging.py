@@ -52,7 +52,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
                     str(wheel)], check=True, capture_output=True, text=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCVIEWER_") and k != "PYTHONPATH"}
-    env.update(XDG_DATA_HOME=str(venv / "user-data"), QT_QPA_PLATFORM="offscreen")
+    env.update(XDG_DATA_HOME=str(venv / "user-data"), XDG_CACHE_HOME=str(venv / "user-cache"), QT_QPA_PLATFORM="offscreen")
     return venv / "bin", env
 
 
@@ -111,6 +111,13 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
 
     genes = run("genes", "models")
     assert genes.returncode == 0 and "er-status/gexpnet" in genes.stdout
+
+    # a fast self-learning round: the Lite trunk comes from the installed breakhis-100x, features to the user cache
+    assert run("labels", "import", "p.bcv", str(ROOT / "tests" / "data" / "breakhis")).returncode == 0
+    rounds = run("selflearn", "p.bcv", "--rounds", "1", "--quiet", "--json", "rounds.json")
+    assert rounds.returncode == 0, rounds.stderr
+    stats = json.loads((tmp_path / "rounds.json").read_text())
+    assert [(r["round"], r["tau"]) for r in stats["rounds"]] == [(1, 0.1)] and stats["rounds"][0]["heldout"]["images"] == 2
 
     shot = run("open", "--run", "--screenshot", "shot.png")  # default size 1400x860
     assert shot.returncode == 0, shot.stderr
