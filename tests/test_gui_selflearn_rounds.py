@@ -150,3 +150,39 @@ def test_revert_a_round_from_the_panel_keeps_what_a_person_set(qtbot, project: P
         assert dialogs == []
     finally:
         assert p.shutdown(30_000)
+
+
+class CountingTrainer:
+    """Fits nothing: records what each fit saw and scores by the fixed table."""
+
+    def __init__(self) -> None:
+        self.fits: list[int] = []
+
+    def fit(self, examples, round_number: int) -> TableScorer:  # type: ignore[no-untyped-def]
+        self.fits.append(len(examples))
+        return TableScorer(constructed_table())
+
+
+def test_panel_options_reach_the_run(qtbot, project: Path, reader: LabelStore,
+                                     dialogs: list[tuple[str, str]]) -> None:
+    reader.revert_round(reader.rounds()[0].id)
+    trainer = CountingTrainer()
+    p = make_panel(qtbot, project, SelfLearnWorker(trainer_factory=lambda: trainer))
+    try:
+        box = p.ui.selflearn
+        assert [box.trainer.itemData(i) for i in range(box.trainer.count())] == ["lite", "hybrid"]
+        assert box.holdout.isEnabled() and box.heldout_note.text() == "Chosen at the first run from 4 patients."
+        box.mode.setCurrentIndex(box.mode.findData("auto"))
+        box.holdout.setValue(0.5)
+        box.crossfit.setCurrentIndex(box.crossfit.findData(2))
+        request = box.request()
+        assert (request.trainer, request.holdout, request.crossfit, request.rounds) == ("lite", 0.5, 2, 1)
+        _run(qtbot, p)
+        # half of the four patients held out; two cross-fitted models, each fitted on one of the two others
+        assert len(reader.heldout_patients()) == 2 and trainer.fits == [9, 9]
+        assert reader.rounds()[-1].params["crossfit_folds"] == 2
+        qtbot.waitUntil(lambda: box.heldout_note.text() == "2 of 4 patients held out (kept from the first run).")
+        assert not box.holdout.isEnabled()
+        assert dialogs == []
+    finally:
+        assert p.shutdown(30_000)

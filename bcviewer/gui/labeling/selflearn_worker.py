@@ -47,6 +47,7 @@ class SelfLearnRequest:
     holdout: float = 0.2
     split_seed: int = 0
     trainer: str = "lite"
+    crossfit: int = 0  # 0: off; k >= 2: each training sub-image scored by one of k models that never saw its patient
 
 
 def make_trainer(kind: str) -> Trainer:
@@ -108,7 +109,8 @@ class _Run(QRunnable):
             engine = SelfLearningEngine(
                 store, schedule=req.schedule, mode=req.mode, heldout_patients=heldout,
                 params={"started_from": "labeling panel", **_trainer_params(trainer)},
-                progress=self.signals.progress.emit, should_stop=self.stop.is_set, **parts)
+                progress=self.signals.progress.emit, should_stop=self.stop.is_set,
+                crossfit_folds=req.crossfit if "trainer" in parts else 0, **parts)
             reports = engine.run(req.rounds, on_round=self.signals.round_finished.emit)
             return reports, engine.cancelled
 
