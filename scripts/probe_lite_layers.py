@@ -58,7 +58,7 @@ def cv(X, C=0.1):
         clf.fit(sc.transform(X[tr]), ts.labels[tr]); p[te] = clf.predict_proba(sc.transform(X[te]))[:, 1]
     pim = np.array([p[ts.image_index == i].mean() for i in range(len(ts.images))])
     return ((pim >= .5) == yimg).mean(), roc_auc_score(yimg, pim)
-for name, X in [("s3", layers[1]), ("s4", layers[2]), ("s5", layers[3]), ("s6", layers[4]), ("head", layers[5]), ("mid-cat", np.concatenate(layers[1:5], 1)), ("all", np.concatenate(layers, 1))]:
+for name, X in [("block3", layers[0]), ("block5", layers[1]), ("block10", layers[2]), ("block14", layers[3]), ("block15", layers[4]), ("head", layers[5]), ("mid-cat", np.concatenate(layers[1:5], 1)), ("all", np.concatenate(layers, 1))]:
     for C in (0.01, 0.1):
         print(name, C, "acc %.3f auc %.3f" % cv(X, C))
 
