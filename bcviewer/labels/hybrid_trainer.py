@@ -48,8 +48,9 @@ class SubImagePixels:
         return np.stack([self._tiles[r.subimage_id] for r in refs])
 
 
-def tileset_of(refs: Sequence[SubImageRef], pixels: SubImagePixels) -> TileSet:
-    """A training TileSet whose tile labels are the sub-images' *current* labels."""
+def labelled_images(refs: Sequence[SubImageRef]) -> tuple[np.ndarray, np.ndarray, tuple[SourceImage, ...]]:
+    """``(labels, image index, images)`` of ``refs`` as the training code takes them: each sub-image's
+    *current* label (1 = malignant), the index of its image, and the images in first-seen order."""
     images: dict[int, int] = {}
     sources: list[SourceImage] = []
     for ref in refs:
@@ -59,7 +60,13 @@ def tileset_of(refs: Sequence[SubImageRef], pixels: SubImagePixels) -> TileSet:
                                        ref.magnification, ""))
     labels = np.array([int(r.label == "malignant") for r in refs], dtype=np.int64)
     index = np.array([images[r.image_id] for r in refs], dtype=np.int64)
-    return TileSet(pixels.tiles(refs), labels, index, tuple(sources), "breakhis")
+    return labels, index, tuple(sources)
+
+
+def tileset_of(refs: Sequence[SubImageRef], pixels: SubImagePixels) -> TileSet:
+    """A training TileSet whose tile labels are the sub-images' *current* labels."""
+    labels, index, sources = labelled_images(refs)
+    return TileSet(pixels.tiles(refs), labels, index, sources, "breakhis")
 
 
 @dataclass
