@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bcviewer.checksums import sha256_of
-from bcviewer.errors import BcviewerError
+from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue_for, write_export
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
@@ -173,16 +173,11 @@ class PredictorCache:
     def get(self, ref: ModelRef, options: PredictOptions) -> Predictor:
         key = (ref.source, ref.sha256, *options.predictor_key())
         with self._lock:
-            if key not in self._loaded:
-                self.loads += 1
-                try:
-                    self._loaded[key] = load_predictor(ref, options)
-                except BcviewerError as exc:
-                    self._loaded[key] = exc
-            found = self._loaded[key]
-        if isinstance(found, BcviewerError):
-            raise found
-        return found
+            return remembered(self._loaded, key, lambda: self._load(ref, options))
+
+    def _load(self, ref: ModelRef, options: PredictOptions) -> Predictor:
+        self.loads += 1
+        return load_predictor(ref, options)
 
 
 WORKER_PREDICTORS = PredictorCache()

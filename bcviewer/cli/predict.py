@@ -49,7 +49,7 @@ from bcviewer.batch import (
 from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.tiles import parse_grid
-from bcviewer.errors import BcviewerError
+from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
 from bcviewer.inference import (
     DEFAULT_BATCH_SIZE,
@@ -166,15 +166,7 @@ class ModelRefs:
         self._found: dict[str, ModelRef | BcviewerError] = {}
 
     def get(self, name: str) -> ModelRef:
-        if name not in self._found:
-            try:
-                self._found[name] = model_ref(name)
-            except BcviewerError as exc:
-                self._found[name] = exc
-        found = self._found[name]
-        if isinstance(found, BcviewerError):
-            raise found
-        return found
+        return remembered(self._found, name, lambda: model_ref(name))
 
     def sha256(self, name: str) -> str | None:
         try:
