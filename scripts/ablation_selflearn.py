@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from bcviewer.datasets import patient_kfold  # noqa: E402
 from bcviewer.labels import LabelStore, SelfLearningEngine, SubImageRef, TauSchedule  # noqa: E402
 from bcviewer.labels.importer import import_images  # noqa: E402
+from bcviewer.labels.lite_trainer import trainer_for  # noqa: E402
 from bcviewer.labels.split import patient_group  # noqa: E402
 
 PAPER_RELABELLED = 0.40  # share of malignant-image sub-images the paper's loop relabels at 100X
@@ -65,16 +66,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
-
-
-def make_trainer(kind: str, seed: int) -> Any:
-    if kind == "lite":
-        from bcviewer.labels.lite_trainer import lite_trainer
-
-        return lite_trainer(seed=seed, threads=1)
-    from bcviewer.labels.hybrid_trainer import default_trainer
-
-    return default_trainer(seed=seed)
 
 
 def heldout_folds(store: LabelStore, k: int, seed: int) -> list[frozenset[str]]:
@@ -216,7 +207,7 @@ def main() -> int:
         n_images = len(store.images())
         store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold copies must hold the whole file
     print(f"imported {len(report.added)} images; folds: " + "; ".join(", ".join(sorted(f)) for f in folds), flush=True)
-    trainer = make_trainer(args.trainer, args.seed)  # one trainer: its feature cache serves every fold
+    trainer = trainer_for(args.trainer, seed=args.seed)  # one trainer: its feature cache serves every fold
     results = [run_fold(base, args.out, i, held, args, trainer, started) for i, held in enumerate(folds)]
     summary = summarise(results, args)
     summary.update({"data": str(args.data), "n_images": n_images, "folds": args.folds, "trainer": args.trainer,

@@ -135,3 +135,15 @@ def lite_trainer(*, cache_folder: Path | None = None, model: str = TRUNK_MODEL, 
                                  cache_folder if cache_folder is not None else default_cache_folder(),
                                  threads=feature_threads)
     return LiteHeadTrainer(cache, config, schedule, seed=seed, threads=threads, trunk_source=model)
+
+
+def trainer_for(kind: str, *, seed: int = 0, threads: int = 1) -> Any:
+    """The default trainer of each kind: ``"lite"`` (fast, :func:`lite_trainer`) or ``"hybrid"`` (the small
+    from-scratch CNN+LSTM of :func:`bcviewer.labels.hybrid_trainer.default_trainer`)."""
+    if kind == "lite":
+        return lite_trainer(seed=seed, threads=threads)
+    if kind == "hybrid":
+        from bcviewer.labels.hybrid_trainer import default_trainer
+
+        return default_trainer(seed=seed, threads=threads)
+    raise SelfLearningError(f"the trainer must be lite or hybrid, not {kind!r}")

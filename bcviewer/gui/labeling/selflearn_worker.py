@@ -52,13 +52,9 @@ class SelfLearnRequest:
 
 def make_trainer(kind: str) -> Trainer:
     """The trainer ``bcviewer selflearn --trainer KIND`` uses (imports PyTorch; worker thread)."""
-    if kind == "lite":
-        from bcviewer.labels.lite_trainer import lite_trainer
+    from bcviewer.labels.lite_trainer import trainer_for
 
-        return lite_trainer()
-    from bcviewer.labels.hybrid_trainer import default_trainer
-
-    return default_trainer()
+    return trainer_for(kind)
 
 
 class _Signals(QObject):
