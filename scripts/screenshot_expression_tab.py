@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
 from bcviewer.gui.expression import ExpressionTab  # noqa: E402
 
 
@@ -39,6 +40,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     app = QApplication(sys.argv[:1])
+    collect_garbage_on_gui_thread()
     window = QMainWindow()
     window.setWindowTitle("bcviewer – expression profile")
     tab = ExpressionTab()

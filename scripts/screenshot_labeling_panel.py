@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
 from bcviewer.gui.labeling import LabelingPanel  # noqa: E402
 from bcviewer.labels import LabelStore  # noqa: E402
 from bcviewer.labels.importer import import_images  # noqa: E402
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=shared if shared.is_dir() else ROOT / "tests" / "data" / "breakhis")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
+    collect_garbage_on_gui_thread()
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / "breakhis.bcv"
         with LabelStore.create(project) as store:

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from pyramid_fixture import write_pyramid_tiff  # noqa: E402
 
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
 from bcviewer.gui.slide.pixel_size import PixelSizeDialog  # noqa: E402
 from bcviewer.inference import OBJECTIVE_MPP  # noqa: E402
 from bcviewer.slides import open_slide  # noqa: E402
@@ -35,6 +36,7 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
+    collect_garbage_on_gui_thread()
     with open_slide(ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs") as s:
         rgb = s.read_region(0, 0, 0, *s.dimensions)
     with tempfile.TemporaryDirectory() as tmp:

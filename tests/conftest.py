@@ -54,3 +54,22 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def garbage_collected_on_the_gui_thread(qapp: object) -> Iterator[object]:
+    """As in the app: no collection on worker threads, where tearing down Qt objects crashes."""
+    import gc
+
+    from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
+
+    collector = collect_garbage_on_gui_thread()
+    yield collector
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_between_tests(garbage_collected_on_the_gui_thread: object) -> Iterator[None]:
+    """Tests that run no event loop give the timer no chance; collect after each on this thread."""
+    yield
+    garbage_collected_on_the_gui_thread.check()  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
 from bcviewer.gui.main_window import MainWindow
 from bcviewer.paths import sample_image
 
@@ -123,6 +124,7 @@ def run_gui(argv: list[str]) -> int:
     app.setApplicationName("bcviewer")
     app.setOrganizationName("bcviewer")
     app.setWindowIcon(icon("bcviewer"))
+    collect_garbage_on_gui_thread()
     errors.setup_logging()
     window: MainWindow | None = None
     hook = errors.ExceptionHook(lambda: window)
