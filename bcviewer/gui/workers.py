@@ -1,4 +1,5 @@
-"""``JobRunner``: runs plain functions on a thread pool and hands results back to the GUI thread.
+"""Background work for the GUI: :class:`BackgroundRun`, the base of every worker, and ``JobRunner``,
+which runs plain functions on a thread pool and hands results back to the GUI thread.
 
 Qt delivers the result and error signals through the receiving thread's event loop, so callbacks
 run on the GUI thread. The runner keeps each job alive until its callback has run, and
@@ -7,35 +8,65 @@ run on the GUI thread. The runner keeps each job alive until its callback has ru
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 
-class _JobSignals(QObject):
-    succeeded = Signal(object)
-    failed = Signal(object)  # the exception, traceback attached
+class BackgroundRun(QRunnable):
+    """Work on a pool thread whose outcome reaches the GUI thread only through ``signals``.
 
+    :meth:`work` runs on the pool thread; what it returns goes to ``signals.finished``, and any
+    exception to ``signals.failed`` (the GUI decides how to show it). The owner keeps the run alive
+    (no auto-delete) until its last signal has arrived, and :meth:`cancel` sets ``cancel_event``,
+    which :meth:`work` polls at its safe points.
+    """
 
-class Job(QRunnable):
-    """One call of ``fn(*args)`` on a pool thread."""
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(self, signals: QObject, cancel_event: threading.Event | None = None) -> None:
         super().__init__()
-        self.setAutoDelete(False)  # the runner drops its reference once the callback has run
-        self._fn = fn
-        self._args = args
-        self.signals = _JobSignals()
-        self.cancelled = False
+        self.setAutoDelete(False)
+        self.signals = signals
+        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+
+    def cancel(self) -> None:
+        """Ask :meth:`work` to stop at its next safe point."""
+        self.cancel_event.set()
+
+    def work(self) -> Any:
+        """The job itself (pool thread); its result is what ``finished`` carries."""
+        raise NotImplementedError
+
+    def emit_finished(self, result: Any) -> None:
+        """Hand the result on; runs whose ``finished`` has several arguments spread it."""
+        self.signals.finished.emit(result)  # type: ignore[attr-defined]
 
     def run(self) -> None:
         try:
-            result = self._fn(*self._args)
+            result = self.work()
         except BaseException as exc:  # noqa: BLE001 (handed to the GUI, which decides how to show it)
-            self.signals.failed.emit(exc)
+            self.signals.failed.emit(exc)  # type: ignore[attr-defined]
             return
-        self.signals.succeeded.emit(result)
+        self.emit_finished(result)
+
+
+class _JobSignals(QObject):
+    finished = Signal(object)
+    failed = Signal(object)  # the exception, traceback attached
+
+
+class Job(BackgroundRun):
+    """One call of ``fn(*args)`` on a pool thread."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        super().__init__(_JobSignals())  # the runner drops its reference once the callback has run
+        self._fn = fn
+        self._args = args
+        self.cancelled = False  # set on the GUI thread: neither callback runs
+
+    def work(self) -> Any:
+        return self._fn(*self._args)
 
 
 class JobRunner(QObject):
@@ -70,7 +101,7 @@ class JobRunner(QObject):
             if not job.cancelled and on_error is not None:
                 on_error(exc)  # type: ignore[arg-type]
 
-        job.signals.succeeded.connect(done)
+        job.signals.finished.connect(done)
         job.signals.failed.connect(failed)
         self._jobs.add(job)
         self._pool.start(job)

@@ -3,13 +3,14 @@ the results CSV. Everything here runs on a worker thread and calls the gene core
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QObject, Signal
+
+from bcviewer.gui.workers import BackgroundRun
 
 if TYPE_CHECKING:  # torch-backed; imported on the worker thread
     from bcviewer.genes import CoverageReport, ExpressionTable, GeneModel, PredictionResult
@@ -56,29 +57,15 @@ class _RunSignals(QObject):
     failed = Signal(object)  # the exception
 
 
-class PredictionRun(QRunnable):
+class PredictionRun(BackgroundRun):
     """Loads each model (reusing ``loaded`` ones) and predicts the table; cancellable between models."""
 
     def __init__(self, request: PredictionRequest, loaded: dict[str, GeneModel]) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
+        super().__init__(_RunSignals())
         self.request = request
         self.loaded = dict(loaded)  # a copy: the GUI thread may add models while this runs
-        self.cancel_event = threading.Event()
-        self.signals = _RunSignals()
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def run(self) -> None:
-        try:
-            outcomes = self._predict_all()
-        except BaseException as exc:  # noqa: BLE001 (shown to the user by the tab)
-            self.signals.failed.emit(exc)
-            return
-        self.signals.finished.emit(outcomes)
-
-    def _predict_all(self) -> list[ModelOutcome] | None:
+    def work(self) -> list[ModelOutcome] | None:
         from bcviewer.genes import LowCoverageError, load_gene_model, predict_expression
         from bcviewer.genes.coverage import align_to_genes
 

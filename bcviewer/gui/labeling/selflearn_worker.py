@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from bcviewer.gui.workers import BackgroundRun
 from bcviewer.labels import LabelStore, Scorer, SelfLearningEngine, TauSchedule, Trainer
 
 STAGE_TEXT = {"train": "training the model", "score": "scoring every sub-image", "apply": "saving the results",
@@ -69,24 +70,17 @@ def _feature_text(done: int, total: int) -> str:
     return f"Computing CNN features of the sub-images: {done} of {total} (cached for later rounds)…"
 
 
-class _Run(QRunnable):
+class _Run(BackgroundRun):
     def __init__(self, project: Path, request: SelfLearnRequest, trainer_factory: Callable[[], Trainer] | None,
                  scorer_factory: Callable[[], Scorer] | None, stop: threading.Event) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
+        super().__init__(_Signals(), stop)
         self.project, self.request, self.stop = project, request, stop
         self.trainer_factory, self.scorer_factory = trainer_factory, scorer_factory
-        self.signals = _Signals()
 
-    def run(self) -> None:
-        try:
-            reports, cancelled = self._rounds()
-        except BaseException as exc:  # noqa: BLE001 (shown to the user by the panel)
-            self.signals.failed.emit(exc)
-            return
-        self.signals.finished.emit(reports, cancelled)
+    def emit_finished(self, result: tuple[list[Any], bool]) -> None:
+        self.signals.finished.emit(*result)
 
-    def _rounds(self) -> tuple[list[Any], bool]:
+    def work(self) -> tuple[list[Any], bool]:
         from bcviewer.labels.split import choose_heldout_patients
 
         req = self.request

@@ -13,13 +13,13 @@ after the old one has stopped, and signals of a replaced run are ignored.
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from bcviewer.errors import BcviewerError
+from bcviewer.gui.workers import BackgroundRun
 from bcviewer.slides import SlideReader
 
 if TYPE_CHECKING:  # the core's PyTorch half is imported on the worker thread (see gui.core)
@@ -124,18 +124,17 @@ class _RunSignals(QObject):
     failed = Signal(object)  # exception
 
 
-class AnalysisRun(QRunnable):
+class AnalysisRun(BackgroundRun):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
     def __init__(
         self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
         mpp: float | None = None, magnification: int | None = None, runtime: str = "auto",
     ) -> None:
-        super().__init__()
+        super().__init__(_RunSignals())
         self.runtime = runtime  # see bcviewer.inference.runtime
         self.used_runtime: str | None = None  # what "auto" resolved to, once the predictor exists
         self.runtime_note = ""  # why "auto" fell back to torch, if it did
-        self.setAutoDelete(False)
         self.reader = reader
         self.model = model  # a name or folder; AUTOMATIC_MODEL picks the default for the slide
         self.loaded = loaded  # models loaded by earlier runs, by name
@@ -143,50 +142,39 @@ class AnalysisRun(QRunnable):
         self.batch_size = batch_size
         self.mpp = mpp  # the user's µm/px, used only when the file records none
         self.magnification = magnification  # the user's magnification of a microscopy image
-        self.cancel_event = threading.Event()
-        self.signals = _RunSignals()
 
-    def cancel(self) -> None:
-        self.cancel_event.set()
+    def work(self) -> TileScores | None:
+        from bcviewer.inference import Predictor, default_grid, default_model_name
+        from bcviewer.nets import LoadedModel, load_model
 
-    def run(self) -> None:
-        try:
-            from bcviewer.inference import Predictor, default_grid, default_model_name
-            from bcviewer.nets import LoadedModel, load_model
+        if isinstance(self.model, LoadedModel):
+            model = self.model
+        else:
+            name = self.model or default_model_name(self.reader)
+            model = self.loaded.get(name) or load_model(name)
+            self.loaded_as = name
+        self.signals.model_ready.emit(model)
+        if self.cancel_event.is_set():
+            return None
+        grid = default_grid(self.reader, model.spec, mpp=self.mpp, magnification=self.magnification)
+        if len(grid) == 0:
+            raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
+        self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp,
+                                                 self.magnification))
+        if grid.kind == "physical":  # glass inside whole-slide tiles stays transparent
+            from bcviewer.tiling import detect_tissue, tissue_polygons
 
-            if isinstance(self.model, LoadedModel):
-                model = self.model
-            else:
-                name = self.model or default_model_name(self.reader)
-                model = self.loaded.get(name) or load_model(name)
-                self.loaded_as = name
-            self.signals.model_ready.emit(model)
-            if self.cancel_event.is_set():
-                self.signals.finished.emit(None)
-                return
-            grid = default_grid(self.reader, model.spec, mpp=self.mpp, magnification=self.magnification)
-            if len(grid) == 0:
-                raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
-            self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp,
-                                                     self.magnification))
-            if grid.kind == "physical":  # glass inside whole-slide tiles stays transparent
-                from bcviewer.tiling import detect_tissue, tissue_polygons
-
-                self.signals.tissue_ready.emit(tissue_polygons(detect_tissue(self.reader)))
-            self.signals.grid_ready.emit(grid)
-            predictor = Predictor(model, device="auto", runtime=self.runtime)
-            self.used_runtime, self.runtime_note = predictor.runtime, predictor.runtime_note
-            scores = predictor.run(
-                self.reader,
-                grid,
-                self.batch_size or batch_size_for(len(grid)),
-                on_batch=self.signals.batch_scored.emit,
-                cancel=self.cancel_event,
-            )
-        except BaseException as exc:  # noqa: BLE001 (shown to the user by the window)
-            self.signals.failed.emit(exc)
-            return
-        self.signals.finished.emit(scores)
+            self.signals.tissue_ready.emit(tissue_polygons(detect_tissue(self.reader)))
+        self.signals.grid_ready.emit(grid)
+        predictor = Predictor(model, device="auto", runtime=self.runtime)
+        self.used_runtime, self.runtime_note = predictor.runtime, predictor.runtime_note
+        return predictor.run(
+            self.reader,
+            grid,
+            self.batch_size or batch_size_for(len(grid)),
+            on_batch=self.signals.batch_scored.emit,
+            cancel=self.cancel_event,
+        )
 
 
 class AnalysisController(QObject):
