@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import replace
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bcviewer.nets import Ensemble, HybridNet, PretrainedWeightsUnavailableError
+from bcviewer.nets import Ensemble, HybridNet, ModelCardError, PretrainedWeightsUnavailableError
 from bcviewer.nets import lite
 from bcviewer.nets.lite import IMAGENET_MEAN, IMAGENET_STD, LiteTrunk, build_lite_trunk, full_lite_network
 from bcviewer.training.lite_pipeline import LITE_HYBRID
@@ -113,6 +114,50 @@ def test_zeroing_the_lstm_and_the_cnn_only_config_change_what_the_head_sees(one_
     with torch.no_grad():
         _, attention = cnn_only.from_features(fmap, return_attention=True)
     assert attention.tolist() == [[1.0, 0.0]] * 4
+
+
+def test_the_linear_head_is_a_probe_on_standardised_channel_means(one_torch_thread) -> None:
+    net = HybridNet(replace(SMALL, use_lstm=False, head="linear", cnn_pool="mean", dropout_cnn=0.0))
+    fmap = torch.randn(64, 80, 9, 14) * torch.linspace(0.5, 4, 80).view(1, 80, 1, 1) + 3
+    net.train()
+    with torch.no_grad():
+        net.from_features(fmap)  # one training batch: the statistics the standardiser keeps
+    net.eval()
+    weight, bias = net.head[1].weight, net.head[1].bias
+    with torch.no_grad():
+        means = fmap.mean(dim=(2, 3))
+        norm = net.head[0]
+        standard = (means - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
+        assert torch.allclose(net.from_features(fmap), standard @ weight.T + bias, atol=1e-5)
+    assert sum(p.numel() for p in net.head.parameters()) == 80 * 2 + 2  # nothing but the linear layer
+    with pytest.raises(ModelCardError, match="use_lstm false"):
+        HybridNet(replace(SMALL, head="linear"))
+    with pytest.raises(ModelCardError, match="unknown head"):
+        HybridNet(replace(SMALL, use_lstm=False, head="mlp2"))
+
+
+def test_a_linear_head_is_fitted_as_the_probe_itself(one_torch_thread) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from bcviewer.training.features import FeatureSet
+    from bcviewer.training.head_trainer import HeadSchedule, pooled_vectors, train_head
+
+    generator = torch.Generator().manual_seed(0)
+    labels = np.array([0, 1] * 30 + [1] * 20)  # unbalanced: the class weights matter
+    maps = torch.randn(80, 80, 3, 4, generator=generator) * 2 + 5
+    maps[labels == 1, :8] += 0.8  # a few channels carry the class
+    features = FeatureSet(maps.half(), labels, np.arange(80), (), "breakhis")
+    net = HybridNet(replace(SMALL, use_lstm=False, head="linear", dropout_cnn=0.0))
+    result = train_head(net, features, features, HeadSchedule(probe_c=0.1))
+    x = pooled_vectors(net, features)
+    scaler = StandardScaler().fit(x)
+    probe = LogisticRegression(C=0.1, max_iter=5000, class_weight="balanced").fit(scaler.transform(x), labels)
+    with torch.no_grad():
+        logits = net.from_features(maps.half().float()).double()
+    np.testing.assert_allclose((logits[:, 1] - logits[:, 0]).numpy(), probe.decision_function(scaler.transform(x)),
+                               atol=1e-4)
+    assert result.history[0]["fit"] == "logistic regression" and math.isfinite(result.best_val_loss)
 
 
 def test_bidirectional_lstm_reads_the_feature_map_row_by_row_on_its_grid() -> None:

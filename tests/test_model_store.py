@@ -52,6 +52,22 @@ def test_round_trip_reproduces_outputs_and_card(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ["card.json", "weights.safetensors"]
 
 
+def test_a_linear_probe_model_round_trips_and_its_card_says_what_it_is(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = HybridNet(backbone="resnet18", width=0.25, use_lstm=False, head="linear", cnn_pool="mean_std",
+                    dropout_cnn=0.0).eval()
+    net.head[0].running_mean.uniform_(-1, 1)  # statistics a fit would have set; they must survive the trip
+    net.head[0].running_var.uniform_(0.5, 2)
+    folder = save_model(Ensemble([net]).eval(), SPEC, tmp_path / "probe", {"name": "probe"}, half=False)
+    loaded = load_model(folder)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        assert torch.equal(loaded.ensemble(x), Ensemble([net]).eval()(x))
+    arch = json.loads((folder / "card.json").read_text())["architecture"]
+    assert (arch["type"], arch["branches"]) == ("cnn-linear-probe", ["cnn"]) and arch["fusion"].startswith("none")
+    assert arch["members"][0]["head"] == "linear" and arch["members"][0]["use_lstm"] is False
+
+
 def test_half_precision_weights_stay_close(tmp_path: Path) -> None:
     ensemble, folder = _save(tmp_path, half=True)
     loaded = load_model(folder / "card.json")

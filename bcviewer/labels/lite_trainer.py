@@ -1,7 +1,7 @@
 """The fast self-learning trainer: the Lite hybrid's LSTM, fusion and head on cached trunk features.
 
 The trunk is the frozen ImageNet EfficientNet-Lite0 (cut after stage 4) that the shipped
-``breakhis-100x`` model carries, so this works from an installed wheel with no training extra and
+``breakhis-100x`` model carries (whatever head that model has), so this works from an installed wheel with no training extra and
 no download. Each round trains a fresh head (same seed every round, so rounds differ only in their
 labels) on the current labels of the training patients' sub-images; the trunk is never run again
 for a sub-image it has seen. The ImageNet weights never saw a BreakHis patient, so no held-out
@@ -25,7 +25,7 @@ from bcviewer.labels.hybrid_trainer import labelled_images
 from bcviewer.labels.queries import SubImageRef
 from bcviewer.labels.selflearn import SelfLearningCancelled
 from bcviewer.nets.hybrid import HybridConfig, HybridNet
-from bcviewer.training.features import FeatureSet
+from bcviewer.training.features import FeatureSet, trunk_key
 from bcviewer.training.head_trainer import Cancelled, HeadSchedule, head_logits, train_head
 
 TRUNK_MODEL = "breakhis-100x"
@@ -125,10 +125,13 @@ def lite_trainer(*, cache_folder: Path | None = None, model: str = TRUNK_MODEL, 
     """
     from bcviewer.nets.store import load_model
 
+    from bcviewer.training.lite_pipeline import LITE_HYBRID
+
     loaded = load_model(model)
     member = loaded.ensemble.members[0]
-    config = member.config  # type: ignore[union-attr]
-    if config.backbone != "efficientnet_lite0" or loaded.spec.stain is not None:
+    # The rounds train the Lite hybrid's head whatever head the shipped model has; they share its trunk.
+    config = LITE_HYBRID
+    if trunk_key(member.config.to_dict()) != trunk_key(config.to_dict()) or loaded.spec.stain is not None:  # type: ignore[union-attr]
         raise SelfLearningError(f"the model {model} has no plain Lite0 trunk to reuse for fast rounds")
     trunk_id = f"{loaded.card['weights']['sha256'][:16]}-{loaded.spec.width}x{loaded.spec.height}"
     cache = SubImageFeatureCache(member.cnn, loaded.spec, trunk_id,  # type: ignore[union-attr]

@@ -84,7 +84,13 @@ def _library_versions() -> dict[str, str]:
 def architecture_of(ensemble: Ensemble) -> dict[str, Any]:
     """The card's ``architecture`` section for an ensemble."""
     configs = [m.config for m in ensemble.members]  # type: ignore[union-attr]
-    return {"type": "hybrid-cnn-lstm-ensemble", "fusion": FUSION, "branches": list(BRANCHES),
+    if any(c.use_lstm for c in configs):
+        kind, fusion, branches = "hybrid-cnn-lstm-ensemble", FUSION, list(BRANCHES)
+    elif all(c.head == "linear" for c in configs):
+        kind, fusion, branches = "cnn-linear-probe", "none: one linear layer on the standardised pooled CNN vector", ["cnn"]
+    else:
+        kind, fusion, branches = "cnn-ensemble", "none: the CNN vector alone", ["cnn"]
+    return {"type": kind, "fusion": fusion, "branches": branches,
             "backbones": [c.backbone for c in configs], "rnn_modes": [c.rnn_mode for c in configs],
             "members": [c.to_dict() for c in configs],
             "member_weights": [round(float(w), 6) for w in ensemble.member_weights],

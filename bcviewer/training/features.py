@@ -85,6 +85,12 @@ def trunk_features(trunk: nn.Module, tileset: TileSet, spec: InputSpec, batch_si
     return FeatureSet(stacked, tileset.labels.copy(), tileset.image_index.copy(), tileset.images, tileset.kind)
 
 
+def trunk_key(config: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a network ``config`` that change the trunk's maps: the key under which
+    :func:`cached_trunk_features` shares one cache between heads that differ above the trunk."""
+    return {k: config.get(k) for k in ("backbone", "width", "trunk_stages")}
+
+
 def cached_trunk_features(run: Path, name: str, tileset: TileSet, spec: InputSpec, trunk: nn.Module,
                           config: dict[str, Any], log: Any = print) -> FeatureSet:
     """:func:`trunk_features` of ``tileset``, read from ``run`` when an earlier run computed them for the
@@ -97,6 +103,7 @@ def cached_trunk_features(run: Path, name: str, tileset: TileSet, spec: InputSpe
         return FeatureSet(maps, tileset.labels.copy(), tileset.image_index.copy(), tileset.images, tileset.kind)
     started = time.monotonic()
     features = trunk_features(trunk, tileset, spec, progress=True)
+    run.mkdir(parents=True, exist_ok=True)
     save_file({"maps": features.maps.contiguous()}, str(path))
     key_path.write_text(json.dumps(key))
     log(f"{name}: {len(tileset)} tiles through the trunk in {time.monotonic() - started:.0f} s")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ from bcviewer.training.trainer import StageSchedule, fit_temperature, train_memb
 LITE_HYBRID = HybridConfig(backbone="efficientnet_lite0", trunk_stages=4, rnn_mode="feature_map", rnn_hidden=64,
                            fusion_width=64, cnn_pool="mean_std", rnn_bidirectional=True, dropout_cnn=0.3,
                            rnn_grid=(3, 4))
+# The layer probe as a model: the same frozen trunk, channel means and standard deviations of its
+# map, standardised, and one logistic regression (fitted in closed form, see ``fit_linear_head``).
+LITE_LINEAR_PROBE = replace(LITE_HYBRID, use_lstm=False, head="linear", dropout_cnn=0.0)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,13 @@ def _hardware(device: str) -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {where}"
 
 
+def _stage1(plan: LitePlan) -> str:
+    if plan.config.head == "linear":
+        return (f"linear head fitted as a class-balanced logistic regression (C={plan.head.probe_c}) on the "
+                "standardised pooled vectors of the training patients")
+    return "LSTM + fusion + head trained" if plan.config.use_lstm else "CNN head trained"
+
+
 def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fields: dict[str, Any],
                         spec_extras: dict[str, Any] | None = None, split: PatientSplit | None = None,
                         features: FeatureSet | None = None, device: str = "cpu", log: Any = print
@@ -136,10 +146,11 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
                 "split": {"fractions": list(plan.fractions), "seed": plan.split_seed,
                           "rule": "stratified by patient label; ids differing only in trailing letters grouped"},
                 "seed": plan.seed, "plan": plan.to_dict(), "hardware": _hardware(device), "device": device,
-                "recipe": "stage 1: ImageNet Lite0 trunk frozen, LSTM + fusion + head trained on cached trunk "
-                          "features; stage 2: " + (f"{plan.finetune_epochs} epochs of full fine-tuning"
-                                                    if plan.finetune_epochs else "not run"),
-                "selection": "early stopping, temperatures and the uncertain threshold on validation patients only",
+                "recipe": "stage 1: ImageNet Lite0 trunk frozen, " + _stage1(plan) + " on cached trunk features; "
+                          "stage 2: " + (f"{plan.finetune_epochs} epochs of full fine-tuning"
+                                         if plan.finetune_epochs else "not run"),
+                "selection": ("temperature" if plan.config.head == "linear" else "early stopping, temperatures")
+                             + " and the uncertain threshold on validation patients only",
                 "members": summaries}
     uncertainty = {"threshold": choice["threshold"], "level": "image",
                    "rule": "image uncertainty = (entropy(mean p) + 2 * member std of mean p) / 2; 'uncertain' "
