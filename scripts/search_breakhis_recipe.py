@@ -33,7 +33,7 @@ from bcviewer.datasets import index_breakhis  # noqa: E402
 from bcviewer.nets import HybridNet  # noqa: E402
 from bcviewer.training import load_tileset  # noqa: E402
 from bcviewer.training.cards import spec_extras_for  # noqa: E402
-from bcviewer.training.features import cached_trunk_features, jsonable  # noqa: E402
+from bcviewer.training.features import cached_trunk_features, jsonable, trunk_key  # noqa: E402
 from bcviewer.training.head_crossval import crossval_heads  # noqa: E402
 from bcviewer.training.head_trainer import HeadSchedule  # noqa: E402
 from bcviewer.training.lite_pipeline import LITE_HYBRID, LitePlan, lite_input_spec  # noqa: E402
@@ -44,12 +44,19 @@ STRONG_SCHEDULE = HeadSchedule(epochs=15, weight_decay=0.1, patience=3, noise=0.
 # Added after the first four candidates were scored (s4-strong tied the shipped recipe): still stronger.
 XSTRONG_HEAD = {"fusion_width": 16, "rnn_hidden": 16, "dropout_cnn": 0.5, "dropout_head": 0.5}
 XSTRONG_SCHEDULE = HeadSchedule(epochs=10, lr=1e-3, weight_decay=0.3, patience=2, noise=0.2)
+# Added on 2026-12-05 after the layer probe (card: trunk_depth_probe) beat every trained head: the
+# probe itself as the head (CNN only, standardised pooled vector, one linear layer), under the same
+# rule; no test patient was scored before the choice.
+LINEAR_HEAD = {"use_lstm": False, "head": "linear", "dropout_cnn": 0.0}  # = LITE_LINEAR_PROBE
+LINEAR_SCHEDULE = HeadSchedule(weight_decay=0.05)  # of the schedule, a linear head uses probe_c only
 CANDIDATES: dict[str, tuple[dict, HeadSchedule]] = {
     "s4 (shipped)": ({}, HeadSchedule()),
     "s5": ({"trunk_stages": 5}, HeadSchedule()),
     "s4-strong": (STRONG_HEAD, STRONG_SCHEDULE),
     "s5-strong": ({"trunk_stages": 5, **STRONG_HEAD}, STRONG_SCHEDULE),
     "s4-xstrong": (XSTRONG_HEAD, XSTRONG_SCHEDULE),
+    "s4-linear": ({**LINEAR_HEAD, "cnn_pool": "mean"}, LINEAR_SCHEDULE),
+    "s4-linear-ms": (LINEAR_HEAD, LINEAR_SCHEDULE),
 }
 
 
@@ -68,7 +75,7 @@ def run_candidate(name: str, data: Path, out: Path, members: int = 1) -> dict:
     base = HybridNet(plan.config, pretrained="imagenet")
     tiles = load_tileset(data / "breakhis", plan.input_size, "breakhis", magnifications={100})
     multimag = breakhis_tiles(index_breakhis(data / "breakhis_multimag"), plan.input_size, matched_to=100)
-    key = plan.config.to_dict()
+    key = trunk_key(plan.config.to_dict())
     features = cached_trunk_features(cache, "breakhis-100x", tiles, spec, base.cnn, key)
     extra = {"multimag": cached_trunk_features(cache, "multimag-matched", multimag, spec, base.cnn, key)}
     result = crossval_heads(features, plan.config, schedule, members=members, k=5, seed=0,
@@ -89,7 +96,8 @@ def table(out: Path) -> str:
             continue
         name = name + (" (3 members a fold)" if suffix else "")
         result = json.loads(path.read_text())
-        for variant in ("hybrid", "hybrid_lstm_zeroed", "cnn_only"):
+        lstm = CANDIDATES[name.split(" (")[0]][0].get("use_lstm", True)
+        for variant in ("hybrid", "hybrid_lstm_zeroed", "cnn_only") if lstm else ("hybrid",):  # CNN only: one model
             r = result[variant]
             im, ci = r["image"], r["bootstrap_95ci"]
             rows.append(f"| {name} | {variant} | {im['accuracy']:.1%} ({ci['accuracy']['ci_low']:.1%}-"
