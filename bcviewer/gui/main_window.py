@@ -22,16 +22,16 @@ from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
 from bcviewer.gui.actions import build_actions, check_runtime, fill_model_menu, icon
 from bcviewer.gui.dialogs import show_about, show_model_card
-from bcviewer.gui.errors import is_headless, report_error
+from bcviewer.gui.errors import report_error
 from bcviewer.gui.opening import OPEN_FILTER, open_for_view
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide.analysis import (
     AUTOMATIC_MODEL,
     AnalysisController,
     available_models,
-    preview_grid,
     read_model_card,
 )
+from bcviewer.gui.slide.analysis_events import AnalysisEventsMixin
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
@@ -43,14 +43,13 @@ from bcviewer.gui.workspaces import Workspaces
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 
 if TYPE_CHECKING:  # PyTorch-backed core modules load after the first frame (see gui.core)
-    from bcviewer.inference import ScoreBatch, TileScores
+    from bcviewer.inference import TileScores
     from bcviewer.nets import LoadedModel
-    from bcviewer.tiling import TileGrid
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
+class MainWindow(AnalysisEventsMixin, ScaleMixin, ExportMixin, QMainWindow):
     """The viewer window. ``open_path`` and ``run_analysis`` are its scripting entry points."""
 
     slide_opened = Signal(str)
@@ -285,83 +284,6 @@ class MainWindow(ScaleMixin, ExportMixin, QMainWindow):
     def cancel_analysis(self) -> None:
         if self.analysis.cancel():
             self.status.showMessage("Cancelling after the current batch …", 4000)
-
-    def _on_analysis_started(self, model: str) -> None:
-        self.panel.set_model_name(model)
-        self.panel.show_started(model)
-        self.actions.cancel.setEnabled(True)
-
-    def _on_model_ready(self, model: LoadedModel) -> None:
-        self.panel.set_model_name(model.name)  # the description follows with the grid
-
-    def _on_grid_ready(self, grid: TileGrid) -> None:
-        self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
-        self.panel.show_grid(len(grid))
-        self.view.update()
-
-    def _on_progress(self, batch: ScoreBatch) -> None:
-        pred = batch.prediction
-        self.view.heatmap.set_scores(batch.indices, pred.p_malignant, pred.uncertainty)
-        self.panel.show_progress(batch)
-        self.view.update()
-
-    def _on_finished(self, scores: TileScores) -> None:
-        self._show_scores(scores)
-        self.panel.show_finished(scores, self.analysis.model.card if self.analysis.model else None)
-        if self.analysis.runtime_note:
-            self.status.showMessage(self.analysis.runtime_note, 15000)
-
-    def _on_cancelled(self, scores: TileScores | None) -> None:
-        if scores is not None:
-            self._show_scores(scores)
-        self.actions.cancel.setEnabled(False)
-        self.panel.show_cancelled(scores)
-
-    def _on_failed(self, exc: BaseException) -> None:
-        self.actions.cancel.setEnabled(False)
-        if type(exc).__name__ == "ScaleUnknownError" and not is_headless():
-            # The core will not guess the pixel size: ask for it, then run again.
-            self.panel.show_failed("the pixel size of this slide is unknown")
-            if self.ask_pixel_size() is not None:
-                self.run_analysis()
-            return
-        if type(exc).__name__ == "ScaleUnknownError":  # headless: nobody to ask
-            exc = BcviewerError(f"{exc}; give it with 'bcviewer open PATH --mpp UM_PER_PX'")
-        message = report_error(self, "The analysis failed", exc)
-        self.panel.show_failed(message.splitlines()[0])
-
-    def _show_scores(self, scores: TileScores) -> None:
-        self.scores = scores
-        layer = self.view.heatmap
-        if layer.tile_count != len(scores):
-            layer.set_grid(scores.rects(), [t.row for t in scores.grid], [t.col for t in scores.grid])
-        layer.set_scores(range(len(scores)), scores.p_malignant, scores.uncertainty)  # type: ignore[arg-type]
-        self.actions.cancel.setEnabled(False)
-        self._set_exports_enabled(scores.n_done > 0)
-        self.view.update()
-
-    def _show_grid_preview(self) -> None:
-        """Before any run, outline the tiles a run would score."""
-        reader = self.view.reader
-        if reader is None or self.view.heatmap.has_grid or self.analysis.running:
-            return
-        choice = self.model_override or self.settings.model_name() or AUTOMATIC_MODEL
-        generation = self.view.generation
-
-        def show(grid: TileGrid) -> None:
-            if self.view.generation == generation and not self.view.heatmap.has_grid and not self.analysis.running:
-                self.view.heatmap.set_grid(grid.rects(), [t.row for t in grid], [t.col for t in grid])
-                self.view.update()
-
-        self.jobs.submit(
-            preview_grid,
-            reader,
-            choice,
-            self.user_mpp,
-            self.user_magnification,
-            on_success=show,
-            on_error=lambda e: self.status.showMessage(f"No tile grid to show: {e}", 8000),
-        )
 
     def _refresh_models(self) -> None:
         fill_model_menu(self.actions, available_models(), self.settings.model_name())
