@@ -96,8 +96,9 @@ def fit_linear_head(net: HybridNet, train: FeatureSet, val: FeatureSet, schedule
     norm, linear = net.head[0], net.head[1]
     with torch.no_grad():
         norm.running_mean.copy_(torch.from_numpy(scaler.mean_))
-        # batch norm divides by sqrt(var + eps); the scaler by its scale
-        norm.running_var.copy_(torch.from_numpy(scaler.scale_ ** 2 - norm.eps))
+        # batch norm divides by sqrt(var + eps), the scaler by its scale; a channel with a spread under
+        # sqrt(eps) is divided by about sqrt(eps) instead (its variance must stay positive)
+        norm.running_var.copy_(torch.from_numpy(np.maximum(scaler.scale_ ** 2 - norm.eps, 1e-12)))
         coef = torch.from_numpy(probe.coef_[0])
         linear.weight.copy_(torch.stack([torch.zeros_like(coef), coef]))
         linear.bias.copy_(torch.tensor([0.0, float(probe.intercept_[0])]))
