@@ -81,9 +81,10 @@ def pyramid_tiff(tmp_path_factory: pytest.TempPathFactory, test_data: Path) -> P
 
 @pytest.fixture()
 def dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, str]]:
-    """Error dialogs shown during the test, as (title, message); the log goes under tmp_path."""
+    """Error dialogs and notices shown during the test, as (title, message); the log goes under tmp_path."""
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(gui_errors, "show_error_dialog", lambda parent, title, message: shown.append((title, message)))
+    monkeypatch.setattr(gui_errors, "show_notice", lambda parent, title, message: shown.append((title, message)))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return shown
 

@@ -41,7 +41,9 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
         settle(qtbot, p)
         assert p.ui.counts.value("benign") == "9" and p.ui.counts.value("malignant") == "9"
         assert [p.browser.patient.itemData(i) for i in range(1, p.browser.patient.count())] == ["alice", "bob"]
-        assert dialogs == []
+        assert dialogs == [("What the import assumed", "2 images imported. Please check what the import assumed:\n"
+                                                       "• no magnification given for 1 image; counted as 'unknown'.")]
+        dialogs.clear()
 
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "cls"))
         p.actions.import_folder.trigger()
@@ -52,14 +54,19 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
             "of benign/ or malignant/ belongs to the patient the sub-folder names (1 image, e.g. f.png: patient P7); "
             "give a CSV with a patient column if that is wrong. Note: no magnification given for 1 image; counted "
             "as 'unknown'.")
-        assert dialogs == [("Some images were not imported",
-                            f"{A}: its BreakHis name says label benign, the folder malignant/ says malignant")]
+        assert dialogs == [
+            ("Some images were not imported",
+             f"{A}: its BreakHis name says label benign, the folder malignant/ says malignant"),
+            ("What the import assumed",
+             "1 image imported. Please check what the import assumed:\n• assumed: an image in a sub-folder of benign/ "
+             "or malignant/ belongs to the patient the sub-folder names (1 image, e.g. f.png: patient P7); give a CSV "
+             "with a patient column if that is wrong.\n• no magnification given for 1 image; counted as 'unknown'.")]
         bad = tmp_path / "data" / "bad.csv"
         bad.write_text("image,label,patient\ncase1.png,unsure,alice\n")
         monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
         p.actions.import_files.trigger()
-        qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=20_000)
-        assert dialogs[1] == ("Import failed", ("bad.csv row 2: label 'unsure' is not benign or malignant "
+        qtbot.waitUntil(lambda: len(dialogs) == 3, timeout=20_000)
+        assert dialogs[2] == ("Import failed", ("bad.csv row 2: label 'unsure' is not benign or malignant "
                                                 "(accepted: benign/malignant, B/M, 0/1)"))
         assert p.browser.model.rowCount() == 3
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 import platformdirs
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from bcviewer.errors import BcviewerError
@@ -74,6 +75,17 @@ def show_error_dialog(parent: QWidget | None, title: str, message: str) -> None:
         return
     box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
     box.exec()
+
+
+def show_notice(parent: QWidget | None, title: str, message: str) -> None:
+    """Tell the user what the app assumed, in a box that does not block (the work is done; this is
+    for checking it). Not an error: ``shown_messages`` is left alone. Tests replace this function."""
+    if _HEADLESS:
+        print(f"bcviewer: {title}: {message}", file=sys.stderr)
+        return
+    box = QMessageBox(QMessageBox.Icon.Information, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
 
 
 def ask_retry(parent: QWidget | None, title: str, message: str) -> bool:

@@ -131,6 +131,15 @@ def import_summary(report: ImportReport) -> str:
     return " ".join(["; ".join(parts) + "."] + [f"Note: {note}." for note in report.notes])
 
 
+def import_assumptions(report: ImportReport) -> str:
+    """What an import assumed, one point a line, for a notice ("" when it assumed nothing)."""
+    if not report.notes:
+        return ""
+    lines = [f"• {note}." for note in report.notes]  # as written: a note may start with a file name
+    return "\n".join([f"{len(report.added)} image{'s' if len(report.added) != 1 else ''} imported. "
+                      "Please check what the import assumed:"] + lines)
+
+
 def import_failures(report: ImportReport, limit: int = 8) -> str:
     """The unreadable and contradictory files of an import, for a message box ("" when none)."""
     problems = report.failed + report.conflicts

@@ -24,6 +24,7 @@ from bcviewer.gui.labeling.jobs import (
     LatestJob,
     Overview,
     ProjectCounts,
+    import_assumptions,
     import_failures,
     import_into,
     import_summary,
@@ -173,6 +174,9 @@ class LabelingPanel(QWidget):
         failures = import_failures(report)
         if failures:
             gui_errors.show_error_dialog(self, "Some images were not imported", failures)
+        assumptions = import_assumptions(report)
+        if assumptions:  # the status line keeps them too, but the next action replaces it
+            gui_errors.show_notice(self, "What the import assumed", assumptions)
         self.reload()
 
     # ---- reading ------------------------------------------------------------------------------
