@@ -94,9 +94,9 @@ def table(out: Path) -> str:
         path = out / f"{slug(name)}{suffix}.json"
         if not path.is_file():
             continue
+        lstm = CANDIDATES[name][0].get("use_lstm", True)
         name = name + (" (3 members a fold)" if suffix else "")
         result = json.loads(path.read_text())
-        lstm = CANDIDATES[name.split(" (")[0]][0].get("use_lstm", True)
         for variant in ("hybrid", "hybrid_lstm_zeroed", "cnn_only") if lstm else ("hybrid",):  # CNN only: one model
             r = result[variant]
             im, ci = r["image"], r["bootstrap_95ci"]
