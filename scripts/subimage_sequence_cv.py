@@ -41,10 +41,12 @@ from bcviewer.training import load_tileset  # noqa: E402
 from bcviewer.training.cards import spec_extras_for  # noqa: E402
 from bcviewer.training.features import FeatureSet, cached_trunk_features, jsonable, trunk_key  # noqa: E402
 from bcviewer.training.head_crossval import group_labels  # noqa: E402
+from bcviewer.training.head_trainer import pooled_vectors  # noqa: E402
 from bcviewer.training.lite_pipeline import LITE_LINEAR_PROBE, LitePlan, lite_input_spec  # noqa: E402
 from bcviewer.training.metrics import binary_metrics  # noqa: E402
 from bcviewer.training.pipeline import grouped_patient_split, patient_group  # noqa: E402
 from bcviewer.training.reliability import patient_bootstrap  # noqa: E402
+from bcviewer.training.trainer import class_weights  # noqa: E402
 
 TILES_PER_IMAGE = 9
 
@@ -63,10 +65,10 @@ class SubImageLSTM(nn.Module):
         return self.out(self.drop(torch.cat([h[-2], h[-1]], dim=1)))
 
 
-def sub_image_vectors(features: FeatureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images, 9, 2C) vectors in raster order, image labels, and each image's patient group."""
-    maps = features.maps.float()
-    vectors = torch.cat([maps.mean(dim=(2, 3)), maps.flatten(2).std(dim=2)], dim=1).double().numpy()
+def sub_image_vectors(net: HybridNet, features: FeatureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images, 9, 2C) vectors in raster order (``net``'s pooled CNN vector: channel means and
+    standard deviations), image labels, and each image's patient group."""
+    vectors = pooled_vectors(net, features)
     counts = np.bincount(features.image_index)
     assert (counts == TILES_PER_IMAGE).all() and (np.diff(features.image_index) >= 0).all(), "9 tiles an image, in order"
     seq = vectors.reshape(len(counts), TILES_PER_IMAGE, -1)
@@ -80,7 +82,7 @@ def fit_lstm(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, seed:
     """Full-batch AdamW, class-weighted loss; the epoch with the lowest validation loss is kept."""
     torch.manual_seed(seed)
     net = SubImageLSTM(x.shape[2])
-    weights = torch.tensor(len(y) / (2.0 * np.bincount(y, minlength=2)), dtype=torch.float32)
+    weights = class_weights(y)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.05)
     xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
     xvt, yvt = torch.tensor(xv, dtype=torch.float32), torch.tensor(yv)
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     base = HybridNet(plan.config, pretrained="imagenet")
     features = cached_trunk_features(args.cache, "breakhis-100x", tiles, spec, base.cnn,
                                      trunk_key(plan.config.to_dict()))
-    seq, labels, groups = sub_image_vectors(features)
+    seq, labels, groups = sub_image_vectors(base, features)
     patients = np.array([im.patient for im in features.images])
     p = {name: np.zeros(len(labels)) for name in ("probe, tile level", "probe, image level", "LSTM over the 9")}
     for fold, (_, test_groups) in enumerate(patient_kfold(group_labels(features), 5, 0)):

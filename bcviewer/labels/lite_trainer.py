@@ -1,10 +1,10 @@
 """The fast self-learning trainer: the Lite hybrid's LSTM, fusion and head on cached trunk features.
 
 The trunk is the frozen ImageNet EfficientNet-Lite0 (cut after stage 4) that the shipped
-``breakhis-100x`` model carries (whatever head that model has), so this works from an installed wheel with no training extra and
-no download. Each round trains a fresh head (same seed every round, so rounds differ only in their
-labels) on the current labels of the training patients' sub-images; the trunk is never run again
-for a sub-image it has seen. The ImageNet weights never saw a BreakHis patient, so no held-out
+``breakhis-100x`` model carries (whatever head that model has), so this works from an installed
+wheel with no training extra and no download. Each round trains a fresh head (same seed every
+round, so rounds differ only in their labels) on the current labels of the training patients'
+sub-images; the trunk is never run again for a sub-image it has seen. The ImageNet weights never saw a BreakHis patient, so no held-out
 patient leaks in through the trunk; the shipped model's own heads are not used.
 """
 
@@ -124,7 +124,6 @@ def lite_trainer(*, cache_folder: Path | None = None, model: str = TRUNK_MODEL, 
     torch threads while computing maps (default: torch's own), ``threads``: while training a head.
     """
     from bcviewer.nets.store import load_model
-
     from bcviewer.training.lite_pipeline import LITE_HYBRID
 
     loaded = load_model(model)
