@@ -80,3 +80,59 @@ class SeededScorer:
 
     def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
         return self.rng.random(len(items))
+
+
+def deleted_companions_held(project: Path) -> list[str]:
+    """This process's open descriptors on ``project``'s ``-wal``/``-shm`` files that were unlinked.
+
+    A connection that holds such a descriptor writes its labels into a file nobody will read
+    again: the loss the two-process tests guard against. Linux only (``/proc/self/fd``).
+    """
+    import os
+
+    names = {f"{project.resolve()}{suffix}" for suffix in ("-wal", "-shm")}
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed between listdir and readlink
+            continue
+        if target.endswith(" (deleted)") and target[: -len(" (deleted)")] in names:
+            held.append(target)
+    return held
+
+
+class LabelPeer:
+    """A second process running CLI commands on a project (``labels_peer_child.py``): one command a
+    line in, one acknowledgement a line out."""
+
+    def __init__(self, project: Path) -> None:
+        import os
+        import subprocess
+        import sys
+
+        root = Path(__file__).resolve().parent.parent
+        child = Path(__file__).resolve().parent / "labels_peer_child.py"
+        env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, str(child), str(project)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=env)
+        assert self.ask(None) == "ready"
+
+    def ask(self, command: str | None) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if command is not None:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if not (answer == "ready" or answer.startswith("ok")):
+            self.proc.stdin.close()
+            rest = self.proc.stdout.read()  # the rest of the traceback, up to the child's exit
+            raise AssertionError(f"peer failed on {command!r}: {answer} {rest}")
+        return answer
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)

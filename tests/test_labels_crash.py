@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from labels_helpers import copied_fixtures
+from labels_helpers import LabelPeer, copied_fixtures, deleted_companions_held
 
 from bcviewer.labels import LabelStore
 from bcviewer.labels.importer import import_images
@@ -90,26 +90,62 @@ def _check(store: LabelStore, saved: list[list[str]]) -> int:
     return len(saved)
 
 
-def test_sigkill_during_rounds_and_saves_loses_nothing_reported(tmp_path: Path, test_data: Path) -> None:
+@pytest.mark.parametrize("attached", [False, True], ids=["alone", "viewer-attached"])
+def test_sigkill_during_rounds_and_saves_loses_nothing_reported(attached: bool, tmp_path: Path,
+                                                                test_data: Path) -> None:
+    """With ``attached``, this process plays the viewer: it keeps the project open through every
+    kill, writes a label of its own after each, and opens and closes a second store as the panel's
+    jobs do; a second, long-lived process runs ``labels stats`` after each kill, so a connection
+    closes normally beside the killed ones. The viewer's write-ahead log must never be unlinked
+    and its labels must survive too."""
+    if attached and not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc/self/fd to see a deleted write-ahead log (Linux)")
     project = _project(tmp_path, test_data)
     rng = random.Random(20240611)
     saved_total = {"annotate": 0, "relabel": 0}
-    for run in range(KILLS):
-        mode = "relabel" if run % 2 else "annotate"
-        log = tmp_path / f"child-{run}.log"
-        proc = _start(mode, project, run, log)
-        time.sleep(rng.uniform(0.02, 0.35))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL, log.read_text()
-        with LabelStore.open(project) as store:
-            saved_total[mode] += _check(store, _saved_lines(log))
+    viewer = LabelStore.open(project, busy_timeout_s=5.0) if attached else None
+    peer = LabelPeer(project) if attached else None
+    viewer_saved: list[list[str]] = []
+    kills = KILLS // 2 if attached else KILLS
+    try:
+        for run in range(kills):
+            mode = "relabel" if run % 2 else "annotate"
+            log = tmp_path / f"child-{run}.log"
+            proc = _start(mode, project, run, log)
+            time.sleep(rng.uniform(0.02, 0.35))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert proc.returncode == -signal.SIGKILL, log.read_text()
+            if viewer is not None:
+                viewer_saved += _viewer_writes(viewer, rng)
+                assert deleted_companions_held(project) == [], f"kill {run} left the viewer a deleted log"
+            with LabelStore.open(project) as store:
+                saved_total[mode] += _check(store, _saved_lines(log) + viewer_saved)
+            if viewer is not None and peer is not None:
+                peer.ask("stats")
+                assert deleted_companions_held(project) == [], f"kill {run}: the CLI unlinked the viewer's log"
+    finally:
+        if peer is not None:
+            peer.close()
+        if viewer is not None:
+            viewer.close()
     print(f"saved before the kills: {saved_total}")  # shown with pytest -s
     # both kinds of writer really wrote before being killed, many times over
-    assert saved_total["annotate"] > 100 and saved_total["relabel"] > 25, saved_total
+    assert saved_total["annotate"] > 100 // (2 if attached else 1), saved_total
+    assert saved_total["relabel"] > 25 // (2 if attached else 1), saved_total
     with LabelStore.open(project) as store:
         statuses = {r.status for r in store.rounds()}
         assert statuses <= {"done", "reverted", "interrupted", "running"} and "reverted" in statuses
+
+
+def _viewer_writes(viewer: LabelStore, rng: random.Random) -> list[list[str]]:
+    """One label edit by the attached viewer, in the ``saved`` line format of the crash child."""
+    unlocked = [r.id for r in viewer.subimages(rng.choice(viewer.images()).id) if not r.locked]
+    if not unlocked:
+        return []
+    sub = rng.choice(unlocked)
+    label = "benign" if viewer.subimage(sub).label == "malignant" else "malignant"
+    return [[str(h), str(sub), label, "0"] for h in viewer.set_label([sub], label, "viewer")]
 
 
 def test_reader_works_while_a_writer_runs(tmp_path: Path, test_data: Path) -> None:

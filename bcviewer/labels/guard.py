@@ -6,6 +6,14 @@ another program's SQLite file, or on an empty file, that would change a file tha
 only a file that carries our schema (or is an SQLite file with nothing in it, left by an
 interrupted ``create``) is opened for writing.
 
+The file is read through SQLite only, never with ``open()``: on POSIX, closing *any* descriptor
+of a file drops every lock this process holds on it, those of a live SQLite connection included
+(SQLite's "POSIX advisory locks are broken by close()"). The labeling panel keeps a connection
+open while its jobs open and close others in the same process; one ``open()``/``close()`` of the
+header let the next process believe it was the last one and delete the panel's write-ahead log,
+losing the labels written to it. SQLite's own connections share one lock table per file within a
+process and defer closing a descriptor while another connection holds locks, so they are safe.
+
 :func:`project_error` turns an ``sqlite3`` exception into a :class:`ProjectFileError` whose
 message says what happened to the project (locked by another writer, damaged, read-only) in words
 an annotator can act on.
@@ -20,7 +28,8 @@ from urllib.parse import quote
 
 from bcviewer.labels.errors import ProjectFileError
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+# SQLite's wording (SQLITE_NOTADB) for a file whose header is not an SQLite database header.
+NOT_A_DATABASE = "file is not a database"
 REQUIRED_TABLES = frozenset({"meta", "images", "subimages", "history", "rounds", "predictions"})
 
 
@@ -51,13 +60,6 @@ def verify_project_file(file: Path, schema_version: int, *, allow_blank: bool, t
     if st.st_size == 0:
         raise ProjectFileError(f"{file} is empty (0 bytes), so it is not a bcviewer project; delete it (or give "
                                "another name) to start a new project")
-    try:
-        with file.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise ProjectFileError(f"{file} cannot be read ({exc.strerror or exc})") from exc
-    if header != SQLITE_HEADER:
-        raise ProjectFileError(f"{file} is not a bcviewer project file (it is not an SQLite database)")
     uri = f"file:{quote(str(file.resolve()))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
@@ -66,7 +68,9 @@ def verify_project_file(file: Path, schema_version: int, *, allow_blank: bool, t
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if NOT_A_DATABASE in str(exc).lower():  # SQLite read the header and found no database there
+            raise ProjectFileError(f"{file} is not a bcviewer project file (it is not an SQLite database)") from exc
         raise project_error(exc, file) from exc
     finally:
         conn.close()
