@@ -129,10 +129,14 @@ def test_glass_inside_a_scored_tile_is_not_tinted(qtbot, window, models_dir: Pat
 
 def test_smooth_style_is_offered_and_remembered(qtbot, window, settings: ViewerSettings) -> None:
     controls = window.overlay_controls
-    assert [controls.style.itemText(i) for i in range(controls.style.count())] == ["Tiles", "Smooth"]
+    assert [controls.style.itemText(i) for i in range(controls.style.count())] == ["Tiles", "Smooth", "Uncertainty"]
     assert not window.view.heatmap.smooth
     controls.style.setCurrentIndex(1)
     assert window.view.heatmap.smooth and settings.overlay()["smooth"] is True
+    controls.style.setCurrentIndex(2)  # the uncertainty layer: shown, not stored as a preference
+    assert window.view.heatmap.show_uncertainty and settings.overlay()["smooth"] is True
+    controls.style.setCurrentIndex(0)
+    assert not window.view.heatmap.show_uncertainty and not window.view.heatmap.smooth
 
 
 def test_the_viewer_and_the_exports_share_one_default_look(settings: ViewerSettings) -> None:
@@ -143,22 +147,28 @@ def test_the_viewer_and_the_exports_share_one_default_look(settings: ViewerSetti
     assert (stored["colormap"], stored["opacity"]) == ("viridis", 0.5)
 
 
-def test_an_uncertain_verdict_is_said_next_to_the_label(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_a_review_verdict_and_the_prediction_set_are_said_next_to_the_label(qtbot) -> None:  # type: ignore[no-untyped-def]
     from bcviewer.gui.slide.analysis_panel import AnalysisPanel
-    from bcviewer.inference import TileScores
+    from bcviewer.inference import TileScores, Trust
+    from bcviewer.inference.trust import ConformalSets
     from bcviewer.tiling import Tile, TileGrid
 
     grid = TileGrid((Tile(0, 0, 10, 10, 0, 10, 10, 0, 0, 1.0), Tile(10, 0, 10, 10, 0, 10, 10, 0, 1, 1.0)), (20, 10), 1, 2)
-    p, u = np.array([0.7, 0.8]), np.array([0.6, 0.7])
+    p, u = np.array([0.7, 0.8]), np.array([0.6, 0.4])
     panel = AnalysisPanel()
     qtbot.addWidget(panel)
-    for above, expected in ((None, "MALIGNANT</span><span"), (0.3, "UNCERTAIN</span> (leaning <span")):
+    cases = ((Trust(), "MALIGNANT</span><span", "no conformal calibration"),
+             (Trust(image_sets=ConformalSets(0.9, np.full(20, 0.5))), "MALIGNANT</span><span",
+              "90% prediction set: malignant"),
+             (Trust(image_sets=ConformalSets(0.9, np.full(20, 0.9))), "REVIEW</span> (leaning <span",
+              "90% prediction set: benign or malignant"))
+    for trust, expected, line in cases:
         scores = TileScores(grid, p.copy(), u.copy(), np.zeros((2, 0)), np.zeros((2, 0, 2)), np.ones(2, bool),
-                            uncertain_above=above)
+                            trust=trust)
         panel.show_result(scores, None)
         text = panel.label_label.text()
         assert expected in text and f"· uncertainty {scores.image_uncertainty:.3f}" in text
-        assert "MALIGNANT" in text
+        assert "MALIGNANT" in text and line in panel.uncertainty_label.text()
 
 
 def test_scripted_open_names_mpp_when_the_pixel_size_is_unknown(tmp_path: Path, tcga_like: Path,
@@ -175,3 +185,18 @@ def test_scripted_open_names_mpp_when_the_pixel_size_is_unknown(tmp_path: Path, 
                        "900x600"], tmp_path, tiny_models)
     assert given.returncode == 0, given.stderr
     assert shot.exists()
+
+
+def test_the_tile_tooltip_says_review_and_outside_training_data() -> None:
+    from bcviewer.gui.slide.overlay import HeatmapLayer
+    from bcviewer.gui.slide.view import tile_tooltip
+
+    layer = HeatmapLayer()
+    layer.set_grid(np.array([[0, 0, 10, 10], [10, 0, 10, 10], [20, 0, 10, 10]]), np.zeros(3), np.arange(3))
+    layer.set_scores(np.arange(2), np.array([0.55, 0.97]), np.array([0.9, 0.06]))
+    layer.set_trust(["review", "malignant", None], np.array([False, True, False]))
+    review, outside, unscored = (tile_tooltip(layer.info(i)) for i in range(3))
+    assert "prediction set: benign or malignant: review this tile" in review and "outside" not in review
+    assert "prediction set: malignant only" in outside
+    assert "outside training data: this tile looks unlike any the model learnt from" in outside
+    assert "not scored yet" in unscored and "prediction set" not in unscored

@@ -157,9 +157,9 @@ def test_tile_scores_arrays_are_read_only_and_threshold_relabels(svs, svs_grid: 
     p = scores.image_p_malignant
     assert scores.with_threshold(p).image_label == "malignant"
     assert scores.with_threshold(min(1.0, p + 1e-9)).image_label == "benign"
-    members = scores.member_probs[scores.done].mean(axis=0)
-    entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
-    assert scores.image_uncertainty == pytest.approx((entropy + 2 * members.std()) / 2)
+    assert scores.image_uncertainty == pytest.approx(1 - abs(2 * p - 1))  # the calibrated margin
+    done = scores.p_malignant[scores.done]
+    np.testing.assert_allclose(scores.uncertainty[scores.done], 1 - np.abs(2 * done - 1))
     empty = TileScores.unscored(svs_grid, members=2)
     assert empty.n_done == 0 and np.isnan(empty.image_uncertainty)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,10 +240,27 @@ def test_breakhis_card_reproduces_its_unseen_patient_and_uncertainty_numbers(sha
     report = evaluation_report(tiles, prediction)
     assert report["image"]["confusion_matrix"] == expected["image"]["confusion_matrix"]
     assert report["image"]["roc_auc"] == pytest.approx(expected["image"]["roc_auc"], abs=1e-6)
-    reliability = image_reliability(tiles, prediction, card["uncertainty"]["threshold"])
-    assert reliability["confident"]["n_confident"] == expected["reliability"]["confident"]["n_confident"]
-    test = card["metrics"]["test"]["reliability"]["confident"]
-    assert 0.0 <= test["coverage"] <= 1.0 and test["threshold"] == card["uncertainty"]["threshold"]
+    _check_trust_numbers(model, shared_data)
+
+
+def _check_trust_numbers(model: Any, shared_data: Path) -> None:
+    """The card's trust table (risk-coverage, set coverage, review share) is what ``evaluate``'s core
+    measures on the card's test patients today, through predict's scoring path."""
+    from bcviewer.batch.evaluation import evaluate_inputs, labelled_inputs
+    from bcviewer.batch.work import PredictOptions
+    from bcviewer.inference import Predictor
+
+    card = model.card
+    kind = card["data"]["kind"]
+    _, test = labelled_inputs(shared_data / card["data"]["folder"], kind, patients=card["training"]["patients"]["test"])
+    options = PredictOptions(formats=(), tile_px=50 if kind == "idc" else None)
+    trust = evaluate_inputs(Predictor(model, runtime="onnx"), test, options)["trust"]
+    expected = card["metrics"]["trust"]["test"]
+    assert trust["set_coverage"] == pytest.approx(expected["set_coverage"], abs=1e-9)
+    assert trust["review_share"] == pytest.approx(expected["review_share"], abs=1e-9)
+    assert [r["accuracy"] for r in trust["risk_coverage"]] == pytest.approx(
+        [r["accuracy"] for r in expected["risk_coverage"]], abs=1e-9)
+    assert card["conformal"]["image"]["confidence"] == 0.9 and card["outside_training"]["quantile"] == 0.99
 
 
 @pytest.mark.shared
@@ -256,16 +274,16 @@ def test_idc_card_ablation_and_uncertainty_reproduce_on_the_test_patients(shared
     assert card["comparison_with_lite"]["patients"] == sorted(test)  # the Lite model was judged on the same split
     tiles = load_tileset(shared_data / "idc", model.spec.size, "idc", patients=test)
     prediction = predict_tileset(model.ensemble, tiles, model.spec)
-    assert "uncertainty" not in card  # the app shows no "uncertain" flag for this model (see the analysis)
-    reliability = image_reliability(tiles, prediction, card["uncertainty_analysis"]["threshold"])
+    assert "threshold" not in card["uncertainty"]  # the old flag's threshold would flag 93% (uncertainty_analysis)
+    reliability = image_reliability(tiles, prediction, card["conformal"]["image"])
     expected = card["metrics"]["test"]["reliability"]
-    assert reliability["confident"]["n_confident"] == expected["confident"]["n_confident"]
+    _check_trust_numbers(model, shared_data)
     ci = reliability["bootstrap_95ci"]["balanced_accuracy"]
     assert ci["value"] == pytest.approx(expected["bootstrap_95ci"]["balanced_accuracy"]["value"], abs=1e-12)
     for member in model.ensemble.members:
         member.zero_lstm = True
     zeroed = predict_tileset(model.ensemble, tiles, model.spec)
-    got = image_reliability(tiles, zeroed, 0.5)["bootstrap_95ci"]
+    got = image_reliability(tiles, zeroed, card["conformal"]["image"])["bootstrap_95ci"]
     ablation = card["test_ablation"]["hybrid_lstm_zeroed"]
     assert got["accuracy"]["value"] == pytest.approx(ablation["accuracy"], abs=1e-12)
     assert got["roc_auc"]["value"] == pytest.approx(ablation["roc_auc"], abs=1e-6)

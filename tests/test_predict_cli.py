@@ -54,8 +54,9 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert code == 0
     rows = _summary(out)
     assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error",
-                             "uncertain"]
-    assert all(r["uncertain"] == "" for r in rows)  # the tiny model's card names no uncertain threshold
+                             "prediction_set", "outside_training"]
+    # the tiny model's card has no conformal calibration and no density: nothing is claimed
+    assert all(r["prediction_set"] == "" and r["outside_training"] == "" for r in rows)
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.
@@ -150,8 +151,11 @@ def test_default_model_is_chosen_per_input_kind(models: dict[str, Path], tmp_pat
     assert "does not exist" in rows[2]["error"]
 
 
-def test_summary_flags_images_above_the_cards_uncertain_threshold(models: dict[str, Path], tmp_path: Path,
-                                                                  test_data: Path) -> None:
+def test_summary_gives_the_cards_conformal_set_for_each_image(models: dict[str, Path], tmp_path: Path,
+                                                             test_data: Path) -> None:
+    """The set follows the card's calibration scores: calibration images scored 0.5 from their label
+    leave only the called label (its nonconformity is below 0.5, the other's above); images scored
+    0.9 from their label let both labels in, so the image goes to review."""
     import shutil
 
     from bcviewer.nets import update_card
@@ -161,10 +165,15 @@ def test_summary_flags_images_above_the_cards_uncertain_threshold(models: dict[s
     png = test_data / "breakhis" / PNGS[0]
     out = tmp_path / "o1"
     assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu", "--quiet"]) == 0
-    u = float(_summary(out)[0]["uncertainty"])
-    for threshold, flag in ((u - 1e-4, "yes"), (u + 1e-4, "no")):
-        update_card(model, {"uncertainty": {"threshold": threshold, "level": "image"}})
-        out = tmp_path / f"o{flag}"
+    row = _summary(out)[0]
+    p, label = float(row["p_malignant"]), row["label"]
+    assert 0.1 < p < 0.9 and p != 0.5
+    for scores, expected in (([0.5] * 20, label), ([0.9] * 20, "review")):
+        update_card(model, {"conformal": {"image": {"confidence": 0.9, "level": "image", "scores": scores}}})
+        out = tmp_path / f"o-{expected}"
         assert main(["predict", str(png), "--model", str(model), "--out", str(out), "--device", "cpu",
                      "--quiet"]) == 0
-        assert _summary(out)[0]["uncertain"] == flag
+        assert _summary(out)[0]["prediction_set"] == expected
+        tiles = (out / Path(png).stem / "tiles.csv").read_text().splitlines()
+        assert tiles[0].endswith(",prediction_set,outside_training")  # no tile calibration: empty cells
+        assert all(line.endswith(",,") for line in tiles[1:])

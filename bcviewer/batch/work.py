@@ -103,13 +103,14 @@ class SummaryRow:
     uncertainty: float | None = None
     n_tiles: int | None = None
     error: str = ""
-    uncertain: bool | None = None  # None: the model card names no "uncertain" threshold
+    prediction_set: str = ""  # benign / malignant / review; empty: the card has no conformal calibration
+    outside_training: bool | None = None  # None: the card has no outside-training density
 
     def cells(self) -> list[str]:
         num = lambda v: "" if v is None else f"{v:.6f}"  # noqa: E731
-        flag = "" if self.uncertain is None else ("yes" if self.uncertain else "no")
+        flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error, flag]
+                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set, flag]
 
 
 @dataclass
@@ -289,21 +290,35 @@ def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
-                     scores.image_uncertainty, len(scores),
-                     uncertain=None if scores.uncertain_above is None else scores.image_uncertain)
+                     scores.image_uncertainty, len(scores), prediction_set=scores.image_set or "",
+                     outside_training=scores.image_outside)
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes)
 
 
-def score_slides(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
-                 on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[SlideOutcome]:
-    """Score ``(index, path)`` items with one predictor as a single stream; one outcome each, in order.
+def scored_inputs(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
+                  on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[JobResult]:
+    """Score ``(index, path)`` items as ``predict`` does (same opening, grid, scale and notes); one
+    :class:`JobResult` each, in order, its key an object with ``index``, ``path`` and ``sha256``.
 
-    Batches span slides, so folders of small images still fill every batch. A slide that cannot
-    be opened, tiled or read gets an error outcome; the others go on.
+    ``predict``, its Dask workers and ``evaluate`` all score through here, so what ``evaluate``
+    measures is what users get. Batches span slides, so folders of small images still fill every
+    batch. A slide that cannot be opened, tiled or read gets an error result; the others go on.
+    The caller reads each result before asking for the next (the slide is closed after that).
     """
     jobs = _jobs(items, predictor.spec, options, predictor.name or model_name)
     results = predictor.iter_results(jobs, options.batch_size,
                                      on_batch=on_batch, threshold=options.threshold)  # type: ignore[arg-type]
+    try:
+        yield from results
+    finally:
+        results.close()
+
+
+def score_slides(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
+                 on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[SlideOutcome]:
+    """Score ``(index, path)`` items with one predictor as a single stream; one outcome each, in order
+    (see :func:`scored_inputs`), with the output files rendered."""
+    results = scored_inputs(predictor, items, options, on_batch, model_name)
     try:
         for result in results:
             yield _outcome(result, options)

@@ -1,4 +1,5 @@
-"""``bcviewer evaluate MODEL DATA``: tile- and image-level metrics of a model on a data folder."""
+"""``bcviewer evaluate MODEL DATA``: tile- and image-level metrics of a model on a data folder,
+scored exactly as ``predict`` scores each image (:mod:`bcviewer.batch.evaluation`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from typing import Any
 from bcviewer.errors import BcviewerError
 from bcviewer.safety import atomic_write_text
 
+IDC_PATCH_PX = 50
+"""IDC patches are 50x50 px crops of 40x slides; each is scored as one tile, as in training."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="measure a model on BreakHis images or IDC patches")
@@ -20,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score only the patients of this part of the model's training split")
     p.add_argument("--magnification", type=int, action="append", help="BreakHis magnification(s) to score")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
+    p.add_argument("--runtime", default="auto", help="auto (default), onnx, int8 or torch, as for predict")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -40,37 +45,66 @@ def _line(label: str, m: dict[str, Any]) -> str:
             f"AUC {auc}  ECE {m['ece']:.3f}  confusion [[TN,FP],[FN,TP]]={m['confusion_matrix']}")
 
 
+def _trust_lines(trust: dict[str, Any]) -> list[str]:
+    at70 = next((r for r in trust["risk_coverage"] if abs(r["coverage"] - 0.7) < 0.05), None)
+    lines = [f"most certain 70% of images (by {trust['ranking']}): accuracy {at70['accuracy']:.3f}"] if at70 else []
+    if "set_coverage" in trust:
+        lines.append(f"prediction sets: cover the truth on {trust['set_coverage']:.1%} of images, 'review' on "
+                     f"{trust['review_share']:.1%}")
+    if "outside_training_share" in trust:
+        lines.append(f"outside the training data: {trust['outside_training_share']:.1%} of images")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
+    from bcviewer.batch.evaluation import evaluate_inputs, labelled_inputs
+    from bcviewer.batch.work import PredictOptions
+    from bcviewer.inference import Predictor
     from bcviewer.nets import load_model
-    from bcviewer.training import evaluation_report, load_tileset, predict_tileset
 
     model = load_model(args.model)
     kind = model.card.get("data", {}).get("kind", "auto")
     wanted = _split_patients(model.card, args.patients)
-    mags = set(args.magnification) if args.magnification else None
-    tileset = load_tileset(args.data, model.spec.size, kind, magnifications=mags, patients=wanted,
-                           progress=not args.quiet)
+    kind, inputs = labelled_inputs(args.data, kind, args.magnification, wanted)
     seen = set()
     for part in ("train", "val"):
         seen |= set(model.card.get("training", {}).get("patients", {}).get(part, []))
-    overlap = sorted(seen & set(tileset.patient_ids()))
+    overlap = sorted(seen & {i.patient for i in inputs})
     if overlap:
         print(f"warning: {len(overlap)} of these patients were used to train or select the model "
               f"({', '.join(overlap[:5])}{' ...' if len(overlap) > 5 else ''}); the numbers are optimistic",
               file=sys.stderr)
-    report = evaluation_report(tileset, predict_tileset(model.ensemble, tileset, model.spec, progress=not args.quiet))
-    report["model"] = model.name
-    report["data"] = str(args.data)
-    report["patients_part"] = args.patients
-    print(f"model {model.name} on {args.data} ({len(tileset.patient_ids())} patients, {args.patients})")
+    # IDC patches are each one tile at the scale the model was trained on; the other kinds are
+    # tiled exactly as predict tiles them.
+    options = PredictOptions(formats=(), tile_px=IDC_PATCH_PX if kind == "idc" else None,
+                             mpp=None, runtime=args.runtime)
+    predictor = Predictor(model, runtime=args.runtime)
+    progress = None if args.quiet else _progress()
+    report = evaluate_inputs(predictor, inputs, options, on_batch=None if progress is None else progress.update)
+    if progress is not None:
+        progress.close()
+    report.update({"model": model.name, "data": str(args.data), "patients_part": args.patients, "kind": kind,
+                   "runtime": predictor.runtime})
+    print(f"model {model.name} on {args.data} ({len(report['patients'])} patients, {args.patients}; "
+          f"scored as predict scores them, runtime {predictor.runtime})")
     print(f"image level: {report['image_aggregation']}")
     print(_line("image", report["image"]))
     print(_line("tile", report["tile"]))
-    for mag, rows in report.get("per_magnification", {}).items():
-        print(_line(f"{mag}", rows["image"]))
+    for mag, metrics in report.get("per_magnification", {}).items():
+        print(_line(f"{mag}", metrics))
+    for line in _trust_lines(report["trust"]):
+        print(line)
     for subtype, row in report["per_subtype"].items():
         print(f"  {subtype:<22} images {row['n_images']:<4} accuracy {row['accuracy']:.3f}  "
               f"mean p {row['mean_p_malignant']:.3f}")
+    for failure in report["failed"]:
+        print(f"not scored: {failure['path']}: {failure['error']}", file=sys.stderr)
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def _progress() -> Any:
+    from tqdm import tqdm
+
+    return tqdm(desc="scoring", unit="tile", file=sys.stderr, disable=not sys.stderr.isatty())

@@ -51,7 +51,9 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
     bx, by, bw, bh = bounds
     bounds = (bx, by, max(0, min(bw, width - bx)), max(0, min(bh, height - by)))
     features = []
-    for tile, p, u, label in zip(scores.grid.tiles, scores.p_malignant, scores.uncertainty, scores.labels()):
+    sets, outside = scores.tile_sets(), scores.tile_outside()
+    for k, (tile, p, u, label) in enumerate(zip(scores.grid.tiles, scores.p_malignant, scores.uncertainty,
+                                                scores.labels())):
         ring = clipped_ring(tile.rect, bounds) if label is not None else None
         if ring is None:
             continue
@@ -70,7 +72,9 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
                 "measurements": measurements,
                 "isLocked": False,
                 "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "model",
-                                             "model": scores.model_name or None}),
+                                             "model": scores.model_name or None, "prediction_set": sets[k],
+                                             "outside_training": _yes_no(bool(outside[k]))
+                                             if scores.trust.looks is not None else None}),
             },
         })
     return {
@@ -78,9 +82,15 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
         "bcviewer": {"slide": slide_name, "slide_size": [width, height], "origin": [bounds[0], bounds[1]],
                      "model": scores.model_name, "threshold": scores.threshold,
                      "image_p_malignant": _finite(scores.image_p_malignant),
+                     "image_uncertainty": _finite(scores.image_uncertainty),
+                     "prediction_set": scores.image_set, "outside_training": scores.image_outside,
                      "n_tiles": len(scores), "n_scored": scores.n_done, "notes": list(notes)},
         "features": features,
     }
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def geojson_text(scores: TileScores, object_type: ObjectType = "tile", **options: Any) -> str:

@@ -1,4 +1,6 @@
-"""Per-tile CSV: one row a tile, columns ``x,y,w,h,row,col,tissue,p_malignant,uncertainty``.
+"""Per-tile CSV: one row a tile, columns ``x,y,w,h,row,col,tissue,p_malignant,uncertainty``, then
+``prediction_set`` (benign / malignant / review) and ``outside_training`` (yes / no), empty where
+the model card gives no calibration.
 
 Rectangles are level-0 pixels. Scores have 6 decimals; a tile that was not scored (cancelled run)
 has empty score fields. :func:`read_tiles_csv` turns the file back into :class:`TileScores`.
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bcviewer.export.files import ExportError, atomic_write_text
-from bcviewer.inference import DEFAULT_THRESHOLD, TILE_FIELDS, TileScores
+from bcviewer.inference import DEFAULT_THRESHOLD, TILE_FIELDS, TILE_TRUST_FIELDS, TileScores
 
 
 def _number(v: float, digits: int) -> str:
@@ -25,9 +27,12 @@ def tiles_csv_text(scores: TileScores) -> str:
     """The per-tile CSV as text (header plus one line per tile)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(TILE_FIELDS)
-    for x, y, w, h, row, col, tissue, p, u in scores.table_rows():
-        writer.writerow([x, y, w, h, row, col, _number(tissue, 4), _number(p, 6), _number(u, 6)])
+    writer.writerow(TILE_FIELDS + TILE_TRUST_FIELDS)
+    sets, outside = scores.tile_sets(), scores.tile_outside()
+    knows_outside = scores.trust.looks is not None
+    for k, (x, y, w, h, row, col, tissue, p, u) in enumerate(scores.table_rows()):
+        flag = ("yes" if outside[k] else "no") if knows_outside and scores.done[k] else ""
+        writer.writerow([x, y, w, h, row, col, _number(tissue, 4), _number(p, 6), _number(u, 6), sets[k] or "", flag])
     return buffer.getvalue()
 
 

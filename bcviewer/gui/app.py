@@ -24,6 +24,9 @@ from bcviewer.paths import sample_image
 SAMPLE = sample_image()
 
 
+STYLES = ("tiles", "smooth", "uncertainty")  # in the order of the Style box
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bcviewer open", description="Open the desktop viewer.")
     p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image)")
@@ -32,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="µm per pixel of a whole slide that does not record it, for this session "
                         "(default: ask, and remember the answer per file)")
     p.add_argument("--run", action="store_true", help="start the analysis as soon as the file is open")
+    p.add_argument("--style", choices=STYLES, help="heatmap style to show: tiles, smooth, or uncertainty (tiles "
+                   "coloured by uncertainty, 'review' and outside-training tiles outlined)")
     p.add_argument(
         "--screenshot",
         metavar="OUT.png",
@@ -145,6 +150,8 @@ def run_gui(argv: list[str]) -> int:
                 window.run_analysis()  # type: ignore[union-attr]
 
             window.slide_opened.connect(run_once)
+        if args.style:
+            window.overlay_controls.style.setCurrentIndex(STYLES.index(args.style))
         window.show()
         window.open_path(path)
         code = app.exec()

@@ -33,11 +33,13 @@ from bcviewer.inference.scale import (
     scale_warnings,
     trained_on,
 )
+from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
 from bcviewer.inference.scores import (
     BENIGN,
     DEFAULT_THRESHOLD,
     MALIGNANT,
     TILE_FIELDS,
+    TILE_TRUST_FIELDS,
     ScoreBatch,
     TileScores,
     label_of,
@@ -51,5 +53,6 @@ __all__ = [
     "mpp_for_objective", "scale_warnings", "trained_on",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
     "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
-    "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "ScoreBatch", "TileScores", "label_of",
+    "NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty",
+    "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS", "ScoreBatch", "TileScores", "label_of",
 ]

@@ -26,6 +26,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from bcviewer.inference.trust import tile_looks
 from bcviewer.nets import InputSpec, preprocess, resize_tiles
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
@@ -58,11 +59,14 @@ class JobStarted:
 
 @dataclass(frozen=True)
 class TileBatch:
-    """Preprocessed tiles; row i is tile ``tile_ids[i]`` of job ``job_ids[i]``."""
+    """Preprocessed tiles; row i is tile ``tile_ids[i]`` of job ``job_ids[i]``. ``looks`` holds each
+    tile's colour and texture descriptors (:func:`bcviewer.inference.trust.tile_looks`) when the
+    feeder was asked for them."""
 
     job_ids: np.ndarray
     tile_ids: np.ndarray
     x: torch.Tensor
+    looks: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,11 @@ class TileFeeder:
     """Iterate :data:`FeederMessage` s for ``jobs``; use as a context manager."""
 
     def __init__(self, jobs: Iterable[SlideJob], spec: InputSpec, batch_size: int, *, workers: int = 2,
-                 prefetch: int = 2, pin_memory: bool = False) -> None:
+                 prefetch: int = 2, pin_memory: bool = False, looks: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self._jobs, self._spec, self._batch_size, self._pin = jobs, spec, batch_size, pin_memory
+        self._looks = looks
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="bcviewer-read")
@@ -218,11 +223,14 @@ class TileFeeder:
         return resize_tiles(rgb[None], self._spec.size)[0]
 
     def _emit(self, buffer: list[tuple[int, int, np.ndarray]]) -> None:
-        x = preprocess(np.stack([b[2] for b in buffer]), self._spec)
+        rgb = np.stack([b[2] for b in buffer])
+        x = preprocess(rgb, self._spec)
         if self._pin:
             x = x.pin_memory()
         job_ids = np.array([b[0] for b in buffer], dtype=np.int64)
-        self._put(TileBatch(job_ids, np.array([b[1] for b in buffer], dtype=np.int64), x))
+        # on the resized tile the model sees, before stain normalisation and scaling
+        looks = tile_looks(rgb) if self._looks else None
+        self._put(TileBatch(job_ids, np.array([b[1] for b in buffer], dtype=np.int64), x, looks))
 
     def _result(self, future: Future[np.ndarray]) -> np.ndarray:
         while not future.done():

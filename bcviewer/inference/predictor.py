@@ -26,7 +26,9 @@ from bcviewer.inference.device import choose_device
 from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch, TileFeeder
 from bcviewer.inference.runtime import OnnxEnsemble, choose_runtime, onnx_ensemble, thread_plan
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
+from bcviewer.inference.trust import Trust
 from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
+from bcviewer.nets.errors import ModelCardError
 from bcviewer.nets.onnx_export import OnnxExportError
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
@@ -61,7 +63,7 @@ class Predictor:
         self.channels_last = cuda if channels_last is None else channels_last
         self.spec = spec
         self.name = name or ""
-        self.uncertain_above = _uncertain_threshold(model)
+        self.trust = _trust(model)
         plan = thread_plan()
         self.read_workers = plan.readers if read_workers is None else read_workers
         self.threads = plan.intra_op if threads is None else threads
@@ -99,7 +101,7 @@ class Predictor:
 
     def _feeder(self, jobs: Iterable[SlideJob], batch_size: int) -> TileFeeder:
         return TileFeeder(jobs, self.spec, batch_size, workers=self.read_workers, prefetch=self.prefetch,
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda", looks=self.trust.looks is not None)
 
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
                      cancel: threading.Event | None = None) -> Iterator[ScoreBatch]:
@@ -122,7 +124,8 @@ class Predictor:
                     return
                 prediction = self.score_tensor(message.x)
                 done += len(message.tile_ids)
-                yield ScoreBatch(message.tile_ids, prediction, done, total, time.perf_counter() - start)
+                yield ScoreBatch(message.tile_ids, prediction, done, total, time.perf_counter() - start,
+                                 self._distances(message))
 
     def iter_results(self, jobs: Iterable[SlideJob], batch_size: int = DEFAULT_BATCH_SIZE,
                      cancel: threading.Event | None = None, on_batch: Callable[[int], None] | None = None,
@@ -149,18 +152,19 @@ class Predictor:
                         accumulators[message.job_id] = acc
                         if acc.complete:  # a grid without tiles: nothing to score
                             finished[message.job_id] = JobResult(message.job, acc.scores(threshold, self.name,
-                                                                                      uncertain_above=self.uncertain_above))
+                                                                                      trust=self.trust))
                     elif isinstance(message, TileBatch):
                         if cancel is not None and cancel.is_set():
                             return
-                        self._scatter(message, self.score_tensor(message.x), accumulators)
+                        self._scatter(message, self.score_tensor(message.x), self._distances(message),
+                                      accumulators)
                         if on_batch is not None:
                             on_batch(len(message.tile_ids))
                         for job_id in np.unique(message.job_ids).tolist():
                             acc = accumulators[job_id]
                             if acc.complete and job_id not in finished:
                                 finished[job_id] = JobResult(acc.job, acc.scores(threshold, self.name,
-                                                                                     uncertain_above=self.uncertain_above))
+                                                                                     trust=self.trust))
                     else:
                         finished[message.job_id] = JobResult(accumulators[message.job_id].job, None, message.error)
                     while next_id in finished:
@@ -173,11 +177,18 @@ class Predictor:
             for job in feeder.jobs_seen:
                 _close_if_owned(job)
 
+    def _distances(self, batch: TileBatch) -> np.ndarray | None:
+        """Each tile's distance from the training tiles, when the card has a density."""
+        if self.trust.looks is None or batch.looks is None:
+            return None
+        return self.trust.looks.distance(batch.looks)
+
     @staticmethod
-    def _scatter(batch: TileBatch, prediction: EnsemblePrediction, accumulators: dict[int, _Accumulator]) -> None:
+    def _scatter(batch: TileBatch, prediction: EnsemblePrediction, distances: np.ndarray | None,
+                 accumulators: dict[int, _Accumulator]) -> None:
         for job_id in np.unique(batch.job_ids).tolist():
             rows = np.flatnonzero(batch.job_ids == job_id)
-            accumulators[job_id].add(batch.tile_ids[rows], prediction, rows)
+            accumulators[job_id].add(batch.tile_ids[rows], prediction, rows, distances)
 
     def run(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
             on_batch: Callable[[ScoreBatch], None] | None = None, cancel: threading.Event | None = None,
@@ -192,13 +203,13 @@ class Predictor:
         batches = self.iter_batches(slide, grid, batch_size, cancel)
         try:
             for batch in batches:
-                acc.add(batch.indices, batch.prediction, slice(None))
+                acc.add(batch.indices, batch.prediction, slice(None), batch.looks_distance)
                 if on_batch is not None:
                     on_batch(batch)
         finally:
             batches.close()
         cancelled = bool(cancel is not None and cancel.is_set() and not acc.done.all())
-        return acc.scores(threshold, self.name, cancelled, self.uncertain_above)
+        return acc.scores(threshold, self.name, cancelled, self.trust)
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,31 +238,37 @@ class _Accumulator:
         self.p, self.unc = np.full(n, np.nan), np.full(n, np.nan)
         self.member_probs, self.attention = np.full((n, members), np.nan), np.full((n, members, 2), np.nan)
         self.done = np.zeros(n, dtype=bool)
+        self.looks_distance = np.full(n, np.nan)
 
     @property
     def complete(self) -> bool:
         """Every tile scored (a job without a grid, i.e. a failed one, never is)."""
         return self.job.grid is not None and self.job.error is None and bool(self.done.all())
 
-    def add(self, tiles: np.ndarray, pred: EnsemblePrediction, rows: np.ndarray | slice) -> None:
+    def add(self, tiles: np.ndarray, pred: EnsemblePrediction, rows: np.ndarray | slice,
+            distances: np.ndarray | None = None) -> None:
         self.p[tiles], self.unc[tiles] = pred.p_malignant[rows], pred.uncertainty[rows]
+        if distances is not None:
+            self.looks_distance[tiles] = distances[rows]
         self.member_probs[tiles], self.attention[tiles] = pred.member_probs[rows], pred.attention[rows]
         self.done[tiles] = True
 
     def scores(self, threshold: float, model_name: str, cancelled: bool = False,
-               uncertain_above: float | None = None) -> TileScores:
+               trust: Trust | None = None) -> TileScores:
         assert self.job.grid is not None
         return TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
                           threshold=threshold, cancelled=cancelled, model_name=model_name,
-                          uncertain_above=uncertain_above)
+                          trust=trust or Trust(), looks_distance=self.looks_distance)
 
 
-def _uncertain_threshold(model: LoadedModel | Ensemble) -> float | None:
-    """The card's image-level "uncertain" threshold, when the model was trained with one."""
+def _trust(model: LoadedModel | Ensemble) -> Trust:
+    """The card's conformal calibration and outside-training density (none for a bare ensemble)."""
     if not isinstance(model, LoadedModel):
-        return None
-    value = (model.card.get("uncertainty") or {}).get("threshold")
-    return float(value) if isinstance(value, (int, float)) and value == value else None
+        return Trust()
+    try:
+        return Trust.from_card(model.card)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelCardError(f"model {model.name}: its card's calibration cannot be read ({exc})") from exc
 
 
 def _close_if_owned(job: SlideJob) -> None:

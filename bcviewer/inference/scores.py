@@ -4,14 +4,14 @@ Image-level aggregate (the rule shown to users and written to ``summary.csv``)
 --------------------------------------------------------------------------------
 * ``image_p_malignant`` is the **mean of the scored tiles' p_malignant** (for a BreakHis image:
   the mean over its 3x3 sub-images), the same rule the model's evaluation uses.
-* ``image_uncertainty`` applies the ensemble's own rule (see :mod:`bcviewer.nets.ensemble`) to the
-  image: ``(entropy(image p) + 2 * std over members of each member's mean tile p) / 2``, in 0..1.
-  Scores read back from a CSV or GeoJSON file carry no member probabilities; there it falls back
-  to the mean of the tiles' uncertainties.
+* ``image_uncertainty`` is the calibrated margin of that p, ``1 - |2p - 1|`` (see
+  :mod:`bcviewer.inference.trust`); tiles carry the same rule on their own p.
 * ``image_label`` is ``"malignant"`` when ``image_p_malignant >= threshold`` (0.5 by default).
-* ``image_uncertain`` is true when the model card names an "uncertain" threshold (chosen on
-  validation patients) and ``image_uncertainty`` exceeds it; ``verdict`` then reads
-  "uncertain (leaning malignant)" instead of a plain label.
+* ``image_set`` is the conformal prediction set of the image ("benign", "malignant", "review" for
+  both, "none" for neither) when the model card carries conformal calibration; ``verdict`` then
+  reads "review (leaning malignant)" instead of a plain label when the set is not a single label.
+* ``image_outside`` is true when at least half of the scored tiles look unlike every training
+  tile (the card's outside-training density); ``verdict`` adds "outside training data".
 
 Tiles that were not scored (the run was cancelled) hold NaN and are left out of every aggregate,
 so partial results stay valid.
@@ -24,14 +24,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bcviewer.nets import EnsemblePrediction, binary_entropy_bits
+from bcviewer.inference.trust import NEEDS_REVIEW, Trust, margin_uncertainty
+from bcviewer.nets import EnsemblePrediction
 from bcviewer.tiling import Tile, TileGrid
 
 BENIGN = "benign"
 MALIGNANT = "malignant"
 DEFAULT_THRESHOLD = 0.5
 TILE_FIELDS: tuple[str, ...] = ("x", "y", "w", "h", "row", "col", "tissue", "p_malignant", "uncertainty")
-"""Columns of the per-tile table (CSV export), in order."""
+"""Columns of the per-tile table (CSV export), in order; a table read back must have them."""
+TILE_TRUST_FIELDS: tuple[str, ...] = ("prediction_set", "outside_training")
+"""Columns written after :data:`TILE_FIELDS`: empty where the model card gives no calibration."""
+OUTSIDE_SHARE = 0.5
+"""An image is outside the training data when at least this share of its scored tiles is."""
 
 
 def label_of(p: float, threshold: float = DEFAULT_THRESHOLD) -> str | None:
@@ -54,6 +59,7 @@ class ScoreBatch:
     done: int
     total: int
     elapsed_s: float
+    looks_distance: np.ndarray | None = None
 
     @property
     def fraction(self) -> float:
@@ -70,8 +76,10 @@ class TileScores:
     """Per-tile scores of one slide. Arrays are read-only; the first axis follows ``grid.tiles``.
 
     ``member_probs`` is ``(N, members)`` and ``attention`` ``(N, members, 2)`` (cnn, lstm branch
-    weights); both have zero members when the scores were read back from a file. The object takes
-    ownership of the arrays it is given and marks them read-only.
+    weights); both have zero members when the scores were read back from a file. ``looks_distance``
+    is each tile's distance from the training tiles (NaN when unknown), ``trust`` the card's
+    calibration (:class:`Trust`). The object takes ownership of the arrays it is given and marks
+    them read-only.
     """
 
     grid: TileGrid
@@ -83,17 +91,20 @@ class TileScores:
     threshold: float = DEFAULT_THRESHOLD
     cancelled: bool = False
     model_name: str = ""
-    uncertain_above: float | None = None
+    trust: Trust = Trust()
+    looks_distance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.grid)
-        shapes = {"p_malignant": (n,), "uncertainty": (n,), "done": (n,)}
+        if self.looks_distance is None:
+            object.__setattr__(self, "looks_distance", np.full(n, np.nan))
+        shapes = {"p_malignant": (n,), "uncertainty": (n,), "done": (n,), "looks_distance": (n,)}
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {getattr(self, name).shape}")
         if self.member_probs.shape[0] != n or self.attention.shape[:1] != (n,):
             raise ValueError("member_probs and attention need one row per tile")
-        for name in ("p_malignant", "uncertainty", "member_probs", "attention", "done"):
+        for name in ("p_malignant", "uncertainty", "member_probs", "attention", "done", "looks_distance"):
             getattr(self, name).flags.writeable = False
 
     # ---- construction ---------------------------------------------------------------------
@@ -171,34 +182,58 @@ class TileScores:
 
     @property
     def image_uncertainty(self) -> float:
-        """The ensemble's uncertainty rule applied to the image-level probabilities (see module doc)."""
-        if not self.n_done:
-            return float("nan")
-        if self.member_probs.shape[1] == 0:
-            return float(self.uncertainty[self.done].mean())
-        entropy = float(binary_entropy_bits(np.array([self.image_p_malignant]))[0])
-        return (entropy + 2.0 * float(self.image_member_probs.std())) / 2.0
+        """The calibrated margin of the image p, ``1 - |2p - 1|`` (see module doc); NaN if unscored."""
+        return float(margin_uncertainty(self.image_p_malignant))
+
+    @property
+    def image_set(self) -> str | None:
+        """The image's conformal prediction set ("benign", "malignant", "review"); None when the
+        model card has no calibration or no tile is scored."""
+        sets = self.trust.image_sets
+        if sets is None or not self.n_done:
+            return None
+        return sets.names(np.array([self.image_p_malignant]))[0]
 
     @property
     def image_uncertain(self) -> bool:
-        """True when the model's "uncertain" threshold is known and the image's uncertainty is above it."""
-        u = self.image_uncertainty
-        return self.uncertain_above is not None and not np.isnan(u) and u > self.uncertain_above
+        """True when the image's prediction set holds both labels, or neither: a person must review it."""
+        return self.image_set in NEEDS_REVIEW
+
+    def tile_sets(self) -> list[str | None]:
+        """Per tile: its conformal set (tile-level calibration), None when unscored or uncalibrated."""
+        sets = self.trust.tile_sets
+        if sets is None:
+            return [None] * len(self)
+        return sets.names(self.p_malignant)
+
+    def tile_outside(self) -> np.ndarray:
+        """Per tile: True where it looks unlike every training tile (False when unknown)."""
+        looks = self.trust.looks
+        if looks is None:
+            return np.zeros(len(self), dtype=bool)
+        return looks.outside(self.looks_distance) & self.done
 
     def tile_uncertain(self) -> np.ndarray:
-        """Per tile: True where the tile's uncertainty is above the model's threshold (False when the
-        model names none, or the tile was not scored)."""
-        if self.uncertain_above is None:
-            return np.zeros(len(self), dtype=bool)
-        return np.nan_to_num(self.uncertainty, nan=-1.0) > self.uncertain_above
+        """Per tile: True where its prediction set holds both labels or neither (False when uncalibrated)."""
+        return np.array([s in NEEDS_REVIEW for s in self.tile_sets()], dtype=bool)
+
+    @property
+    def image_outside(self) -> bool | None:
+        """True when at least half the scored tiles are outside the training data; None when the
+        card has no outside-training density or no tile is scored."""
+        if self.trust.looks is None or not self.n_done:
+            return None
+        return bool(self.tile_outside()[self.done].mean() >= OUTSIDE_SHARE)
 
     @property
     def verdict(self) -> str | None:
-        """The label, or "uncertain (leaning <label>)" when the image is uncertain; None if unscored."""
+        """The label, "review (leaning <label>)" when the set holds both labels, with ", outside
+        training data" appended when the image is; None if unscored."""
         label = self.image_label
-        if label is None or not self.image_uncertain:
-            return label
-        return f"uncertain (leaning {label})"
+        if label is None:
+            return None
+        text = f"review (leaning {label})" if self.image_uncertain else label
+        return text + (", outside training data" if self.image_outside else "")
 
     @property
     def image_label(self) -> str | None:

@@ -1,9 +1,9 @@
 """Ensemble of HybridNets: averaged probabilities, member spread and entropy per tile.
 
-Uncertainty rule (documented for the UI): ``uncertainty = (entropy + 2 * member_std) / 2``, where
-``entropy`` is the binary entropy (bits, 0..1) of the ensemble's p_malignant and ``member_std`` is
-the population standard deviation of the members' p_malignant (0..0.5, so ``2 * std`` is 0..1).
-Both terms, hence the sum, lie in 0..1: 0 means every member is certain and they agree.
+Uncertainty rule (documented for the UI): the calibrated margin ``uncertainty = 1 - |2p - 1|`` of
+the ensemble's (temperature-calibrated) p_malignant: 0 for a sure call, 1 at p = 0.5. The member
+spread (``member_std``) and the entropy are still reported, but not mixed in: on patients no model
+saw, member disagreement ranked wrong images worse than chance, the margin best (issue 20).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def prediction_from_members(member_probs: np.ndarray, attention: np.ndarray,
     std = member_p.std(axis=1)
     entropy = binary_entropy_bits(p)
     return EnsemblePrediction(p_malignant=p, member_probs=member_p, member_std=std, entropy=entropy,
-                              uncertainty=(entropy + 2.0 * std) / 2.0,
+                              uncertainty=1.0 - np.abs(2.0 * p - 1.0),
                               attention=np.asarray(attention, dtype=np.float64))
 
 

@@ -4,7 +4,7 @@ BreakHis models).
 Stage 1 freezes the ImageNet trunk (EfficientNet-Lite0 cut after stage 4) and trains each member's
 LSTM, attention fusion and head on cached trunk features. Stage 2 (``finetune_epochs`` > 0)
 fine-tunes every layer at a low learning rate on the tiles themselves; it is slow on a CPU and
-off by default there. Temperatures and the "uncertain" threshold come from validation patients;
+off by default there. Temperatures and the conformal calibration come from validation patients;
 test patients are scored once, through the saved model's full forward pass.
 """
 
@@ -32,15 +32,10 @@ from bcviewer.training.features import FeatureSet, trunk_features
 from bcviewer.training.head_crossval import fit_head_ensemble
 from bcviewer.training.head_trainer import HeadSchedule, predict_features
 from bcviewer.training.pipeline import TrainedEnsemble, grouped_patient_split, patient_group
-from bcviewer.training.reliability import (
-    choose_uncertain_threshold,
-    confident_metrics,
-    image_outputs,
-    patient_bootstrap,
-    risk_coverage,
-)
+from bcviewer.training.reliability import image_outputs, patient_bootstrap
 from bcviewer.training.tiles import TileSet
 from bcviewer.training.trainer import StageSchedule, fit_temperature, train_member
+from bcviewer.training.trust_fit import held_out_trust, trust_fields
 
 LITE_HYBRID = HybridConfig(backbone="efficientnet_lite0", trunk_stages=4, rnn_mode="feature_map", rnn_hidden=64,
                            fusion_width=64, cnn_pool="mean_std", rnn_bidirectional=True, dropout_cnn=0.3,
@@ -79,16 +74,15 @@ def lite_input_spec(plan: LitePlan, extras: dict[str, Any] | None = None) -> Inp
                      **(extras or {}))
 
 
-def image_reliability(features_or_tiles: FeatureSet | TileSet, prediction: Any, threshold: float,
+def image_reliability(features_or_tiles: FeatureSet | TileSet, prediction: Any, conformal_image: dict[str, Any],
                       seed: int = 0) -> dict[str, Any]:
-    """Confident accuracy and coverage at ``threshold``, the risk-coverage curve and patient-bootstrap
-    CIs of the image-level metrics."""
+    """The risk-coverage curve by the app's ranking, the prediction sets' coverage and review share,
+    and patient-bootstrap CIs of the image-level metrics."""
     part = features_or_tiles
-    p, u, kept = image_outputs(part.image_index, len(part.images), prediction)
+    p, _, kept = image_outputs(part.image_index, len(part.images), prediction)
     y = np.array([part.images[k].label for k in kept])
     groups = np.array([patient_group(part.images[k].patient) for k in kept])
-    return {"confident": confident_metrics(y, p, u, threshold), "risk_coverage": risk_coverage(y, p, u),
-            "bootstrap_95ci": patient_bootstrap(y, p, groups, seed=seed)}
+    return {**held_out_trust(y, p, conformal_image), "bootstrap_95ci": patient_bootstrap(y, p, groups, seed=seed)}
 
 
 def _finetune(ensemble: Ensemble, train: TileSet, val: TileSet, spec: InputSpec, plan: LitePlan,
@@ -121,7 +115,7 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
                         features: FeatureSet | None = None, device: str = "cpu", log: Any = print
                         ) -> TrainedEnsemble:
     """Train ``plan`` on ``tileset`` (``features``: its cached trunk maps, computed when None), save
-    to ``out_dir`` and write held-out metrics, reliability and the uncertain threshold to the card."""
+    to ``out_dir`` and write held-out metrics, reliability and the conformal calibration to the card."""
     started = time.monotonic()
     split = split or grouped_patient_split(tileset, plan.fractions, plan.split_seed)
     spec = lite_input_spec(plan, spec_extras)
@@ -138,9 +132,10 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
         val_prediction = predict_tileset(ensemble, parts["val"], spec)
     else:
         val_prediction = predict_features(ensemble, fparts["val"])
-    p_val, u_val, kept = image_outputs(fparts["val"].image_index, len(fparts["val"].images), val_prediction)
+    p_val, _, kept = image_outputs(fparts["val"].image_index, len(fparts["val"].images), val_prediction)
     y_val = np.array([fparts["val"].images[k].label for k in kept])
-    choice = choose_uncertain_threshold(y_val, p_val, u_val, plan.target_accuracy)
+    trust = trust_fields(y_val, p_val, fparts["val"].labels, val_prediction.p_malignant, parts["train"].tiles,
+                         parts["val"].tiles, calibration=f"validation patients ({len(split.val)}), {len(y_val)} images")
     training = {"patients": split.to_dict(),
                 "n_images": {n: len(parts[n].images) for n in parts}, "n_tiles": {n: len(parts[n]) for n in parts},
                 "split": {"fractions": list(plan.fractions), "seed": plan.split_seed,
@@ -150,12 +145,11 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
                           "stage 2: " + (f"{plan.finetune_epochs} epochs of full fine-tuning"
                                          if plan.finetune_epochs else "not run"),
                 "selection": ("temperature" if plan.config.head == "linear" else "early stopping, temperatures")
-                             + " and the uncertain threshold on validation patients only",
+                             + " and the conformal calibration on validation patients only",
                 "members": summaries}
-    uncertainty = {"threshold": choice["threshold"], "level": "image",
-                   "rule": "image uncertainty = (entropy(mean p) + 2 * member std of mean p) / 2; 'uncertain' "
-                           "above the threshold", "choice": choice}
-    save_model(ensemble, spec, out_dir, {**card_fields, "training": training, "uncertainty": uncertainty})
+    uncertainty = {"level": "image", "rule": "calibrated margin 1 - |2p - 1| of the image's mean p; 'review' when "
+                                             "the conformal prediction set holds both labels"}
+    save_model(ensemble, spec, out_dir, {**card_fields, "training": training, "uncertainty": uncertainty, **trust})
     loaded = load_model(out_dir)  # score what was saved (float16 weights), through the full network
     metrics: dict[str, Any] = {"image_aggregation": IMAGE_AGGREGATION}
     for name in ("validation", "test"):
@@ -163,7 +157,7 @@ def train_lite_ensemble(tileset: TileSet, plan: LitePlan, out_dir: Path, card_fi
         if len(part):
             prediction = predict_tileset(loaded.ensemble, part, loaded.spec)
             metrics[name] = evaluation_report(part, prediction)
-            metrics[name]["reliability"] = image_reliability(part, prediction, choice["threshold"], plan.seed)
+            metrics[name]["reliability"] = image_reliability(part, prediction, trust["conformal"]["image"], plan.seed)
     training["total_seconds"] = round(time.monotonic() - started, 1)
     card = update_card(out_dir, {"training": training, "metrics": metrics, "summary": held_out_summary(metrics)})
     return TrainedEnsemble(out_dir, card, [])

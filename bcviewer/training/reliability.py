@@ -1,9 +1,10 @@
 """Image-level uncertainty, risk-coverage curves, the "uncertain" threshold and patient bootstrap CIs.
 
 Image uncertainty follows the tile rule of :mod:`bcviewer.nets.ensemble`, applied to the image's
-mean probability: ``(entropy(p_image) + 2 * std over members of their image p) / 2``. The app calls
-an image (or tile) "uncertain" when its uncertainty exceeds a threshold chosen on validation
-patients only: the largest threshold whose confident validation images reach the target accuracy.
+mean probability: the calibrated margin ``1 - |2 p_image - 1|``. A threshold on it (chosen on
+validation patients only: the largest whose confident validation images reach the target
+accuracy) is an analysis tool of cross-validation; the app itself flags images for review by
+their conformal prediction set (:mod:`bcviewer.inference.trust`).
 """
 
 from __future__ import annotations
@@ -14,21 +15,19 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from bcviewer.nets.ensemble import EnsemblePrediction, binary_entropy_bits
+from bcviewer.nets.ensemble import EnsemblePrediction
 
 COVERAGES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def image_outputs(image_index: np.ndarray, n_images: int, prediction: EnsemblePrediction
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per image: mean p_malignant, uncertainty (module rule), and the kept image indices."""
+    """Per image: mean p_malignant, uncertainty (the margin, module rule), and the kept image indices."""
     counts = np.bincount(image_index, minlength=n_images)
     kept = np.flatnonzero(counts > 0)
     p = np.bincount(image_index, weights=prediction.p_malignant, minlength=n_images)[kept] / counts[kept]
-    members = np.stack([np.bincount(image_index, weights=prediction.member_probs[:, m], minlength=n_images)[kept]
-                        / counts[kept] for m in range(prediction.member_probs.shape[1])], axis=1)
-    uncertainty = (binary_entropy_bits(p) + 2.0 * members.std(axis=1)) / 2.0
-    return p, uncertainty, kept
+    # No member spread in the rule: on unseen patients it ranked errors worse than chance (issue 20).
+    return p, 1.0 - np.abs(2.0 * p - 1.0), kept
 
 
 def risk_coverage(y: np.ndarray, p: np.ndarray, uncertainty: np.ndarray,

@@ -74,6 +74,7 @@ class AnalysisEventsMixin(_Base):
         if layer.tile_count != len(scores):
             layer.set_grid(scores.rects(), [t.row for t in scores.grid], [t.col for t in scores.grid])
         layer.set_scores(range(len(scores)), scores.p_malignant, scores.uncertainty)  # type: ignore[arg-type]
+        layer.set_trust(scores.tile_sets(), scores.tile_outside() if scores.trust.looks is not None else None)
         self.actions.cancel.setEnabled(False)
         self._set_exports_enabled(scores.n_done > 0)
         self.view.update()

@@ -138,6 +138,7 @@ class AnalysisPanel(QWidget):
         self.probability_label.setFont(font)
         self.label_label = QLabel("")
         self.label_label.setFont(font)
+        self.label_label.setWordWrap(True)  # "REVIEW (leaning ...) · OUTSIDE TRAINING DATA" is long
         self.uncertainty_label = QLabel("")
         self.uncertainty_label.setWordWrap(True)
         self.members_table = QTableWidget(0, 2)
@@ -260,15 +261,15 @@ class AnalysisPanel(QWidget):
         label = scores.image_label or "–"
         color = "#c62828" if label == "malignant" else "#2e7d32"
         verdict = f"<span style='color:{color}'>{label.upper()}</span>"
-        if scores.image_uncertain:  # above the model card's "uncertain" threshold: say so first
-            verdict = f"<span style='color:#b35c00'>UNCERTAIN</span> (leaning {verdict})"
+        if scores.image_uncertain:  # the conformal set holds both labels: a person must decide
+            verdict = f"<span style='color:#b35c00'>REVIEW</span> (leaning {verdict})"
+        if scores.image_outside:
+            verdict += " <span style='color:#b0009a'>· OUTSIDE TRAINING DATA</span>"
         self.label_label.setText(
             f"{verdict}<span style='font-weight:normal'> · uncertainty {scores.image_uncertainty:.3f}</span>"
         )
-        self.label_label.setToolTip("Uncertainty runs from 0 (every member certain, all agreeing) to 1")
-        self.uncertainty_label.setText(
-            f"Label threshold {scores.threshold:.2f} · uncertainty 0 = members certain and agreeing, 1 = maximal"
-        )
+        self.label_label.setToolTip(trust_explanation(scores))
+        self.uncertainty_label.setText(trust_line(scores))
         probs = scores.image_member_probs
         names = member_names(card, len(probs))
         self.members_table.setRowCount(len(probs))
@@ -279,6 +280,35 @@ class AnalysisPanel(QWidget):
             self.members_table.setItem(row, 1, item)
         cnn, lstm = mean_attention(scores)
         self.attention_bar.set_weights(cnn, lstm)
+
+
+def trust_line(scores: TileScores) -> str:
+    """The line under the verdict: threshold, uncertainty scale, the prediction set and its coverage."""
+    parts = [f"Label threshold {scores.threshold:.2f} · uncertainty 0 = sure, 1 = a coin toss"]
+    sets = scores.trust.image_sets
+    if sets is not None and scores.image_set is not None:
+        shown = {"review": "benign or malignant", "none": "no label fits"}.get(scores.image_set, scores.image_set)
+        parts.append(f"{sets.confidence:.0%} prediction set: {shown}")
+    else:
+        parts.append("this model has no conformal calibration: no review flag")
+    if scores.image_outside is not None:
+        share = float(scores.tile_outside()[scores.done].mean()) if scores.n_done else 0.0
+        parts.append(f"{share:.0%} of tiles outside the training data")
+    return " · ".join(parts)
+
+
+def trust_explanation(scores: TileScores) -> str:
+    """Tooltip of the verdict: what each trust signal means."""
+    lines = ["Uncertainty is the calibrated margin 1 - |2p - 1|: 0 when the model is sure, 1 at p = 0.5."]
+    sets = scores.trust.image_sets
+    if sets is not None:
+        lines.append(f"The prediction set holds the true label for at least {sets.confidence:.0%} of images like "
+                     f"the {sets.calibration.size} calibration images (patients held out from training); "
+                     "REVIEW means both labels remain possible.")
+    if scores.trust.looks is not None:
+        lines.append("OUTSIDE TRAINING DATA: at least half of the tiles look unlike any training tile "
+                     "(colour, stain and sharpness); the score there is not backed by training data.")
+    return "\n".join(lines)
 
 
 def mean_attention(scores: TileScores) -> tuple[float, float]:

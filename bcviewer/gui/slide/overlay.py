@@ -40,6 +40,10 @@ def colormap_lut(name: str) -> np.ndarray:
     return core_lut(name if name in available else DEFAULT_COLORMAP)
 
 
+REVIEW_COLOR = QColor(255, 140, 0)
+OUTSIDE_COLOR = QColor(255, 0, 200)
+
+
 @dataclass(frozen=True)
 class TileInfo:
     """What the tooltip says about one tile."""
@@ -50,6 +54,8 @@ class TileInfo:
     rect: tuple[float, float, float, float]
     probability: float | None
     uncertainty: float | None
+    prediction_set: str | None = None  # benign / malignant / review; None: the model has no calibration
+    outside_training: bool | None = None  # None: the model has no outside-training density
 
 
 class HeatmapLayer:
@@ -61,6 +67,9 @@ class HeatmapLayer:
         self.cols = np.zeros(0, dtype=np.int64)
         self.probabilities = np.zeros(0, dtype=np.float64)
         self.uncertainties = np.zeros(0, dtype=np.float64)
+        self.sets: list[str | None] = []
+        self.outside: np.ndarray | None = None  # None: the model has no outside-training density
+        self.show_uncertainty = False  # colour by uncertainty and outline review / outside tiles
         self.colormap = DEFAULT_COLORMAP
         self.opacity = DEFAULT_OPACITY
         self.threshold = 0.0
@@ -81,6 +90,8 @@ class HeatmapLayer:
         self.cols = np.asarray(cols, dtype=np.int64)
         self.probabilities = np.full(len(self.rects), np.nan)
         self.uncertainties = np.full(len(self.rects), np.nan)
+        self.sets = [None] * len(self.rects)
+        self.outside = None
         self._colors = None
         self._smooth_image = None
 
@@ -110,6 +121,15 @@ class HeatmapLayer:
             self.uncertainties[idx] = uncertainties
         self._colors = None
         self._smooth_image = None
+
+    def set_trust(self, sets: list[str | None], outside: np.ndarray | None) -> None:
+        """Each tile's prediction set and outside-training flag (None: the model gives none)."""
+        self.sets = list(sets)
+        self.outside = None if outside is None else np.asarray(outside, dtype=bool)
+
+    def set_show_uncertainty(self, on: bool) -> None:
+        self.show_uncertainty = bool(on)
+        self._colors = None
 
     @property
     def tile_count(self) -> int:
@@ -161,7 +181,8 @@ class HeatmapLayer:
 
     def _tile_colors(self) -> list[QColor]:
         if self._colors is None or self._lut is None:
-            self._colors = [self.color_of(p) if not np.isnan(p) else QColor(0, 0, 0, 0) for p in self.probabilities]
+            values = self.uncertainties if self.show_uncertainty else self.probabilities
+            self._colors = [self.color_of(v) if not np.isnan(v) else QColor(0, 0, 0, 0) for v in values]
         return self._colors
 
     # ---- queries --------------------------------------------------------------------------
@@ -182,6 +203,8 @@ class HeatmapLayer:
             tuple(float(v) for v in self.rects[index]),  # type: ignore[arg-type]
             None if np.isnan(p) else float(p),
             None if np.isnan(u) else float(u),
+            self.sets[index] if index < len(self.sets) else None,
+            None if self.outside is None or np.isnan(p) else bool(self.outside[index]),
         )
 
     def visible_indices(self, area: QRectF) -> np.ndarray:
@@ -208,17 +231,20 @@ class HeatmapLayer:
                 t = transform
                 to_screen = QTransform(t.scale, 0, 0, t.scale, -t.origin_x * t.scale, -t.origin_y * t.scale)
                 painter.setClipPath(to_screen.map(self.tissue_path), Qt.ClipOperation.IntersectClip)
-            smooth = self._smooth() if self.smooth else None
+            smooth = self._smooth() if self.smooth and not self.show_uncertainty else None
             if smooth is not None:
                 image, ds = smooth
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
                 painter.drawImage(transform.screen_rect(0, 0, image.width() * ds, image.height() * ds), image)
             else:
                 colors = self._tile_colors()
-                shown = indices[self.probabilities[indices] >= self.threshold]  # NaN (not scored) is False
+                floor = 0.0 if self.show_uncertainty else self.threshold  # every scored tile has an uncertainty
+                shown = indices[self.probabilities[indices] >= floor]  # NaN (not scored) is False
                 for i, (x, y, w, h) in zip(shown.tolist(), transform.screen_rects(self.rects[shown]).tolist()):
                     painter.fillRect(x, y, w, h, colors[i])
             painter.restore()
+        if self.visible and self.show_uncertainty:
+            self._paint_trust_marks(painter, transform, indices)
         if self.show_grid:
             painter.setPen(QPen(QColor(255, 255, 255, 150), 0))
             for x, y, w, h in transform.screen_rects(self.rects[indices]).tolist():
@@ -227,6 +253,16 @@ class HeatmapLayer:
             x, y, w, h = self.rects[hovered]
             painter.setPen(QPen(QColor(20, 220, 255), 2))
             painter.drawRect(transform.screen_rect(x, y, w, h).adjusted(1, 1, -1, -1))
+
+    def _paint_trust_marks(self, painter: QPainter, transform: ViewTransform, indices: np.ndarray) -> None:
+        """Outline tiles whose prediction set is "review" (orange) and tiles outside the training
+        data (magenta, dashed), so the uncertainty layer shows where to look."""
+        review = [i for i in indices.tolist() if i < len(self.sets) and self.sets[i] in ("review", "none")]
+        outside = [] if self.outside is None else [i for i in indices.tolist() if self.outside[i]]
+        for marked, pen in ((review, QPen(REVIEW_COLOR, 2)), (outside, QPen(OUTSIDE_COLOR, 2, Qt.PenStyle.DashLine))):
+            painter.setPen(pen)
+            for x, y, w, h in transform.screen_rects(self.rects[marked]).tolist() if marked else []:
+                painter.drawRect(x + 1, y + 1, w - 3, h - 3)
 
     def _smooth(self) -> tuple[QImage, float] | None:
         """The smooth map as an RGBA image (built once per change; None until the core has loaded)."""

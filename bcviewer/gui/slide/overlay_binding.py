@@ -27,6 +27,7 @@ class OverlayBinding(QObject):
         controls.opacity_changed.connect(self.set_opacity)
         controls.threshold_changed.connect(self.set_threshold)
         controls.smooth_changed.connect(self.set_smooth)
+        controls.uncertainty_changed.connect(self.set_show_uncertainty)
 
     def restore(self) -> None:
         """Apply the stored preferences to the layer, the controls and the toggles."""
@@ -79,6 +80,10 @@ class OverlayBinding(QObject):
     def set_smooth(self, on: bool) -> None:
         self.view.heatmap.set_smooth(on)
         self.settings.set_overlay(smooth=on)
+        self.view.update()
+
+    def set_show_uncertainty(self, on: bool) -> None:
+        self.view.heatmap.set_show_uncertainty(on)
         self.view.update()
 
     def set_threshold(self, value: float) -> None:

@@ -58,6 +58,10 @@ class ColorBar(QWidget):
         painter.end()
 
 
+PROBABILITY_SCALE = "Malignant probability"
+UNCERTAINTY_SCALE = "Uncertainty (0 sure, 1 a coin toss)"
+
+
 class OverlayControls(QWidget):
     """Widgets for the heatmap's look; emits the new value when the user changes one."""
 
@@ -65,12 +69,15 @@ class OverlayControls(QWidget):
     opacity_changed = Signal(float)
     threshold_changed = Signal(float)
     smooth_changed = Signal(bool)
+    uncertainty_changed = Signal(bool)  # the Uncertainty style was chosen (True) or left (False)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.style = QComboBox()
-        self.style.addItems(["Tiles", "Smooth"])
-        self.style.setToolTip("Tiles: one block of colour per scored tile. Smooth: interpolated between tiles")
+        self.style.addItems(["Tiles", "Smooth", "Uncertainty"])
+        self.style.setToolTip("Tiles: one block of colour per scored tile. Smooth: interpolated between tiles. "
+                              "Uncertainty: tiles coloured by uncertainty (0 sure, 1 a coin toss); orange outline: "
+                              "the prediction set is 'review'; dashed magenta: outside the training data")
         self.colormap = QComboBox()
         self.colormap.addItems(list(COLORMAPS))
         self.colormap.setToolTip("Colour scale of the heatmap")
@@ -93,10 +100,11 @@ class OverlayControls(QWidget):
         form.addRow("Colormap", self.colormap)
         form.addRow("Opacity", _row(self.opacity, self._opacity_label))
         form.addRow("Threshold", _row(self.threshold, self._threshold_label))
-        form.addRow(QLabel("Malignant probability"))
+        self.scale_label = QLabel(PROBABILITY_SCALE)
+        form.addRow(self.scale_label)
         form.addRow(self.colorbar)
 
-        self.style.currentIndexChanged.connect(lambda i: self.smooth_changed.emit(i == 1))
+        self.style.currentIndexChanged.connect(self._on_style)
         self.colormap.currentTextChanged.connect(self._on_colormap)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.threshold.valueChanged.connect(self._on_threshold)
@@ -105,7 +113,8 @@ class OverlayControls(QWidget):
         """Show stored values without emitting change signals."""
         for w in (self.style, self.colormap, self.opacity, self.threshold):
             w.blockSignals(True)
-        self.style.setCurrentIndex(1 if smooth else 0)
+        uncertainty = self.style.currentIndex() == 2  # not a stored preference: kept while the view lives
+        self.style.setCurrentIndex(2 if uncertainty else (1 if smooth else 0))
         self.colormap.setCurrentText(colormap if colormap in COLORMAPS else self.colormap.itemText(0))
         self.opacity.setValue(round(opacity * 100))
         self.threshold.setValue(round(threshold * 100))
@@ -115,6 +124,12 @@ class OverlayControls(QWidget):
         self.colorbar.set_threshold(threshold)
         self._opacity_label.setText(f"{self.opacity.value()}%")
         self._threshold_label.setText(f"{threshold:.2f}")
+
+    def _on_style(self, index: int) -> None:
+        self.scale_label.setText(UNCERTAINTY_SCALE if index == 2 else PROBABILITY_SCALE)
+        self.uncertainty_changed.emit(index == 2)
+        if index != 2:
+            self.smooth_changed.emit(index == 1)
 
     def _on_colormap(self, name: str) -> None:
         self.colorbar.set_lut(colormap_lut(name))

@@ -42,6 +42,14 @@ def tile_tooltip(info: TileInfo) -> str:
         lines.append(f"malignant probability: {info.probability:.3f}")
         if info.uncertainty is not None:
             lines.append(f"uncertainty: {info.uncertainty:.3f}")
+        if info.prediction_set == "review":
+            lines.append("prediction set: benign or malignant: review this tile")
+        elif info.prediction_set == "none":
+            lines.append("prediction set: no label fits: review this tile")
+        elif info.prediction_set is not None:
+            lines.append(f"prediction set: {info.prediction_set} only")
+        if info.outside_training:
+            lines.append("outside training data: this tile looks unlike any the model learnt from")
     return "\n".join(lines)
 
 
