@@ -122,7 +122,9 @@ def main() -> int:
     args = parser.parse_args()
     directory = resolve_model_dir(args.model)
     model = load_model(directory)
-    kind, folder = model.card["data"]["kind"], args.data / model.card["data"]["folder"]
+    kind = model.card["data"]["kind"]
+    # a model trained on several folders names them all; the data root then holds every one
+    folder = args.data if model.card["data"].get("folders") else args.data / model.card["data"]["folder"]
     options = IDC_OPTIONS if kind == "idc" else OPTIONS
     patients = model.card["training"]["patients"]
     _, val = labelled_inputs(folder, kind, patients=patients["val"])
@@ -143,7 +145,7 @@ def main() -> int:
     predictor = Predictor(model)
     _, test = labelled_inputs(folder, kind, patients=patients["test"])
     parts = [("test", test)]
-    if kind == "breakhis":
+    if kind == "breakhis" and not model.card["data"].get("folders"):
         seen = {p for part in patients.values() for p in part}
         groups = {p.rstrip("ABCDEFGH") for p in seen}
         _, multimag = labelled_inputs(args.data / "breakhis_multimag", "breakhis")

@@ -93,7 +93,7 @@ def test_subtype_table_matches_breakhis_folder_names() -> None:
     ("filename", "message"),
     [
         ("photo.png", "is not a BreakHis image name"),
-        ("SOB_B_A-14-22549AB-100-001.jpg", "is not a BreakHis image name"),
+        ("SOB_B_A-14-22549AB-100-001.tif", "is not a BreakHis image name"),
         ("SOB_B_A-14-22549AB-100.png", "is not a BreakHis image name"),
         ("SOB_B_DC-14-13412-100-001.png", "contradicts itself"),
         ("SOB_M_A-14-22549AB-100-001.png", "contradicts itself"),

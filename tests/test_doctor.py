@@ -41,7 +41,10 @@ def test_every_folder_under_models_is_found_and_histology_fits_the_budget(clean_
     assert {"breakhis-100x", "idc-wsi"} <= set(shipped)
     for name in shipped:
         assert resolve_histology(name) == ROOT / "models" / name
-    size = sum(f.stat().st_size for name in shipped for f in (ROOT / "models" / name).rglob("*") if f.is_file())
+    # the ONNX Runtime cache a checkout writes next to the weights is not shipped (setup.py leaves it out)
+    caches = {"weights.onnx", "weights.onnx.json"}
+    size = sum(f.stat().st_size for name in shipped for f in (ROOT / "models" / name).rglob("*")
+               if f.is_file() and f.name not in caches)
     assert size <= HISTOLOGY_BUDGET_BYTES, f"shipped histology models take {size / 2**20:.1f} MB > 60 MB"
 
 

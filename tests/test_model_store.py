@@ -252,7 +252,8 @@ def _check_trust_numbers(model: Any, shared_data: Path) -> None:
 
     card = model.card
     kind = card["data"]["kind"]
-    _, test = labelled_inputs(shared_data / card["data"]["folder"], kind, patients=card["training"]["patients"]["test"])
+    folder = shared_data if card["data"].get("folders") else shared_data / card["data"]["folder"]
+    _, test = labelled_inputs(folder, kind, patients=card["training"]["patients"]["test"])
     options = PredictOptions(formats=(), tile_px=50 if kind == "idc" else None)
     trust = evaluate_inputs(Predictor(model, runtime="onnx"), test, options)["trust"]
     expected = card["metrics"]["trust"]["test"]

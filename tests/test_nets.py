@@ -99,7 +99,7 @@ def test_ensemble_averages_member_probabilities_exactly() -> None:
     np.testing.assert_allclose(pred.member_probs, member, atol=1e-7)
     np.testing.assert_allclose(pred.p_malignant, 0.25 * member[:, 0] + 0.75 * member[:, 1], atol=1e-7)
     np.testing.assert_allclose(pred.member_std, np.abs(member[:, 0] - member[:, 1]) / 2, atol=1e-7)
-    np.testing.assert_allclose(pred.uncertainty, (pred.entropy + 2 * pred.member_std) / 2)
+    np.testing.assert_allclose(pred.uncertainty, 1 - np.abs(2 * pred.p_malignant - 1))  # the calibrated margin
     assert pred.attention.shape == (4, 2, 2)
     np.testing.assert_allclose(pred.attention.sum(axis=2), 1.0, atol=1e-6)
 

@@ -39,11 +39,12 @@ class LabelledInput:
 
 def labelled_inputs(folder: Path, kind: str = "auto", magnifications: Iterable[int] | None = None,
                     patients: Iterable[str] | None = None) -> tuple[str, list[LabelledInput]]:
-    """The labelled images of a BreakHis or IDC folder (``kind`` "auto" tells them apart by name)."""
+    """The labelled images of a BreakHis or IDC folder, at any depth (``kind`` "auto" tells them
+    apart by name); a BreakHis file name found twice counts once."""
     wanted = None if patients is None else set(patients)
     found: dict[str, Callable[[], list[LabelledInput]]] = {
         "breakhis": lambda: [LabelledInput(im.path, int(im.label == "malignant"), im.patient, im.subtype,
-                                           im.magnification) for im in index_breakhis(folder, magnifications)],
+                                           im.magnification) for im in _once(index_breakhis(folder, magnifications))],
         "idc": lambda: [LabelledInput(p.path, int(p.label), p.patient, "idc" if p.label else "non-idc", None)
                         for p in index_idc(folder)],
     }
@@ -63,6 +64,17 @@ def labelled_inputs(folder: Path, kind: str = "auto", magnifications: Iterable[i
         return name, chosen
     raise DatasetError(f"{folder} holds neither BreakHis images nor IDC patches "
                        "(names like SOB_B_A-14-22549AB-100-001.png or 10253_idx5_x1451_y1001_class0.png)")
+
+
+def _once(images: list[Any]) -> list[Any]:
+    """The first of images that share a file name (a data set copied into two folders counts once)."""
+    seen: set[str] = set()
+    kept = []
+    for image in images:
+        if image.path.name.lower() not in seen:
+            seen.add(image.path.name.lower())
+            kept.append(image)
+    return kept
 
 
 def evaluate_inputs(predictor: Predictor, inputs: Sequence[LabelledInput], options: PredictOptions,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from bcviewer.datasets._scan import existing_folder, png_files
+from bcviewer.datasets._scan import existing_folder, image_files
 from bcviewer.datasets.errors import DatasetError
 
 BENIGN = "benign"
@@ -37,13 +37,15 @@ BREAKHIS_MAGNIFICATIONS: frozenset[int] = frozenset({40, 100, 200, 400})
 _CLASS_LETTERS = {"B": BENIGN, "M": MALIGNANT}
 _NAME = re.compile(
     r"^SOB_(?P<letter>[A-Z])_(?P<code>[A-Z]+)-(?P<patient>\d+-[0-9A-Z]+)"
-    r"-(?P<mag>\d+)-(?P<seq>\d+)\.png$",
+    r"-(?P<mag>\d+)-(?P<seq>\d+)\.(?:png|jpe?g)$",
     re.IGNORECASE,
 )
 _EXPECTED = (
-    "expected SOB_<B|M>_<type>-<patient>-<magnification>-<number>.png, "
+    "expected SOB_<B|M>_<type>-<patient>-<magnification>-<number>.png (or .jpg), "
     "e.g. SOB_B_A-14-22549AB-100-001.png"
 )
+BREAKHIS_SUFFIXES = (".png", ".jpg", ".jpeg")
+"""BreakHis ships PNG; re-encoded copies of it (e.g. the 200X set in JPEG) keep the name's stem."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def index_breakhis(
     folder = existing_folder(root, "BreakHis")
     wanted = _checked_magnifications(magnifications)
     images: list[BreakHisImage] = []
-    for path in png_files(folder):
+    for path in image_files(folder, BREAKHIS_SUFFIXES):
         try:
             name = parse_breakhis_name(path.name)
         except DatasetError:

@@ -148,23 +148,35 @@ class HybridNet(nn.Module):
                       ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The network above the CNN trunk, from its feature map ``fmap`` (what training on cached
         trunk features uses). ``rows`` mode also needs the input ``x``."""
+        cnn_vec, lstm_vec = self.branch_vectors(fmap, x)
+        if lstm_vec is not None and self.zero_lstm:
+            lstm_vec = torch.zeros_like(lstm_vec)
+        logits, attention = self.fuse(cnn_vec, lstm_vec)
+        return (logits, attention) if return_attention else logits
+
+    def branch_vectors(self, fmap: torch.Tensor, x: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The CNN branch's and the LSTM branch's vectors (None without an LSTM), before fusion;
+        ablations that replace one branch's information (its mean, a shuffle) start here."""
         cnn_vec = self.cnn_proj(self.cnn_drop(self._pooled(fmap)))
         if not self.config.use_lstm:
-            logits = self.head(cnn_vec)
-            attention = torch.stack([torch.ones_like(logits[:, 0]), torch.zeros_like(logits[:, 0])], dim=1)
-            return (logits, attention) if return_attention else logits
+            return cnn_vec, None
         if x is None and self.config.rnn_mode == "rows":
             raise ValueError("rows mode reads the input image; pass x")
-        lstm_vec = self.lstm_proj(self._lstm_vector(x, fmap))  # type: ignore[arg-type]
-        if self.zero_lstm:
-            lstm_vec = torch.zeros_like(lstm_vec)
+        return cnn_vec, self.lstm_proj(self._lstm_vector(x, fmap))  # type: ignore[arg-type]
+
+    def fuse(self, cnn_vec: torch.Tensor, lstm_vec: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the ``(B, 2)`` branch attention from the two branch vectors."""
+        if lstm_vec is None:
+            logits = self.head(cnn_vec)
+            attention = torch.stack([torch.ones_like(logits[:, 0]), torch.zeros_like(logits[:, 0])], dim=1)
+            return logits, attention
         branches = torch.stack([cnn_vec, lstm_vec], dim=1)  # (B, 2, d)
         scores = self.attn_score(torch.tanh(self.attn_hidden(branches))).squeeze(-1)
         attention = torch.softmax(scores, dim=1)
         mixed = (attention.unsqueeze(-1) * branches).sum(dim=1)
         fused = mixed * torch.sigmoid(self.gate(cnn_vec * lstm_vec))
-        logits = self.head(fused)
-        return (logits, attention) if return_attention else logits
+        return self.head(fused), attention
 
     def set_cnn_trainable(self, trainable: bool) -> None:
         """Freeze or unfreeze the CNN branch (stage 1 vs stage 2 of training).

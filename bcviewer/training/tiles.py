@@ -100,6 +100,21 @@ def breakhis_tiles(images: Sequence[BreakHisImage], size: tuple[int, int], rows:
     return TileSet(np.stack(tiles), labels, image_index, sources, "breakhis")
 
 
+def breakhis_collection(folders: Sequence[Path], size: tuple[int, int], reference: int = 100,
+                        progress: bool = False) -> TileSet:
+    """Every BreakHis image below ``folders`` (any magnification; a file name seen in an earlier
+    folder is skipped, so a copy is never counted twice), cut as ``predict`` cuts it: tiles with the
+    field of a 3x3 sub-image at the ``reference`` magnification."""
+    seen: set[str] = set()
+    images = []
+    for folder in folders:
+        for image in index_breakhis(folder):
+            if image.path.name.lower() not in seen:
+                seen.add(image.path.name.lower())
+                images.append(image)
+    return breakhis_tiles(images, size, progress=progress, matched_to=reference)
+
+
 def idc_tiles(patches: Sequence[IDCPatch], size: tuple[int, int], progress: bool = False) -> TileSet:
     """Each IDC patch as one tile resized to ``size``."""
     tiles = []
@@ -133,7 +148,8 @@ def load_tileset(folder: Path, size: tuple[int, int], kind: str = "auto", magnif
         images = [im for im in index_breakhis(folder, magnifications) if wanted is None or im.patient in wanted]
         if not images:
             raise DatasetError(f"none of the requested patients has BreakHis images in {folder}")
-        return breakhis_tiles(images, size, progress=progress)
+        # scale-matched, as predict cuts them (3x3 at 100X, 2x2 at 200X, ...)
+        return breakhis_tiles(images, size, progress=progress, matched_to=100)
     if kind == "idc":
         patches = [p for p in index_idc(folder) if wanted is None or p.patient in wanted]
         if not patches:
