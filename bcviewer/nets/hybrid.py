@@ -168,7 +168,7 @@ class HybridNet(nn.Module):
     def fuse(self, cnn_vec: torch.Tensor, lstm_vec: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the ``(B, 2)`` branch attention from the two branch vectors."""
         if lstm_vec is None:
-            logits = self.head(cnn_vec)
+            logits = self._standardised_linear(cnn_vec) if self._exports_linear() else self.head(cnn_vec)
             attention = torch.stack([torch.ones_like(logits[:, 0]), torch.zeros_like(logits[:, 0])], dim=1)
             return logits, attention
         branches = torch.stack([cnn_vec, lstm_vec], dim=1)  # (B, 2, d)
@@ -177,6 +177,16 @@ class HybridNet(nn.Module):
         mixed = (attention.unsqueeze(-1) * branches).sum(dim=1)
         fused = mixed * torch.sigmoid(self.gate(cnn_vec * lstm_vec))
         return self.head(fused), attention
+
+    def _exports_linear(self) -> bool:
+        return self.config.head == "linear" and not self.training
+
+    def _standardised_linear(self, vec: torch.Tensor) -> torch.Tensor:
+        """The linear head in eval mode, its batch norm written out: the ONNX exporter cannot
+        export a batch norm whose channel count the trace does not know (the pooled std has no
+        static shape), and in eval mode the two are the same arithmetic."""
+        norm, linear = self.head[0], self.head[1]
+        return linear((vec - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps))
 
     def set_cnn_trainable(self, trainable: bool) -> None:
         """Freeze or unfreeze the CNN branch (stage 1 vs stage 2 of training).

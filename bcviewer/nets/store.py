@@ -9,6 +9,7 @@ because unpickling can run arbitrary code.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bcviewer.checksums import sha256_of
-from bcviewer.safety import OutputWriteError, atomic_write_text
+from bcviewer.safety import OutputWriteError, atomic_write_text, current_umask
 from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
 from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
@@ -113,6 +114,8 @@ def save_model(ensemble: Ensemble, spec: InputSpec, directory: Path, card_fields
         state[key] = tensor.half() if half and tensor.is_floating_point() else tensor
     weights = directory / WEIGHTS_NAME
     save_file(state, str(weights))
+    # safetensors writes 0600 files; a model folder is shared with a lab group like any other output
+    os.chmod(weights, 0o666 & ~current_umask())
     card = {"format": CARD_FORMAT, **card_fields, "architecture": architecture_of(ensemble),
             "input": spec.to_dict(),
             "weights": {"file": WEIGHTS_NAME, "sha256": sha256_of(weights), "bytes": weights.stat().st_size,
