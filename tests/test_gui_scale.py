@@ -200,3 +200,25 @@ def test_the_tile_tooltip_says_review_and_outside_training_data() -> None:
     assert "prediction set: malignant only" in outside
     assert "outside training data: this tile looks unlike any the model learnt from" in outside
     assert "not scored yet" in unscored and "prediction set" not in unscored
+
+
+def test_a_cnn_only_model_is_named_as_such_and_shows_no_attention_bar(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from bcviewer.gui.slide.analysis_panel import AnalysisPanel, has_lstm, member_names
+    from bcviewer.inference import TileScores
+    from bcviewer.tiling import Tile, TileGrid
+
+    probe = {"architecture": {"members": [{"backbone": "efficientnet_lite0", "rnn_mode": "feature_map",
+                                           "use_lstm": False, "head": "linear"}]}}
+    hybrid = {"architecture": {"members": [{"backbone": "resnet18", "rnn_mode": "rows", "use_lstm": True}]}}
+    assert member_names(probe, 1) == ["efficientnet_lite0, linear read-out (no LSTM)"]
+    assert member_names(hybrid, 1) == ["resnet18 + LSTM (rows)"]
+    assert not has_lstm(probe) and has_lstm(hybrid) and has_lstm(None)
+    grid = TileGrid((Tile(0, 0, 10, 10, 0, 10, 10, 0, 0, 1.0),), (10, 10), 1, 1)
+    panel = AnalysisPanel()
+    qtbot.addWidget(panel)
+    scores = TileScores(grid, np.array([0.8]), np.array([0.4]), np.array([[0.8]]), np.array([[[1.0, 0.0]]]),
+                        np.ones(1, bool))
+    panel.show_result(scores, probe)
+    assert panel.attention_bar.isHidden() and "No LSTM branch" in panel.attention_title.text()
+    panel.show_result(scores, hybrid)
+    assert not panel.attention_bar.isHidden()

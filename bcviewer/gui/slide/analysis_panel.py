@@ -54,14 +54,24 @@ def eta_seconds(batch: ScoreBatch) -> float:
 
 
 def member_names(card: dict[str, Any] | None, count: int) -> list[str]:
-    """'resnet18 + LSTM (rows)' per ensemble member, from the model card's architecture section."""
+    """'resnet18 + LSTM (rows)' per ensemble member (or 'efficientnet_lite0, linear read-out' for a
+    member without an LSTM), from the model card's architecture section."""
     members = ((card or {}).get("architecture") or {}).get("members") or []
     names = []
     for i in range(count):
         m = members[i] if i < len(members) and isinstance(members[i], dict) else {}
         backbone, rnn = m.get("backbone"), m.get("rnn_mode")
-        names.append(f"{backbone} + LSTM ({rnn})" if backbone and rnn else f"member {i + 1}")
+        if backbone and m.get("use_lstm") is False:
+            names.append(f"{backbone}, {'linear' if m.get('head') == 'linear' else 'MLP'} read-out (no LSTM)")
+        else:
+            names.append(f"{backbone} + LSTM ({rnn})" if backbone and rnn else f"member {i + 1}")
     return names
+
+
+def has_lstm(card: dict[str, Any] | None) -> bool:
+    """Whether any member of the card's architecture has an LSTM branch (unknown: assume it does)."""
+    members = ((card or {}).get("architecture") or {}).get("members") or []
+    return not members or any(not isinstance(m, dict) or m.get("use_lstm", True) for m in members)
 
 
 class AttentionBar(QWidget):
@@ -158,7 +168,9 @@ class AnalysisPanel(QWidget):
         rl.addWidget(self.probability_label)
         rl.addWidget(self.uncertainty_label)
         rl.addWidget(self.members_table)
-        rl.addWidget(QLabel("Branch attention (mean over tiles)"))
+        self.attention_title = QLabel("Branch attention (mean over tiles)")
+        self.attention_title.setWordWrap(True)
+        rl.addWidget(self.attention_title)
         rl.addWidget(self.attention_bar)
         self.result_box = result
 
@@ -280,6 +292,10 @@ class AnalysisPanel(QWidget):
             self.members_table.setItem(row, 1, item)
         cnn, lstm = mean_attention(scores)
         self.attention_bar.set_weights(cnn, lstm)
+        branches = has_lstm(card)  # a CNN-only model has no attention to show
+        self.attention_bar.setVisible(branches)
+        self.attention_title.setText("Branch attention (mean over tiles)" if branches
+                                     else "No LSTM branch: this model reads the CNN features alone")
 
 
 def trust_line(scores: TileScores) -> str:
