@@ -84,3 +84,17 @@ def test_viewer_and_cli_interleaved_lose_no_acknowledged_label(seed: int, tmp_pa
         row = rows.get(hid)
         assert row is not None, f"acknowledged label {reason} (history {hid}) was lost"
         assert (row.subimage_id, row.new_label, row.reason) == (sub, label, reason)
+
+
+def test_the_slide_opener_never_opens_a_label_project(tmp_path: Path, test_data: Path) -> None:
+    """Opening the project as a slide (a drop on the viewer) would open() and close() it in the
+    process that holds the panel's connection: refused by name, before any read."""
+    from bcviewer.slides import SlideError, open_slide
+
+    project = _project(tmp_path, test_data)
+    with LabelStore.open(project) as viewer:
+        viewer.counts()  # the connection now holds its locks and write-ahead log
+        for path in (project, project.with_name(project.name + "-wal")):
+            with pytest.raises(SlideError, match="is a label project, not a slide; open it in the Labeling tab"):
+                open_slide(path)
+        assert deleted_companions_held(project) == []

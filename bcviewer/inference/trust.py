@@ -115,19 +115,22 @@ def tile_looks(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 4 or rgb.shape[-1] != 3:
         raise ValueError(f"tile_looks needs (N, H, W, 3) tiles, got {rgb.shape}")
-    out = np.empty((len(rgb), len(LOOK_NAMES)), dtype=np.float64)
-    for i, tile in enumerate(rgb):
-        small = cv2.resize(np.ascontiguousarray(tile, dtype=np.uint8), (64, 64), interpolation=cv2.INTER_AREA)
-        f = small.reshape(-1, 3).astype(np.float64)
-        od = -np.log((f + 1.0) / 256.0)
-        hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV).reshape(-1, 3).astype(np.float64) / 255.0
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float64)
-        total = f.sum(axis=1) + 1.0
-        out[i] = (*od.mean(axis=0), *od.std(axis=0), float((f.min(axis=1) > 215).mean()),
-                  hsv[:, 1].mean(), hsv[:, 1].std(), float(((f[:, 0] - f[:, 2]) / total).mean()),
-                  float(((f[:, 1] - (f[:, 0] + f[:, 2]) / 2) / total).mean()),
-                  float(np.log1p(cv2.Laplacian(grey, cv2.CV_64F).var())))
-    return out
+    n = len(rgb)
+    if n == 0:
+        return np.zeros((0, len(LOOK_NAMES)))
+    small = np.stack([cv2.resize(np.ascontiguousarray(t, dtype=np.uint8), (64, 64), interpolation=cv2.INTER_AREA)
+                      for t in rgb])
+    mosaic = small.reshape(n * 64, 64, 3)  # colour conversions are per pixel: one call for the batch
+    hsv = cv2.cvtColor(mosaic, cv2.COLOR_RGB2HSV).reshape(n, -1, 3).astype(np.float64) / 255.0
+    grey = cv2.cvtColor(mosaic, cv2.COLOR_RGB2GRAY).reshape(n, 64, 64).astype(np.float64)
+    f = small.reshape(n, -1, 3).astype(np.float64)
+    od = -np.log((f + 1.0) / 256.0)
+    total = f.sum(axis=2) + 1.0
+    sharpness = [np.log1p(cv2.Laplacian(g, cv2.CV_64F).var()) for g in grey]  # per tile: no bleed across tiles
+    return np.column_stack([od.mean(axis=1), od.std(axis=1), (f.min(axis=2) > 215).mean(axis=1),
+                            hsv[:, :, 1].mean(axis=1), hsv[:, :, 1].std(axis=1),
+                            ((f[:, :, 0] - f[:, :, 2]) / total).mean(axis=1),
+                            ((f[:, :, 1] - (f[:, :, 0] + f[:, :, 2]) / 2) / total).mean(axis=1), sharpness])
 
 
 @dataclass(frozen=True, eq=False)

@@ -336,6 +336,9 @@ def _warn_once(p: Path, native: NativeMessages) -> None:
         _log.warning("%s (details in the log)", line)
 
 
+PROJECT_SUFFIXES = (".bcv", ".bcv-wal", ".bcv-shm", ".bcv-journal")
+
+
 def _check_file(p: Path) -> None:
     if p.is_dir():
         raise SlideIsDirectoryError(
@@ -351,6 +354,10 @@ def _check_file(p: Path) -> None:
         # Opening a named pipe blocks until something writes to it: never open one.
         raise UnsupportedFormatError(f"{p} is not a regular file (a named pipe, socket or device); "
                                      "bcviewer opens only slide and image files")
+    if p.name.lower().endswith(PROJECT_SUFFIXES):
+        # Never open() a label project here: closing that descriptor would drop the POSIX locks
+        # of the labeling panel's live SQLite connection (see bcviewer.labels.guard).
+        raise UnsupportedFormatError(f"{p.name} is a label project, not a slide; open it in the Labeling tab")
     try:
         with p.open("rb") as fh:
             first = fh.read(1)
