@@ -216,6 +216,22 @@ def test_model_card_text(models_dir: Path) -> None:
     assert "<h2>breakhis-100x</h2>" in text and "<h3>Architecture</h3>" in text and "hybrid-cnn-lstm-ensemble" in text
 
 
+def test_the_shipped_card_reads_without_walls_of_numbers() -> None:
+    """Calibration scores and the density's covariance are summarised on screen, not listed."""
+    import json
+
+    from bcviewer.nets import load_model
+
+    card = load_model("breakhis-100x").card
+    text = card_html(card)
+    n_tile = len(card["conformal"]["tile"]["scores"])
+    assert f"[{n_tile} numbers, from " in text and "[12 x 12 numbers, from " in text
+    for section in ("Conformal", "Outside training"):  # thousands of numbers in card.json, a few lines here
+        shown = text.split(f"<h3>{section}</h3>", 1)[1].split("<h3>", 1)[0]
+        assert len(shown) < 3000, (section, len(shown))
+    assert len(json.dumps(card["conformal"], indent=2)) > 10_000
+
+
 def test_the_qt_binding_keeps_reference_counts() -> None:
     """PySide6 6.12.0 drops a reference to True on every Signal.emit(); the viewer emits signals
     on every paint and mouse move, so it would crash within minutes (pyproject excludes it)."""

@@ -26,6 +26,22 @@ _CARD_ORDER = ("name", "description", "trained_on", "intended_use", "classes", "
 _HIDDEN = {"format", "library_versions"}
 
 
+LONG_LIST = 12  # numeric lists longer than this (calibration scores, covariance rows) are summarised
+
+
+def _readable(value: Any) -> Any:
+    """``value`` with long lists of numbers replaced by a one-line summary, for reading on screen."""
+    if isinstance(value, dict):
+        return {k: _readable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        flat = [v for row in value for v in (row if isinstance(row, list) else [row])]
+        if len(flat) > LONG_LIST and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
+            shape = f"{len(value)} x {len(value[0])}" if isinstance(value[0], list) else str(len(value))
+            return f"[{shape} numbers, from {min(flat):.4g} to {max(flat):.4g}; in card.json]"
+        return [_readable(v) for v in value]
+    return value
+
+
 def card_html(card: dict[str, Any]) -> str:
     """The model card as HTML: headings per section, nested values as indented JSON."""
     keys = [k for k in _CARD_ORDER if k in card] + [k for k in card if k not in _CARD_ORDER and k not in _HIDDEN]
@@ -40,7 +56,8 @@ def card_html(card: dict[str, Any]) -> str:
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in value) + "</ul>")
         else:
-            parts.append(f"<pre>{html.escape(json.dumps(value, indent=2, ensure_ascii=False))}</pre>")
+            text = json.dumps(_readable(value), indent=2, ensure_ascii=False)
+            parts.append(f"<pre>{html.escape(text)}</pre>")
     return "\n".join(parts)
 
 
