@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bcviewer.cli.main import main
+from bcviewer.errors import BcviewerError
 
 SVS = "slides/cmu_small_region.svs"
 PNG = "breakhis/SOB_B_A-14-22549AB-100-001.png"
@@ -73,6 +75,48 @@ def test_bad_input_is_one_line_and_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _info_raises(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    import bcviewer.cli.info
+
+    def run(args: object) -> int:
+        raise error
+
+    monkeypatch.setattr(bcviewer.cli.info, "run", run)
+
+
+def test_project_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BCVIEWER_DEBUG", raising=False)
+    _info_raises(monkeypatch, BcviewerError("the slide is\nunusable"))
+    assert main(["info", "any.svs"]) == 2
+    assert capsys.readouterr().err == "bcviewer info: the slide is\nunusable\n"
+
+
+def test_bcviewer_debug_reraises_with_the_traceback(monkeypatch: pytest.MonkeyPatch, test_data: Path) -> None:
+    monkeypatch.setenv("BCVIEWER_DEBUG", "1")
+    with pytest.raises(BcviewerError, match="does not exist"):
+        main(["info", "/no/such/slide.svs"])
+    _info_raises(monkeypatch, OSError("disk full"))
+    with pytest.raises(OSError, match="disk full"):
+        main(["info", "any.svs"])
+    monkeypatch.setenv("BCVIEWER_DEBUG", "0")  # off again: one line
+    assert main(["info", "any.svs"]) == 2
+
+
+def test_a_bug_is_not_turned_into_a_user_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BCVIEWER_DEBUG", raising=False)
+    _info_raises(monkeypatch, ValueError("a bug"))
+    with pytest.raises(ValueError, match="a bug"):
+        main(["info", "any.svs"])
+
+
+def test_bcviewer_debug_shows_the_traceback_of_the_console_command(test_data: Path) -> None:
+    cmd = [sys.executable, "-m", "bcviewer", "info", "/no/such/slide.svs"]
+    env = {**os.environ, "BCVIEWER_DEBUG": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" in result.stderr and "does not exist" in result.stderr
 
 
 def test_console_script_and_module_agree(test_data: Path) -> None:

@@ -73,7 +73,7 @@ def test_half_precision_weights_stay_close(tmp_path: Path) -> None:
     ensemble, folder = _save(tmp_path, half=True)
     loaded = load_model(folder / "card.json")
     rgb = np.random.default_rng(0).integers(0, 256, (4, 64, 96, 3), dtype=np.uint8)
-    pred = loaded.predict_rgb(rgb, batch_size=3)
+    pred = loaded.ensemble.predict_proba(loaded.preprocess(rgb))
     assert pred.p_malignant.shape == (4,) and pred.member_probs.shape == (4, 2)
     with torch.no_grad():
         reference = ensemble(loaded.preprocess(rgb))[:, 1].numpy()
@@ -175,16 +175,19 @@ def test_shipped_model_card_is_complete(name: str) -> None:
 
 
 def test_breakhis_model_scores_the_fixture_images(test_data: Path) -> None:
+    from bcviewer.inference import Predictor
     from bcviewer.slides import open_slide
     from bcviewer.tiling import subimage_grid
 
     model = load_model("breakhis-100x")
     assert model.spec.tile_scheme == "breakhis-3x3" and model.spec.magnification == "100X"
+    predictor = Predictor(model, device="cpu", runtime="torch")
     for path in sorted((test_data / "breakhis").glob("*.png")):
         with open_slide(path) as reader:
             grid = subimage_grid(reader, 3, 3)
             tiles = [grid.read_tile(reader, t) for t in grid]
-        pred = model.predict_rgb(tiles)
+            pred = predictor.run(reader, grid, batch_size=4)
+        assert pred.complete
         assert pred.p_malignant.shape == (9,) and pred.member_probs.shape == (9, len(model.ensemble.members))
         assert ((pred.p_malignant >= 0) & (pred.p_malignant <= 1)).all()
         assert ((pred.uncertainty >= 0) & (pred.uncertainty <= 1)).all()
@@ -202,10 +205,10 @@ def test_idc_model_reads_slides_at_the_patch_scale(test_data: Path) -> None:
 
     rgb = [np.array(Image.open(p).convert("RGB")) for p in patches]  # edge patches can be under 50 px
     assert {tile.shape for tile in rgb} >= {(50, 50, 3)}
-    pred = model.predict_rgb(rgb, batch_size=8)
+    pred = model.ensemble.predict_proba(model.preprocess(rgb))
     assert pred.p_malignant.shape == (len(patches),)
-    again = model.predict_rgb(rgb, batch_size=len(patches))
-    np.testing.assert_allclose(pred.p_malignant, again.p_malignant, atol=1e-6)
+    in_eights = [model.ensemble.predict_proba(model.preprocess(rgb[i:i + 8])) for i in range(0, len(rgb), 8)]
+    np.testing.assert_allclose(np.concatenate([p.p_malignant for p in in_eights]), pred.p_malignant, atol=1e-6)
 
 
 @pytest.mark.shared

@@ -15,6 +15,10 @@ from bcviewer.nets import (
     binary_entropy_bits,
     build_backbone,
     preprocess,
+    preprocess_numpy,
+    read_card,
+    resize_tiles,
+    resolve_model_dir,
 )
 
 SMALL = dict(rnn_hidden=16, rows_size=16, fusion_width=16)
@@ -129,6 +133,34 @@ def test_preprocess_resizes_and_normalises_exactly() -> None:
     assert torch.equal(single, x[:1])
     as_list = preprocess([tiles[0], np.zeros((5, 5, 3), np.uint8)], spec)
     assert as_list.shape == (2, 3, 4, 6)
+
+
+def _every_value_tiles(spec: InputSpec) -> np.ndarray:
+    """A tile at the input size holding every uint8 value in every channel, plus random tiles
+    resized to it; normalisation is per value and channel, so this covers every input."""
+    values = np.arange(256, dtype=np.uint8)
+    pattern = np.stack([values, values[::-1], np.roll(values, 101)], axis=-1)
+    every = np.resize(pattern, (spec.height * spec.width, 3)).reshape(1, spec.height, spec.width, 3)
+    assert spec.height * spec.width >= 256
+    random = np.random.default_rng(0).integers(0, 256, (5, 70, 90, 3), dtype=np.uint8)
+    return np.concatenate([every, resize_tiles(random, spec.size)])
+
+
+@pytest.mark.parametrize("model", ["breakhis-100x", "idc-wsi", "stain"])
+def test_numpy_preprocessing_is_bit_identical_to_torch(model: str) -> None:
+    from bcviewer.nets.stain import StainNormaliser
+
+    if model == "stain":
+        spec = InputSpec(width=32, height=32, mean=(0.7, 0.55, 0.68), std=(0.15, 0.2, 0.13),
+                         stain=StainNormaliser.default().to_dict())
+    else:
+        spec = InputSpec.from_dict(read_card(resolve_model_dir(model))["input"])
+    tiles = _every_value_tiles(spec)
+    unresized = np.random.default_rng(1).integers(0, 256, (3, 50, 61, 3), dtype=np.uint8)
+    for rgb in (tiles, tiles[0], list(tiles[:2]), unresized, [np.zeros((5, 7, 3), np.uint8)]):
+        expected, got = preprocess(rgb, spec).numpy(), preprocess_numpy(rgb, spec)
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.shape == expected.shape
+        assert np.array_equal(got, expected)
 
 
 def test_test_time_flips_average_the_four_flipped_views() -> None:

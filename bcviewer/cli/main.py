@@ -2,13 +2,17 @@
 
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a parser
 whose ``func`` default takes the parsed namespace and returns an exit code. Any
-:class:`~bcviewer.errors.BcviewerError` (or a bad path) becomes one line on stderr and exit code 2.
+:class:`~bcviewer.errors.BcviewerError` (or a bad path, an unusable database, an input too large
+for memory) becomes one line on stderr and exit code 2; any other exception is a bug and keeps its
+traceback. With the environment variable ``BCVIEWER_DEBUG=1`` the expected errors are re-raised
+too, so their traceback is shown.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sqlite3
 import sys
 from typing import Any
@@ -31,6 +35,13 @@ COMMANDS = {
     "doctor": "bcviewer.cli.doctor",
 }
 COMMAND_MODULES = list(COMMANDS.values())
+DEBUG_ENV = "BCVIEWER_DEBUG"
+"""Set to 1 to see the traceback of an error the CLI would print as one line."""
+
+
+def debug_mode() -> bool:
+    """True when ``BCVIEWER_DEBUG`` asks for tracebacks (any value but empty, 0, false, no, off)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 class _DefaultsFormatter(argparse.HelpFormatter):
@@ -101,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except BcviewerError as exc:
+        if debug_mode():
+            raise
         print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
@@ -110,11 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bcviewer {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError, sqlite3.Error) as exc:
-        # Last line of defence: a user error we did not anticipate still gets one line, no trace.
+    except (OSError, sqlite3.Error) as exc:
+        # A bad path, a full disk, a locked or damaged database: the user's to fix, one line.
+        # (Any other exception, a ValueError included, is a bug and keeps its traceback.)
+        if debug_mode():
+            raise
         print(f"bcviewer {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except MemoryError:
+        if debug_mode():
+            raise
         print(f"bcviewer {args.command}: not enough memory for this input (it declares sizes far beyond a "
               "real slide, image or table)", file=sys.stderr)
         return 2

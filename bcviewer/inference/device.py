@@ -1,10 +1,16 @@
-"""Choosing the torch device inference runs on: CUDA, then Apple MPS, then the CPU."""
+"""Choosing the torch device inference runs on: CUDA, then Apple MPS, then the CPU.
+
+PyTorch is imported by the functions only, so the error and the choices cost nothing to import.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from bcviewer.errors import BcviewerError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
@@ -14,6 +20,8 @@ class DeviceUnavailableError(BcviewerError):
 
 
 def _mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -24,6 +32,8 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
     ``"cuda"``, ``"cuda:1"`` and ``"mps"`` are checked and raise :class:`DeviceUnavailableError`
     with advice when absent, rather than failing later inside PyTorch.
     """
+    import torch
+
     if isinstance(preference, torch.device):
         preference = str(preference)
     text = (preference or "auto").strip().lower()

@@ -4,9 +4,10 @@ A small thread pool reads tiles (OpenSlide and OpenCV release the GIL while deco
 resizing) and keeps up to two batches of reads in flight. One feeder thread pulls jobs from the
 caller's iterable (so opening slides and building grids also happens in the background), packs
 tiles into batches, possibly spanning several small images, normalises them with
-:func:`bcviewer.nets.preprocess`, and hands messages to the consumer through a bounded
-``queue.Queue``: at most ``prefetch`` prepared batches wait there, so memory stays flat however
-large the input. Per job, :class:`JobStarted` comes first, then the :class:`TileBatch` es holding
+:func:`bcviewer.nets.preprocess` (a torch tensor) or, for ONNX Runtime, with the bit-identical
+:func:`bcviewer.nets.preprocess_numpy` (a numpy array, no PyTorch), and hands messages to the
+consumer through a bounded ``queue.Queue``: at most ``prefetch`` prepared batches wait there, so
+memory stays flat however large the input. Per job, :class:`JobStarted` comes first, then the :class:`TileBatch` es holding
 its tiles; :class:`JobFailed` ends a job that could not be read (the consumer knows a job is
 complete when all its tiles were scored).
 :meth:`TileFeeder.close` stops the feeder, drains the queue and joins every thread it started.
@@ -21,15 +22,17 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-import torch
 
 from bcviewer.inference.trust import tile_looks
-from bcviewer.nets import InputSpec, preprocess, resize_tiles
+from bcviewer.nets.preprocess import InputSpec, preprocess, preprocess_numpy, resize_tiles
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
+
+if TYPE_CHECKING:
+    import torch
 
 _POLL_S = 0.05
 
@@ -59,13 +62,14 @@ class JobStarted:
 
 @dataclass(frozen=True)
 class TileBatch:
-    """Preprocessed tiles; row i is tile ``tile_ids[i]`` of job ``job_ids[i]``. ``looks`` holds each
+    """Preprocessed tiles; row i is tile ``tile_ids[i]`` of job ``job_ids[i]``. ``x`` is a torch
+    tensor, or a numpy array from a feeder made with ``as_numpy``. ``looks`` holds each
     tile's colour and texture descriptors (:func:`bcviewer.inference.trust.tile_looks`) when the
     feeder was asked for them."""
 
     job_ids: np.ndarray
     tile_ids: np.ndarray
-    x: torch.Tensor
+    x: torch.Tensor | np.ndarray
     looks: np.ndarray | None = None
 
 
@@ -92,14 +96,18 @@ class _Stopped(Exception):
 
 
 class TileFeeder:
-    """Iterate :data:`FeederMessage` s for ``jobs``; use as a context manager."""
+    """Iterate :data:`FeederMessage` s for ``jobs``; use as a context manager.
+
+    ``as_numpy``: batches hold numpy arrays (:func:`bcviewer.nets.preprocess_numpy`, for ONNX
+    Runtime) instead of torch tensors; ``pin_memory`` applies to tensors only.
+    """
 
     def __init__(self, jobs: Iterable[SlideJob], spec: InputSpec, batch_size: int, *, workers: int = 2,
-                 prefetch: int = 2, pin_memory: bool = False, looks: bool = False) -> None:
+                 prefetch: int = 2, pin_memory: bool = False, looks: bool = False, as_numpy: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         self._jobs, self._spec, self._batch_size, self._pin = jobs, spec, batch_size, pin_memory
-        self._looks = looks
+        self._looks, self._numpy = looks, as_numpy
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="bcviewer-read")
@@ -224,9 +232,13 @@ class TileFeeder:
 
     def _emit(self, buffer: list[tuple[int, int, np.ndarray]]) -> None:
         rgb = np.stack([b[2] for b in buffer])
-        x = preprocess(rgb, self._spec)
-        if self._pin:
-            x = x.pin_memory()
+        x: torch.Tensor | np.ndarray
+        if self._numpy:
+            x = preprocess_numpy(rgb, self._spec)
+        else:
+            x = preprocess(rgb, self._spec)
+            if self._pin:
+                x = x.pin_memory()
         job_ids = np.array([b[0] for b in buffer], dtype=np.int64)
         # on the resized tile the model sees, before stain normalisation and scaling
         looks = tile_looks(rgb) if self._looks else None

@@ -5,10 +5,12 @@ queue), and the forward pass runs on the calling thread: on the CPU in ONNX Runt
 a GPU in torch under ``torch.inference_mode`` (with autocast float16 and channels_last memory on
 CUDA); see :mod:`bcviewer.inference.runtime` for the rule and the split of threads. Scores come
 back one batch at a time, through :meth:`Predictor.iter_batches` (a generator) or the
-``on_batch`` callback of :meth:`Predictor.run`; :meth:`Predictor.iter_results` scores a stream of
-slides (a folder) with batches that span images. A ``threading.Event`` cancels between batches; every thread the
-predictor started has ended when ``run`` returns or the generator is closed. Qt-free, so a GUI
-worker thread can drive it.
+``on_batch`` callback of :meth:`Predictor.run` (each :class:`ScoreBatch`);
+:meth:`Predictor.iter_results` scores a stream of slides (a folder) with batches that span images
+(``on_tiles_done`` gets each batch's number of tiles). With ONNX Runtime, batches are preprocessed
+in numpy (:func:`bcviewer.nets.preprocess_numpy`, bit-identical to the torch path) and never become
+tensors. A ``threading.Event`` cancels between batches; every thread the predictor started has ended
+when ``run`` returns or the generator is closed. Qt-free, so a GUI worker thread can drive it.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ import torch
 
 from bcviewer.inference.device import choose_device
 from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch, TileFeeder
-from bcviewer.inference.runtime import OnnxEnsemble, choose_runtime, onnx_ensemble, thread_plan
+from bcviewer.inference.runtime import (
+    DEFAULT_BATCH_SIZE,
+    OnnxEnsemble,
+    choose_runtime,
+    onnx_ensemble,
+    thread_plan,
+)
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.inference.trust import Trust
 from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
-from bcviewer.nets.errors import ModelCardError
-from bcviewer.nets.onnx_export import OnnxExportError
+from bcviewer.nets.errors import ModelCardError, OnnxExportError
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 
-DEFAULT_BATCH_SIZE = 32
+__all__ = ["DEFAULT_BATCH_SIZE", "JobResult", "Predictor"]
 
 
 class Predictor:
@@ -88,10 +95,14 @@ class Predictor:
     def members(self) -> int:
         return len(self.ensemble.members)
 
-    def score_tensor(self, x: torch.Tensor) -> EnsemblePrediction:
-        """Forward one preprocessed ``(B, 3, H, W)`` batch (on any device) and return its scores."""
+    def score_tensor(self, x: torch.Tensor | np.ndarray) -> EnsemblePrediction:
+        """Forward one preprocessed ``(B, 3, H, W)`` batch (on any device) and return its scores.
+
+        A numpy batch (from :func:`bcviewer.nets.preprocess_numpy`) is for the ONNX runtimes only."""
         if self.onnx is not None:
             return self.onnx.predict(x)
+        if isinstance(x, np.ndarray):
+            raise TypeError("the torch runtime scores torch tensors (bcviewer.nets.preprocess), not numpy arrays")
         with torch.inference_mode():
             x = x.to(self.device, non_blocking=True)
             if self.channels_last:
@@ -101,7 +112,8 @@ class Predictor:
 
     def _feeder(self, jobs: Iterable[SlideJob], batch_size: int) -> TileFeeder:
         return TileFeeder(jobs, self.spec, batch_size, workers=self.read_workers, prefetch=self.prefetch,
-                          pin_memory=self.device.type == "cuda", looks=self.trust.looks is not None)
+                          pin_memory=self.device.type == "cuda", looks=self.trust.looks is not None,
+                          as_numpy=self.onnx is not None)
 
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
                      cancel: threading.Event | None = None) -> Iterator[ScoreBatch]:
@@ -128,15 +140,15 @@ class Predictor:
                                  self._distances(message))
 
     def iter_results(self, jobs: Iterable[SlideJob], batch_size: int = DEFAULT_BATCH_SIZE,
-                     cancel: threading.Event | None = None, on_batch: Callable[[int], None] | None = None,
+                     cancel: threading.Event | None = None, on_tiles_done: Callable[[int], object] | None = None,
                      threshold: float = DEFAULT_THRESHOLD) -> Iterator[JobResult]:
         """Score many slides as one stream and yield a :class:`JobResult` per job, in job order.
 
         Batches span slides, so folders of small images (9 sub-images each) still fill every
         batch and reading overlaps the forward pass. ``jobs`` is consumed on a background thread,
         so it may open the slides lazily. A job that fails (its ``error``, or a tile that cannot
-        be read) yields a result with the error; the others go on. ``on_batch(n_tiles)`` is
-        called after each batch. After ``cancel``, jobs not finished are not yielded. Slides of
+        be read) yields a result with the error; the others go on. ``on_tiles_done(n_tiles)`` is
+        called after each batch with its number of tiles. After ``cancel``, jobs not finished are not yielded. Slides of
         jobs with ``close_slide`` are closed after their result is handed over (or on exit).
         """
         members = self.members
@@ -158,8 +170,8 @@ class Predictor:
                             return
                         self._scatter(message, self.score_tensor(message.x), self._distances(message),
                                       accumulators)
-                        if on_batch is not None:
-                            on_batch(len(message.tile_ids))
+                        if on_tiles_done is not None:
+                            on_tiles_done(len(message.tile_ids))
                         for job_id in np.unique(message.job_ids).tolist():
                             acc = accumulators[job_id]
                             if acc.complete and job_id not in finished:
@@ -191,12 +203,12 @@ class Predictor:
             accumulators[job_id].add(batch.tile_ids[rows], prediction, rows, distances)
 
     def run(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
-            on_batch: Callable[[ScoreBatch], None] | None = None, cancel: threading.Event | None = None,
+            on_batch: Callable[[ScoreBatch], object] | None = None, cancel: threading.Event | None = None,
             threshold: float = DEFAULT_THRESHOLD) -> TileScores:
         """Score every tile of ``grid`` and return :class:`TileScores`.
 
-        ``on_batch`` is called on this thread after each batch (progress, live heatmap). After a
-        cancel the result is partial: ``done`` marks the scored tiles, the others are NaN, and
+        ``on_batch(batch)`` is called on this thread with each :class:`ScoreBatch` (progress, live
+        heatmap). After a cancel the result is partial: ``done`` marks the scored tiles, the others are NaN, and
         ``cancelled`` is True.
         """
         acc = _Accumulator(SlideJob(slide.path, slide, grid), self.members)

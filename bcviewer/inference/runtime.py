@@ -11,6 +11,9 @@ with ``benchmarks/bench_inference.py --sweep`` on 2 cores (benchmarks/README.md)
 machine 2 ORT threads + 1 reader was as fast as 2 + 2 and faster than 1 + 1 and 1 + 2; while other
 jobs loaded the cores, 1 + 1 was faster (a two-thread forward pass stalls when a reader or another
 process takes one of its cores). The plan follows the quiet case, a workstation's usual state.
+
+The module imports neither PyTorch nor ONNX Runtime at import time: the ONNX path takes numpy
+batches (:func:`bcviewer.nets.preprocess_numpy`), and the error and choices are torch-free.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from bcviewer.errors import BcviewerError
-from bcviewer.nets.ensemble import EnsemblePrediction, prediction_from_members
+from bcviewer.nets.prediction import EnsemblePrediction, prediction_from_members
 
 if TYPE_CHECKING:
+    import torch
+
     from bcviewer.nets import Ensemble, InputSpec, LoadedModel
 
 RUNTIME_CHOICES: tuple[str, ...] = ("auto", "onnx", "torch", "int8")
+DEFAULT_BATCH_SIZE = 32
+"""Tiles per forward pass unless the caller asks for another size (every runtime)."""
 
 
 class RuntimeUnavailableError(BcviewerError):
@@ -90,8 +96,8 @@ class OnnxEnsemble:
         return probs, attention
 
     def predict(self, x: np.ndarray | torch.Tensor) -> EnsemblePrediction:
-        """Scores of one preprocessed ``(B, 3, H, W)`` batch."""
-        if isinstance(x, torch.Tensor):
+        """Scores of one preprocessed ``(B, 3, H, W)`` batch (numpy, or a torch tensor)."""
+        if not isinstance(x, np.ndarray):  # a torch tensor
             x = x.detach().cpu().numpy()
         probs, attention = self.outputs(x)
         return prediction_from_members(probs, attention, self.member_weights)

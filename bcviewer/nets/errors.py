@@ -27,3 +27,7 @@ class UnsafeModelFormatError(ModelError):
 
 class ModelCardError(ModelError):
     """The model card is missing, unreadable, or does not match its weights."""
+
+
+class OnnxExportError(ModelError):
+    """The ensemble could not be exported to ONNX (or the cached file could not be written)."""

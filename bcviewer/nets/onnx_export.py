@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bcviewer.nets.ensemble import Ensemble
-from bcviewer.nets.errors import ModelError
+from bcviewer.nets.errors import OnnxExportError  # defined with the other model errors, torch-free
 
 OPSET = 17
 EXPORT_FORMAT = "bcviewer-onnx/1"  # bump when the graph's inputs, outputs or export recipe change
@@ -43,10 +43,6 @@ ONNX_NAME = "weights.onnx"
 SIDECAR_SUFFIX = ".json"
 INPUT_NAME = "x"
 OUTPUT_NAMES = ("member_probs", "attention")
-
-
-class OnnxExportError(ModelError):
-    """The ensemble could not be exported to ONNX (or the cached file could not be written)."""
 
 
 class EnsembleGraph(nn.Module):

@@ -1,80 +1,26 @@
-"""What a model expects as input, and the one function that turns RGB tiles into that tensor.
+"""Turning RGB tiles into what a model expects: one function per runtime, the same numbers.
 
-Training and inference both call :func:`preprocess`, so a model always sees tiles resized and
-normalised exactly as during training. The normalisation statistics come from the training fold.
+Training and inference both call :func:`preprocess` (a torch tensor), so a model always sees tiles
+resized and normalised exactly as during training; :func:`preprocess_numpy` produces the
+bit-identical float32 array without PyTorch, for ONNX Runtime. The normalisation statistics come
+from the training fold. :class:`InputSpec` lives in the torch-free :mod:`bcviewer.nets.cards`
+(re-exported here); this module imports torch only inside :func:`preprocess`.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
-from bcviewer.nets.errors import ModelCardError
+from bcviewer.nets.cards import InputSpec, stain_normaliser
 
+if TYPE_CHECKING:
+    import torch
 
-@dataclass(frozen=True)
-class InputSpec:
-    """Input size, normalisation and the physical scale of one tile.
-
-    ``width``/``height``: network input in pixels. ``mean``/``std``: per-channel RGB statistics
-    on the 0..1 scale. A tile is described either by ``tile_um`` (its side in micrometres, for
-    whole slides) with ``mpp`` (micrometres per pixel to read at), or by ``magnification`` and
-    ``tile_scheme`` (e.g. "100X", "breakhis-3x3": each microscopy image cut into 3x3 sub-images).
-    ``stain``: the Macenko reference every tile is normalised to after resizing (see
-    :mod:`bcviewer.nets.stain`), or None.
-    """
-
-    width: int
-    height: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    tile_um: float | None = None
-    mpp: float | None = None
-    tile_px: int | None = None
-    magnification: str | None = None
-    tile_scheme: str | None = None
-    stain: dict[str, Any] | None = field(default=None, hash=False)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) of the network input."""
-        return self.width, self.height
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict for the model card."""
-        data = asdict(self)
-        data["mean"], data["std"] = list(self.mean), list(self.std)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InputSpec:
-        """Rebuild from a model card's ``input`` section."""
-        known = {f.name for f in fields(cls)}
-        try:
-            kwargs = {k: v for k, v in data.items() if k in known}
-            kwargs["mean"] = tuple(float(v) for v in data["mean"])
-            kwargs["std"] = tuple(float(v) for v in data["std"])
-            spec = cls(**kwargs)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelCardError(f"model card's input section is incomplete or malformed ({exc})") from exc
-        if len(spec.mean) != 3 or len(spec.std) != 3 or min(spec.std) <= 0:
-            raise ModelCardError("model card's input normalisation needs 3 means and 3 positive stds")
-        if spec.stain is not None:
-            _stain_normaliser(json.dumps(spec.stain, sort_keys=True))  # a bad reference fails at load
-        return spec
-
-
-@lru_cache(maxsize=8)
-def _stain_normaliser(stain_json: str):  # type: ignore[no-untyped-def]
-    from bcviewer.nets.stain import StainNormaliser
-
-    return StainNormaliser.from_dict(json.loads(stain_json))
+__all__ = ["InputSpec", "preprocess", "preprocess_numpy", "resize_tiles"]
 
 
 def resize_tiles(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -89,9 +35,8 @@ def resize_tiles(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def preprocess(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> torch.Tensor:
-    """RGB uint8 tiles (one ``(H, W, 3)`` array, a list, or a ``(N, H, W, 3)`` batch) to the
-    normalised float32 ``(N, 3, height, width)`` tensor the model was trained on."""
+def _prepared_batch(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """Resized (and stain-normalised) ``(N, height, width, 3)`` uint8 tiles; every runtime's first step."""
     if isinstance(rgb, list):
         batch = np.stack([resize_tiles(t[None], spec.size)[0] for t in rgb]) if rgb else \
             np.zeros((0, spec.height, spec.width, 3), np.uint8)
@@ -101,9 +46,32 @@ def preprocess(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> torch.Ten
     if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
         raise ValueError(f"expected RGB uint8 tiles, got {batch.dtype} array of shape {batch.shape}")
     if spec.stain is not None:
-        normalise = _stain_normaliser(json.dumps(spec.stain, sort_keys=True))
+        normalise = stain_normaliser(json.dumps(spec.stain, sort_keys=True))
         batch = np.stack([normalise(tile) for tile in batch]) if len(batch) else batch
+    return batch
+
+
+def preprocess(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> torch.Tensor:
+    """RGB uint8 tiles (one ``(H, W, 3)`` array, a list, or a ``(N, H, W, 3)`` batch) to the
+    normalised float32 ``(N, 3, height, width)`` tensor the model was trained on."""
+    import torch
+
+    batch = _prepared_batch(rgb, spec)
     x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def preprocess_numpy(rgb: np.ndarray | list[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """:func:`preprocess` without PyTorch: the same float32 ``(N, 3, height, width)`` values, bit
+    for bit (the same float32 operations in the same order: ``/ 255``, ``- mean``, ``/ std``),
+    as a C-contiguous array ready for ONNX Runtime."""
+    batch = _prepared_batch(rgb, spec)
+    mean = np.asarray(spec.mean, dtype=np.float32)  # torch.tensor(spec.mean) rounds to float32 too
+    std = np.asarray(spec.std, dtype=np.float32)
+    x = batch.astype(np.float32)
+    x /= np.float32(255.0)
+    x -= mean
+    x /= std
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

@@ -3,7 +3,8 @@
 A model is a folder holding ``card.json`` and the weights file the card names. Loading checks the
 weights' sha256 against the card and the tensor names and shapes against the architecture the card
 describes; pickle-based files (``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are refused outright,
-because unpickling can run arbitrary code.
+because unpickling can run arbitrary code. Reading and checking a card and finding a model folder
+need no PyTorch and live in :mod:`bcviewer.nets.cards`; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -22,23 +23,35 @@ from safetensors.torch import load_file, save_file
 
 from bcviewer.checksums import sha256_of
 from bcviewer.safety import OutputWriteError, atomic_write_text, current_umask
-from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
-from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
+from bcviewer.nets.cards import (
+    CARD_FORMAT,
+    CARD_NAME,
+    PICKLE_SUFFIXES,
+    WEIGHTS_NAME,
+    InputSpec,
+    model_search_dirs,
+    read_card,
+    resolve_model_dir,
+    weights_path,
+)
+from bcviewer.nets.ensemble import Ensemble
+from bcviewer.nets.errors import ModelCardError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
-from bcviewer.nets.preprocess import InputSpec, preprocess
-from bcviewer.paths import model_search_dirs, shipped_models_dir
+from bcviewer.nets.preprocess import preprocess
 
-CARD_NAME = "card.json"
-WEIGHTS_NAME = "weights.safetensors"
-CARD_FORMAT = "bcviewer-model/1"
+__all__ = [
+    "CARD_FORMAT", "CARD_NAME", "PICKLE_SUFFIXES", "WEIGHTS_NAME", "FUSION", "InputSpec", "LoadedModel",
+    "architecture_of", "load_model", "model_search_dirs", "read_card", "resolve_model_dir", "save_model",
+    "sha256_of", "update_card",
+]
+
 FUSION = "branch attention (softmax over cnn/lstm vectors) x sigmoid gate of their element-wise product"
-PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
-SHIPPED_MODELS_DIR = shipped_models_dir()
 
 
 @dataclass
 class LoadedModel:
-    """A loaded ensemble with its card and input spec; ready for :meth:`predict_rgb`."""
+    """A loaded ensemble with its card and input spec; score it with
+    :class:`bcviewer.inference.Predictor` (or ``ensemble.predict_proba(model.preprocess(tiles))``)."""
 
     ensemble: Ensemble
     spec: InputSpec
@@ -56,16 +69,6 @@ class LoadedModel:
     def preprocess(self, rgb: np.ndarray | list[np.ndarray]) -> torch.Tensor:
         """RGB uint8 tiles to the normalised input tensor (see :func:`bcviewer.nets.preprocess`)."""
         return preprocess(rgb, self.spec)
-
-    def predict_rgb(self, rgb: np.ndarray | list[np.ndarray], batch_size: int = 64) -> EnsemblePrediction:
-        """Preprocess and score RGB uint8 tiles in batches."""
-        tiles = list(rgb) if isinstance(rgb, list) else list(rgb[None] if rgb.ndim == 3 else rgb)
-        parts = [self.ensemble.predict_proba(self.preprocess(tiles[i:i + batch_size]))
-                 for i in range(0, len(tiles), batch_size)]
-        if not parts:
-            raise ValueError("no tiles to score")
-        return EnsemblePrediction(*(np.concatenate([getattr(p, f) for p in parts])
-                                    for f in EnsemblePrediction.__dataclass_fields__))
 
 
 # ---- saving -----------------------------------------------------------------------------------
@@ -150,72 +153,6 @@ def update_card(directory: Path, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- loading ----------------------------------------------------------------------------------
-def _refuse_pickle(path: Path) -> None:
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if path.suffix.lower() in PICKLE_SUFFIXES or head[:1] == b"\x80" or head[:2] == b"PK":
-        raise UnsafeModelFormatError(
-            f"{path.name} is a pickle-based PyTorch file; bcviewer loads only safetensors weights with a "
-            "model card (card.json), because pickle files can run code when opened")
-
-
-def resolve_model_dir(name_or_dir: str | Path) -> Path:
-    """Find a model folder from a path (folder, its card, or its weights) or a shipped model name."""
-    path = Path(name_or_dir).expanduser()
-    if path.is_file():
-        if path.name == CARD_NAME or path.suffix == ".safetensors":
-            return path.parent
-        _refuse_pickle(path)
-        raise ModelCardError(f"{path} is not a bcviewer model; give the model folder holding {CARD_NAME}")
-    if path.is_dir():
-        if not (path / CARD_NAME).is_file():
-            for suffix in PICKLE_SUFFIXES:
-                found = sorted(path.glob(f"*{suffix}"))
-                if found:
-                    _refuse_pickle(found[0])
-            raise ModelCardError(f"{path} holds no model card ({CARD_NAME}); it is not a bcviewer model folder")
-        return path
-    if len(path.parts) == 1:
-        for base in model_search_dirs():
-            if (base / path.name / CARD_NAME).is_file():
-                return base / path.name
-    raise ModelNotFoundError(f"no model '{name_or_dir}': not a folder, and not a model name under "
-                             + ", ".join(str(d) for d in model_search_dirs()))
-
-
-def read_card(directory: Path) -> dict[str, Any]:
-    """Parse and minimally validate ``card.json``."""
-    try:
-        card = json.loads((directory / CARD_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelCardError(f"cannot read the model card in {directory}: {exc}") from exc
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ModelCardError(f"{directory / CARD_NAME} is not a {CARD_FORMAT} model card")
-    for section in ("architecture", "input", "weights", "classes"):
-        if section not in card:
-            raise ModelCardError(f"model card in {directory} lacks its '{section}' section")
-    for section, kind in (("architecture", dict), ("input", dict), ("weights", dict), ("classes", list)):
-        if not isinstance(card[section], kind):
-            raise ModelCardError(f"model card in {directory}: its '{section}' section must be a JSON "
-                                 f"{'object' if kind is dict else 'list'}, not {type(card[section]).__name__}")
-    classes = card["classes"]
-    if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) or len(set(classes)) != len(classes):
-        raise ModelCardError(f"model card in {directory}: 'classes' must name at least 2 different classes, "
-                             f"got {classes!r}")
-    return card
-
-
-def _weights_path(directory: Path, card: dict[str, Any]) -> Path:
-    name = str(card["weights"].get("file", ""))
-    if Path(name).name != name or not name.endswith(".safetensors"):
-        raise UnsafeModelFormatError(f"the model card names '{name}' as weights; only a .safetensors file "
-                                     "inside the model folder is accepted")
-    path = directory / name
-    if not path.is_file():
-        raise ModelCardError(f"the weights file {path} named by the model card is missing")
-    return path
-
-
 def _build_ensemble(card: dict[str, Any]) -> Ensemble:
     arch = card["architecture"]
     try:
@@ -256,7 +193,7 @@ def load_model(name_or_dir: str | Path) -> LoadedModel:
     """Load a model folder (or a shipped model by name, e.g. ``"breakhis-100x"``) for inference."""
     directory = resolve_model_dir(name_or_dir)
     card = read_card(directory)
-    weights = _weights_path(directory, card)
+    weights = weights_path(directory, card)
     digest = sha256_of(weights)
     if digest != card["weights"].get("sha256"):
         raise ModelCardError(f"the weights in {directory} do not match their model card (sha256 {digest[:12]}... "

@@ -1,0 +1,77 @@
+"""What must not import PyTorch: the CLI's help, the viewer shell's package, model cards and specs,
+and the errors the viewer catches. Each check runs in a fresh interpreter (this test process has
+imported torch long ago)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+CHECKS = {
+    "bcviewer --help": """
+        import contextlib, io
+        from bcviewer.launcher import main
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            try:
+                main(["--help"])
+            except SystemExit as exc:
+                assert exc.code in (0, None), exc.code
+        assert "predict" in out.getvalue()
+    """,
+    "import bcviewer.gui": "import bcviewer.gui",
+    "import bcviewer.cli.main": "import bcviewer.cli.main",
+    "cards and specs": """
+        from bcviewer.nets import InputSpec, model_search_dirs, read_card, resolve_model_dir
+        spec = InputSpec.from_dict(read_card(resolve_model_dir("breakhis-100x"))["input"])
+        assert spec.size == (224, 144) and model_search_dirs()
+    """,
+    "errors the viewer catches": """
+        from bcviewer.errors import BcviewerError
+        from bcviewer.inference.device import DeviceUnavailableError
+        from bcviewer.inference.runtime import RuntimeUnavailableError
+        from bcviewer.inference.scale import ScaleUnknownError
+        from bcviewer.nets.errors import (ModelCardError, ModelError, ModelNotFoundError, OnnxExportError,
+                                          PretrainedWeightsUnavailableError, UnknownBackboneError,
+                                          UnsafeModelFormatError)
+        from bcviewer.nets import ModelError as Same, OnnxExportError as SameExport
+        assert Same is ModelError and SameExport is OnnxExportError and issubclass(OnnxExportError, ModelError)
+        from bcviewer.tiling import TilingError
+        assert all(issubclass(e, BcviewerError) for e in (DeviceUnavailableError, RuntimeUnavailableError,
+                   ScaleUnknownError, ModelError, TilingError))
+    """,
+    "torch-free names of bcviewer.inference": """
+        import bcviewer.inference as inference
+        from bcviewer.inference import (DEFAULT_BATCH_SIZE, DEFAULT_IMAGE_MODEL, DEVICE_CHOICES, MALIGNANT,
+                                        RUNTIME_CHOICES, ScaleUnknownError, ScoreBatch, TileScores, analysis_grid,
+                                        choose_runtime, describe_model, label_of, level0_mpp, scale_warnings)
+        names = [n for n in inference.__all__ if n not in ("Predictor", "JobResult")]
+        assert all(getattr(inference, n) is not None for n in names)
+    """,
+    "ONNX preprocessing": """
+        import numpy as np
+        from bcviewer.nets import InputSpec, preprocess_numpy
+        x = preprocess_numpy(np.zeros((2, 8, 8, 3), np.uint8), InputSpec(4, 4, (0.5,) * 3, (0.25,) * 3))
+        assert x.shape == (2, 3, 4, 4) and x.dtype == np.float32
+    """,
+}
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    check = textwrap.dedent(code) + "\nimport sys\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    return subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_does_not_import_torch(name: str) -> None:
+    result = _run(CHECKS[name])
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_check_itself_notices_torch() -> None:
+    result = _run("from bcviewer.nets import load_model, LoadedModel")
+    assert result.returncode != 0 and "torch was imported" in result.stderr
