@@ -75,11 +75,8 @@ def run_sequential(folder: Path, out: Path, device: str) -> tuple[float, list[st
 
 def run_cluster(paths: list[Path], out: Path, workers: int, device: str) -> dict[str, object]:
     options = PredictOptions(device=device)
-    models = {"png": model_ref("breakhis-100x"), "svs": model_ref("idc-wsi")}
-    for p in paths:  # the per-kind choice predict makes (BreakHis images have no pixel size)
-        with open_slide(p) as slide:
-            assert (slide.mpp is None) == (p.suffix == ".png")
-    tasks = [SlideTask(i, p, models[p.suffix[1:]]) for i, p in enumerate(paths)]
+    models = {name: model_ref(name) for name in ("breakhis-100x", "idc-wsi")}  # each worker chooses per slide
+    tasks = [SlideTask(i, p, models) for i, p in enumerate(paths)]
     folders = [out / p.stem for p in paths]
     client_threads = set(threading.enumerate())
     start = time.perf_counter()
@@ -90,7 +87,7 @@ def run_cluster(paths: list[Path], out: Path, workers: int, device: str) -> dict
         seen: dict[str, int] = {}
         failed = 0
         for n, outcome in enumerate(score_on_cluster(client, tasks, options), 1):
-            row = write_outcome(folders[outcome.index], outcome, tasks[outcome.index].model, options)
+            row = write_outcome(folders[outcome.index], outcome, options)
             failed += row.status != "ok"
             seen[outcome.scored_by] = seen.get(outcome.scored_by, 0) + 1
             if not warm and len(seen) == workers and min(seen.values()) >= 2:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bcviewer.inference import Predictor  # noqa: E402
-from bcviewer.inference.grids import default_grid  # noqa: E402
+from bcviewer.inference.grids import analysis_grid  # noqa: E402
 from bcviewer.nets import load_model, preprocess  # noqa: E402
 from bcviewer.slides import open_slide  # noqa: E402
 
@@ -51,10 +51,10 @@ def main() -> int:
 
     def whole() -> None:
         with open_slide(args.image) as slide:
-            predictor.run(slide, default_grid(slide, model.spec))
+            predictor.run(slide, analysis_grid(slide, model.spec))
 
     with open_slide(args.image) as slide:
-        grid = default_grid(slide, model.spec)
+        grid = analysis_grid(slide, model.spec)
         tiles = [grid.read_tile(slide, t) for t in grid]
     bare_spec = type(model.spec)(**{**model.spec.__dict__, "stain": None})
     x = preprocess(tiles, bare_spec)

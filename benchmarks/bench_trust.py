@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bcviewer.batch.work import PredictOptions, grid_for
+from bcviewer.batch.work import PredictOptions
+from bcviewer.inference.plan import PlanOptions, plan_grid
 from bcviewer.inference import Predictor, SlideJob, Trust
 from bcviewer.inference.trust import tile_looks
 from bcviewer.nets import load_model
@@ -34,7 +35,7 @@ def usable(predictor: Predictor) -> list[Path]:
     for path in INPUTS:
         with open_slide(path) as slide:
             try:
-                grid_for(slide, predictor.spec, PredictOptions())
+                plan_grid(slide, predictor.spec, PlanOptions())
             except Exception:  # noqa: BLE001 - not an input for this model
                 continue
         found.append(path)
@@ -45,7 +46,7 @@ def run(predictor: Predictor, batch_size: int, inputs: list[Path]) -> tuple[int,
     def jobs():  # type: ignore[no-untyped-def]
         for path in inputs:
             slide = open_slide(path)
-            yield SlideJob(path, slide, grid_for(slide, predictor.spec, PredictOptions()), close_slide=True)
+            yield SlideJob(path, slide, plan_grid(slide, predictor.spec, PlanOptions()), close_slide=True)
 
     start, tiles = time.perf_counter(), 0
     for result in predictor.iter_results(jobs(), batch_size):

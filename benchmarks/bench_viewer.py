@@ -80,27 +80,27 @@ def time_open(app: QApplication, win: MainWindow, path: Path) -> tuple[float, fl
         if not opened["done"]:
             return
         marks.setdefault("first", ts)
-        if win.view.is_settled():
+        if win.slide.view.is_settled():
             marks.setdefault("sharp", ts)
 
     def on_opened(_p: str) -> None:
         opened["done"] = True
 
-    win.view.frame_painted.connect(on_frame)
-    win.slide_opened.connect(on_opened)
-    win.view.cache.clear()
+    win.slide.view.frame_painted.connect(on_frame)
+    win.slide.opened.connect(on_opened)
+    win.slide.view.cache.clear()
     t0 = time.perf_counter()
     win.open_path(path)
     wait_until(app, lambda: "sharp" in marks)
-    win.view.frame_painted.disconnect(on_frame)
-    win.slide_opened.disconnect(on_opened)
+    win.slide.view.frame_painted.disconnect(on_frame)
+    win.slide.opened.disconnect(on_opened)
     return (marks["first"] - t0) * 1000, (marks["sharp"] - t0) * 1000
 
 
 def scripted_views(win: MainWindow, steps: int = 120) -> list[tuple[float, float, float]]:
     """(scale, centre x, centre y) along a zoom-in spiral and back out."""
-    w, h = win.view.reader.dimensions
-    fit = win.view.fit_scale()
+    w, h = win.slide.view.reader.dimensions
+    fit = win.slide.view.fit_scale()
     views = []
     for i in range(steps):
         phase = i / steps
@@ -112,13 +112,13 @@ def scripted_views(win: MainWindow, steps: int = 120) -> list[tuple[float, float
 
 def repaint_ms(win: MainWindow) -> float:
     t0 = time.perf_counter()
-    win.view.repaint()
+    win.slide.view.repaint()
     return (time.perf_counter() - t0) * 1000
 
 
 def bench_repaint(app: QApplication, win: MainWindow, rounds: int) -> tuple[list[float], list[float]]:
     """Per step: (all repaint times of every round, the fastest of the rounds for each step)."""
-    view = win.view
+    view = win.slide.view
     views = scripted_views(win)
     for scale, x, y in views:  # warm the cache
         view.zoom_to(scale)
@@ -137,7 +137,7 @@ def bench_repaint(app: QApplication, win: MainWindow, rounds: int) -> tuple[list
 
 
 def bench_cold(app: QApplication, win: MainWindow) -> tuple[list[float], list[float]]:
-    view = win.view
+    view = win.slide.view
     paints, sharp = [], []
     for scale, x, y in scripted_views(win)[::4]:
         view.cache.clear()
@@ -152,12 +152,12 @@ def bench_cold(app: QApplication, win: MainWindow) -> tuple[list[float], list[fl
 
 
 def add_heatmap(win: MainWindow, tiles_per_side: int = 40) -> int:
-    w, h = win.view.reader.dimensions
+    w, h = win.slide.view.reader.dimensions
     step = max(w, h) / tiles_per_side
     cols, rows = math.ceil(w / step), math.ceil(h / step)
     rects = np.array([(c * step, r * step, step, step) for r in range(rows) for c in range(cols)])
     rr, cc = np.divmod(np.arange(len(rects)), cols)
-    layer = win.view.heatmap
+    layer = win.slide.view.heatmap
     layer.set_grid(rects, rr, cc)
     rng = np.random.default_rng(0)
     layer.set_scores(np.arange(len(rects)), rng.random(len(rects)), rng.random(len(rects)) * 0.5)
@@ -211,17 +211,17 @@ def bench_stall(app: QApplication, win: MainWindow, runs: int) -> tuple[list[flo
         state["tiles"] += len(scores)
 
     probe.timeout.connect(tick)
-    win.analysis.finished.connect(finished)
+    win.slide.analysis.finished.connect(finished)
     t0 = time.perf_counter()
     state["last"] = t0
     probe.start()
     for run in range(runs):
-        win.run_analysis(model=model)
+        win.slide.run(model=model)
         while state["done"] <= run:
             app.processEvents()
             time.sleep(0.001)
     probe.stop()
-    win.analysis.finished.disconnect(finished)
+    win.slide.analysis.finished.disconnect(finished)
     return lateness, state["tiles"], time.perf_counter() - t0, label
 
 
@@ -243,7 +243,7 @@ def main() -> int:
         win = new_window(size, folder)
         print(
             f"viewer benchmark, offscreen, window {size[0]}x{size[1]}, Python {sys.version.split()[0]}, "
-            f"{os.cpu_count()} CPUs, {win.view.loader.thread_count} tile reader threads"
+            f"{os.cpu_count()} CPUs, {win.slide.view.loader.thread_count} tile reader threads"
         )
         print("\n1. open -> first frame / first sharp frame (ms)")
         for path in (SAMPLE, SVS, pyramid):
@@ -270,7 +270,7 @@ def main() -> int:
             f"   cached + heatmap  p50 {pct(heat, 50):6.2f}  p95 {pct(heat, 95):6.2f}  max {max(heat):6.2f}"
             f"  | p50 {pct(heat_min, 50):6.2f}  p95 {pct(heat_min, 95):6.2f}   ({n} heatmap tiles)"
         )
-        win.view.heatmap.clear()
+        win.slide.view.heatmap.clear()
         paints, sharp = bench_cold(app, win)
         print(f"   cold (placeholder) p50 {pct(paints, 50):6.2f}  p95 {pct(paints, 95):6.2f}  max {max(paints):6.2f}")
         print(f"   cold to sharp     p50 {pct(sharp, 50):6.2f}  p95 {pct(sharp, 95):6.2f}  max {max(sharp):6.2f}")

@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bcviewer.batch.evaluation import LabelledInput, evaluate_inputs, labelled_inputs  # noqa: E402
-from bcviewer.batch.work import PredictOptions, grid_for, scored_inputs  # noqa: E402
+from bcviewer.batch.work import PredictOptions, scored_inputs  # noqa: E402
+from bcviewer.inference.plan import plan_grid  # noqa: E402
 from bcviewer.inference import Predictor  # noqa: E402
 from bcviewer.nets import load_model, resize_tiles, resolve_model_dir  # noqa: E402
 from bcviewer.nets.store import update_card  # noqa: E402
@@ -52,7 +53,7 @@ def model_tiles(paths: list[Path], spec: object, options: PredictOptions) -> np.
     tiles = []
     for path in paths:
         with open_slide(path) as slide:
-            grid = grid_for(slide, spec, options)  # type: ignore[arg-type]
+            grid = plan_grid(slide, spec, options.plan_options())  # type: ignore[arg-type]
             tiles += [resize_tiles(grid.read_tile(slide, t)[None], spec.size)[0] for t in grid.tiles]  # type: ignore[attr-defined]
     return np.stack(tiles)
 

@@ -116,7 +116,7 @@ def _python_threads() -> set[threading.Thread]:
 
 def assert_threads_finished(window: MainWindow, before: set[threading.Thread]) -> None:
     assert window.shutdown(30_000), "a worker thread did not finish within 30 s"
-    pools = [window.jobs._pool, window.analysis._pool, window.view.loader._pool]
+    pools = [window.jobs._pool, window.slide.jobs._pool, window.slide.analysis._pool, window.slide.view.loader._pool]
     tabs = window.workspaces
     if tabs.expression_tab is not None:
         pools += [tabs.expression_tab.jobs._pool, tabs.expression_tab._pool]
@@ -141,9 +141,9 @@ def window(qtbot, settings: ViewerSettings, dialogs: list[tuple[str, str]]) -> I
 
 def open_and_wait(qtbot, win: MainWindow, path: Path | str, timeout: int = 15_000) -> None:  # type: ignore[no-untyped-def]
     """Open ``path`` and wait until every visible tile has been drawn."""
-    with qtbot.waitSignal(win.slide_opened, timeout=timeout):
+    with qtbot.waitSignal(win.slide.opened, timeout=timeout):
         win.open_path(path)
-    qtbot.waitUntil(win.view.is_settled, timeout=timeout)
+    qtbot.waitUntil(win.slide.view.is_settled, timeout=timeout)
 
 
 def grab_rgb(widget) -> np.ndarray:  # type: ignore[no-untyped-def]

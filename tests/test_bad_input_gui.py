@@ -48,7 +48,7 @@ FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
 def test_bad_files_get_their_own_dialog(case: str, qtbot, window, dialogs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     make, needle = FILES[case]
     bad = make(tmp_path)
-    with qtbot.waitSignal(window.open_failed, timeout=30_000):
+    with qtbot.waitSignal(window.slide.open_failed, timeout=30_000):
         window.open_path(bad)
     assert len(dialogs) == 1 and dialogs[0][0] == "Cannot open the file"
     assert needle in dialogs[0][1] and GENERIC not in dialogs[0][1]
@@ -58,8 +58,8 @@ def test_bad_files_get_their_own_dialog(case: str, qtbot, window, dialogs, tmp_p
 def test_unreadable_scale_is_said_when_the_analysis_starts(qtbot, window, dialogs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     slide = svs_with_mpp(tmp_path / "mpp.svs", "abc")
     open_and_wait(qtbot, window, slide)  # the slide can be looked at ...
-    assert window.view.reader.scale_problem is not None
-    window.run_analysis()  # ... but not cut into tiles as if it were a microscopy image
+    assert window.slide.view.reader.scale_problem is not None
+    window.slide.run()  # ... but not cut into tiles as if it were a microscopy image
     qtbot.waitUntil(lambda: bool(dialogs), timeout=30_000)
     assert "MPP = 'abc'" in dialogs[-1][1] and "scale is unreadable" in dialogs[-1][1]
     assert GENERIC not in dialogs[-1][1]

@@ -50,7 +50,7 @@ def _expected_view(level0: np.ndarray, scale: float, ox: float, oy: float, size:
 @pytest.mark.parametrize("scale,centre", CASES, ids=[f"scale-{s}" for s, _ in CASES])
 def test_tissue_is_drawn_where_the_transform_says(qtbot, window, pyramid_tiff: Path, scale, centre) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     view.heatmap.visible = False
     if scale != "fit":
         view.zoom_to(scale)
@@ -77,7 +77,7 @@ def test_tissue_is_drawn_where_the_transform_says(qtbot, window, pyramid_tiff: P
 @pytest.mark.parametrize("scale,centre", CASES, ids=[f"scale-{s}" for s, _ in CASES])
 def test_heatmap_tile_edges_land_on_the_mapped_pixels(qtbot, window, pyramid_tiff: Path, scale, centre) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     with open_slide(pyramid_tiff) as slide:
         grid = physical_grid(slide, tile_px=TILE)
     rects = grid.rects()

@@ -28,37 +28,37 @@ from PySide6.QtWidgets import QApplication
 from bcviewer.export import heatmap_rgba, legend_band, read_geojson, read_tiles_csv
 from bcviewer.gui.slide.analysis_panel import mean_attention
 from bcviewer.gui.slide.view import tile_tooltip
-from bcviewer.inference import Predictor, default_grid
+from bcviewer.inference import Predictor, analysis_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide
 
 
 def _run_and_wait(qtbot, win, timeout: int = 60_000, **kwargs):  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(win.analysis.finished, timeout=timeout) as blocker:
-        assert win.run_analysis(**kwargs)
+    with qtbot.waitSignal(win.slide.analysis.finished, timeout=timeout) as blocker:
+        assert win.slide.run(**kwargs)
     return blocker.args[0]
 
 
 def test_run_on_an_image_fills_the_heatmap_and_the_result_panel(qtbot, window, models_dir: Path) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     seen: list[int] = []
-    window.analysis.progress.connect(lambda batch: seen.append(window.view.heatmap.scored_count))
+    window.slide.analysis.progress.connect(lambda batch: seen.append(window.slide.view.heatmap.scored_count))
     scores = _run_and_wait(qtbot, window)
 
     with open_slide(SAMPLE_PNG) as slide:
         model = load_model(models_dir / "breakhis-100x")
-        grid = default_grid(slide, model.spec)
+        grid = analysis_grid(slide, model.spec)
         expected = Predictor(model, device="cpu").run(slide, grid, batch_size=9)
     assert len(scores) == 9 and scores.complete and scores.model_name == "breakhis-100x"
     assert np.array_equal(scores.rects(), grid.rects())  # the 3x3 BreakHis sub-image grid
     np.testing.assert_allclose(scores.p_malignant, expected.p_malignant, atol=1e-5)
 
-    layer = window.view.heatmap
+    layer = window.slide.view.heatmap
     assert layer.tile_count == 9 and layer.scored_count == 9
     np.testing.assert_allclose(layer.probabilities, expected.p_malignant, atol=1e-5)
     assert seen == sorted(seen) and seen[-1] == 9 and len(seen) >= 3  # filled in over several batches
 
-    panel = window.panel
+    panel = window.slide.panel
     assert panel.probability_label.text() == f"P(malignant) {scores.image_p_malignant:.3f}"
     # The uncertainty sits next to the verdict, on the same line.
     assert scores.image_label.upper() in panel.label_label.text()
@@ -82,75 +82,75 @@ def test_whole_slide_uses_the_model_cards_physical_grid(qtbot, window, models_di
     scores = _run_and_wait(qtbot, window)
     assert scores.model_name == "idc-wsi"  # chosen automatically: the slide records its mpp
     with open_slide(svs) as slide:
-        grid = default_grid(slide, load_model(models_dir / "idc-wsi").spec)
+        grid = analysis_grid(slide, load_model(models_dir / "idc-wsi").spec)
     assert grid.kind == "physical" and len(scores) == len(grid) > 20
-    assert np.array_equal(window.view.heatmap.rects, grid.rects().astype(float))
+    assert np.array_equal(window.slide.view.heatmap.rects, grid.rects().astype(float))
 
 
 def test_cancel_mid_run_leaves_a_usable_partial_heatmap(qtbot, window, models_dir: Path, test_data: Path) -> None:
     open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
-    window.analysis.batch_size = 2
-    with qtbot.waitSignal(window.analysis.progress, timeout=60_000):
-        window.run_analysis()
-    with qtbot.waitSignal(window.analysis.cancelled, timeout=60_000) as blocker:
+    window.slide.analysis.batch_size = 2
+    with qtbot.waitSignal(window.slide.analysis.progress, timeout=60_000):
+        window.slide.run()
+    with qtbot.waitSignal(window.slide.analysis.cancelled, timeout=60_000) as blocker:
         window.actions.cancel.trigger()
     partial = blocker.args[0]
     assert partial is not None and partial.cancelled
     assert 0 < partial.n_done < len(partial)
-    assert not window.analysis.running
-    layer = window.view.heatmap
+    assert not window.slide.analysis.running
+    layer = window.slide.view.heatmap
     assert layer.scored_count == partial.n_done and layer.tile_count == len(partial)
-    assert window.panel.status_label.text().startswith(f"Cancelled: {partial.n_done} of {len(partial)}")
-    assert window.panel.result_box.title() == "Result (partial)"
+    assert window.slide.panel.status_label.text().startswith(f"Cancelled: {partial.n_done} of {len(partial)}")
+    assert window.slide.panel.result_box.title() == "Result (partial)"
     assert window.actions.exports["csv"].isEnabled()  # partial results can be exported
 
 
 def test_new_run_cancels_the_old_one(qtbot, window, models_dir: Path, test_data: Path) -> None:
     open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
-    window.analysis.batch_size = 2
+    window.slide.analysis.batch_size = 2
     finished, cancelled = [], []
-    window.analysis.finished.connect(finished.append)
-    window.analysis.cancelled.connect(cancelled.append)
-    with qtbot.waitSignal(window.analysis.progress, timeout=60_000):
-        window.run_analysis()
-    first_run = window.analysis._current
-    window.analysis.batch_size = None
+    window.slide.analysis.finished.connect(finished.append)
+    window.slide.analysis.cancelled.connect(cancelled.append)
+    with qtbot.waitSignal(window.slide.analysis.progress, timeout=60_000):
+        window.slide.run()
+    first_run = window.slide.analysis._current
+    window.slide.analysis.batch_size = None
     scores = _run_and_wait(qtbot, window)
     assert first_run.cancel_event.is_set()
     assert len(finished) == 1 and cancelled == []  # the replaced run reports nothing
-    assert scores.complete and window.view.heatmap.scored_count == len(scores)
+    assert scores.complete and window.slide.view.heatmap.scored_count == len(scores)
 
 
 def test_missing_model_shows_a_dialog_and_the_app_stays_usable(qtbot, window, models_dir: Path, dialogs) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    with qtbot.waitSignal(window.analysis.failed, timeout=30_000):
-        window.run_analysis(model="no-such-model")
+    with qtbot.waitSignal(window.slide.analysis.failed, timeout=30_000):
+        window.slide.run(model="no-such-model")
     assert len(dialogs) == 1
     title, message = dialogs[0]
     assert title == "The analysis failed" and "no model 'no-such-model'" in message
     assert "Traceback" not in message
-    assert window.panel.status_label.text().startswith("Analysis failed")
+    assert window.slide.panel.status_label.text().startswith("Analysis failed")
     scores = _run_and_wait(qtbot, window)  # the default model still works afterwards
     assert scores.complete
 
 
 def test_run_without_a_slide_explains_what_to_do(window, dialogs) -> None:
-    assert window.run_analysis() is False
+    assert window.slide.run() is False
     assert dialogs and dialogs[0][0] == "Nothing to analyse" and "Open a slide or image first" in dialogs[0][1]
 
 
 def test_exports_write_valid_files(qtbot, window, models_dir: Path, tmp_path: Path) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     scores = _run_and_wait(qtbot, window)
-    window.overlay_controls.opacity.setValue(70)
-    window.overlay_controls.colormap.setCurrentText("viridis")
+    window.slide.overlay_controls.opacity.setValue(70)
+    window.slide.overlay_controls.colormap.setCurrentText("viridis")
     paths = {
         kind: tmp_path / f"out-{kind}{ext}"
         for kind, ext in (("heatmap", ".png"), ("overlay", ".png"), ("csv", ".csv"), ("geojson", ".geojson"))
     }
     for kind, path in paths.items():
-        window.export(kind, str(path))
-    qtbot.waitUntil(lambda: window.jobs.pending == 0, timeout=30_000)
+        window.slide.export(kind, str(path))
+    qtbot.waitUntil(lambda: window.slide.jobs.pending == 0, timeout=30_000)
 
     heat = np.asarray(Image.open(paths["heatmap"]))
     assert heat.shape == (460, 700, 4)
@@ -170,7 +170,7 @@ def test_exports_write_valid_files(qtbot, window, models_dir: Path, tmp_path: Pa
 def test_hovering_a_tile_shows_its_score(qtbot, window, models_dir: Path) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     scores = _run_and_wait(qtbot, window)
-    view = window.view
+    view = window.slide.view
     tile = scores.grid.tiles[4]  # the centre sub-image
     point = view.transform.to_screen(tile.x + tile.w / 2, tile.y + tile.h / 2)
     event = QMouseEvent(
@@ -210,12 +210,12 @@ def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(
 ) -> None:
     svs = test_data / "slides" / "cmu_small_region.svs"
     open_and_wait(qtbot, window, svs)
-    layer = window.view.heatmap
+    layer = window.slide.view.heatmap
     assert not layer.has_grid
     window.actions.grid.setChecked(True)
     qtbot.waitUntil(lambda: layer.has_grid, timeout=30_000)
     with open_slide(svs) as slide:
-        grid = default_grid(slide, load_model(models_dir / "idc-wsi").spec)
+        grid = analysis_grid(slide, load_model(models_dir / "idc-wsi").spec)
     assert np.array_equal(layer.rects, grid.rects().astype(float)) and layer.scored_count == 0
     assert layer.show_grid
 
@@ -223,11 +223,11 @@ def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(
 def test_threshold_hides_low_tiles_and_persists(qtbot, window, models_dir: Path) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     scores = _run_and_wait(qtbot, window)
-    view = window.view
+    view = window.slide.view
     view.set_minimap_enabled(False)
-    window.overlay_controls.opacity.setValue(100)
+    window.slide.overlay_controls.opacity.setValue(100)
     cut = float(np.sort(scores.p_malignant)[4]) + 1e-6  # hides the five lowest tiles
-    window.overlay_controls.threshold.setValue(int(np.ceil(cut * 100)))
+    window.slide.overlay_controls.threshold.setValue(int(np.ceil(cut * 100)))
     assert view.heatmap.threshold == pytest.approx(np.ceil(cut * 100) / 100)
     shot = view.grab().toImage()
     lut = view.heatmap.lut
@@ -242,12 +242,12 @@ def test_threshold_hides_low_tiles_and_persists(qtbot, window, models_dir: Path)
 
 def test_runtime_setting_reaches_the_predictor_and_persists(qtbot, window, settings) -> None:  # noqa: F811
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    assert window.analysis.runtime == "auto"
+    assert window.slide.analysis.runtime == "auto"
     by_default = _run_and_wait(qtbot, window)
-    assert window.analysis.runtime_used == "onnx"  # no GPU here: the fast CPU runtime by default
+    assert window.slide.analysis.runtime_used == "onnx"  # no GPU here: the fast CPU runtime by default
     torch_action = next(a for a in window.actions.runtime_group.actions() if a.data() == "torch")
     torch_action.trigger()
-    assert torch_action.isChecked() and settings.runtime() == "torch" and window.analysis.runtime == "torch"
+    assert torch_action.isChecked() and settings.runtime() == "torch" and window.slide.analysis.runtime == "torch"
     by_torch = _run_and_wait(qtbot, window)
-    assert window.analysis.runtime_used == "torch"
+    assert window.slide.analysis.runtime_used == "torch"
     np.testing.assert_allclose(by_torch.p_malignant, by_default.p_malignant, rtol=0, atol=1e-4)

@@ -34,7 +34,7 @@ def tcga_like(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 def _wait_described(qtbot, win) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: ":" in win.panel.model_label.text().removeprefix("Model: "), timeout=60_000)
+    qtbot.waitUntil(lambda: ":" in win.slide.panel.model_label.text().removeprefix("Model: "), timeout=60_000)
 
 
 def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, models_dir: Path, tcga_like: Path,
@@ -49,12 +49,12 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
     monkeypatch.setattr(pixel_size, "ask_pixel_size", answer)
     open_and_wait(qtbot, window, tcga_like)
     _wait_described(qtbot, window)
-    panel = window.panel
+    panel = window.slide.panel
     assert panel.model_label.text() == "Model: idc-wsi: whole slide, 100 µm tiles at 2 µm/px"
     assert "pixel size of this slide is unknown" in panel.warning_label.text()
     assert window.status.mpp.text() == "mpp unknown"
-    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
-        assert window.run_analysis()  # fails with ScaleUnknownError, asks, runs again
+    with qtbot.waitSignal(window.slide.analysis.finished, timeout=120_000) as blocker:
+        assert window.slide.run()  # fails with ScaleUnknownError, asks, runs again
     scores = blocker.args[0]
     assert asked == [("tcga-like.tif", None)] and dialogs == []
     assert scores.grid.kind == "physical" and scores.grid.rows > 3  # never the 3x3 sub-image scheme
@@ -63,7 +63,7 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
     assert settings.pixel_size(tcga_like) == pytest.approx(0.499)
     assert window.status.mpp.text() == "0.499 µm/px (entered)"
     assert window.status._magnification == pytest.approx(10 / 0.499)  # from the entered pixel size
-    assert window.view.heatmap.tissue_path is not None  # glass inside tiles stays transparent
+    assert window.slide.view.heatmap.tissue_path is not None  # glass inside tiles stays transparent
     assert panel.warning_label.isHidden()
     assert "· uncertainty" in panel.label_label.text()
 
@@ -72,8 +72,8 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
     qtbot.addWidget(other)
     try:
         open_and_wait(qtbot, other, tcga_like)
-        with qtbot.waitSignal(other.analysis.finished, timeout=120_000) as again:
-            other.run_analysis()
+        with qtbot.waitSignal(other.slide.analysis.finished, timeout=120_000) as again:
+            other.slide.run()
         assert len(asked) == 1 and len(again.args[0]) == len(scores)
     finally:
         other.shutdown()
@@ -83,28 +83,28 @@ def test_cancelling_the_question_runs_nothing_and_shows_no_error(qtbot, window, 
                                                                  dialogs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pixel_size, "ask_pixel_size", lambda parent, reader, current: None)
     open_and_wait(qtbot, window, tcga_like)
-    with qtbot.waitSignal(window.analysis.failed, timeout=60_000):
-        window.run_analysis()
-    assert dialogs == [] and window.scores is None and not window.analysis.running
-    assert "pixel size of this slide is unknown" in window.panel.status_label.text()
-    assert window.view.heatmap.scored_count == 0
+    with qtbot.waitSignal(window.slide.analysis.failed, timeout=60_000):
+        window.slide.run()
+    assert dialogs == [] and window.slide.session.scores is None and not window.slide.analysis.running
+    assert "pixel size of this slide is unknown" in window.slide.panel.status_label.text()
+    assert window.slide.view.heatmap.scored_count == 0
 
 
 def test_glass_inside_a_scored_tile_is_not_tinted(qtbot, window, models_dir: Path, test_data: Path) -> None:
     svs = test_data / "slides" / "cmu_small_region.svs"
     open_and_wait(qtbot, window, svs)
-    window.overlay_controls.opacity.setValue(100)  # opaque: any colour would replace the slide's pixel
-    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
-        window.run_analysis()
+    window.slide.overlay_controls.opacity.setValue(100)  # opaque: any colour would replace the slide's pixel
+    with qtbot.waitSignal(window.slide.analysis.finished, timeout=120_000) as blocker:
+        window.slide.run()
     scores = blocker.args[0]
-    qtbot.waitUntil(window.view.is_settled, timeout=15_000)
-    window.view.heatmap.visible = False
-    window.view.repaint()
-    plain = grab_rgb(window.view)
-    window.view.heatmap.visible = True
-    window.view.repaint()
-    shown = grab_rgb(window.view)
-    t = window.view.transform
+    qtbot.waitUntil(window.slide.view.is_settled, timeout=15_000)
+    window.slide.view.heatmap.visible = False
+    window.slide.view.repaint()
+    plain = grab_rgb(window.slide.view)
+    window.slide.view.heatmap.visible = True
+    window.slide.view.repaint()
+    shown = grab_rgb(window.slide.view)
+    t = window.slide.view.transform
     from bcviewer.tiling import detect_tissue
 
     with open_slide(svs) as slide:
@@ -128,15 +128,15 @@ def test_glass_inside_a_scored_tile_is_not_tinted(qtbot, window, models_dir: Pat
 
 
 def test_smooth_style_is_offered_and_remembered(qtbot, window, settings: ViewerSettings) -> None:
-    controls = window.overlay_controls
+    controls = window.slide.overlay_controls
     assert [controls.style.itemText(i) for i in range(controls.style.count())] == ["Tiles", "Smooth", "Uncertainty"]
-    assert not window.view.heatmap.smooth
+    assert not window.slide.view.heatmap.smooth
     controls.style.setCurrentIndex(1)
-    assert window.view.heatmap.smooth and settings.overlay()["smooth"] is True
+    assert window.slide.view.heatmap.smooth and settings.overlay()["smooth"] is True
     controls.style.setCurrentIndex(2)  # the uncertainty layer: shown, not stored as a preference
-    assert window.view.heatmap.show_uncertainty and settings.overlay()["smooth"] is True
+    assert window.slide.view.heatmap.show_uncertainty and settings.overlay()["smooth"] is True
     controls.style.setCurrentIndex(0)
-    assert not window.view.heatmap.show_uncertainty and not window.view.heatmap.smooth
+    assert not window.slide.view.heatmap.show_uncertainty and not window.slide.view.heatmap.smooth
 
 
 def test_the_viewer_and_the_exports_share_one_default_look(settings: ViewerSettings) -> None:

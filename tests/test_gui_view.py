@@ -134,7 +134,7 @@ def test_loader_reads_only_wanted_tiles_of_the_current_file(qtbot, test_data: Pa
 
 def test_view_keeps_no_tile_of_a_replaced_file(qtbot, window, test_data: Path) -> None:
     open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
-    view = window.view
+    view = window.slide.view
     view.zoom_to(1.0)
     view.repaint()  # requests the visible level-0 tiles of the SVS
     open_and_wait(qtbot, window, SAMPLE_PNG)
@@ -146,20 +146,20 @@ def test_view_keeps_no_tile_of_a_replaced_file(qtbot, window, test_data: Path) -
 # ---- the widget ---------------------------------------------------------------------------------
 def test_open_png_shows_the_image_at_fit(qtbot, window) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    view = window.view
+    view = window.slide.view
     assert view.reader.dimensions == (700, 460) and view.current_level == 0
     assert view.scale == pytest.approx(view.fit_scale())
     assert view.cache.get(TileKey(view.generation, 0, 2, 1)) is not None  # bottom-right of 3x2 tiles
     assert window.status.mpp.text() == "mpp unknown"
     # The magnification comes from the BreakHis name (100X) once the core has loaded.
-    qtbot.waitUntil(lambda: core.is_ready() and window.jobs.pending == 0, timeout=120_000)
+    qtbot.waitUntil(lambda: core.is_ready() and window.slide.jobs.pending == 0, timeout=120_000)
     assert window.status.zoom.text() == f"zoom {view.scale * 100:.0f}% · {100 * view.scale:.1f}×"
     assert window.windowTitle().startswith("SOB_M_MC-14-13413-100-003.png")
 
 
 def test_open_svs_fixture_knows_its_scale(qtbot, window, test_data: Path) -> None:
     open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
-    view = window.view
+    view = window.slide.view
     assert view.reader.dimensions == (2220, 2967)
     assert window.status.mpp.text() == "0.499 µm/px"
     # Single level: zoomed out, the scanner's embedded 574x768 thumbnail is sharp enough.
@@ -174,7 +174,7 @@ def test_open_svs_fixture_knows_its_scale(qtbot, window, test_data: Path) -> Non
 
 def test_zoom_switches_pyramid_level_and_loads_its_tiles(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     assert openslide.OpenSlide.detect_format(str(pyramid_tiff)) == "generic-tiff"
     levels = []
     view.level_changed.connect(levels.append)
@@ -192,7 +192,7 @@ def test_zoom_switches_pyramid_level_and_loads_its_tiles(qtbot, window, pyramid_
 
 def test_pan_loads_the_newly_visible_tiles(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     view.zoom_to(1.0)
     view.center_on(300, 300)
     qtbot.waitUntil(view.is_settled, timeout=10_000)
@@ -207,7 +207,7 @@ def test_pan_loads_the_newly_visible_tiles(qtbot, window, pyramid_tiff: Path) ->
 
 def test_placeholder_is_painted_before_tiles_arrive(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     view.zoom_to(1.0)
     view.center_on(1500, 2000)
     view.cache.clear()
@@ -220,7 +220,7 @@ def test_placeholder_is_painted_before_tiles_arrive(qtbot, window, pyramid_tiff:
 
 def test_wheel_zoom_keeps_the_point_under_the_cursor(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view = window.view
+    view = window.slide.view
     cursor = QPointF(200.0, 150.0)
     target_image_point = view.transform.to_image(cursor.x(), cursor.y())
     scale0 = view.scale
@@ -242,7 +242,7 @@ def test_wheel_zoom_keeps_the_point_under_the_cursor(qtbot, window, pyramid_tiff
 
 def test_drag_pans_by_the_mouse_movement(qtbot, window) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    view = window.view
+    view = window.slide.view
     view.zoom_to(2.0)
     ox, oy = view.transform.origin_x, view.transform.origin_y
 
@@ -268,7 +268,7 @@ def test_drag_pans_by_the_mouse_movement(qtbot, window) -> None:
 
 def test_minimap_shows_and_moves_the_viewport(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
-    view, minimap = window.view, window.view.minimap
+    view, minimap = window.slide.view, window.slide.view.minimap
     window.actions.minimap.setChecked(True)
     assert not minimap.isVisible()  # the whole image is on screen: nothing to navigate
     view.zoom_to(1.0)
@@ -288,7 +288,7 @@ def test_minimap_shows_and_moves_the_viewport(qtbot, window, pyramid_tiff: Path)
 def test_rendered_pixels_match_the_slide(qtbot, window) -> None:
     """At 100 % a screen pixel is exactly the image pixel under it."""
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    view = window.view
+    view = window.slide.view
     view.zoom_to(1.0)
     view.center_on(350.0, 230.0)
     qtbot.waitUntil(view.is_settled, timeout=5000)

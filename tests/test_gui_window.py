@@ -25,7 +25,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 
 from bcviewer.gui import errors as gui_errors
-from bcviewer.gui import main_window as main_window_module
+from bcviewer.gui.slide import workspace as workspace_module
 from bcviewer.gui.dialogs import card_html
 from bcviewer.gui.main_window import MainWindow
 from bcviewer.gui.settings import ViewerSettings
@@ -48,10 +48,10 @@ def _drop(win: MainWindow, path: Path) -> bool:
 
 def test_dropping_a_file_opens_it(qtbot, window, test_data: Path) -> None:
     svs = test_data / "slides" / "cmu_small_region.svs"
-    with qtbot.waitSignal(window.slide_opened, timeout=15_000) as blocker:
+    with qtbot.waitSignal(window.slide.opened, timeout=15_000) as blocker:
         assert _drop(window, svs)
     assert blocker.args == [str(svs)]
-    assert window.view.reader.dimensions == (2220, 2967)
+    assert window.slide.view.reader.dimensions == (2220, 2967)
 
 
 @pytest.mark.parametrize(
@@ -64,25 +64,25 @@ def test_dropping_a_file_opens_it(qtbot, window, test_data: Path) -> None:
 def test_a_bad_file_shows_a_dialog_and_the_app_survives(
     qtbot, window, dialogs, test_data: Path, name: str, expected: str
 ) -> None:
-    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+    with qtbot.waitSignal(window.slide.open_failed, timeout=15_000):
         window.open_path(test_data / "slides" / name)
     assert len(dialogs) == 1 and dialogs[0][0] == "Cannot open the file"
     assert expected in dialogs[0][1] and "Traceback" not in dialogs[0][1]
-    assert window.view.reader is None
+    assert window.slide.view.reader is None
     open_and_wait(qtbot, window, SAMPLE_PNG)  # still usable
-    assert window.view.reader.dimensions == (700, 460)
+    assert window.slide.view.reader.dimensions == (700, 460)
 
 
 def test_text_file_posing_as_a_slide(qtbot, window, dialogs, tmp_path: Path) -> None:
     fake = tmp_path / "notes.svs"
     fake.write_text("not a slide\n")
-    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+    with qtbot.waitSignal(window.slide.open_failed, timeout=15_000):
         window.open_path(fake)
     assert "notes.svs is not a slide or image bcviewer can read" in dialogs[0][1]
 
 
 def test_a_slide_whose_pixels_cannot_be_read(qtbot, window, dialogs, test_data: Path) -> None:
-    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+    with qtbot.waitSignal(window.slide.open_failed, timeout=15_000):
         window.open_path(test_data / "slides" / "edge-cases" / "unreadable.svs")
     assert dialogs[0][0] == "Cannot open the file"
     assert "cannot be read; the slide file is damaged" in dialogs[0][1]
@@ -90,21 +90,21 @@ def test_a_slide_whose_pixels_cannot_be_read(qtbot, window, dialogs, test_data: 
 
 def test_failed_tile_reads_show_one_dialog_and_do_not_hang(qtbot, window, dialogs, monkeypatch) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    reader = window.view.reader
+    reader = window.slide.view.reader
 
     def failing(*args: object) -> None:
         raise RegionReadError("the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged")
 
     monkeypatch.setattr(reader, "read_region", failing)
-    window.view.cache.clear()
-    window.view.zoom_to(2.0)
+    window.slide.view.cache.clear()
+    window.slide.view.zoom_to(2.0)
     qtbot.waitUntil(lambda: len(dialogs) > 0, timeout=15_000)
     assert dialogs[0] == (
         "Cannot read the slide",
         "the pixels at x=0, y=0 (level 0) cannot be read; the slide file is damaged",
     )
     qtbot.waitUntil(window.is_idle, timeout=15_000)  # a --screenshot run would not wait forever
-    window.view.pan_by(50, 50)
+    window.slide.view.pan_by(50, 50)
     qtbot.wait(200)
     assert len(dialogs) == 1  # one message, not one per tile
 
@@ -115,8 +115,8 @@ def test_unexpected_errors_are_logged_and_the_dialog_names_the_log(
     def broken(path: str) -> None:
         raise RuntimeError("disk controller on fire")
 
-    monkeypatch.setattr(main_window_module, "open_for_view", broken)  # the name the window calls
-    with qtbot.waitSignal(window.open_failed, timeout=15_000):
+    monkeypatch.setattr(workspace_module, "open_for_view", broken)  # the name the slide workspace calls
+    with qtbot.waitSignal(window.slide.open_failed, timeout=15_000):
         window.open_path(SAMPLE_PNG)
     message = dialogs[0][1]
     log = gui_errors.log_path()
@@ -158,7 +158,7 @@ def test_exceptions_in_background_threads_go_to_the_log_only(dialogs, capfd) -> 
 
 def test_settings_persist_between_windows(qtbot, window, settings: ViewerSettings) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    window.overlay_controls.colormap.setCurrentText("coolwarm")
+    window.slide.overlay_controls.colormap.setCurrentText("coolwarm")
     window.actions.grid.setChecked(True)
     window.resize(760, 660)
     size = (window.width(), window.height())
@@ -168,8 +168,8 @@ def test_settings_persist_between_windows(qtbot, window, settings: ViewerSetting
     again = MainWindow(settings)
     qtbot.addWidget(again)
     try:
-        assert again.view.heatmap.colormap == "coolwarm"
-        assert again.overlay_controls.colormap.currentText() == "coolwarm"
+        assert again.slide.view.heatmap.colormap == "coolwarm"
+        assert again.slide.overlay_controls.colormap.currentText() == "coolwarm"
         assert again.actions.grid.isChecked()
         assert (again.width(), again.height()) == size == (760, 660)
         recent = [a.text() for a in again.actions.recent_menu.actions()]
@@ -180,7 +180,7 @@ def test_settings_persist_between_windows(qtbot, window, settings: ViewerSetting
 
 def test_keyboard_shortcuts(qtbot, window) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
-    view = window.view
+    view = window.slide.view
     shortcuts = {
         a.text(): [s.toString() for s in a.shortcuts()]
         for a in (

@@ -48,7 +48,7 @@ def test_tabs_are_built_on_first_show(qtbot, window) -> None:  # noqa: F811
     assert labels_actions == [*panel.actions.project_actions, *panel.actions.labeling_actions]
 
     tabs.setCurrentIndex(SLIDE)
-    assert window.dock.isVisible() and tabs.currentWidget() is window.view
+    assert window.dock.isVisible() and tabs.currentWidget() is window.slide.view
 
 
 def test_dropping_a_profile_on_the_expression_tab_loads_it(qtbot, window, test_data: Path) -> None:  # noqa: F811
@@ -57,7 +57,7 @@ def test_dropping_a_profile_on_the_expression_tab_loads_it(qtbot, window, test_d
     profile = test_data / "genes" / "tcga_er_pam50_160.csv"
     with qtbot.waitSignal(tabs.expression_tab.profile_loaded, timeout=30_000):
         _drop(window, profile)
-    assert window.view.reader is None  # the slide view was not asked to open a CSV
+    assert window.slide.view.reader is None  # the slide view was not asked to open a CSV
     qtbot.waitUntil(window.is_idle, timeout=30_000)
 
 

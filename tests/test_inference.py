@@ -10,14 +10,14 @@ import pytest
 import torch
 from inference_helpers import IMAGE_SPEC, SLIDE_SPEC, tiny_ensemble
 
+from bcviewer.inference.plan import choose_model
 from bcviewer.inference import (
     DeviceUnavailableError,
     Predictor,
     ScoreBatch,
     TileScores,
     choose_device,
-    default_grid,
-    default_model_name,
+    analysis_grid,
 )
 from bcviewer.nets import preprocess
 from bcviewer.slides import RegionReadError, open_slide
@@ -51,7 +51,7 @@ def svs_grid(svs) -> TileGrid:
 
 def test_pipeline_scores_equal_a_direct_forward_in_grid_order(test_data: Path, predictor: Predictor) -> None:
     with open_slide(test_data / PNG) as slide:
-        grid = default_grid(slide, IMAGE_SPEC)
+        grid = analysis_grid(slide, IMAGE_SPEC)
         scores = predictor.run(slide, grid, batch_size=4)
         tiles = [grid.read_tile(slide, t) for t in grid]
     direct = predictor.ensemble.predict_proba(preprocess(tiles, IMAGE_SPEC))
@@ -136,17 +136,17 @@ def test_empty_grid_gives_empty_scores(svs, predictor: Predictor) -> None:
 
 def test_default_grids_follow_the_model_card(test_data: Path, svs) -> None:
     with open_slide(test_data / PNG) as png:
-        grid = default_grid(png, IMAGE_SPEC)
+        grid = analysis_grid(png, IMAGE_SPEC)
         assert (grid.kind, len(grid), grid.rows, grid.cols) == ("subimage", 9, 3, 3)
-        assert default_model_name(png) == "breakhis-100x"
-    slide_grid = default_grid(svs, SLIDE_SPEC)
+        assert choose_model(png).source == "breakhis-100x"
+    slide_grid = analysis_grid(svs, SLIDE_SPEC)
     # 200 µm at 0.499 µm/px = 401 level-0 px, resized to 50 px (200 µm at 4 µm/px); 20 tissue tiles.
     assert slide_grid.kind == "physical" and slide_grid.out_size == (50, 50)
     assert {t.w for t in slide_grid} == {401} and len(slide_grid) == 20
     assert min(t.tissue for t in slide_grid) >= 0.25
-    assert default_model_name(svs) == "idc-wsi"
+    assert choose_model(svs).source == "idc-wsi"
     with pytest.raises(TilingError, match="does not define a physical tile size"):
-        default_grid(svs, IMAGE_SPEC)
+        analysis_grid(svs, IMAGE_SPEC)
 
 
 def test_tile_scores_arrays_are_read_only_and_threshold_relabels(svs, svs_grid: TileGrid,
@@ -182,7 +182,7 @@ def _breakhis_jobs(test_data: Path, names: list[str]) -> list:
     jobs = []
     for name in names:
         slide = open_slide(test_data / "breakhis" / name)
-        jobs.append(SlideJob(name, slide, default_grid(slide, IMAGE_SPEC), close_slide=True))
+        jobs.append(SlideJob(name, slide, analysis_grid(slide, IMAGE_SPEC), close_slide=True))
     return jobs
 
 
@@ -200,7 +200,7 @@ def test_many_slides_stream_in_order_with_batches_spanning_images(test_data: Pat
              SlideJob("unopenable", error=ValueError("could not open")),
              *_breakhis_jobs(test_data, BREAKHIS[2:])]
     batch_sizes: list[int] = []
-    results = list(predictor.iter_results(iter(jobs), batch_size=8, on_batch=batch_sizes.append))
+    results = list(predictor.iter_results(iter(jobs), batch_size=8, on_tiles_done=batch_sizes.append))
     assert [r.key for r in results] == [*BREAKHIS[:2], "unreadable", "unopenable", *BREAKHIS[2:]]
     assert [r.ok for r in results] == [True, True, False, False, True, True]
     assert isinstance(results[2].error, RegionReadError) and str(results[3].error) == "could not open"
@@ -209,7 +209,7 @@ def test_many_slides_stream_in_order_with_batches_spanning_images(test_data: Pat
     for result in (r for r in results if r.ok):
         assert result.job.slide.closed  # close_slide: closed once handed over
         with open_slide(test_data / "breakhis" / result.key) as slide:
-            alone = predictor.run(slide, default_grid(slide, IMAGE_SPEC), batch_size=9)
+            alone = predictor.run(slide, analysis_grid(slide, IMAGE_SPEC), batch_size=9)
         np.testing.assert_allclose(result.scores.p_malignant, alone.p_malignant, atol=1e-6)
         assert result.scores.complete and result.scores.model_name == "tiny"
     assert unreadable.closed and _our_threads() == []
@@ -218,6 +218,6 @@ def test_many_slides_stream_in_order_with_batches_spanning_images(test_data: Pat
 def test_cancelling_many_slides_stops_and_closes_everything(test_data: Path, predictor: Predictor) -> None:
     jobs = _breakhis_jobs(test_data, BREAKHIS)
     cancel = threading.Event()
-    results = list(predictor.iter_results(jobs, batch_size=9, cancel=cancel, on_batch=lambda n: cancel.set()))
+    results = list(predictor.iter_results(jobs, batch_size=9, cancel=cancel, on_tiles_done=lambda n: cancel.set()))
     assert [r.key for r in results] == BREAKHIS[:1]  # the first image was one whole batch
     assert all(job.slide.closed for job in jobs) and _our_threads() == []

@@ -12,7 +12,7 @@ from gui_helpers import dialogs, models_dir, settings, tiny_models, window  # no
 from inference_helpers import IMAGE_SPEC, save_tiny_model
 
 from bcviewer.cli.main import main
-from bcviewer.inference.grids import default_grid, image_magnification, magnification_note
+from bcviewer.inference.grids import analysis_grid, image_magnification, magnification_note
 from bcviewer.slides import open_slide
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification, tiles_per_side
 
@@ -42,20 +42,20 @@ def test_the_magnification_comes_from_the_name_the_user_or_is_stated_as_assumed(
     named = _copy(test_data, tmp_path, "SOB_B_A-14-22549AB-400-001.png")
     plain = _copy(test_data, tmp_path, "case123.png")
     with open_slide(named) as slide:
-        grid = default_grid(slide, IMAGE_SPEC)
+        grid = analysis_grid(slide, IMAGE_SPEC)
         assert (grid.rows, grid.cols, len(grid)) == (1, 1, 1)
         assert grid[0].rect == (0, 0, 700, 460)
         assert image_magnification(slide, IMAGE_SPEC).source == "file name"
         assert "400X (from the file name)" in magnification_note(slide, IMAGE_SPEC, grid)
-        chosen = default_grid(slide, IMAGE_SPEC, magnification=40)
+        chosen = analysis_grid(slide, IMAGE_SPEC, magnification=40)
         assert (chosen.rows, chosen.cols) == (8, 8) and chosen[1].rect == (87, 0, 88, 57)
     with open_slide(plain) as slide:
-        grid = default_grid(slide, IMAGE_SPEC)
+        grid = analysis_grid(slide, IMAGE_SPEC)
         assert (grid.rows, grid.cols) == (3, 3)
         note = magnification_note(slide, IMAGE_SPEC, grid)
         assert note is not None and "100X (assumed: the model's training magnification" in note
     with open_slide(test_data / FIXTURE) as slide:  # the model's own magnification, from the name
-        assert magnification_note(slide, IMAGE_SPEC, default_grid(slide, IMAGE_SPEC)) is None
+        assert magnification_note(slide, IMAGE_SPEC, analysis_grid(slide, IMAGE_SPEC)) is None
 
 
 def test_predict_scores_a_400x_image_as_one_tile_and_says_why(test_data: Path, tmp_path: Path,
@@ -85,15 +85,15 @@ def test_the_viewer_analyses_at_the_chosen_magnification_and_forgets_it_for_the_
 
     named = _copy(test_data, tmp_path, "SOB_B_A-14-22549AB-400-001.png")
     open_and_wait(qtbot, window, named)
-    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
-        window.run_analysis()
+    with qtbot.waitSignal(window.slide.analysis.finished, timeout=120_000) as blocker:
+        window.slide.run()
     assert len(blocker.args[0].grid) == 1  # 400X from the file name: one tile
-    window.set_magnification(40)
+    window.slide.set_magnification(40)
     checked = [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()]
     assert checked == [40]
-    with qtbot.waitSignal(window.analysis.finished, timeout=120_000) as blocker:
-        window.run_analysis()
+    with qtbot.waitSignal(window.slide.analysis.finished, timeout=120_000) as blocker:
+        window.slide.run()
     assert (blocker.args[0].grid.rows, blocker.args[0].grid.cols) == (8, 8)
     open_and_wait(qtbot, window, test_data / FIXTURE)
-    assert window.user_magnification is None
+    assert window.slide.session.magnification is None
     assert [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()] == [0]

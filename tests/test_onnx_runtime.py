@@ -13,7 +13,7 @@ import pytest
 import torch
 from inference_helpers import IMAGE_SPEC, save_tiny_model, tiny_ensemble
 
-from bcviewer.inference import Predictor, RuntimeUnavailableError, choose_runtime, default_grid, thread_plan
+from bcviewer.inference import Predictor, RuntimeUnavailableError, choose_runtime, analysis_grid, thread_plan
 from bcviewer.nets import Ensemble, ModelCardError, ModelError, load_model, preprocess, update_card
 from bcviewer.nets import onnx_export
 from bcviewer.nets.onnx_export import ONNX_NAME, SIDECAR_SUFFIX, export_bytes
@@ -29,7 +29,7 @@ def _fixture_tiles(test_data: Path) -> list[np.ndarray]:
     tiles = []
     for png in sorted((test_data / "breakhis").glob("*.png")):
         with open_slide(png) as slide:
-            grid = default_grid(slide, IMAGE_SPEC)
+            grid = analysis_grid(slide, IMAGE_SPEC)
             tiles += [grid.read_tile(slide, t) for t in grid]
     return tiles  # 4 images x 9 sub-images
 
@@ -62,13 +62,43 @@ def test_shipped_models_agree_across_runtimes_on_the_fixtures(name: str, test_da
     model = load_model(folder)
     source = "breakhis/SOB_M_DC-14-13412-100-001.png" if name == "breakhis-100x" else "slides/cmu_small_region.svs"
     with open_slide(test_data / source) as slide:
-        grid = default_grid(slide, model.spec, min_tissue=0.0)
+        grid = analysis_grid(slide, model.spec, min_tissue=0.0)
         by_torch = Predictor(model, device="cpu", runtime="torch").run(slide, grid, batch_size=16)
         by_onnx = Predictor(model, device="cpu", runtime="auto").run(slide, grid, batch_size=16)
     assert len(grid) >= 9 and by_onnx.complete
     for field in ("p_malignant", "uncertainty", "member_probs", "attention"):
         np.testing.assert_allclose(getattr(by_onnx, field), getattr(by_torch, field), rtol=0, atol=1e-4)
     assert (folder / ONNX_NAME).is_file()  # cached next to the weights of a writable model folder
+
+
+def test_onnx_path_preprocesses_in_numpy_bit_identically(test_data: Path) -> None:
+    """With ONNX Runtime the feeder normalises tiles in numpy, never via torch: same float32 bits."""
+    from bcviewer.inference import SlideJob, TileFeeder
+    from bcviewer.inference.feeder import TileBatch
+
+    png = test_data / "breakhis" / "SOB_M_DC-14-13412-100-001.png"
+
+    def batches(as_numpy: bool) -> list:  # type: ignore[type-arg]
+        with open_slide(png) as slide:
+            grid = analysis_grid(slide, IMAGE_SPEC)
+            with TileFeeder([SlideJob(png, slide, grid)], IMAGE_SPEC, 4, workers=1, as_numpy=as_numpy) as feeder:
+                return [m.x for m in feeder.messages() if isinstance(m, TileBatch)]
+
+    tensors, arrays = batches(False), batches(True)
+    assert len(arrays) == len(tensors) == 3 and all(isinstance(a, np.ndarray) for a in arrays)
+    onnx_p = Predictor(tiny_ensemble(seed=3), IMAGE_SPEC, device="cpu", runtime="onnx", threads=1)
+    for tensor, array in zip(tensors, arrays):
+        assert isinstance(tensor, torch.Tensor) and array.dtype == np.float32 and array.flags.c_contiguous
+        assert np.array_equal(tensor.numpy(), array)
+        by_tensor, by_array = onnx_p.score_tensor(tensor), onnx_p.score_tensor(array)
+        assert all(np.array_equal(getattr(by_tensor, f), getattr(by_array, f)) for f in FIELDS)
+    assert onnx_p.onnx is not None
+    seen: list[type] = []
+    forward = onnx_p.onnx.predict
+    onnx_p.onnx.predict = lambda x: (seen.append(type(x)), forward(x))[1]  # type: ignore[method-assign]
+    with open_slide(png) as slide:
+        onnx_p.run(slide, analysis_grid(slide, IMAGE_SPEC), batch_size=4)
+    assert seen == [np.ndarray] * 3
 
 
 def _sidecar(folder: Path) -> dict:

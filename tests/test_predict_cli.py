@@ -14,7 +14,7 @@ from PIL import Image
 
 from bcviewer.cli.main import main
 from bcviewer.export import legend_band, read_geojson, read_tiles_csv
-from bcviewer.inference import Predictor, default_grid
+from bcviewer.inference import Predictor, analysis_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide
 
@@ -61,7 +61,7 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.
     with open_slide(test_data / "breakhis" / PNGS[2]) as slide:
-        scores = Predictor(load_model(models["image"]), device="cpu").run(slide, default_grid(slide, IMAGE_SPEC))
+        scores = Predictor(load_model(models["image"]), device="cpu").run(slide, analysis_grid(slide, IMAGE_SPEC))
     assert float(rows[2]["p_malignant"]) == pytest.approx(scores.image_p_malignant, abs=1e-6)
     assert float(rows[2]["uncertainty"]) == pytest.approx(scores.image_uncertainty, abs=1e-6)
     assert rows[2]["label"] == scores.image_label
@@ -104,7 +104,7 @@ def test_whole_slide_uses_the_cards_physical_tile(models: dict[str, Path], tmp_p
                  "--formats", "geojson,png", "--quiet"]) == 0
     (row,) = _summary(out)
     with open_slide(svs) as slide:
-        grid = default_grid(slide, SLIDE_SPEC)
+        grid = analysis_grid(slide, SLIDE_SPEC)
     assert row["status"] == "ok" and int(row["n_tiles"]) == len(grid)
     back = read_geojson(out / "cmu_small_region" / "tiles.geojson")
     clipped = grid.rects()
@@ -145,7 +145,7 @@ def test_default_model_is_chosen_per_input_kind(models: dict[str, Path], tmp_pat
                  "--formats", "csv", "--quiet"]) == 2
     rows = _summary(out)
     with open_slide(svs) as slide:
-        n_slide_tiles = len(default_grid(slide, SLIDE_SPEC))
+        n_slide_tiles = len(analysis_grid(slide, SLIDE_SPEC))
     assert [r["status"] for r in rows] == ["ok", "ok", "error"]  # summary keeps the input order
     assert [r["n_tiles"] for r in rows] == [str(n_slide_tiles), "9", ""]
     assert "does not exist" in rows[2]["error"]

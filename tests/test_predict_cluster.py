@@ -105,7 +105,7 @@ def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pyte
 def test_killed_worker_loses_no_slide_and_counts_none_twice(tmp_path: Path) -> None:
     paths = _copies(tmp_path / "in", 10)
     model = model_ref("breakhis-100x")
-    tasks = [SlideTask(i, p, model) for i, p in enumerate(paths)]
+    tasks = [SlideTask(i, p, {model.source: model}, model.source) for i, p in enumerate(paths)]
     options = PredictOptions(formats=("csv",), device="cpu")
     outcomes, victims, killed = [], set(), None
     with open_client(workers=2) as client:

@@ -12,11 +12,10 @@ import pytest
 from inference_helpers import IMAGE_SPEC, SLIDE_SPEC
 from pyramid_fixture import write_pyramid_tiff
 
+from bcviewer.inference.plan import choose_model
 from bcviewer.inference import (
     ScaleUnknownError,
     analysis_grid,
-    default_grid,
-    default_model_name,
     describe_model,
     input_kind,
     is_whole_slide,
@@ -54,25 +53,25 @@ def test_kind_comes_from_levels_format_and_size_not_from_the_pixel_size(test_dat
         assert (svs.level_count, svs.mpp, input_kind(svs)) == (1, 0.499, "whole-slide")  # Aperio format
         assert (tif.format, tif.level_count, tif.mpp, input_kind(tif)) == ("generic-tiff", 2, None, "whole-slide")
         assert (aperio.format, aperio.mpp, aperio.objective_power) == ("aperio", None, 20.0)
-        assert is_whole_slide(aperio) and default_model_name(tif) == "idc-wsi" == default_model_name(aperio)
-        assert default_model_name(png) == "breakhis-100x"
+        assert is_whole_slide(aperio) and choose_model(tif).source == "idc-wsi" == choose_model(aperio).source
+        assert choose_model(png).source == "breakhis-100x"
 
 
 def test_a_slide_without_pixel_size_is_refused_not_cut_3x3(tcga_like: Path) -> None:
     with open_slide(tcga_like) as tif:
         with pytest.raises(ScaleUnknownError, match="tcga-like.tif is a whole slide .2 pyramid levels.*does not "
                                                     "record its pixel size"):
-            default_grid(tif, SLIDE_SPEC)
+            analysis_grid(tif, SLIDE_SPEC)
         with pytest.raises(TilingError, match="never cut into sub-images"):
             analysis_grid(tif, IMAGE_SPEC, subimages=(3, 3))
         with pytest.raises(ScaleUnknownError):
-            default_grid(tif, IMAGE_SPEC)  # the BreakHis card has no physical tile, still no 3x3
+            analysis_grid(tif, IMAGE_SPEC)  # the BreakHis card has no physical tile, still no 3x3
 
 
 def test_given_pixel_size_gives_the_same_grid_as_a_recorded_one(test_data: Path, tcga_like: Path) -> None:
     with open_slide(tcga_like) as tif, open_slide(test_data / SVS) as svs:
-        given = default_grid(tif, SLIDE_SPEC, mpp=0.499)
-        recorded = default_grid(svs, SLIDE_SPEC)
+        given = analysis_grid(tif, SLIDE_SPEC, mpp=0.499)
+        recorded = analysis_grid(svs, SLIDE_SPEC)
         # 200 µm at 0.499 µm/px = 401 level-0 px, read from level 1 (downsample 2) and resized to 50 px.
         assert given.kind == "physical" and given.out_size == (50, 50) and given.mpp == pytest.approx(4.0, abs=0.01)
         assert [t.rect for t in given] == [t.rect for t in recorded] and len(given) == 20

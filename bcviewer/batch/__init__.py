@@ -13,10 +13,10 @@ from bcviewer.batch.work import (
     SlideOutcome,
     SummaryRow,
     error_outcome,
-    grid_for,
     load_predictor,
     model_ref,
     one_line,
+    planned_job,
     render_outputs,
     score_one,
     score_slides,
@@ -26,6 +26,6 @@ from bcviewer.batch.work import (
 __all__ = [
     "MANIFEST_NAME", "completed_row", "read_manifest", "write_outcome",
     "DEFAULT_RETRIES", "FORMATS", "OUTPUT_FILES", "WORKER_PREDICTORS", "ModelRef", "PredictOptions", "PredictorCache",
-    "SlideOutcome", "SummaryRow", "error_outcome", "grid_for", "load_predictor", "model_ref", "one_line",
+    "SlideOutcome", "SummaryRow", "error_outcome", "load_predictor", "model_ref", "one_line", "planned_job",
     "render_outputs", "score_one", "score_slides", "worker_id",
 ]

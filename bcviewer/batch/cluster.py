@@ -55,11 +55,14 @@ CONNECT_TIMEOUT = "20s"
 
 @dataclass(frozen=True)
 class SlideTask:
-    """One slide for the cluster: its position in the run, its path and the model that scores it."""
+    """One slide for the cluster: its position in the run, its path, the model asked for ("": the
+    worker chooses by the slide's kind when it opens it) and the references of the models it may
+    choose, resolved once by the client."""
 
     index: int
     path: Path
-    model: ModelRef
+    models: dict[str, ModelRef | str]  # a model the client could not resolve: why
+    model: str = ""
 
 
 @contextmanager
@@ -139,7 +142,8 @@ def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: Predic
 
     def submit(task: SlideTask, attempt: int) -> Future:
         key = f"bcviewer-slide-{run}-{task.index}-{attempt}"
-        future = client.submit(score_one, task.index, str(task.path), task.model, options, key=key, pure=False)
+        future = client.submit(score_one, task.index, str(task.path), task.models, options, task.model, key=key,
+                               pure=False)
         pending[key] = (future, task, attempt)
         return future
 

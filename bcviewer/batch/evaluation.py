@@ -78,13 +78,13 @@ def _once(images: list[Any]) -> list[Any]:
 
 
 def evaluate_inputs(predictor: Predictor, inputs: Sequence[LabelledInput], options: PredictOptions,
-                    on_batch: Callable[[int], object] | None = None) -> dict[str, Any]:
+                    on_tiles_done: Callable[[int], object] | None = None) -> dict[str, Any]:
     """Score ``inputs`` through ``predict``'s path and report image- and tile-level metrics, the
     breakdowns by magnification, subtype and patient, and the trust signals (risk-coverage by the
     app's uncertainty, prediction-set coverage, outside-training share)."""
     p_image, y_image, kept, tile_p, tile_y, failed = [], [], [], [], [], []
     sets, outside, per_image = [], [], []
-    results = scored_inputs(predictor, [(i, item.path) for i, item in enumerate(inputs)], options, on_batch)
+    results = scored_inputs(predictor, [(i, item.path) for i, item in enumerate(inputs)], options, on_tiles_done)
     try:
         for result in results:
             item = inputs[result.key.index]

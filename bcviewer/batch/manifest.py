@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bcviewer.batch.work import ModelRef, PredictOptions, SlideOutcome, SummaryRow, one_line
+from bcviewer.batch.work import PredictOptions, SlideOutcome, SummaryRow, one_line
 from bcviewer.checksums import sha256_of
 from bcviewer.export import atomic_write_bytes, atomic_write_text
 
@@ -25,15 +25,17 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "bcviewer-slide-manifest/1"
 
 
-def write_outcome(folder: Path, outcome: SlideOutcome, model: ModelRef, options: PredictOptions) -> SummaryRow:
-    """Write an ok outcome's files, then its manifest; return its summary row.
+def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) -> SummaryRow:
+    """Write an ok outcome's files, then its manifest (naming the model that scored it); return
+    its summary row.
 
     An old manifest is removed first, so a slide is never marked done by an earlier run's record.
     A file that cannot be written turns the row into an error row (and no manifest is written).
     """
     try:
         (folder / MANIFEST_NAME).unlink(missing_ok=True)
-        if not outcome.ok:
+        model = outcome.model
+        if not outcome.ok or model is None:
             return outcome.row
         for name, data in outcome.files.items():
             atomic_write_bytes(folder / name, data)

@@ -14,31 +14,22 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError, remembered
-from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, tissue_for, write_export
-from bcviewer.inference import (
-    DEFAULT_BATCH_SIZE,
-    JobResult,
-    Predictor,
-    ScaleUnknownError,
-    SlideJob,
-    TileScores,
-    analysis_grid,
-    level0_mpp,
-    scale_warnings,
-)
-from bcviewer.inference.grids import magnification_note
-from bcviewer.nets import InputSpec, load_model, read_card, resolve_model_dir
+from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, render_export, tissue_for
+from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores, level0_mpp
+from bcviewer.inference.plan import InputPlan, ModelChoice, PlanOptions, plan_input
+from bcviewer.nets import read_card, resolve_model_dir
 from bcviewer.slides import SlideReader, open_slide
-from bcviewer.tiling import TileGrid
+
+if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
+    from bcviewer.inference import JobResult, Predictor, SlideJob
 
 FORMATS = ("csv", "geojson", "png")
 OUTPUT_FILES = {"csv": ("tiles.csv",), "geojson": ("tiles.geojson",), "png": ("heatmap.png", "overlay.png")}
@@ -88,6 +79,11 @@ class PredictOptions:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
                 if k not in self.EXECUTION_ONLY}
 
+    def plan_options(self, model: str = "") -> PlanOptions:
+        """The input decision these options ask for, with ``model`` ("" : by the input's kind)."""
+        return PlanOptions(model=model, subimages=self.grid, tile_um=self.tile_um, tile_px=self.tile_px,
+                           mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue)
+
     def output_names(self) -> list[str]:
         return [name for f in self.formats for name in OUTPUT_FILES[f]]
 
@@ -123,6 +119,7 @@ class SlideOutcome:
     input_sha256: str = ""
     notes: tuple[str, ...] = ()  # what the user must be told about this input (scale, warnings)
     scored_by: str = field(default_factory=worker_id)
+    model: ModelRef | None = None  # the model that scored it (None: it failed before one was chosen)
 
     @property
     def ok(self) -> bool:
@@ -151,6 +148,9 @@ def model_ref(name_or_dir: str) -> ModelRef:
 
 def load_predictor(ref: ModelRef, options: PredictOptions) -> Predictor:
     """Load ``ref`` and refuse it when its weights are not the ones the run asked for."""
+    from bcviewer.inference import Predictor
+    from bcviewer.nets import load_model
+
     model = load_model(ref.source)
     found = str(model.card["weights"].get("sha256", ""))
     if found != ref.sha256:
@@ -196,92 +196,73 @@ def error_outcome(index: int, path: Path | str, exc: BaseException | str) -> Sli
     return SlideOutcome(index, SummaryRow(str(path), "error", error=text))
 
 
-def grid_for(slide: SlideReader, spec: InputSpec, options: PredictOptions) -> TileGrid:
-    """The grid the options ask for (grid, tile_um, tile_px), else the default for this input."""
+def planned_job(index: int, path: Path, options: PredictOptions, model: str | ModelChoice = "") -> SlideJob:
+    """Open one input and decide how it is scored (:func:`~bcviewer.inference.plan.plan_input`):
+    the only time a run opens it. ``model`` is the requested model (a name or folder, or one
+    already chosen); "" chooses by the input's kind. A failure becomes the job's error."""
+    from bcviewer.inference import SlideJob
+
+    key = PlannedInput(index, path)
     try:
-        grid = analysis_grid(slide, spec, subimages=options.grid, tile_um=options.tile_um, tile_px=options.tile_px,
-                             mpp=options.mpp, min_tissue=options.min_tissue, magnification=options.magnification)
+        if path.is_dir():
+            raise BcviewerError(f"{path} holds no images or slides")
+        slide = open_slide(path)
+    except Exception as exc:  # noqa: BLE001 - reported in this input's summary row
+        return SlideJob(key, error=exc)
+    try:
+        if isinstance(model, ModelChoice):
+            key.plan = plan_input(slide, options.plan_options(model.source), model)
+        else:
+            key.plan = plan_input(slide, options.plan_options(model))
+        key.sha256 = sha256_of(path)  # recorded in the manifest, so --resume can tell the file changed
     except ScaleUnknownError as exc:
-        raise BcviewerError(f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the "
-                            "tile size in level-0 pixels with --tile-px") from exc
-    if len(grid) == 0:
-        raise BcviewerError("no tile has enough tissue to score (lower --min-tissue or check the slide)")
-    return grid
-
-
-def input_notes(slide: SlideReader, grid: TileGrid, spec: InputSpec, name: str,
-                options: PredictOptions) -> tuple[str, ...]:
-    """Where this input's pixel size came from when the file records none, and scale warnings
-    ("warning: ...") for this input and model; printed on stderr and kept in tiles.geojson."""
-    mpp = level0_mpp(slide, options.mpp)
-    notes = []
-    if slide.mpp is None and mpp is not None and grid.kind == "physical":
-        notes.append(f"pixel size {mpp:g} µm/px from --mpp (the file records none)")
-    magnification = magnification_note(slide, spec, grid, options.magnification)
-    if magnification is not None:
-        notes.append(magnification)
-    side0 = float(grid[0].w) if len(grid) and grid.kind == "physical" else None
-    notes.extend(f"warning: {w}" for w in scale_warnings(slide, spec, None, name, side0, mpp))
-    return tuple(notes)
+        slide.close()
+        return SlideJob(key, error=BcviewerError(
+            f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the tile size in level-0 "
+            "pixels with --tile-px"))
+    except Exception as exc:  # noqa: BLE001
+        slide.close()
+        return SlideJob(key, error=exc)
+    return SlideJob(key, slide, key.plan.grid, close_slide=True, notes=key.plan.notes())
 
 
 def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions,
                    notes: tuple[str, ...] = ()) -> dict[str, bytes]:
-    """The per-slide files chosen by ``options.formats``, by file name.
-
-    They are made by :func:`bcviewer.export.write_export` (the viewer's exports, so both look the
-    same) in a private temporary folder and read back: the caller, maybe on another machine,
-    writes them into the output folder.
-    """
+    """The per-slide files chosen by ``options.formats``, by file name, as bytes: rendered once by
+    :func:`bcviewer.export.render_export` (the viewer's exports, so both look the same); the
+    caller, maybe on another machine, writes them into the output folder."""
     look = {"cmap": options.cmap, "threshold": 0.0, "smooth": options.smooth, "mpp": level0_mpp(slide, options.mpp)}
-    with tempfile.TemporaryDirectory(prefix="bcviewer-outputs-") as tmp:
-        folder = Path(tmp)
-        if "csv" in options.formats:
-            write_export("csv", scores, slide, folder / "tiles.csv")
-        if "geojson" in options.formats:
-            write_export("geojson", scores, slide, folder / "tiles.geojson",
-                         object_type=options.object_type, notes=notes)  # type: ignore[arg-type]
-        if "png" in options.formats:
-            tissue = tissue_for(scores, slide)
-            write_export("heatmap", scores, slide, folder / "heatmap.png", tissue=tissue, max_side=PNG_MAX_SIZE,
-                         opacity=1.0, **look)  # type: ignore[arg-type]
-            write_export("overlay", scores, slide, folder / "overlay.png", tissue=tissue, max_side=PNG_MAX_SIZE,
-                         opacity=options.opacity, **look)  # type: ignore[arg-type]
-        return {name: (folder / name).read_bytes() for name in options.output_names()}
+    files: dict[str, bytes] = {}
+    if "csv" in options.formats:
+        files["tiles.csv"] = render_export("csv", scores, slide)
+    if "geojson" in options.formats:
+        files["tiles.geojson"] = render_export("geojson", scores, slide, object_type=options.object_type,
+                                               notes=notes)  # type: ignore[arg-type]
+    if "png" in options.formats:
+        tissue = tissue_for(scores, slide)
+        files["heatmap.png"] = render_export("heatmap", scores, slide, tissue=tissue, max_side=PNG_MAX_SIZE,
+                                             opacity=1.0, **look)  # type: ignore[arg-type]
+        files["overlay.png"] = render_export("overlay", scores, slide, tissue=tissue, max_side=PNG_MAX_SIZE,
+                                             opacity=options.opacity, **look)  # type: ignore[arg-type]
+    return {name: files[name] for name in options.output_names()}
 
 
 @dataclass
-class _Input:
+class PlannedInput:
+    """The key of one input's job: where it is in the run, and what was decided for it."""
+
     index: int
     path: Path
-    sha256: str = ""  # filled on the feeder thread, with the grid
+    sha256: str = ""  # filled on the feeder thread, with the plan
+    plan: InputPlan | None = None
+
+    @property
+    def model_source(self) -> str | None:
+        return self.plan.model.source if self.plan is not None else None
 
 
-def _jobs(items: Sequence[tuple[int, Path]], spec: InputSpec, options: PredictOptions,
-          model_name: str) -> Iterator[SlideJob]:
-    """Open each input, build its grid, note its scale and hash it (lazily, on the predictor's feeder thread)."""
-    for index, path in items:
-        key = _Input(index, path)
-        try:
-            if path.is_dir():
-                raise BcviewerError(f"{path} holds no images or slides")
-            slide = open_slide(path)
-        except Exception as exc:  # noqa: BLE001 - reported in this input's summary row
-            yield SlideJob(key, error=exc)
-            continue
-        try:
-            grid = grid_for(slide, spec, options)
-            notes = input_notes(slide, grid, spec, model_name, options)
-            key.sha256 = sha256_of(path)  # recorded in the manifest, so --resume can tell the file changed
-        except Exception as exc:  # noqa: BLE001
-            slide.close()
-            yield SlideJob(key, error=exc)
-            continue
-        yield SlideJob(key, slide, grid, close_slide=True, notes=notes)
-
-
-def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
-    key: _Input = result.key
+def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None) -> SlideOutcome:
+    key: PlannedInput = result.key
     if result.error is not None or result.scores is None or result.job.slide is None:
         return error_outcome(key.index, key.path, result.error or ValueError("not scored"))
     scores = result.scores
@@ -292,46 +273,129 @@ def _outcome(result: JobResult, options: PredictOptions) -> SlideOutcome:
     row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
                      scores.image_uncertainty, len(scores), prediction_set=scores.image_set or "",
                      outside_training=scores.image_outside)
-    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes)
+    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model)
 
 
-def scored_inputs(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
-                  on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[JobResult]:
-    """Score ``(index, path)`` items as ``predict`` does (same opening, grid, scale and notes); one
-    :class:`JobResult` each, in order, its key an object with ``index``, ``path`` and ``sha256``.
+def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[SlideJob]]]:
+    """Split planned jobs into runs of consecutive inputs that share a model, as
+    ``(model source, jobs)``; a job that failed joins the run it falls in (None: no model yet).
 
-    ``predict``, its Dask workers and ``evaluate`` all score through here, so what ``evaluate``
-    measures is what users get. Batches span slides, so folders of small images still fill every
-    batch. A slide that cannot be opened, tiled or read gets an error result; the others go on.
-    The caller reads each result before asking for the next (the slide is closed after that).
+    Each run must be consumed before the next is asked for: the first job of the next run is
+    found by reading past the end of this one.
     """
-    jobs = _jobs(items, predictor.spec, options, predictor.name or model_name)
-    results = predictor.iter_results(jobs, options.batch_size,
-                                     on_batch=on_batch, threshold=options.threshold)  # type: ignore[arg-type]
+    head: list[SlideJob] = []
+
+    def source(job: SlideJob) -> str | None:
+        return job.key.model_source if job.error is None else None
+
+    def run(first: SlideJob, model: str | None) -> Iterator[SlideJob]:
+        yield first
+        for job in jobs:
+            found = source(job)
+            if found is not None and found != model:
+                head.append(job)
+                return
+            yield job
+
     try:
-        yield from results
-    finally:
-        results.close()
+        first = next(jobs)
+    except StopIteration:
+        return
+    while True:
+        model = source(first)
+        if model is None:  # failures before any input found its model: a run of their own
+            failed = [first]
+            for job in jobs:
+                if source(job) is not None:
+                    head.append(job)
+                    break
+                failed.append(job)
+            yield None, iter(failed)
+        else:
+            yield model, run(first, model)
+        if not head:
+            return
+        first = head.pop()
 
 
-def score_slides(predictor: Predictor, items: Sequence[tuple[int, Path]], options: PredictOptions,
-                 on_batch: Callable[[int], object] | None = None, model_name: str = "") -> Iterator[SlideOutcome]:
-    """Score ``(index, path)`` items with one predictor as a single stream; one outcome each, in order
-    (see :func:`scored_inputs`), with the output files rendered."""
-    results = scored_inputs(predictor, items, options, on_batch, model_name)
+def scored_inputs(predictors: Predictor | Callable[[str], Predictor], items: Sequence[tuple[int, Path]],
+                  options: PredictOptions, on_tiles_done: Callable[[int], object] | None = None,
+                  model: str = "") -> Iterator[JobResult]:
+    """Score ``(index, path)`` items as ``predict`` does; one :class:`JobResult` each, in order, its
+    key a :class:`PlannedInput`.
+
+    Each input is opened and planned once (:func:`planned_job`, on the predictor's feeder thread),
+    with ``model`` or the model its kind calls for; ``predictors(model source)`` gives the
+    predictor of each run of inputs sharing a model (see :func:`model_runs`). A single predictor
+    scores every input with its own model. ``predict``, its Dask
+    workers and ``evaluate`` all score through here, so what ``evaluate`` measures is what users
+    get. Batches span slides, so folders of small images still fill every batch. An input that
+    cannot be opened, tiled or read, or whose model cannot be loaded, gets an error result; the
+    others go on. The caller reads each result before asking for the next (the slide is closed
+    after that).
+    """
+    from bcviewer.inference import JobResult, Predictor
+
+    wanted: str | ModelChoice = model
+    if isinstance(predictors, Predictor):
+        fixed = predictors
+        wanted = ModelChoice(fixed.name, fixed.name, "given", getattr(fixed, "card", None) or {}, fixed.spec)
+        predictors = lambda _source: fixed  # noqa: E731
+    jobs = (planned_job(index, path, options, wanted) for index, path in items)
+    for source, run in model_runs(jobs):
+        try:
+            if source is None:
+                raise LookupError("no model")
+            predictor = predictors(source)
+        except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
+            for job in run:
+                if job.slide is not None and job.close_slide:
+                    job.slide.close()
+                yield JobResult(job, None, job.error or exc)
+            continue
+        results = predictor.iter_results(run, options.batch_size,
+                                         on_tiles_done=on_tiles_done, threshold=options.threshold)
+        try:
+            yield from results
+        finally:
+            results.close()
+
+
+def score_slides(predictor_for: Callable[[str], tuple[Predictor, ModelRef]], items: Sequence[tuple[int, Path]],
+                 options: PredictOptions, on_tiles_done: Callable[[int], object] | None = None,
+                 model: str = "") -> Iterator[SlideOutcome]:
+    """Score ``(index, path)`` items (see :func:`scored_inputs`); one outcome each, in order, with
+    its output files rendered and the model that scored it. ``predictor_for(source)`` gives the
+    predictor and the reference of a model."""
+    refs: dict[str, ModelRef] = {}
+
+    def predictor(source: str) -> Predictor:
+        found, refs[source] = predictor_for(source)
+        return found
+
+    results = scored_inputs(predictor, items, options, on_tiles_done, model)
     try:
         for result in results:
-            yield _outcome(result, options)
+            source = result.key.model_source
+            yield _outcome(result, options, refs.get(source) if source is not None else None)
     finally:
         results.close()
 
 
-def score_one(index: int, path: str, model: ModelRef, options: PredictOptions) -> SlideOutcome:
-    """The Dask task: score one slide with this process's cached predictor. Never raises for a
-    bad slide or model (that is the slide's error outcome); a dying process is Dask's to retry."""
+def score_one(index: int, path: str, models: dict[str, ModelRef | str], options: PredictOptions,
+              model: str = "") -> SlideOutcome:
+    """The Dask task: open and plan one slide here (``model``, else the model its kind calls for)
+    and score it with this process's cached predictor of that model; ``models`` are the references
+    the client resolved (or why it could not), so every worker checks it loads the same weights. Never raises for a bad
+    slide or model (that is the slide's error outcome); a dying process is Dask's to retry."""
+    def predictor_for(source: str) -> tuple[Predictor, ModelRef]:
+        ref = models.get(source, f"model {source} was not resolved by the client")
+        if isinstance(ref, str):
+            raise BcviewerError(ref)
+        return WORKER_PREDICTORS.get(ref, options), ref
+
     try:
-        predictor = WORKER_PREDICTORS.get(model, options)
-        outcomes = score_slides(predictor, [(index, Path(path))], options, model_name=model.name)
+        outcomes = score_slides(predictor_for, [(index, Path(path))], options, model=model)
         try:
             return next(outcomes)
         finally:

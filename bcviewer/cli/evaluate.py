@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                              mpp=None, runtime=args.runtime)
     predictor = Predictor(model, runtime=args.runtime)
     progress = None if args.quiet else _progress()
-    report = evaluate_inputs(predictor, inputs, options, on_batch=None if progress is None else progress.update)
+    report = evaluate_inputs(predictor, inputs, options, on_tiles_done=None if progress is None else progress.update)
     if progress is not None:
         progress.close()
     report.update({"model": model.name, "data": str(args.data), "patients_part": args.patients, "kind": kind,

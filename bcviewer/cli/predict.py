@@ -29,6 +29,7 @@ import argparse
 import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -57,11 +58,13 @@ from bcviewer.inference import (
     RUNTIME_CHOICES,
     choose_device,
     choose_runtime,
-    default_model_name,
 )
+from bcviewer.inference.plan import AUTOMATIC_CHOICES
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
-from bcviewer.slides import open_slide
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
+
+if TYPE_CHECKING:
+    from bcviewer.inference import Predictor
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "prediction_set",
                   "outside_training")
@@ -190,24 +193,6 @@ def _output_dirs(inputs: list[Path], out: Path) -> list[Path]:
     return dirs
 
 
-def model_groups(inputs: list[Path], indices: list[int], model: str | None,
-                 rows: list[SummaryRow | None]) -> dict[str, list[int]]:
-    """Input indices by the model that scores them; inputs that cannot even be opened get their row."""
-    if model:
-        return {model: list(indices)}
-    groups: dict[str, list[int]] = {}
-    for i in indices:
-        path = inputs[i]
-        try:
-            if path.is_dir():
-                raise BcviewerError(f"{path} holds no images or slides")
-            with open_slide(path) as slide:
-                groups.setdefault(default_model_name(slide), []).append(i)
-        except Exception as exc:  # noqa: BLE001
-            rows[i] = SummaryRow(str(path), "error", error=one_line(exc))
-    return groups
-
-
 def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
     if args.batch_size < 1:
         raise BcviewerError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -217,8 +202,6 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
         raise BcviewerError(f"--opacity must be between 0 and 1, got {args.opacity}")
     if args.min_tissue is not None and not 0.0 <= args.min_tissue <= 1.0:
         raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
-    if args.mpp is not None and args.mpp <= 0:
-        raise BcviewerError(f"--mpp must be a positive number of µm per pixel, got {args.mpp}")
     if args.tile_px is not None and args.tile_px < 1:
         raise BcviewerError(f"--tile-px must be at least 1, got {args.tile_px}")
     if args.workers is not None and args.workers < 1:
@@ -267,13 +250,13 @@ class _Run:
                 self.rows[i] = SummaryRow(str(self.inputs[i]), "error", error=one_line(exc))
                 self.bar.update(1)
 
-    def record(self, outcome: SlideOutcome, model: ModelRef) -> None:
+    def record(self, outcome: SlideOutcome) -> None:
         """Write one slide's outputs and manifest, and its summary row."""
         i = outcome.index
         self.bar.set_postfix_str(self.inputs[i].name)
         for note in outcome.notes:
             tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
-        self.rows[i] = write_outcome(self.folders[i], outcome, model, self.options)
+        self.rows[i] = write_outcome(self.folders[i], outcome, self.options)
         self.summary_file.sync(self.rows)
         self.bar.update(1)
 
@@ -293,13 +276,11 @@ def run(args: argparse.Namespace) -> int:
         if args.resume:
             skipped = state.resume()
         todo = [i for i, r in enumerate(state.rows) if r is None]
-        groups = model_groups(state.inputs, todo, args.model, state.rows)
-        state.bar.update(sum(state.rows[i] is not None for i in todo))
         state.summary_file.sync(state.rows)
         if args.workers or args.scheduler:
-            _run_cluster(state, groups)
+            _run_cluster(state, todo)
         else:
-            _run_here(state, groups, predictors)
+            _run_here(state, todo, predictors)
         state.summary_file.finish(state.rows)
     finally:
         state.bar.close()
@@ -310,48 +291,46 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _run_here(state: _Run, groups: dict[str, list[int]], predictors: PredictorCache) -> None:
-    """Score in this process, each model's inputs as a single stream."""
+def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
+    """Score in this process as one stream: each input is opened once, where its model is chosen
+    (unless --model names one), and consecutive inputs that share a model share its batches."""
+    def predictor_for(source: str) -> tuple[Predictor, ModelRef]:
+        ref = state.refs.get(source)
+        return predictors.get(ref, state.options), ref
+
     tiles = tqdm(unit="tile", file=sys.stderr, disable=state.args.quiet, leave=False, position=1, desc="tiles")
     try:
-        for name, indices in groups.items():
-            try:
-                model = state.refs.get(name)
-                outcomes = score_slides(predictors.get(model, state.options),
-                                        [(i, state.inputs[i]) for i in indices], state.options, tiles.update, name)
-                try:
-                    for outcome in outcomes:
-                        state.record(outcome, model)
-                finally:
-                    outcomes.close()
-            except Exception as exc:  # noqa: BLE001 - e.g. the default model is not installed
-                state.fail(indices, exc)
-            state.summary_file.sync(state.rows)
+        outcomes = score_slides(predictor_for, [(i, state.inputs[i]) for i in todo], state.options, tiles.update,
+                                model=state.args.model or "")
+        try:
+            for outcome in outcomes:
+                state.record(outcome)
+        finally:
+            outcomes.close()
     finally:
         tiles.close()
 
 
-def _run_cluster(state: _Run, groups: dict[str, list[int]]) -> None:
-    """Score on Dask: one task per slide; outputs are written here as slides finish."""
+def _run_cluster(state: _Run, todo: list[int]) -> None:
+    """Score on Dask: one task per slide, opened and planned on its worker; outputs are written
+    here as slides finish. The client resolves the models a worker may choose, once."""
     from bcviewer.batch import cluster  # Dask is imported only for --workers and --scheduler
 
-    models: dict[int, ModelRef] = {}
-    for name, indices in groups.items():
-        try:
-            model = state.refs.get(name)
-        except BcviewerError as exc:
-            state.fail(indices, exc)
-            state.summary_file.sync(state.rows)
-            continue
-        models.update((i, model) for i in indices)
-    if not models:
+    if not todo:
         return
-    tasks = [cluster.SlideTask(i, state.inputs[i], model) for i, model in sorted(models.items())]
+    names = [state.args.model] if state.args.model else list(AUTOMATIC_CHOICES)
+    models: dict[str, ModelRef | str] = {}
+    for name in names:
+        try:
+            models[name] = state.refs.get(name)
+        except BcviewerError as exc:
+            models[name] = one_line(exc)
+    tasks = [cluster.SlideTask(i, state.inputs[i], models, state.args.model or "") for i in todo]
     with cluster.open_client(state.args.workers, state.args.scheduler) as client:
         tqdm.write(cluster.describe(client), file=sys.stderr)
         outcomes = cluster.score_on_cluster(client, tasks, state.options, state.args.retries)
         try:
             for outcome in outcomes:
-                state.record(outcome, models[outcome.index])
+                state.record(outcome)
         finally:
             outcomes.close()

@@ -25,13 +25,13 @@ from bcviewer.export.heatmap import (
     value_map,
 )
 from bcviewer.export.legend import annotated_overlay, legend_band, nice_length_um, with_legend
-from bcviewer.export.outputs import EXPORT_KINDS, tissue_for, write_export
+from bcviewer.export.outputs import EXPORT_KINDS, render_export, tissue_for, write_export
 from bcviewer.export.tables import read_tiles_csv, tiles_csv_text, write_tiles_csv
 
 __all__ = [
     "COLORMAPS", "DEFAULT_COLORMAP", "DEFAULT_OPACITY", "annotated_overlay", "legend_band", "nice_length_um",
     "with_legend", "mask_to_tissue", "rects_smooth_map", "rects_value_map", "smooth_value_map", "EXPORT_KINDS",
-    "tissue_for", "write_export", "UnknownColormapError", "apply_colormap", "colormap_lut",
+    "render_export", "tissue_for", "write_export", "UnknownColormapError", "apply_colormap", "colormap_lut",
     "ExportError", "atomic_write_bytes", "atomic_write_text", "png_bytes", "write_png",
     "CLASS_COLORS", "geojson_dict", "geojson_text", "read_geojson", "write_geojson",
     "blend", "colorize", "heatmap_for_level", "heatmap_rgba", "level_rects", "level_size", "overlay_rgb",

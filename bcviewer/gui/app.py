@@ -58,9 +58,9 @@ class ScreenshotTaker(QObject):
         self.analysis_done = not wait_for_analysis
         self.exit_code = 0
         self._stable = 0
-        window.slide_opened.connect(self._on_opened)
-        window.open_failed.connect(self._on_open_failed)
-        c = window.analysis
+        window.slide.opened.connect(self._on_opened)
+        window.slide.open_failed.connect(self._on_open_failed)
+        c = window.slide.analysis
         c.finished.connect(self._on_analysis_end)
         c.cancelled.connect(self._on_analysis_end)
         c.failed.connect(self._on_analysis_failed)
@@ -137,8 +137,8 @@ def run_gui(argv: list[str]) -> int:
     taker = None
     try:
         window = MainWindow()
-        window.model_override = args.model
-        window.mpp_override = args.mpp if args.mpp and args.mpp > 0 else None
+        window.slide.session.model_override = args.model
+        window.slide.session.mpp_override = args.mpp if args.mpp and args.mpp > 0 else None
         if args.screenshot:
             errors.set_headless(True)
             window.resize(*_window_size(args.size))
@@ -146,12 +146,12 @@ def run_gui(argv: list[str]) -> int:
         if args.run:
 
             def run_once(_path: str) -> None:
-                window.slide_opened.disconnect(run_once)  # type: ignore[union-attr]
-                window.run_analysis()  # type: ignore[union-attr]
+                window.slide.opened.disconnect(run_once)  # type: ignore[union-attr]
+                window.slide.run()  # type: ignore[union-attr]
 
-            window.slide_opened.connect(run_once)
+            window.slide.opened.connect(run_once)
         if args.style:
-            window.overlay_controls.style.setCurrentIndex(STYLES.index(args.style))
+            window.slide.overlay_controls.style.setCurrentIndex(STYLES.index(args.style))
         window.show()
         window.open_path(path)
         code = app.exec()

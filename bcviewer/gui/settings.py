@@ -7,9 +7,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from bcviewer.gui.slide.overlay import DEFAULT_COLORMAP, DEFAULT_OPACITY
-
 MAX_RECENT = 10
+# The heatmap's defaults, the same as bcviewer.export's (tests check; not imported: the settings
+# load before the core): viridis at 50% stays legible over H&E, where inferno's and the diverging
+# maps' reds and pinks vanish into eosin.
+DEFAULT_COLORMAP = "viridis"
+DEFAULT_OPACITY = 0.5
 # Mirrors bcviewer.inference.RUNTIME_CHOICES (not imported: the settings load before the core).
 RUNTIMES = ("auto", "onnx", "torch", "int8")
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QTabWidget, QWidget
 if TYPE_CHECKING:
     from bcviewer.gui.expression import ExpressionTab
     from bcviewer.gui.labeling import LabelingPanel
-    from bcviewer.gui.status_bar import ViewerStatusBar
+    from bcviewer.gui.slide.status_bar import ViewerStatusBar
 
 SLIDE, EXPRESSION, LABELING = 0, 1, 2
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".gz")

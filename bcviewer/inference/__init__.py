@@ -1,58 +1,100 @@
-"""Streaming inference: ``Predictor`` runs a ``TileGrid`` through a model and yields ``TileScores``."""
+"""Streaming inference: ``Predictor`` runs a ``TileGrid`` through a model and yields ``TileScores``.
 
-from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
-from bcviewer.inference.feeder import SlideJob, TileFeeder
-from bcviewer.inference.grids import (
-    DEFAULT_IMAGE_MODEL,
-    DEFAULT_MIN_TISSUE,
-    DEFAULT_SLIDE_MODEL,
-    analysis_grid,
-    default_grid,
-    default_model_name,
-    is_whole_slide,
-    physical_model_grid,
-    subimage_shape,
-)
-from bcviewer.inference.predictor import DEFAULT_BATCH_SIZE, JobResult, Predictor
-from bcviewer.inference.runtime import (
-    RUNTIME_CHOICES,
-    OnnxEnsemble,
-    RuntimeUnavailableError,
-    ThreadPlan,
-    choose_runtime,
-    thread_plan,
-)
-from bcviewer.inference.scale import (
-    OBJECTIVE_MPP,
-    ScaleUnknownError,
-    describe_model,
-    input_kind,
-    kind_reason,
-    level0_mpp,
-    mpp_for_objective,
-    scale_warnings,
-    trained_on,
-)
-from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
-from bcviewer.inference.scores import (
-    BENIGN,
-    DEFAULT_THRESHOLD,
-    MALIGNANT,
-    TILE_FIELDS,
-    TILE_TRUST_FIELDS,
-    ScoreBatch,
-    TileScores,
-    label_of,
-)
+The package imports its submodules lazily (PEP 562): everything but :class:`Predictor` and
+:class:`JobResult` (:mod:`.predictor`) is torch-free, so the errors, the choices, the scale and
+grid rules and :class:`TileScores` can be imported by the viewer and the command line without
+PyTorch; ``device`` and ``runtime`` import torch and ONNX Runtime inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
+    from bcviewer.inference.feeder import SlideJob, TileFeeder
+    from bcviewer.inference.grids import (
+        DEFAULT_IMAGE_MODEL,
+        DEFAULT_MIN_TISSUE,
+        DEFAULT_SLIDE_MODEL,
+        analysis_grid,
+        is_whole_slide,
+        physical_model_grid,
+        subimage_shape,
+    )
+    from bcviewer.inference.predictor import JobResult, Predictor
+    from bcviewer.inference.runtime import (
+        DEFAULT_BATCH_SIZE,
+        RUNTIME_CHOICES,
+        OnnxEnsemble,
+        RuntimeUnavailableError,
+        ThreadPlan,
+        choose_runtime,
+        thread_plan,
+    )
+    from bcviewer.inference.scale import (
+        OBJECTIVE_MPP,
+        ScaleUnknownError,
+        describe_model,
+        input_kind,
+        kind_reason,
+        level0_mpp,
+        mpp_for_objective,
+        scale_warnings,
+        trained_on,
+    )
+    from bcviewer.inference.scores import (
+        BENIGN,
+        DEFAULT_THRESHOLD,
+        MALIGNANT,
+        TILE_FIELDS,
+        TILE_TRUST_FIELDS,
+        ScoreBatch,
+        TileScores,
+        label_of,
+    )
+    from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
+
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device"),
+    "bcviewer.inference.feeder": ("SlideJob", "TileFeeder"),
+    "bcviewer.inference.grids": ("DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "analysis_grid",
+                                 "is_whole_slide", "physical_model_grid", "subimage_shape"),
+    "bcviewer.inference.predictor": ("JobResult", "Predictor"),  # imports torch
+    "bcviewer.inference.runtime": ("DEFAULT_BATCH_SIZE", "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError",
+                                   "ThreadPlan", "choose_runtime", "thread_plan"),
+    "bcviewer.inference.scale": ("OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason",
+                                 "level0_mpp", "mpp_for_objective", "scale_warnings", "trained_on"),
+    "bcviewer.inference.scores": ("BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS",
+                                  "ScoreBatch", "TileScores", "label_of"),
+    "bcviewer.inference.trust": ("NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty"),
+}
+_WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 __all__ = [
     "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
-    "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "default_grid",
-    "default_model_name", "is_whole_slide", "physical_model_grid", "subimage_shape", "analysis_grid",
+    "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL",
+    "is_whole_slide", "physical_model_grid", "subimage_shape", "analysis_grid",
     "OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason", "level0_mpp",
     "mpp_for_objective", "scale_warnings", "trained_on",
     "DEFAULT_BATCH_SIZE", "JobResult", "Predictor",
     "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty",
-    "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS", "ScoreBatch", "TileScores", "label_of",
+    "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS", "ScoreBatch", "TileScores",
+    "label_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first use (PEP 562)."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,4 +1,4 @@
-"""Which tile grid (and which shipped model) an input is analysed with.
+"""Which tile grid an input is analysed with (the model is chosen in :mod:`.plan`).
 
 The rule, shared by ``bcviewer predict`` and the desktop viewer (see :mod:`.scale` for how the
 kind of input and its pixel size are decided, never guessed):
@@ -46,11 +46,6 @@ def is_whole_slide(slide: SlideReader) -> bool:
     return input_kind(slide) == "whole-slide"
 
 
-def default_model_name(slide: SlideReader) -> str:
-    """The shipped model for this kind of input: BreakHis for images, IDC for whole slides."""
-    return DEFAULT_SLIDE_MODEL if is_whole_slide(slide) else DEFAULT_IMAGE_MODEL
-
-
 def subimage_shape(spec: InputSpec | None) -> tuple[int, int]:
     """(rows, cols) named by the card's ``tile_scheme`` (e.g. "breakhis-3x3"); (3, 3) otherwise."""
     match = _SCHEME.search(spec.tile_scheme or "") if spec is not None else None
@@ -85,16 +80,6 @@ def microscopy_shape(slide: SlideReader, spec: InputSpec | None, chosen: int | N
         return rows, cols
     side = tiles_per_side(magnification.value, trained, rows)
     return side, side
-
-
-def default_grid(slide: SlideReader, spec: InputSpec | None, *, min_tissue: float | None = None,
-                 mpp: float | None = None, magnification: int | None = None) -> TileGrid:
-    """The grid this input is analysed with by default (see the module docstring).
-
-    ``mpp`` is the user's level-0 pixel size, used only when the file records none;
-    ``magnification`` the user's magnification of a microscopy image.
-    """
-    return analysis_grid(slide, spec, min_tissue=min_tissue, mpp=mpp, magnification=magnification)
 
 
 def magnification_note(slide: SlideReader, spec: InputSpec | None, grid: TileGrid,

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Literal
 
 import cv2
@@ -56,6 +56,9 @@ class TileGrid:
     out_size: tuple[int, int] | None = None  # None: keep each tile's native read size
     mpp: float | None = None  # µm per pixel of the output tiles, when known
     kind: Literal["subimage", "physical"] = "subimage"
+    # The mask the tiles' tissue fractions were measured on: the heatmap and its exports reuse it
+    # to keep glass transparent instead of detecting tissue again.
+    tissue: TissueMask | None = field(default=None, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -80,8 +83,7 @@ class TileGrid:
 
     def with_min_tissue(self, min_tissue: float) -> TileGrid:
         """A grid keeping only tiles whose tissue fraction is at least ``min_tissue``."""
-        kept = tuple(t for t in self.tiles if t.tissue >= min_tissue)
-        return TileGrid(kept, self.slide_size, self.rows, self.cols, self.out_size, self.mpp, self.kind)
+        return replace(self, tiles=tuple(t for t in self.tiles if t.tissue >= min_tissue))
 
 
 def _refuse_unreadable_scale(slide: SlideReader) -> None:
@@ -113,7 +115,7 @@ def subimage_grid(
     tiles = tuple(
         Tile(x, y, w, h, 0, w, h, r, c, round(float(f), 4)) for (x, y, w, h, r, c), f in zip(rects, fractions)
     )
-    return TileGrid(tiles, (width, height), rows, cols, None, slide.mpp, "subimage")
+    return TileGrid(tiles, (width, height), rows, cols, None, slide.mpp, "subimage", mask)
 
 
 def physical_grid(
@@ -177,7 +179,7 @@ def physical_grid(
         if frac >= min_tissue:
             tiles.append(Tile(int(x), int(y), int(w), int(h), read_level, read_side, read_side, i // cols, i % cols, frac))
     out_mpp = level0_mpp * downsample0 if level0_mpp else None
-    return TileGrid(tuple(tiles), (width, height), rows, cols, (out_px, out_px), out_mpp, "physical")
+    return TileGrid(tuple(tiles), (width, height), rows, cols, (out_px, out_px), out_mpp, "physical", mask)
 
 
 def _tile_sizes(

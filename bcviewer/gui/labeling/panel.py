@@ -72,7 +72,7 @@ class LabelingPanel(QWidget):
         self.ui = PanelLayout(self, self.actions)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
         self.keys = bind_keys(self.actions, [self.grid, self.browser.table])
-        self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker)
+        self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker, self)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0

@@ -7,7 +7,7 @@ is one short transaction on the GUI thread, like every other label write of the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox
@@ -22,7 +22,24 @@ from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWo
 from bcviewer.gui.labeling.writes import Cancelled, write_with_retry
 
 if TYPE_CHECKING:
-    from bcviewer.gui.labeling.panel import LabelingPanel
+    from pathlib import Path
+
+    from bcviewer.labels import LabelStore
+
+
+class LabelingHost(Protocol):
+    """What the control uses of the labeling panel that owns it (the panel imports this module,
+    so the panel is described, not imported)."""
+
+    store: LabelStore | None
+    project: Path | None
+
+    def reload(self) -> None: ...
+    def after_write(self, text: str) -> None: ...
+    def update_enabled(self) -> None: ...
+    def say(self, text: str) -> None: ...
+    def refuse(self, title: str, message: str) -> bool: ...
+    def failed(self, title: str, exc: BaseException) -> None: ...
 
 
 def waiting_text(waiting: tuple[int, int]) -> str:
@@ -35,8 +52,9 @@ def waiting_text(waiting: tuple[int, int]) -> str:
 class SelfLearnControl(QObject):
     """Self-learning actions of ``panel``: Run, Cancel, Revert, and the rounds display."""
 
-    def __init__(self, panel: LabelingPanel, box: SelfLearnBox, rounds: RoundsView, worker: SelfLearnWorker) -> None:
-        super().__init__(panel)
+    def __init__(self, panel: LabelingHost, box: SelfLearnBox, rounds: RoundsView, worker: SelfLearnWorker,
+                 parent: QObject) -> None:
+        super().__init__(parent)
         self.panel, self.box, self.rounds, self.worker = panel, box, rounds, worker
         box.run_clicked.connect(lambda: self.run())
         box.cancel_clicked.connect(self.cancel)

@@ -1,10 +1,11 @@
 """``AnalysisController``: runs the core ``Predictor`` over a slide in a worker thread.
 
-One run at a time: a run loads the model (once per name, then cached), builds the default tile
-grid for the slide (with the user's pixel size when the file records none; without either the
-core raises ``ScaleUnknownError`` and the window asks for it), reports what the model reads and
-any scale warnings, the tissue outline for whole slides, and streams score batches back to the
-GUI thread as signals. Cancelling sets
+One run at a time: a run asks the core to plan the slide (:func:`bcviewer.inference.plan.plan_input`:
+the model and why, the grid with its tissue mask, the notes; with the user's pixel size when the
+file records none, else the core raises ``ScaleUnknownError`` and the workspace asks for it),
+loads the model (once per name, then cached), reports what the model reads and any scale
+warnings, the tissue outline for whole slides, and streams score batches back to the GUI thread
+as signals. Cancelling sets
 the predictor's cancel event, so it stops after the batch in flight and returns the partial
 scores. Starting a new run cancels the old one; the single worker thread runs the new one only
 after the old one has stopped, and signals of a replaced run are ignored.
@@ -24,16 +25,17 @@ from bcviewer.slides import SlideReader
 
 if TYPE_CHECKING:  # the core's PyTorch half is imported on the worker thread (see gui.core)
     from bcviewer.inference import ScoreBatch, TileScores
+    from bcviewer.inference.plan import InputPlan, PlanOptions
     from bcviewer.nets import LoadedModel
     from bcviewer.tiling import TileGrid
 
-AUTOMATIC_MODEL = ""  # the model is chosen per slide: BreakHis for images, IDC for whole slides
+AUTOMATIC_MODEL = ""  # the model is chosen per slide by the core (bcviewer.inference.plan.choose_model)
 
 
 def available_models() -> list[str]:
     """Names of the model folders found in the model search path, first occurrence wins."""
     from bcviewer.nets import model_search_dirs
-    from bcviewer.nets.store import CARD_NAME
+    from bcviewer.nets import CARD_NAME
 
     names: list[str] = []
     for base in model_search_dirs():
@@ -44,65 +46,42 @@ def available_models() -> list[str]:
     return names
 
 
-def preview_grid(reader: SlideReader, choice: str, mpp: float | None = None,
-                 magnification: int | None = None) -> TileGrid:
+def preview_grid(reader: SlideReader, options: PlanOptions) -> TileGrid:
     """The grid a run would use, from the model card alone (no weights loaded; worker thread).
 
-    Without an installed model, images still get the 3x3 sub-image grid; whole slides need the
+    Without an installed model, images still get their sub-image grid; whole slides need the
     card's physical tile size and raise the core's TilingError (or ScaleUnknownError).
     """
-    from bcviewer.inference import default_grid, default_model_name
-    from bcviewer.nets import InputSpec
-    from bcviewer.nets.store import read_card, resolve_model_dir
+    from bcviewer.inference.plan import choose_model, plan_grid
 
     try:
-        spec = InputSpec.from_dict(read_card(resolve_model_dir(choice or default_model_name(reader)))["input"])
+        spec = choose_model(reader, options.model).spec
     except BcviewerError:  # no model installed, or an unreadable card: the image grid needs none
         spec = None
-    return default_grid(reader, spec, mpp=mpp, magnification=magnification)
+    return plan_grid(reader, spec, options)
 
 
-def run_notes(reader: SlideReader, name: str, card: dict[str, Any] | None, spec: Any, grid: TileGrid | None,
-              mpp: float | None, magnification: int | None = None) -> tuple[str, list[str]]:
-    """What the model reads ("idc-wsi: whole slide, 200 µm tiles at 4 µm/px"), the magnification
-    a microscopy image is read at when it is not the model's own or was assumed, and the warnings
-    about this input's scale (core rules; any thread)."""
-    from bcviewer.inference import describe_model, level0_mpp, scale_warnings
-    from bcviewer.inference.grids import magnification_note
+def describe_choice(reader: SlideReader, options: PlanOptions) -> tuple[str, list[str]]:
+    """What the model a run would use reads, and the warnings about this input, before a run
+    (worker thread): the core's plan, from the card alone."""
+    from bcviewer.inference import ScaleUnknownError
+    from bcviewer.inference.plan import choose_model, plan_input
 
-    side0 = float(grid[0].w) if grid is not None and len(grid) and grid.kind == "physical" else None
-    notes = scale_warnings(reader, spec, card, name, side0, level0_mpp(reader, mpp))
-    note = magnification_note(reader, spec, grid, magnification) if grid is not None else None
-    return describe_model(name, card, spec), ([note] if note else []) + list(notes)
-
-
-def describe_choice(reader: SlideReader, choice: str, mpp: float | None = None,
-                    magnification: int | None = None) -> tuple[str, list[str]]:
-    """:func:`run_notes` before a run, from the card alone (worker thread)."""
-    from bcviewer.inference import ScaleUnknownError, default_grid, default_model_name
-    from bcviewer.nets import InputSpec
-    from bcviewer.nets.store import read_card, resolve_model_dir
-
-    name = choice or default_model_name(reader)
-    card = read_card(resolve_model_dir(name))
-    spec = InputSpec.from_dict(card["input"])
+    choice = choose_model(reader, options.model)
     try:
-        grid = default_grid(reader, spec, mpp=mpp, magnification=magnification)
+        plan = plan_input(reader, options, choice)
     except ScaleUnknownError:
-        return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [
-            "the pixel size of this slide is unknown; Run will ask for it"]
+        return choice.describe(), ["the pixel size of this slide is unknown; Run will ask for it"]
     except BcviewerError as exc:
-        return run_notes(reader, str(card.get("name", name)), card, spec, None, mpp)[0], [str(exc)]
-    return run_notes(reader, str(card.get("name", name)), card, spec, grid, mpp, magnification)
+        return choice.describe(), [str(exc)]
+    return plan.description, plan.panel_warnings()
 
 
 def read_model_card(reader: SlideReader | None, choice: str) -> dict[str, Any]:
     """The card of the model a run would use (worker thread); no weights are loaded."""
-    from bcviewer.inference import DEFAULT_IMAGE_MODEL, default_model_name
-    from bcviewer.nets.store import read_card, resolve_model_dir
+    from bcviewer.inference.plan import choose_model
 
-    name = choice or (default_model_name(reader) if reader is not None else DEFAULT_IMAGE_MODEL)
-    return read_card(resolve_model_dir(name))
+    return choose_model(reader, choice).card
 
 
 def batch_size_for(total: int) -> int:
@@ -110,11 +89,8 @@ def batch_size_for(total: int) -> int:
     return max(1, min(32, math.ceil(total / 8)))
 
 
-class NoTilesError(BcviewerError):
-    """The grid for this slide has no tile to analyse."""
-
-
 class _RunSignals(QObject):
+    plan_ready = Signal(object)  # InputPlan
     model_ready = Signal(object)  # LoadedModel
     notes_ready = Signal(str, object)  # model description, list of scale warnings
     tissue_ready = Signal(object)  # level-0 tissue polygons (whole slides), or None
@@ -127,51 +103,49 @@ class _RunSignals(QObject):
 class AnalysisRun(BackgroundRun):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
-    def __init__(
-        self, reader: SlideReader, model: str | LoadedModel, batch_size: int | None, loaded: dict[str, LoadedModel],
-        mpp: float | None = None, magnification: int | None = None, runtime: str = "auto",
-    ) -> None:
+    def __init__(self, reader: SlideReader, model: str | LoadedModel, options: PlanOptions, batch_size: int | None,
+                 loaded: dict[str, LoadedModel], runtime: str = "auto") -> None:
         super().__init__(_RunSignals())
         self.runtime = runtime  # see bcviewer.inference.runtime
-        self.used_runtime: str | None = None  # what "auto" resolved to, once the predictor exists
+        self.runtime_used: str | None = None  # what "auto" resolved to, once the predictor exists
         self.runtime_note = ""  # why "auto" fell back to torch, if it did
         self.reader = reader
-        self.model = model  # a name or folder; AUTOMATIC_MODEL picks the default for the slide
+        self.model = model  # a name or folder (AUTOMATIC_MODEL: the core chooses), or a loaded model
+        self.options = options  # the user's pixel size and magnification, for the core's plan
         self.loaded = loaded  # models loaded by earlier runs, by name
         self.loaded_as: str | None = None  # the name this run loaded its model under
         self.batch_size = batch_size
-        self.mpp = mpp  # the user's µm/px, used only when the file records none
-        self.magnification = magnification  # the user's magnification of a microscopy image
 
     def work(self) -> TileScores | None:
-        from bcviewer.inference import Predictor, default_grid, default_model_name
+        from bcviewer.inference import Predictor
+        from bcviewer.inference.plan import ModelChoice, choose_model, plan_input
         from bcviewer.nets import LoadedModel, load_model
 
         if isinstance(self.model, LoadedModel):
-            model = self.model
+            loaded: LoadedModel | None = self.model
+            choice = ModelChoice.of_card(self.model.name, self.model.card, "given")
         else:
-            name = self.model or default_model_name(self.reader)
-            model = self.loaded.get(name) or load_model(name)
-            self.loaded_as = name
-        self.signals.model_ready.emit(model)
+            loaded, choice = None, choose_model(self.reader, self.model)
+        plan = plan_input(self.reader, self.options, choice)  # before any weights: a bad input fails fast
+        if loaded is None:
+            loaded = self.loaded.get(choice.source) or load_model(choice.source)
+            self.loaded_as = choice.source
+        self.signals.model_ready.emit(loaded)
         if self.cancel_event.is_set():
             return None
-        grid = default_grid(self.reader, model.spec, mpp=self.mpp, magnification=self.magnification)
-        if len(grid) == 0:
-            raise NoTilesError(f"{self.reader.path.name}: no tile of the analysis grid contains enough tissue")
-        self.signals.notes_ready.emit(*run_notes(self.reader, model.name, model.card, model.spec, grid, self.mpp,
-                                                 self.magnification))
-        if grid.kind == "physical":  # glass inside whole-slide tiles stays transparent
-            from bcviewer.tiling import detect_tissue, tissue_polygons
+        self.signals.plan_ready.emit(plan)
+        self.signals.notes_ready.emit(plan.description, plan.panel_warnings())
+        if plan.grid.kind == "physical" and plan.grid.tissue is not None:  # glass inside tiles stays transparent
+            from bcviewer.tiling import tissue_polygons
 
-            self.signals.tissue_ready.emit(tissue_polygons(detect_tissue(self.reader)))
-        self.signals.grid_ready.emit(grid)
-        predictor = Predictor(model, device="auto", runtime=self.runtime)
-        self.used_runtime, self.runtime_note = predictor.runtime, predictor.runtime_note
+            self.signals.tissue_ready.emit(tissue_polygons(plan.grid.tissue))
+        self.signals.grid_ready.emit(plan.grid)
+        predictor = Predictor(loaded, device="auto", runtime=self.runtime)
+        self.runtime_used, self.runtime_note = predictor.runtime, predictor.runtime_note
         return predictor.run(
             self.reader,
-            grid,
-            self.batch_size or batch_size_for(len(grid)),
+            plan.grid,
+            self.batch_size or batch_size_for(len(plan.grid)),
             on_batch=self.signals.batch_scored.emit,
             cancel=self.cancel_event,
         )
@@ -199,6 +173,7 @@ class AnalysisController(QObject):
         self._models: dict[str, LoadedModel] = {}
         self.model: LoadedModel | None = None
         self.grid: TileGrid | None = None
+        self.plan: InputPlan | None = None  # how the current run analyses its slide
         self.batch_size: int | None = None  # None: batch_size_for(number of tiles)
         self.runtime = "auto"  # the Predictor's runtime for the next runs
         self.runtime_used: str | None = None  # the runtime of the last finished run
@@ -208,29 +183,18 @@ class AnalysisController(QObject):
     def running(self) -> bool:
         return self._current is not None
 
-    @staticmethod
-    def model_for(reader: SlideReader, choice: str) -> str:
-        """The model name a run would use: ``choice``, or the default for this kind of slide.
-
-        Imports the inference module; call it once :func:`bcviewer.gui.core.is_ready`.
-        """
-        from bcviewer.inference import default_model_name
-
-        return choice or default_model_name(reader)
-
-    def start(self, reader: SlideReader, model: str | LoadedModel | Path, mpp: float | None = None,
-              magnification: int | None = None) -> None:
+    def start(self, reader: SlideReader, model: str | LoadedModel | Path, options: PlanOptions) -> None:
         """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
-        model, or AUTOMATIC_MODEL for the default model of this kind of slide. ``mpp`` is the
-        user's pixel size for a slide that records none; ``magnification`` the user's choice for a
-        microscopy image (None: from the file name, else the model's own, which is then stated)."""
+        model, or AUTOMATIC_MODEL for the core's choice for this kind of slide. ``options`` carry
+        the user's pixel size (for a slide that records none) and magnification (for a microscopy
+        image) to the core's plan."""
         self.cancel()
-        self.grid = None
-        run = AnalysisRun(
-            reader, model if not isinstance(model, Path) else str(model), self.batch_size, dict(self._models), mpp,
-            magnification, self.runtime)
+        self.grid = self.plan = None
+        run = AnalysisRun(reader, model if not isinstance(model, Path) else str(model), options, self.batch_size,
+                          dict(self._models), self.runtime)
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
+        s.plan_ready.connect(lambda p, r=run: self._on_plan(r, p))
         s.model_ready.connect(lambda m, r=run: self._on_model(r, m))
         s.notes_ready.connect(lambda text, notes, r=run: self._relay(r, self.notes_ready, text, notes))
         s.tissue_ready.connect(lambda polys, r=run: self._relay(r, self.tissue_ready, polys))
@@ -270,6 +234,10 @@ class AnalysisController(QObject):
             self.model = model
             self.model_ready.emit(model)
 
+    def _on_plan(self, run: AnalysisRun, plan: InputPlan) -> None:
+        if run is self._current:
+            self.plan = plan
+
     def _relay(self, run: AnalysisRun, signal: Any, *values: object) -> None:
         if run is self._current:
             signal.emit(*values)
@@ -287,7 +255,7 @@ class AnalysisController(QObject):
         self._runs.discard(run)
         if run is not self._current:
             return
-        self.runtime_used, self.runtime_note = run.used_runtime, run.runtime_note
+        self.runtime_used, self.runtime_note = run.runtime_used, run.runtime_note
         self._current = None
         if scores is None or scores.cancelled:
             self.cancelled.emit(scores)

@@ -6,13 +6,11 @@ keys pan; every mouse move reports the hovered point to the view.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol, cast
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
-
-if TYPE_CHECKING:
-    from bcviewer.gui.slide.view import SlideView
+from PySide6.QtWidgets import QWidget
 
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 DOUBLE_CLICK_ZOOM = 2.0
@@ -25,12 +23,22 @@ _ARROWS = {
 }
 
 
+class NavigableView(Protocol):
+    """What the navigator drives (the slide view imports this module, so it is described here)."""
+
+    def zoom_by(self, factor: float, anchor: QPointF | None = None, animate: bool = False) -> None: ...
+    def pan_by(self, dx: float, dy: float) -> None: ...
+    def hover_at(self, pos: QPointF | None, global_pos: QPoint | None = None) -> None: ...
+    def setCursor(self, cursor: Qt.CursorShape) -> None: ...  # noqa: N802 (Qt API)
+    def unsetCursor(self) -> None: ...  # noqa: N802 (Qt API)
+
+
 class ViewNavigator(QObject):
     """An event filter installed on the view it navigates."""
 
-    def __init__(self, view: SlideView) -> None:
+    def __init__(self, view: QWidget) -> None:
         super().__init__(view)
-        self.view = view
+        self.view = cast(NavigableView, view)
         self._drag_from: QPointF | None = None
         view.installEventFilter(self)
 
@@ -51,13 +59,13 @@ class ViewNavigator(QObject):
         if kind == QEvent.Type.MouseMove:
             return self._move(event)  # type: ignore[arg-type]
         if kind == QEvent.Type.MouseButtonDblClick:
-            self.view.zoom_by(DOUBLE_CLICK_ZOOM, event.position(), animate=True)  # type: ignore[attr-defined]
+            self.view.zoom_by(DOUBLE_CLICK_ZOOM, event.position(), animate=True)
             return True
         if kind == QEvent.Type.Leave:
             self.view.hover_at(None)
             return False
-        if kind == QEvent.Type.KeyPress and event.key() in _ARROWS:  # type: ignore[attr-defined]
-            self.view.pan_by(*_ARROWS[event.key()])  # type: ignore[attr-defined]
+        if kind == QEvent.Type.KeyPress and event.key() in _ARROWS:
+            self.view.pan_by(*_ARROWS[event.key()])
             return True
         return False
 

@@ -16,15 +16,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 
 from bcviewer.gui import core
+from bcviewer.gui.settings import DEFAULT_COLORMAP, DEFAULT_OPACITY
 from bcviewer.gui.slide.view_geometry import ViewTransform
 
 # The core's colormaps (bcviewer.export), so the overlay on screen and the exported heatmap PNGs
 # look the same. Their names are listed here because bcviewer.export loads after the first frame.
 COLORMAPS: tuple[str, ...] = ("viridis", "inferno", "coolwarm", "traffic", "gray")
-# The same defaults as bcviewer.export (tests check): viridis at 50% stays legible over H&E,
-# where inferno's and the diverging maps' reds and pinks vanish into eosin.
-DEFAULT_COLORMAP = "viridis"
-DEFAULT_OPACITY = 0.5
 SMOOTH_MAX_SIDE = 1024  # pixels of the smooth map's image (drawn scaled, with bilinear filtering)
 _GREY_LUT = np.repeat(np.linspace(96, 160, 256).astype(np.uint8)[:, None], 3, axis=1)
 

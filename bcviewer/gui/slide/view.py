@@ -9,6 +9,7 @@ navigation live in :class:`~bcviewer.gui.slide.navigation.ViewNavigator`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -80,7 +81,9 @@ class SlideView(QWidget):
         self.minimap.navigate_requested.connect(self.center_on)
         self._minimap_enabled = True  # the user's choice; shown only while part of the image is off screen
         self.show_scale_bar = True
-        self.user_mpp: float | None = None  # the user's µm/px for a slide that does not record it
+        # µm per level-0 pixel in use for the scale bar; the workspace points this at its session,
+        # which knows a pixel size the user gave for a file that records none.
+        self.pixel_size: Callable[[], float | None] = lambda: self._reader.mpp if self._reader else None
         self._reader: SlideReader | None = None
         self._layout: TileLayout | None = None
         self._thumbnail: QImage | None = None
@@ -105,10 +108,6 @@ class SlideView(QWidget):
     def generation(self) -> int:
         return self._generation
 
-    @property
-    def layout_info(self) -> TileLayout | None:
-        return self._layout
-
     def set_slide(self, reader: SlideReader, thumbnail: QImage | None) -> None:
         """Show ``reader``; the previous slide's reader is closed in the background."""
         old = self._reader
@@ -123,7 +122,6 @@ class SlideView(QWidget):
             self.loader.close_reader_later(old)
         self.heatmap.clear()
         self.heatmap.slide_size = reader.dimensions
-        self.user_mpp = None
         self._hovered = None
         self.minimap.set_image(thumbnail, reader.dimensions)
         self._place_minimap()
@@ -327,7 +325,7 @@ class SlideView(QWidget):
         painter.setClipRect(t.screen_rect(0, 0, *self._reader.dimensions), Qt.ClipOperation.IntersectClip)
         self.heatmap.paint(painter, t, area, self._hovered)  # edge tiles stop at the image's edge
         painter.restore()
-        mpp = self._reader.mpp or self.user_mpp
+        mpp = self.pixel_size()
         if self.show_scale_bar and mpp:
             paint_scale_bar(painter, 12, self.height() - 12, mpp / t.scale)
         painter.end()
