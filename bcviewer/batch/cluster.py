@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,12 +135,12 @@ def describe(client: Client) -> str:
 
 
 def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: PredictOptions,
-                     retries: int = DEFAULT_RETRIES) -> Iterator[SlideOutcome]:
+                     retries: int = DEFAULT_RETRIES) -> Generator[SlideOutcome, None, None]:
     """Submit one task per slide and yield each slide's outcome once, in the order they finish."""
     run = uuid.uuid4().hex[:8]
-    pending: dict[str, tuple[Future, SlideTask, int]] = {}
+    pending: dict[str, tuple[Future[Any], SlideTask, int]] = {}
 
-    def submit(task: SlideTask, attempt: int) -> Future:
+    def submit(task: SlideTask, attempt: int) -> Future[Any]:
         key = f"bcviewer-slide-{run}-{task.index}-{attempt}"
         future = client.submit(score_one, task.index, str(task.path), task.models, options, task.model, key=key,
                                pure=False)
@@ -166,20 +166,21 @@ def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: Predic
             pending.clear()
 
 
-def _outcome_of(future: Future, task: SlideTask, attempt: int, retries: int) -> SlideOutcome | None:
+def _outcome_of(future: Future[Any], task: SlideTask, attempt: int, retries: int) -> SlideOutcome | None:
     """The slide's outcome, or None when its worker died and it should be submitted again."""
     if future.status == "finished":
         try:
-            return future.result()
+            outcome: SlideOutcome = future.result()
+            return outcome
         except Exception as exc:  # noqa: BLE001 - e.g. a result that cannot be unpickled here
             return error_outcome(task.index, task.path, exc)
     if future.status == "cancelled":
         return error_outcome(task.index, task.path, "cancelled by the Dask scheduler (was the cluster shut down?)")
-    exc = future.exception()
-    if isinstance(exc, KilledWorker):
+    error = future.exception()
+    if isinstance(error, KilledWorker):
         if attempt < retries:
             return None
         return error_outcome(task.index, task.path,
                              f"the worker process scoring this slide died {attempt + 1} times (out of memory, "
                              "or a crash in the slide reader?)")
-    return error_outcome(task.index, task.path, exc if isinstance(exc, BaseException) else str(exc))
+    return error_outcome(task.index, task.path, error if isinstance(error, BaseException) else str(error))

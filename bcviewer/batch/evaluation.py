@@ -44,7 +44,7 @@ def labelled_inputs(folder: Path, kind: str = "auto", magnifications: Iterable[i
     wanted = None if patients is None else set(patients)
     found: dict[str, Callable[[], list[LabelledInput]]] = {
         "breakhis": lambda: [LabelledInput(im.path, int(im.label == "malignant"), im.patient, im.subtype,
-                                           im.magnification) for im in _once(index_breakhis(folder, magnifications))],
+                                           im.magnification) for im in _once(index_breakhis(folder, None if magnifications is None else set(magnifications)))],
         "idc": lambda: [LabelledInput(p.path, int(p.label), p.patient, "idc" if p.label else "non-idc", None)
                         for p in index_idc(folder)],
     }

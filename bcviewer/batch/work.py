@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +26,7 @@ from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, render_export, ti
 from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores, level0_mpp
 from bcviewer.inference.plan import InputPlan, ModelChoice, PlanOptions, plan_input
 from bcviewer.nets import read_card, resolve_model_dir
+from bcviewer.qupath import ObjectType
 from bcviewer.slides import SlideReader, open_slide
 
 if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
@@ -64,7 +65,7 @@ class PredictOptions:
     cmap: str = DEFAULT_COLORMAP
     opacity: float = DEFAULT_OPACITY
     smooth: bool = False
-    object_type: str = "tile"
+    object_type: ObjectType = "tile"
 
     # How the work is run, not what it produces: a resumed run may change them.
     EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "runtime", "batch_size"})
@@ -103,7 +104,9 @@ class SummaryRow:
     outside_training: bool | None = None  # None: the card has no outside-training density
 
     def cells(self) -> list[str]:
-        num = lambda v: "" if v is None else f"{v:.6f}"  # noqa: E731
+        def num(v: float | None) -> str:
+            return "" if v is None else f"{v:.6f}"
+
         flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
                 "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set, flag]
@@ -237,7 +240,7 @@ def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptio
         files["tiles.csv"] = render_export("csv", scores, slide)
     if "geojson" in options.formats:
         files["tiles.geojson"] = render_export("geojson", scores, slide, object_type=options.object_type,
-                                               notes=notes)  # type: ignore[arg-type]
+                                               notes=notes)
     if "png" in options.formats:
         tissue = tissue_for(scores, slide)
         files["heatmap.png"] = render_export("heatmap", scores, slide, tissue=tissue, max_side=PNG_MAX_SIZE,
@@ -320,7 +323,7 @@ def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[
 
 def scored_inputs(predictors: Predictor | Callable[[str], Predictor], items: Sequence[tuple[int, Path]],
                   options: PredictOptions, on_tiles_done: Callable[[int], object] | None = None,
-                  model: str = "") -> Iterator[JobResult]:
+                  model: str = "") -> Generator[JobResult, None, None]:
     """Score ``(index, path)`` items as ``predict`` does; one :class:`JobResult` each, in order, its
     key a :class:`PlannedInput`.
 
@@ -363,7 +366,7 @@ def scored_inputs(predictors: Predictor | Callable[[str], Predictor], items: Seq
 
 def score_slides(predictor_for: Callable[[str], tuple[Predictor, ModelRef]], items: Sequence[tuple[int, Path]],
                  options: PredictOptions, on_tiles_done: Callable[[int], object] | None = None,
-                 model: str = "") -> Iterator[SlideOutcome]:
+                 model: str = "") -> Generator[SlideOutcome, None, None]:
     """Score ``(index, path)`` items (see :func:`scored_inputs`); one outcome each, in order, with
     its output files rendered and the model that scored it. ``predictor_for(source)`` gives the
     predictor and the reference of a model."""

@@ -44,7 +44,7 @@ QT_PROBE_COMMAND = "_qtprobe"
 QT_PROBE_TIMEOUT_S = 60.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("doctor", help="print versions, device, model folders and Qt platform (for support tickets)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-qt", action="store_true", help="skip the Qt platform probe")
@@ -132,7 +132,8 @@ def _model_entries(root: Path, kind: str) -> list[dict[str, Any]]:
 
 def models_report() -> dict[str, Any]:
     """Model folders searched (with whether they exist) and the models in them."""
-    folders = [{"kind": "histology", "path": str(p), "exists": p.is_dir()} for p in model_search_dirs()]
+    folders: list[dict[str, Any]] = [{"kind": "histology", "path": str(p), "exists": p.is_dir()}
+                                     for p in model_search_dirs()]
     folders += [{"kind": "genes", "path": str(p), "exists": p.is_dir()} for p in gene_model_dirs()]
     models: list[dict[str, Any]] = []
     for folder in folders:

@@ -16,7 +16,7 @@ IDC_PATCH_PX = 50
 """IDC patches are 50x50 px crops of 40x slides; each is scored as one tile, as in training."""
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help="measure a model on BreakHis images or IDC patches")
     p.add_argument("model", help="model folder or shipped model name (e.g. breakhis-100x)")
     p.add_argument("data", type=Path, help="folder of BreakHis images or IDC patches")

@@ -27,10 +27,14 @@ def _table_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sep", help="field separator: comma, tab, semicolon or one character (default: detected)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     genes = sub.add_parser("genes", help="train, evaluate and apply gene-expression models")
     commands = genes.add_subparsers(dest="genes_command", metavar="ACTION", parser_class=type(genes))
-    genes.set_defaults(func=lambda _args: (genes.print_help(), 2)[1])
+    def show_help(_args: argparse.Namespace) -> int:
+        genes.print_help()
+        return 2
+
+    genes.set_defaults(func=show_help)
 
     train = commands.add_parser("train", help="cross-validate, train and save a gene-expression model")
     train.add_argument("data", help="expression table (CSV, TSV, optionally .gz)")

@@ -9,7 +9,7 @@ from typing import Any
 from bcviewer.slides import SlideReader, open_slide
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("info", help="show format, size, levels, mpp and associated images of a slide or image")
     p.add_argument("path", help="slide or image file")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")

@@ -30,7 +30,7 @@ files whose sources disagree (a CSV row against a BreakHis name) are left out an
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("labels", help="sub-image label projects: import images, export labels, show counts")
     actions = p.add_subparsers(dest="labels_command", metavar="ACTION")
     imp = actions.add_parser("import", help="add images (BreakHis names, a labels CSV, or class folders) to a project",

@@ -72,7 +72,7 @@ INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".
                             ".scn", ".bif", ".dcm", ".svslide"})
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("predict", help="score slides or images; write summary, heatmaps, CSV and GeoJSON")
     p.add_argument("paths", nargs="+", metavar="PATH", help="slide or image files, or folders of them")
     p.add_argument("--model", metavar="NAME|DIR",

@@ -29,7 +29,7 @@ from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport, SelfLearni
 from bcviewer.labels.selflearn import check_run
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("selflearn", help="relabel sub-images by hierarchical self-learning rounds")
     p.add_argument("project", help="label project (see 'bcviewer labels import')")
     p.add_argument("--rounds", type=int, help="number of rounds (levels); default 4 in auto mode, 1 in review "

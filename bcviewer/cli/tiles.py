@@ -19,7 +19,7 @@ FIELDS = ("x", "y", "w", "h", "level", "row", "col", "tissue")
 MAX_GRID_CELLS = 10_000  # 100x100 sub-images; more is a typo, not a sub-image scheme
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tiles", help="print the tile grid of a slide or image")
     p.add_argument("path", help="slide or image file")
     size = p.add_mutually_exclusive_group()

@@ -11,7 +11,7 @@ from bcviewer.cli.checks import positive_float
 from bcviewer.errors import BcviewerError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train a CNN+LSTM ensemble on a BreakHis or IDC folder")
     p.add_argument("data", type=Path, help="folder of BreakHis images or IDC patches (any layout)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write (weights + card.json)")
@@ -54,7 +54,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
         raise BcviewerError(f"--fractions must be three numbers like 0.6,0.2,0.2, got {text!r}") from exc
     if len(parts) != 3:
         raise BcviewerError(f"--fractions must be three numbers like 0.6,0.2,0.2, got {text!r}")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def run(args: argparse.Namespace) -> int:

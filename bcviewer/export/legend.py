@@ -31,7 +31,8 @@ def nice_length_um(max_um: float) -> float:
     return 10.0**exp
 
 
-def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font: ImageFont.FreeTypeFont) -> None:
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str,
+          font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> None:
     """Draw ``text``; Pillow's bundled font has no micro sign, so "µ" is drawn as a "u" with a
     descender on its left stem."""
     x, y = xy

@@ -9,7 +9,7 @@ regression whose L2 strength is chosen by an inner cross-validation on the train
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -37,7 +37,8 @@ def gene_aucs(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-class SingleGeneClassifier(ClassifierMixin, BaseEstimator):
+# scikit-learn ships no type information, so its base classes are Any to mypy.
+class SingleGeneClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """The one gene with the best AUC on the fitting samples, behind a one-feature logistic regression.
 
     Fitted attributes: ``gene_index_`` (column of the chosen gene), ``gene_auc_`` (its AUC on the
@@ -60,10 +61,10 @@ class SingleGeneClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]])
+        return cast(np.ndarray, self.model_.predict_proba(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]]))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]])
+        return cast(np.ndarray, self.model_.predict(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]]))
 
     def describe(self, genes: list[str]) -> dict[str, Any]:
         """JSON-able parameters: the gene and the logistic regression on its standardised value."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.paths import gene_model_dirs
@@ -47,7 +47,7 @@ class GeneTask:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text())
+        return cast("dict[str, Any]", json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
         raise GeneModelError(f"{path}: unreadable {what} ({exc})") from exc
 

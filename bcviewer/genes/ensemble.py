@@ -9,12 +9,13 @@ of theirs (:func:`ensemble_cv`), exactly what refitting the ensemble per fold wo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from bcviewer.genes.evaluation import CVResult, classification_metrics, summarise
 from bcviewer.genes.fitting import GeneNetClassifier, ProgressCallback
+from bcviewer.genes.preprocessing import SavedTransformer
 
 ENSEMBLE = "ensemble"
 
@@ -46,9 +47,11 @@ class GeneEnsemble:
         return self.members[0].log2
 
     @property
-    def steps(self) -> list[Any]:
+    def steps(self) -> list[SavedTransformer]:
         """The first member's steps; their log2 / z-score / imputation parts are every member's."""
-        return self.members[0].steps
+        steps = self.members[0].steps
+        assert steps is not None  # filled in by GeneNetClassifier.__post_init__
+        return steps
 
     @property
     def nets(self) -> list[Any]:
@@ -69,11 +72,11 @@ class GeneEnsemble:
 
     def predict_proba(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
         """Mean of the members' class probabilities."""
-        return np.mean([m.predict_proba(X, standardise) for m in self.members], axis=0)
+        return cast(np.ndarray, np.mean([m.predict_proba(X, standardise) for m in self.members], axis=0))
 
     def attributions(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
         """Mean of the members' input x gradient (each towards its own positive or predicted class)."""
-        return np.mean([m.attributions(X, standardise) for m in self.members], axis=0)
+        return cast(np.ndarray, np.mean([m.attributions(X, standardise) for m in self.members], axis=0))
 
     def gene_scores(self) -> np.ndarray:
         return np.asarray(self.train_gene_scores, dtype=np.float64)

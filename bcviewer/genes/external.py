@@ -57,6 +57,7 @@ def load_external(spec: ExternalCohort, genes: list[str], model: LabelEncoding) 
     """Read a cohort (samples without a label are left out) and encode its labels."""
     table = read_expression_table(spec.path, label=spec.label, known_genes=genes).labelled()
     labels = table.labels
+    assert labels is not None  # labelled() refuses a table without labels
     positive = spec.positive
     if spec.positive_values:
         wanted = {str(v) for v in spec.positive_values}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -210,6 +210,7 @@ class GeneNetClassifier:
         cohort (``model``) or the batch itself (``cohort``, ``quantile``, ``rank``; 10+ samples).
         """
         out = np.asarray(X, dtype=np.float64)
+        assert self.steps is not None  # filled in by __post_init__
         for step in self.steps:
             if isinstance(step, GeneStandardiser):
                 step = copy.copy(step).set_params(source=standardise_source(standardise))
@@ -221,6 +222,7 @@ class GeneNetClassifier:
     def selected_genes(self) -> np.ndarray:
         """Index into ``genes`` of each network input, in input order."""
         index = np.arange(len(self.genes))
+        assert self.steps is not None  # filled in by __post_init__
         for step in self.steps:
             if isinstance(step, GeneSelector):
                 index = index[step.selected_]
@@ -234,6 +236,7 @@ class GeneNetClassifier:
     def fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback | None = None) -> "GeneNetClassifier":
         """Fit preprocessing on these samples, then each member net with early stopping on its inner fold."""
         s = self.settings
+        assert s is not None and self.steps is not None  # filled in by __post_init__
         torch.manual_seed(s.seed)
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.int64)
@@ -295,12 +298,14 @@ class GeneNetClassifier:
         over the training samples."""
         if self.architecture == "deepcme":
             out = np.zeros(len(self.genes))
-            out[self.selected_genes()] = np.mean([net.gene_scores().numpy() for net in self.nets], axis=0)
+            out[self.selected_genes()] = np.mean([cast(DeepCME, net).gene_scores().numpy() for net in self.nets],
+                                                 axis=0)
             return out
         return np.asarray(self.train_gene_scores, dtype=np.float64)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able settings that rebuild this classifier (weights and fitted arrays apart)."""
+        assert self.settings is not None  # filled in by __post_init__
         return {"architecture": self.architecture, "genes": list(self.genes), "classes": list(self.classes),
                 "settings": asdict(self.settings), "net_options": dict(self.net_options), "log2": self.log2,
                 "members": len(self.nets), "history": dict(self.history)}

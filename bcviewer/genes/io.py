@@ -126,7 +126,7 @@ def sniff_separator(path: Path, data: bytes | None = None) -> str:
     if not first.strip():
         raise EmptyTableError(f"{path.name}: the first line is empty; expected a header of sample or gene names")
     counts = {sep: first.count(sep) for sep in SEPARATORS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     if counts[best] > 0:
         return best
     for sep, name in _OTHER_SEPARATORS.items():

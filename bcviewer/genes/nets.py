@@ -6,7 +6,7 @@ Sizes are small on purpose: the tables have tens of genes and hundreds of sample
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ class CNNBiLSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sequence = self.conv(x.unsqueeze(1)).transpose(1, 2)  # (batch, positions, channels)
         _, (last, _) = self.lstm(sequence)
-        return self.head(torch.cat([last[0], last[1]], dim=1))
+        return cast(torch.Tensor, self.head(torch.cat([last[0], last[1]], dim=1)))
 
 
 class DeepCME(nn.Module):
@@ -53,7 +53,7 @@ class DeepCME(nn.Module):
         self.rest = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rest(self.first(x))
+        return cast(torch.Tensor, self.rest(self.first(x)))
 
     def gene_scores(self) -> torch.Tensor:
         """S_j = sum over first-layer units of |W1[i, j]|, one score per input gene."""
@@ -78,7 +78,7 @@ class DynamicMultiHeadBlock(nn.Module):
         weights = torch.softmax(self.gate(x.mean(dim=2)), dim=1)  # (batch, heads)
         outputs = torch.stack([head(x) for head in self.heads], dim=1)  # (batch, heads, C, L)
         mixed = (weights[:, :, None, None] * outputs).sum(dim=1)
-        return x + self.dropout(mixed)
+        return cast(torch.Tensor, x + self.dropout(mixed))
 
 
 class GexpNet(nn.Module):
@@ -98,7 +98,7 @@ class GexpNet(nn.Module):
                                         nn.Linear(width, n_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.blocks(self.stem(x.unsqueeze(1)))))
+        return cast(torch.Tensor, self.classifier(self.pool(self.blocks(self.stem(x.unsqueeze(1))))))
 
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"cnn-bilstm": CNNBiLSTM, "deepcme": DeepCME, "gexpnet": GexpNet}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings as warnings_module
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,7 @@ def scale_shift(model: GeneModel, values: np.ndarray) -> float:
 
 def training_zscores(model: GeneModel, values: np.ndarray) -> np.ndarray:
     """Each value as a z-score against the training cohort's distribution of that gene."""
-    return (model_scale(model.classifier, values) - model.reference.mean) / model.reference.sd
+    return cast(np.ndarray, (model_scale(model.classifier, values) - model.reference.mean) / model.reference.sd)
 
 
 def predict_expression(
@@ -175,7 +175,7 @@ def predictions_csv_text(results: Sequence[PredictionResult]) -> str:
     if not results:
         return ",".join(PREDICTION_COLUMNS) + "\n"
     rows = pd.concat([r.table for r in results], ignore_index=True)
-    return rows.to_csv(index=False, float_format="%.6f", lineterminator="\n")
+    return cast(str, rows.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
 
 
 def top_contributions(result: PredictionResult, model: GeneModel, sample: str, n: int = 20) -> pd.Series:

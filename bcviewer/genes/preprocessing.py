@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, cast
 
 import numpy as np
 from scipy.stats import norm, rankdata
@@ -40,7 +40,8 @@ def looks_like_counts(values: np.ndarray) -> bool:
     return finite.size > 0 and float(finite.min()) >= 0.0 and float(np.percentile(finite, 99)) > 30.0
 
 
-class SavedTransformer(BaseEstimator, TransformerMixin):
+# scikit-learn ships no type information, so its base classes are Any to mypy.
+class SavedTransformer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """Common save/restore: scalar settings go to JSON, fitted arrays to safetensors."""
 
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
@@ -143,7 +144,7 @@ class GeneStandardiser(SavedTransformer):
         if self.source not in SCALINGS:
             raise GeneDataError(f"scaling must be one of {', '.join(SCALINGS)}, not {self.source!r}")
         if self.source == "fitted":
-            return (X - self.mean_) / self.scale_
+            return cast(np.ndarray, (X - self.mean_) / self.scale_)
         if X.shape[0] < MIN_COHORT_SAMPLES:
             raise GeneDataError(f"{self.source} scaling uses the cohort's own distribution and needs at least "
                                 f"{MIN_COHORT_SAMPLES} samples, got {X.shape[0]}; use the model's standardisation")
@@ -153,7 +154,7 @@ class GeneStandardiser(SavedTransformer):
             return np.where(measured, (X - mean) / scale, np.nan)
         u = within_cohort_quantiles(X)
         if self.source == "rank":
-            return norm.ppf(u)
+            return cast(np.ndarray, norm.ppf(u))
         if self.grid_.shape[0] != GRID_LEVELS.size:
             raise GeneDataError("this model was saved without its training quantiles, so quantile scaling is "
                                 "unavailable; retrain it or choose another scaling")
@@ -192,7 +193,7 @@ class QuantileNormaliser(SavedTransformer):
         X = np.asarray(X, dtype=np.float64)
         ranks = rankdata(X, axis=1) - 1.0  # ties share the average rank
         positions = np.arange(self.reference_.size, dtype=np.float64)
-        return np.interp(ranks, positions, self.reference_)
+        return cast(np.ndarray, np.interp(ranks, positions, self.reference_))
 
 
 class GeneSelector(SavedTransformer):
@@ -211,8 +212,8 @@ class GeneSelector(SavedTransformer):
 def _class_indicators(y: np.ndarray) -> np.ndarray:
     classes = np.unique(y)
     if classes.size <= 2:
-        return (y == classes[-1]).astype(np.float64)[:, None]
-    return (y[:, None] == classes[None, :]).astype(np.float64)
+        return cast(np.ndarray, (y == classes[-1]).astype(np.float64)[:, None])
+    return cast(np.ndarray, (y[:, None] == classes[None, :]).astype(np.float64))
 
 
 class PearsonTopK(GeneSelector):

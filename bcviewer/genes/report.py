@@ -113,7 +113,7 @@ def external_lines(external: dict[str, Any]) -> list[str]:
         return lines + ["| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"] + [
             _metric_row(name, metrics) for name, metrics in external["metrics"].items()] + [""]
     scalings = list(by_scaling)
-    lines += [f"AUC under each scaling; reported: **{SCALING_NAMES.get(chosen, chosen)}** (chosen on "
+    lines += [f"AUC under each scaling; reported: **{SCALING_NAMES.get(str(chosen), chosen)}** (chosen on "
               f"{', '.join(external.get('scaling_chosen_on', []))}).", "",
               "| model | " + " | ".join(SCALING_NAMES.get(s, s) for s in scalings) + " | accuracy | F1 |",
               "|---" * (len(scalings) + 3) + "|"]

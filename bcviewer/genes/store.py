@@ -25,7 +25,12 @@ from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_fold
 from bcviewer.genes.ensemble import ENSEMBLE, GeneEnsemble
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
-from bcviewer.genes.preprocessing import STEP_TYPES, GeneStandardiser, Log2IfCounts
+from bcviewer.genes.preprocessing import (
+    STEP_TYPES,
+    GeneStandardiser,
+    Log2IfCounts,
+    SavedTransformer,
+)
 from bcviewer.safety import atomic_write_text
 
 CARD_FORMAT = "bcviewer-gene-model/1"
@@ -43,17 +48,23 @@ class GeneReference:
     quantiles: np.ndarray  # len(QUANTILES) x genes
 
     @classmethod
-    def from_training(cls, classifier: GeneNetClassifier, X: np.ndarray) -> "GeneReference":
+    def from_training(cls, classifier: GeneNetClassifier | GeneEnsemble, X: np.ndarray) -> "GeneReference":
         values = model_scale(classifier, X)
-        standardiser = next(s for s in classifier.steps if isinstance(s, GeneStandardiser))
+        standardiser = next(s for s in _steps(classifier) if isinstance(s, GeneStandardiser))
         with np.errstate(all="ignore"):
             quantiles = np.nanquantile(values, QUANTILES, axis=0)
         return cls(standardiser.mean_.copy(), standardiser.scale_.copy(), np.nan_to_num(quantiles))
 
 
-def model_scale(classifier: GeneNetClassifier, X: np.ndarray) -> np.ndarray:
+def _steps(classifier: GeneNetClassifier | GeneEnsemble) -> list[SavedTransformer]:
+    steps = classifier.steps
+    assert steps is not None  # filled in by GeneNetClassifier.__post_init__
+    return steps
+
+
+def model_scale(classifier: GeneNetClassifier | GeneEnsemble, X: np.ndarray) -> np.ndarray:
     """Raw expression on the model's scale: log2(x + 1) applied when the model's training did."""
-    log_step = next((s for s in classifier.steps if isinstance(s, Log2IfCounts)), None)
+    log_step = next((s for s in _steps(classifier) if isinstance(s, Log2IfCounts)), None)
     return log_step.transform(X) if log_step is not None else np.asarray(X, dtype=np.float64)
 
 
@@ -128,7 +139,7 @@ def _classifier_tensors(classifier: GeneNetClassifier, tensors: dict[str, np.nda
     tensors.update({f"{prefix}net.{m}.{k}": v.detach().cpu().numpy()
                     for m, net in enumerate(classifier.nets) for k, v in net.state_dict().items()})
     steps = []
-    for i, step in enumerate(classifier.steps):
+    for i, step in enumerate(_steps(classifier)):
         settings, arrays = step.saved_state()
         steps.append(settings)
         tensors.update({f"{prefix}pre.{i}.{k}": v for k, v in arrays.items()})

@@ -55,7 +55,8 @@ class LabelEncoding:
         if unknown:
             raise LabelError(f"labels {unknown[:5]} are not among the model's classes {list(self.classes)}")
         lookup = {name: i for i, name in enumerate(self.classes)}
-        return labels.map(lookup).to_numpy(dtype=np.int64)
+        codes: np.ndarray = labels.map(lookup).to_numpy(dtype=np.int64)
+        return codes
 
 
 def _guess_positive(classes: list[str]) -> str:

@@ -17,7 +17,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from bcviewer.genes.errors import LabelError, NoGeneOverlapError
 from bcviewer.genes.evaluation import CVResult, baseline_models, baseline_pipeline, cross_validate
 from bcviewer.genes.external import ExternalCohort, LoadedCohort, Predictor, choose_scaling, load_external, score_cohort
 from bcviewer.genes.fitting import RECIPE_SETTINGS, STANDARDISE, GeneNetClassifier
-from bcviewer.genes.io import ExpressionTable, read_expression_table
+from bcviewer.genes.io import ExpressionTable, Orientation, read_expression_table
 from bcviewer.genes.nets import ARCHITECTURES
 from bcviewer.genes.report import update_index, write_report
 from bcviewer.genes.store import GeneReference, save_gene_model
@@ -64,7 +64,7 @@ class TrainRequest:
     positive: str | None = None
     external_positive: str | None = None
     id_col: str | None = None
-    orientation: str = "auto"
+    orientation: Orientation = "auto"
     log2: str = "auto"
     min_class_size: int = 0
     noise_repeats: int = 3
@@ -91,13 +91,15 @@ class TrainOutcome:
 
 
 def _drop_rare_classes(table: ExpressionTable, min_size: int) -> tuple[ExpressionTable, list[str]]:
-    counts = table.labels.value_counts()
+    labels = table.labels
+    assert labels is not None  # a labelled() table
+    counts = labels.value_counts()
     rare = [f"{name} ({n})" for name, n in counts.items() if n < min_size]
     if not rare:
         return table, []
-    keep = table.labels.isin(counts[counts >= min_size].index)
+    keep = labels.isin(counts[counts >= min_size].index)
     note = f"classes with fewer than {min_size} samples were left out: " + ", ".join(rare)
-    return ExpressionTable(table.path, table.expression.loc[keep], table.labels.loc[keep], table.label_name,
+    return ExpressionTable(table.path, table.expression.loc[keep], labels.loc[keep], table.label_name,
                            table.orientation, table.ignored_columns, table.warnings + [note]), [note]
 
 
@@ -109,11 +111,11 @@ def _baseline_fits(request: TrainRequest, X: np.ndarray, y: np.ndarray) -> dict[
 
 def _predictors(net: Any, baselines: dict[str, Any]) -> dict[str, Predictor]:
     def net_predict(values: np.ndarray, scaling: str) -> np.ndarray:
-        return net.predict_proba(values, standardise=scaling)
+        return cast(np.ndarray, net.predict_proba(values, standardise=scaling))
 
     def pipe_predict(pipe: Any) -> Predictor:
         def predict(values: np.ndarray, scaling: str) -> np.ndarray:
-            return pipe.set_params(zscore__source=STANDARDISE[scaling]).predict_proba(values)
+            return cast(np.ndarray, pipe.set_params(zscore__source=STANDARDISE[scaling]).predict_proba(values))
         return predict
 
     return {net.architecture: net_predict, **{name: pipe_predict(pipe) for name, pipe in baselines.items()}}
@@ -255,6 +257,7 @@ def _card_identity(request: TrainRequest) -> dict[str, Any]:
 
 def _card(request: TrainRequest, table: ExpressionTable, encoding: LabelEncoding, genes: list[str], cv: CVResult,
           notes: list[str]) -> dict[str, Any]:
+    assert table.labels is not None  # a labelled() table
     counts = table.labels.value_counts()
     return {
         **_card_identity(request),
@@ -296,10 +299,12 @@ def train_ensemble(request: TrainRequest, outcomes: dict[str, TrainOutcome], out
         say("evaluating the ensemble on the external cohorts")
         externals = []
         for cohort, entry in zip(first.cohorts, first.card["externals"]):
-            refits = [o.refits.get(entry["file"]) for o in outcomes.values()]
-            model = ensemble if all(r is None for r in refits) else GeneEnsemble(refits)
+            refits: list[GeneNetClassifier | None] = [o.refits.get(entry["file"]) for o in outcomes.values()]
+            # A cohort is refitted for every architecture or for none (it depends on gene coverage only).
+            model = (ensemble if all(r is None for r in refits)
+                     else GeneEnsemble(cast("list[GeneNetClassifier]", refits)))
             genes = model.genes
-            scores = score_cohort(cohort, genes, {ENSEMBLE: lambda v, s, m=model: m.predict_proba(v, standardise=s)})
+            scores = score_cohort(cohort, genes, {ENSEMBLE: model.predict_proba})
             merged = copy.deepcopy(entry)
             for scaling, metrics in merged["metrics_by_scaling"].items():
                 for arch, o in outcomes.items():

@@ -228,7 +228,7 @@ class TileFeeder:
     def _load(self, job: SlideJob, index: int) -> np.ndarray:
         assert job.grid is not None and job.slide is not None
         rgb = job.grid.read_tile(job.slide, job.grid.tiles[index])
-        return resize_tiles(rgb[None], self._spec.size)[0]
+        return np.asarray(resize_tiles(rgb[None], self._spec.size)[0])
 
     def _emit(self, buffer: list[tuple[int, int, np.ndarray]]) -> None:
         rgb = np.stack([b[2] for b in buffer])

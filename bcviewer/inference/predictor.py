@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ class Predictor:
         self.runtime = choose_runtime(runtime, self.device)
         ensemble = ensemble.to(self.device).eval()
         if self.channels_last and self.runtime == "torch":
-            ensemble = ensemble.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            ensemble = ensemble.to(memory_format=torch.channels_last)
         self.ensemble = ensemble
         self.onnx: OnnxEnsemble | None = None
         self.runtime_note = ""  # said to the user when "auto" could not use ONNX Runtime
@@ -116,7 +116,7 @@ class Predictor:
                           as_numpy=self.onnx is not None)
 
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
-                     cancel: threading.Event | None = None) -> Iterator[ScoreBatch]:
+                     cancel: threading.Event | None = None) -> Generator[ScoreBatch, None, None]:
         """Yield a :class:`ScoreBatch` per scored batch of one slide, in grid order.
 
         Stops before the next batch once ``cancel`` is set. Closing the generator early (``break``)
@@ -141,7 +141,7 @@ class Predictor:
 
     def iter_results(self, jobs: Iterable[SlideJob], batch_size: int = DEFAULT_BATCH_SIZE,
                      cancel: threading.Event | None = None, on_tiles_done: Callable[[int], object] | None = None,
-                     threshold: float = DEFAULT_THRESHOLD) -> Iterator[JobResult]:
+                     threshold: float = DEFAULT_THRESHOLD) -> Generator[JobResult, None, None]:
         """Score many slides as one stream and yield a :class:`JobResult` per job, in job order.
 
         Batches span slides, so folders of small images (9 sub-images each) still fill every

@@ -22,7 +22,7 @@ from bcviewer.errors import BcviewerError
 from bcviewer.nets import InputSpec
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TilingError
-from bcviewer.tiling.kind import InputKind, input_kind, kind_reason
+from bcviewer.tiling.kind import InputKind, input_kind as input_kind, kind_reason as kind_reason  # re-exported
 
 # Usual µm per pixel of scanners at each objective power (20x ~ 0.5 µm/px, 40x ~ 0.25 µm/px).
 OBJECTIVE_MPP: dict[float, float] = {2.5: 4.0, 5.0: 2.0, 10.0: 1.0, 20.0: 0.5, 40.0: 0.25, 60.0: 0.17, 80.0: 0.125}

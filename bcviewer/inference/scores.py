@@ -178,7 +178,7 @@ class TileScores:
         """Each member's mean p_malignant over the scored tiles, ``(members,)``."""
         if not self.n_done:
             return np.full(self.member_probs.shape[1], np.nan)
-        return self.member_probs[self.done].mean(axis=0)
+        return np.asarray(self.member_probs[self.done].mean(axis=0), dtype=np.float64)
 
     @property
     def image_uncertainty(self) -> float:
@@ -209,9 +209,9 @@ class TileScores:
     def tile_outside(self) -> np.ndarray:
         """Per tile: True where it looks unlike every training tile (False when unknown)."""
         looks = self.trust.looks
-        if looks is None:
+        if looks is None or self.looks_distance is None:
             return np.zeros(len(self), dtype=bool)
-        return looks.outside(self.looks_distance) & self.done
+        return np.asarray(looks.outside(self.looks_distance) & self.done, dtype=bool)
 
     def tile_uncertain(self) -> np.ndarray:
         """Per tile: True where its prediction set holds both labels or neither (False when uncalibrated)."""

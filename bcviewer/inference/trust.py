@@ -164,7 +164,7 @@ class TrainingLooks:
     def distance(self, looks: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance of each row of ``looks`` (NaN rows stay NaN)."""
         d = np.atleast_2d(np.asarray(looks, dtype=np.float64)) - self.mean
-        return np.einsum("ij,jk,ik->i", d, self.precision, d)
+        return np.asarray(np.einsum("ij,jk,ik->i", d, self.precision, d), dtype=np.float64)
 
     def outside(self, distance: np.ndarray) -> np.ndarray:
         """True where a distance lies beyond the threshold (NaN: False)."""

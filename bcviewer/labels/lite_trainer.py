@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import platformdirs
@@ -127,13 +127,13 @@ def lite_trainer(*, cache_folder: Path | None = None, model: str = TRUNK_MODEL, 
     from bcviewer.training.lite_pipeline import LITE_HYBRID
 
     loaded = load_model(model)
-    member = loaded.ensemble.members[0]
+    member = cast(HybridNet, loaded.ensemble.members[0])  # an Ensemble's members are HybridNets
     # The rounds train the Lite hybrid's head whatever head the shipped model has; they share its trunk.
     config = LITE_HYBRID
-    if trunk_key(member.config.to_dict()) != trunk_key(config.to_dict()) or loaded.spec.stain is not None:  # type: ignore[union-attr]
+    if trunk_key(member.config.to_dict()) != trunk_key(config.to_dict()) or loaded.spec.stain is not None:
         raise SelfLearningError(f"the model {model} has no plain Lite0 trunk to reuse for fast rounds")
     trunk_id = f"{loaded.card['weights']['sha256'][:16]}-{loaded.spec.width}x{loaded.spec.height}"
-    cache = SubImageFeatureCache(member.cnn, loaded.spec, trunk_id,  # type: ignore[union-attr]
+    cache = SubImageFeatureCache(member.cnn, loaded.spec, trunk_id,
                                  cache_folder if cache_folder is not None else default_cache_folder(),
                                  threads=feature_threads)
     return LiteHeadTrainer(cache, config, schedule, seed=seed, threads=threads, trunk_source=model)

@@ -104,7 +104,9 @@ def subimage_rows(conn: sqlite3.Connection, where: str, args: Sequence[Any]) -> 
         " FROM subimages s LEFT JOIN proposals p ON p.subimage_id = s.id AND p.status = 'pending'"
         f" WHERE {where} ORDER BY s.image_id, s.row, s.col"
     )
-    return [SubImageRow(*r[:11], bool(r[11]), *r[12:]) for r in conn.execute(sql, list(args))]
+    # One starred tuple: mypy takes a starred Any as filling every parameter, so a positional after it
+    # would read as one argument too many.
+    return [SubImageRow(*(*r[:11], bool(r[11]), *r[12:])) for r in conn.execute(sql, list(args))]
 
 
 def subimage_refs(conn: sqlite3.Connection, patients: Sequence[str] | None = None) -> list[SubImageRef]:
@@ -115,7 +117,7 @@ def subimage_refs(conn: sqlite3.Connection, patients: Sequence[str] | None = Non
         f" s.label, s.source, s.locked FROM subimages s JOIN images i ON i.id = s.image_id {where}"
         " ORDER BY i.path, s.row, s.col"
     )
-    return [SubImageRef(r[0], r[1], Path(r[2]), *r[3:14], bool(r[14])) for r in conn.execute(sql, args)]
+    return [SubImageRef(*(r[0], r[1], Path(r[2]), *r[3:14], bool(r[14]))) for r in conn.execute(sql, args)]
 
 
 def label_counts(

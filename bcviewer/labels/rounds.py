@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from bcviewer.labels.changes import next_batch, record_change, round_before, utc_now
 from bcviewer.labels.errors import SelfLearningError, UnknownItemError
@@ -89,7 +89,7 @@ def _round(conn: sqlite3.Connection, round_id: int) -> tuple[int, str, float, st
     row = conn.execute("SELECT number, mode, tau, status, stats FROM rounds WHERE id = ?", (round_id,)).fetchone()
     if row is None:
         raise UnknownItemError(f"round {round_id} is not in this project")
-    return row
+    return cast("tuple[int, str, float, str, str]", row)
 
 
 def apply_round(

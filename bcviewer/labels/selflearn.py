@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -140,7 +140,7 @@ class RoundReport:
 
     @property
     def counts(self) -> dict[str, dict[str, int]]:
-        return self.stats["counts"]
+        return cast("dict[str, dict[str, int]]", self.stats["counts"])
 
     @property
     def heldout(self) -> dict[str, Any] | None:

@@ -243,7 +243,8 @@ class LabelStore:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        return [HistoryRow(*r[:7], None if r[7] is None else bool(r[7]), bool(r[8]), *r[9:])
+        # One starred tuple, as in queries.subimage_rows (for mypy).
+        return [HistoryRow(*(*r[:7], None if r[7] is None else bool(r[7]), bool(r[8]), *r[9:]))
                 for r in self._conn.execute(sql, args)]
 
     def image_reviews(self, image_id: int | None = None) -> dict[int, ImageReview]:
@@ -278,7 +279,8 @@ class LabelStore:
     def proposals(self, status: str | None = "pending", image_id: int | None = None,
                   min_confidence: float | None = None) -> list[ProposalRow]:
         """Proposals (pending by default), most confident first."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         if status is not None:
             where.append("p.status = ?")
             args.append(status)

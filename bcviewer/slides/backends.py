@@ -61,7 +61,7 @@ class OpenSlideBackend:
         self.metadata = SlideMetadata(
             format=vendor,
             vendor=props.get(openslide.PROPERTY_NAME_VENDOR, vendor),
-            level_dimensions=tuple(tuple(map(int, d)) for d in self._slide.level_dimensions),
+            level_dimensions=tuple((int(w), int(h)) for w, h in self._slide.level_dimensions),
             level_downsamples=tuple(float(d) for d in self._slide.level_downsamples),
             mpp=mpp,
             objective_power=_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),

@@ -53,7 +53,7 @@ class TissueMask:
         # Denominator is the rectangle's full area in mask pixels, so padding beyond the edge
         # lowers the fraction instead of being ignored.
         area = np.maximum(rects[:, 2] * self.scale_x * rects[:, 3] * self.scale_y, 1e-9)
-        return np.clip(inside / area, 0.0, 1.0)
+        return np.asarray(np.clip(inside / area, 0.0, 1.0), dtype=np.float64)
 
     def _integral(self) -> np.ndarray:
         cached = getattr(self, "_integral_cache", None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -108,14 +108,14 @@ def crossval_heads(features: FeatureSet, config: HybridConfig, schedule: HeadSch
         mask = np.isin(features.patients, test_patients)
         row: dict[str, Any] = {"fold": fold, "test_patients": sorted(test_patients),
                                "val_patients": sorted(inner.val)}
-        trained: dict[tuple[str, ...], Ensemble] = {}
+        trained: dict[tuple[bool, ...], Ensemble] = {}
         for name, (configs, zero) in variants.items():
             key = tuple(c.use_lstm for c in configs)
             if key not in trained:
                 trained[key], _ = fit_head_ensemble(configs, train, val, schedule, seed=seed + 100 * fold)
             ensemble = trained[key]
             for m in ensemble.members:
-                m.zero_lstm = zero  # type: ignore[union-attr]
+                cast(HybridNet, m).zero_lstm = zero  # an Ensemble's members are HybridNets
             prediction = predict_features(ensemble, held)
             _pool(pooled[name], len(features), mask, prediction)
             row[name] = evaluation_report(held.as_tileset_view(), prediction)["image"]["accuracy"]
@@ -131,7 +131,7 @@ def crossval_heads(features: FeatureSet, config: HybridConfig, schedule: HeadSch
                         _pool(extra_pooled[extra_name], len(extra_set), np.isin(extra_set.patients, patients),
                               predict_features(ensemble, part))
             for m in ensemble.members:
-                m.zero_lstm = False  # type: ignore[union-attr]
+                cast(HybridNet, m).zero_lstm = False
         log(f"fold {fold}: " + ", ".join(f"{v} {row[v]:.3f}" for v in variants))
         folds.append(row)
     view = features.as_tileset_view()

@@ -13,10 +13,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from bcviewer.nets.ensemble import Ensemble, EnsemblePrediction
 from bcviewer.nets.hybrid import HybridNet
@@ -64,7 +66,7 @@ def head_logits(net: HybridNet, features: FeatureSet, batch_size: int = 256,
     with torch.no_grad():
         for start in range(0, len(features), batch_size):
             fmap = features.maps[start:start + batch_size].to(device, torch.float32)
-            out.append(net.from_features(fmap).cpu())
+            out.append(cast(torch.Tensor, net.from_features(fmap)).cpu())  # logits only, no attention
     net.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, net.config.num_classes)
 
@@ -93,7 +95,8 @@ def fit_linear_head(net: HybridNet, train: FeatureSet, val: FeatureSet, schedule
     scaler = StandardScaler().fit(x)
     probe = LogisticRegression(C=schedule.probe_c, max_iter=5000, class_weight="balanced")
     probe.fit(scaler.transform(x), train.labels)
-    norm, linear = net.head[0], net.head[1]
+    norm, linear = cast(nn.BatchNorm1d, net.head[0]), cast(nn.Linear, net.head[1])  # a linear head's layers
+    assert norm.running_mean is not None and norm.running_var is not None  # tracked by a linear head's norm
     with torch.no_grad():
         norm.running_mean.copy_(torch.from_numpy(scaler.mean_))
         # batch norm divides by sqrt(var + eps), the scaler by its scale; a channel with a spread under
@@ -152,7 +155,7 @@ def train_head(net: HybridNet, train: FeatureSet, val: FeatureSet, schedule: Hea
                 raise Cancelled("training was cancelled")
             idx = order[start:start + schedule.batch_size]
             fmap = _augment(train.maps[idx].float(), schedule, generator).to(device)
-            loss = F.cross_entropy(net.from_features(fmap), labels[idx].to(device), weight=weights,
+            loss = F.cross_entropy(cast(torch.Tensor, net.from_features(fmap)), labels[idx].to(device), weight=weights,
                                    label_smoothing=schedule.label_smoothing)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -33,7 +33,7 @@ def stage_pooled_features(tileset: TileSet, spec: InputSpec, stages: tuple[int, 
     out: dict[int, list[np.ndarray]] = {s: [] for s in stages}
     for start in range(0, len(tileset), batch_size):
         x = preprocess(tileset.tiles[start:start + batch_size], spec)
-        h = trunk.act(trunk._bn0(trunk._conv_stem(x)))  # type: ignore[operator]  # modules taken from the full net
+        h = trunk.act(trunk._bn0(trunk._conv_stem(x)))
         for i, block in enumerate(trunk._blocks):
             h = block(h)
             if i in ends:

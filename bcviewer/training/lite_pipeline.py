@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -90,9 +90,10 @@ def _finetune(ensemble: Ensemble, train: TileSet, val: TileSet, spec: InputSpec,
     schedule = StageSchedule(stage1_epochs=0, stage2_epochs=plan.finetune_epochs, stage2_lr=plan.finetune_lr,
                              batch_size=plan.head.batch_size, patience=3)
     members, temperatures = [], []
-    for i, member in enumerate(ensemble.members):
-        result = train_member(member.config, train, val, spec, schedule, seed=plan.seed + i,  # type: ignore[union-attr]
-                              progress=False, log_epochs=True, device=device, init=member)  # type: ignore[arg-type]
+    for i, module in enumerate(ensemble.members):
+        member = cast(HybridNet, module)  # an Ensemble's members are HybridNets
+        result = train_member(member.config, train, val, spec, schedule, seed=plan.seed + i,
+                              progress=False, log_epochs=True, device=device, init=member)
         members.append(result.net)
         temperatures.append(fit_temperature(result.net, val, spec))
     return Ensemble(members, temperatures=temperatures).eval()

@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from bcviewer.nets.store import load_model, save_model, update_card
 from bcviewer.training.cards import held_out_summary
 from bcviewer.training.evaluation import IMAGE_AGGREGATION, evaluation_report, predict_tileset
 from bcviewer.training.plans import TrainPlan
-from bcviewer.training.tiles import TileSet, channel_stats
+from bcviewer.training.tiles import SourceImage, TileSet, channel_stats
 from bcviewer.training.trainer import MemberResult, fit_temperature, train_member
 
 
@@ -34,7 +34,16 @@ def patient_group(patient: str) -> str:
     return re.sub(r"[A-Za-z]+$", "", patient)
 
 
-def grouped_patient_split(tileset: TileSet, fractions: tuple[float, float, float], seed: int) -> PatientSplit:
+class PatientImages(Protocol):
+    """What a patient split reads: a TileSet or a FeatureSet (source images and their patients)."""
+
+    @property
+    def images(self) -> tuple[SourceImage, ...]: ...
+
+    def patient_ids(self) -> list[str]: ...
+
+
+def grouped_patient_split(tileset: PatientImages, fractions: tuple[float, float, float], seed: int) -> PatientSplit:
     """A label-stratified patient split in which patient groups never straddle parts."""
     group_votes: dict[str, list[int]] = {}
     for image in tileset.images:
@@ -147,7 +156,7 @@ def train_ensemble(tileset: TileSet, plan: TrainPlan, out_dir: Path, card_fields
                 "members": fitted.summaries}
     save_model(fitted.ensemble, spec, out_dir, {**card_fields, "training": training})
     loaded = load_model(out_dir)  # score what was saved (float16 weights), not the in-memory copy
-    metrics = {"image_aggregation": IMAGE_AGGREGATION}
+    metrics: dict[str, Any] = {"image_aggregation": IMAGE_AGGREGATION}
     for name, part in (("validation", val), ("test", test)):
         if len(part) and (score_test or name != "test"):
             metrics[name] = evaluation_report(part, predict_tileset(loaded.ensemble, part, loaded.spec))

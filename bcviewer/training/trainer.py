@@ -53,7 +53,7 @@ class MemberResult:
     seconds: float = 0.0
 
 
-class _AugmentedTiles(Dataset):
+class _AugmentedTiles(Dataset[tuple[np.ndarray, int]]):
     def __init__(self, tileset: TileSet, transform: Any | None) -> None:
         self.tileset, self.transform = tileset, transform
 
@@ -100,8 +100,9 @@ def _validate(net: HybridNet, val: TileSet, spec: InputSpec, weights: torch.Tens
     return {"val_loss": loss, "val_tile_accuracy": accuracy}
 
 
-def _epoch(net: HybridNet, loader: DataLoader, spec: InputSpec, optimiser: torch.optim.Optimizer,
-           scheduler: Any | None, weights: torch.Tensor, smoothing: float, bar: tqdm) -> float:
+def _epoch(net: HybridNet, loader: DataLoader[tuple[np.ndarray, int]], spec: InputSpec,
+           optimiser: torch.optim.Optimizer, scheduler: Any | None, weights: torch.Tensor, smoothing: float,
+           bar: tqdm) -> float:
     net.train()
     device = _device_of(net)
     total, count = 0.0, 0
@@ -164,7 +165,7 @@ def train_member(config: HybridConfig, train: TileSet, val: TileSet, spec: Input
         stale = 0
         for _ in range(epochs):
             epoch += 1
-            with tqdm(total=len(loader.dataset), desc=f"{config.backbone} stage {stage} epoch {epoch}",
+            with tqdm(total=len(train), desc=f"{config.backbone} stage {stage} epoch {epoch}",
                       disable=not progress, unit="tile", leave=False) as bar:
                 train_loss = _epoch(net, loader, spec, optimiser, scheduler, weights, schedule.label_smoothing, bar)
             row = {"epoch": epoch, "stage": stage, "train_loss": train_loss, **_validate(net, val, spec, weights)}
