@@ -72,8 +72,8 @@ def test_run_on_an_image_fills_the_heatmap_and_the_result_panel(qtbot, window, m
     assert panel.members_table.item(1, 1).text() == f"{scores.image_member_probs[1]:.3f}"
     cnn, lstm = mean_attention(scores)
     assert cnn + lstm == pytest.approx(1.0) and panel.attention_bar.cnn == pytest.approx(cnn)
-    assert panel.progress.value() == 9 and not window.actions.cancel.isEnabled()
-    assert all(a.isEnabled() for a in window.actions.exports.values())
+    assert panel.progress.value() == 9 and not window.action_set.cancel.isEnabled()
+    assert all(a.isEnabled() for a in window.action_set.exports.values())
 
 
 def test_whole_slide_uses_the_model_cards_physical_grid(qtbot, window, models_dir: Path, test_data: Path) -> None:
@@ -93,7 +93,7 @@ def test_cancel_mid_run_leaves_a_usable_partial_heatmap(qtbot, window, models_di
     with qtbot.waitSignal(window.slide.analysis.progress, timeout=60_000):
         window.slide.run()
     with qtbot.waitSignal(window.slide.analysis.cancelled, timeout=60_000) as blocker:
-        window.actions.cancel.trigger()
+        window.action_set.cancel.trigger()
     partial = blocker.args[0]
     assert partial is not None and partial.cancelled
     assert 0 < partial.n_done < len(partial)
@@ -102,7 +102,7 @@ def test_cancel_mid_run_leaves_a_usable_partial_heatmap(qtbot, window, models_di
     assert layer.scored_count == partial.n_done and layer.tile_count == len(partial)
     assert window.slide.panel.status_label.text().startswith(f"Cancelled: {partial.n_done} of {len(partial)}")
     assert window.slide.panel.result_box.title() == "Result (partial)"
-    assert window.actions.exports["csv"].isEnabled()  # partial results can be exported
+    assert window.action_set.exports["csv"].isEnabled()  # partial results can be exported
 
 
 def test_new_run_cancels_the_old_one(qtbot, window, models_dir: Path, test_data: Path) -> None:
@@ -212,7 +212,7 @@ def test_tile_grid_toggle_outlines_the_tiles_a_run_would_score(
     open_and_wait(qtbot, window, svs)
     layer = window.slide.view.heatmap
     assert not layer.has_grid
-    window.actions.grid.setChecked(True)
+    window.action_set.grid.setChecked(True)
     qtbot.waitUntil(lambda: layer.has_grid, timeout=30_000)
     with open_slide(svs) as slide:
         grid = analysis_grid(slide, load_model(models_dir / "idc-wsi").spec)
@@ -245,7 +245,7 @@ def test_runtime_setting_reaches_the_predictor_and_persists(qtbot, window, setti
     assert window.slide.analysis.runtime == "auto"
     by_default = _run_and_wait(qtbot, window)
     assert window.slide.analysis.runtime_used == "onnx"  # no GPU here: the fast CPU runtime by default
-    torch_action = next(a for a in window.actions.runtime_group.actions() if a.data() == "torch")
+    torch_action = next(a for a in window.action_set.runtime_group.actions() if a.data() == "torch")
     torch_action.trigger()
     assert torch_action.isChecked() and settings.runtime() == "torch" and window.slide.analysis.runtime == "torch"
     by_torch = _run_and_wait(qtbot, window)

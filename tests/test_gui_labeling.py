@@ -190,19 +190,19 @@ def test_lock_then_label_is_refused_with_a_message(qtbot, panel: LabelingPanel, 
 
 def test_ctrl_z_undoes_the_last_action(qtbot, panel: LabelingPanel, reader: LabelStore) -> None:
     show(qtbot, panel, PC_ID)
-    assert not panel.actions.undo.isEnabled() and not panel.undo()  # the proposals are not a person's action
+    assert not panel.action_set.undo.isEnabled() and not panel.undo()  # the proposals are not a person's action
     assert panel.ui.status.text() == "Nothing to undo."
     target = cell(panel, 2, 2)
     panel.grid.select_ids([target])
     key(panel, Qt.Key.Key_B)
-    assert panel.actions.undo.text() == "&Undo label benign on 1 sub-image"
+    assert panel.action_set.undo.text() == "&Undo label benign on 1 sub-image"
     show(qtbot, panel, BA_ID)  # undo brings the image back
     key(panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert panel.image.id == PC_ID and panel.grid.selected_ids() == [target]
     sub = reader.subimage(target)
     assert (sub.label, sub.source) == ("malignant", "inherited")
     assert reader.history(target)[0].action == "undo" and reader.undo_description() is None
-    assert panel.ui.status.text() == "Undid label benign on 1 sub-image." and not panel.actions.undo.isEnabled()
+    assert panel.ui.status.text() == "Undid label benign on 1 sub-image." and not panel.action_set.undo.isEnabled()
 
 
 def test_space_accepts_and_x_rejects_a_proposal(qtbot, panel: LabelingPanel, reader: LabelStore) -> None:
@@ -386,16 +386,16 @@ def test_new_project_import_by_dialog_and_bad_files(qtbot, tmp_path: Path, test_
     before = _threads()
     p = make_panel(qtbot, None)
     try:
-        assert not p.actions.label_benign.isEnabled() and not p.actions.import_folder.isEnabled()
+        assert not p.action_set.label_benign.isEnabled() and not p.action_set.import_folder.isEnabled()
         bogus = tmp_path / "notes.bcv"
         bogus.write_text("not a database")
         assert not p.open_project(bogus)
         assert dialogs[0][0] == "Cannot open the labeling project" and "not a bcviewer project" in dialogs[0][1]
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "fresh"), ""))
-        p.actions.new_project.trigger()
-        assert p.project == tmp_path / "fresh.bcv" and p.actions.import_folder.isEnabled()
+        p.action_set.new_project.trigger()
+        assert p.project == tmp_path / "fresh.bcv" and p.action_set.import_folder.isEnabled()
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(test_data / "breakhis"))
-        p.actions.import_folder.trigger()
+        p.action_set.import_folder.trigger()
         qtbot.waitUntil(lambda: p.browser.model.rowCount() == 4 and bool(p.grid.rows), timeout=20_000)
         qtbot.waitUntil(lambda: p.ui.status.text() == "Imported 4 images.", timeout=20_000)
         settle(qtbot, p)
@@ -422,7 +422,7 @@ def test_a_failing_round_shows_its_message_and_keeps_the_labels(qtbot, project: 
         assert len(dialogs) == 1 and dialogs[0][0] == "Self-learning failed"
         assert "one probability in [0, 1] per sub-image (36)" in dialogs[0][1]
         assert p.ui.selflearn.state.text().startswith("Stopped by an error; completed rounds are kept.")
-        assert p.ui.selflearn.run.isEnabled() and p.actions.run_selflearning.isEnabled()
+        assert p.ui.selflearn.run.isEnabled() and p.action_set.run_selflearning.isEnabled()
         assert [r.status for r in reader.rounds()] == ["reverted", "interrupted"] and reader.counts().malignant == 18
         p.ui.selflearn.tau.setText("0.1, 1.5")
         assert not p.run_selflearning() and dialogs[1] == (

@@ -33,7 +33,7 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
     try:
         assert p.open_project(tmp_path / "p.bcv", create=True)
         monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(listing)], ""))
-        p.actions.import_files.trigger()
+        p.action_set.import_files.trigger()
         qtbot.waitUntil(lambda: p.browser.model.rowCount() == 2, timeout=20_000)
         qtbot.waitUntil(lambda: p.ui.status.text().startswith("Imported 2"), timeout=20_000)
         assert p.ui.status.text() == ("Imported 2 images. Note: no magnification given for 1 image; "
@@ -46,7 +46,7 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
         dialogs.clear()
 
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "cls"))
-        p.actions.import_folder.trigger()
+        p.action_set.import_folder.trigger()
         qtbot.waitUntil(lambda: p.browser.model.rowCount() == 3, timeout=20_000)
         qtbot.waitUntil(lambda: p.ui.status.text().startswith("Imported 1 image;"), timeout=20_000)
         assert p.ui.status.text() == (
@@ -64,7 +64,7 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
         bad = tmp_path / "data" / "bad.csv"
         bad.write_text("image,label,patient\ncase1.png,unsure,alice\n")
         monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(bad)], ""))
-        p.actions.import_files.trigger()
+        p.action_set.import_files.trigger()
         qtbot.waitUntil(lambda: len(dialogs) == 3, timeout=20_000)
         assert dialogs[2] == ("Import failed", ("bad.csv row 2: label 'unsure' is not benign or malignant "
                                                 "(accepted: benign/malignant, B/M, 0/1)"))

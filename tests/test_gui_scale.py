@@ -129,13 +129,13 @@ def test_glass_inside_a_scored_tile_is_not_tinted(qtbot, window, models_dir: Pat
 
 def test_smooth_style_is_offered_and_remembered(qtbot, window, settings: ViewerSettings) -> None:
     controls = window.slide.overlay_controls
-    assert [controls.style.itemText(i) for i in range(controls.style.count())] == ["Tiles", "Smooth", "Uncertainty"]
+    assert [controls.style_box.itemText(i) for i in range(controls.style_box.count())] == ["Tiles", "Smooth", "Uncertainty"]
     assert not window.slide.view.heatmap.smooth
-    controls.style.setCurrentIndex(1)
+    controls.style_box.setCurrentIndex(1)
     assert window.slide.view.heatmap.smooth and settings.overlay()["smooth"] is True
-    controls.style.setCurrentIndex(2)  # the uncertainty layer: shown, not stored as a preference
+    controls.style_box.setCurrentIndex(2)  # the uncertainty layer: shown, not stored as a preference
     assert window.slide.view.heatmap.show_uncertainty and settings.overlay()["smooth"] is True
-    controls.style.setCurrentIndex(0)
+    controls.style_box.setCurrentIndex(0)
     assert not window.slide.view.heatmap.show_uncertainty and not window.slide.view.heatmap.smooth
 
 

@@ -269,7 +269,7 @@ def test_drag_pans_by_the_mouse_movement(qtbot, window) -> None:
 def test_minimap_shows_and_moves_the_viewport(qtbot, window, pyramid_tiff: Path) -> None:
     open_and_wait(qtbot, window, pyramid_tiff)
     view, minimap = window.slide.view, window.slide.view.minimap
-    window.actions.minimap.setChecked(True)
+    window.action_set.minimap.setChecked(True)
     assert not minimap.isVisible()  # the whole image is on screen: nothing to navigate
     view.zoom_to(1.0)
     view.center_on(500, 600)
@@ -280,7 +280,7 @@ def test_minimap_shows_and_moves_the_viewport(qtbot, window, pyramid_tiff: Path)
     minimap.navigate_requested.emit(1800.0, 2500.0)
     centre = view.transform.to_image(view.width() / 2, view.height() / 2)
     assert centre == pytest.approx((1800.0, 2500.0))
-    window.actions.minimap.setChecked(False)
+    window.action_set.minimap.setChecked(False)
     assert not minimap.isVisible()
     assert window.settings.overlay()["show_minimap"] is False
 

@@ -159,7 +159,7 @@ def test_exceptions_in_background_threads_go_to_the_log_only(dialogs, capfd) -> 
 def test_settings_persist_between_windows(qtbot, window, settings: ViewerSettings) -> None:
     open_and_wait(qtbot, window, SAMPLE_PNG)
     window.slide.overlay_controls.colormap.setCurrentText("coolwarm")
-    window.actions.grid.setChecked(True)
+    window.action_set.grid.setChecked(True)
     window.resize(760, 660)
     size = (window.width(), window.height())
     window.close()
@@ -170,9 +170,9 @@ def test_settings_persist_between_windows(qtbot, window, settings: ViewerSetting
     try:
         assert again.slide.view.heatmap.colormap == "coolwarm"
         assert again.slide.overlay_controls.colormap.currentText() == "coolwarm"
-        assert again.actions.grid.isChecked()
+        assert again.action_set.grid.isChecked()
         assert (again.width(), again.height()) == size == (760, 660)
-        recent = [a.text() for a in again.actions.recent_menu.actions()]
+        recent = [a.text() for a in again.action_set.recent_menu.actions()]
         assert recent[0] == SAMPLE_PNG.name
     finally:
         again.shutdown()
@@ -184,11 +184,11 @@ def test_keyboard_shortcuts(qtbot, window) -> None:
     shortcuts = {
         a.text(): [s.toString() for s in a.shortcuts()]
         for a in (
-            window.actions.open,
-            window.actions.fit,
-            window.actions.heatmap,
-            window.actions.grid,
-            window.actions.cancel,
+            window.action_set.open,
+            window.action_set.fit,
+            window.action_set.heatmap,
+            window.action_set.grid,
+            window.action_set.cancel,
         )
     }
     assert shortcuts["&Open…"][0] == "Ctrl+O" and shortcuts["&Fit to window"] == ["F"]
@@ -199,9 +199,9 @@ def test_keyboard_shortcuts(qtbot, window) -> None:
     view.zoom_to(3.0)
     QTest.keyClick(view, Qt.Key.Key_F)
     assert view.scale == pytest.approx(view.fit_scale())
-    heat = window.actions.heatmap.isChecked()
+    heat = window.action_set.heatmap.isChecked()
     QTest.keyClick(view, Qt.Key.Key_H)
-    assert window.actions.heatmap.isChecked() is not heat and view.heatmap.visible is not heat
+    assert window.action_set.heatmap.isChecked() is not heat and view.heatmap.visible is not heat
     before = view.scale
     QTest.keyClick(view, Qt.Key.Key_Plus)
     qtbot.waitUntil(lambda: not view._zoom_timer.isActive(), timeout=3000)

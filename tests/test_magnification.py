@@ -89,11 +89,11 @@ def test_the_viewer_analyses_at_the_chosen_magnification_and_forgets_it_for_the_
         window.slide.run()
     assert len(blocker.args[0].grid) == 1  # 400X from the file name: one tile
     window.slide.set_magnification(40)
-    checked = [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()]
+    checked = [a.data() for a in window.action_set.magnification_group.actions() if a.isChecked()]
     assert checked == [40]
     with qtbot.waitSignal(window.slide.analysis.finished, timeout=120_000) as blocker:
         window.slide.run()
     assert (blocker.args[0].grid.rows, blocker.args[0].grid.cols) == (8, 8)
     open_and_wait(qtbot, window, test_data / FIXTURE)
     assert window.slide.session.magnification is None
-    assert [a.data() for a in window.actions.magnification_group.actions() if a.isChecked()] == [0]
+    assert [a.data() for a in window.action_set.magnification_group.actions() if a.isChecked()] == [0]

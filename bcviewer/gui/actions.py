@@ -163,7 +163,7 @@ def build_actions(window: QMainWindow) -> Actions:
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main-toolbar")
     toolbar.setMovable(False)
-    for a in (
+    for entry in (
         acts.open,
         None,
         acts.zoom_in,
@@ -178,10 +178,10 @@ def build_actions(window: QMainWindow) -> Actions:
         acts.run,
         acts.cancel,
     ):
-        if a is None:
+        if entry is None:
             toolbar.addSeparator()
         else:
-            toolbar.addAction(a)
+            toolbar.addAction(entry)
     window.addToolBar(toolbar)
     return acts
 

@@ -125,7 +125,8 @@ def run_gui(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     path = args.path or str(SAMPLE)
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "bcviewer"])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "bcviewer"])
     app.setApplicationName("bcviewer")
     app.setOrganizationName("bcviewer")
     app.setWindowIcon(icon("bcviewer"))
@@ -151,7 +152,7 @@ def run_gui(argv: list[str]) -> int:
 
             window.slide.opened.connect(run_once)
         if args.style:
-            window.slide.overlay_controls.style.setCurrentIndex(STYLES.index(args.style))
+            window.slide.overlay_controls.style_box.setCurrentIndex(STYLES.index(args.style))
         window.show()
         window.open_path(path)
         code = app.exec()

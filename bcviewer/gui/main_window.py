@@ -5,6 +5,7 @@ the work (see :mod:`bcviewer.gui.slide.workspace` and :mod:`bcviewer.gui.workspa
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -40,8 +41,8 @@ class MainWindow(QMainWindow):
         self.jobs = JobRunner(1, self)  # the window's own background work: loading the core
         self.status = ViewerStatusBar(self)
         self.setStatusBar(self.status)
-        self.actions = build_actions(self)
-        self.slide = SlideWorkspace(self, self.settings, self.actions, self.status)
+        self.action_set = build_actions(self)
+        self.slide = SlideWorkspace(self, self.settings, self.action_set, self.status)
         self.workspaces = Workspaces(self, self.slide.view, self.status)
         self.setCentralWidget(self.workspaces)
         self.dock = self._build_dock()
@@ -62,7 +63,7 @@ class MainWindow(QMainWindow):
         return dock
 
     def _connect(self) -> None:
-        a, s, v = self.actions, self.slide, self.slide.view
+        a, s, v = self.action_set, self.slide, self.slide.view
         a.open.triggered.connect(lambda: self.ask_open())
         a.quit.triggered.connect(self.close)
         for kind, action in a.exports.items():
@@ -117,15 +118,19 @@ class MainWindow(QMainWindow):
         self._refresh_recent(self.settings.add_recent_file(path))
 
     def _refresh_recent(self, files: list[str] | None = None) -> None:
-        menu = self.actions.recent_menu
+        menu = self.action_set.recent_menu
         menu.clear()
         files = files if files is not None else self.settings.recent_files()
         for f in files:
-            menu.addAction(Path(f).name, lambda p=f: self.open_path(p)).setToolTip(f)
+            menu.addAction(Path(f).name, partial(self.open_path, f)).setToolTip(f)
         if files:
             menu.addSeparator()
-            menu.addAction("Clear list", lambda: (self.settings.clear_recent_files(), self._refresh_recent([])))
+            menu.addAction("Clear list", self._clear_recent)
         menu.setEnabled(bool(files))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_files()
+        self._refresh_recent([])
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt API)
         if any(u.isLocalFile() for u in event.mimeData().urls()):

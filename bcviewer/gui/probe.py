@@ -15,7 +15,8 @@ from PySide6.QtGui import QGuiApplication
 
 def main() -> int:
     """Print ``{"platform", "qt", "pyside6", "screens"}`` and exit 0."""
-    app = QGuiApplication.instance() or QGuiApplication([])
+    existing = QGuiApplication.instance()
+    app = existing if isinstance(existing, QGuiApplication) else QGuiApplication([])
     screens = [f"{s.name() or 'screen'} {s.size().width()}x{s.size().height()}" for s in app.screens()]
     print(json.dumps({"platform": app.platformName(), "qt": qVersion(), "pyside6": PySide6.__version__,
                       "screens": screens}))

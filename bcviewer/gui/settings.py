@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -44,7 +45,9 @@ class ViewerSettings:
         value = self.store.value("files/recent", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in (value or []) if v]
+        if not isinstance(value, Iterable):  # None (an empty list in the INI backend) or a damaged entry
+            return []
+        return [str(v) for v in value if v]
 
     def add_recent_file(self, path: str | Path) -> list[str]:
         """Put ``path`` first in the recent list (no duplicates, at most MAX_RECENT)."""

@@ -59,6 +59,8 @@ class _JobSignals(QObject):
 class Job(BackgroundRun):
     """One call of ``fn(*args)`` on a pool thread."""
 
+    signals: _JobSignals
+
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         super().__init__(_JobSignals())  # the runner drops its reference once the callback has run
         self._fn = fn
@@ -82,8 +84,8 @@ class JobRunner(QObject):
         self,
         fn: Callable[..., Any],
         *args: Any,
-        on_success: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_success: Callable[[Any], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> Job:
         """Run ``fn(*args)`` in the background; exactly one callback runs on the GUI thread after.
 

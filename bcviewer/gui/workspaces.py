@@ -75,10 +75,10 @@ class Workspaces(QTabWidget):
             self.labeling_panel = panel
             self._install(LABELING, panel, "Labeling")
             self.labels_menu.clear()
-            for action in panel.actions.project_actions:
+            for action in panel.action_set.project_actions:
                 self.labels_menu.addAction(action)
             self.labels_menu.addSeparator()
-            for action in panel.actions.labeling_actions:
+            for action in panel.action_set.labeling_actions:
                 self.labels_menu.addAction(action)
         return self.labeling_panel
 
@@ -90,7 +90,8 @@ class Workspaces(QTabWidget):
         self.insertTab(index, widget, title)
         self.setCurrentIndex(current)
         self.blockSignals(False)
-        placeholder.deleteLater()
+        if placeholder is not None:
+            placeholder.deleteLater()
 
     # ---- routing --------------------------------------------------------------------------------
     def wants_profile(self, path: str) -> bool:

@@ -82,19 +82,21 @@ class ModelPicker(QWidget):
 
     def _on_task(self) -> None:
         while self._models_row.count():
-            widget = self._models_row.takeAt(0).widget()
+            item = self._models_row.takeAt(0)
+            widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
         self.model_boxes = {}
         task = self.task
         for i, (key, text) in enumerate(STANDARDISE_CHOICES):
             self.scale_box.setItemText(i, text + (RECOMMENDED if task is not None and key == task.scaling else ""))
-        for arch in task.architectures if task else ():
-            box = QCheckBox(arch)
-            box.setChecked(arch == task.default)
-            box.setToolTip(f"{task.model_name(arch)}" + (" (the task's default)" if arch == task.default else ""))
-            box.toggled.connect(self.models_changed)
-            self.model_boxes[arch] = box
-            self._models_row.addWidget(box)
+        if task is not None:
+            for arch in task.architectures:
+                box = QCheckBox(arch)
+                box.setChecked(arch == task.default)
+                box.setToolTip(f"{task.model_name(arch)}" + (" (the task's default)" if arch == task.default else ""))
+                box.toggled.connect(self.models_changed)
+                self.model_boxes[arch] = box
+                self._models_row.addWidget(box)
         self.task_changed.emit(task.name if task else "")
         self.models_changed.emit()

@@ -110,8 +110,8 @@ class ExpressionTab(QWidget):
         for w in (self.open_button, self.file_label):
             top.addWidget(w)
         top.addStretch(1)
-        for w in (self.progress, self.status_label, self.predict_button, self.cancel_button, self.export_button):
-            top.addWidget(w)
+        for widget in (self.progress, self.status_label, self.predict_button, self.cancel_button, self.export_button):
+            top.addWidget(widget)
         picker_row = QHBoxLayout()
         picker_row.addWidget(self.picker)
         picker_row.addStretch(1)

@@ -60,6 +60,8 @@ class _RunSignals(QObject):
 class PredictionRun(BackgroundRun):
     """Loads each model (reusing ``loaded`` ones) and predicts the table; cancellable between models."""
 
+    signals: _RunSignals
+
     def __init__(self, request: PredictionRequest, loaded: dict[str, GeneModel]) -> None:
         super().__init__(_RunSignals())
         self.request = request

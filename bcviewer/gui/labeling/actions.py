@@ -63,7 +63,8 @@ class LabelingActions:
                 self.cancel_selflearning]
 
 
-def _action(panel: QWidget, text: str, tip: str, key: str | QKeySequence | None = None) -> QAction:
+def _action(panel: QWidget, text: str, tip: str,
+            key: str | QKeySequence | QKeySequence.StandardKey | None = None) -> QAction:
     action = QAction(text, panel)
     if key is not None:
         action.setShortcut(QKeySequence(key))

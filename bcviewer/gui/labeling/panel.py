@@ -68,10 +68,10 @@ class LabelingPanel(QWidget):
         self.thumbs = ThumbnailLoader(self.jobs, self)
         self.worker = worker or SelfLearnWorker(self)
         self.worker.setParent(self)
-        self.actions = build_labeling_actions(self)
-        self.ui = PanelLayout(self, self.actions)
+        self.action_set = build_labeling_actions(self)
+        self.ui = PanelLayout(self, self.action_set)
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
-        self.keys = bind_keys(self.actions, [self.grid, self.browser.table])
+        self.keys = bind_keys(self.action_set, [self.grid, self.browser.table])
         self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker, self)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
@@ -85,7 +85,7 @@ class LabelingPanel(QWidget):
             self.open_project(project, create=create)
 
     def _connect(self) -> None:
-        a = self.actions
+        a = self.action_set
         a.open_project.triggered.connect(lambda: self.open_project(ask_open_project(self)))
         a.new_project.triggered.connect(lambda: self.open_project(ask_new_project(self), create=True))
         a.import_folder.triggered.connect(lambda: self.import_images(ask_import_folder(self)))
@@ -262,12 +262,12 @@ class LabelingPanel(QWidget):
             for column in ("Project", "Image"):
                 self.ui.counts.set_counts(column, None)
             self.ui.review.set_pending(None)
-            self.actions.undo.setText("&Undo")
+            self.action_set.undo.setText("&Undo")
             return
         self.ui.counts.set_counts("Image", store.counts(image_id=self.image.id) if self.image is not None else None)
         what = store.undo_description()
-        self.actions.undo.setText(f"&Undo {what}" if what else "&Undo")
-        self.actions.undo.setEnabled(what is not None)
+        self.action_set.undo.setText(f"&Undo {what}" if what else "&Undo")
+        self.action_set.undo.setEnabled(what is not None)
         if project:
             self.refresh_project_counts()
 
@@ -280,11 +280,11 @@ class LabelingPanel(QWidget):
 
     def label_selection(self, label: str) -> bool:
         """B / M: label the selected sub-images as a person's decision."""
-        ids = self._selection()
-        if not ids or self.store is None:
+        ids, store = self._selection(), self.store
+        if not ids or store is None:
             return False
         try:
-            if write_with_retry(self, lambda: self.store.set_label(ids, label), "the label") is CANCELLED:
+            if write_with_retry(self, lambda: store.set_label(ids, label), "the label") is CANCELLED:
                 return False
         except LockedSubImageError as exc:
             return self.refuse("Label not changed", str(exc))
@@ -308,9 +308,10 @@ class LabelingPanel(QWidget):
 
     def accept_above(self, confidence: float) -> bool:
         """Accept every pending proposal whose confidence is at least ``confidence`` (one undo step)."""
-        if self.store is None:
+        store = self.store
+        if store is None:
             return False
-        result = write_with_retry(self, lambda: self.store.accept_proposals_above(confidence), "the decision")
+        result = write_with_retry(self, lambda: store.accept_proposals_above(confidence), "the decision")
         if isinstance(result, Cancelled):
             return False
         self.after_write(f"Accepted {plural(result.applied, 'proposal')} at or above {confidence:.2f}.")
@@ -323,12 +324,12 @@ class LabelingPanel(QWidget):
 
     def toggle_lock(self) -> bool:
         """L: lock the selected sub-images, or unlock them when all are locked already."""
-        ids = self._selection()
-        if not ids or self.store is None:
+        ids, store = self._selection(), self.store
+        if not ids or store is None:
             return False
         rows = self.grid.selected_rows()
         lock = not all(r.locked for r in rows)
-        if write_with_retry(self, lambda: self.store.set_locked(ids, lock), "the lock") is CANCELLED:
+        if write_with_retry(self, lambda: store.set_locked(ids, lock), "the lock") is CANCELLED:
             return False
         self.after_write(f"{'Locked' if lock else 'Unlocked'} {plural(rows)}.")
         return True
@@ -371,7 +372,7 @@ class LabelingPanel(QWidget):
     # ---- shared -------------------------------------------------------------------------------
     def update_enabled(self) -> None:
         store = self.store
-        self.actions.set_state(store is not None, self.worker.running,
+        self.action_set.set_state(store is not None, self.worker.running,
                                store is not None and store.undo_description() is not None)
         self.ui.set_enabled(store is not None)
 

@@ -78,7 +78,9 @@ class RoundsView(QGroupBox):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         for i, tip in enumerate(TIPS):
-            self.table.horizontalHeaderItem(i).setToolTip(tip)
+            header = self.table.horizontalHeaderItem(i)
+            if header is not None:  # set by setHorizontalHeaderLabels above
+                header.setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import errors as gui_errors
@@ -24,7 +24,7 @@ from bcviewer.gui.labeling.writes import Cancelled, write_with_retry
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bcviewer.labels import LabelStore
+    from bcviewer.labels import LabelStore, RoundReport
 
 
 class LabelingHost(Protocol):
@@ -50,21 +50,24 @@ def waiting_text(waiting: tuple[int, int]) -> str:
 
 
 class SelfLearnControl(QObject):
-    """Self-learning actions of ``panel``: Run, Cancel, Revert, and the rounds display."""
+    """Self-learning actions of ``panel``: Run, Cancel, Revert, and the rounds display.
+
+    ``parent`` is the panel's widget (the panel itself): the control's owner and its dialogs' parent.
+    """
 
     def __init__(self, panel: LabelingHost, box: SelfLearnBox, rounds: RoundsView, worker: SelfLearnWorker,
-                 parent: QObject) -> None:
+                 parent: QWidget) -> None:
         super().__init__(parent)
         self.panel, self.box, self.rounds, self.worker = panel, box, rounds, worker
+        self._widget = parent
         box.run_clicked.connect(lambda: self.run())
         box.cancel_clicked.connect(self.cancel)
         box.attach(worker)
         rounds.revert_requested.connect(self.revert)
         worker.detail.connect(box.set_state)
-        worker.round_finished.connect(lambda report: (panel.say(round_message(report)), panel.reload()))
-        worker.finished.connect(lambda reports, cancelled: self._ended(run_message(reports, cancelled)))
-        worker.failed.connect(lambda exc: (self._ended("Stopped by an error."),
-                                           panel.failed("Self-learning failed", exc)))
+        worker.round_finished.connect(self._round_finished)
+        worker.finished.connect(self._run_finished)
+        worker.failed.connect(self._run_failed)
 
     def run(self, request: SelfLearnRequest | None = None) -> bool:
         """Start a run on a worker (default: as the controls describe it)."""
@@ -80,7 +83,7 @@ class SelfLearnControl(QObject):
             if waiting is not None:
                 raise BcviewerError(waiting_text(waiting))
         except BcviewerError as exc:
-            gui_errors.report_error(panel, "Self-learning not started", exc)
+            gui_errors.report_error(self._widget, "Self-learning not started", exc)
             return False
         if not self.worker.start(panel.project, request):
             panel.say("A self-learning run is already going.")
@@ -103,14 +106,14 @@ class SelfLearnControl(QObject):
         if self.worker.running:
             return panel.refuse("Round not reverted", "Wait for the self-learning run to finish, or cancel it.")
         answer = QMessageBox.question(
-            panel, f"Revert round {number}?",
+            self._widget, f"Revert round {number}?",
             f"Undo the relabels of round {number} that nobody has changed since, and withdraw its pending "
             "proposals? Labels a person set or accepted stay as they are, and every change stays in the "
             "history. The next round runs at this round's level again.")
         if answer != QMessageBox.StandardButton.Yes:
             return False
         try:
-            result = write_with_retry(panel, lambda: store.revert_round(round_id), "the revert")
+            result = write_with_retry(self._widget, lambda: store.revert_round(round_id), "the revert")
         except BcviewerError as exc:
             return panel.refuse("Round not reverted", str(exc))
         if isinstance(result, Cancelled):
@@ -132,6 +135,17 @@ class SelfLearnControl(QObject):
             pass  # a schedule being typed; Run reports it
         self.box.set_project_state(counts.heldout, counts.patients, counts.next_level, tau,
                                    waiting_text(counts.waiting) if counts.waiting else None)
+
+    def _round_finished(self, report: RoundReport) -> None:
+        self.panel.say(round_message(report))
+        self.panel.reload()
+
+    def _run_finished(self, reports: list[RoundReport], cancelled: bool) -> None:
+        self._ended(run_message(reports, cancelled))
+
+    def _run_failed(self, exc: BaseException) -> None:
+        self._ended("Stopped by an error.")
+        self.panel.failed("Self-learning failed", exc)
 
     def _ended(self, text: str) -> None:
         self.panel.say(f"Self-learning: {text[0].lower()}{text[1:]}")

@@ -71,6 +71,8 @@ def _feature_text(done: int, total: int) -> str:
 
 
 class _Run(BackgroundRun):
+    signals: _Signals
+
     def __init__(self, project: Path, request: SelfLearnRequest, trainer_factory: Callable[[], Trainer] | None,
                  scorer_factory: Callable[[], Scorer] | None, stop: threading.Event) -> None:
         super().__init__(_Signals(), stop)
@@ -94,7 +96,7 @@ class _Run(BackgroundRun):
             parts: dict[str, Any] = ({"scorer": self.scorer_factory()} if self.scorer_factory is not None
                                      else {"trainer": (self.trainer_factory or (lambda: make_trainer(req.trainer)))()})
             trainer = parts.get("trainer")
-            if hasattr(trainer, "feature_progress"):
+            if trainer is not None and hasattr(trainer, "feature_progress"):
                 trainer.feature_progress = lambda done, total: self.signals.detail.emit(_feature_text(done, total))
             engine = SelfLearningEngine(
                 store, schedule=req.schedule, mode=req.mode, heldout_patients=heldout,

@@ -66,7 +66,8 @@ class SubImageGrid(QWidget):
         """Show these sub-images; the selection is kept when they belong to the same image."""
         same_image = bool(self._rows and rows and self._rows[0].image_id == rows[0].image_id)
         keep_ids = self.selected_ids() if same_image else []
-        keep_current = self.current_row().id if same_image and self.current_row() else None
+        current_row = self.current_row()
+        keep_current = current_row.id if same_image and current_row is not None else None
         self._rows = list(rows)
         self._image_size = (max(1, image_size[0]), max(1, image_size[1]))
         if not same_image:
@@ -111,7 +112,7 @@ class SubImageGrid(QWidget):
         self.update()
         self.selection_changed.emit()
 
-    def move(self, d_row: int, d_col: int, extend: bool = False) -> None:
+    def move_current(self, d_row: int, d_col: int, extend: bool = False) -> None:
         """Move the current sub-image by one cell (stopping at the edges); ``extend`` adds to the selection."""
         if self._current is None:
             return
@@ -153,9 +154,10 @@ class SubImageGrid(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, mods = event.key(), event.modifiers()
         if key in ARROWS and self._rows:
-            self.move(*ARROWS[Qt.Key(key)], extend=bool(mods & Qt.KeyboardModifier.ShiftModifier))
+            self.move_current(*ARROWS[Qt.Key(key)], extend=bool(mods & Qt.KeyboardModifier.ShiftModifier))
         elif key == Qt.Key.Key_A and mods & Qt.KeyboardModifier.ControlModifier:
-            self.select_ids([r.id for r in self._rows], self.current_row().id if self.current_row() else None)
+            current_row = self.current_row()
+            self.select_ids([r.id for r in self._rows], current_row.id if current_row is not None else None)
         else:
             super().keyPressEvent(event)
 

@@ -103,6 +103,8 @@ class _RunSignals(QObject):
 class AnalysisRun(BackgroundRun):
     """One analysis of one slide; ``run`` executes on the controller's worker thread."""
 
+    signals: _RunSignals
+
     def __init__(self, reader: SlideReader, model: str | LoadedModel, options: PlanOptions, batch_size: int | None,
                  loaded: dict[str, LoadedModel], runtime: str = "auto") -> None:
         super().__init__(_RunSignals())

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Protocol, cast
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 DOUBLE_CLICK_ZOOM = 2.0
 ARROW_STEP_PX = 80
-_ARROWS = {
+_ARROWS: dict[int, tuple[int, int]] = {  # Qt.Key is an IntEnum; QKeyEvent.key() returns a plain int
     Qt.Key.Key_Left: (ARROW_STEP_PX, 0),
     Qt.Key.Key_Right: (-ARROW_STEP_PX, 0),
     Qt.Key.Key_Up: (0, ARROW_STEP_PX),
@@ -59,14 +59,16 @@ class ViewNavigator(QObject):
         if kind == QEvent.Type.MouseMove:
             return self._move(event)  # type: ignore[arg-type]
         if kind == QEvent.Type.MouseButtonDblClick:
-            self.view.zoom_by(DOUBLE_CLICK_ZOOM, event.position(), animate=True)
+            self.view.zoom_by(DOUBLE_CLICK_ZOOM, cast(QMouseEvent, event).position(), animate=True)
             return True
         if kind == QEvent.Type.Leave:
             self.view.hover_at(None)
             return False
-        if kind == QEvent.Type.KeyPress and event.key() in _ARROWS:
-            self.view.pan_by(*_ARROWS[event.key()])
-            return True
+        if kind == QEvent.Type.KeyPress:
+            key = cast(QKeyEvent, event).key()
+            if key in _ARROWS:
+                self.view.pan_by(*_ARROWS[key])
+                return True
         return False
 
     def _wheel(self, event: QWheelEvent) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 
@@ -80,7 +81,7 @@ class HeatmapLayer:
         self._colors: list[QColor] | None = None
 
     # ---- data -----------------------------------------------------------------------------
-    def set_grid(self, rects: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    def set_grid(self, rects: npt.ArrayLike, rows: npt.ArrayLike, cols: npt.ArrayLike) -> None:
         """A new grid with no scores yet."""
         self.rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
         self.rows = np.asarray(rows, dtype=np.int64)

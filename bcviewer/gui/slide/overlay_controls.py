@@ -73,9 +73,9 @@ class OverlayControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.style = QComboBox()
-        self.style.addItems(["Tiles", "Smooth", "Uncertainty"])
-        self.style.setToolTip("Tiles: one block of colour per scored tile. Smooth: interpolated between tiles. "
+        self.style_box = QComboBox()
+        self.style_box.addItems(["Tiles", "Smooth", "Uncertainty"])
+        self.style_box.setToolTip("Tiles: one block of colour per scored tile. Smooth: interpolated between tiles. "
                               "Uncertainty: tiles coloured by uncertainty (0 sure, 1 a coin toss); orange outline: "
                               "the prediction set is 'review'; dashed magenta: outside the training data")
         self.colormap = QComboBox()
@@ -96,7 +96,7 @@ class OverlayControls(QWidget):
 
         form = QFormLayout(self)
         form.setContentsMargins(6, 6, 6, 6)
-        form.addRow("Style", self.style)
+        form.addRow("Style", self.style_box)
         form.addRow("Colormap", self.colormap)
         form.addRow("Opacity", _row(self.opacity, self._opacity_label))
         form.addRow("Threshold", _row(self.threshold, self._threshold_label))
@@ -104,21 +104,21 @@ class OverlayControls(QWidget):
         form.addRow(self.scale_label)
         form.addRow(self.colorbar)
 
-        self.style.currentIndexChanged.connect(self._on_style)
+        self.style_box.currentIndexChanged.connect(self._on_style)
         self.colormap.currentTextChanged.connect(self._on_colormap)
         self.opacity.valueChanged.connect(self._on_opacity)
         self.threshold.valueChanged.connect(self._on_threshold)
 
     def set_values(self, colormap: str, opacity: float, threshold: float, smooth: bool = False) -> None:
         """Show stored values without emitting change signals."""
-        for w in (self.style, self.colormap, self.opacity, self.threshold):
+        for w in (self.style_box, self.colormap, self.opacity, self.threshold):
             w.blockSignals(True)
-        uncertainty = self.style.currentIndex() == 2  # not a stored preference: kept while the view lives
-        self.style.setCurrentIndex(2 if uncertainty else (1 if smooth else 0))
+        uncertainty = self.style_box.currentIndex() == 2  # not a stored preference: kept while the view lives
+        self.style_box.setCurrentIndex(2 if uncertainty else (1 if smooth else 0))
         self.colormap.setCurrentText(colormap if colormap in COLORMAPS else self.colormap.itemText(0))
         self.opacity.setValue(round(opacity * 100))
         self.threshold.setValue(round(threshold * 100))
-        for w in (self.style, self.colormap, self.opacity, self.threshold):
+        for w in (self.style_box, self.colormap, self.opacity, self.threshold):
             w.blockSignals(False)
         self.colorbar.set_lut(colormap_lut(self.colormap.currentText()))
         self.colorbar.set_threshold(threshold)

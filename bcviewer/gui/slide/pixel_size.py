@@ -77,8 +77,8 @@ class PixelSizeDialog(QDialog):
         return float(self.mpp.value())
 
 
-def _nearest(objectives: dict[float, float], power: float | None) -> float | None:
-    return None if power is None else min(objectives, key=lambda p: abs(p - power))
+def _nearest(objectives: dict[float, float], power: float) -> float:
+    return min(objectives, key=lambda p: abs(p - power))
 
 
 def ask_pixel_size(parent: QWidget | None, reader: SlideReader, current: float | None = None) -> float | None:

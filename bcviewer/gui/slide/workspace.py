@@ -101,8 +101,8 @@ class SlideWorkspace(QObject):
         """Open ``path`` in the background; the view switches when the slide is ready."""
         text = str(Path(path).expanduser())
         self.status.showMessage(f"Opening {Path(text).name} …")
-        job = self.jobs.submit(open_for_view, text, on_success=lambda r, p=text: self._on_opened(job, p, r),
-                               on_error=lambda e, p=text: self._on_open_failed(job, p, e))
+        job: Job = self.jobs.submit(open_for_view, text, on_success=lambda r: self._on_opened(job, text, r),
+                                    on_error=lambda e: self._on_open_failed(job, text, e))
         self._open_job = job
         return job
 
