@@ -17,6 +17,7 @@ from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
 from bcviewer.cli.main import main
+from bcviewer.genes import GeneModelError
 from conftest import ROOT
 
 MODEL = ROOT / "models" / "genes" / "er-status" / "deepcme"
@@ -187,3 +188,14 @@ def test_damaged_gene_models_are_one_line(case: str, profile: Path, tmp_path: Pa
     out = tmp_path / "p.csv"
     fails_with_one_line(["genes", "predict", profile, "--model", folder, "--out", out], capsys, needle)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("index_text", ["[\"cnn_bilstm\"]", "\"cnn_bilstm\"", "{\"default\": "])
+def test_a_task_index_that_is_not_a_json_object_is_one_clear_error(index_text: str, tmp_path: Path) -> None:
+    from bcviewer.genes.catalog import INDEX_NAME, list_tasks
+
+    task = tmp_path / "models" / "er_status"
+    shutil.copytree(MODEL, task / "cnn_bilstm")
+    (task / INDEX_NAME).write_text(index_text)
+    with pytest.raises(GeneModelError, match=r"index.json: unreadable task index \("):
+        list_tasks(tmp_path / "models")

@@ -47,9 +47,12 @@ class GeneTask:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        return cast("dict[str, Any]", json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError) as exc:
+        found = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GeneModelError(f"{path}: unreadable {what} ({exc})") from exc
+    if not isinstance(found, dict):
+        raise GeneModelError(f"{path}: unreadable {what} (a JSON object was expected, found {type(found).__name__})")
+    return found
 
 
 def task_folders(models_dir: Path | None = None) -> list[Path]:
