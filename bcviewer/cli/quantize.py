@@ -20,7 +20,7 @@ import numpy as np
 from bcviewer.errors import BcviewerError
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("quantize", help="make a model's int8 version; keep it only if held-out accuracy holds")
     p.add_argument("model", help="model folder (its card lists the train and test patients)")
     p.add_argument("data", type=Path, help="the BreakHis or IDC folder the model was trained on")

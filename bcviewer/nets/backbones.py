@@ -32,15 +32,17 @@ _RESNET_LAYOUT: dict[str, tuple[type[nn.Module], list[int]]] = {
 }
 
 
-class _NarrowResNet(ResNet):
+# torchvision ships no type information, so ResNet is Any to mypy; subclassing it is deliberate.
+class _NarrowResNet(ResNet):  # type: ignore[misc]
     """torchvision's ResNet with the stem's and every stage's channel count multiplied by ``width``."""
 
     def __init__(self, block: type[nn.Module], layers: list[int], width: float) -> None:
         object.__setattr__(self, "_width", width)  # read by _make_layer during ResNet.__init__
         object.__setattr__(self, "_stem_narrowed", False)
-        super().__init__(block, layers)  # type: ignore[arg-type]
+        super().__init__(block, layers)
 
-    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # type: ignore[no-untyped-def]
+    def _make_layer(self, block: type[nn.Module], planes: int, blocks: int, stride: int = 1,
+                    dilate: bool = False) -> nn.Sequential:
         if not self._stem_narrowed:
             # ResNet.__init__ builds the 64-channel stem before the first stage; narrow it here,
             # still before its weight initialisation loop runs.
@@ -49,7 +51,8 @@ class _NarrowResNet(ResNet):
             self.bn1 = self._norm_layer(stem)
             self.inplanes = stem
             object.__setattr__(self, "_stem_narrowed", True)
-        return super()._make_layer(block, max(8, round(planes * self._width)), blocks, stride, dilate)
+        layer: nn.Sequential = super()._make_layer(block, max(8, round(planes * self._width)), blocks, stride, dilate)
+        return layer
 
 
 class Backbone(nn.Module):
@@ -62,7 +65,8 @@ class Backbone(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(x)
+        fmap: torch.Tensor = self.trunk(x)
+        return fmap
 
 
 def _weights_for(name: str, pretrained: str | None) -> object | None:
@@ -71,7 +75,8 @@ def _weights_for(name: str, pretrained: str | None) -> object | None:
     if pretrained != "imagenet":
         raise PretrainedWeightsUnavailableError(
             f"unknown pre-training '{pretrained}'; the only choice is 'imagenet'")
-    return torchvision.models.get_model_weights(name).DEFAULT
+    weights: object = torchvision.models.get_model_weights(name).DEFAULT
+    return weights
 
 
 def _resnet(name: str, weights: object | None, width: float) -> nn.Module:
@@ -85,7 +90,8 @@ def _resnet(name: str, weights: object | None, width: float) -> nn.Module:
 
 
 def _vgg(name: str, weights: object | None, width: float) -> nn.Module:
-    return getattr(torchvision.models, name)(weights=weights).features
+    features: nn.Module = getattr(torchvision.models, name)(weights=weights).features
+    return features
 
 
 def _googlenet(name: str, weights: object | None, width: float) -> nn.Module:
@@ -97,11 +103,13 @@ def _googlenet(name: str, weights: object | None, width: float) -> nn.Module:
 
 
 def _mobilenet(name: str, weights: object | None, width: float) -> nn.Module:
-    return torchvision.models.mobilenet_v3_large(weights=weights, width_mult=width).features
+    features: nn.Module = torchvision.models.mobilenet_v3_large(weights=weights, width_mult=width).features
+    return features
 
 
 def _efficientnet(name: str, weights: object | None, width: float) -> nn.Module:
-    return torchvision.models.efficientnet_b0(weights=weights).features
+    features: nn.Module = torchvision.models.efficientnet_b0(weights=weights).features
+    return features
 
 
 def _densenet(name: str, weights: object | None, width: float) -> nn.Module:
@@ -137,8 +145,8 @@ def build_backbone(name: str, *, pretrained: str | None = None, width: float = 1
     if name in LITE_BACKBONES:
         if width != 1.0:
             raise UnknownBackboneError(f"backbone '{name}' has a fixed width")
-        trunk = build_lite_trunk(name, pretrained=pretrained, stages=stages)
-        return Backbone(name, trunk, _probe_channels(trunk))
+        lite_trunk = build_lite_trunk(name, pretrained=pretrained, stages=stages)
+        return Backbone(name, lite_trunk, _probe_channels(lite_trunk))
     if stages is not None:
         raise UnknownBackboneError(f"only EfficientNet-Lite trunks can be cut after a stage, not '{name}'")
     if name not in _BUILDERS:

@@ -7,6 +7,7 @@ by :mod:`bcviewer.nets.prediction`, shared with the ONNX runtime; they are re-ex
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -31,6 +32,9 @@ class Ensemble(nn.Module):
     double flips (the flips seen in training), at four times the cost.
     """
 
+    member_weights: torch.Tensor  # buffers, declared for the type checker
+    temperatures: torch.Tensor
+
     def __init__(self, members: list[HybridNet], weights: list[float] | None = None,
                  temperatures: list[float] | None = None, test_time_flips: bool = False) -> None:
         super().__init__()
@@ -47,25 +51,31 @@ class Ensemble(nn.Module):
         # Members trained on one frozen trunk's cached features carry identical trunks: run it once.
         self.shared_trunk = False
 
+    def nets(self) -> list[HybridNet]:
+        """The members, typed (``self.members`` is an ``nn.ModuleList``, which yields plain modules)."""
+        return [cast(HybridNet, m) for m in self.members]
+
     def detect_shared_trunk(self) -> bool:
         """Set (and return) :attr:`shared_trunk`: true when every member's CNN trunk has the same
         architecture and bit-identical weights, so one trunk pass serves all members."""
-        first = self.members[0].cnn.state_dict()  # type: ignore[union-attr]
-        self.shared_trunk = len(self.members) > 1 and all(
-            m.cnn.state_dict().keys() == first.keys()  # type: ignore[union-attr]
-            and all(torch.equal(v, first[k]) for k, v in m.cnn.state_dict().items())  # type: ignore[union-attr]
-            for m in self.members[1:])
+        nets = self.nets()
+        first = nets[0].cnn.state_dict()
+        self.shared_trunk = len(nets) > 1 and all(
+            m.cnn.state_dict().keys() == first.keys()
+            and all(torch.equal(v, first[k]) for k, v in m.cnn.state_dict().items())
+            for m in nets[1:])
         return self.shared_trunk
 
     def member_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each member's class probabilities ``(B, M, C)`` and branch attention ``(B, M, 2)``."""
         views = [x, x.flip(3), x.flip(2), x.flip((2, 3))] if self.test_time_flips else [x]
+        nets = self.nets()
         if self.shared_trunk and not self.training:
-            fmaps = [self.members[0].cnn(view) for view in views]  # type: ignore[operator]
+            fmaps = [nets[0].cnn(view) for view in views]
         probs, attns = [], []
-        for member, temp in zip(self.members, self.temperatures):
+        for member, temp in zip(nets, self.temperatures):
             if self.shared_trunk and not self.training:
-                outputs = [member.from_features(f, v, return_attention=True)  # type: ignore[operator]
+                outputs = [member.from_features(f, v, return_attention=True)
                            for f, v in zip(fmaps, views)]
             else:
                 outputs = [member(view, return_attention=True) for view in views]
@@ -77,7 +87,7 @@ class Ensemble(nn.Module):
         """As :meth:`member_outputs`, from a trunk feature map all members share (members whose
         frozen trunks are identical, as in training on cached features; no test-time flips)."""
         probs, attns = [], []
-        for member, temp in zip(self.members, self.temperatures):
+        for member, temp in zip(self.nets(), self.temperatures):
             logits, attn = member.from_features(fmap, return_attention=True)
             probs.append(torch.softmax(logits / temp, dim=1))
             attns.append(attn)

@@ -10,7 +10,7 @@ computed from their element-wise product rescales the mix, and a small head give
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +70,11 @@ class HybridConfig:
 class HybridNet(nn.Module):
     """CNN + LSTM hybrid classifier returning logits (and optionally branch attention)."""
 
+    # Submodules whose class depends on the config, declared for the type checker.
+    row_norm: nn.Module  # InstanceNorm1d (rows mode) or Identity
+    cnn_proj: nn.Module  # Sequential, or Identity for a linear head
+    head: nn.Sequential
+
     def __init__(self, config: HybridConfig | None = None, *, pretrained: str | None = None,
                  **overrides: Any) -> None:
         super().__init__()
@@ -116,7 +121,8 @@ class HybridNet(nn.Module):
         gray = (x * luma).sum(dim=1, keepdim=True)
         size = self.config.rows_size
         rows = F.adaptive_avg_pool2d(gray, (size, size)).squeeze(1)  # (B, rows, cols)
-        return self.row_norm(rows)  # each row standardised: the LSTM sees texture, not exposure
+        normed: torch.Tensor = self.row_norm(rows)
+        return normed  # each row standardised: the LSTM sees texture, not exposure
 
     def _lstm_vector(self, x: torch.Tensor, fmap: torch.Tensor) -> torch.Tensor:
         if self.config.rnn_mode == "rows":
@@ -124,8 +130,10 @@ class HybridNet(nn.Module):
         else:
             if self.config.rnn_grid is not None:
                 # A coarse grid of positions keeps the sequence short (an LSTM step is sequential).
-                fmap = F.adaptive_avg_pool2d(fmap, tuple(self.config.rnn_grid))
+                grid_rows, grid_cols = self.config.rnn_grid
+                fmap = F.adaptive_avg_pool2d(fmap, (grid_rows, grid_cols))
             seq = fmap.flatten(2).transpose(1, 2)  # (B, h*w, C), row by row
+        h_n: torch.Tensor
         _, (h_n, _) = self.lstm(seq)
         if self.config.rnn_bidirectional:
             return torch.cat([h_n[-2], h_n[-1]], dim=1)  # last layer, both directions
@@ -185,8 +193,11 @@ class HybridNet(nn.Module):
         """The linear head in eval mode, its batch norm written out: the ONNX exporter cannot
         export a batch norm whose channel count the trace does not know (the pooled std has no
         static shape), and in eval mode the two are the same arithmetic."""
-        norm, linear = self.head[0], self.head[1]
-        return linear((vec - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps))
+        norm, linear = cast(nn.BatchNorm1d, self.head[0]), cast(nn.Linear, self.head[1])
+        # track_running_stats is on (the default), so the running statistics are tensors.
+        mean, var = cast(torch.Tensor, norm.running_mean), cast(torch.Tensor, norm.running_var)
+        logits: torch.Tensor = linear((vec - mean) / torch.sqrt(var + norm.eps))
+        return logits
 
     def set_cnn_trainable(self, trainable: bool) -> None:
         """Freeze or unfreeze the CNN branch (stage 1 vs stage 2 of training).

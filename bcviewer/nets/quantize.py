@@ -34,7 +34,8 @@ def quantize_int8(fp32_onnx: bytes, calibration: Iterable[np.ndarray]) -> bytes:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class _Reader(CalibrationDataReader):
+    # onnxruntime ships no type information, so CalibrationDataReader is Any to mypy.
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self, batches: Iterable[np.ndarray]) -> None:
             self._it: Iterator[np.ndarray] = iter(batches)
 

@@ -70,4 +70,5 @@ class StainNormaliser:
             return tile
         if out.shape != tile.shape or not np.isfinite(out).all():
             return tile
-        return np.clip(out, 0, 255).astype(np.uint8)
+        normalised: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
+        return normalised

@@ -87,7 +87,7 @@ def _library_versions() -> dict[str, str]:
 
 def architecture_of(ensemble: Ensemble) -> dict[str, Any]:
     """The card's ``architecture`` section for an ensemble."""
-    configs = [m.config for m in ensemble.members]  # type: ignore[union-attr]
+    configs = [m.config for m in ensemble.nets()]
     if any(c.use_lstm for c in configs):
         kind, fusion, branches = "hybrid-cnn-lstm-ensemble", FUSION, list(BRANCHES)
     elif all(c.head == "linear" for c in configs):
