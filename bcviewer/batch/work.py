@@ -11,12 +11,14 @@ each worker loads a model once and weights never travel with a task.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import sys
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +29,7 @@ from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores
 from bcviewer.inference.plan import InputPlan, ModelChoice, PlanOptions, plan_input
 from bcviewer.nets import read_card, resolve_model_dir
 from bcviewer.qupath import ObjectType
+from bcviewer.regions import Region, region_stats, regions_geojson, stats_csv_text
 from bcviewer.slides import SlideReader, open_slide
 
 if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
@@ -34,6 +37,7 @@ if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
 
 FORMATS = ("csv", "geojson", "png")
 OUTPUT_FILES = {"csv": ("tiles.csv",), "geojson": ("tiles.geojson",), "png": ("heatmap.png", "overlay.png")}
+REGIONS_FILE = "regions.csv"  # one row per region of --roi: areas, tissue, tiles scored, p
 PNG_MAX_SIZE = 2048
 DEFAULT_RETRIES = 2
 """How many times a slide is submitted again after the worker process scoring it died."""
@@ -66,6 +70,7 @@ class PredictOptions:
     opacity: float = DEFAULT_OPACITY
     smooth: bool = False
     object_type: ObjectType = "tile"
+    roi: tuple[Region, ...] = ()  # analyse inside these regions only (QuPath's frame); () = everywhere
 
     # How the work is run, not what it produces: a resumed run may change them.
     EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "runtime", "batch_size"})
@@ -77,16 +82,19 @@ class PredictOptions:
 
     def analysis(self) -> dict[str, Any]:
         """The options that change the outputs, as JSON values (recorded in each slide's manifest)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
-                if k not in self.EXECUTION_ONLY}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.EXECUTION_ONLY}
+        # The regions are recorded by the hash of their GeoJSON, so --resume sees a changed ROI.
+        values["roi"] = hashlib.sha256(json.dumps(regions_geojson(self.roi)).encode()).hexdigest() if self.roi else None
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     def plan_options(self, model: str = "") -> PlanOptions:
         """The input decision these options ask for, with ``model`` ("" : by the input's kind)."""
         return PlanOptions(model=model, subimages=self.grid, tile_um=self.tile_um, tile_px=self.tile_px,
-                           mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue)
+                           mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue,
+                           regions=self.roi)
 
     def output_names(self) -> list[str]:
-        return [name for f in self.formats for name in OUTPUT_FILES[f]]
+        return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
 
 
 @dataclass
@@ -230,7 +238,7 @@ def planned_job(index: int, path: Path, options: PredictOptions, model: str | Mo
 
 
 def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions,
-                   notes: tuple[str, ...] = ()) -> dict[str, bytes]:
+                   notes: tuple[str, ...] = (), regions: tuple[Region, ...] = ()) -> dict[str, bytes]:
     """The per-slide files chosen by ``options.formats``, by file name, as bytes: rendered once by
     :func:`bcviewer.export.render_export` (the viewer's exports, so both look the same); the
     caller, maybe on another machine, writes them into the output folder."""
@@ -247,6 +255,11 @@ def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptio
                                              opacity=1.0, **look)  # type: ignore[arg-type]
         files["overlay.png"] = render_export("overlay", scores, slide, tissue=tissue, max_side=PNG_MAX_SIZE,
                                              opacity=options.opacity, **look)  # type: ignore[arg-type]
+    if options.roi:
+        mpp = level0_mpp(slide, options.mpp)
+        tissue = scores.grid.tissue if scores.grid.kind == "physical" else None
+        stats = [region_stats(r, scores, mpp, tissue) for r in regions]
+        files[REGIONS_FILE] = stats_csv_text(stats).encode("utf-8")
     return {name: files[name] for name in options.output_names()}
 
 
@@ -270,7 +283,8 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
         return error_outcome(key.index, key.path, result.error or ValueError("not scored"))
     scores = result.scores
     try:
-        files = render_outputs(result.job.slide, scores, options, result.job.notes)
+        files = render_outputs(result.job.slide, scores, options, result.job.notes,
+                               key.plan.regions if key.plan is not None else ())
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",

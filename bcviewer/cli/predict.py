@@ -61,6 +61,7 @@ from bcviewer.inference import (
 )
 from bcviewer.inference.plan import AUTOMATIC_CHOICES
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
+from bcviewer.regions import read_regions
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 if TYPE_CHECKING:
@@ -116,6 +117,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help=f"heatmap opacity in overlay.png, 0..1 (default: {DEFAULT_OPACITY})")
     p.add_argument("--smooth", action="store_true",
                    help="interpolate between tiles in heatmap.png and overlay.png (default: off, one block per tile)")
+    p.add_argument("--roi", metavar="GEOJSON",
+                   help="score only the tiles whose centre lies inside these regions (GeoJSON polygons as QuPath "
+                        "exports annotations, coordinates as QuPath shows the slide); writes regions.csv per input "
+                        "with each region's area and tissue in mm², tiles scored, mean and max p and %% of tissue "
+                        "at or above the threshold (default: the whole input)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
                    help=OBJECT_TYPE_HELP + " (default: tile)")
     where = p.add_mutually_exclusive_group()
@@ -216,7 +222,8 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
 def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> PredictOptions:
     """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
-    values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None)
+    values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
+                  roi=tuple(read_regions(args.roi)) if getattr(args, "roi", None) else ())
     return PredictOptions(**values)
 
 

@@ -16,6 +16,8 @@ from bcviewer.errors import BcviewerError
 from bcviewer.inference.grids import DEFAULT_IMAGE_MODEL, DEFAULT_SLIDE_MODEL, analysis_grid, magnification_note
 from bcviewer.inference.scale import describe_model, level0_mpp, scale_warnings
 from bcviewer.nets import InputSpec, read_card, resolve_model_dir
+from bcviewer.qupath import slide_bounds
+from bcviewer.regions import Region, in_slide, tiles_inside, union_of
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 from bcviewer.tiling.kind import InputKind, input_kind, kind_reason
@@ -83,6 +85,8 @@ class PlanOptions:
     magnification: int | None = None  # the user's magnification of a microscopy image
     min_tissue: float | None = None
     mpp_origin: str = "from --mpp"  # how a note names where the user's pixel size came from
+    # Analyse inside these regions only (QuPath's frame: relative to the slide's bounds); () = everywhere.
+    regions: tuple[Region, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class InputPlan:
     magnification_note: str | None = None
     warnings: tuple[str, ...] = ()  # this input is far from what the model was trained on
     mpp_origin: str = "from --mpp"
+    regions: tuple[Region, ...] = ()  # the regions analysed, in the slide's level-0 frame
+    region_note: str | None = None
 
     @property
     def description(self) -> str:
@@ -112,6 +118,10 @@ class InputPlan:
             notes.append(f"pixel size {self.mpp:g} µm/px {self.mpp_origin} (the file records none)")
         if self.magnification_note is not None:
             notes.append(self.magnification_note)
+        if self.region_note is not None:
+            notes.append(self.region_note)
+            if self.mpp is None:
+                notes.append("the regions' areas in mm² are left out: the pixel size of this input is unknown")
         notes.extend(f"warning: {w}" for w in self.warnings)
         return tuple(notes)
 
@@ -141,6 +151,16 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
     if len(grid) == 0:
         raise NoTilesError(f"{slide.path.name}: no tile has enough tissue to score "
                            "(lower the minimum tissue fraction or check the slide)")
+    regions: tuple[Region, ...] = ()
+    region_note: str | None = None
+    if options.regions:
+        bx, by, _, _ = slide_bounds(slide.properties, slide.dimensions)
+        regions = tuple(in_slide(options.regions, (bx, by)))
+        inside = tiles_inside(grid, union_of(regions))
+        if not inside.any():
+            raise NoTilesError(f"{slide.path.name}: no tile's centre lies inside the {len(regions)} region(s)")
+        region_note = f"analysed inside {len(regions)} region(s): {int(inside.sum())} of {len(grid)} tiles"
+        grid = grid.subset(inside)
     mpp = level0_mpp(slide, options.mpp)
     source: ScaleSource = "file" if slide.mpp is not None else ("user" if mpp is not None else "unknown")
     side0 = float(grid[0].w) if grid.kind == "physical" else None
@@ -149,4 +169,4 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
         model=chosen, grid=grid, magnification_note=magnification_note(slide, chosen.spec, grid,
                                                                         options.magnification),
         warnings=tuple(scale_warnings(slide, chosen.spec, chosen.card, chosen.name, side0, mpp)),
-        mpp_origin=options.mpp_origin)
+        mpp_origin=options.mpp_origin, regions=regions, region_note=region_note)

@@ -81,6 +81,10 @@ class TileGrid:
         """(N, 4) int array of level-0 rectangles x, y, w, h."""
         return np.array([t.rect for t in self.tiles], dtype=np.int64).reshape(-1, 4)
 
+    def subset(self, keep: np.ndarray) -> TileGrid:
+        """A grid keeping the tiles where ``keep`` (one bool per tile) is True, in their order."""
+        return replace(self, tiles=tuple(t for t, k in zip(self.tiles, keep) if k))
+
     def with_min_tissue(self, min_tissue: float) -> TileGrid:
         """A grid keeping only tiles whose tissue fraction is at least ``min_tissue``."""
         return replace(self, tiles=tuple(t for t in self.tiles if t.tissue >= min_tissue))
