@@ -18,6 +18,7 @@ from bcviewer.slides import SlideReader
 if TYPE_CHECKING:  # the core's analysis half loads after the first frame (see gui.core)
     from bcviewer.inference import TileScores
     from bcviewer.inference.plan import InputPlan, PlanOptions
+    from bcviewer.regions import Region
 
 AUTOMATIC_MODEL = ""  # bcviewer.inference.plan.AUTOMATIC_MODEL: the model is chosen by the kind of input
 
@@ -67,9 +68,10 @@ class SlideSession:
         """The model asked for: the session's override, else the menu's, else automatic."""
         return self.model_override or menu_choice or AUTOMATIC_MODEL
 
-    def plan_options(self, menu_choice: str | None) -> PlanOptions:
-        """What the core's :func:`~bcviewer.inference.plan.plan_input` is asked for this slide."""
+    def plan_options(self, menu_choice: str | None, regions: tuple[Region, ...] = ()) -> PlanOptions:
+        """What the core's :func:`~bcviewer.inference.plan.plan_input` is asked for this slide
+        (``regions``: analyse inside them only, in QuPath's frame)."""
         from bcviewer.inference.plan import PlanOptions
 
         return PlanOptions(model=self.requested_model(menu_choice), mpp=self.user_mpp,
-                           magnification=self.magnification, mpp_origin="entered in the viewer")
+                           magnification=self.magnification, mpp_origin="entered in the viewer", regions=regions)

@@ -76,6 +76,8 @@ class SlideView(QWidget):
         self.loader.tile_ready.connect(self._on_tile_ready)
         self.loader.tile_failed.connect(self._on_tile_failed)
         self.heatmap = HeatmapLayer()
+        # Layers drawn over the heatmap (regions of interest), each given the painter and transform.
+        self.overlay_painters: list[Callable[[QPainter, ViewTransform], None]] = []
         self.navigator = ViewNavigator(self)
         self.minimap = Minimap(self)
         self.minimap.navigate_requested.connect(self.center_on)
@@ -325,6 +327,8 @@ class SlideView(QWidget):
         painter.setClipRect(t.screen_rect(0, 0, *self._reader.dimensions), Qt.ClipOperation.IntersectClip)
         self.heatmap.paint(painter, t, area, self._hovered)  # edge tiles stop at the image's edge
         painter.restore()
+        for paint_layer in self.overlay_painters:
+            paint_layer(painter, t)
         mpp = self.pixel_size()
         if self.show_scale_bar and mpp:
             paint_scale_bar(painter, 12, self.height() - 12, mpp / t.scale)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
@@ -30,11 +30,13 @@ from bcviewer.gui.slide.analysis import AnalysisController, available_models, de
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
+from bcviewer.gui.slide.regions import RegionsController
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
 from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
+from bcviewer.qupath import slide_bounds
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ class SlideWorkspace(QObject):
         self.analysis = AnalysisController(self)
         self.panel = AnalysisPanel()
         self.overlay_controls = OverlayControls()
+        self.regions = RegionsController(window, self.view, self.jobs)
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -69,16 +72,24 @@ class SlideWorkspace(QObject):
         self._connect()
         self.set_runtime(settings.runtime())
 
-    def _build_side(self) -> QWidget:
+    def _build_side(self) -> QTabWidget:
         box = QGroupBox("Heatmap")
         QVBoxLayout(box).addWidget(self.overlay_controls)
-        side = QWidget()
-        side.setFixedWidth(SIDE_WIDTH)
-        layout = QVBoxLayout(side)
+        analysis = QWidget()
+        layout = QVBoxLayout(analysis)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.panel)
         layout.addWidget(box)
         layout.addStretch(1)
+        side = QTabWidget()
+        side.setFixedWidth(SIDE_WIDTH)
+        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions")):
+            scroll = QScrollArea()  # on a small screen the page scrolls instead of growing the window
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setWidget(page)
+            side.addTab(scroll, title)
         return side
 
     def _connect(self) -> None:
@@ -95,6 +106,7 @@ class SlideWorkspace(QObject):
         d.failed.connect(self._on_failed)
         self.analysis.finished.connect(self._on_finished)
         self.overlay.grid_shown.connect(self.show_grid_preview)
+        self.regions.analyse_requested.connect(lambda: self.run(inside_regions=True))
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
@@ -114,6 +126,8 @@ class SlideWorkspace(QObject):
         self._open_job = None
         self.analysis.detach()
         self.session.open(Path(path), reader, self.settings.pixel_size(path))
+        bx, by, _, _ = slide_bounds(reader.properties, reader.dimensions)
+        self.regions.set_slide(Path(path), (bx, by))
         self.view.set_slide(reader, thumbnail)
         self._check_magnification(None)
         self.view.heatmap.show_grid = self.actions.grid.isChecked()
@@ -149,14 +163,16 @@ class SlideWorkspace(QObject):
                 self.describe_model()
 
     # ---- analysis --------------------------------------------------------------------------
-    def run(self, model: str | LoadedModel | None = None) -> bool:
-        """Start analysing the open slide (cancelling a run in progress); False without a slide."""
+    def run(self, model: str | LoadedModel | None = None, inside_regions: bool = False) -> bool:
+        """Start analysing the open slide (cancelling a run in progress); False without a slide.
+        ``inside_regions``: score only the tiles whose centre lies inside the drawn regions."""
         reader = self.view.reader
         if reader is None:
             report_error(self._window, "Nothing to analyse",
                          BcviewerError(f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
             return False
-        options = self.session.plan_options(self.settings.model_name())
+        regions = self.regions.in_file_frame() if inside_regions else ()
+        options = self.session.plan_options(self.settings.model_name(), regions)
         self.session.scores = None
         self.view.heatmap.clear()
         self.view.update()
@@ -173,6 +189,8 @@ class SlideWorkspace(QObject):
         self.session.scores = scores
         self.session.plan = self.analysis.plan
         self._set_exports_enabled(scores.n_done > 0)
+        tissue = scores.grid.tissue if scores.grid.kind == "physical" else None
+        self.regions.measure(scores, self.session.mpp(), tissue)
 
     def _on_finished(self, _scores: TileScores) -> None:
         if self.analysis.runtime_note:
@@ -304,11 +322,12 @@ class SlideWorkspace(QObject):
     def is_idle(self) -> bool:
         """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
         return (self._open_job is None and not self.analysis.running and self.jobs.pending == 0
-                and self.view.is_settled())
+                and self.regions.saver.pending == 0 and self.view.is_settled())
 
     def shutdown(self, timeout_ms: int) -> bool:
         """Stop the analysis, the jobs and the tile readers; True when all finished."""
         self.analysis.detach()
         ok = self.analysis.wait(timeout_ms)
         ok = self.jobs.wait(timeout_ms) and ok
+        ok = self.regions.wait(timeout_ms) and ok
         return self.view.shutdown() and ok
