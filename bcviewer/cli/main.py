@@ -25,6 +25,7 @@ from bcviewer.errors import BcviewerError
 COMMANDS = {
     "info": "bcviewer.cli.info",
     "tiles": "bcviewer.cli.tiles",
+    "qc": "bcviewer.cli.qc",
     "predict": "bcviewer.cli.predict",
     "genes": "bcviewer.cli.genes",
     "train": "bcviewer.cli.train",

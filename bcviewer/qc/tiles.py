@@ -1,0 +1,100 @@
+"""Quality control of tiles before they are scored: the classic, well-tested checks of HistoQC
+(Janowczyk et al., JCO Clinical Cancer Informatics 2019) and Slideflow's QC (Dolezal et al.),
+re-implemented on a tile's RGB pixels:
+
+* **background**: glass — bright, unsaturated pixels (the tissue detector's rule);
+* **pen**: ink — saturated green, cyan or blue pixels (hues H&E does not make), or near-black,
+  unsaturated pixels (black marker);
+* **dark**: folds and debris — tissue darker than stained tissue gets;
+* **blur**: out of focus — low variance of the Laplacian on the tissue pixels only, relative to
+  the variance of the tissue's grey levels (so a pale or dark tile is not taken for a blurred one).
+
+Over- and under-staining are not judged yet: the tissue's mean optical density is measured and
+reported, but no limit for it has been validated.
+
+A tile gets the first flag whose share passes its limit, in that order, or "ok". The limits are
+named below with the data they were set on; they are meant to catch gross defects, not to grade
+staining.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+QcFlag = Literal["ok", "background", "pen", "dark", "blur"]
+QC_FLAGS: tuple[QcFlag, ...] = ("ok", "background", "pen", "dark", "blur")
+QC_SIDE = 256  # tiles are checked at most this many pixels a side (larger ones are shrunk first)
+
+# Glass: the tissue detector's colours (value above 0.85, saturation below 0.10).
+GLASS_VALUE, GLASS_SATURATION = 0.85, 0.10
+BACKGROUND_SHARE = 0.90  # a tile that is 90% glass is background
+# Ink: H&E stays between purple and pink (hues ~270-360° and 0-30° on the BreakHis and CMU
+# fixtures); markers are green to blue (70-240°) and strongly saturated, or black: dark and grey.
+PEN_HUES, PEN_SATURATION = (70.0, 240.0), 0.45
+BLACK_VALUE, BLACK_SATURATION = 0.12, 0.15
+PEN_SHARE = 0.05  # H&E tiles of the fixtures reach at most 1.5% of such pixels
+# Folds and debris: tissue darker than 0.2 grey. On the 25 fixture tiles (5 BreakHis images, the
+# 20 CMU whole-slide tiles) at most 25% of the tissue is that dark; the same tiles darkened to
+# a fifth of their brightness reach 40% to 100%.
+DARK_GREY = 0.20
+DARK_SHARE = 0.35
+# Blur: variance of the Laplacian over the variance of grey, on tissue. The 25 fixture tiles give
+# 0.20 to 3.2; their Gaussian-blurred copies 0.014 to 0.052 (sigma 2 px) and 0.004 to 0.023 (3 px).
+BLUR_LAPLACIAN_VAR = 0.10
+MIN_TISSUE_FOR_BLUR = 0.20  # blur is judged on tissue only, and needs some
+
+
+@dataclass(frozen=True)
+class TileQc:
+    """One tile's verdict and the measurements it came from."""
+
+    flag: QcFlag
+    background: float  # share of glass pixels
+    pen: float  # share of ink pixels
+    dark: float  # share of the tissue that is darker than stained tissue
+    laplacian_var: float  # relative to the grey variance; NaN when the tile holds too little tissue
+    optical_density: float  # mean over tissue (measured, not judged); NaN without tissue
+
+    @property
+    def ok(self) -> bool:
+        return self.flag == "ok"
+
+
+def qc_tile(rgb: np.ndarray) -> TileQc:
+    """Check one RGB uint8 tile (see the module docstring)."""
+    if max(rgb.shape[:2]) > QC_SIDE:
+        scale = QC_SIDE / max(rgb.shape[:2])
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hue, sat, val = hsv[..., 0] * (360.0 / 256.0), hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
+    glass = (val > GLASS_VALUE) & (sat < GLASS_SATURATION)
+    ink = ((hue > PEN_HUES[0]) & (hue < PEN_HUES[1]) & (sat > PEN_SATURATION) & (val > BLACK_VALUE)) | (
+        (val < BLACK_VALUE) & (sat < BLACK_SATURATION))
+    tissue = ~glass & ~ink
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    n_tissue = int(tissue.sum())
+    dark = float((grey[tissue] < DARK_GREY).mean()) if n_tissue else 0.0
+    lap_var = np.nan
+    if tissue.mean() >= MIN_TISSUE_FOR_BLUR:
+        lap_var = float(cv2.Laplacian(grey, cv2.CV_32F)[tissue].var() / max(float(grey[tissue].var()), 1e-9))
+    od = -np.log(np.clip(rgb[..., :3].astype(np.float32) / 255.0, 1 / 255.0, 1.0)).mean(axis=-1)
+    mean_od = float(od[tissue].mean()) if n_tissue else np.nan
+    found = TileQc("ok", float(glass.mean()), float(ink.mean()), dark, lap_var, mean_od)
+    return TileQc(_flag(found), found.background, found.pen, found.dark, found.laplacian_var, found.optical_density)
+
+
+def _flag(m: TileQc) -> QcFlag:
+    if m.background >= BACKGROUND_SHARE:
+        return "background"
+    if m.pen >= PEN_SHARE:
+        return "pen"
+    if m.dark >= DARK_SHARE:
+        return "dark"
+    if not np.isnan(m.laplacian_var) and m.laplacian_var < BLUR_LAPLACIAN_VAR:
+        return "blur"
+    return "ok"

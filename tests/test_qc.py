@@ -1,0 +1,83 @@
+"""Quality control on real tissue and transformed copies of it: a blurred copy is blur, a drawn
+green, blue or black stroke is pen, white glass is background, a darkened copy is dark, and the
+clean tiles pass; ``bcviewer qc`` finds the tiles a pen stroke crosses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from bcviewer.cli.main import main
+from bcviewer.inference.plan import plan_input
+from bcviewer.qc import qc_tile
+from bcviewer.slides import open_slide
+
+ROOT = Path(__file__).resolve().parent.parent
+BREAKHIS = sorted((ROOT / "tests" / "data" / "breakhis").glob("*.png"))
+SAMPLE = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
+SMALL_SVS = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
+
+
+def _real_tiles() -> list[np.ndarray]:
+    """The centre sub-image of each BreakHis fixture and of the sample, and the 20 tiles of the
+    idc-wsi grid of cmu_small_region.svs (401 px at 0.499 µm/px)."""
+    tiles = []
+    for path in [*BREAKHIS, SAMPLE]:
+        with open_slide(path) as slide:
+            tiles.append(slide.read_region(0, 233, 153, 233, 153))
+    with open_slide(SMALL_SVS) as slide:
+        tiles += [slide.read_region(0, t.x, t.y, t.w, t.h) for t in plan_input(slide).grid]
+    return tiles
+
+
+TILES = _real_tiles()
+
+
+def _stroke(colour: tuple[int, int, int]):  # type: ignore[no-untyped-def]
+    def draw(tile: np.ndarray) -> np.ndarray:
+        out = tile.copy()
+        h, w = out.shape[:2]
+        cv2.line(out, (0, h // 3), (w, 2 * h // 3), colour, max(3, h // 8))
+        return out
+    return draw
+
+
+TRANSFORMS = {
+    "blurred (Gaussian, sigma 3 px)": (lambda t: cv2.GaussianBlur(t, (0, 0), 3), "blur"),
+    "green marker stroke": (_stroke((40, 170, 60)), "pen"),
+    "blue marker stroke": (_stroke((30, 60, 200)), "pen"),
+    "black marker stroke": (_stroke((12, 12, 12)), "pen"),
+    "white glass": (lambda t: np.full_like(t, 242), "background"),
+    "darkened to a fifth (a fold)": (lambda t: (t * 0.2).astype(np.uint8), "dark"),
+}
+
+
+def test_clean_tissue_passes() -> None:
+    assert [qc_tile(t).flag for t in TILES] == ["ok"] * len(TILES) == ["ok"] * 25
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_a_transformed_copy_is_flagged(name: str) -> None:
+    transform, flag = TRANSFORMS[name]
+    assert [qc_tile(transform(t)).flag for t in TILES] == [flag] * len(TILES)
+
+
+def test_qc_command_finds_the_tiles_a_pen_stroke_crosses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rgb = np.asarray(Image.open(SAMPLE).convert("RGB")).copy()
+    cv2.line(rgb, (0, 230), (699, 230), (40, 170, 60), 30)  # across the middle row of the 3x3 cut
+    marked = tmp_path / SAMPLE.name  # the same BreakHis name: the same grid
+    Image.fromarray(rgb).save(marked)
+    table = tmp_path / "qc.csv"
+    assert main(["qc", str(marked), "--csv", str(table), "--quiet"]) == 0
+    rows = [line.split(",") for line in table.read_text().splitlines()[1:]]
+    assert [(r[4], r[5], r[7]) for r in rows] == [(str(i // 3), str(i % 3), "pen" if i // 3 == 1 else "ok")
+                                                  for i in range(9)]
+    assert "9 tiles of the breakhis-100x grid: 6 ok" in capsys.readouterr().out
+    assert main(["qc", str(SMALL_SVS), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "idc-wsi" and report["tiles"]["ok"] == 20 and report["tissue_share"]["ok"] == 1.0
