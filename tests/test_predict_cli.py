@@ -175,5 +175,5 @@ def test_summary_gives_the_cards_conformal_set_for_each_image(models: dict[str, 
                      "--quiet"]) == 0
         assert _summary(out)[0]["prediction_set"] == expected
         tiles = (out / Path(png).stem / "tiles.csv").read_text().splitlines()
-        assert tiles[0].endswith(",prediction_set,outside_training")  # no tile calibration: empty cells
+        assert tiles[0].endswith(",prediction_set,outside_training,qc_flag")  # no tile calibration: empty cells
         assert all(line.endswith(",,") for line in tiles[1:])

@@ -1,6 +1,6 @@
 """Quality control on real tissue and transformed copies of it: a blurred copy is blur, a drawn
 green, blue or black stroke is pen, white glass is background, a darkened copy is dark, and the
-clean tiles pass; ``bcviewer qc`` finds the tiles a pen stroke crosses."""
+clean tiles pass (also when the slide is cut in smaller tiles); ``bcviewer qc`` finds the tiles a pen stroke crosses."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from PIL import Image
 
 from bcviewer.cli.main import main
 from bcviewer.inference.plan import plan_input
-from bcviewer.qc import qc_tile
+from bcviewer.qc import qc_grid, qc_tile
 from bcviewer.slides import open_slide
+from bcviewer.tiling import physical_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 BREAKHIS = sorted((ROOT / "tests" / "data" / "breakhis").glob("*.png"))
@@ -53,12 +54,16 @@ TRANSFORMS = {
     "blue marker stroke": (_stroke((30, 60, 200)), "pen"),
     "black marker stroke": (_stroke((12, 12, 12)), "pen"),
     "white glass": (lambda t: np.full_like(t, 242), "background"),
-    "darkened to a fifth (a fold)": (lambda t: (t * 0.2).astype(np.uint8), "dark"),
+    "darkened to 15% (a fold)": (lambda t: (t * 0.15).astype(np.uint8), "dark"),
 }
 
 
 def test_clean_tissue_passes() -> None:
     assert [qc_tile(t).flag for t in TILES] == ["ok"] * len(TILES) == ["ok"] * 25
+    with open_slide(SMALL_SVS) as slide:  # 100 µm tiles: denser nuclei, smaller fields
+        small = physical_grid(slide, tile_um=100.0, mpp=2.0, min_tissue=0.25)
+        assert len(small) == 75
+        assert [r.flag for r in qc_grid(slide, small)] == ["ok"] * 75
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
@@ -81,3 +86,39 @@ def test_qc_command_finds_the_tiles_a_pen_stroke_crosses(tmp_path: Path, capsys:
     assert main(["qc", str(SMALL_SVS), "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "idc-wsi" and report["tiles"]["ok"] == 20 and report["tissue_share"]["ok"] == 1.0
+
+
+def test_predict_leaves_out_what_quality_control_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pyramid_fixture import write_pyramid_tiff
+
+    with open_slide(SMALL_SVS) as slide:
+        rgb = slide.read_region(0, 0, 0, *slide.dimensions).copy()
+    cv2.line(rgb, (700, 1000), (1700, 1000), (40, 170, 60), 120)  # a green marker line across tissue
+    marked = write_pyramid_tiff(tmp_path / "marked.svs", rgb, levels=2, aperio_mag=20)
+    out = tmp_path / "out"
+    assert main(["predict", str(marked), "--mpp", "0.499", "--out", str(out), "--quiet"]) == 0
+    assert "quality control left out 3 of 21 tiles (3 pen)" in capsys.readouterr().err
+    rows = [line.split(",") for line in (out / "marked" / "tiles.csv").read_text().splitlines()[1:]]
+    pen = [r for r in rows if r[-1] == "pen"]
+    assert len(pen) == 3 and all(r[7] == "" for r in pen)  # never scored
+    assert all(int(r[1]) <= 1000 < int(r[1]) + int(r[3]) for r in pen)  # the tiles the line crosses
+    assert all(r[7] != "" for r in rows if r[-1] == "ok")
+    features = json.loads((out / "marked" / "tiles.geojson").read_text())["features"]
+    ignored = [f for f in features if f["properties"]["classification"]["name"] == "Ignore*"]
+    assert sorted(f["properties"]["metadata"]["qc_flag"] for f in ignored) == ["pen"] * 3
+    heat = np.asarray(Image.open(out / "marked" / "heatmap.png"))
+    assert (heat.reshape(-1, 4) == (90, 90, 90, 200)).all(axis=1).sum() > 1000  # hatched grey
+
+
+def test_a_glass_only_image_never_turns_malignant(tmp_path: Path) -> None:
+    glass = tmp_path / "SOB_B_A-14-22549AB-100-099.png"
+    Image.new("RGB", (700, 460), (244, 244, 244)).save(glass)
+    out = tmp_path / "out"
+    assert main(["predict", str(glass), "--qc", "on", "--out", str(out), "--quiet"]) == 0
+    row = (out / "summary.csv").read_text().splitlines()[1].split(",")
+    assert row[1:5] == ["ok", "", "", ""]  # nothing scored: no p, no label
+    flags = [line.split(",")[-1] for line in (out / glass.stem / "tiles.csv").read_text().splitlines()[1:]]
+    assert flags == ["background"] * 9

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 import sys
@@ -71,6 +72,7 @@ class PredictOptions:
     smooth: bool = False
     object_type: ObjectType = "tile"
     roi: tuple[Region, ...] = ()  # analyse inside these regions only (QuPath's frame); () = everywhere
+    qc: bool | None = None  # quality control before scoring; None: on for whole slides, off for images
 
     # How the work is run, not what it produces: a resumed run may change them.
     EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "runtime", "batch_size"})
@@ -91,7 +93,7 @@ class PredictOptions:
         """The input decision these options ask for, with ``model`` ("" : by the input's kind)."""
         return PlanOptions(model=model, subimages=self.grid, tile_um=self.tile_um, tile_px=self.tile_px,
                            mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue,
-                           regions=self.roi)
+                           regions=self.roi, qc=self.qc)
 
     def output_names(self) -> list[str]:
         return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
@@ -113,7 +115,7 @@ class SummaryRow:
 
     def cells(self) -> list[str]:
         def num(v: float | None) -> str:
-            return "" if v is None else f"{v:.6f}"
+            return "" if v is None or math.isnan(v) else f"{v:.6f}"  # NaN: no tile was scored
 
         flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
@@ -234,7 +236,7 @@ def planned_job(index: int, path: Path, options: PredictOptions, model: str | Mo
     except Exception as exc:  # noqa: BLE001
         slide.close()
         return SlideJob(key, error=exc)
-    return SlideJob(key, slide, key.plan.grid, close_slide=True, notes=key.plan.notes())
+    return SlideJob(key, slide, key.plan.grid, close_slide=True, notes=key.plan.notes(), qc_flags=key.plan.qc_flags)
 
 
 def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions,

@@ -122,6 +122,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "exports annotations, coordinates as QuPath shows the slide); writes regions.csv per input "
                         "with each region's area and tissue in mm², tiles scored, mean and max p and %% of tissue "
                         "at or above the threshold (default: the whole input)")
+    p.add_argument("--qc", choices=("auto", "on", "off"), default="auto",
+                   help="quality control before scoring (bcviewer qc): tiles of glass, pen ink, folds or blur are "
+                        "left out, hatched grey in the PNGs and flagged in tiles.csv and tiles.geojson; auto: on for "
+                        "whole slides, off for microscopy images (default: auto)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
                    help=OBJECT_TYPE_HELP + " (default: tile)")
     where = p.add_mutually_exclusive_group()
@@ -223,7 +227,8 @@ def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> Pre
     """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
     values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
-                  roi=tuple(read_regions(args.roi)) if getattr(args, "roi", None) else ())
+                  roi=tuple(read_regions(args.roi)) if getattr(args, "roi", None) else (),
+                  qc={"on": True, "off": False}.get(getattr(args, "qc", "auto")))
     return PredictOptions(**values)
 
 

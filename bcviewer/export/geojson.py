@@ -24,9 +24,12 @@ import numpy as np
 
 from bcviewer.export.files import ExportError, atomic_write_text
 from bcviewer.inference import MALIGNANT, TileScores
+from bcviewer.inference.scores import QC_OK
+from bcviewer.tiling import Tile
 from bcviewer.qupath import ObjectType, check_object_type, clipped_ring, string_metadata, tile_id
 
-CLASS_COLORS: dict[str, list[int]] = {"Malignant": [200, 0, 0], "Benign": [40, 150, 60]}
+CLASS_COLORS: dict[str, list[int]] = {"Malignant": [200, 0, 0], "Benign": [40, 150, 60], "Ignore*": [180, 180, 180]}
+QC_CLASS = "Ignore*"  # QuPath's class for objects to leave out: tiles quality control kept from scoring
 
 
 def _finite(v: float) -> float | None:
@@ -52,10 +55,15 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
     bounds = (bx, by, max(0, min(bw, width - bx)), max(0, min(bh, height - by)))
     features = []
     sets, outside = scores.tile_sets(), scores.tile_outside()
+    qc = scores.qc_flags or (None,) * len(scores)
     for k, (tile, p, u, label) in enumerate(zip(scores.grid.tiles, scores.p_malignant, scores.uncertainty,
                                                 scores.labels())):
-        ring = clipped_ring(tile.rect, bounds) if label is not None else None
+        flagged = qc[k] not in (None, QC_OK)
+        ring = clipped_ring(tile.rect, bounds) if label is not None or flagged else None
         if ring is None:
+            continue
+        if flagged:
+            features.append(_qc_feature(slide_name, tile, ring, object_type, str(qc[k])))
             continue
         name = "Malignant" if label == MALIGNANT else "Benign"
         measurements = {"p_malignant": float(p), "uncertainty": float(u), "tissue": float(tile.tissue)}
@@ -74,7 +82,7 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
                 "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "model",
                                              "model": scores.model_name or None, "prediction_set": sets[k],
                                              "outside_training": _yes_no(bool(outside[k]))
-                                             if scores.trust.looks is not None else None}),
+                                             if scores.trust.looks is not None else None, "qc_flag": qc[k]}),
             },
         })
     return {
@@ -86,6 +94,25 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
                      "prediction_set": scores.image_set, "outside_training": scores.image_outside,
                      "n_tiles": len(scores), "n_scored": scores.n_done, "notes": list(notes)},
         "features": features,
+    }
+
+
+def _qc_feature(slide_name: str, tile: Tile, ring: list[list[int]], object_type: ObjectType,
+                flag: str) -> dict[str, Any]:
+    """A tile quality control left out: no score, QuPath's Ignore* class, the flag in metadata."""
+    return {
+        "type": "Feature",
+        "id": tile_id(slide_name, tile.row, tile.col),
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {
+            "objectType": object_type,
+            "name": f"r{tile.row} c{tile.col} ({flag})",
+            "classification": {"name": QC_CLASS, "color": CLASS_COLORS[QC_CLASS]},
+            "measurements": {"tissue": float(tile.tissue)},
+            "isLocked": False,
+            "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "quality control",
+                                         "qc_flag": flag}),
+        },
     }
 
 
@@ -125,6 +152,8 @@ def read_geojson(source: str | os.PathLike[str] | dict[str, Any]) -> TileScores:
     try:
         rects, rows, cols, tissue, p, u = [], [], [], [], [], []
         for i, feature in enumerate(data["features"]):
+            if ((feature.get("properties") or {}).get("metadata") or {}).get("qc_flag", QC_OK) != QC_OK:
+                continue  # a tile quality control left out carries no score
             ring = np.asarray(feature["geometry"]["coordinates"][0], dtype=np.float64)
             x0, y0 = ring.min(axis=0)
             x1, y1 = ring.max(axis=0)

@@ -138,7 +138,26 @@ def heatmap_rgba(scores: TileScores, downsample: Downsample = 1.0, size: tuple[i
     values = (smooth_value_map if smooth else value_map)(scores, downsample, size, value)
     if tissue is not None:
         values = mask_to_tissue(values, tissue)
-    return colorize(values, cmap, opacity, threshold)
+    rgba = colorize(values, cmap, opacity, threshold)
+    skipped = scores.qc_skipped()
+    if skipped.any():
+        hatch_tiles(rgba, level_rects(scores.rects()[skipped].astype(np.float64), downsample, rgba.shape[1::-1]))
+    return rgba
+
+
+QC_HATCH = (90, 90, 90, 200)  # grey stripes: tiles quality control kept from scoring
+QC_HATCH_PERIOD = 8  # pixels between stripes
+
+
+def hatch_tiles(rgba: np.ndarray, boxes: np.ndarray) -> None:
+    """Draw diagonal grey stripes over each (x0, y0, x1, y1) pixel box of ``rgba``, in place."""
+    h, w = rgba.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    stripes = ((xs + ys) % QC_HATCH_PERIOD) < 2
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=np.int64).tolist():
+        if x1 > x0 and y1 > y0:
+            block = stripes[y0:y1, x0:x1]
+            rgba[y0:y1, x0:x1][block] = QC_HATCH
 
 
 def heatmap_for_level(scores: TileScores, slide: SlideReader, level: int, **options: object) -> np.ndarray:

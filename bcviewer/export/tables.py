@@ -9,6 +9,7 @@ has empty score fields. :func:`read_tiles_csv` turns the file back into :class:`
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 import io
 import os
 from pathlib import Path
@@ -32,7 +33,9 @@ def tiles_csv_text(scores: TileScores) -> str:
     knows_outside = scores.trust.looks is not None
     for k, (x, y, w, h, row, col, tissue, p, u) in enumerate(scores.table_rows()):
         flag = ("yes" if outside[k] else "no") if knows_outside and scores.done[k] else ""
-        writer.writerow([x, y, w, h, row, col, _number(tissue, 4), _number(p, 6), _number(u, 6), sets[k] or "", flag])
+        qc = scores.qc_flags[k] if scores.qc_flags is not None else ""
+        writer.writerow([x, y, w, h, row, col, _number(tissue, 4), _number(p, 6), _number(u, 6), sets[k] or "", flag,
+                         qc])
     return buffer.getvalue()
 
 
@@ -66,5 +69,7 @@ def read_tiles_csv(path: str | os.PathLike[str], slide_size: tuple[int, int] | N
         raise ExportError(f"{p.name} has a malformed number ({exc})") from exc
     if slide_size is None:
         slide_size = (int((rects[:, 0] + rects[:, 2]).max(initial=0)), int((rects[:, 1] + rects[:, 3]).max(initial=0)))
-    return TileScores.from_table(rects, grid_rows, grid_cols, floats["tissue"], floats["p_malignant"],
-                                 floats["uncertainty"], slide_size, threshold)
+    scores = TileScores.from_table(rects, grid_rows, grid_cols, floats["tissue"], floats["p_malignant"],
+                                   floats["uncertainty"], slide_size, threshold)
+    flags = tuple(r.get("qc_flag") or "" for r in rows)
+    return replace(scores, qc_flags=flags) if any(flags) else scores

@@ -52,6 +52,12 @@ class SlideJob:
     error: BaseException | None = None
     close_slide: bool = False
     notes: tuple[str, ...] = ()
+    qc_flags: tuple[str, ...] | None = None  # per tile; tiles not "ok" are never read or scored
+
+    def scored_tiles(self) -> list[int]:
+        """The indices of the tiles to score: all of them, less those quality control flagged."""
+        n = len(self.grid) if self.grid is not None else 0
+        return [i for i in range(n) if self.qc_flags is None or self.qc_flags[i] == "ok"]
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,7 @@ class TileFeeder:
         if job.error is not None or job.slide is None or job.grid is None:
             self._put(JobFailed(job_id, job.error or ValueError(f"job {job.key!r} has no slide or grid")))
             return None
-        return job_id, job, iter(range(len(job.grid)))
+        return job_id, job, iter(job.scored_tiles())
 
     def _load(self, job: SlideJob, index: int) -> np.ndarray:
         assert job.grid is not None and job.slide is not None

@@ -16,6 +16,7 @@ from bcviewer.errors import BcviewerError
 from bcviewer.inference.grids import DEFAULT_IMAGE_MODEL, DEFAULT_SLIDE_MODEL, analysis_grid, magnification_note
 from bcviewer.inference.scale import describe_model, level0_mpp, scale_warnings
 from bcviewer.nets import InputSpec, read_card, resolve_model_dir
+from bcviewer.qc import TileQc, qc_grid
 from bcviewer.qupath import slide_bounds
 from bcviewer.regions import Region, in_slide, tiles_inside, union_of
 from bcviewer.slides import SlideReader
@@ -87,6 +88,8 @@ class PlanOptions:
     mpp_origin: str = "from --mpp"  # how a note names where the user's pixel size came from
     # Analyse inside these regions only (QuPath's frame: relative to the slide's bounds); () = everywhere.
     regions: tuple[Region, ...] = ()
+    # Quality control before scoring (bcviewer.qc): None = on for whole slides, off for images.
+    qc: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,12 @@ class InputPlan:
     mpp_origin: str = "from --mpp"
     regions: tuple[Region, ...] = ()  # the regions analysed, in the slide's level-0 frame
     region_note: str | None = None
+    qc: tuple[TileQc, ...] | None = None  # per tile of the grid; None: quality control did not run
+
+    @property
+    def qc_flags(self) -> tuple[str, ...] | None:
+        """Each tile's QC flag ("ok" is scored), or None when QC did not run."""
+        return None if self.qc is None else tuple(r.flag for r in self.qc)
 
     @property
     def description(self) -> str:
@@ -122,6 +131,10 @@ class InputPlan:
             notes.append(self.region_note)
             if self.mpp is None:
                 notes.append("the regions' areas in mm² are left out: the pixel size of this input is unknown")
+        flagged = [r.flag for r in self.qc or () if not r.ok]
+        if flagged:
+            counts = ", ".join(f"{flagged.count(f)} {f}" for f in dict.fromkeys(flagged))
+            notes.append(f"quality control left out {len(flagged)} of {len(self.grid)} tiles ({counts})")
         notes.extend(f"warning: {w}" for w in self.warnings)
         return tuple(notes)
 
@@ -161,12 +174,15 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
             raise NoTilesError(f"{slide.path.name}: no tile's centre lies inside the {len(regions)} region(s)")
         region_note = f"analysed inside {len(regions)} region(s): {int(inside.sum())} of {len(grid)} tiles"
         grid = grid.subset(inside)
+    kind = input_kind(slide)
+    checked = qc_grid(slide, grid) if (options.qc if options.qc is not None else kind == "whole-slide") else None
     mpp = level0_mpp(slide, options.mpp)
     source: ScaleSource = "file" if slide.mpp is not None else ("user" if mpp is not None else "unknown")
     side0 = float(grid[0].w) if grid.kind == "physical" else None
     return InputPlan(
-        path=slide.path, kind=input_kind(slide), kind_reason=kind_reason(slide), mpp=mpp, mpp_source=source,
+        path=slide.path, kind=kind, kind_reason=kind_reason(slide), mpp=mpp, mpp_source=source,
         model=chosen, grid=grid, magnification_note=magnification_note(slide, chosen.spec, grid,
                                                                         options.magnification),
         warnings=tuple(scale_warnings(slide, chosen.spec, chosen.card, chosen.name, side0, mpp)),
-        mpp_origin=options.mpp_origin, regions=regions, region_note=region_note)
+        mpp_origin=options.mpp_origin, regions=regions, region_note=region_note,
+        qc=tuple(checked) if checked is not None else None)

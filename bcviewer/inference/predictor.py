@@ -116,17 +116,20 @@ class Predictor:
                           as_numpy=self.onnx is not None)
 
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
-                     cancel: threading.Event | None = None) -> Generator[ScoreBatch, None, None]:
+                     cancel: threading.Event | None = None, qc_flags: tuple[str, ...] | None = None
+                     ) -> Generator[ScoreBatch, None, None]:
         """Yield a :class:`ScoreBatch` per scored batch of one slide, in grid order.
 
         Stops before the next batch once ``cancel`` is set. Closing the generator early (``break``)
-        stops the reader threads too. A tile that cannot be read raises its error here.
+        stops the reader threads too. A tile that cannot be read raises its error here. Tiles
+        whose ``qc_flags`` entry is not "ok" are left out.
         """
-        total = len(grid)
+        job = SlideJob(slide.path, slide, grid, qc_flags=qc_flags)
+        total = len(job.scored_tiles())
         if total == 0:
             return
         start, done = time.perf_counter(), 0
-        with self._feeder([SlideJob(slide.path, slide, grid)], batch_size) as feeder:
+        with self._feeder([job], batch_size) as feeder:
             for message in feeder.messages(cancel):
                 if isinstance(message, JobFailed):
                     raise message.error
@@ -204,15 +207,15 @@ class Predictor:
 
     def run(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
             on_batch: Callable[[ScoreBatch], object] | None = None, cancel: threading.Event | None = None,
-            threshold: float = DEFAULT_THRESHOLD) -> TileScores:
-        """Score every tile of ``grid`` and return :class:`TileScores`.
+            threshold: float = DEFAULT_THRESHOLD, qc_flags: tuple[str, ...] | None = None) -> TileScores:
+        """Score every tile of ``grid`` (but those ``qc_flags`` marks) and return :class:`TileScores`.
 
         ``on_batch(batch)`` is called on this thread with each :class:`ScoreBatch` (progress, live
         heatmap). After a cancel the result is partial: ``done`` marks the scored tiles, the others are NaN, and
         ``cancelled`` is True.
         """
-        acc = _Accumulator(SlideJob(slide.path, slide, grid), self.members)
-        batches = self.iter_batches(slide, grid, batch_size, cancel)
+        acc = _Accumulator(SlideJob(slide.path, slide, grid, qc_flags=qc_flags), self.members)
+        batches = self.iter_batches(slide, grid, batch_size, cancel, qc_flags)
         try:
             for batch in batches:
                 acc.add(batch.indices, batch.prediction, slice(None), batch.looks_distance)
@@ -220,7 +223,7 @@ class Predictor:
                     on_batch(batch)
         finally:
             batches.close()
-        cancelled = bool(cancel is not None and cancel.is_set() and not acc.done.all())
+        cancelled = bool(cancel is not None and cancel.is_set() and not acc.complete)
         return acc.scores(threshold, self.name, cancelled, self.trust)
 
 
@@ -254,8 +257,11 @@ class _Accumulator:
 
     @property
     def complete(self) -> bool:
-        """Every tile scored (a job without a grid, i.e. a failed one, never is)."""
-        return self.job.grid is not None and self.job.error is None and bool(self.done.all())
+        """Every tile scored but those quality control left out (a job without a grid, i.e. a
+        failed one, never is)."""
+        if self.job.grid is None or self.job.error is not None:
+            return False
+        return bool(self.done[self.job.scored_tiles()].all())
 
     def add(self, tiles: np.ndarray, pred: EnsemblePrediction, rows: np.ndarray | slice,
             distances: np.ndarray | None = None) -> None:
@@ -270,7 +276,7 @@ class _Accumulator:
         assert self.job.grid is not None
         return TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
                           threshold=threshold, cancelled=cancelled, model_name=model_name,
-                          trust=trust or Trust(), looks_distance=self.looks_distance)
+                          trust=trust or Trust(), looks_distance=self.looks_distance, qc_flags=self.job.qc_flags)
 
 
 def _trust(model: LoadedModel | Ensemble) -> Trust:

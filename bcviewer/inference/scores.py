@@ -33,8 +33,10 @@ MALIGNANT = "malignant"
 DEFAULT_THRESHOLD = 0.5
 TILE_FIELDS: tuple[str, ...] = ("x", "y", "w", "h", "row", "col", "tissue", "p_malignant", "uncertainty")
 """Columns of the per-tile table (CSV export), in order; a table read back must have them."""
-TILE_TRUST_FIELDS: tuple[str, ...] = ("prediction_set", "outside_training")
-"""Columns written after :data:`TILE_FIELDS`: empty where the model card gives no calibration."""
+TILE_TRUST_FIELDS: tuple[str, ...] = ("prediction_set", "outside_training", "qc_flag")
+"""Columns written after :data:`TILE_FIELDS`: empty where the model card gives no calibration,
+and ``qc_flag`` empty where quality control did not run (see :mod:`bcviewer.qc`)."""
+QC_OK = "ok"
 OUTSIDE_SHARE = 0.5
 """An image is outside the training data when at least this share of its scored tiles is."""
 
@@ -93,9 +95,12 @@ class TileScores:
     model_name: str = ""
     trust: Trust = Trust()
     looks_distance: np.ndarray | None = None
+    qc_flags: tuple[str, ...] | None = None  # each tile's quality-control flag; None: QC did not run
 
     def __post_init__(self) -> None:
         n = len(self.grid)
+        if self.qc_flags is not None and len(self.qc_flags) != n:
+            raise ValueError(f"qc_flags needs one flag per tile ({n}), got {len(self.qc_flags)}")
         if self.looks_distance is None:
             object.__setattr__(self, "looks_distance", np.full(n, np.nan))
         shapes = {"p_malignant": (n,), "uncertainty": (n,), "done": (n,), "looks_distance": (n,)}
@@ -151,8 +156,14 @@ class TileScores:
 
     @property
     def complete(self) -> bool:
-        """True when every tile was scored."""
-        return bool(self.done.all())
+        """True when every tile was scored, or left out by quality control."""
+        return bool((self.done | self.qc_skipped()).all())
+
+    def qc_skipped(self) -> np.ndarray:
+        """Per tile: True where quality control flagged it, so it was never scored."""
+        if self.qc_flags is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.array([flag != QC_OK for flag in self.qc_flags], dtype=bool)
 
     def rects(self) -> np.ndarray:
         """(N, 4) level-0 rectangles x, y, w, h."""

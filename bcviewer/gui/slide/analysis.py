@@ -14,6 +14,7 @@ after the old one has stopped, and signals of a replaced run are ignored.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def describe_choice(reader: SlideReader, options: PlanOptions) -> tuple[str, lis
 
     choice = choose_model(reader, options.model)
     try:
-        plan = plan_input(reader, options, choice)
+        plan = plan_input(reader, replace(options, qc=False), choice)  # a description reads no tiles
     except ScaleUnknownError:
         return choice.describe(), ["the pixel size of this slide is unknown; Run will ask for it"]
     except BcviewerError as exc:
@@ -150,6 +151,7 @@ class AnalysisRun(BackgroundRun):
             self.batch_size or batch_size_for(len(plan.grid)),
             on_batch=self.signals.batch_scored.emit,
             cancel=self.cancel_event,
+            qc_flags=plan.qc_flags,
         )
 
 

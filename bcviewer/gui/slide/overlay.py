@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPolygonF, QTransform
 
 from bcviewer.gui import core
 from bcviewer.gui.settings import DEFAULT_COLORMAP, DEFAULT_OPACITY
@@ -39,6 +39,7 @@ def colormap_lut(name: str) -> np.ndarray:
 
 
 REVIEW_COLOR = QColor(255, 140, 0)
+QC_COLOR = QColor(90, 90, 90)  # hatched grey: tiles quality control kept from scoring
 OUTSIDE_COLOR = QColor(255, 0, 200)
 
 
@@ -90,6 +91,7 @@ class HeatmapLayer:
         self.uncertainties = np.full(len(self.rects), np.nan)
         self.sets = [None] * len(self.rects)
         self.outside = None
+        self.qc_skipped: np.ndarray | None = None  # tiles quality control kept from scoring
         self._colors = None
         self._smooth_image = None
 
@@ -124,6 +126,10 @@ class HeatmapLayer:
         """Each tile's prediction set and outside-training flag (None: the model gives none)."""
         self.sets = list(sets)
         self.outside = None if outside is None else np.asarray(outside, dtype=bool)
+
+    def set_qc(self, skipped: np.ndarray | None) -> None:
+        """The tiles quality control left out (drawn hatched grey); None: QC did not run."""
+        self.qc_skipped = None if skipped is None else np.asarray(skipped, dtype=bool)
 
     def set_show_uncertainty(self, on: bool) -> None:
         self.show_uncertainty = bool(on)
@@ -240,6 +246,14 @@ class HeatmapLayer:
                 shown = indices[self.probabilities[indices] >= floor]  # NaN (not scored) is False
                 for i, (x, y, w, h) in zip(shown.tolist(), transform.screen_rects(self.rects[shown]).tolist()):
                     painter.fillRect(x, y, w, h, colors[i])
+            painter.restore()
+        if self.visible and self.qc_skipped is not None and self.qc_skipped.any():
+            painter.save()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QBrush(QC_COLOR, Qt.BrushStyle.BDiagPattern))
+            marked = indices[self.qc_skipped[indices]]
+            for x, y, w, h in transform.screen_rects(self.rects[marked]).tolist() if len(marked) else []:
+                painter.drawRect(x, y, w, h)
             painter.restore()
         if self.visible and self.show_uncertainty:
             self._paint_trust_marks(painter, transform, indices)

@@ -58,6 +58,7 @@ class RunDisplay(QObject):
             layer.set_grid(scores.rects(), [t.row for t in scores.grid], [t.col for t in scores.grid])
         layer.set_scores(range(len(scores)), scores.p_malignant, scores.uncertainty)  # type: ignore[arg-type]
         layer.set_trust(scores.tile_sets(), scores.tile_outside() if scores.trust.looks is not None else None)
+        layer.set_qc(scores.qc_skipped() if scores.qc_flags is not None else None)
         self.running_changed.emit(False)
         self.scores_shown.emit(scores)
         self._view.update()
