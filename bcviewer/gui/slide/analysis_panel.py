@@ -246,9 +246,15 @@ class AnalysisPanel(QWidget):
 
     def show_finished(self, scores: TileScores, card: dict[str, Any] | None) -> None:
         self._stopped()
-        self.progress.setRange(0, max(len(scores), 1))
+        left_out = int(scores.qc_skipped().sum())
+        self.progress.setRange(0, max(len(scores) - left_out, 1))
         self.progress.setValue(scores.n_done)
-        self.status_label.setText(f"Done: {len(scores)} tiles scored with {scores.model_name or 'the model'}.")
+        text = f"Done: {scores.n_done} tiles scored with {scores.model_name or 'the model'}"
+        if left_out:
+            flags = [f for f in scores.qc_flags or () if f != "ok"]
+            why = ", ".join(f"{flags.count(f)} {f}" for f in dict.fromkeys(flags))
+            text += f"; quality control left out {left_out} ({why}), hatched grey"
+        self.status_label.setText(text + ".")
         self.show_result(scores, card)
 
     def _stopped(self) -> None:

@@ -36,6 +36,7 @@ class RunDisplay(QObject):
                  card: Callable[[], dict[str, Any] | None], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._view, self._panel, self._card = view, panel, card
+        self._plan = lambda: controller.plan
         c = controller
         c.started.connect(self._on_started)
         c.model_ready.connect(self._on_model_ready)
@@ -73,7 +74,8 @@ class RunDisplay(QObject):
 
     def _on_grid_ready(self, grid: TileGrid) -> None:
         show_grid(self._view, grid)
-        self._panel.show_grid(len(grid))
+        plan = self._plan()
+        self._panel.show_grid(len(grid) - (sum(f != "ok" for f in plan.qc_flags or ()) if plan is not None else 0))
 
     def _on_progress(self, batch: ScoreBatch) -> None:
         pred = batch.prediction
