@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from bcviewer.batch.work import PredictOptions
 from bcviewer.inference.plan import PlanOptions, plan_grid
 from bcviewer.inference import Predictor, SlideJob, Trust
 from bcviewer.inference.trust import tile_looks

@@ -3,15 +3,18 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error,uncertain`` (``uncertain``: yes/no by the model card's threshold, empty when it names none;
-  appended after every input, so an interrupted run keeps what was done, and replaced
-  atomically by the complete table in input order at the end); each failed input also gets one
-  line on stderr;
+  error,prediction_set,outside_training`` (appended after every input, so an interrupted run
+  keeps what was done, and replaced atomically by the complete table in input order at the
+  end); each failed input also gets one line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
-  ``--formats``: ``tiles.csv`` (csv), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and
-  ``overlay.png`` (png): the heatmap alone and blended on a thumbnail, both with the longer side
-  at most 2048 px (BreakHis images keep their full size); and ``manifest.json``, written last,
-  recording the input's and the model's sha256 (see :mod:`bcviewer.batch.manifest`).
+  ``--formats``: ``tiles.csv`` (csv; its ``qc_flag`` column names the tiles quality control left
+  out), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and ``overlay.png`` (png): the
+  heatmap alone and blended on a thumbnail, both with the longer side at most 2048 px (BreakHis
+  images keep their full size); ``regions.csv`` with ``--roi``; and ``manifest.json``, written
+  last, recording the input's and the model's sha256 (see :mod:`bcviewer.batch.manifest`).
+
+Each input is opened once; its model (unless ``--model`` names one), grid, notes and quality
+control are decided then by :func:`bcviewer.inference.plan.plan_input`.
 
 p_malignant and uncertainty are the image-level values (see :mod:`bcviewer.inference.scores`).
 A file that fails gets ``status=error`` and a one-line reason; the others still run, and the exit

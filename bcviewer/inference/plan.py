@@ -1,9 +1,11 @@
 """The one decision about an input, made once and used by the viewer, ``predict``, its Dask workers
 and ``evaluate``: what the input is, at which pixel size it is read and where that came from,
-which model reads it and why, which tiles it is cut into (the grid carries its tissue mask), and
-what the user must be told about it.
+which model reads it and why, which tiles it is cut into (the grid carries its tissue mask), the
+regions it is analysed inside, which tiles quality control leaves out, and what the user must be
+told about it.
 
-Nothing here loads weights or imports torch: a plan needs only the slide and the model's card.
+Nothing here loads weights or imports torch: a plan needs only the slide and the model's card
+(quality control reads each tile once, at a low resolution; see :mod:`bcviewer.qc`).
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class InputPlan:
 
     def notes(self) -> tuple[str, ...]:
         """What ``predict`` prints on stderr and keeps in tiles.geojson: where a pixel size the
-        file does not record came from, the magnification when it needs saying, and warnings."""
+        file does not record came from, the magnification when it needs saying, the regions, the
+        tiles quality control left out, and warnings."""
         notes = []
         if self.mpp_source == "user" and self.grid.kind == "physical":
             notes.append(f"pixel size {self.mpp:g} µm/px {self.mpp_origin} (the file records none)")
@@ -157,7 +160,9 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
 
     Raises :class:`~bcviewer.inference.scale.ScaleUnknownError` for a whole slide with no pixel
     size, :class:`~bcviewer.tiling.TilingError` for a grid that cannot be cut, and
-    :class:`NoTilesError` when no tile has enough tissue.
+    :class:`NoTilesError` when no tile has enough tissue or none lies inside the regions. Quality
+    control (``options.qc``; by default for whole slides only) flags tiles without removing them:
+    the flags travel with the plan, and flagged tiles are never scored.
     """
     chosen = model if model is not None else choose_model(slide, options.model)
     grid = plan_grid(slide, chosen.spec, options)
