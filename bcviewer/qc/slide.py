@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,9 +19,13 @@ from bcviewer.slides import SlideReader
 from bcviewer.tiling import Tile, TileGrid
 
 
+QC_READ_MIN = 128  # the checks need at least this many pixels a side (the analysis reads 50)
+
+
 def qc_level(slide: SlideReader, tile: Tile) -> int:
-    """The coarsest level that still gives the tile at least QC_SIDE pixels a side."""
-    wanted = max(1.0, min(tile.w, tile.h) / QC_SIDE)
+    """The coarsest level that still gives the tile at least QC_READ_MIN pixels a side: reading
+    finer would cost more than the analysis's own reads on a large slide."""
+    wanted = max(1.0, min(tile.w, tile.h) / QC_READ_MIN)
     level = 0
     for index, downsample in enumerate(slide.level_downsamples):
         if downsample <= wanted:
@@ -35,15 +41,24 @@ def read_for_qc(slide: SlideReader, tile: Tile) -> np.ndarray:
 
 
 def qc_grid(slide: SlideReader, grid: TileGrid, on_tile: Callable[[int], object] | None = None,
-            cancel: threading.Event | None = None) -> list[TileQc]:
-    """Check every tile of ``grid`` (in order); ``on_tile(i)`` after each; stops early on ``cancel``."""
-    found = []
-    for i, tile in enumerate(grid):
+            cancel: threading.Event | None = None, threads: int | None = None) -> list[TileQc]:
+    """Check every tile of ``grid`` (in order) on ``threads`` threads (default: the CPUs this
+    process may use; reads and OpenCV release the GIL); ``on_tile(i)`` after each, on the calling
+    thread; stops early on ``cancel``, returning the tiles checked so far."""
+    def check(tile: Tile) -> TileQc | None:
         if cancel is not None and cancel.is_set():
-            break
-        found.append(qc_tile(read_for_qc(slide, tile)))
-        if on_tile is not None:
-            on_tile(i)
+            return None
+        return qc_tile(read_for_qc(slide, tile))
+
+    workers = threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    found: list[TileQc] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="bcviewer-qc") as pool:
+        for i, result in enumerate(pool.map(check, grid.tiles)):
+            if result is None:
+                break
+            found.append(result)
+            if on_tile is not None:
+                on_tile(i)
     return found
 
 
