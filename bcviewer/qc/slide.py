@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bcviewer.qc.tiles import QC_FLAGS, QC_SIDE, QcFlag, TileQc, qc_tile
+from bcviewer.qc.tiles import QC_FLAGS, QC_SIDE, TileQc, qc_tile
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import Tile, TileGrid
 
@@ -102,7 +102,3 @@ def qc_csv_text(grid: TileGrid, results: Sequence[TileQc]) -> str:
         writer.writerow([t.x, t.y, t.w, t.h, t.row, t.col, f"{t.tissue:.4f}", r.flag, num(r.background, 4),
                          num(r.pen, 4), num(r.dark, 4), num(r.laplacian_var, 6), num(r.optical_density, 4)])
     return buffer.getvalue()
-
-
-def flags_of(results: Sequence[TileQc]) -> list[QcFlag]:
-    return [r.flag for r in results]

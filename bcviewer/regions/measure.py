@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from bcviewer.regions.shapes import Region, RegionError
+from bcviewer.regions.shapes import Region
 from bcviewer.tiling import TileGrid, TissueMask
 
 if TYPE_CHECKING:
@@ -92,14 +92,6 @@ def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: 
         tissue_area = (tissue_px(tissue, region.shape) if tissue is not None else region.shape.area) * um2 / UM2_PER_MM2
     return RegionStats(region.name, region.classification, area, tissue_area, int(inside.sum()),
                        float(p.mean()) if len(p) else math.nan, float(p.max()) if len(p) else math.nan, above)
-
-
-def require_mpp(mpp: float | None) -> float:
-    """``mpp``, or a RegionError saying why an area in mm² cannot be given."""
-    if mpp is None:
-        raise RegionError("the pixel size of this slide is unknown, so areas in mm² cannot be measured; "
-                          "give it (--mpp, or Analysis > Pixel size in the viewer)")
-    return mpp
 
 
 def stats_csv_text(stats: Sequence[RegionStats]) -> str:

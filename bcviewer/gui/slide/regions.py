@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from shapely.geometry import MultiPolygon, Polygon
 
 from bcviewer.gui.errors import report_error
-from bcviewer.gui.slide.region_tools import RegionTool, ToolName
+from bcviewer.gui.slide.region_tools import RegionTool
 from bcviewer.gui.slide.regions_layer import RegionLayer
 from bcviewer.gui.slide.regions_panel import RegionsPanel
 from bcviewer.gui.slide.view import SlideView
@@ -60,7 +60,6 @@ class RegionsController(QObject):
     """See the module docstring."""
 
     analyse_requested = Signal()
-    changed = Signal()  # the region list changed (and is being saved)
 
     def __init__(self, window: QWidget, view: SlideView, jobs: JobRunner) -> None:
         super().__init__(window)
@@ -140,7 +139,6 @@ class RegionsController(QObject):
         if save and self._slide is not None:
             self.saver.submit(save_slide_regions, self._slide, list(self.in_file_frame()),
                               on_error=lambda e: report_error(self._window, "The regions cannot be saved", e))
-        self.changed.emit()
 
     def add(self, shape: Polygon | MultiPolygon) -> None:
         names = {r.name for r in self.layer.regions}
@@ -231,9 +229,6 @@ class RegionsController(QObject):
 
     def _refresh(self) -> None:
         self.panel.show_regions(self.layer.regions, self.stats, self.layer.selected, self.note)
-
-    def set_tool(self, tool: ToolName) -> None:
-        self.tool.set_tool(tool)
 
     def wait(self, timeout_ms: int) -> bool:
         """Let the pending saves finish (shutdown); True when they did."""
