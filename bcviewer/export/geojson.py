@@ -62,29 +62,19 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
         ring = clipped_ring(tile.rect, bounds) if label is not None or flagged else None
         if ring is None:
             continue
-        if flagged:
-            features.append(_qc_feature(slide_name, tile, ring, object_type, str(qc[k])))
+        if flagged:  # left out by quality control: no score, QuPath's Ignore* class
+            features.append(_tile_feature(slide_name, tile, ring, object_type, f" ({qc[k]})", QC_CLASS,
+                                          {"tissue": float(tile.tissue)},
+                                          {"source": "quality control", "qc_flag": qc[k]}))
             continue
         name = "Malignant" if label == MALIGNANT else "Benign"
         measurements = {"p_malignant": float(p), "uncertainty": float(u), "tissue": float(tile.tissue)}
         if math.isnan(u):  # QuPath measurements must be numbers
             del measurements["uncertainty"]
-        features.append({
-            "type": "Feature",
-            "id": tile_id(slide_name, tile.row, tile.col),
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {
-                "objectType": object_type,
-                "name": f"r{tile.row} c{tile.col}",
-                "classification": {"name": name, "color": CLASS_COLORS[name]},
-                "measurements": measurements,
-                "isLocked": False,
-                "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "model",
-                                             "model": scores.model_name or None, "prediction_set": sets[k],
-                                             "outside_training": _yes_no(bool(outside[k]))
-                                             if scores.trust.looks is not None else None, "qc_flag": qc[k]}),
-            },
-        })
+        features.append(_tile_feature(slide_name, tile, ring, object_type, "", name, measurements, {
+            "source": "model", "model": scores.model_name or None, "prediction_set": sets[k],
+            "outside_training": _yes_no(bool(outside[k])) if scores.trust.looks is not None else None,
+            "qc_flag": qc[k]}))
     return {
         "type": "FeatureCollection",
         "bcviewer": {"slide": slide_name, "slide_size": [width, height], "origin": [bounds[0], bounds[1]],
@@ -97,21 +87,20 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
     }
 
 
-def _qc_feature(slide_name: str, tile: Tile, ring: list[list[int]], object_type: ObjectType,
-                flag: str) -> dict[str, Any]:
-    """A tile quality control left out: no score, QuPath's Ignore* class, the flag in metadata."""
+def _tile_feature(slide_name: str, tile: Tile, ring: list[list[int]], object_type: ObjectType, suffix: str,
+                  classification: str, measurements: dict[str, float], metadata: dict[str, object]) -> dict[str, Any]:
+    """One tile as a QuPath object: stable id, clipped ring, class, measurements and string metadata."""
     return {
         "type": "Feature",
         "id": tile_id(slide_name, tile.row, tile.col),
         "geometry": {"type": "Polygon", "coordinates": [ring]},
         "properties": {
             "objectType": object_type,
-            "name": f"r{tile.row} c{tile.col} ({flag})",
-            "classification": {"name": QC_CLASS, "color": CLASS_COLORS[QC_CLASS]},
-            "measurements": {"tissue": float(tile.tissue)},
+            "name": f"r{tile.row} c{tile.col}{suffix}",
+            "classification": {"name": classification, "color": CLASS_COLORS[classification]},
+            "measurements": measurements,
             "isLocked": False,
-            "metadata": string_metadata({"row": tile.row, "col": tile.col, "source": "quality control",
-                                         "qc_flag": flag}),
+            "metadata": string_metadata({"row": tile.row, "col": tile.col, **metadata}),
         },
     }
 
