@@ -8,8 +8,9 @@ PyTorch; ``device`` and ``runtime`` import torch and ONNX Runtime inside the fun
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bcviewer.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
@@ -70,7 +71,6 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
                                   "ScoreBatch", "TileScores", "label_of"),
     "bcviewer.inference.trust": ("NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty"),
 }
-_WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 __all__ = [
     "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
@@ -85,16 +85,4 @@ __all__ = [
     "label_of",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), __name__, _SUBMODULES, __all__)

@@ -7,8 +7,9 @@ the errors do not import PyTorch; the networks and :func:`load_model` do, when f
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bcviewer.lazy import lazy_attributes
 
 # ``preprocess`` names both a function and its submodule; importing the function here keeps the
 # package attribute the function even after ``bcviewer.nets.preprocess`` is imported (torch-free).
@@ -51,7 +52,6 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.nets.preprocess": ("preprocess_numpy", "resize_tiles"),
     "bcviewer.nets.store": ("LoadedModel", "load_model", "save_model", "update_card"),  # torch
 }
-_WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
 
 __all__ = [
     "BACKBONES", "WIDTH_SCALABLE", "Backbone", "build_backbone",
@@ -64,16 +64,4 @@ __all__ = [
     "CARD_NAME", "read_card", "update_card",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` on first use (PEP 562)."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), __name__, _SUBMODULES, __all__)
