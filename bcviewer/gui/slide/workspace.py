@@ -28,6 +28,7 @@ from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide import pixel_size
 from bcviewer.gui.slide.analysis import AnalysisController, available_models, describe_choice, preview_grid, read_model_card
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
+from bcviewer.gui.slide.compare import CompareController
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.regions import RegionsController
@@ -64,6 +65,9 @@ class SlideWorkspace(QObject):
         self.panel = AnalysisPanel()
         self.overlay_controls = OverlayControls()
         self.regions = RegionsController(window, self.view, self.jobs)
+        self.compare = CompareController(window, self.view, self.jobs, lambda: self.session.path, self.session.mpp,
+                                         self.open, self.settings.last_folder)
+        self.canvas = self.compare.canvas  # the tab's contents: the view, and a second one beside it
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -107,6 +111,9 @@ class SlideWorkspace(QObject):
         self.analysis.finished.connect(self._on_finished)
         self.overlay.grid_shown.connect(self.show_grid_preview)
         self.regions.analyse_requested.connect(lambda: self.run(inside_regions=True))
+        for signal in (self.analysis.grid_ready, self.analysis.progress, d.scores_shown):
+            signal.connect(self.compare.schedule_follow)
+        self.overlay_controls.threshold_changed.connect(lambda _value: self.compare.refresh_heading())
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
@@ -143,6 +150,7 @@ class SlideWorkspace(QObject):
         self._set_exports_enabled(False)
         if self.actions.grid.isChecked():
             self.show_grid_preview()
+        self.compare.left_opened()
         self.opened.emit(path)
 
     def _on_open_failed(self, job: Job, path: str, exc: BaseException) -> None:
@@ -330,4 +338,5 @@ class SlideWorkspace(QObject):
         ok = self.analysis.wait(timeout_ms)
         ok = self.jobs.wait(timeout_ms) and ok
         ok = self.regions.wait(timeout_ms) and ok
+        ok = self.compare.shutdown() and ok
         return self.view.shutdown() and ok
