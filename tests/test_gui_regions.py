@@ -126,3 +126,24 @@ def test_import_and_export_keep_qupath_coordinates(qtbot, window, tmp_path: Path
     qtbot.waitUntil(lambda: out.exists() and window.slide.jobs.pending == 0, timeout=10_000)
     (back,) = read_regions(out)
     assert back.shape.equals(regions.regions[0].shape) and back.name == "hole"
+
+
+def test_import_asap_xml(qtbot, window, tmp_path: Path, dialogs, shipped_models: None) -> None:  # noqa: F811
+    source = tmp_path / "from-asap.xml"
+    source.write_text('<?xml version="1.0"?><ASAP_Annotations><Annotations>'
+                      '<Annotation Name="tumour" Type="Polygon" PartOfGroup="Tumor"><Coordinates>'
+                      '<Coordinate Order="0" X="802" Y="0"/><Coordinate Order="1" X="1604" Y="0"/>'
+                      '<Coordinate Order="2" X="1604" Y="802"/><Coordinate Order="3" X="802" Y="802"/>'
+                      '</Coordinates></Annotation></Annotations></ASAP_Annotations>')
+    open_and_wait(qtbot, window, SMALL_SVS)
+    regions = window.slide.regions
+    qtbot.waitUntil(lambda: window.slide.jobs.pending == 0, timeout=10_000)
+    regions.import_file(str(source))
+    qtbot.waitUntil(lambda: len(regions.regions) == 1, timeout=10_000)
+    assert regions.regions[0].shape.equals(TOP) and regions.regions[0].name == "tumour"
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<html/>")
+    regions.import_file(str(bad))
+    qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=10_000)
+    assert dialogs[0][0] == "Cannot import the regions" and "not ASAP annotations" in dialogs[0][1]
+    assert len(regions.regions) == 1

@@ -30,7 +30,7 @@ from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores
 from bcviewer.inference.plan import InputPlan, ModelChoice, PlanOptions, plan_input
 from bcviewer.nets import read_card, resolve_model_dir
 from bcviewer.qupath import ObjectType
-from bcviewer.regions import Region, region_stats, regions_geojson, stats_csv_text
+from bcviewer.regions import Region, RegionFrame, region_stats, regions_geojson, stats_csv_text
 from bcviewer.slides import SlideReader, open_slide
 
 if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
@@ -71,7 +71,8 @@ class PredictOptions:
     opacity: float = DEFAULT_OPACITY
     smooth: bool = False
     object_type: ObjectType = "tile"
-    roi: tuple[Region, ...] = ()  # analyse inside these regions only (QuPath's frame); () = everywhere
+    roi: tuple[Region, ...] = ()  # analyse inside these regions only; () = everywhere
+    roi_frame: RegionFrame = "qupath"  # the regions' frame: QuPath's (GeoJSON) or the slide's full one (ASAP)
     qc: bool | None = None  # quality control before scoring; None: on for whole slides, off for images
 
     # How the work is run, not what it produces: a resumed run may change them.
@@ -87,13 +88,15 @@ class PredictOptions:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.EXECUTION_ONLY}
         # The regions are recorded by the hash of their GeoJSON, so --resume sees a changed ROI.
         values["roi"] = hashlib.sha256(json.dumps(regions_geojson(self.roi)).encode()).hexdigest() if self.roi else None
+        if not self.roi:  # manifests written before ASAP regions existed have no frame; they match
+            del values["roi_frame"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     def plan_options(self, model: str = "") -> PlanOptions:
         """The input decision these options ask for, with ``model`` ("" : by the input's kind)."""
         return PlanOptions(model=model, subimages=self.grid, tile_um=self.tile_um, tile_px=self.tile_px,
                            mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue,
-                           regions=self.roi, qc=self.qc)
+                           regions=self.roi, regions_frame=self.roi_frame, qc=self.qc)
 
     def output_names(self) -> list[str]:
         return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])

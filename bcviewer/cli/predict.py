@@ -64,7 +64,7 @@ from bcviewer.inference import (
 )
 from bcviewer.inference.plan import AUTOMATIC_CHOICES
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
-from bcviewer.regions import read_regions
+from bcviewer.regions import read_region_file
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 if TYPE_CHECKING:
@@ -120,9 +120,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help=f"heatmap opacity in overlay.png, 0..1 (default: {DEFAULT_OPACITY})")
     p.add_argument("--smooth", action="store_true",
                    help="interpolate between tiles in heatmap.png and overlay.png (default: off, one block per tile)")
-    p.add_argument("--roi", metavar="GEOJSON",
+    p.add_argument("--roi", metavar="FILE",
                    help="score only the tiles whose centre lies inside these regions (GeoJSON polygons as QuPath "
-                        "exports annotations, coordinates as QuPath shows the slide); writes regions.csv per input "
+                        "exports annotations, coordinates as QuPath shows the slide; or ASAP/CAMELYON XML, "
+                        "coordinates in the slide's full level-0 frame); writes regions.csv per input "
                         "with each region's area and tissue in mm², tiles scored, mean and max p and %% of tissue "
                         "at or above the threshold (default: the whole input)")
     p.add_argument("--qc", choices=("auto", "on", "off"), default="auto",
@@ -226,11 +227,19 @@ def _check_args(args: argparse.Namespace) -> tuple[str, ...]:
     return parse_formats(args.formats)
 
 
+def _roi_values(path: str | None) -> dict[str, object]:
+    """``roi`` and ``roi_frame`` of :class:`PredictOptions` from ``--roi`` (GeoJSON or ASAP XML)."""
+    if not path:
+        return {"roi": ()}
+    regions, frame = read_region_file(path)
+    return {"roi": tuple(regions), "roi_frame": frame}
+
+
 def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> PredictOptions:
     """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
     values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
-                  roi=tuple(read_regions(args.roi)) if getattr(args, "roi", None) else (),
+                  **_roi_values(getattr(args, "roi", None)),
                   qc={"on": True, "off": False}.get(getattr(args, "qc", "auto")))
     return PredictOptions(**values)
 

@@ -20,7 +20,7 @@ from bcviewer.inference.scale import describe_model, level0_mpp, scale_warnings
 from bcviewer.nets import InputSpec, read_card, resolve_model_dir
 from bcviewer.qc import TileQc, qc_grid
 from bcviewer.qupath import slide_bounds
-from bcviewer.regions import Region, in_slide, tiles_inside, union_of
+from bcviewer.regions import Region, RegionFrame, in_slide, tiles_inside, union_of
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
 from bcviewer.tiling.kind import InputKind, input_kind, kind_reason
@@ -88,8 +88,10 @@ class PlanOptions:
     magnification: int | None = None  # the user's magnification of a microscopy image
     min_tissue: float | None = None
     mpp_origin: str = "from --mpp"  # how a note names where the user's pixel size came from
-    # Analyse inside these regions only (QuPath's frame: relative to the slide's bounds); () = everywhere.
+    # Analyse inside these regions only; () = everywhere. Their frame: QuPath's (relative to the
+    # slide's bounds: GeoJSON) or the slide's full level-0 frame (ASAP XML).
     regions: tuple[Region, ...] = ()
+    regions_frame: RegionFrame = "qupath"
     # Quality control before scoring (bcviewer.qc): None = on for whole slides, off for images.
     qc: bool | None = None
 
@@ -173,7 +175,7 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
     region_note: str | None = None
     if options.regions:
         bx, by, _, _ = slide_bounds(slide.properties, slide.dimensions)
-        regions = tuple(in_slide(options.regions, (bx, by)))
+        regions = tuple(in_slide(options.regions, (bx, by))) if options.regions_frame == "qupath" else options.regions
         inside = tiles_inside(grid, union_of(regions))
         if not inside.any():
             raise NoTilesError(f"{slide.path.name}: no tile's centre lies inside the {len(regions)} region(s)")

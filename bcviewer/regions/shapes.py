@@ -51,7 +51,7 @@ def in_slide(regions: Iterable[Region], origin: tuple[int, int]) -> list[Region]
     """``regions`` moved from QuPath's frame (relative to ``origin``, the bounds' corner) to the
     slide's level-0 frame."""
     dx, dy = origin
-    return [Region(r.name, r.classification, _area(affinity.translate(r.shape, dx, dy))) for r in regions]
+    return [Region(r.name, r.classification, as_area(affinity.translate(r.shape, dx, dy))) for r in regions]
 
 
 def in_file(regions: Iterable[Region], origin: tuple[int, int]) -> list[Region]:
@@ -64,7 +64,8 @@ def union_of(regions: Sequence[Region]) -> BaseGeometry:
     return shapely.union_all([r.shape for r in regions])
 
 
-def _area(geometry: BaseGeometry) -> Polygon | MultiPolygon:
+def as_area(geometry: BaseGeometry) -> Polygon | MultiPolygon:
+    """``geometry`` as a (multi)polygon: the polygons of a collection, lines and points dropped."""
     if isinstance(geometry, (Polygon, MultiPolygon)):
         return geometry
     polygons = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon)]
@@ -111,20 +112,29 @@ def regions_from_geojson(document: Any) -> list[Region]:
         if geometry.is_empty or not geometry.is_valid or geometry.area <= 0:
             why = shapely.is_valid_reason(geometry) if not geometry.is_empty else "empty"
             raise RegionError(f"region {name!r} is not a valid area ({why})")
-        regions.append(Region(name, _classification(properties), _area(geometry)))
+        regions.append(Region(name, _classification(properties), as_area(geometry)))
     if not regions:
         raise RegionError("holds no polygon or multipolygon region")
     return regions
 
 
-def read_regions(path: str | os.PathLike[str]) -> list[Region]:
-    """The regions of a GeoJSON file (QuPath's "Export objects", or bcviewer's own)."""
-    source = Path(path)
+def read_region_text(source: Path) -> str:
+    """The text of a region file, refused when too large to be one or unreadable."""
     try:
         if source.stat().st_size > MAX_REGION_FILE_BYTES:
             raise RegionError(f"{source}: larger than {MAX_REGION_FILE_BYTES // 2**20} MiB; not a region file")
-        document = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return source.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegionError(f"{source}: cannot read regions ({exc})") from exc
+
+
+def read_regions(path: str | os.PathLike[str]) -> list[Region]:
+    """The regions of a GeoJSON file (QuPath's "Export objects", or bcviewer's own)."""
+    source = Path(path)
+    text = read_region_text(source)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise RegionError(f"{source}: cannot read regions ({exc})") from exc
     try:
         return regions_from_geojson(document)

@@ -29,7 +29,8 @@ from bcviewer.regions import (
     in_file,
     in_slide,
     load_slide_regions,
-    read_regions,
+    RegionFrame,
+    read_region_file,
     region_stats,
     save_slide_regions,
     write_regions,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from bcviewer.tiling import TissueMask
 
 GEOJSON_FILTER = "GeoJSON regions (*.geojson *.json);;All files (*)"
+IMPORT_FILTER = "Regions: QuPath GeoJSON or ASAP XML (*.geojson *.json *.xml);;All files (*)"
 
 
 class _SetRegions(QUndoCommand):
@@ -180,19 +182,23 @@ class RegionsController(QObject):
 
     # ---- files ---------------------------------------------------------------------------
     def ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self._window, "Import regions (QuPath GeoJSON)", "", GEOJSON_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self._window, "Import regions (QuPath GeoJSON or ASAP XML)", "",
+                                              IMPORT_FILTER)
         if path:
             self.import_file(path)
 
     def import_file(self, path: str) -> None:
-        """Add the regions of a GeoJSON file (QuPath's frame), read in the background."""
+        """Add the regions of a QuPath GeoJSON (QuPath's frame) or ASAP XML file (the slide's full
+        frame), read in the background."""
         generation = self._generation
 
-        def add(found: list[Region]) -> None:
+        def add(found: tuple[list[Region], RegionFrame]) -> None:
+            regions, frame = found
             if generation == self._generation:
-                self._change(self.regions + in_slide(found, self._origin), f"Import {Path(path).name}")
+                placed = in_slide(regions, self._origin) if frame == "qupath" else regions
+                self._change(self.regions + placed, f"Import {Path(path).name}")
 
-        self._jobs.submit(read_regions, path, on_success=add,
+        self._jobs.submit(read_region_file, path, on_success=add,
                           on_error=lambda e: report_error(self._window, "Cannot import the regions", e))
 
     def ask_export(self) -> None:
