@@ -1,8 +1,9 @@
 """The wheel and the sdist carry models/ and resources/, and an installed wheel runs from any folder.
 
 The wheel is built from this checkout (no build isolation: no download), installed non-editable
-into a fresh venv that borrows the already-installed dependencies (--system-site-packages; the
-wheel itself is a real install), and run from a temporary folder outside the source tree.
+into a fresh venv that borrows the dependencies this interpreter imports (a .pth file naming its
+site-packages folders, whether the tests run in a venv or not; the wheel itself is a real
+install), and run from a temporary folder outside the source tree.
 """
 
 from __future__ import annotations
@@ -44,13 +45,25 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
+def dependency_dirs() -> list[str]:
+    """The site-packages folders this interpreter imports from, in order: a venv's own when the
+    tests run in one, then any it borrows. ``venv --system-site-packages`` would borrow the base
+    interpreter's instead, which lack what was installed into the tests' venv."""
+    return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+
+
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A fresh venv holding the wheel; its bin folder and an environment without model overrides."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
-                    str(wheel)], check=True, capture_output=True, text=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True, text=True)
+    # Only now borrow the dependencies, so pip never sees (or touches) the checkout's own install.
+    site_dir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    (Path(site_dir) / "borrowed-dependencies.pth").write_text("".join(f"{d}\n" for d in dependency_dirs()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("BCVIEWER_") and k != "PYTHONPATH"}
     env.update(XDG_DATA_HOME=str(venv / "user-data"), XDG_CACHE_HOME=str(venv / "user-cache"), QT_QPA_PLATFORM="offscreen")
     return venv / "bin", env
