@@ -101,3 +101,20 @@ def test_a_qt_that_cannot_start_is_reported_not_crashed(monkeypatch: pytest.Monk
     assert not report["qt"]["ok"]
     assert "no-such-platform" in report["qt"]["error"]
     assert any(p.startswith("Qt: Qt failed to start") for p in report["problems"])
+
+
+def test_doctor_says_which_runtime_auto_uses_and_why(clean_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from bcviewer.cli.doctor import auto_runtime
+
+    assert main(["doctor", "--no-qt"]) == 0
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("runtime"))
+    if not torch.cuda.is_available():  # CI and this project's machines: CPU only
+        assert line.startswith("runtime (auto): ONNX Runtime, because the device is the CPU (no CUDA or MPS device), "
+                               "where auto uses ONNX Runtime's CPU provider; ONNX Runtime providers: ")
+        assert "CPUExecutionProvider" in line
+    assert auto_runtime(torch.device("cuda", 0), True) == {
+        "auto": "torch", "engine": "PyTorch", "why": "the device is CUDA (cuda:0), where auto uses PyTorch"}
+    assert auto_runtime(torch.device("cpu"), False)["why"].endswith(
+        "; ONNX Runtime is NOT installed, so predict and the viewer cannot run (pip install onnxruntime)")

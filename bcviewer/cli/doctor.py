@@ -97,7 +97,22 @@ def device_report() -> dict[str, Any]:
         report["onnxruntime_providers"] = None
     else:
         report["onnxruntime_providers"] = list(onnxruntime.get_available_providers())
+    report["runtime"] = auto_runtime(choose_device("auto"), report["onnxruntime_providers"] is not None)
     return report
+
+
+def auto_runtime(device: Any, onnxruntime_installed: bool) -> dict[str, str]:
+    """The engine ``--runtime auto`` runs on ``device`` (the rule of :mod:`bcviewer.inference.runtime`), and why."""
+    from bcviewer.inference.runtime import choose_runtime
+
+    chosen = choose_runtime("auto", device)
+    if chosen == "torch":
+        return {"auto": "torch", "engine": "PyTorch",
+                "why": f"the device is {device.type.upper()} ({device}), where auto uses PyTorch"}
+    why = "the device is the CPU (no CUDA or MPS device), where auto uses ONNX Runtime's CPU provider"
+    if not onnxruntime_installed:
+        why += "; ONNX Runtime is NOT installed, so predict and the viewer cannot run (pip install onnxruntime)"
+    return {"auto": chosen, "engine": "ONNX Runtime", "why": why}
 
 
 def _check_weights(folder: Path, card: dict[str, Any]) -> str:
@@ -186,6 +201,8 @@ def collect(probe_qt: bool = True) -> dict[str, Any]:
                 if m["status"] != "ok"]
     if not any(m["kind"] == "histology" for m in report["models"]["models"]):
         problems.append("no histology model found in any model folder")
+    if report["device"]["runtime"]["auto"] != "torch" and report["device"]["onnxruntime_providers"] is None:
+        problems.append("ONNX Runtime is not installed: the CPU runtime cannot run (pip install onnxruntime)")
     if not sample.is_file():
         problems.append(f"bundled sample image missing: {sample}")
     if report["qt"] is not None and not report["qt"]["ok"]:
@@ -204,8 +221,9 @@ def format_report(r: dict[str, Any]) -> str:
     out += ["", f"device: {d['chosen']} (PyTorch {d['torch']}, {d['torch_build']} build; CUDA available: "
                 f"{'yes, ' + ', '.join(d['cuda_devices']) if d['cuda_available'] else 'no'}; "
                 f"MPS available: {'yes' if d['mps_available'] else 'no'}; {d['cpu_threads']} CPU threads)",
-            "runtime: PyTorch" + (f"; ONNX Runtime providers: {', '.join(d['onnxruntime_providers'])}"
-                                  if d["onnxruntime_providers"] is not None else "; ONNX Runtime not installed"),
+            f"runtime (auto): {d['runtime']['engine']}, because {d['runtime']['why']}"
+            + (f"; ONNX Runtime providers: {', '.join(d['onnxruntime_providers'])}"
+               if d["onnxruntime_providers"] is not None else ""),
             "", "model folders (searched in this order):"]
     out += [f"  {f['kind']:<9} {f['path']}{'' if f['exists'] else '  (does not exist)'}"
             for f in r["models"]["folders"]]
