@@ -134,3 +134,23 @@ def test_info_on_shared_slide_matches_issue_contract(shared_data: Path, capsys: 
     assert main(["info", str(shared_data / "slides" / "cmu_small_region.svs"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["width"], info["height"], info["mpp"], info["objective_power"]) == (2220, 2967, 0.499, 20.0)
+
+
+def test_info_says_which_magnification_is_used_and_where_it_came_from(
+        test_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sample = Path(__file__).resolve().parent.parent / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
+    assert main(["info", str(sample)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "kind:        microscopy image (one level, 700 x 460 px)" in lines
+    assert "magnification: 100X (from the file name): predict and the viewer use it" in lines
+    renamed = tmp_path / "field.png"
+    renamed.write_bytes(sample.read_bytes())
+    assert main(["info", str(renamed), "--json"]) == 0
+    mag = json.loads(capsys.readouterr().out)["magnification"]
+    assert (mag["value"], mag["source"]) == (None, None)
+    assert mag["note"].startswith("neither the file nor its name records it; predict and the viewer assume")
+    assert main(["info", str(test_data / SVS)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "objective:   20x (from the file)" in lines and "kind:        whole slide (aperio format)" in lines
+    assert ("magnification: 20X (from the file): whole slides are analysed by their pixel size (µm/px), "
+            "not by their objective") in lines
