@@ -227,3 +227,42 @@ def test_cli_exits_2_when_every_file_disagrees(tmp_path: Path, test_data: Path,
     assert captured.err.strip() == (f"skipped {tmp_path / 'cls' / 'benign' / DC}: its BreakHis name says label "
                                     "malignant, the folder benign/ says benign")
     assert "1 left out as their sources disagree" in captured.out and not new.exists()
+
+
+def test_cli_lists_whole_slides_and_unlabelled_images_it_skipped(tmp_path: Path, test_data: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import tifffile
+
+    root = tmp_path / "mixed"
+    _copy(test_data, PC, root / PC)
+    shutil.copy(test_data / "slides" / "cmu_small_region.svs", root / "slide.svs")
+    _copy(test_data, DC, root / "notes" / "stray.png")
+    pyramid = np.zeros((600, 800, 3), np.uint8)
+    (root / "malignant").mkdir()
+    with tifffile.TiffWriter(root / "malignant" / "scan.tif") as tif:  # a two-level pyramid in a class folder
+        tif.write(pyramid, tile=(256, 256), subfiletype=0)
+        tif.write(pyramid[::2, ::2], tile=(256, 256), subfiletype=1)
+    project = tmp_path / "p.bcv"
+    assert main(["labels", "import", str(project), str(root)]) == 0
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if not line.startswith("note: ")]
+    assert err == [
+        f"skipped {root / 'notes' / 'stray.png'}: no BreakHis name and not in a benign/ or malignant/ folder",
+        f"skipped {root / 'slide.svs'}: a whole slide: a label project holds microscopy images cut into sub-images; "
+        "analyse whole slides with 'bcviewer predict' or in the viewer",
+        f"skipped {(root / 'malignant' / 'scan.tif').resolve()}: a whole slide: a label project holds microscopy "
+        "images cut into sub-images; analyse whole slides with 'bcviewer predict' or in the viewer (2 pyramid levels)",
+    ]
+    assert captured.out.strip() == ("1 images added, 0 already in the project, 0 duplicate files skipped, "
+                                    "0 unreadable, 3 other files skipped; the project now holds 9 sub-images "
+                                    "(0 benign, 9 malignant)")
+
+
+def test_a_folder_of_whole_slides_only_is_refused_saying_why(tmp_path: Path, test_data: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(test_data / "slides" / "cmu_small_region.svs", tmp_path / "slide.svs")
+    fails_with_one_line(["labels", "import", tmp_path / "p.bcv", tmp_path], capsys,
+                        f"{tmp_path} holds no images (.png, .jpg, .jpeg, .tif, .tiff, .bmp); it holds 1 whole slide "
+                        "(e.g. slide.svs): a label project holds microscopy images cut into sub-images; analyse whole "
+                        "slides with 'bcviewer predict' or in the viewer")

@@ -84,11 +84,12 @@ def run_import(args: argparse.Namespace) -> int:
         _remove_new_project(project)  # nothing imported: leave no empty project behind
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    for path, reason in report.failed + report.conflicts:
+    for path, reason in report.skipped + report.failed + report.conflicts:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     disagree = f", {len(report.conflicts)} left out as their sources disagree" if report.conflicts else ""
+    other = f", {len(report.skipped)} other files skipped" if report.skipped else ""
     print(f"{len(report.added)} images added, {len(report.already_present)} already in the project, "
-          f"{len(report.duplicates)} duplicate files skipped, {len(report.failed)} unreadable{disagree}; "
+          f"{len(report.duplicates)} duplicate files skipped, {len(report.failed)} unreadable{disagree}{other}; "
           f"the project now holds {counts.total} sub-images ({counts.benign} benign, {counts.malignant} malignant)")
     return 2 if (report.failed or report.conflicts) and not report.added else 0
 

@@ -18,12 +18,17 @@ from pathlib import Path
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError
 from bcviewer.labels.records import NewImage, SubImageRect
-from bcviewer.labels.sources import Collection, LabeledImage, collect_sources
+from bcviewer.labels.sources import WHOLE_SLIDE_SKIPPED, Collection, LabeledImage, collect_sources
 from bcviewer.labels.store import LabelStore
 from bcviewer.slides import open_slide
 from bcviewer.tiling import subimage_grid
+from bcviewer.tiling.kind import input_kind, kind_reason
 
 Progress = Callable[[int, int], None]
+
+
+class WholeSlideSkipped(BcviewerError):
+    """A file that is a whole slide, which a label project does not hold: skipped, not unreadable."""
 
 
 @dataclass
@@ -35,6 +40,7 @@ class ImportReport:
     duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (skipped, copy already held)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # unreadable
     conflicts: list[tuple[Path, str]] = field(default_factory=list)  # left out: its sources disagree
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # found in a folder, not imported (whole slides ...)
     notes: list[str] = field(default_factory=list)
 
 
@@ -50,6 +56,8 @@ def collect_images(sources: Iterable[str | os.PathLike[str]]) -> Collection:
 def read_image(item: LabeledImage, rows: int = 3, cols: int = 3) -> tuple[NewImage, list[SubImageRect]]:
     """Hash, size and sub-image grid of one image."""
     with open_slide(item.path) as slide:
+        if input_kind(slide) == "whole-slide":
+            raise WholeSlideSkipped(f"{WHOLE_SLIDE_SKIPPED} ({kind_reason(slide)})")
         grid = subimage_grid(slide, rows, cols)
         width, height = slide.dimensions
     image = NewImage(item.path, sha256_of(item.path), item.patient, item.magnification, item.label,
@@ -72,7 +80,8 @@ def import_collected(
     """Add images found by :func:`collect_images`, each in its own transaction."""
     if isinstance(collection, Collection):
         items: Sequence[LabeledImage] = collection.images
-        report = ImportReport(conflicts=list(collection.conflicts), notes=list(collection.notes))
+        report = ImportReport(conflicts=list(collection.conflicts), skipped=list(collection.skipped),
+                              notes=list(collection.notes))
     else:
         items, report = collection, ImportReport()
     for done, item in enumerate(items, start=1):
@@ -88,6 +97,8 @@ def import_collected(
         else:
             try:
                 image, rects = read_image(item, rows, cols)
+            except WholeSlideSkipped as exc:
+                report.skipped.append((item.path, str(exc)))
             except (BcviewerError, OSError) as exc:
                 report.failed.append((item.path, str(exc)))
             else:

@@ -33,6 +33,12 @@ from bcviewer.datasets import DatasetError, image_files, parse_breakhis_name
 from bcviewer.labels.errors import ImportSourceError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# Scanner formats: always whole slides, which a label project (sub-images of microscopy images) never holds.
+SLIDE_SUFFIXES = (".svs", ".ndpi", ".vms", ".vmu", ".mrxs", ".scn", ".bif", ".svslide", ".dcm")
+WHOLE_SLIDE_WHY = ("a label project holds microscopy images cut into sub-images; "
+                   "analyse whole slides with 'bcviewer predict' or in the viewer")
+WHOLE_SLIDE_SKIPPED = f"a whole slide: {WHOLE_SLIDE_WHY}"
+NOT_LABELLED_SKIPPED = "no BreakHis name and not in a benign/ or malignant/ folder"
 LIST_SUFFIXES = (".txt", ".lst")
 CLASS_FOLDERS = ("benign", "malignant")
 IMAGE_COLUMNS = ("image", "file", "path")
@@ -61,6 +67,7 @@ class Collection:
     images: list[LabeledImage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     conflicts: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files found in a folder and not imported, why
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class _Collector:
         self.conflicts: dict[Path, str] = {}
         self.unlabeled: dict[Path, str] = {}  # path -> the error to raise if no source labels it
         self.notes: list[str] = []
+        self.skipped: list[tuple[Path, str]] = []
         self.repeats = 0
 
     def add(self, claim: _Claim, shown: str | None = None) -> None:
@@ -138,7 +146,7 @@ class _Collector:
             self.unlabeled.setdefault(key, _no_labels_message(claim.path, shown))
 
     def result(self) -> Collection:
-        out = Collection(conflicts=list(self.conflicts.items()))
+        out = Collection(conflicts=list(self.conflicts.items()), skipped=list(self.skipped))
         missing = [key for key, c in self.claims.items() if c.label is None or c.patient is None]
         if missing:
             more = f" ({_plural(len(missing) - 1, 'more file')} like it)" if len(missing) > 1 else ""
@@ -216,13 +224,18 @@ def _folder(collector: _Collector, folder: Path) -> None:
             collector.add(name)
         else:
             unnamed.append(rel)
+            collector.skipped.append((path, NOT_LABELLED_SKIPPED))
             continue
         found += 1
+    slides = sorted(image_files(folder, SLIDE_SUFFIXES))
+    collector.skipped += [(path, WHOLE_SLIDE_SKIPPED) for path in slides]
     if not found and unnamed:
         raise ImportSourceError(f"{folder}: none of its {_plural(len(unnamed), 'image')} has a BreakHis name or "
                                 f"lies in a benign/ or malignant/ sub-folder; {LABEL_HINT}")
     if not found:
-        raise ImportSourceError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        held = (f"; it holds {_plural(len(slides), 'whole slide')} (e.g. {slides[0].name}): {WHOLE_SLIDE_WHY}"
+                if slides else "")
+        raise ImportSourceError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}){held}")
     if unnamed:
         collector.notes.append(
             f"skipped: {_plural(len(unnamed), 'image')} in {folder} without a BreakHis name and outside benign/ "

@@ -128,6 +128,9 @@ def import_summary(report: ImportReport) -> str:
         parts.append(f"{len(report.failed)} could not be read")
     if report.conflicts:
         parts.append(f"{len(report.conflicts)} left out because their labels disagree")
+    if report.skipped:
+        first, why = report.skipped[0]
+        parts.append(f"{len(report.skipped)} other files skipped (e.g. {first.name}: {why})")
     return " ".join(["; ".join(parts) + "."] + [f"Note: {note}." for note in report.notes])
 
 
