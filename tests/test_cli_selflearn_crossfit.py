@@ -15,6 +15,7 @@ def test_selflearn_crossfit_trains_one_model_per_fold(tmp_path: Path, test_data:
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     project = tmp_path / "p.bcv"
     assert main(["labels", "import", str(project), str(test_data / "breakhis")]) == 0
+    capsys.readouterr()  # the import's own lines
     assert main(["selflearn", str(project), "--crossfit", "1"]) == 2
     assert capsys.readouterr().err.strip() == "bcviewer selflearn: --crossfit must be 0 (off) or at least 2, got 1"
     stats = tmp_path / "stats.json"

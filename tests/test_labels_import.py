@@ -207,7 +207,8 @@ def test_cli_imports_a_csv_and_refuses_unlabelled_files_in_one_line(tmp_path: Pa
     captured = capsys.readouterr()
     assert captured.out.strip() == ("3 images added, 0 already in the project, 0 duplicate files skipped, "
                                     "0 unreadable; the project now holds 27 sub-images (9 benign, 18 malignant)")
-    assert captured.err.splitlines() == ["note: labels.csv: labels 0 and 1 read as 0 = benign, 1 = malignant",
+    assert captured.err.splitlines() == ["importing: 3/3 images",  # piped: a plain progress line, no bar
+                                         "note: labels.csv: labels 0 and 1 read as 0 = benign, 1 = malignant",
                                          "note: no magnification given for 1 image; counted as 'unknown'"]
     new = tmp_path / "new.bcv"
     fails_with_one_line(["labels", "import", new, tmp_path / "data" / "case1.png"], capsys,
@@ -248,6 +249,7 @@ def test_cli_lists_whole_slides_and_unlabelled_images_it_skipped(tmp_path: Path,
     captured = capsys.readouterr()
     err = [line for line in captured.err.splitlines() if not line.startswith("note: ")]
     assert err == [
+        "importing: 2/2 images",
         f"skipped {root / 'notes' / 'stray.png'}: no BreakHis name and not in a benign/ or malignant/ folder",
         f"skipped {root / 'slide.svs'}: a whole slide: a label project holds microscopy images cut into sub-images; "
         "analyse whole slides with 'bcviewer predict' or in the viewer",

@@ -105,6 +105,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _progress() -> Any:
-    from tqdm import tqdm
+    from bcviewer.cli.progress import progress_bar
 
-    return tqdm(desc="scoring", unit="tile", file=sys.stderr, disable=not sys.stderr.isatty())
+    return progress_bar(desc="scoring", unit="tile")

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bcviewer.cli.checks import guard_outputs
+from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
 from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
@@ -60,7 +59,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from bcviewer.cli.tiles import parse_grid
-    from bcviewer.labels.importer import collect_images, import_collected  # the imaging stack, only here
+    from bcviewer.labels.importer import (  # the imaging stack, only here
+        collect_images,
+        import_collected,
+    )
 
     rows, cols = parse_grid(args.grid)
     items = collect_images(args.data)  # before creating the project: a typo must not leave an empty file
@@ -68,8 +70,7 @@ def run_import(args: argparse.Namespace) -> int:
     guard_outputs([("the project", project)], inputs=[i for i in args.data])
     is_new = not project.exists()
     try:
-        with LabelStore.create(project) as store, tqdm(desc="importing", unit="image", file=sys.stderr,
-                                                        disable=None) as bar:
+        with LabelStore.create(project) as store, progress_bar(desc="importing", unit="image") as bar:
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)

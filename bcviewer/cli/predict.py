@@ -52,6 +52,7 @@ from bcviewer.batch import (
 )
 from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
+from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
@@ -256,7 +257,7 @@ class _Run:
         guard_prediction_outputs(self.inputs, self.folders, self.summary)
         self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
-        self.bar = tqdm(total=len(self.inputs), unit="file", file=sys.stderr, disable=args.quiet, desc="predict")
+        self.bar = progress_bar(total=len(self.inputs), unit="file", quiet=args.quiet, desc="predict")
 
     def resume(self) -> int:
         """Fill the rows of inputs already complete in --out; return how many."""
@@ -322,7 +323,7 @@ def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
         ref = state.refs.get(source)
         return predictors.get(ref, state.options), ref
 
-    tiles = tqdm(unit="tile", file=sys.stderr, disable=state.args.quiet, leave=False, position=1, desc="tiles")
+    tiles = progress_bar(unit="tile", quiet=state.args.quiet, leave=False, position=1, desc="tiles")
     try:
         outcomes = score_slides(predictor_for, [(i, state.inputs[i]) for i in todo], state.options, tiles.update,
                                 model=state.args.model or "")
@@ -338,7 +339,9 @@ def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
 def _run_cluster(state: _Run, todo: list[int]) -> None:
     """Score on Dask: one task per slide, opened and planned on its worker; outputs are written
     here as slides finish. The client resolves the models a worker may choose, once."""
-    from bcviewer.batch import cluster  # Dask is imported only for --workers and --scheduler
+    from bcviewer.batch import (
+        cluster,  # Dask is imported only for --workers and --scheduler
+    )
 
     if not todo:
         return

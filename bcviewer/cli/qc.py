@@ -8,9 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from bcviewer.cli.checks import guard_outputs, positive_float
+from bcviewer.cli.progress import progress_bar
 from bcviewer.export import atomic_write_text
 from bcviewer.inference.plan import PlanOptions, plan_input
 from bcviewer.qc import qc_csv_text, qc_grid, summarise
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
     with open_slide(args.path) as slide:
         plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp))
-        bar = tqdm(total=len(plan.grid), unit="tile", file=sys.stderr, disable=args.quiet, desc="qc")
+        bar = progress_bar(total=len(plan.grid), unit="tile", quiet=args.quiet, desc="qc")
         try:
             results = qc_grid(slide, plan.grid, on_tile=lambda _i: bar.update(1))
         finally:

@@ -20,13 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from bcviewer.cli.checks import bounded_float, guard_outputs
+from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
-from bcviewer.safety import atomic_write_text
-from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport, SelfLearningEngine, TauSchedule
+from bcviewer.labels import (
+    HeldOutAccuracy,
+    LabelStore,
+    RoundReport,
+    SelfLearningEngine,
+    TauSchedule,
+)
 from bcviewer.labels.selflearn import check_run
+from bcviewer.safety import atomic_write_text
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -169,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
         initial = store.count_table()
-        with tqdm(total=args.rounds, desc="self-learning", unit="round", file=sys.stderr,
-                  disable=args.quiet or None) as bar:
+        with progress_bar(total=args.rounds, desc="self-learning", unit="round", quiet=args.quiet) as bar:
             def progress(stage: str, position: int, total: int) -> None:
                 bar.set_postfix_str(f"round {position}: {stage}")
                 if stage == "done":
