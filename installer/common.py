@@ -16,7 +16,25 @@ ICON_SVG = ROOT / "resources" / "icons" / "bcviewer.svg"
 
 # models/ and resources/ land where an installed wheel has them (bcviewer/_data, see setup.py),
 # so bcviewer.paths finds them through importlib.resources in the bundle too.
-DATAS = [(str(ROOT / "models"), "bcviewer/_data/models"), (str(ROOT / "resources"), "bcviewer/_data/resources")]
+DATA_FOLDERS = {"models": "bcviewer/_data/models", "resources": "bcviewer/_data/resources"}
+# What a checkout that has run the app holds but no package may carry: the ONNX exports the
+# runtime caches next to the weights (36 MB). setup.py's IGNORE leaves out the same names.
+RUNTIME_CACHES = frozenset({"weights.onnx", "weights.onnx.json"})
+
+
+def data_files() -> list[tuple[str, str]]:
+    """(file, folder in the bundle) for every shipped file of :data:`DATA_FOLDERS`: no runtime
+    caches, no byte code, no hidden files."""
+    found = []
+    for name, target in DATA_FOLDERS.items():
+        source = ROOT / name
+        for path in sorted(source.rglob("*")):
+            rel = path.relative_to(source)
+            if (not path.is_file() or path.name in RUNTIME_CACHES or path.suffix == ".pyc"
+                    or "__pycache__" in rel.parts or any(part.startswith(".") for part in rel.parts)):
+                continue
+            found.append((str(path), str(Path(target) / rel.parent)))
+    return found
 
 # The CLI imports its sub-command modules by name (bcviewer.cli.main.COMMANDS) and the GUI imports
 # parts of the core on worker threads: PyInstaller's import scan cannot see either.
@@ -76,7 +94,7 @@ def analysis_kwargs() -> dict:
     return {
         "scripts": [ENTRY],
         "pathex": [str(ROOT)],
-        "datas": DATAS + metadata_datas(),
+        "datas": data_files() + metadata_datas(),
         "binaries": extension_binaries(),
         "hiddenimports": hidden_imports(),
         "excludes": EXCLUDES,

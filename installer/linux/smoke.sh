@@ -3,7 +3,8 @@
 #  1. `bcviewer predict` on the sample carried inside the bundle gives the same per-tile
 #     probabilities as the source install (python3 -m bcviewer from this checkout);
 #  2. `bcviewer open --run --screenshot` under QT_QPA_PLATFORM=offscreen writes a non-blank PNG;
-#  3. `bcviewer doctor` finds every shipped model with a good sha256 and starts Qt.
+#  3. `bcviewer doctor` finds every shipped model with a good sha256 and starts Qt;
+#  and the bundle carries no ONNX cache a checkout that ran the app holds (models/*/weights.onnx).
 # Prints the cold-start times it measured. Usage: bash installer/linux/smoke.sh [BUNDLE_DIR]
 # (default dist/bcviewer). With an archive as the argument, it is unpacked first and that is tested.
 set -euo pipefail
@@ -18,6 +19,8 @@ SAMPLE_NAME=SOB_M_MC-14-13413-100-003.png
 SAMPLE="$BUNDLE/_internal/bcviewer/_data/resources/sample/$SAMPLE_NAME"
 [ -x "$EXE" ] || { echo "smoke: no bundle executable at $EXE" >&2; exit 1; }
 [ -f "$SAMPLE" ] || { echo "smoke: the bundle carries no sample image at $SAMPLE" >&2; exit 1; }
+CACHES="$(find "$BUNDLE" -name weights.onnx -o -name weights.onnx.json)"
+[ -z "$CACHES" ] || { echo "smoke: the bundle carries runtime caches: $CACHES" >&2; exit 1; }
 export QT_QPA_PLATFORM=offscreen XDG_DATA_HOME="$TMP/user-data"
 unset BCVIEWER_MODELS BCVIEWER_GENE_MODELS
 cd "$TMP"  # run from a folder that is not the source tree

@@ -1,0 +1,38 @@
+"""The bundles' data files (installer/common.py): models and resources as the wheel has them, never
+the ONNX caches the runtime writes next to the weights, byte code or hidden files."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "installer"))
+import common  # noqa: E402
+
+
+def test_bundle_data_leaves_out_runtime_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tmp_path / "models" / "breakhis-100x"
+    for name in ("card.json", "weights.safetensors", "weights.onnx", "weights.onnx.json", ".DS_Store"):
+        (model / name).parent.mkdir(parents=True, exist_ok=True)
+        (model / name).write_text("x")
+    (tmp_path / "models" / "__pycache__").mkdir()
+    (tmp_path / "models" / "__pycache__" / "a.cpython-311.pyc").write_text("x")
+    (tmp_path / "resources" / "sample").mkdir(parents=True)
+    (tmp_path / "resources" / "sample" / "a.png").write_text("x")
+    monkeypatch.setattr(common, "ROOT", tmp_path)
+    assert common.data_files() == [
+        (str(model / "card.json"), "bcviewer/_data/models/breakhis-100x"),
+        (str(model / "weights.safetensors"), "bcviewer/_data/models/breakhis-100x"),
+        (str(tmp_path / "resources" / "sample" / "a.png"), "bcviewer/_data/resources/sample"),
+    ]
+
+
+def test_the_wheel_and_the_bundles_leave_out_the_same_caches() -> None:
+    ignored = re.search(r"IGNORE = shutil\.ignore_patterns\(([^)]*)\)", (ROOT / "setup.py").read_text())
+    assert ignored is not None
+    names = set(re.findall(r'"([^"]+)"', ignored.group(1)))
+    assert common.RUNTIME_CACHES <= names
