@@ -173,3 +173,21 @@ def test_ctrl_c_stops_cleanly_and_resume_does_only_the_rest(tmp_path: Path,
     p_by_stem = {Path(r["path"]).stem: r["p_malignant"] for r in rows}
     assert len({p for stem, p in p_by_stem.items() if stem != done[0]}) == 1
     assert p_by_stem[done[0]] != p_by_stem[done[1]]  # the changed input was scored anew
+
+
+def test_relative_paths_reach_workers_in_another_folder_and_an_unseen_file_is_one_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bcviewer.batch.cluster import score_visible, worker_name
+
+    _copies(tmp_path / "in", 2)
+    with open_client(workers=1) as client:  # its worker keeps the folder it started in
+        monkeypatch.chdir(tmp_path)  # the client moves: inputs are given relative to here
+        assert main(["predict", "in/s00.png", "in/s01.png", "--out", "out", "--scheduler", client.scheduler.address,
+                     "--formats", "csv", "--quiet"]) == 0
+    rows = _summary(tmp_path / "out")
+    assert [(r["path"], r["status"]) for r in rows] == [("in/s00.png", "ok"), ("in/s01.png", "ok")]
+    model = model_ref("breakhis-100x")
+    unseen = score_visible(3, str(tmp_path / "elsewhere.png"), {model.source: model}, PredictOptions(), model.source)
+    assert (unseen.index, unseen.row.status) == (3, "error")
+    assert unseen.row.error == (f"file not visible on worker {worker_name()}: use a shared path that every worker "
+                                "can read")

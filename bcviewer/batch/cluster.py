@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class ClusterError(BcviewerError):
 
 try:
     import dask
-    from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
+    from distributed import Client, Future, KilledWorker, LocalCluster, as_completed, get_worker
 except ImportError as exc:  # the optional extra is not installed
     raise ClusterError("--workers and --scheduler need Dask distributed: pip install 'bcviewer[cluster]'") from exc
 
@@ -134,6 +134,26 @@ def describe(client: Client) -> str:
     return f"{where}; dashboard: not available (it needs bokeh: pip install 'bcviewer[cluster]')"
 
 
+def worker_name() -> str:
+    """This worker's address, or the host's name outside a worker."""
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not running in a worker (a task called directly)
+        import socket
+
+        return socket.gethostname()
+
+
+def score_visible(index: int, path: str, models: dict[str, ModelRef | str], options: PredictOptions,
+                  model: str = "") -> SlideOutcome:
+    """The Dask task: :func:`score_one`, after checking this worker can see the file. The client
+    checked that it exists on its side; a worker on another machine may not mount that folder."""
+    if not os.path.exists(path):
+        return error_outcome(index, path, f"file not visible on worker {worker_name()}: use a shared path that every "
+                                          "worker can read")
+    return score_one(index, path, models, options, model)
+
+
 def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: PredictOptions,
                      retries: int = DEFAULT_RETRIES) -> Generator[SlideOutcome, None, None]:
     """Submit one task per slide and yield each slide's outcome once, in the order they finish."""
@@ -142,8 +162,9 @@ def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: Predic
 
     def submit(task: SlideTask, attempt: int) -> Future[Any]:
         key = f"bcviewer-slide-{run}-{task.index}-{attempt}"
-        future = client.submit(score_one, task.index, str(task.path), task.models, options, task.model, key=key,
-                               pure=False)
+        # Absolute: a worker resolves a relative path in its own working folder, not the client's.
+        future = client.submit(score_visible, task.index, str(Path(task.path).absolute()), task.models, options,
+                               task.model, key=key, pure=False)
         pending[key] = (future, task, attempt)
         return future
 
@@ -159,7 +180,8 @@ def score_on_cluster(client: Client, tasks: Sequence[SlideTask], options: Predic
             future.release()  # the worker may drop the result now
             if task.index not in done:
                 done.add(task.index)
-                yield outcome
+                # The row names the input as the user gave it, as a single-process run does.
+                yield replace(outcome, row=replace(outcome.row, path=str(task.path)))
     finally:
         if pending:
             client.cancel([f for f, _, _ in pending.values()], force=True)
