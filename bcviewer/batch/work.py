@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bcviewer.batch.choices import DEFAULT_RETRIES as DEFAULT_RETRIES  # re-exported
+from bcviewer.batch.choices import FORMATS as FORMATS
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, render_export, tissue_for
@@ -36,12 +38,9 @@ from bcviewer.slides import SlideReader, open_slide
 if TYPE_CHECKING:  # torch modules: imported when a run starts, not with the CLI
     from bcviewer.inference import JobResult, Predictor, SlideJob
 
-FORMATS = ("csv", "geojson", "png")
 OUTPUT_FILES = {"csv": ("tiles.csv",), "geojson": ("tiles.geojson",), "png": ("heatmap.png", "overlay.png")}
 REGIONS_FILE = "regions.csv"  # one row per region of --roi: areas, tissue, tiles scored, p
 PNG_MAX_SIZE = 2048
-DEFAULT_RETRIES = 2
-"""How many times a slide is submitted again after the worker process scoring it died."""
 
 
 def worker_id() -> str:

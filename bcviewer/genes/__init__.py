@@ -21,7 +21,7 @@ from typing import Any
 # Exported lazily so that ``bcviewer --help`` and table reading do not pay for importing torch.
 _EXPORTS = {
     "GeneTask": "catalog", "list_tasks": "catalog",
-    "DEFAULT_MIN_COVERAGE": "coverage", "CoverageReport": "coverage",
+    "DEFAULT_MIN_COVERAGE": "choices", "CoverageReport": "coverage",
     "GeneDataError": "errors", "GeneModelError": "errors", "LowCoverageError": "errors",
     "NoGeneOverlapError": "errors",
     "ExpressionTable": "io", "read_expression_table": "io",

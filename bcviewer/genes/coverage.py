@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bcviewer.genes.choices import (
+    DEFAULT_MIN_COVERAGE as DEFAULT_MIN_COVERAGE,  # re-exported
+)
 from bcviewer.genes.errors import LowCoverageError, NoGeneOverlapError
-
-DEFAULT_MIN_COVERAGE = 0.8
 
 
 @dataclass

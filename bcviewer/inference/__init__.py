@@ -13,21 +13,18 @@ from typing import TYPE_CHECKING
 from bcviewer.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
-    from bcviewer.inference.feeder import SlideJob, TileFeeder
-    from bcviewer.inference.grids import (
+    from bcviewer.inference.choices import (
+        DEFAULT_BATCH_SIZE,
         DEFAULT_IMAGE_MODEL,
         DEFAULT_MIN_TISSUE,
         DEFAULT_SLIDE_MODEL,
-        analysis_grid,
-        is_whole_slide,
-        physical_model_grid,
-        subimage_shape,
+        RUNTIME_CHOICES,
     )
+    from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
+    from bcviewer.inference.feeder import SlideJob, TileFeeder
+    from bcviewer.inference.grids import analysis_grid, is_whole_slide, physical_model_grid, subimage_shape
     from bcviewer.inference.predictor import JobResult, Predictor
     from bcviewer.inference.runtime import (
-        DEFAULT_BATCH_SIZE,
-        RUNTIME_CHOICES,
         OnnxEnsemble,
         RuntimeUnavailableError,
         ThreadPlan,
@@ -58,13 +55,14 @@ if TYPE_CHECKING:
     from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
+    "bcviewer.inference.choices": ("DEFAULT_BATCH_SIZE", "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE",
+                                   "DEFAULT_SLIDE_MODEL", "RUNTIME_CHOICES"),
     "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device"),
     "bcviewer.inference.feeder": ("SlideJob", "TileFeeder"),
-    "bcviewer.inference.grids": ("DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL", "analysis_grid",
-                                 "is_whole_slide", "physical_model_grid", "subimage_shape"),
+    "bcviewer.inference.grids": ("analysis_grid", "is_whole_slide", "physical_model_grid", "subimage_shape"),
     "bcviewer.inference.predictor": ("JobResult", "Predictor"),  # imports torch
-    "bcviewer.inference.runtime": ("DEFAULT_BATCH_SIZE", "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError",
-                                   "ThreadPlan", "choose_runtime", "thread_plan"),
+    "bcviewer.inference.runtime": ("OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime",
+                                   "thread_plan"),
     "bcviewer.inference.scale": ("OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason",
                                  "level0_mpp", "mpp_for_objective", "scale_warnings", "trained_on"),
     "bcviewer.inference.scores": ("BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS",

@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bcviewer.errors import BcviewerError
+from bcviewer.inference.choices import (
+    DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE,  # re-exported
+)
+from bcviewer.inference.choices import RUNTIME_CHOICES as RUNTIME_CHOICES
 from bcviewer.nets.prediction import EnsemblePrediction, prediction_from_members
 
 if TYPE_CHECKING:
@@ -32,9 +36,6 @@ if TYPE_CHECKING:
 
     from bcviewer.nets import Ensemble, InputSpec, LoadedModel
 
-RUNTIME_CHOICES: tuple[str, ...] = ("auto", "onnx", "torch", "int8")
-DEFAULT_BATCH_SIZE = 32
-"""Tiles per forward pass unless the caller asks for another size (every runtime)."""
 
 
 class RuntimeUnavailableError(BcviewerError):
