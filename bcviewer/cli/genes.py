@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from bcviewer.cli.checks import fraction, guard_outputs
-from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE
+from bcviewer.genes.choices import DEFAULT_MIN_COVERAGE
 from bcviewer.genes.errors import GeneDataError
 from bcviewer.safety import atomic_write_text
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bcviewer.slides import SlideReader, open_slide
+if TYPE_CHECKING:
+    from bcviewer.slides import SlideReader
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,6 +64,8 @@ def describe(slide: SlideReader) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bcviewer.slides import open_slide  # the imaging stack: not for --help
+
     with open_slide(args.path) as slide:
         info = describe(slide)
     if args.json:

@@ -9,7 +9,6 @@ from pathlib import Path
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
-from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 IMPORT_EPILOG = """\
@@ -59,6 +58,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     from bcviewer.cli.tiles import parse_grid
+    from bcviewer.labels import LabelStore
     from bcviewer.labels.importer import (  # the imaging stack, only here
         collect_images,
         import_collected,
@@ -105,6 +105,12 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.csv and not args.geojson:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
     guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
+    from bcviewer.labels import (  # after the cheap refusals
+        LabelStore,
+        write_labels_csv,
+        write_labels_geojson,
+    )
+
     with LabelStore.open(args.project, readonly=True) as store:
         if args.csv:
             path = write_labels_csv(store, args.csv)
@@ -116,6 +122,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from bcviewer.labels import LabelStore
+
     with LabelStore.open(args.project, readonly=True) as store:
         table = store.count_table()
         counts = store.counts()

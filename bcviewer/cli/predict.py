@@ -34,41 +34,30 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from bcviewer.batch import (
-    DEFAULT_RETRIES,
-    FORMATS,
-    ModelRef,
-    PredictOptions,
-    PredictorCache,
-    SlideOutcome,
-    SummaryRow,
-    completed_row,
-    model_ref,
-    one_line,
-    score_slides,
-    write_outcome,
-)
+# Only plain-data modules at the top: `bcviewer predict --help` and refusals of bad options must not
+# import numpy, the imaging stack or a runtime (tests/test_startup.py); the run imports them.
+from bcviewer.batch.choices import DEFAULT_RETRIES, FORMATS
 from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
-from bcviewer.export import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
-from bcviewer.inference import (
+from bcviewer.export.choices import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
+from bcviewer.inference.choices import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
     RUNTIME_CHOICES,
-    choose_device,
-    choose_runtime,
 )
-from bcviewer.inference.plan import AUTOMATIC_CHOICES
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
-from bcviewer.regions import read_region_file
-from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 if TYPE_CHECKING:
+    from bcviewer.batch import (
+        ModelRef,
+        PredictOptions,
+        PredictorCache,
+        SlideOutcome,
+        SummaryRow,
+    )
     from bcviewer.inference import Predictor
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "prediction_set",
@@ -149,6 +138,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _magnification_arg(text: str) -> int:
+    from bcviewer.tiling.magnification import MagnificationError, parse_magnification
+
     try:
         return parse_magnification(text)
     except MagnificationError as exc:
@@ -185,6 +176,8 @@ class ModelRefs:
         self._found: dict[str, ModelRef | BcviewerError] = {}
 
     def get(self, name: str) -> ModelRef:
+        from bcviewer.batch import model_ref
+
         return remembered(self._found, name, lambda: model_ref(name))
 
     def sha256(self, name: str) -> str | None:
@@ -232,12 +225,16 @@ def _roi_values(path: str | None) -> dict[str, object]:
     """``roi`` and ``roi_frame`` of :class:`PredictOptions` from ``--roi`` (GeoJSON or ASAP XML)."""
     if not path:
         return {"roi": ()}
+    from bcviewer.regions import read_region_file
+
     regions, frame = read_region_file(path)
     return {"roi": tuple(regions), "roi_frame": frame}
 
 
 def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> PredictOptions:
     """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
+    from bcviewer.batch import PredictOptions
+
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
     values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
                   **_roi_values(getattr(args, "roi", None)),
@@ -261,6 +258,8 @@ class _Run:
 
     def resume(self) -> int:
         """Fill the rows of inputs already complete in --out; return how many."""
+        from bcviewer.batch import completed_row
+
         fixed = self.args.model
         model_sha = (lambda _src: self.refs.sha256(fixed)) if fixed else self.refs.sha256
         for i, path in enumerate(self.inputs):
@@ -270,6 +269,8 @@ class _Run:
         return done
 
     def fail(self, indices: list[int], exc: BaseException) -> None:
+        from bcviewer.batch import SummaryRow, one_line
+
         for i in indices:
             if self.rows[i] is None:
                 self.rows[i] = SummaryRow(str(self.inputs[i]), "error", error=one_line(exc))
@@ -277,6 +278,10 @@ class _Run:
 
     def record(self, outcome: SlideOutcome) -> None:
         """Write one slide's outputs and manifest, and its summary row."""
+        from tqdm import tqdm
+
+        from bcviewer.batch import write_outcome
+
         i = outcome.index
         self.bar.set_postfix_str(self.inputs[i].name)
         for note in outcome.notes:
@@ -288,6 +293,9 @@ class _Run:
 
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)
+    from bcviewer.batch import PredictorCache  # after the option checks: a bad value is refused at once
+    from bcviewer.inference import choose_device, choose_runtime
+
     options = options_from_args(args, formats)
     if args.workers or args.scheduler:
         from bcviewer.batch import cluster  # noqa: F401 - Dask missing: one error before anything is written
@@ -319,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
     """Score in this process as one stream: each input is opened once, where its model is chosen
     (unless --model names one), and consecutive inputs that share a model share its batches."""
+    from bcviewer.batch import score_slides
+
     def predictor_for(source: str) -> tuple[Predictor, ModelRef]:
         ref = state.refs.get(source)
         return predictors.get(ref, state.options), ref
@@ -339,9 +349,13 @@ def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
 def _run_cluster(state: _Run, todo: list[int]) -> None:
     """Score on Dask: one task per slide, opened and planned on its worker; outputs are written
     here as slides finish. The client resolves the models a worker may choose, once."""
+    from tqdm import tqdm
+
     from bcviewer.batch import (
         cluster,  # Dask is imported only for --workers and --scheduler
+        one_line,
     )
+    from bcviewer.inference.plan import AUTOMATIC_CHOICES
 
     if not todo:
         return

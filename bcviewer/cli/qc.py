@@ -10,10 +10,6 @@ from pathlib import Path
 
 from bcviewer.cli.checks import guard_outputs, positive_float
 from bcviewer.cli.progress import progress_bar
-from bcviewer.export import atomic_write_text
-from bcviewer.inference.plan import PlanOptions, plan_input
-from bcviewer.qc import qc_csv_text, qc_grid, summarise
-from bcviewer.slides import open_slide
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The imaging, planning and QC stack is imported here, not for --help.
+    from bcviewer.export import atomic_write_text
+    from bcviewer.inference.plan import PlanOptions, plan_input
+    from bcviewer.qc import qc_csv_text, qc_grid, summarise
+    from bcviewer.slides import open_slide
+
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
     with open_slide(args.path) as slide:
         plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp))

@@ -13,11 +13,12 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bcviewer.errors import BcviewerError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +47,8 @@ def _batches(tiles: np.ndarray, spec: Any, size: int = 64) -> list[np.ndarray]:
 
 
 def _scores(runner: Any, batches: list[np.ndarray]) -> Any:
+    import numpy as np
+
     from bcviewer.nets import EnsemblePrediction
 
     parts = [runner.predict(x) for x in batches]
@@ -60,6 +63,8 @@ def _metrics(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from bcviewer.inference import OnnxEnsemble, thread_plan
     from bcviewer.nets import load_model, update_card
     from bcviewer.nets.onnx_export import cached_onnx

@@ -18,20 +18,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
-from bcviewer.labels import (
-    HeldOutAccuracy,
-    LabelStore,
-    RoundReport,
-    SelfLearningEngine,
-    TauSchedule,
-)
-from bcviewer.labels.selflearn import check_run
 from bcviewer.safety import atomic_write_text
+
+if TYPE_CHECKING:
+    from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -161,6 +156,13 @@ def _mag(key: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bcviewer.labels import (  # the label stack: not for --help
+        LabelStore,
+        SelfLearningEngine,
+        TauSchedule,
+    )
+    from bcviewer.labels.selflearn import check_run
+
     schedule = TauSchedule.parse(args.tau)
     if args.rounds is None:
         args.rounds = 1 if args.mode == "review" else 4

@@ -7,13 +7,13 @@ import csv
 import json
 import re
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bcviewer.cli.checks import bounded_float, guard_outputs, positive_float
 from bcviewer.errors import BcviewerError
-from bcviewer.slides import open_slide
-from bcviewer.tiling import TileGrid, physical_grid, subimage_grid
-from bcviewer.tiling.kind import input_kind, kind_reason
+
+if TYPE_CHECKING:
+    from bcviewer.tiling import TileGrid
 
 FIELDS = ("x", "y", "w", "h", "level", "row", "col", "tissue")
 MAX_GRID_CELLS = 10_000  # 100x100 sub-images; more is a typo, not a sub-image scheme
@@ -54,6 +54,10 @@ def parse_grid(text: str) -> tuple[int, int]:
 
 def build_grid(args: argparse.Namespace) -> TileGrid:
     """The grid described by the command-line options."""
+    from bcviewer.slides import open_slide  # the imaging stack: not for --help
+    from bcviewer.tiling import physical_grid, subimage_grid
+    from bcviewer.tiling.kind import input_kind, kind_reason
+
     if not 0.0 <= args.min_tissue <= 1.0:
         raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
     sub_images = args.tile_um is None and args.tile_px is None
