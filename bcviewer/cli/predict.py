@@ -292,8 +292,8 @@ class _Run:
 
 
 def run(args: argparse.Namespace) -> int:
-    formats = _check_args(args)
-    from bcviewer.batch import PredictorCache  # after the option checks: a bad value is refused at once
+    formats = _check_args(args)  # before the scoring stack is imported: a bad value is refused at once
+    from bcviewer.batch import PredictorCache
     from bcviewer.inference import choose_device, choose_runtime
 
     options = options_from_args(args, formats)

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING
 from bcviewer.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from bcviewer.inference.choices import (
-        DEFAULT_BATCH_SIZE,
-        DEFAULT_IMAGE_MODEL,
-        DEFAULT_MIN_TISSUE,
-        DEFAULT_SLIDE_MODEL,
-        RUNTIME_CHOICES,
-    )
+    from bcviewer.inference.choices import DEFAULT_BATCH_SIZE, DEFAULT_MIN_TISSUE, RUNTIME_CHOICES
     from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
     from bcviewer.inference.feeder import SlideJob, TileFeeder
-    from bcviewer.inference.grids import analysis_grid, is_whole_slide, physical_model_grid, subimage_shape
+    from bcviewer.inference.grids import (
+        DEFAULT_IMAGE_MODEL,
+        DEFAULT_SLIDE_MODEL,
+        analysis_grid,
+        is_whole_slide,
+        physical_model_grid,
+        subimage_shape,
+    )
     from bcviewer.inference.predictor import JobResult, Predictor
     from bcviewer.inference.runtime import (
         OnnxEnsemble,
@@ -55,11 +56,11 @@ if TYPE_CHECKING:
     from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
-    "bcviewer.inference.choices": ("DEFAULT_BATCH_SIZE", "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE",
-                                   "DEFAULT_SLIDE_MODEL", "RUNTIME_CHOICES"),
+    "bcviewer.inference.choices": ("DEFAULT_BATCH_SIZE", "DEFAULT_MIN_TISSUE", "RUNTIME_CHOICES"),
     "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device"),
     "bcviewer.inference.feeder": ("SlideJob", "TileFeeder"),
-    "bcviewer.inference.grids": ("analysis_grid", "is_whole_slide", "physical_model_grid", "subimage_shape"),
+    "bcviewer.inference.grids": ("DEFAULT_IMAGE_MODEL", "DEFAULT_SLIDE_MODEL", "analysis_grid", "is_whole_slide",
+                                 "physical_model_grid", "subimage_shape"),
     "bcviewer.inference.predictor": ("JobResult", "Predictor"),  # imports torch
     "bcviewer.inference.runtime": ("OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime",
                                    "thread_plan"),

@@ -8,5 +8,3 @@ DEFAULT_BATCH_SIZE = 32
 """Tiles per forward pass unless the caller asks for another size (every runtime)."""
 DEFAULT_MIN_TISSUE = 0.25
 """Whole-slide tiles with less tissue than this are skipped."""
-DEFAULT_IMAGE_MODEL = "breakhis-100x"
-DEFAULT_SLIDE_MODEL = "idc-wsi"

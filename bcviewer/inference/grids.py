@@ -22,11 +22,7 @@ from __future__ import annotations
 
 import re
 
-from bcviewer.inference.choices import (
-    DEFAULT_IMAGE_MODEL as DEFAULT_IMAGE_MODEL,  # re-exported
-)
-from bcviewer.inference.choices import DEFAULT_MIN_TISSUE as DEFAULT_MIN_TISSUE
-from bcviewer.inference.choices import DEFAULT_SLIDE_MODEL as DEFAULT_SLIDE_MODEL
+from bcviewer.inference.choices import DEFAULT_MIN_TISSUE as DEFAULT_MIN_TISSUE  # re-exported: defined here before
 from bcviewer.inference.scale import input_kind, kind_reason, level0_mpp, require_scale
 from bcviewer.nets import InputSpec
 from bcviewer.slides import SlideReader
@@ -39,6 +35,8 @@ from bcviewer.tiling.magnification import (
     tiles_per_side,
 )
 
+DEFAULT_IMAGE_MODEL = "breakhis-100x"
+DEFAULT_SLIDE_MODEL = "idc-wsi"
 _SCHEME = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 
 
