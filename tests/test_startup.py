@@ -1,7 +1,8 @@
 """What the command line imports before it answers: ``bcviewer --help``, every sub-command's
-``--help`` and the refusals of bad option values must not import PyTorch, Dask, scikit-learn or
-ONNX Runtime (each costs seconds to import; see benchmarks/bench_startup.py for the times). Each
-check runs in a fresh interpreter, since this test process imported them long ago."""
+``--help``, the refusals of bad option values and of a missing input (where the command checks it
+before planning) must not import PyTorch, Dask, scikit-learn or ONNX Runtime (each costs seconds to
+import; see benchmarks/bench_startup.py for the times). Each check runs in a fresh interpreter,
+since this test process imported them long ago."""
 
 from __future__ import annotations
 
@@ -85,8 +86,11 @@ def test_version_imports_no_heavy_package() -> None:
                                              "got '3by3'\n"),
     (["predict", "x.png", "--runtime", "tpu"], "bcviewer predict: error: argument --runtime: invalid choice: 'tpu'"),
     (["labels", "export", "p.bcv"], "bcviewer labels: say what to export: --csv FILE and/or --geojson DIR\n"),
+    (["info", "missing.png"], "bcviewer info: missing.png does not exist\n"),
+    (["tiles", "missing.png", "--grid", "2x2"], "bcviewer tiles: missing.png does not exist\n"),
+    (["qc", "missing.png"], "bcviewer qc: missing.png does not exist\n"),
 ])
-def test_refusing_a_bad_option_imports_no_heavy_package(argv: list[str], message: str) -> None:
+def test_refusing_a_bad_option_or_path_imports_no_heavy_package(argv: list[str], message: str) -> None:
     found = _run_cli(argv)
     assert found["code"] == 2
     assert str(found["err"]).startswith(message)

@@ -27,14 +27,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The imaging, planning and QC stack is imported here, not for --help.
-    from bcviewer.export import atomic_write_text
-    from bcviewer.inference.plan import PlanOptions, plan_input
-    from bcviewer.qc import qc_csv_text, qc_grid, summarise
-    from bcviewer.slides import open_slide
+    from bcviewer.slides import open_slide  # imported here, not for --help
 
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
     with open_slide(args.path) as slide:
+        # The planning and QC stack (seconds to import) only once the input has opened.
+        from bcviewer.export import atomic_write_text
+        from bcviewer.inference.plan import PlanOptions, plan_input
+        from bcviewer.qc import qc_csv_text, qc_grid, summarise
+
         plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp))
         bar = progress_bar(total=len(plan.grid), unit="tile", quiet=args.quiet, desc="qc")
         try:

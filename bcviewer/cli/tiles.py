@@ -55,8 +55,6 @@ def parse_grid(text: str) -> tuple[int, int]:
 def build_grid(args: argparse.Namespace) -> TileGrid:
     """The grid described by the command-line options."""
     from bcviewer.slides import open_slide  # the imaging stack: not for --help
-    from bcviewer.tiling import physical_grid, subimage_grid
-    from bcviewer.tiling.kind import input_kind, kind_reason
 
     if not 0.0 <= args.min_tissue <= 1.0:
         raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
@@ -66,6 +64,10 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
             raise BcviewerError("--level and --mpp apply to --tile-px or --tile-um, not to --grid")
         rows, cols = parse_grid(args.grid or "3x3")
     with open_slide(args.path) as slide:
+        # The tiling stack (scikit-image) only once the input has opened: a wrong path is refused at once.
+        from bcviewer.tiling import physical_grid, subimage_grid
+        from bcviewer.tiling.kind import input_kind, kind_reason
+
         if slide.scale_problem and sub_images:
             raise BcviewerError(slide.scale_problem)  # damaged scale: say so before anything else
         if sub_images:
