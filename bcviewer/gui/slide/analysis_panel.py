@@ -227,9 +227,15 @@ class AnalysisPanel(QWidget):
         self.progress.setValue(batch.done)
         self.eta_label.setText(f"{batch.tiles_per_s:.1f} tiles/s · about {format_eta(eta_seconds(batch))} left")
 
+    def show_waiting(self, message: str) -> None:
+        """The run is paused on a question to the user (nothing has failed)."""
+        self._stopped()
+        self.progress.hide()
+        self.status_label.setText(f"{message[:1].upper()}{message[1:]} …")
+
     def show_failed(self, message: str) -> None:
         self._stopped()
-        self.progress.setRange(0, 1)
+        self.progress.hide()  # a bar stuck at "0 / 1 tiles" would read as a run still going
         self.status_label.setText(f"Analysis failed: {message}")
 
     def show_cancelled(self, scores: TileScores | None) -> None:

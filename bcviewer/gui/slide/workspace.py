@@ -209,9 +209,11 @@ class SlideWorkspace(QObject):
 
         if isinstance(exc, ScaleUnknownError) and not is_headless():
             # The core will not guess the pixel size: ask for it, then run again.
-            self.panel.show_failed("the pixel size of this slide is unknown")
+            self.panel.show_waiting("waiting for the pixel size of this slide (see the dialog)")
             if self.ask_pixel_size() is not None:
                 self.run()
+            else:
+                self.panel.show_failed("the pixel size of this slide is unknown; give it with Analysis > Pixel size…")
             return
         if isinstance(exc, ScaleUnknownError):  # headless: nobody to ask
             exc = BcviewerError(f"{exc}; give it with 'bcviewer open PATH --mpp UM_PER_PX'")
