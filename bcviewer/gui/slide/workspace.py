@@ -31,6 +31,7 @@ from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.regions import RegionsController
+from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
 from bcviewer.gui.slide.view import SlideView
@@ -64,6 +65,8 @@ class SlideWorkspace(QObject):
         self.panel = AnalysisPanel()
         self.overlay_controls = OverlayControls()
         self.regions = RegionsController(window, self.view, self.jobs)
+        self.review = ReviewTools(self.view, self.jobs, status, actions.review, self.overlay_controls,
+                                  self.regions.tool, self)
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -83,7 +86,8 @@ class SlideWorkspace(QObject):
         layout.addStretch(1)
         side = QTabWidget()
         side.setFixedWidth(SIDE_WIDTH)
-        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions")):
+        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions"),
+                            (self.review.gallery.panel, "Tiles")):
             scroll = QScrollArea()  # on a small screen the page scrolls instead of growing the window
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -107,6 +111,10 @@ class SlideWorkspace(QObject):
         self.analysis.finished.connect(self._on_finished)
         self.overlay.grid_shown.connect(self.show_grid_preview)
         self.regions.analyse_requested.connect(lambda: self.run(inside_regions=True))
+        self.analysis.started.connect(lambda _model: self.review.clear())
+        self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
+        d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
+        self.opened.connect(lambda _path: self.review.clear())
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
