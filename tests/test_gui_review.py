@@ -123,10 +123,36 @@ def test_gallery_lists_the_top_tiles_and_a_click_goes_there(qtbot, window, model
     _assert_centred_on(window, scores.rects()[by_p[3]])
     assert items.currentRow() == 3
 
+    assert items.item(2).toolTip() == (f"3 of {len(by_p)} most malignant: p = {p[by_p[2]]:.3f}, uncertainty = "
+                                       f"{u[by_p[2]]:.3f} {_where(scores, by_p[2])}; click to go there")
+
     panel.order.setCurrentIndex(1)  # by uncertainty
     by_u = _expected_order(u, candidate)
     assert gallery.indices.tolist() == by_u[:6]
     assert items.item(0).text() == caption(0, p[by_u[0]], u[by_u[0]])
+
+
+def test_gallery_refreshes_while_streaming_without_redrawing_per_batch(qtbot, window, models_dir: Path) -> None:  # noqa: F811
+    open_and_wait(qtbot, window, SMALL_SVS)
+    gallery = window.slide.review.gallery
+    window.slide.analysis.batch_size = 2
+    gallery.refresh_ms = 100  # a long run's pace, in a run this short
+    batches: list[int] = []
+    refreshes: list[int] = []
+    window.slide.analysis.progress.connect(lambda batch: batches.append(batch.done))
+    original = gallery.refresh
+
+    def counted() -> None:
+        refreshes.append(window.slide.view.heatmap.scored_count)
+        original()
+
+    gallery._timer.timeout.disconnect()
+    gallery._timer.timeout.connect(counted)
+    scores = _run(qtbot, window)
+    qtbot.waitUntil(lambda: refreshes[-1] == scores.n_done, timeout=5_000)  # the finished run, at once
+    assert len(batches) >= 10 and 2 <= len(refreshes) < len(batches) / 2
+    assert 0 < refreshes[0] < scores.n_done  # it showed the tiles scored so far while the run went on
+    assert gallery.indices.tolist() == _expected_order(scores.p_malignant, scores.done & ~scores.qc_skipped())[:24]
 
 
 def test_uncertainty_toggle_recolours_the_tiles_with_its_own_colormap(qtbot, window, models_dir: Path) -> None:  # noqa: F811
@@ -144,6 +170,7 @@ def test_uncertainty_toggle_recolours_the_tiles_with_its_own_colormap(qtbot, win
     QTest.keyClick(window.slide.view, Qt.Key.Key_U, Qt.KeyboardModifier.ShiftModifier)
     assert toggle.isChecked() and layer.show_uncertainty and controls.style_box.currentText() == "Uncertainty"
     assert controls.scale_label.text().startswith("Uncertainty")
+    assert not controls.colormap.isEnabled() and not controls.threshold.isEnabled()  # they apply to p only
     inferno = colormap_lut("inferno")[int(round(scores.uncertainty[i] * 255))]
     colour = layer._tile_colors()[i]
     assert (colour.red(), colour.green(), colour.blue()) == tuple(int(v) for v in inferno) != (

@@ -61,8 +61,8 @@ def read_tile_pictures(reader: SlideReader, rects: Sequence[tuple[float, float, 
 
 
 def caption(rank: int, p: float, u: float) -> str:
-    """The text under a thumbnail: its rank, p and uncertainty."""
-    return f"#{rank + 1}  p {p:.3f}\nuncertainty {u:.3f}"
+    """The text under a thumbnail: its rank, p and uncertainty (in full in its tooltip)."""
+    return f"#{rank + 1}  p {p:.3f}\nunc. {u:.3f}"
 
 
 class GalleryPanel(QWidget):
@@ -90,12 +90,12 @@ class GalleryPanel(QWidget):
         self.list = QListWidget()
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setIconSize(QSize(THUMB_PX, THUMB_PX))
-        self.list.setGridSize(QSize(THUMB_PX + 12, THUMB_PX + 44))
+        self.list.setGridSize(QSize(THUMB_PX + 12, THUMB_PX + 38))
         self.list.setResizeMode(QListView.ResizeMode.Adjust)
         self.list.setMovement(QListView.Movement.Static)
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(True)
-        self.list.setMinimumHeight(3 * (THUMB_PX + 44) + 8)
+        self.list.setMinimumHeight(3 * (THUMB_PX + 38) + 8)
         self.list.setToolTip("Click a tile to centre the slide on it; N and P then walk on from there")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -112,19 +112,27 @@ class GalleryPanel(QWidget):
     def key(self) -> RankKey:
         return self.order.currentData()  # type: ignore[no-any-return]
 
-    def show_tiles(self, texts: list[str], summary: str) -> None:
+    def show_tiles(self, texts: list[str], tips: list[str], summary: str) -> None:
         """One item per tile, grey until its picture arrives."""
         self.list.clear()
-        for text in texts:
-            item = QListWidgetItem(QIcon(self._blank), text)
+        for text, tip in zip(texts, tips):
+            item = QListWidgetItem(_icon(self._blank), text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            item.setToolTip(tip)
             self.list.addItem(item)
         self.summary.setText(summary)
 
     def set_picture(self, row: int, image: QImage) -> None:
         item = self.list.item(row)
         if item is not None:
-            item.setIcon(QIcon(QPixmap.fromImage(image)))
+            item.setIcon(_icon(QPixmap.fromImage(image)))
+
+
+def _icon(pixmap: QPixmap) -> QIcon:
+    """The picture as it is, selected or not: a selection tint would change the stain's colours."""
+    icon = QIcon(pixmap)
+    icon.addPixmap(pixmap, QIcon.Mode.Selected)
+    return icon
 
 
 class TileGallery(QObject):
@@ -140,6 +148,7 @@ class TileGallery(QObject):
         self._rects: np.ndarray | None = None
         self._reading = False
         self._stale = False
+        self.refresh_ms = REFRESH_MS
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh)
@@ -147,17 +156,18 @@ class TileGallery(QObject):
         self.panel.rank_clicked.connect(lambda rank: navigator.show_rank(self.panel.key, rank))
         navigator.tile_shown.connect(self._select)
 
-    def schedule(self, delay_ms: int = REFRESH_MS) -> None:
-        """Refresh after ``delay_ms`` unless a refresh is already due (scores streaming in)."""
-        if delay_ms == 0 or not self._timer.isActive():
-            self._timer.start(delay_ms)
+    def schedule(self, now: bool = False) -> None:
+        """Refresh now (a run ended), or in ``refresh_ms`` unless a refresh is already due (scores
+        streaming in)."""
+        if now or not self._timer.isActive():
+            self._timer.start(0 if now else self.refresh_ms)
 
     def clear(self) -> None:
         """A new slide or a new run: nothing to show until scores arrive."""
         self._timer.stop()
         self.indices = np.zeros(0, dtype=np.int64)
         self.pictures, self._rects = {}, None
-        self.panel.show_tiles([], HINT)
+        self.panel.show_tiles([], [], HINT)
 
     def refresh(self) -> None:
         """Rank the scored tiles, list the top N and read the pictures not read yet."""
@@ -169,11 +179,15 @@ class TileGallery(QObject):
         ranked = self.navigator.ranking(key)
         self.indices = ranked[: self.panel.count.value()]
         if not len(self.indices):
-            self.panel.show_tiles([], HINT)
+            self.panel.show_tiles([], [], HINT)
             return
-        texts = [caption(rank, layer.probabilities[i], layer.uncertainties[i]) for rank, i in enumerate(self.indices)]
+        p, u = layer.probabilities, layer.uncertainties
+        texts = [caption(rank, p[i], u[i]) for rank, i in enumerate(self.indices)]
+        tips = [f"{rank + 1} of {len(ranked)} {RANK_NAMES[key]}: p = {p[i]:.3f}, uncertainty = {u[i]:.3f} "
+                f"(row {layer.rows[i] + 1}, col {layer.cols[i] + 1}); click to go there"
+                for rank, i in enumerate(self.indices)]
         scored = f"{len(ranked)} scored tissue tile{'s' if len(ranked) != 1 else ''}"
-        self.panel.show_tiles(texts, f"The {len(self.indices)} {RANK_NAMES[key]} of {scored}.")
+        self.panel.show_tiles(texts, tips, f"The {len(self.indices)} {RANK_NAMES[key]} of {scored}.")
         for row, index in enumerate(self.indices.tolist()):
             if index in self.pictures:
                 self.panel.set_picture(row, self.pictures[index])

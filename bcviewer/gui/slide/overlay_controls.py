@@ -130,6 +130,8 @@ class OverlayControls(QWidget):
         self.scale_label.setText(UNCERTAINTY_SCALE if uncertainty else PROBABILITY_SCALE)
         self.colorbar.set_lut(colormap_lut(UNCERTAINTY_COLORMAP if uncertainty else self.colormap.currentText()))
         self.colorbar.set_threshold(0.0 if uncertainty else self.threshold.value() / 100)
+        for control in (self.colormap, self.threshold):  # they apply to p only
+            control.setEnabled(not uncertainty)
 
     def _on_style(self, index: int) -> None:
         self._show_scale()

@@ -70,10 +70,7 @@ class ReviewTools(QObject):
         scored = self.view.heatmap.scored_count > 0
         for a in self.actions.steps:
             a.setEnabled(scored)
-        if now:
-            self.gallery.schedule(0)
-        else:
-            self.gallery.schedule()
+        self.gallery.schedule(now)
 
     def clear(self) -> None:
         """A new slide or a new run: nothing to walk or show until scores arrive."""
