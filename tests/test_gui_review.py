@@ -18,6 +18,7 @@ from bcviewer.export import colormap_lut
 from bcviewer.gui.main_window import MainWindow
 from bcviewer.gui.slide.gallery import DEFAULT_COUNT, THUMB_PX, caption
 from bcviewer.gui.slide.tile_queue import OUTLINE
+from bcviewer.inference import TileScores
 from bcviewer.slides import open_slide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,9 +220,15 @@ def test_ruler_measures_in_micrometres_from_the_slides_pixel_size(qtbot, window)
     _drag(view, (50, 60), (650, 60))  # 600 screen px at 0.25: 2400 px, over a millimetre
     assert ruler.length_px == pytest.approx(2400.0) and ruler.text() == f"{2400 * mpp / 1000:.2f} mm" == "1.20 mm"
 
+    cancelled: list[bool] = []
+    window.action_set.cancel.setEnabled(True)  # as while a run streams: Esc is also its shortcut
+    window.action_set.cancel.triggered.connect(lambda: cancelled.append(True))
     QTest.keyClick(view, Qt.Key.Key_Escape)
-    assert ruler.start is None and ruler.text() is None
+    assert ruler.start is None and ruler.text() is None and cancelled == []  # Esc went to the ruler
     assert not ruler.active and not window.action_set.review.ruler.isChecked()
+    QTest.keyClick(view, Qt.Key.Key_Escape)  # with nothing to clear, Esc is Cancel again
+    assert cancelled == [True]
+    window.action_set.cancel.setEnabled(False)
 
 
 def test_ruler_says_when_the_pixel_size_is_unknown(qtbot, window) -> None:  # noqa: F811
@@ -239,3 +246,24 @@ def test_ruler_says_when_the_pixel_size_is_unknown(qtbot, window) -> None:  # no
     assert regions.tool.tool == "polygon" and not ruler.active and not window.action_set.review.ruler.isChecked()
     window.action_set.review.ruler.trigger()
     assert ruler.active and regions.tool.tool == "none"
+
+
+def test_tiles_quality_control_left_out_are_never_walked_to_or_listed(qtbot, window, models_dir: Path) -> None:  # noqa: F811
+    open_and_wait(qtbot, window, SMALL_SVS)
+    scores = _run(qtbot, window)
+    by_p = _expected_order(scores.p_malignant, scores.done & ~scores.qc_skipped())
+    top, second = by_p[0], by_p[1]
+    # The same run as if quality control had kept the most malignant tile from scoring (pen ink).
+    flags = tuple("pen" if i == top else "ok" for i in range(len(scores)))
+    p, u, done = scores.p_malignant.copy(), scores.uncertainty.copy(), scores.done.copy()
+    p[top], u[top], done[top] = np.nan, np.nan, False
+    flagged = TileScores(scores.grid, p, u, scores.member_probs.copy(), scores.attention.copy(), done,
+                         model_name=scores.model_name, qc_flags=flags)
+    window.slide.display.show_scores(flagged)
+    gallery = window.slide.review.gallery
+    qtbot.waitUntil(lambda: gallery.indices.size > 0 and int(gallery.indices[0]) == second, timeout=5_000)
+    assert top not in gallery.indices.tolist()
+    window.action_set.review.next_malignant.trigger()
+    _assert_centred_on(window, scores.rects()[second])
+    assert window.status.currentMessage().startswith(f"tile 1 of {len(by_p) - 1} most malignant")
+    assert window.slide.view.heatmap.qc_skipped.tolist() == [i == top for i in range(len(scores))]

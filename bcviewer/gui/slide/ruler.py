@@ -91,12 +91,15 @@ class RulerTool(QObject):
         if watched is not self._view:
             return False
         kind = event.type()
-        if kind == QEvent.Type.KeyPress:
-            if cast(QKeyEvent, event).key() == Qt.Key.Key_Escape and (self.active or self.start is not None):
-                self.clear()
-                self.set_active(False)
+        if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            if cast(QKeyEvent, event).key() != Qt.Key.Key_Escape or not (self.active or self.start is not None):
+                return False
+            if kind == QEvent.Type.ShortcutOverride:
+                event.accept()  # Esc is Cancel analysis's shortcut too: here it is the ruler's
                 return True
-            return False
+            self.clear()
+            self.set_active(False)
+            return True
         if not self.active:
             return False
         if kind == QEvent.Type.MouseButtonDblClick:
