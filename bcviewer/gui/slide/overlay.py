@@ -187,7 +187,8 @@ class HeatmapLayer:
     def _tile_colors(self) -> list[QColor]:
         if self._colors is None or self._lut is None:
             values = self.uncertainties if self.show_uncertainty else self.probabilities
-            lut = colormap_lut(UNCERTAINTY_COLORMAP) if self.show_uncertainty else self.lut
+            p_lut = self.lut  # read either way: a None ``_lut`` would rebuild the colours every frame
+            lut = colormap_lut(UNCERTAINTY_COLORMAP) if self.show_uncertainty else p_lut
             self._colors = [self.color_of(v, lut) if not np.isnan(v) else QColor(0, 0, 0, 0) for v in values]
         return self._colors
 
