@@ -174,7 +174,8 @@ def test_uncertainty_toggle_recolours_the_tiles_with_its_own_colormap(qtbot, win
     assert not controls.colormap.isEnabled() and not controls.threshold.isEnabled()  # they apply to p only
     inferno = colormap_lut("inferno")[int(round(scores.uncertainty[i] * 255))]
     colour = layer._tile_colors()[i]
-    assert layer._tile_colors() is layer._tile_colors()  # built once, not per frame
+    layer.set_colormap(layer.colormap)  # as when the stored colormap is applied: p's table is dropped
+    assert layer._tile_colors() is layer._tile_colors()  # and still the colours are built once, not per frame
     assert (colour.red(), colour.green(), colour.blue()) == tuple(int(v) for v in inferno) != (
         colour_by_p.red(), colour_by_p.green(), colour_by_p.blue())
     unscored = np.flatnonzero(~scores.done)
