@@ -10,7 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import SAMPLE_PNG, dialogs, grab_rgb, models_dir, open_and_wait, settings, tiny_models, window  # noqa: F401
+from gui_helpers import (  # noqa: F401
+    SAMPLE_PNG,
+    dialogs,
+    grab_rgb,
+    models_dir,
+    open_and_wait,
+    settings,
+    tiny_models,
+    window,
+)
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
@@ -172,7 +181,7 @@ def test_uncertainty_toggle_recolours_the_tiles_with_its_own_colormap(qtbot, win
     assert toggle.isChecked() and layer.show_uncertainty and controls.style_box.currentText() == "Uncertainty"
     assert controls.scale_label.text().startswith("Uncertainty")
     assert not controls.colormap.isEnabled() and not controls.threshold.isEnabled()  # they apply to p only
-    inferno = colormap_lut("inferno")[int(round(scores.uncertainty[i] * 255))]
+    inferno = colormap_lut("inferno")[round(float(scores.uncertainty[i]) * 255)]
     colour = layer._tile_colors()[i]
     layer.set_colormap(layer.colormap)  # as when the stored colormap is applied: p's table is dropped
     assert layer._tile_colors() is layer._tile_colors()  # and still the colours are built once, not per frame
