@@ -32,6 +32,7 @@ from bcviewer.gui.slide.compare import CompareController
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.regions import RegionsController
+from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
 from bcviewer.gui.slide.view import SlideView
@@ -68,6 +69,8 @@ class SlideWorkspace(QObject):
         self.compare = CompareController(window, self.view, self.jobs, lambda: self.session.path, self.session.mpp,
                                          self.open, self.settings.last_folder)
         self.canvas = self.compare.canvas  # the tab's contents: the view, and a second one beside it
+        self.review = ReviewTools(self.view, self.jobs, status, actions.review, self.overlay_controls,
+                                  self.regions.tool, self)
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -87,7 +90,8 @@ class SlideWorkspace(QObject):
         layout.addStretch(1)
         side = QTabWidget()
         side.setFixedWidth(SIDE_WIDTH)
-        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions")):
+        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions"),
+                            (self.review.gallery.panel, "Tiles")):
             scroll = QScrollArea()  # on a small screen the page scrolls instead of growing the window
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -114,6 +118,10 @@ class SlideWorkspace(QObject):
         for signal in (self.analysis.grid_ready, self.analysis.progress, d.scores_shown):
             signal.connect(self.compare.schedule_follow)
         self.overlay_controls.threshold_changed.connect(lambda _value: self.compare.refresh_heading())
+        self.analysis.started.connect(lambda _model: self.review.clear())
+        self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
+        d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
+        self.opened.connect(lambda _path: self.review.clear())
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
