@@ -50,6 +50,7 @@ from bcviewer.batch import (
     score_slides,
     write_outcome,
 )
+from bcviewer.batch.pixel_sizes import read_mpp_table
 from bcviewer.cli.checks import positive_float
 from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
 from bcviewer.cli.progress import progress_bar
@@ -93,8 +94,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="square tiles of N level-0 pixels, resized to the model's input; works without a "
                            "pixel size (default: not used)")
     p.add_argument("--mpp", type=positive_float, metavar="UM",
-                   help="µm per level-0 pixel for inputs that do not record it, e.g. 0.25 at 40x, 0.5 at 20x "
-                        "(default: none; a file's own value always wins)")
+                   help="µm per level-0 pixel for whole slides that do not record it, e.g. 0.25 at 40x, 0.5 at 20x; "
+                        "microscopy images cut into sub-images need none and never use it (default: none; a "
+                        "file's own value always wins)")
+    p.add_argument("--mpp-table", metavar="CSV",
+                   help="per-file pixel sizes: a CSV with a path (or file, image) column and an mpp column, paths "
+                        "relative to the CSV; a listed file gets its own value instead of --mpp (default: none)")
     p.add_argument("--magnification", type=_magnification_arg, metavar="N",
                    help="objective magnification of microscopy images (40, 100, 200, 400); tiles are scaled to "
                         "the model's training field (default: from BreakHis file names, else the model's own, "
@@ -241,6 +246,7 @@ def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> Pre
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
     values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
                   **_roi_values(getattr(args, "roi", None)),
+                  mpp_table=read_mpp_table(args.mpp_table) if getattr(args, "mpp_table", None) else (),
                   qc={"on": True, "off": False}.get(getattr(args, "qc", "auto")))
     return PredictOptions(**values)
 

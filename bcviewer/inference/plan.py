@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from bcviewer.errors import BcviewerError
 from bcviewer.inference.grids import DEFAULT_IMAGE_MODEL, DEFAULT_SLIDE_MODEL, analysis_grid, magnification_note
-from bcviewer.inference.scale import describe_model, level0_mpp, scale_warnings
+from bcviewer.inference.scale import describe_model, scale_warnings
 from bcviewer.nets import InputSpec, read_card, resolve_model_dir
 from bcviewer.qc import TileQc, qc_grid
 from bcviewer.qupath import slide_bounds
@@ -183,7 +183,9 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
         grid = grid.subset(inside)
     kind = input_kind(slide)
     checked = qc_grid(slide, grid) if (options.qc if options.qc is not None else kind == "whole-slide") else None
-    mpp = level0_mpp(slide, options.mpp)
+    # The user's pixel size applies only where the file records none and the grid is cut in µm: a
+    # microscopy image cut into sub-images needs none, and must not get a scale bar from a slide's.
+    mpp = slide.mpp if slide.mpp is not None else (options.mpp if grid.kind == "physical" else None)
     source: ScaleSource = "file" if slide.mpp is not None else ("user" if mpp is not None else "unknown")
     side0 = float(grid[0].w) if grid.kind == "physical" else None
     return InputPlan(
