@@ -72,6 +72,33 @@ def test_a_transformed_copy_is_flagged(name: str) -> None:
     assert [qc_tile(transform(t)).flag for t in TILES] == [flag] * len(TILES)
 
 
+def _scale_od(tile: np.ndarray, k: float) -> np.ndarray:
+    """The tile with k times its stain: each channel's optical density multiplied by k."""
+    od = -np.log(np.clip(tile.astype(np.float32) / 255.0, 1 / 255.0, 1.0))
+    return np.clip(255.0 * np.exp(-k * od), 0, 255).round().astype(np.uint8)
+
+
+PALE = ROOT / "tests" / "data" / "qc" / "SOB_M_MC-14-13413-100-030.png"  # pale mucinous carcinoma, 100X
+
+
+def test_staining_limits_on_real_tiles() -> None:
+    # The CMU slide's tiles (TILES[5:]): with doubled stain the densest are dark (a fold's rule comes
+    # first), one more is overstained (mean OD 1.010 -> 1.887), the rest stay within real tissue's range.
+    cmu = TILES[5:]
+    assert [qc_tile(t).flag for t in cmu] == ["ok"] * 20
+    doubled = [qc_tile(_scale_od(t, 2.0)).flag for t in cmu]
+    assert doubled.count("dark") == 4 and doubled.count("ok") == 15
+    assert [i for i, f in enumerate(doubled) if f == "overstained"] == [9]
+    assert qc_tile(cmu[9]).optical_density == pytest.approx(1.010, abs=0.001)
+    # A pale BreakHis image: its nine sub-images pass, and all nine are understained at 0.4x stain.
+    rgb = np.asarray(Image.open(PALE).convert("RGB"))
+    h, w = rgb.shape[:2]
+    subs = [rgb[r * h // 3:(r + 1) * h // 3, c * w // 3:(c + 1) * w // 3] for r in range(3) for c in range(3)]
+    assert [qc_tile(t).flag for t in subs] == ["ok"] * 9
+    assert [qc_tile(_scale_od(t, 0.4)).flag for t in subs] == ["understained"] * 9
+    assert [qc_tile(_scale_od(t, 2.0)).flag for t in subs] == ["ok"] * 9  # 2x of a pale stain is still in range
+
+
 def test_qc_command_finds_the_tiles_a_pen_stroke_crosses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rgb = np.asarray(Image.open(SAMPLE).convert("RGB")).copy()
     cv2.line(rgb, (0, 230), (699, 230), (40, 170, 60), 30)  # across the middle row of the 3x3 cut
