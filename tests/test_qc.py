@@ -149,3 +149,30 @@ def test_a_glass_only_image_never_turns_malignant(tmp_path: Path) -> None:
     assert row[1:5] == ["ok", "", "", ""]  # nothing scored: no p, no label
     flags = [line.split(",")[-1] for line in (out / glass.stem / "tiles.csv").read_text().splitlines()[1:]]
     assert flags == ["background"] * 9
+
+
+def test_the_plan_reuses_quality_control_already_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bcviewer.inference.plan as plan_module
+    from bcviewer.inference.plan import PlanOptions
+    from bcviewer.qc import GridQc
+    from bcviewer.regions import Region
+    from shapely.geometry import box
+
+    passes: list[int] = []
+    real = plan_module.qc_grid
+    monkeypatch.setattr(plan_module, "qc_grid", lambda slide, grid: passes.append(len(grid)) or real(slide, grid))
+    with open_slide(SMALL_SVS) as slide:
+        first = plan_input(slide)
+        assert passes == [20] and first.qc is not None and not first.qc_given
+        done = GridQc(first.grid, first.qc)
+        again = plan_input(slide, qc=done)
+        assert passes == [20] and again.qc == first.qc and again.qc_given
+        # Inside a region: the flags of the tiles inside, from the same pass.
+        left = Region("left", "Tumor", box(0, 0, 1100, 2967))
+        inside = plan_input(slide, PlanOptions(regions=(left,)), qc=done)
+        assert passes == [20] and inside.qc_given and len(inside.qc or ()) == len(inside.grid) < 20
+        # A partial pass (cancelled) or another grid is not reused: the plan checks the tiles itself.
+        partial = plan_input(slide, qc=GridQc(first.grid, first.qc[:5]))
+        assert passes == [20, 20] and not partial.qc_given
+        smaller = plan_input(slide, PlanOptions(tile_um=100.0), qc=done)
+        assert passes[-1] == len(smaller.grid) != 20 and not smaller.qc_given

@@ -1,5 +1,5 @@
 """``bcviewer qc PATH``: check every tile a slide would be scored on for glass, pen ink, folds and
-debris and blur, and say how much of the tissue falls in each class (staining is measured, not judged)."""
+debris, over- and under-staining and blur, and say how much of the tissue falls in each class."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from bcviewer.slides import open_slide
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("qc", help="quality control: glass, pen ink, folds and blur, tile by tile")
+    p = sub.add_parser("qc", help="quality control: glass, pen ink, folds, staining and blur, tile by tile")
     p.add_argument("path", help="slide or image file")
     p.add_argument("--model", metavar="NAME|DIR",
                    help="check the tiles this model would score (default: the model predict would choose)")
