@@ -117,7 +117,7 @@ def _python_threads() -> set[threading.Thread]:
 def assert_threads_finished(window: MainWindow, before: set[threading.Thread]) -> None:
     assert window.shutdown(30_000), "a worker thread did not finish within 30 s"
     pools = [window.jobs._pool, window.slide.jobs._pool, window.slide.analysis._pool, window.slide.view.loader._pool,
-             window.slide.regions.saver._pool]
+             window.slide.regions.saver._pool, window.slide.quality.controller._pool]
     tabs = window.workspaces
     if tabs.expression_tab is not None:
         pools += [tabs.expression_tab.jobs._pool, tabs.expression_tab._pool]

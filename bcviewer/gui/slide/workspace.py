@@ -11,6 +11,7 @@ back into the window. Every decision about the input (model, grid, notes) is the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from bcviewer.gui.slide.analysis import AnalysisController, available_models, de
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
+from bcviewer.gui.slide.quality import QualityControl
 from bcviewer.gui.slide.regions import RegionsController
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
@@ -38,6 +40,7 @@ from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.qupath import slide_bounds
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
+from bcviewer.tiling.kind import input_kind
 
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
@@ -64,6 +67,8 @@ class SlideWorkspace(QObject):
         self.panel = AnalysisPanel()
         self.overlay_controls = OverlayControls()
         self.regions = RegionsController(window, self.view, self.jobs)
+        self.quality = QualityControl(window, self.view, status, actions.run, actions.minimap)
+        self.quality.bind_options(lambda: self.session.plan_options(self.settings.model_name()))
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -80,6 +85,7 @@ class SlideWorkspace(QObject):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.panel)
         layout.addWidget(box)
+        layout.addWidget(self.quality.panel)
         layout.addStretch(1)
         side = QTabWidget()
         side.setFixedWidth(SIDE_WIDTH)
@@ -107,6 +113,10 @@ class SlideWorkspace(QObject):
         self.analysis.finished.connect(self._on_finished)
         self.overlay.grid_shown.connect(self.show_grid_preview)
         self.regions.analyse_requested.connect(lambda: self.run(inside_regions=True))
+        q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
+        q.started.connect(lambda: self.actions.cancel.setEnabled(True))
+        for ended in (q.finished, q.cancelled, q.failed):
+            ended.connect(lambda _r: self.actions.cancel.setEnabled(self.analysis.running))
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
@@ -125,6 +135,7 @@ class SlideWorkspace(QObject):
             return
         self._open_job = None
         self.analysis.detach()
+        self.quality.set_slide()
         self.session.open(Path(path), reader, self.settings.pixel_size(path))
         bx, by, _, _ = slide_bounds(reader.properties, reader.dimensions)
         self.regions.set_slide(Path(path), (bx, by))
@@ -173,15 +184,25 @@ class SlideWorkspace(QObject):
             return False
         regions = self.regions.in_file_frame() if inside_regions else ()
         options = self.session.plan_options(self.settings.model_name(), regions)
+        qc = self.quality.usable()
+        if qc is None and input_kind(reader) == "whole-slide":  # as predict's --qc auto: QC first, its own job
+            again = self.quality.controller.result is not None
+            self.status.showMessage("Quality control was cancelled: checking every tile again before the analysis"
+                                    if again else "Checking quality before the analysis …", 8000)
+            return self.quality.check(then=lambda: self.run(model, inside_regions))
+        if qc is not None:
+            options = replace(options, qc=True)  # the user's QC of a microscopy image applies too
         self.session.scores = None
         self.view.heatmap.clear()
         self.view.update()
         self._set_exports_enabled(False)
-        self.analysis.start(reader, model if model is not None else options.model, options)
+        self.analysis.start(reader, model if model is not None else options.model, options, qc)
         return True
 
     def cancel(self) -> None:
-        """Stop the run after its batch in flight."""
+        """Stop the run after its batch in flight (or the quality control an analysis waits for)."""
+        if self.quality.cancel():
+            return
         if self.analysis.cancel():
             self.status.showMessage("Cancelling after the current batch …", 4000)
 
@@ -321,13 +342,15 @@ class SlideWorkspace(QObject):
     # ---- state -----------------------------------------------------------------------------
     def is_idle(self) -> bool:
         """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
-        return (self._open_job is None and not self.analysis.running and self.jobs.pending == 0
+        return (self._open_job is None and not self.analysis.running and not self.quality.running
+                and self.jobs.pending == 0
                 and self.regions.saver.pending == 0 and self.view.is_settled())
 
     def shutdown(self, timeout_ms: int) -> bool:
         """Stop the analysis, the jobs and the tile readers; True when all finished."""
         self.analysis.detach()
         ok = self.analysis.wait(timeout_ms)
+        ok = self.quality.controller.wait(timeout_ms) and ok
         ok = self.jobs.wait(timeout_ms) and ok
         ok = self.regions.wait(timeout_ms) and ok
         return self.view.shutdown() and ok
