@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
     with open_slide(args.path) as slide:
-        plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp))
+        plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp, qc=False))  # checked below, once
         bar = tqdm(total=len(plan.grid), unit="tile", file=sys.stderr, disable=args.quiet, desc="qc")
         try:
             results = qc_grid(slide, plan.grid, on_tile=lambda _i: bar.update(1))

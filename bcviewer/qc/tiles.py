@@ -83,29 +83,64 @@ class TileQc:
         return self.flag == "ok"
 
 
+# The limits as uint8 levels, so the tile is compared without converting it to floats: each table
+# is what the float comparison sees for every level (HSV_FULL hue 0..255 spans 0..360°; saturation,
+# value and grey are level / 255), and a limit becomes the first level past it.
+_UNIT = np.arange(256, dtype=np.float32) / 255.0
+_DEGREES = np.arange(256, dtype=np.float32) * (360.0 / 256.0)
+
+
+def _above(levels: np.ndarray, limit: float) -> int:
+    """The first level whose value is above ``limit``: ``value > limit`` is ``level >= this``."""
+    return int(np.argmax(np.append(levels > limit, True)))
+
+
+def _below(levels: np.ndarray, limit: float) -> int:
+    """The first level whose value is not below ``limit``: ``value < limit`` is ``level < this``."""
+    return int(np.argmax(np.append(levels >= limit, True)))
+
+
+_GLASS_V, _GLASS_S = _above(_UNIT, GLASS_VALUE), _below(_UNIT, GLASS_SATURATION)
+_HUE_LO, _HUE_HI = _above(_DEGREES, PEN_HUES[0]), _below(_DEGREES, PEN_HUES[1])
+_PEN_S, _INK_V = _above(_UNIT, PEN_SATURATION), _above(_UNIT, BLACK_VALUE)
+_BLACK_V, _BLACK_S = _below(_UNIT, BLACK_VALUE), _below(_UNIT, BLACK_SATURATION)
+_DARK = _below(_UNIT, DARK_GREY)
+# Optical density of each uint8 level, -ln(v / 255) with v at least 1: the tile's mean OD is its
+# tissue histogram times this table, so no per-pixel logarithm is taken.
+_OD = -np.log(np.clip(np.arange(256, dtype=np.float64) / 255.0, 1 / 255.0, 1.0))
+
+
 def qc_tile(rgb: np.ndarray) -> TileQc:
     """Check one RGB uint8 tile (see the module docstring)."""
     if max(rgb.shape[:2]) > QC_SIDE:
         scale = QC_SIDE / max(rgb.shape[:2])
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
-    hue, sat, val = hsv[..., 0] * (360.0 / 256.0), hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
-    glass = (val > GLASS_VALUE) & (sat < GLASS_SATURATION)
-    ink = ((hue > PEN_HUES[0]) & (hue < PEN_HUES[1]) & (sat > PEN_SATURATION) & (val > BLACK_VALUE)) | (
-        (val < BLACK_VALUE) & (sat < BLACK_SATURATION))
+    rgb = np.ascontiguousarray(rgb[..., :3])
+    hue, sat, val = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV_FULL))
+    glass = (val >= _GLASS_V) & (sat < _GLASS_S)
+    ink = ((hue >= _HUE_LO) & (hue < _HUE_HI) & (sat >= _PEN_S) & (val >= _INK_V)) | (
+        (val < _BLACK_V) & (sat < _BLACK_S))
     tissue = ~glass & ~ink
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb[..., :3]), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    n_tissue = int(tissue.sum())
+    n_pixels, n_glass, n_tissue = glass.size, int(np.count_nonzero(glass)), int(np.count_nonzero(tissue))
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     # A fold is dark whatever its saturation, so dark is judged on everything but glass (near-black
     # pixels included); a stroke of black ink darkens too little of a tile to pass the limit.
-    dark = float((grey[~glass] < DARK_GREY).mean()) if (~glass).any() else 0.0
+    n_dark = int(np.count_nonzero((grey < _DARK) & ~glass))
+    dark = n_dark / (n_pixels - n_glass) if n_glass < n_pixels else 0.0
     lap_var = np.nan
-    if tissue.mean() >= MIN_TISSUE_FOR_BLUR:
-        lap_var = float(cv2.Laplacian(grey, cv2.CV_32F)[tissue].var() / max(float(grey[tissue].var()), 1e-9))
-    od = -np.log(np.clip(rgb[..., :3].astype(np.float32) / 255.0, 1 / 255.0, 1.0)).mean(axis=-1)
-    mean_od = float(od[tissue].mean()) if n_tissue else np.nan
-    found = TileQc("ok", float(glass.mean()), float(ink.mean()), dark, lap_var, mean_od, float(tissue.mean()))
+    mask = tissue.view(np.uint8)
+    if n_tissue / n_pixels >= MIN_TISSUE_FOR_BLUR:
+        grey_f = grey.astype(np.float32) / 255.0
+        _, lap_sd = cv2.meanStdDev(cv2.Laplacian(grey_f, cv2.CV_32F), mask=mask)
+        _, grey_sd = cv2.meanStdDev(grey_f, mask=mask)
+        lap_var = float(lap_sd[0, 0] ** 2 / max(float(grey_sd[0, 0] ** 2), 1e-9))
+    mean_od = np.nan
+    if n_tissue:
+        hist = sum(cv2.calcHist([rgb], [c], mask, [256], [0, 256]).reshape(-1) for c in range(3))
+        mean_od = float(hist @ _OD / (3 * n_tissue))
+    found = TileQc("ok", n_glass / n_pixels, float(np.count_nonzero(ink)) / n_pixels, dark, lap_var, mean_od,
+                   n_tissue / n_pixels)
     return replace(found, flag=_flag(found))
 
 
