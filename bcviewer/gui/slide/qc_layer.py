@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -74,6 +74,8 @@ class QcLayer:
             colour.setAlpha(FILL_ALPHA)
             x, y, w, h = screen[i].tolist()
             painter.fillRect(x, y, w, h, colour)
+            painter.setPen(QPen(base.darker(150), 1))  # neighbours of one class stay apart
+            painter.drawRect(x, y, w - 1, h - 1)
         painter.restore()
 
 
