@@ -9,6 +9,7 @@ import cv2
 import pytest
 from gui_helpers import dialogs, open_and_wait, settings, window  # noqa: F401
 from pyramid_fixture import write_pyramid_tiff
+from PySide6.QtWidgets import QMenu
 
 from bcviewer.slides import open_slide
 
@@ -100,6 +101,12 @@ def test_qc_layer_and_legend_before_any_analysis(qtbot, window, marked_slide: Pa
     window.slide.session.mpp_override = 0.499
     open_and_wait(qtbot, window, marked_slide)
     quality = window.slide.quality
+    menus = {o.title(): [a.text() for a in o.actions()] for o in quality.check_action.associatedObjects()
+             if isinstance(o, QMenu)}
+    analysis = menus["&Analysis"]
+    assert analysis.index("Check &quality") + 1 == analysis.index("&Run analysis")
+    assert "&QC layer" in [a.text() for o in quality.layer_action.associatedObjects() if isinstance(o, QMenu)
+                           for a in o.actions()]
     with qtbot.waitSignal(quality.controller.finished, timeout=60_000) as done:
         quality.check_action.trigger()  # Analysis > Check quality
     result = done.args[0]

@@ -46,10 +46,12 @@ class QualityControl(QObject):
         self.layer_action = QAction("&QC layer", window)
         self.layer_action.setCheckable(True)
         self.layer_action.setStatusTip("Paint each tile by its quality-control class")
-        for action, anchor in ((self.check_action, run_action), (self.layer_action, layer_after)):
-            menu = _menu_of(anchor)
-            if menu is not None:  # next to the action it belongs with, in the window's own menus
-                menu.insertAction(anchor, action) if action is self.check_action else menu.addAction(action)
+        # In the window's own menus: Check quality before Run analysis, QC layer after the View toggles.
+        analysis_menu, view_menu = _menu_of(run_action), _menu_of(layer_after)
+        if analysis_menu is not None:
+            analysis_menu.insertAction(run_action, self.check_action)
+        if view_menu is not None:
+            view_menu.addAction(self.layer_action)
         view.overlay_painters.insert(0, self.layer.paint)  # under the regions' outlines
         self._then: Callable[[], object] | None = None  # the analysis waiting for this QC
         self._reader: Callable[[], SlideReader | None] = lambda: view.reader
@@ -91,6 +93,7 @@ class QualityControl(QObject):
         False without a slide."""
         reader = self._reader()
         if reader is None or self._options is None:
+            self._status.showMessage("Open a slide or image first (File > Open), then check its quality", 8000)
             return False
         if self.controller.running and then is not None:  # already checking: the analysis waits for it
             self._then = then
