@@ -176,3 +176,21 @@ def test_the_plan_reuses_quality_control_already_run(monkeypatch: pytest.MonkeyP
         assert passes == [20, 20] and not partial.qc_given
         smaller = plan_input(slide, PlanOptions(tile_um=100.0), qc=done)
         assert passes[-1] == len(smaller.grid) != 20 and not smaller.qc_given
+
+
+def test_understained_tiles_through_qc_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The pale BreakHis image with 0.4x its stain, under its own name (so the same 3x3 grid).
+    rgb = _scale_od(np.asarray(Image.open(PALE).convert("RGB")), 0.4)
+    faded = tmp_path / PALE.name
+    Image.fromarray(rgb).save(faded)
+    assert main(["qc", str(faded), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tiles"]["understained"] == 9 and report["tissue_share"]["understained"] == 1.0
+    out = tmp_path / "out"
+    assert main(["predict", str(faded), "--qc", "on", "--out", str(out), "--quiet"]) == 0
+    assert "quality control left out 9 of 9 tiles (9 understained)" in capsys.readouterr().err
+    rows = [line.split(",") for line in (out / faded.stem / "tiles.csv").read_text().splitlines()[1:]]
+    assert [r[-1] for r in rows] == ["understained"] * 9 and all(r[7] == "" for r in rows)
+    features = json.loads((out / faded.stem / "tiles.geojson").read_text())["features"]
+    assert [f["properties"]["classification"]["name"] for f in features] == ["Ignore*"] * 9
+    assert {f["properties"]["metadata"]["qc_flag"] for f in features} == {"understained"}
