@@ -182,14 +182,22 @@ class SlideWorkspace(QObject):
             report_error(self._window, "Nothing to analyse",
                          BcviewerError(f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
             return False
-        regions = self.regions.in_file_frame() if inside_regions else ()
-        options = self.session.plan_options(self.settings.model_name(), regions)
-        qc = self.quality.usable()
-        if qc is None and input_kind(reader) == "whole-slide":  # as predict's --qc auto: QC first, its own job
+        if self.quality.usable() is None and input_kind(reader) == "whole-slide":  # as predict's --qc auto
             again = self.quality.controller.result is not None
             self.status.showMessage("Quality control was cancelled: checking every tile again before the analysis"
                                     if again else "Checking quality before the analysis …", 8000)
-            return self.quality.check(then=lambda: self.run(model, inside_regions))
+            return self.quality.check(then=lambda: self._analyse(reader, model, inside_regions))
+        self._analyse(reader, model, inside_regions)
+        return True
+
+    def _analyse(self, reader: SlideReader, model: str | LoadedModel | None, inside_regions: bool) -> None:
+        """Start the analysis with the finished QC, when there is one (else the core's plan checks the
+        tiles itself: QC failed, e.g. for want of a pixel size, and the analysis reports why)."""
+        if reader is not self.view.reader:  # another slide was opened meanwhile
+            return
+        regions = self.regions.in_file_frame() if inside_regions else ()
+        options = self.session.plan_options(self.settings.model_name(), regions)
+        qc = self.quality.usable()
         if qc is not None:
             options = replace(options, qc=True)  # the user's QC of a microscopy image applies too
         self.session.scores = None
@@ -197,7 +205,6 @@ class SlideWorkspace(QObject):
         self.view.update()
         self._set_exports_enabled(False)
         self.analysis.start(reader, model if model is not None else options.model, options, qc)
-        return True
 
     def cancel(self) -> None:
         """Stop the run after its batch in flight (or the quality control an analysis waits for)."""
