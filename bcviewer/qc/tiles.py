@@ -13,9 +13,8 @@ re-implemented on a tile's RGB pixels:
   the variance of the tissue's grey levels (so a pale or dark tile is not taken for a blurred one).
 
 A tile gets the first flag whose share passes its limit, in the order background, dark, pen,
-overstained, understained, blur, or "ok". The limits are
-named below with the data they were set on; they are meant to catch gross defects, not to grade
-staining.
+overstained, understained, blur, or "ok". The limits are named below with the data they were set
+on; they catch gross defects (gross over- or under-staining included), they do not grade staining.
 """
 
 from __future__ import annotations
