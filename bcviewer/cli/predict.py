@@ -133,7 +133,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "with each region's area and tissue in mm², tiles scored, mean and max p and %% of tissue "
                         "at or above the threshold (default: the whole input)")
     p.add_argument("--qc", choices=("auto", "on", "off"), default="auto",
-                   help="quality control before scoring (bcviewer qc): tiles of glass, pen ink, folds or blur are "
+                   help="quality control before scoring (bcviewer qc): tiles of glass, pen ink, folds, gross over- or "
+                        "under-staining or blur are "
                         "left out, hatched grey in the PNGs and flagged in tiles.csv and tiles.geojson; auto: on for "
                         "whole slides, off for microscopy images (default: auto)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
