@@ -259,12 +259,15 @@ class _Run:
         self.args, self.options, self.refs = args, options, refs
         self.inputs = collect_inputs(args.paths)
         out = Path(args.out).expanduser()
+        self.out, self.out_existed = out, out.exists()
         self.folders = _output_dirs(self.inputs, out)
         self.summary = out / "summary.csv"
         guard_prediction_outputs(self.inputs, self.folders, self.summary)
         self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
-        self.bar = progress_bar(total=len(self.inputs), unit="file", quiet=args.quiet, desc="predict")
+        # One input needs no count of inputs: its error, if any, stays the one line it prints.
+        self.bar = progress_bar(total=len(self.inputs), unit="file", quiet=args.quiet or len(self.inputs) == 1,
+                                desc="predict")
 
     def resume(self) -> int:
         """Fill the rows of inputs already complete in --out; return how many."""
@@ -275,6 +278,19 @@ class _Run:
         done = sum(r is not None for r in self.rows)
         self.bar.update(done)
         return done
+
+    def discard_if_empty(self) -> bool:
+        """Remove what this run created when nothing was scored (the summary of errors, empty input
+        folders, --out itself); True when --out is gone. An existing --out is left as it was."""
+        if self.out_existed or any(r is not None and r.status != "error" for r in self.rows):
+            return False
+        self.summary.unlink(missing_ok=True)
+        for folder in sorted(set(self.folders), key=lambda f: len(f.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()
+        return not self.out.exists()
 
     def fail(self, indices: list[int], exc: BaseException) -> None:
         for i in indices:
@@ -302,6 +318,10 @@ def run(args: argparse.Namespace) -> int:
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
         predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well
+    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    if len(missing) == len(args.paths):  # a mistyped path: one line, nothing created
+        raise BcviewerError(f"{missing[0]} does not exist" + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1
+                                                              else ""))
     state = _Run(args, options, refs)
     skipped = 0
     try:
@@ -318,6 +338,10 @@ def run(args: argparse.Namespace) -> int:
         state.bar.close()
     rows = state.rows
     failed = sum(r is not None and r.status == "error" for r in rows)
+    if state.discard_if_empty():  # nothing scored: each input's error line said why; no folder is left
+        if len(rows) > 1:
+            print(f"none of the {len(rows)} inputs could be scored; nothing was written", file=sys.stderr)
+        return 2
     resumed = f" ({skipped} already complete, skipped)" if args.resume else ""
     print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}; summary in {state.summary}", file=sys.stderr)
     return 2 if failed else 0
