@@ -80,11 +80,13 @@ def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "with 2 workers; dashboard: http://" in err and "2 of 3 inputs scored" in err
     rows_here, rows_there = _summary(here), _summary(there)
-    exact = ("path", "status", "label", "n_tiles", "error")  # same order, labels and the corrupt slide's error row
+    # same order, labels, verdicts and the corrupt slide's error row
+    exact = ("path", "status", "label", "n_tiles", "error", "verdict_rule", "verdict", "review", "prediction_set")
     assert [[r[k] for k in exact] for r in rows_there] == [[r[k] for k in exact] for r in rows_here]
+    assert [r["verdict_rule"] for r in rows_there] == ["top 10% mean", "mean", ""]  # each model card's rule
     for a, b in zip(rows_here[:2], rows_there[:2]):  # batches differ (one slide per task): float rounding only
-        assert float(b["p_malignant"]) == pytest.approx(float(a["p_malignant"]), abs=2e-6)
-        assert float(b["uncertainty"]) == pytest.approx(float(a["uncertainty"]), abs=2e-6)
+        for key in ("p_malignant", "uncertainty", "verdict_low", "verdict_high"):
+            assert float(b[key]) == pytest.approx(float(a[key]), abs=2e-6)
     assert [r["status"] for r in rows_there] == ["ok", "ok", "error"]
     assert "401 level-0 pixels" in rows_there[2]["error"]
     assert [r["n_tiles"] for r in rows_there[:2]] == ["9", "20"]

@@ -112,14 +112,32 @@ class SummaryRow:
     error: str = ""
     prediction_set: str = ""  # benign / malignant / review; empty: the card has no conformal calibration
     outside_training: bool | None = None  # None: the card has no outside-training density
+    # The verdict (bcviewer.inference.verdict): its rule, its words, its 95% interval over the tiles.
+    verdict_rule: str = ""
+    verdict: str = ""
+    verdict_low: float | None = None
+    verdict_high: float | None = None
+    review: bool | None = None  # None: the card has no conformal calibration, or there is no verdict
+
+    @classmethod
+    def scored(cls, path: str, scores: TileScores) -> SummaryRow:
+        """The row of a scored input: every verdict column from ``scores.slide_verdict``."""
+        v = scores.slide_verdict
+        return cls(path, "ok", v.value, v.label or "", v.uncertainty, len(scores),
+                   prediction_set=v.prediction_set or "", outside_training=v.outside, verdict_rule=v.rule,
+                   verdict=v.text, verdict_low=v.low, verdict_high=v.high, review=v.review)
 
     def cells(self) -> list[str]:
         def num(v: float | None) -> str:
             return "" if v is None or math.isnan(v) else f"{v:.6f}"  # NaN: no tile was scored
 
-        flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
+        def yes_no(v: bool | None) -> str:
+            return "" if v is None else ("yes" if v else "no")
+
         return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set, flag]
+                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set,
+                yes_no(self.outside_training), self.verdict_rule, self.verdict, num(self.verdict_low),
+                num(self.verdict_high), yes_no(self.review)]
 
 
 @dataclass
@@ -289,9 +307,7 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
                                key.plan.regions if key.plan is not None else ())
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
-    row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
-                     scores.image_uncertainty, len(scores), prediction_set=scores.image_set or "",
-                     outside_training=scores.image_outside)
+    row = SummaryRow.scored(str(key.path), scores)
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model)
 
 

@@ -122,8 +122,13 @@ def verdict_of(scores: TileScores, tiles: np.ndarray | None = None, rule: Verdic
     used = chosen & scores.done
     n = int(used.sum())
     if n < rule.min_tiles:
-        reason = "no tissue tile scored" if n == 0 else f"{n} tissue tile(s) scored, {rule.min_tiles} needed"
-        if n == 0 and bool((chosen & scores.qc_skipped()).any()):
+        if n:
+            reason = f"{n} tissue tile(s) scored, {rule.min_tiles} needed"
+        elif not chosen.any():
+            reason = "not enough tissue (no tissue tile inside)"
+        elif bool((chosen & ~scores.qc_skipped()).any()):
+            reason = "no tile scored yet"
+        else:
             reason = "not enough tissue (quality control left out every tile)"
         return Verdict(rule.title, None, math.nan, scores.threshold, math.nan, math.nan, None, None, n, reason)
     p = np.asarray(scores.p_malignant[used], dtype=np.float64)
