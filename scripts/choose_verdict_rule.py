@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,12 +131,12 @@ def choose(dev: dict[str, dict[str, Any]]) -> tuple[VerdictRule, str]:
         best = max(CANDIDATES[1:], key=lambda r: dev[rule_key(r)]["balanced_accuracy"])
         d = dev[rule_key(best)]
         return DEFAULT_RULE, (f"no candidate beat the mean on the development patients beyond chance: the best, "
-                              f"{best.title}, changed balanced accuracy by {d['gain_over_mean']:+.3f} (paired 95% CI "
+                              f"{best.base_title}, changed balanced accuracy by {d['gain_over_mean']:+.3f} (paired 95% CI "
                               f"{d['gain_over_mean_95ci'][0]:+.3f} to {d['gain_over_mean_95ci'][1]:+.3f}); the mean "
                               f"({mean['balanced_accuracy']:.3f}) stays")
     gain, rule = max(better, key=lambda t: t[0])
     d = dev[rule_key(rule)]
-    return rule, (f"{rule.title} raised balanced accuracy on the development patients from {mean['balanced_accuracy']:.3f} "
+    return rule, (f"{rule.base_title} raised balanced accuracy on the development patients from {mean['balanced_accuracy']:.3f} "
                   f"(mean) to {d['balanced_accuracy']:.3f}, a paired gain of {gain:+.3f} (95% CI "
                   f"{d['gain_over_mean_95ci'][0]:+.3f} to {d['gain_over_mean_95ci'][1]:+.3f}, bootstrap over patients); "
                   f"AUC {d['roc_auc']:.3f} against {mean['roc_auc']:.3f}")
@@ -173,20 +174,21 @@ def main() -> int:
     people = [x.patient for x in val]
     draws = patient_resamples(people, y)
     base = values_of(DEFAULT_RULE, tiles)
-    dev = {rule_key(r): {"title": r.title, **measure(y, values_of(r, tiles), draws, None if r == DEFAULT_RULE else base)}
+    dev = {rule_key(r): {"title": r.base_title, **measure(y, values_of(r, tiles), draws, None if r == DEFAULT_RULE else base)}
            for r in CANDIDATES}
     for key, row in dev.items():
         print(f"dev {key:28s} " + json.dumps({k: v for k, v in row.items() if k != "title"}))
     rule, why = choose(dev)
-    print(f"chosen: {rule.title}: {why}")
+    print(f"chosen: {rule.base_title}: {why}")
     print(f"scored {len(val)} development images ({sum(len(p) for p, _ in tiles)} tiles) in {dev_seconds:.1f} s")
     fields: dict[str, Any] = {}
     conformal = dict(model.card.get("conformal") or {})
-    if rule != DEFAULT_RULE:  # the sets must read the value the verdict reads
+    rule = replace(rule, validated=True)
+    if rule.name != "mean":  # the sets must read the value the verdict reads
         conformal["image"] = calibrate_sets(y, values_of(rule, tiles), 0.9, "image")
         fields["conformal"] = conformal
         fields["uncertainty"] = {"level": "image", "rule": f"calibrated margin 1 - |2v - 1| of the verdict rule's value "
-                                                          f"v ({rule.title}); 'review' when the conformal prediction "
+                                                          f"v ({rule.base_title}); 'review' when the conformal prediction "
                                                           "set of v is not one label"}
 
     _, test = labelled_inputs(folder, "breakhis", patients=patients["test"])  # read once, after the choice
@@ -196,12 +198,12 @@ def main() -> int:
     y_test = np.array([x.label for x in test])
     test_draws = patient_resamples([x.patient for x in test], y_test, seed=1)
     test_base = values_of(DEFAULT_RULE, test_tiles)
-    chosen_test = measure(y_test, values_of(rule, test_tiles), test_draws, None if rule == DEFAULT_RULE else test_base)
+    chosen_test = measure(y_test, values_of(rule, test_tiles), test_draws, None if rule.name == "mean" else test_base)
     if "image" in conformal:
         chosen_test.update(set_measures(ConformalSets.from_card(conformal["image"]), y_test, values_of(rule, test_tiles)))
-    print("test", rule.title, json.dumps(chosen_test))
+    print("test", rule.base_title, json.dumps(chosen_test))
     fields["verdict"] = {
-        "rule": rule.name, "parameters": rule.parameters(), "title": rule.title, "validated": True, "why": why,
+        "rule": rule.name, "parameters": rule.parameters(), "title": rule.base_title, "validated": True, "why": why,
         "threshold": THRESHOLD, "script": "scripts/choose_verdict_rule.py",
         "choice_rule": "the mean stays unless a candidate's paired patient-bootstrap 95% CI of the balanced-accuracy "
                        "gain over it lies above zero; then the largest gain",
@@ -209,15 +211,47 @@ def main() -> int:
                         "bootstrap": f"{BOOTSTRAP} resamples of patients, stratified by patient label",
                         "candidates": dev, "scoring_seconds": round(dev_seconds, 1)},
         "test": {"patients": len({x.patient for x in test}), "images": len(test), "chosen": chosen_test,
-                 "mean_for_reference": measure(y_test, test_base, test_draws) if rule != DEFAULT_RULE else None,
+                 "mean_for_reference": measure(y_test, test_base, test_draws) if rule.name != "mean" else None,
                  "scoring_seconds": round(test_seconds, 1)},
         "uncertainty": "interval: 95% bootstrap over the set's scored tiles (500 resamples); review: the image-level "
                        "conformal set of the rule's value" + (" (refitted on the development values of this rule)"
-                                                             if rule != DEFAULT_RULE else ""),
+                                                             if rule.name != "mean" else ""),
     }
     if not args.dry_run:
         update_card(directory, fields)
+        if rule.name != "mean":
+            remeasure_trust(directory, args.data, folder)
     return 0
+
+
+def remeasure_trust(directory: Path, data: Path, folder: Path) -> None:
+    """``metrics.trust`` again, as ``scripts/calibrate_trust.py`` measures it (``evaluate``'s core),
+    now that the image value is the chosen rule's and the sets are refitted on it."""
+    from bcviewer.batch.evaluation import evaluate_inputs
+
+    model = load_model(directory)
+    predictor = Predictor(model, runtime="onnx")
+    patients = model.card["training"]["patients"]
+    metrics = model.card["metrics"]
+    parts = {"test": labelled_inputs(folder, "breakhis", patients=patients["test"])[1]}
+    if "unseen_other_magnifications" in metrics.get("trust", {}):
+        seen = {p for part in patients.values() for p in part}
+        groups = {p.rstrip("ABCDEFGH") for p in seen}
+        _, multimag = labelled_inputs(data / "breakhis_multimag", "breakhis")
+        parts["unseen_other_magnifications"] = [x for x in multimag if x.patient not in seen
+                                                and x.patient.rstrip("ABCDEFGH") not in groups]
+    for name, inputs in parts.items():
+        report = evaluate_inputs(predictor, inputs, OPTIONS)
+        image = {k: report["image"][k] for k in ("accuracy", "roc_auc", "sensitivity", "specificity", "ece")
+                 if k in report["image"]}
+        image["balanced_accuracy"] = (image["sensitivity"] + image["specificity"]) / 2
+        metrics["trust"][name] = {"n_images": report["n_images"], "n_patients": len(report["patients"]),
+                                  "n_people": len({p.rstrip("ABCDEFGH") for p in report["patients"]}),
+                                  "image": image, "image_aggregation": report["image_aggregation"],
+                                  **report["trust"]}
+        print(f"metrics.trust.{name}:", json.dumps({k: v for k, v in metrics["trust"][name].items()
+                                                   if k != "risk_coverage"}))
+    update_card(directory, {"metrics": metrics})
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
                              "verdict_high", "review"]
     # the tiny model's card has no conformal calibration and no density: nothing is claimed
     assert all(r["prediction_set"] == "" and r["outside_training"] == "" and r["review"] == "" for r in rows)
-    assert all(r["verdict_rule"] == "mean" and r["verdict"] == r["label"] for r in rows)  # no rule in its card
+    assert all(r["verdict_rule"] == "mean (not validated)" and r["verdict"] == r["label"] for r in rows)  # no rule in its card
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.

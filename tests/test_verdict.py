@@ -51,7 +51,9 @@ def test_top_k_grows_with_the_number_of_tiles() -> None:
 def test_a_card_names_its_rule_and_one_without_gets_the_mean() -> None:
     entry = {"rule": "top_k_mean", "parameters": {"top_share": 0.1, "min_tiles": 1}}
     assert Trust.from_card({"verdict": entry}).rule == VerdictRule("top_k_mean", top_share=0.1)
-    assert Trust.from_card({}).rule == VerdictRule("mean")
+    assert Trust.from_card({"verdict": {**entry, "validated": True}}).rule.title == "top 10% mean"
+    # A rule no patient tested says so wherever the verdict is shown.
+    assert Trust.from_card({}).rule == VerdictRule("mean") and Trust.from_card({}).rule.title == "mean (not validated)"
     with pytest.raises(ValueError, match="unknown verdict rule 'max'"):
         VerdictRule.from_card({"rule": "max"})
 
@@ -66,7 +68,7 @@ def test_the_verdict_of_a_tile_set_and_its_interval() -> None:
     scores = TileScores(_grid(5), p, np.zeros(5), np.zeros((5, 0)), np.zeros((5, 0, 2)), ~np.isnan(p), trust=trust)
     slide = scores.slide_verdict
     # 4 scored tiles, k = ceil(0.25 * 4) = 1: the highest p.
-    assert (slide.rule, slide.value, slide.label, slide.tiles_used) == ("top 25% mean", 0.9, "malignant", 4)
+    assert (slide.rule, slide.value, slide.label, slide.tiles_used) == ("top 25% mean (not validated)", 0.9, "malignant", 4)
     assert slide.prediction_set == "malignant" and slide.review is False and slide.outside is None
     assert 0.4 <= slide.low <= slide.value <= slide.high <= 0.9 and slide.text == "malignant"
     assert scores.image_p_malignant == 0.9 and scores.verdict == "malignant"
@@ -74,7 +76,7 @@ def test_the_verdict_of_a_tile_set_and_its_interval() -> None:
     assert (region.value, region.label, region.tiles_used) == (0.4, "benign", 2)
     assert math.isnan(verdict_of(scores, np.array([2])).low)  # one tile: no interval
     cells = dict(zip(VERDICT_FIELDS, region.cells()))
-    assert cells == {"verdict_rule": "top 25% mean", "verdict": "benign", "verdict_value": "0.400000",
+    assert cells == {"verdict_rule": "top 25% mean (not validated)", "verdict": "benign", "verdict_value": "0.400000",
                      "verdict_low": "0.200000", "verdict_high": "0.400000", "prediction_set": "benign",
                      "review": "no", "outside_training": ""}
 
@@ -119,7 +121,7 @@ def test_regions_csv_says_no_verdict_for_a_glass_region_of_the_real_slide(tmp_pa
     assert rows[0]["verdict"] == "no verdict: not enough tissue (quality control left out every tile)"
     assert rows[0]["verdict_value"] == "" and rows[0]["tiles_scored"] == "0"
     scored = scores.p_malignant[tiles_inside(plan.grid, bottom.shape) & scores.done]
-    assert rows[1]["verdict_rule"] == "mean" and float(rows[1]["verdict_value"]) == pytest.approx(scored.mean(), abs=1e-6)
+    assert rows[1]["verdict_rule"] == "mean (not validated)" and float(rows[1]["verdict_value"]) == pytest.approx(scored.mean(), abs=1e-6)
     assert rows[1]["verdict"].split(",")[0] in ("benign", "malignant", "review (leaning benign)",
                                                 "review (leaning malignant)")
 
@@ -156,7 +158,7 @@ def test_summary_and_regions_csv_carry_the_verdict_of_the_shipped_cards(tmp_path
     with open(tmp_path / "roi" / "cmu_small_region" / "tiles.csv", newline="") as fh:
         p = [float(t["p_malignant"]) for t in csv.DictReader(fh)]
     assert list(region)[-len(VERDICT_FIELDS):] == list(VERDICT_FIELDS)
-    assert region["verdict_rule"] == "mean" and float(region["verdict_value"]) == pytest.approx(np.mean(p), abs=1e-6)
+    assert region["verdict_rule"] == "mean (not validated)" and float(region["verdict_value"]) == pytest.approx(np.mean(p), abs=1e-6)
     with open(tmp_path / "roi" / "summary.csv", newline="") as fh:
         (slide_row,) = list(csv.DictReader(fh))
     # Every tile of the run lies in the one region: the slide's verdict and the region's are the same.

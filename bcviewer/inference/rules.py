@@ -38,6 +38,7 @@ class VerdictRule:
     top_share: float = 0.25  # top_k_mean: the share of the tiles averaged
     share_cut: float = 0.5  # tissue_share: the share of tissue that makes the set malignant
     min_tiles: int = 1  # fewer scored tiles than this: no verdict
+    validated: bool = False  # chosen and tested on held-out patients (the card's verdict.validated)
 
     def __post_init__(self) -> None:
         if self.name not in RULE_NAMES:
@@ -53,7 +54,8 @@ class VerdictRule:
         if not entry:
             return DEFAULT_RULE
         return cls(str(entry["rule"]), **{k: v for k, v in (entry.get("parameters") or {}).items()
-                                          if k in ("top_share", "share_cut", "min_tiles")})
+                                          if k in ("top_share", "share_cut", "min_tiles")},
+                   validated=bool(entry.get("validated", False)))
 
     def parameters(self) -> dict[str, Any]:
         """The parameters this rule reads, as JSON values (for the card)."""
@@ -61,13 +63,19 @@ class VerdictRule:
         return {**own.get(self.name, {}), "min_tiles": self.min_tiles}
 
     @property
-    def title(self) -> str:
+    def base_title(self) -> str:
         """A short name for people: "mean", "top 25% mean", "tissue share >= 50%"."""
         if self.name == "top_k_mean":
             return f"top {self.top_share:.0%} mean"
         if self.name == "tissue_share":
             return f"tissue share >= {self.share_cut:.0%}"
         return "mean"
+
+    @property
+    def title(self) -> str:
+        """:attr:`base_title`, with " (not validated)" unless the card's patients validated the rule:
+        said wherever the verdict is, so an untested rule is never taken for a tested one."""
+        return self.base_title + ("" if self.validated else " (not validated)")
 
     def k_of(self, n: int) -> int:
         """How many tiles ``top_k_mean`` averages out of ``n``."""
@@ -128,4 +136,5 @@ def share_to_value(share: float, cut: float, threshold: float) -> float:
 
 
 DEFAULT_RULE = VerdictRule("mean")
-"""The rule of a card that names none: the mean tile p, bcviewer's image aggregate before issue 21."""
+"""The rule of a card that names none: the mean tile p, bcviewer's image aggregate before issue 21
+(not validated as a verdict rule for that model)."""
