@@ -39,14 +39,14 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.batch.evaluation import LabelledInput, labelled_inputs  # noqa: E402
-from bcviewer.batch.work import PredictOptions, scored_inputs  # noqa: E402
-from bcviewer.inference import Predictor  # noqa: E402
-from bcviewer.inference.rules import DEFAULT_RULE, VerdictRule  # noqa: E402
-from bcviewer.inference.trust import NEEDS_REVIEW, ConformalSets, calibrate_sets  # noqa: E402
-from bcviewer.inference.verdict import tile_weights  # noqa: E402
-from bcviewer.nets import load_model, resolve_model_dir  # noqa: E402
-from bcviewer.nets.store import update_card  # noqa: E402
+from bcviewer.batch.evaluation import LabelledInput, labelled_inputs
+from bcviewer.batch.work import PredictOptions, scored_inputs
+from bcviewer.inference import Predictor
+from bcviewer.inference.rules import DEFAULT_RULE, VerdictRule
+from bcviewer.inference.trust import NEEDS_REVIEW, ConformalSets, calibrate_sets
+from bcviewer.inference.verdict import tile_weights
+from bcviewer.nets import load_model, resolve_model_dir
+from bcviewer.nets.store import update_card
 
 CANDIDATES = (DEFAULT_RULE, VerdictRule("top_k_mean", top_share=0.1), VerdictRule("top_k_mean", top_share=0.25),
               VerdictRule("top_k_mean", top_share=0.5), VerdictRule("tissue_share", share_cut=0.5),
@@ -98,7 +98,7 @@ def ci(values: list[float]) -> list[float]:
 def measure(y: np.ndarray, v: np.ndarray, draws: list[np.ndarray], base: np.ndarray | None = None) -> dict[str, Any]:
     """Balanced accuracy, AUC, sensitivity, specificity with patient-bootstrap 95% intervals; with
     ``base`` also the paired gain in balanced accuracy over it."""
-    out: dict[str, Any] = {"n_images": int(len(y)), "balanced_accuracy": round(balanced_accuracy(y, v), 4),
+    out: dict[str, Any] = {"n_images": len(y), "balanced_accuracy": round(balanced_accuracy(y, v), 4),
                            "balanced_accuracy_95ci": ci([balanced_accuracy(y[d], v[d]) for d in draws]),
                            "roc_auc": round(float(roc_auc_score(y, v)), 4),
                            "roc_auc_95ci": ci([roc_auc_score(y[d], v[d]) for d in draws]),

@@ -23,8 +23,8 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
-from bcviewer.gui.main_window import MainWindow  # noqa: E402
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
+from bcviewer.gui.main_window import MainWindow
 
 
 def wait(app: QApplication, until: object, timeout_s: float = 120) -> None:

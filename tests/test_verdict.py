@@ -4,8 +4,8 @@ tissue, and the verdict columns of summary.csv and regions.csv on the real fixtu
 from __future__ import annotations
 
 import csv
-import math
 import json
+import math
 from pathlib import Path
 
 import numpy as np

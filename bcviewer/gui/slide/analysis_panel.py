@@ -322,8 +322,8 @@ def trust_line(scores: TileScores) -> str:
 
 def trust_explanation(scores: TileScores) -> str:
     """Tooltip of the verdict: what each trust signal means."""
-    lines = [f"The verdict is the model card's rule ({scores.slide_verdict.rule}) over the scored tiles; its interval "
-             "is a bootstrap over those tiles: how much the verdict rests on which tiles were scored.",
+    lines = [(f"The verdict is the model card's rule ({scores.slide_verdict.rule}) over the scored tiles; its "
+              "interval is a bootstrap over those tiles: how much the verdict rests on which tiles were scored."),
              "Uncertainty is the calibrated margin 1 - |2p - 1|: 0 when the model is sure, 1 at p = 0.5."]
     sets = scores.trust.image_sets
     if sets is not None:
