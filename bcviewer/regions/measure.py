@@ -17,12 +17,12 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from bcviewer.inference.verdict import VERDICT_FIELDS, Verdict, verdict_of
 from bcviewer.regions.shapes import Region
 from bcviewer.tiling import TileGrid, TissueMask
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the viewer imports regions before its window shows; inference loads with the first run
     from bcviewer.inference.scores import TileScores
+    from bcviewer.inference.verdict import Verdict
 
 UM2_PER_MM2 = 1e6
 
@@ -78,6 +78,8 @@ def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: 
     """Measure ``region`` (slide frame) on ``scores``. ``mpp`` is the level-0 µm per pixel in use
     (None: the areas are left out); ``tissue`` the grid's tissue mask (None: the region is all
     tissue, as a microscopy image is). ``threshold`` defaults to the scores' own."""
+    from bcviewer.inference.verdict import verdict_of
+
     cut = scores.threshold if threshold is None else threshold
     within = tiles_inside(scores.grid, region.shape)
     inside = within & scores.done
@@ -100,6 +102,8 @@ def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: 
 
 def stats_csv_text(stats: Sequence[RegionStats]) -> str:
     """The regions' measurements as CSV (empty cells where a value is unknown)."""
+    from bcviewer.inference.verdict import VERDICT_FIELDS
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     measured = [f.name for f in fields(RegionStats) if f.name != "verdict"]

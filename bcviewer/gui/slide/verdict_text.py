@@ -4,7 +4,10 @@ as summary.csv and regions.csv (``Verdict.text``)."""
 
 from __future__ import annotations
 
-from bcviewer.inference.verdict import INTERVAL, Verdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the window shows before bcviewer.inference is imported
+    from bcviewer.inference.verdict import Verdict
 
 MALIGNANT_COLOR = "#c62828"
 BENIGN_COLOR = "#2e7d32"
@@ -29,6 +32,8 @@ def verdict_html(verdict: Verdict) -> str:
 
 def verdict_detail(verdict: Verdict) -> str:
     """How the verdict was reached: the rule, its value and interval, the tiles; or why there is none."""
+    from bcviewer.inference.verdict import INTERVAL
+
     if verdict.label is None:
         return f"No verdict: {verdict.reason}."
     interval = ("one tile: no interval" if verdict.tiles_used < 2 else
