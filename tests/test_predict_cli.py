@@ -54,9 +54,11 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert code == 0
     rows = _summary(out)
     assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error",
-                             "prediction_set", "outside_training"]
+                             "prediction_set", "outside_training", "verdict_rule", "verdict", "verdict_low",
+                             "verdict_high", "review"]
     # the tiny model's card has no conformal calibration and no density: nothing is claimed
-    assert all(r["prediction_set"] == "" and r["outside_training"] == "" for r in rows)
+    assert all(r["prediction_set"] == "" and r["outside_training"] == "" and r["review"] == "" for r in rows)
+    assert all(r["verdict_rule"] == "mean (not validated)" and r["verdict"] == r["label"] for r in rows)  # no rule in its card
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.

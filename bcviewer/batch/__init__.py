@@ -2,6 +2,7 @@
 and (in :mod:`bcviewer.batch.cluster`, imported only on demand) Dask distributed execution."""
 
 from bcviewer.batch.manifest import MANIFEST_NAME, completed_row, read_manifest, write_outcome
+from bcviewer.batch.summary import SummaryRow
 from bcviewer.batch.work import (
     DEFAULT_RETRIES,
     FORMATS,
@@ -11,7 +12,6 @@ from bcviewer.batch.work import (
     PredictOptions,
     PredictorCache,
     SlideOutcome,
-    SummaryRow,
     error_outcome,
     load_predictor,
     model_ref,

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bcviewer.batch.work import PredictOptions, SlideOutcome, SummaryRow, one_line
+from bcviewer.batch.summary import SummaryRow
+from bcviewer.batch.work import PredictOptions, SlideOutcome, one_line
 from bcviewer.checksums import sha256_of
 from bcviewer.export import atomic_write_bytes, atomic_write_text
 

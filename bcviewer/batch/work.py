@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import socket
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bcviewer.batch.summary import SummaryRow
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, render_export, tissue_for
@@ -116,29 +116,6 @@ class PredictOptions:
 
     def output_names(self) -> list[str]:
         return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
-
-
-@dataclass
-class SummaryRow:
-    """One line of summary.csv."""
-
-    path: str
-    status: str = "ok"
-    p_malignant: float | None = None
-    label: str = ""
-    uncertainty: float | None = None
-    n_tiles: int | None = None
-    error: str = ""
-    prediction_set: str = ""  # benign / malignant / review; empty: the card has no conformal calibration
-    outside_training: bool | None = None  # None: the card has no outside-training density
-
-    def cells(self) -> list[str]:
-        def num(v: float | None) -> str:
-            return "" if v is None or math.isnan(v) else f"{v:.6f}"  # NaN: no tile was scored
-
-        flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
-        return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set, flag]
 
 
 @dataclass
@@ -312,9 +289,7 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
                                key.plan.mpp if key.plan is not None else None)
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
-    row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
-                     scores.image_uncertainty, len(scores), prediction_set=scores.image_set or "",
-                     outside_training=scores.image_outside)
+    row = SummaryRow.scored(str(key.path), scores)
     applied = key.plan.mpp if key.plan is not None and key.plan.mpp_source == "user" else None
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied)
 

@@ -3,7 +3,8 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error,prediction_set,outside_training`` (appended after every input, so an interrupted run
+  error,prediction_set,outside_training,verdict_rule,verdict,verdict_low,verdict_high,review``
+  (the verdict: :mod:`bcviewer.inference.verdict`; appended after every input, so an interrupted run
   keeps what was done, and replaced atomically by the complete table in input order at the
   end); each failed input also gets one line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
@@ -16,7 +17,8 @@ Outputs, under ``--out`` (default ``bcviewer-predictions``):
 Each input is opened once; its model (unless ``--model`` names one), grid, notes and quality
 control are decided then by :func:`bcviewer.inference.plan.plan_input`.
 
-p_malignant and uncertainty are the image-level values (see :mod:`bcviewer.inference.scores`).
+p_malignant and uncertainty are the verdict rule's value and its margin (see
+:mod:`bcviewer.inference.scores`); verdict_low and verdict_high its 95% interval over the tiles.
 A file that fails gets ``status=error`` and a one-line reason; the others still run, and the exit
 code is 2 when any input failed (130 after Ctrl+C).
 
@@ -73,7 +75,7 @@ if TYPE_CHECKING:
     from bcviewer.inference import Predictor
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "prediction_set",
-                  "outside_training")
+                  "outside_training", "verdict_rule", "verdict", "verdict_low", "verdict_high", "review")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
                             ".scn", ".bif", ".dcm", ".svslide"})
 

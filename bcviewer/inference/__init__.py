@@ -55,7 +55,9 @@ if TYPE_CHECKING:
         TileScores,
         label_of,
     )
+    from bcviewer.inference.rules import DEFAULT_RULE, VerdictRule
     from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
+    from bcviewer.inference.verdict import VERDICT_FIELDS, Verdict, verdict_of
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device"),
@@ -69,7 +71,9 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
                                  "level0_mpp", "mpp_for_objective", "scale_warnings", "trained_on"),
     "bcviewer.inference.scores": ("BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS",
                                   "ScoreBatch", "TileScores", "label_of"),
+    "bcviewer.inference.rules": ("DEFAULT_RULE", "VerdictRule"),
     "bcviewer.inference.trust": ("NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty"),
+    "bcviewer.inference.verdict": ("VERDICT_FIELDS", "Verdict", "verdict_of"),
 }
 
 __all__ = [
@@ -82,7 +86,7 @@ __all__ = [
     "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS", "ScoreBatch", "TileScores",
-    "label_of",
+    "label_of", "DEFAULT_RULE", "VerdictRule", "VERDICT_FIELDS", "Verdict", "verdict_of",
 ]
 
 __getattr__, __dir__ = lazy_attributes(globals(), __name__, _SUBMODULES, __all__)
