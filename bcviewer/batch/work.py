@@ -130,6 +130,7 @@ class SlideOutcome:
     scored_by: str = field(default_factory=worker_id)
     model: ModelRef | None = None  # the model that scored it (None: it failed before one was chosen)
     applied_mpp: float | None = None  # the user's pixel size, when this input needed and got it
+    model_reason: str = ""  # why that model was chosen ("the default for microscopy images", ...)
 
     @property
     def ok(self) -> bool:
@@ -291,7 +292,9 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow.scored(str(key.path), scores)
     applied = key.plan.mpp if key.plan is not None and key.plan.mpp_source == "user" else None
-    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied)
+    reason = key.plan.model.reason if key.plan is not None else ""
+    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied,
+                        model_reason=reason)
 
 
 def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[SlideJob]]]:

@@ -254,6 +254,33 @@ def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> Pre
     return PredictOptions(**values)
 
 
+def result_line(name: str, row: SummaryRow, outcome: SlideOutcome) -> str:
+    """One input's result on the console: verdict, the rule's value and interval, uncertainty, and
+    the model with why it was chosen (summary.csv stays the contract; this is for people)."""
+    def num(v: float | None) -> str:
+        return "–" if v is None or v != v else f"{v:.3f}"  # NaN: nothing scored
+
+    interval = (f" (95% interval {num(row.verdict_low)}–{num(row.verdict_high)})"
+                if row.verdict_low is not None and row.verdict_high is not None else "")
+    model = outcome.model.name if outcome.model is not None else "?"
+    why = f" ({outcome.model_reason})" if outcome.model_reason else ""
+    return (f"{name}: {row.verdict or row.label or 'no verdict'} · {row.verdict_rule or 'p'} {num(row.p_malignant)}"
+            f"{interval} · uncertainty {num(row.uncertainty)} · {row.n_tiles} tiles · model {model}{why}")
+
+
+def verdict_counts(rows: list[SummaryRow | None]) -> str:
+    """': 2 malignant, 1 benign (1 for review)' over the scored rows; '' when none was scored."""
+    scored = [r for r in rows if r is not None and r.status == "ok"]
+    if not scored:
+        return ""
+    labels = {label: sum(r.label == label for r in scored) for label in ("malignant", "benign")}
+    text = ", ".join(f"{n} {label}" for label, n in labels.items() if n)
+    unlabelled = len(scored) - sum(labels.values())
+    text += f"{', ' if text else ''}{unlabelled} without a verdict" if unlabelled else ""
+    review = sum(bool(r.review) for r in scored)
+    return f": {text}" + (f" ({review} for review)" if review else "")
+
+
 class _Run:
     """One predict run's state: inputs, their output folders and summary rows, and the progress bar."""
 
@@ -308,6 +335,9 @@ class _Run:
             tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
         self.rows[i] = write_outcome(self.folders[i], outcome, self.options)
         self.summary_file.sync(self.rows)
+        row = self.rows[i]
+        if not self.args.quiet and row is not None and row.status == "ok":
+            self.bar.write(result_line(self.inputs[i].name, row, outcome), file=sys.stdout)
         self.bar.update(1)
 
 
@@ -345,7 +375,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"none of the {len(rows)} inputs could be scored; nothing was written", file=sys.stderr)
         return 2
     resumed = f" ({skipped} already complete, skipped)" if args.resume else ""
-    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}; summary in {state.summary}", file=sys.stderr)
+    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}{verdict_counts(rows)}; summary in "
+          f"{state.summary}", file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -356,7 +387,8 @@ def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
         ref = state.refs.get(source)
         return predictors.get(ref, state.options), ref
 
-    tiles = progress_bar(unit="tile", quiet=state.args.quiet, leave=False, position=1, desc="tiles")
+    tiles = progress_bar(unit="tile", quiet=state.args.quiet, line_at_close=False, leave=False, position=1,
+                         desc="tiles")
     try:
         outcomes = score_slides(predictor_for, [(i, state.inputs[i]) for i in todo], state.options, tiles.update,
                                 model=state.args.model or "")
