@@ -54,7 +54,12 @@ from bcviewer.batch import (
 )
 from bcviewer.batch.pixel_sizes import read_mpp_table
 from bcviewer.cli.checks import positive_float
-from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
+from bcviewer.cli.outputs import (
+    SummaryFile,
+    guard_prediction_outputs,
+    result_line,
+    verdict_counts,
+)
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
@@ -252,33 +257,6 @@ def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> Pre
                   mpp_table=read_mpp_table(args.mpp_table) if getattr(args, "mpp_table", None) else (),
                   qc={"on": True, "off": False}.get(getattr(args, "qc", "auto")))
     return PredictOptions(**values)
-
-
-def result_line(name: str, row: SummaryRow, outcome: SlideOutcome) -> str:
-    """One input's result on the console: verdict, the rule's value and interval, uncertainty, and
-    the model with why it was chosen (summary.csv stays the contract; this is for people)."""
-    def num(v: float | None) -> str:
-        return "–" if v is None or v != v else f"{v:.3f}"  # NaN: nothing scored
-
-    interval = (f" (95% interval {num(row.verdict_low)}–{num(row.verdict_high)})"
-                if row.verdict_low is not None and row.verdict_high is not None else "")
-    model = outcome.model.name if outcome.model is not None else "?"
-    why = f" ({outcome.model_reason})" if outcome.model_reason else ""
-    return (f"{name}: {row.verdict or row.label or 'no verdict'} · {row.verdict_rule or 'p'} {num(row.p_malignant)}"
-            f"{interval} · uncertainty {num(row.uncertainty)} · {row.n_tiles} tiles · model {model}{why}")
-
-
-def verdict_counts(rows: list[SummaryRow | None]) -> str:
-    """': 2 malignant, 1 benign (1 for review)' over the scored rows; '' when none was scored."""
-    scored = [r for r in rows if r is not None and r.status == "ok"]
-    if not scored:
-        return ""
-    labels = {label: sum(r.label == label for r in scored) for label in ("malignant", "benign")}
-    text = ", ".join(f"{n} {label}" for label, n in labels.items() if n)
-    unlabelled = len(scored) - sum(labels.values())
-    text += f"{', ' if text else ''}{unlabelled} without a verdict" if unlabelled else ""
-    review = sum(bool(r.review) for r in scored)
-    return f": {text}" + (f" ({review} for review)" if review else "")
 
 
 class _Run:
