@@ -117,7 +117,7 @@ def _python_threads() -> set[threading.Thread]:
 def assert_threads_finished(window: MainWindow, before: set[threading.Thread]) -> None:
     assert window.shutdown(30_000), "a worker thread did not finish within 30 s"
     pools = [window.jobs._pool, window.slide.jobs._pool, window.slide.analysis._pool, window.slide.view.loader._pool,
-             window.slide.regions.saver._pool]
+             window.slide.regions.saver._pool, window.slide.quality.controller._pool]
     pools.append(window.slide.compare.pane.view.loader._pool)  # the side-by-side view's tile readers
     tabs = window.workspaces
     if tabs.expression_tab is not None:

@@ -206,3 +206,26 @@ def test_a_crash_while_updating_the_card_leaves_the_old_card(tiny_model: Path, t
     cache = {"weights.onnx", "weights.onnx.json"}  # the ONNX Runtime cache written when the model is used
     assert sorted(p.name for p in folder.iterdir() if p.name not in cache) == ["card.json", "weights.safetensors"]
     load_model(folder)
+
+
+def test_a_refused_input_is_one_line_and_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", "nosuch.png"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["bcviewer predict: nosuch.png does not exist"]
+    assert main(["predict", "nosuch.png", "typo.svs"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["bcviewer predict: nosuch.png does not exist (nor do 1 more)"]
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    assert main(["predict", str(empty)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bcviewer predict: {empty}: ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png"]  # no bcviewer-predictions folder
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(["predict", str(empty), "nosuch.png"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "none of the 2 inputs could be scored; nothing was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "kept"]
+    assert main(["predict", str(empty), "nosuch.png", "--out", str(kept)]) == 2  # an --out that existed: the table
+    assert capsys.readouterr().err.splitlines()[-1] == f"0 of 2 inputs scored; summary in {kept / 'summary.csv'}"
+    assert [p.name for p in kept.iterdir()] == ["summary.csv"]

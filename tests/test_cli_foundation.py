@@ -45,7 +45,7 @@ def test_tiles_default_is_3x3_table(test_data: Path, capsys: pytest.CaptureFixtu
 
 def test_tiles_csv_and_json(test_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "tiles.csv"
-    assert main(["tiles", str(test_data / SVS), "--tile-um", "200", "--mpp", "4", "--min-tissue", "0.5", "--csv", str(out)]) == 0
+    assert main(["tiles", str(test_data / SVS), "--tile-um", "200", "--target-mpp", "4", "--min-tissue", "0.5", "--csv", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["x", "y", "w", "h", "level", "row", "col", "tissue"]
     assert all(float(r["tissue"]) >= 0.5 for r in rows) and all(r["w"] == "401" for r in rows)
@@ -154,3 +154,16 @@ def test_info_says_which_magnification_is_used_and_where_it_came_from(
     assert "objective:   20x (from the file)" in lines and "kind:        whole slide (aperio format)" in lines
     assert ("magnification: 20X (from the file): whole slides are analysed by their pixel size (µm/px), "
             "not by their objective") in lines
+
+
+def test_tiles_takes_the_slide_pixel_size_with_mpp_and_the_output_resolution_with_target_mpp(
+        test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = str(test_data / PNG)  # 700 x 460, records no pixel size
+    assert main(["tiles", png, "--tile-um", "100"]) == 2
+    assert "--mpp" in capsys.readouterr().err
+    assert main(["tiles", png, "--tile-um", "100", "--mpp", "0.5", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {(t["w"], t["h"]) for t in payload["tiles"]} == {(200, 200)}  # 100 µm at 0.5 µm/px
+    assert (payload["rows"], payload["cols"]) == (3, 4)
+    assert main(["tiles", png, "--tile-um", "100", "--mpp", "0.5", "--target-mpp", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["out_size"] == [100, 100]  # 100 µm at 1 µm/px

@@ -141,3 +141,12 @@ def test_shipped_er_model_reproduces_its_external_auc(shared_data: Path, tmp_pat
     assert len(table.samples) == 122
     assert auc == pytest.approx(card["external"]["metrics_by_scaling"]["cohort"][model.architecture]["auc"], abs=1e-5)
     assert auc > 0.85
+
+
+def test_models_say_which_model_is_the_default(capsys: pytest.CaptureFixture) -> None:
+    assert main(["genes", "models"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["er-status"].split(maxsplit=1)[1] == ("task: runs er-status/ensemble; the default of 'genes "
+                                                       "predict'")
+    assert lines["metastasis"].split(maxsplit=1)[1] == "task: runs metastasis/deepcme"  # its index.json says so
+    assert lines["er-status/gexpnet"] == "er-status/gexpnet"

@@ -134,5 +134,6 @@ def test_golden_outputs_cover_every_file() -> None:
     for runtime in RUNTIMES:
         assert set(golden["predict"][runtime]) == expected_predict
         assert set(golden["viewer"][runtime]) == expected_predict - {"summary.csv"}
-    # The two runtimes score the same tiles with numerically different, equally valid arithmetic.
-    assert golden["predict"]["torch"]["summary.csv"] == golden["predict"]["onnx"]["summary.csv"]
+    # The two runtimes score the same tiles with numerically different, equally valid arithmetic, so
+    # their summaries are recorded apart: the sample's value is now one tile's p (breakhis-100x's
+    # top 10% mean), 0.8962395 on ONNX and 0.8962397 on torch, which round apart at 6 decimals.

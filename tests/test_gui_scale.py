@@ -42,8 +42,11 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[str, float | None]] = []
 
+    panel_while_asked: list[str] = []
+
     def answer(parent, reader, current):  # type: ignore[no-untyped-def]
         asked.append((reader.path.name, current))
+        panel_while_asked.append(window.slide.panel.status_label.text())
         return 0.499
 
     monkeypatch.setattr(pixel_size, "ask_pixel_size", answer)
@@ -57,6 +60,7 @@ def test_the_window_asks_the_pixel_size_once_and_remembers_it(qtbot, window, mod
         assert window.slide.run()  # fails with ScaleUnknownError, asks, runs again
     scores = blocker.args[0]
     assert asked == [("tcga-like.tif", None)] and dialogs == []
+    assert panel_while_asked == ["Waiting for the pixel size of this slide (see the dialog) …"]  # nothing failed
     assert scores.grid.kind == "physical" and scores.grid.rows > 3  # never the 3x3 sub-image scheme
     # 100 µm at 0.499 µm/px = 200 level-0 px per tile, read from level 1.
     assert {t.w for t in scores.grid} == {200} and {t.level for t in scores.grid} == {1}
@@ -86,7 +90,9 @@ def test_cancelling_the_question_runs_nothing_and_shows_no_error(qtbot, window, 
     with qtbot.waitSignal(window.slide.analysis.failed, timeout=60_000):
         window.slide.run()
     assert dialogs == [] and window.slide.session.scores is None and not window.slide.analysis.running
-    assert "pixel size of this slide is unknown" in window.slide.panel.status_label.text()
+    assert window.slide.panel.status_label.text() == ("Analysis failed: the pixel size of this slide is unknown; give "
+                                                      "it with Analysis > Pixel size…")
+    assert window.slide.panel.progress.isHidden()
     assert window.slide.view.heatmap.scored_count == 0
 
 
@@ -222,3 +228,27 @@ def test_a_cnn_only_model_is_named_as_such_and_shows_no_attention_bar(qtbot) -> 
     assert panel.attention_bar.isHidden() and "No LSTM branch" in panel.attention_title.text()
     panel.show_result(scores, hybrid)
     assert not panel.attention_bar.isHidden()
+
+
+def test_the_pixel_size_dialog_starts_empty_or_says_where_its_value_comes_from(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from bcviewer.inference import OBJECTIVE_MPP
+
+    bare = SimpleNamespace(path=Path("scan.tif"), level_count=2, format="generic-tiff", objective_power=None)
+    dialog = pixel_size.PixelSizeDialog(bare, OBJECTIVE_MPP, None)  # type: ignore[arg-type]
+    qtbot.addWidget(dialog)
+    assert dialog.mpp.value() == 0.0 and dialog.mpp.text() == "enter µm/px" and not dialog.ok_button.isEnabled()
+    assert pixel_size.suggestion_note(bare, None) == "The file names no objective either, so the box starts empty."  # type: ignore[arg-type]
+    dialog.mpp.setValue(0.25)
+    assert dialog.ok_button.isEnabled() and dialog.value() == 0.25
+    remembered = pixel_size.PixelSizeDialog(bare, OBJECTIVE_MPP, 0.499)  # type: ignore[arg-type]
+    qtbot.addWidget(remembered)
+    assert remembered.value() == 0.499 and remembered.ok_button.isEnabled()
+    assert pixel_size.suggestion_note(bare, 0.499) == (  # type: ignore[arg-type]
+        "The box holds 0.499 µm/px, the value given before for this file (or with --mpp): change it if it was wrong.")
+    scanned = SimpleNamespace(path=Path("scan.tif"), level_count=2, format="generic-tiff", objective_power=40.0)
+    with_objective = pixel_size.PixelSizeDialog(scanned, OBJECTIVE_MPP, None)  # type: ignore[arg-type]
+    qtbot.addWidget(with_objective)
+    assert with_objective.value() == OBJECTIVE_MPP[40.0]
+    assert pixel_size.suggestion_note(scanned, None).startswith("The file names a 40x objective, so that objective's")  # type: ignore[arg-type]

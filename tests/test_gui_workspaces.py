@@ -48,7 +48,7 @@ def test_tabs_are_built_on_first_show(qtbot, window) -> None:  # noqa: F811
     assert labels_actions == [*panel.action_set.project_actions, *panel.action_set.labeling_actions]
 
     tabs.setCurrentIndex(SLIDE)
-    assert window.dock.isVisible() and tabs.currentWidget() is window.slide.view
+    assert window.dock.isVisible() and tabs.currentWidget() is window.slide.canvas  # the view (and one beside it)
 
 
 def test_dropping_a_profile_on_the_expression_tab_loads_it(qtbot, window, test_data: Path) -> None:  # noqa: F811

@@ -18,6 +18,7 @@ from bcviewer.inference import Predictor, analysis_grid
 from bcviewer.nets import load_model
 from bcviewer.slides import open_slide
 
+ROOT = Path(__file__).resolve().parent.parent
 PNGS = ["SOB_B_A-14-22549AB-100-001.png", "SOB_B_F-14-14134E-100-001.png",
         "SOB_M_DC-14-13412-100-001.png", "SOB_M_PC-14-12465-100-001.png"]
 
@@ -54,9 +55,11 @@ def test_predict_folder_writes_every_output(inputs: Path, models: dict[str, Path
     assert code == 0
     rows = _summary(out)
     assert list(rows[0]) == ["path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error",
-                             "prediction_set", "outside_training"]
+                             "prediction_set", "outside_training", "verdict_rule", "verdict", "verdict_low",
+                             "verdict_high", "review"]
     # the tiny model's card has no conformal calibration and no density: nothing is claimed
-    assert all(r["prediction_set"] == "" and r["outside_training"] == "" for r in rows)
+    assert all(r["prediction_set"] == "" and r["outside_training"] == "" and r["review"] == "" for r in rows)
+    assert all(r["verdict_rule"] == "mean (not validated)" and r["verdict"] == r["label"] for r in rows)  # no rule in its card
     assert [Path(r["path"]).name for r in rows] == PNGS[:3] + [PNGS[3]]  # sorted, recursive; notes.txt skipped
     assert all(r["status"] == "ok" and r["n_tiles"] == "9" and r["error"] == "" for r in rows)
     # The summary's numbers are the library's image-level values for that file.
@@ -177,3 +180,32 @@ def test_summary_gives_the_cards_conformal_set_for_each_image(models: dict[str, 
         tiles = (out / Path(png).stem / "tiles.csv").read_text().splitlines()
         assert tiles[0].endswith(",prediction_set,outside_training,qc_flag")  # no tile calibration: empty cells
         assert all(line.endswith(",,") for line in tiles[1:])
+
+
+def test_the_console_says_each_verdict_its_model_and_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("BCVIEWER_MODELS", raising=False)  # the shipped models and their cards' rules
+    sample = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
+    svs = ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs"
+    out = tmp_path / "out"
+    assert main(["predict", str(sample), str(svs), "--out", str(out), "--formats", "csv"]) == 0
+    captured = capsys.readouterr()
+    rows = {r["path"]: r for r in csv.DictReader(open(out / "summary.csv"))}
+    lines = captured.out.splitlines()
+    assert len(lines) == 2
+    image, slide = rows[str(sample)], rows[str(svs)]
+    assert lines[0] == (f"{sample.name}: {image['verdict']} · top 10% mean {float(image['p_malignant']):.3f} "
+                        f"(95% interval {float(image['verdict_low']):.3f}–{float(image['verdict_high']):.3f}) · "
+                        f"uncertainty {float(image['uncertainty']):.3f} · 9 tiles · model breakhis-100x (the default "
+                        "for microscopy images)")
+    assert lines[1].startswith(f"{svs.name}: {slide['verdict']} · mean (not validated) ")
+    assert lines[1].endswith("· 20 tiles · model idc-wsi (the default for whole slides (aperio format))")
+    labels = [image["label"], slide["label"]]
+    counts = ", ".join(f"{labels.count(k)} {k}" for k in ("malignant", "benign") if labels.count(k))
+    review = sum(r["review"] == "yes" for r in (image, slide))
+    assert captured.err.splitlines()[-1] == (f"2 of 2 inputs scored: {counts}"
+                                             + (f" ({review} for review)" if review else "")
+                                             + f"; summary in {out / 'summary.csv'}")
+    assert "tiles:" not in captured.err
+    assert main(["predict", str(sample), "--out", str(tmp_path / "q"), "--formats", "csv", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no result lines

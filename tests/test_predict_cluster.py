@@ -20,6 +20,7 @@ from conftest import ROOT
 from inference_helpers import IMAGE_SPEC, SLIDE_SPEC, save_tiny_model
 
 from bcviewer.batch import MANIFEST_NAME, PredictOptions, model_ref
+from bcviewer.nets.store import update_card
 from bcviewer.batch.cluster import SlideTask, open_client, process_stats, score_on_cluster
 from bcviewer.cli.main import main
 from bcviewer.export import read_tiles_csv
@@ -36,6 +37,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("store")
     save_tiny_model(base / "breakhis-100x", IMAGE_SPEC, seed=1)
     save_tiny_model(base / "idc-wsi", SLIDE_SPEC, seed=2)
+    # the image model's card names a verdict rule, as the shipped one does: every worker must apply it
+    update_card(base / "breakhis-100x", {"verdict": {"rule": "top_k_mean", "parameters": {"top_share": 0.1},
+                                                     "validated": True}})
     return base
 
 
@@ -80,11 +84,16 @@ def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err
     assert "with 2 workers; dashboard: http://" in err and "2 of 3 inputs scored" in err
     rows_here, rows_there = _summary(here), _summary(there)
-    exact = ("path", "status", "label", "n_tiles", "error")  # same order, labels and the corrupt slide's error row
+    # same order, labels, verdicts and the corrupt slide's error row
+    exact = ("path", "status", "label", "n_tiles", "error", "verdict_rule", "verdict", "review", "prediction_set")
     assert [[r[k] for k in exact] for r in rows_there] == [[r[k] for k in exact] for r in rows_here]
+    assert [r["verdict_rule"] for r in rows_there] == ["top 10% mean", "mean (not validated)", ""]  # each card's rule
+    with open(there / SAMPLE.stem / "tiles.csv", newline="") as fh:  # top 10% of 9 sub-images: the highest
+        assert float(rows_there[0]["p_malignant"]) == pytest.approx(max(float(t["p_malignant"]) for t in
+                                                                        csv.DictReader(fh)), abs=1e-6)
     for a, b in zip(rows_here[:2], rows_there[:2]):  # batches differ (one slide per task): float rounding only
-        assert float(b["p_malignant"]) == pytest.approx(float(a["p_malignant"]), abs=2e-6)
-        assert float(b["uncertainty"]) == pytest.approx(float(a["uncertainty"]), abs=2e-6)
+        for key in ("p_malignant", "uncertainty", "verdict_low", "verdict_high"):
+            assert float(b[key]) == pytest.approx(float(a[key]), abs=2e-6)
     assert [r["status"] for r in rows_there] == ["ok", "ok", "error"]
     assert "401 level-0 pixels" in rows_there[2]["error"]
     assert [r["n_tiles"] for r in rows_there[:2]] == ["9", "20"]

@@ -42,14 +42,11 @@ def test_unknown_pixel_size_is_refused_naming_mpp_and_tile_px(tcga_like: Path, m
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("BCVIEWER_MODELS", str(models["slide"].parent))
     out = tmp_path / "out"
-    assert main(["predict", str(tcga_like), "--out", str(out), "--device", "cpu", "--quiet"]) == 2
-    (row,) = _summary(out)
-    assert row["status"] == "error" and "--mpp" in row["error"] and "--tile-px" in row["error"]
-    assert "is a whole slide (2 pyramid levels, generic-tiff)" in row["error"]
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"bcviewer predict: {tcga_like}")]
-    assert len(err) == 1  # the one line per failed input
-    assert "--mpp" in err[0] and "--tile-px" in err[0]
-    assert [p.name for p in out.iterdir()] == ["summary.csv"]  # nothing cut 3x3, nothing written
+    assert main(["predict", str(tcga_like), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bcviewer predict: {tcga_like}: ")  # one line, nothing else
+    assert "--mpp" in err[0] and "--tile-px" in err[0] and "is a whole slide (2 pyramid levels, generic-tiff)" in err[0]
+    assert not out.exists()  # nothing was scored: no output folder is left behind
 
 
 def test_mpp_scores_the_slide_as_if_it_recorded_it(tcga_like: Path, models: dict[str, Path], tmp_path: Path,
@@ -153,3 +150,53 @@ def test_tcga_fixture_is_what_the_issue_describes(tcga_like: Path) -> None:
         assert (s.level_count, s.mpp, s.dimensions, s.level_dimensions[1]) == (2, None, (2220, 2967), (1110, 1483))
         props = s.properties
         assert props.get("tiff.ResolutionUnit") == "none"  # no physical resolution recorded
+
+
+def _manifest(out: Path, stem: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((out / stem / "manifest.json").read_text())
+
+
+def test_mpp_applies_only_to_inputs_that_need_it_and_resume_keeps_the_others(
+        tcga_like: Path, models: dict[str, Path], tmp_path: Path, test_data: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BCVIEWER_MODELS", str(models["slide"].parent))
+    png = test_data / "breakhis" / "SOB_B_A-14-22549AB-100-001.png"
+    svs = test_data / "slides" / "cmu_small_region.svs"  # records 0.499 µm/px
+    out = tmp_path / "out"
+    args = ["predict", str(png), str(tcga_like), str(svs), "--out", str(out), "--device", "cpu", "--quiet",
+            "--formats", "csv"]
+    assert main([*args, "--mpp", "0.5"]) == 0
+    assert _manifest(out, "tcga-like")["options"]["mpp"] == 0.5  # the slide that needed it
+    assert _manifest(out, png.stem)["options"]["mpp"] is None  # cut into sub-images: needs none
+    assert _manifest(out, "cmu_small_region")["options"]["mpp"] is None  # records its own
+    assert "0.5 µm/px" not in json.dumps(_manifest(out, png.stem))
+    capsys.readouterr()
+    assert main([*args, "--mpp", "0.6", "--resume"]) == 0  # only the slide it applies to is redone
+    assert capsys.readouterr().err.strip().endswith("(2 already complete, skipped); summary in "
+                                                    f"{out / 'summary.csv'}")
+    assert _manifest(out, "tcga-like")["options"]["mpp"] == 0.6
+
+
+def test_mpp_table_gives_each_file_its_own_pixel_size(tcga_like: Path, models: dict[str, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("BCVIEWER_MODELS", str(models["slide"].parent))
+    other = tmp_path / "scans" / "other.tif"
+    other.parent.mkdir()
+    other.write_bytes(tcga_like.read_bytes())
+    table = tmp_path / "scans" / "pixel_sizes.csv"
+    table.write_text("File,MPP\nother.tif,0.25\n")  # relative to the table; headers in any case
+    out = tmp_path / "out"
+    assert main(["predict", str(tcga_like), str(other), "--mpp", "0.5", "--mpp-table", str(table), "--out", str(out),
+                 "--device", "cpu", "--quiet", "--formats", "csv"]) == 0
+    assert _manifest(out, "tcga-like")["options"]["mpp"] == 0.5
+    assert _manifest(out, "other")["options"]["mpp"] == 0.25
+    tiles = {stem: {r["w"] for r in csv.DictReader(open(out / stem / "tiles.csv"))} for stem in ("tcga-like", "other")}
+    assert tiles == {"tcga-like": {"400"}, "other": {"800"}}  # 200 µm tiles at 0.5 and at 0.25 µm/px
+    err = capsys.readouterr().err
+    assert "other.tif: pixel size 0.25 µm/px from --mpp-table (the file records none)" in err
+    assert "tcga-like.tif: pixel size 0.5 µm/px from --mpp (the file records none)" in err
+    table.write_text("path,mpp\nother.tif,zero\n")
+    assert main(["predict", str(other), "--mpp-table", str(table), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (f"bcviewer predict: --mpp-table {table} row 2: needs a file and a pixel "
+                                               "size in µm/px above 0, got 'other.tif' and 'zero'")

@@ -72,6 +72,33 @@ def test_a_transformed_copy_is_flagged(name: str) -> None:
     assert [qc_tile(transform(t)).flag for t in TILES] == [flag] * len(TILES)
 
 
+def _scale_od(tile: np.ndarray, k: float) -> np.ndarray:
+    """The tile with k times its stain: each channel's optical density multiplied by k."""
+    od = -np.log(np.clip(tile.astype(np.float32) / 255.0, 1 / 255.0, 1.0))
+    return np.clip(255.0 * np.exp(-k * od), 0, 255).round().astype(np.uint8)
+
+
+PALE = ROOT / "tests" / "data" / "qc" / "SOB_M_MC-14-13413-100-030.png"  # pale mucinous carcinoma, 100X
+
+
+def test_staining_limits_on_real_tiles() -> None:
+    # The CMU slide's tiles (TILES[5:]): with doubled stain the densest are dark (a fold's rule comes
+    # first), one more is overstained (mean OD 1.010 -> 1.887), the rest stay within real tissue's range.
+    cmu = TILES[5:]
+    assert [qc_tile(t).flag for t in cmu] == ["ok"] * 20
+    doubled = [qc_tile(_scale_od(t, 2.0)).flag for t in cmu]
+    assert doubled.count("dark") == 4 and doubled.count("ok") == 15
+    assert [i for i, f in enumerate(doubled) if f == "overstained"] == [9]
+    assert qc_tile(cmu[9]).optical_density == pytest.approx(1.010, abs=0.001)
+    # A pale BreakHis image: its nine sub-images pass, and all nine are understained at 0.4x stain.
+    rgb = np.asarray(Image.open(PALE).convert("RGB"))
+    h, w = rgb.shape[:2]
+    subs = [rgb[r * h // 3:(r + 1) * h // 3, c * w // 3:(c + 1) * w // 3] for r in range(3) for c in range(3)]
+    assert [qc_tile(t).flag for t in subs] == ["ok"] * 9
+    assert [qc_tile(_scale_od(t, 0.4)).flag for t in subs] == ["understained"] * 9
+    assert [qc_tile(_scale_od(t, 2.0)).flag for t in subs] == ["ok"] * 9  # 2x of a pale stain is still in range
+
+
 def test_qc_command_finds_the_tiles_a_pen_stroke_crosses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rgb = np.asarray(Image.open(SAMPLE).convert("RGB")).copy()
     cv2.line(rgb, (0, 230), (699, 230), (40, 170, 60), 30)  # across the middle row of the 3x3 cut
@@ -122,3 +149,48 @@ def test_a_glass_only_image_never_turns_malignant(tmp_path: Path) -> None:
     assert row[1:5] == ["ok", "", "", ""]  # nothing scored: no p, no label
     flags = [line.split(",")[-1] for line in (out / glass.stem / "tiles.csv").read_text().splitlines()[1:]]
     assert flags == ["background"] * 9
+
+
+def test_the_plan_reuses_quality_control_already_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bcviewer.inference.plan as plan_module
+    from bcviewer.inference.plan import PlanOptions
+    from bcviewer.qc import GridQc
+    from bcviewer.regions import Region
+    from shapely.geometry import box
+
+    passes: list[int] = []
+    real = plan_module.qc_grid
+    monkeypatch.setattr(plan_module, "qc_grid", lambda slide, grid: passes.append(len(grid)) or real(slide, grid))
+    with open_slide(SMALL_SVS) as slide:
+        first = plan_input(slide)
+        assert passes == [20] and first.qc is not None and not first.qc_given
+        done = GridQc(first.grid, first.qc)
+        again = plan_input(slide, qc=done)
+        assert passes == [20] and again.qc == first.qc and again.qc_given
+        # Inside a region: the flags of the tiles inside, from the same pass.
+        left = Region("left", "Tumor", box(0, 0, 1100, 2967))
+        inside = plan_input(slide, PlanOptions(regions=(left,)), qc=done)
+        assert passes == [20] and inside.qc_given and len(inside.qc or ()) == len(inside.grid) < 20
+        # A partial pass (cancelled) or another grid is not reused: the plan checks the tiles itself.
+        partial = plan_input(slide, qc=GridQc(first.grid, first.qc[:5]))
+        assert passes == [20, 20] and not partial.qc_given
+        smaller = plan_input(slide, PlanOptions(tile_um=100.0), qc=done)
+        assert passes[-1] == len(smaller.grid) != 20 and not smaller.qc_given
+
+
+def test_understained_tiles_through_qc_and_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The pale BreakHis image with 0.4x its stain, under its own name (so the same 3x3 grid).
+    rgb = _scale_od(np.asarray(Image.open(PALE).convert("RGB")), 0.4)
+    faded = tmp_path / PALE.name
+    Image.fromarray(rgb).save(faded)
+    assert main(["qc", str(faded), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tiles"]["understained"] == 9 and report["tissue_share"]["understained"] == 1.0
+    out = tmp_path / "out"
+    assert main(["predict", str(faded), "--qc", "on", "--out", str(out), "--quiet"]) == 0
+    assert "quality control left out 9 of 9 tiles (9 understained)" in capsys.readouterr().err
+    rows = [line.split(",") for line in (out / faded.stem / "tiles.csv").read_text().splitlines()[1:]]
+    assert [r[-1] for r in rows] == ["understained"] * 9 and all(r[7] == "" for r in rows)
+    features = json.loads((out / faded.stem / "tiles.geojson").read_text())["features"]
+    assert [f["properties"]["classification"]["name"] for f in features] == ["Ignore*"] * 9
+    assert {f["properties"]["metadata"]["qc_flag"] for f in features} == {"understained"}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         read_manifest,
         write_outcome,
     )
+    from bcviewer.batch.summary import SummaryRow
     from bcviewer.batch.work import (
         OUTPUT_FILES,
         WORKER_PREDICTORS,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
         PredictOptions,
         PredictorCache,
         SlideOutcome,
-        SummaryRow,
         error_outcome,
         load_predictor,
         model_ref,
@@ -41,8 +41,9 @@ if TYPE_CHECKING:
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.batch.choices": ("DEFAULT_RETRIES", "FORMATS"),
     "bcviewer.batch.manifest": ("MANIFEST_NAME", "completed_row", "read_manifest", "write_outcome"),
+    "bcviewer.batch.summary": ("SummaryRow",),
     "bcviewer.batch.work": ("OUTPUT_FILES", "WORKER_PREDICTORS", "ModelRef", "PredictOptions", "PredictorCache",
-                            "SlideOutcome", "SummaryRow", "error_outcome", "load_predictor", "model_ref", "one_line",
+                            "SlideOutcome", "error_outcome", "load_predictor", "model_ref", "one_line",
                             "planned_job", "render_outputs", "score_one", "score_slides", "worker_id"),
 }
 

@@ -23,7 +23,8 @@ from bcviewer.inference import NEEDS_REVIEW, Predictor, margin_uncertainty
 from bcviewer.training.metrics import binary_metrics
 from bcviewer.training.reliability import COVERAGES, risk_coverage
 
-IMAGE_RULE = "mean of the tiles' p_malignant as predict scores them; malignant when the mean >= 0.5"
+IMAGE_RULE = ("the model card's verdict rule (bcviewer.inference.rules; the mean when the card names none) over the "
+              "tiles' p_malignant as predict scores them; malignant when its value >= 0.5")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bcviewer.batch.work import PredictOptions, SlideOutcome, SummaryRow, one_line
+from bcviewer.batch.summary import SummaryRow
+from bcviewer.batch.work import PredictOptions, SlideOutcome, one_line
 from bcviewer.checksums import sha256_of
 from bcviewer.export import atomic_write_bytes, atomic_write_text
 
@@ -43,7 +44,7 @@ def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) 
             "format": MANIFEST_FORMAT,
             "input": {"path": outcome.row.path, "sha256": outcome.input_sha256},
             "model": {"source": model.source, "name": model.name, "sha256": model.sha256},
-            "options": options.analysis(),
+            "options": options.analysis(outcome.applied_mpp),
             "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()},
             "summary": asdict(outcome.row),
             "scored_by": outcome.scored_by,
@@ -76,7 +77,11 @@ def completed_row(folder: Path, path: Path, options: PredictOptions,
         return None
     try:
         recorded = manifest["outputs"]
-        if (manifest["input"]["path"] != str(path) or manifest["options"] != options.analysis()
+        # A pixel size recorded as applied must be the one given now; one not applied (the file
+        # has its own, or the input needed none) does not depend on --mpp.
+        applied = manifest["options"].get("mpp")
+        expected = options.analysis(options.mpp_for(path) if applied is not None else None)
+        if (manifest["input"]["path"] != str(path) or manifest["options"] != expected
                 or sorted(recorded) != sorted(options.output_names())):
             return None
         if model_sha256(manifest["model"]["source"]) != manifest["model"]["sha256"]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import socket
 import sys
@@ -25,10 +24,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bcviewer.batch.choices import DEFAULT_RETRIES as DEFAULT_RETRIES  # re-exported
 from bcviewer.batch.choices import FORMATS as FORMATS
+from bcviewer.batch.summary import SummaryRow
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export import DEFAULT_COLORMAP, DEFAULT_OPACITY, render_export, tissue_for
-from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores, level0_mpp
+from bcviewer.inference import DEFAULT_BATCH_SIZE, ScaleUnknownError, TileScores
 from bcviewer.inference.plan import InputPlan, ModelChoice, PlanOptions, plan_input
 from bcviewer.nets import read_card, resolve_model_dir
 from bcviewer.qupath import ObjectType
@@ -70,6 +70,9 @@ class PredictOptions:
     opacity: float = DEFAULT_OPACITY
     smooth: bool = False
     object_type: ObjectType = "tile"
+    # Per-input pixel sizes (--mpp-table): (resolved path, µm/px); an input listed here gets its own
+    # value instead of ``mpp``. Either applies only to an input that records none and needs one.
+    mpp_table: tuple[tuple[str, float], ...] = ()
     roi: tuple[Region, ...] = ()  # analyse inside these regions only; () = everywhere
     roi_frame: RegionFrame = "qupath"  # the regions' frame: QuPath's (GeoJSON) or the slide's full one (ASAP)
     qc: bool | None = None  # quality control before scoring; None: on for whole slides, off for images
@@ -82,46 +85,36 @@ class PredictOptions:
     def predictor_key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.PREDICTOR_FIELDS)
 
-    def analysis(self) -> dict[str, Any]:
-        """The options that change the outputs, as JSON values (recorded in each slide's manifest)."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.EXECUTION_ONLY}
+    def mpp_for(self, path: Path | str) -> float | None:
+        """The pixel size given for ``path``: its --mpp-table row, else --mpp."""
+        key = str(Path(path).resolve())
+        return next((mpp for listed, mpp in self.mpp_table if listed == key), self.mpp)
+
+    def analysis(self, applied_mpp: float | None = None) -> dict[str, Any]:
+        """The options that change one input's outputs, as JSON values (recorded in its manifest):
+        ``mpp`` is the pixel size that was applied to it (None when the file recorded its own or
+        it needed none), so --mpp never makes --resume redo an input it did not apply to."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name not in self.EXECUTION_ONLY and f.name != "mpp_table"}
+        values["mpp"] = applied_mpp
         # The regions are recorded by the hash of their GeoJSON, so --resume sees a changed ROI.
         values["roi"] = hashlib.sha256(json.dumps(regions_geojson(self.roi)).encode()).hexdigest() if self.roi else None
         if not self.roi:  # manifests written before ASAP regions existed have no frame; they match
             del values["roi_frame"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
-    def plan_options(self, model: str = "") -> PlanOptions:
-        """The input decision these options ask for, with ``model`` ("" : by the input's kind)."""
+    def plan_options(self, model: str = "", path: Path | str | None = None) -> PlanOptions:
+        """The input decision these options ask for ``path``, with ``model`` ("" : by the input's kind)."""
+        key = str(Path(path).resolve()) if path is not None else None
+        listed = any(name == key for name, _ in self.mpp_table)
         return PlanOptions(model=model, subimages=self.grid, tile_um=self.tile_um, tile_px=self.tile_px,
-                           mpp=self.mpp, magnification=self.magnification, min_tissue=self.min_tissue,
+                           mpp=self.mpp_for(path) if path is not None else self.mpp,
+                           mpp_origin="from --mpp-table" if listed else "from --mpp",
+                           magnification=self.magnification, min_tissue=self.min_tissue,
                            regions=self.roi, regions_frame=self.roi_frame, qc=self.qc)
 
     def output_names(self) -> list[str]:
         return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
-
-
-@dataclass
-class SummaryRow:
-    """One line of summary.csv."""
-
-    path: str
-    status: str = "ok"
-    p_malignant: float | None = None
-    label: str = ""
-    uncertainty: float | None = None
-    n_tiles: int | None = None
-    error: str = ""
-    prediction_set: str = ""  # benign / malignant / review; empty: the card has no conformal calibration
-    outside_training: bool | None = None  # None: the card has no outside-training density
-
-    def cells(self) -> list[str]:
-        def num(v: float | None) -> str:
-            return "" if v is None or math.isnan(v) else f"{v:.6f}"  # NaN: no tile was scored
-
-        flag = "" if self.outside_training is None else ("yes" if self.outside_training else "no")
-        return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set, flag]
 
 
 @dataclass
@@ -135,6 +128,8 @@ class SlideOutcome:
     notes: tuple[str, ...] = ()  # what the user must be told about this input (scale, warnings)
     scored_by: str = field(default_factory=worker_id)
     model: ModelRef | None = None  # the model that scored it (None: it failed before one was chosen)
+    applied_mpp: float | None = None  # the user's pixel size, when this input needed and got it
+    model_reason: str = ""  # why that model was chosen ("the default for microscopy images", ...)
 
     @property
     def ok(self) -> bool:
@@ -226,9 +221,9 @@ def planned_job(index: int, path: Path, options: PredictOptions, model: str | Mo
         return SlideJob(key, error=exc)
     try:
         if isinstance(model, ModelChoice):
-            key.plan = plan_input(slide, options.plan_options(model.source), model)
+            key.plan = plan_input(slide, options.plan_options(model.source, path), model)
         else:
-            key.plan = plan_input(slide, options.plan_options(model))
+            key.plan = plan_input(slide, options.plan_options(model, path))
         key.sha256 = sha256_of(path)  # recorded in the manifest, so --resume can tell the file changed
     except ScaleUnknownError as exc:
         slide.close()
@@ -242,11 +237,14 @@ def planned_job(index: int, path: Path, options: PredictOptions, model: str | Mo
 
 
 def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptions,
-                   notes: tuple[str, ...] = (), regions: tuple[Region, ...] = ()) -> dict[str, bytes]:
+                   notes: tuple[str, ...] = (), regions: tuple[Region, ...] = (),
+                   mpp: float | None = None) -> dict[str, bytes]:
     """The per-slide files chosen by ``options.formats``, by file name, as bytes: rendered once by
     :func:`bcviewer.export.render_export` (the viewer's exports, so both look the same); the
-    caller, maybe on another machine, writes them into the output folder."""
-    look = {"cmap": options.cmap, "threshold": 0.0, "smooth": options.smooth, "mpp": level0_mpp(slide, options.mpp)}
+    caller, maybe on another machine, writes them into the output folder. ``mpp`` is the pixel
+    size the plan uses for this input (scale bar, areas); None: the file's own, if any."""
+    mpp = mpp if mpp is not None else slide.mpp
+    look = {"cmap": options.cmap, "threshold": 0.0, "smooth": options.smooth, "mpp": mpp}
     files: dict[str, bytes] = {}
     if "csv" in options.formats:
         files["tiles.csv"] = render_export("csv", scores, slide)
@@ -260,7 +258,6 @@ def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptio
         files["overlay.png"] = render_export("overlay", scores, slide, tissue=tissue, max_side=PNG_MAX_SIZE,
                                              opacity=options.opacity, **look)  # type: ignore[arg-type]
     if options.roi:
-        mpp = level0_mpp(slide, options.mpp)
         tissue = scores.grid.tissue if scores.grid.kind == "physical" else None
         stats = [region_stats(r, scores, mpp, tissue) for r in regions]
         files[REGIONS_FILE] = stats_csv_text(stats).encode("utf-8")
@@ -288,13 +285,15 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
     scores = result.scores
     try:
         files = render_outputs(result.job.slide, scores, options, result.job.notes,
-                               key.plan.regions if key.plan is not None else ())
+                               key.plan.regions if key.plan is not None else (),
+                               key.plan.mpp if key.plan is not None else None)
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
-    row = SummaryRow(str(key.path), "ok", scores.image_p_malignant, scores.image_label or "",
-                     scores.image_uncertainty, len(scores), prediction_set=scores.image_set or "",
-                     outside_training=scores.image_outside)
-    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model)
+    row = SummaryRow.scored(str(key.path), scores)
+    applied = key.plan.mpp if key.plan is not None and key.plan.mpp_source == "user" else None
+    reason = key.plan.model.reason if key.plan is not None else ""
+    return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied,
+                        model_reason=reason)
 
 
 def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[SlideJob]]]:

@@ -175,5 +175,26 @@ def run_models(args: argparse.Namespace) -> int:
     from bcviewer.genes.store import list_models
 
     names = list_models()
-    print("\n".join(names) if names else "no gene models found")
+    if not names:
+        print("no gene models found")
+        return 0
+    width = max(len(n) for n in names) + 2
+    for name in names:
+        print(f"{name:<{width}}{_model_role(name)}".rstrip())
     return 0
+
+
+def _model_role(name: str) -> str:
+    """What a name in ``genes models`` stands for: a task's default architecture, and the default
+    model of ``genes predict``."""
+    from bcviewer.errors import BcviewerError
+    from bcviewer.genes.store import resolve_model_dir
+
+    if "/" in name:
+        return ""
+    try:
+        default = f"{name}/{resolve_model_dir(name).name}"
+    except BcviewerError as exc:
+        return f"task (its default cannot be read: {exc})"
+    used = "; the default of 'genes predict'" if name == DEFAULT_MODEL else ""
+    return f"task: runs {default}{used}"

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm import tqdm
 
 from bcviewer.errors import BcviewerError
 from bcviewer.safety import atomic_write_text, protected_files, refuse_overwriting
+
+if TYPE_CHECKING:
+    from bcviewer.batch import SlideOutcome, SummaryRow
 
 OUTPUT_FILES = ("tiles.csv", "tiles.geojson", "heatmap.png", "overlay.png")
 
@@ -95,3 +99,30 @@ class SummaryFile:
 def report_failure(path: str, error: str) -> None:
     """One stderr line for an input that failed (printed above any progress bar)."""
     tqdm.write(f"bcviewer predict: {path}: {error}", file=sys.stderr)
+
+
+def result_line(name: str, row: SummaryRow, outcome: SlideOutcome) -> str:
+    """One input's result on the console: verdict, the rule's value and interval, uncertainty, and
+    the model with why it was chosen (summary.csv stays the contract; this is for people)."""
+    def num(v: float | None) -> str:
+        return "–" if v is None or math.isnan(v) else f"{v:.3f}"  # NaN: nothing scored
+
+    interval = (f" (95% interval {num(row.verdict_low)}–{num(row.verdict_high)})"
+                if row.verdict_low is not None and row.verdict_high is not None else "")
+    model = outcome.model.name if outcome.model is not None else "?"
+    why = f" ({outcome.model_reason})" if outcome.model_reason else ""
+    return (f"{name}: {row.verdict or row.label or 'no verdict'} · {row.verdict_rule or 'p'} {num(row.p_malignant)}"
+            f"{interval} · uncertainty {num(row.uncertainty)} · {row.n_tiles} tiles · model {model}{why}")
+
+
+def verdict_counts(rows: list[SummaryRow | None]) -> str:
+    """': 2 malignant, 1 benign (1 for review)' over the scored rows; '' when none was scored."""
+    scored = [r for r in rows if r is not None and r.status == "ok"]
+    if not scored:
+        return ""
+    labels = {label: sum(r.label == label for r in scored) for label in ("malignant", "benign")}
+    text = ", ".join(f"{n} {label}" for label, n in labels.items() if n)
+    unlabelled = len(scored) - sum(labels.values())
+    text += f"{', ' if text else ''}{unlabelled} without a verdict" if unlabelled else ""
+    review = sum(bool(r.review) for r in scored)
+    return f": {text}" + (f" ({review} for review)" if review else "")

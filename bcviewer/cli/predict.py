@@ -3,7 +3,8 @@
 Outputs, under ``--out`` (default ``bcviewer-predictions``):
 
 * ``summary.csv``: one row per input, columns ``path,status,p_malignant,label,uncertainty,n_tiles,
-  error,prediction_set,outside_training`` (appended after every input, so an interrupted run
+  error,prediction_set,outside_training,verdict_rule,verdict,verdict_low,verdict_high,review``
+  (the verdict: :mod:`bcviewer.inference.verdict`; appended after every input, so an interrupted run
   keeps what was done, and replaced atomically by the complete table in input order at the
   end); each failed input also gets one line on stderr;
 * ``<stem>/`` per input (``<stem>-2/`` ... when two inputs share a name), holding, by
@@ -16,7 +17,8 @@ Outputs, under ``--out`` (default ``bcviewer-predictions``):
 Each input is opened once; its model (unless ``--model`` names one), grid, notes and quality
 control are decided then by :func:`bcviewer.inference.plan.plan_input`.
 
-p_malignant and uncertainty are the image-level values (see :mod:`bcviewer.inference.scores`).
+p_malignant and uncertainty are the verdict rule's value and its margin (see
+:mod:`bcviewer.inference.scores`); verdict_low and verdict_high its 95% interval over the tiles.
 A file that fails gets ``status=error`` and a one-line reason; the others still run, and the exit
 code is 2 when any input failed (130 after Ctrl+C).
 
@@ -38,7 +40,12 @@ from typing import TYPE_CHECKING
 # import numpy, the imaging stack or a runtime (tests/test_startup.py); the run imports them.
 from bcviewer.batch.choices import DEFAULT_RETRIES, FORMATS
 from bcviewer.cli.checks import positive_float
-from bcviewer.cli.outputs import SummaryFile, guard_prediction_outputs
+from bcviewer.cli.outputs import (
+    SummaryFile,
+    guard_prediction_outputs,
+    result_line,
+    verdict_counts,
+)
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
@@ -61,7 +68,7 @@ if TYPE_CHECKING:
     from bcviewer.inference import Predictor
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "prediction_set",
-                  "outside_training")
+                  "outside_training", "verdict_rule", "verdict", "verdict_low", "verdict_high", "review")
 INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
                             ".scn", ".bif", ".dcm", ".svslide"})
 
@@ -82,8 +89,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="square tiles of N level-0 pixels, resized to the model's input; works without a "
                            "pixel size (default: not used)")
     p.add_argument("--mpp", type=positive_float, metavar="UM",
-                   help="µm per level-0 pixel for inputs that do not record it, e.g. 0.25 at 40x, 0.5 at 20x "
-                        "(default: none; a file's own value always wins)")
+                   help="µm per level-0 pixel for whole slides that do not record it, e.g. 0.25 at 40x, 0.5 at 20x; "
+                        "microscopy images cut into sub-images need none and never use it (default: none; a "
+                        "file's own value always wins)")
+    p.add_argument("--mpp-table", metavar="CSV",
+                   help="per-file pixel sizes: a CSV with a path (or file, image) column and an mpp column, paths "
+                        "relative to the CSV; a listed file gets its own value instead of --mpp (default: none)")
     p.add_argument("--magnification", type=_magnification_arg, metavar="N",
                    help="objective magnification of microscopy images (40, 100, 200, 400); tiles are scaled to "
                         "the model's training field (default: from BreakHis file names, else the model's own, "
@@ -117,7 +128,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "with each region's area and tissue in mm², tiles scored, mean and max p and %% of tissue "
                         "at or above the threshold (default: the whole input)")
     p.add_argument("--qc", choices=("auto", "on", "off"), default="auto",
-                   help="quality control before scoring (bcviewer qc): tiles of glass, pen ink, folds or blur are "
+                   help="quality control before scoring (bcviewer qc): tiles of glass, pen ink, folds, gross over- or "
+                        "under-staining or blur are "
                         "left out, hatched grey in the PNGs and flagged in tiles.csv and tiles.geojson; auto: on for "
                         "whole slides, off for microscopy images (default: auto)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
@@ -234,10 +246,12 @@ def _roi_values(path: str | None) -> dict[str, object]:
 def options_from_args(args: argparse.Namespace, formats: tuple[str, ...]) -> PredictOptions:
     """The per-slide options: every :class:`PredictOptions` field, taken from the argument of that name."""
     from bcviewer.batch import PredictOptions
+    from bcviewer.batch.pixel_sizes import read_mpp_table
 
     values = {f.name: getattr(args, f.name) for f in fields(PredictOptions) if hasattr(args, f.name)}
     values.update(formats=formats, grid=parse_grid(args.grid) if args.grid else None,
                   **_roi_values(getattr(args, "roi", None)),
+                  mpp_table=read_mpp_table(args.mpp_table) if getattr(args, "mpp_table", None) else (),
                   qc={"on": True, "off": False}.get(getattr(args, "qc", "auto")))
     return PredictOptions(**values)
 
@@ -249,12 +263,15 @@ class _Run:
         self.args, self.options, self.refs = args, options, refs
         self.inputs = collect_inputs(args.paths)
         out = Path(args.out).expanduser()
+        self.out, self.out_existed = out, out.exists()
         self.folders = _output_dirs(self.inputs, out)
         self.summary = out / "summary.csv"
         guard_prediction_outputs(self.inputs, self.folders, self.summary)
         self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
-        self.bar = progress_bar(total=len(self.inputs), unit="file", quiet=args.quiet, desc="predict")
+        # One input needs no count of inputs: its error, if any, stays the one line it prints.
+        self.bar = progress_bar(total=len(self.inputs), unit="file", quiet=args.quiet or len(self.inputs) == 1,
+                                desc="predict")
 
     def resume(self) -> int:
         """Fill the rows of inputs already complete in --out; return how many."""
@@ -267,6 +284,19 @@ class _Run:
         done = sum(r is not None for r in self.rows)
         self.bar.update(done)
         return done
+
+    def discard_if_empty(self) -> bool:
+        """Remove what this run created when nothing was scored (the summary of errors, empty input
+        folders, --out itself); True when --out is gone. An existing --out is left as it was."""
+        if self.out_existed or any(r is not None and r.status != "error" for r in self.rows):
+            return False
+        self.summary.unlink(missing_ok=True)
+        for folder in sorted(set(self.folders), key=lambda f: len(f.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()
+        return not self.out.exists()
 
     def fail(self, indices: list[int], exc: BaseException) -> None:
         from bcviewer.batch import SummaryRow, one_line
@@ -288,11 +318,18 @@ class _Run:
             tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
         self.rows[i] = write_outcome(self.folders[i], outcome, self.options)
         self.summary_file.sync(self.rows)
+        row = self.rows[i]
+        if not self.args.quiet and row is not None and row.status == "ok":
+            self.bar.write(result_line(self.inputs[i].name, row, outcome), file=sys.stdout)
         self.bar.update(1)
 
 
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)  # before the scoring stack is imported: a bad value is refused at once
+    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    if len(missing) == len(args.paths):  # a mistyped path: one line, nothing created or imported
+        raise BcviewerError(f"{missing[0]} does not exist" + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1
+                                                              else ""))
     from bcviewer.batch import PredictorCache
     from bcviewer.inference import choose_device, choose_runtime
 
@@ -319,8 +356,13 @@ def run(args: argparse.Namespace) -> int:
         state.bar.close()
     rows = state.rows
     failed = sum(r is not None and r.status == "error" for r in rows)
+    if state.discard_if_empty():  # nothing scored: each input's error line said why; no folder is left
+        if len(rows) > 1:
+            print(f"none of the {len(rows)} inputs could be scored; nothing was written", file=sys.stderr)
+        return 2
     resumed = f" ({skipped} already complete, skipped)" if args.resume else ""
-    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}; summary in {state.summary}", file=sys.stderr)
+    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}{verdict_counts(rows)}; summary in "
+          f"{state.summary}", file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -333,7 +375,8 @@ def _run_here(state: _Run, todo: list[int], predictors: PredictorCache) -> None:
         ref = state.refs.get(source)
         return predictors.get(ref, state.options), ref
 
-    tiles = progress_bar(unit="tile", quiet=state.args.quiet, leave=False, position=1, desc="tiles")
+    tiles = progress_bar(unit="tile", quiet=state.args.quiet, line_at_close=False, leave=False, position=1,
+                         desc="tiles")
     try:
         outcomes = score_slides(predictor_for, [(i, state.inputs[i]) for i in todo], state.options, tiles.update,
                                 model=state.args.model or "")

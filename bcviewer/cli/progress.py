@@ -21,7 +21,7 @@ class PlainProgress:
     """The part of tqdm's interface the commands use, written as plain lines."""
 
     def __init__(self, total: int | None = None, desc: str = "", unit: str = "it", file: TextIO | None = None,
-                 disable: bool = False, interval_s: float = PLAIN_INTERVAL_S) -> None:
+                 disable: bool = False, interval_s: float = PLAIN_INTERVAL_S, line_at_close: bool = True) -> None:
         self.total, self.desc, self.unit, self.disable = total, desc, unit, disable
         self.n = 0
         self._file = file or sys.stderr
@@ -30,6 +30,7 @@ class PlainProgress:
         self._postfix = ""
         self._shown = 0  # n in the last line written
         self._closed = False
+        self._line_at_close = line_at_close
 
     def update(self, n: int = 1) -> None:
         """``n`` more done; a line when the interval has passed or the total is reached."""
@@ -49,7 +50,7 @@ class PlainProgress:
 
     def close(self) -> None:
         """A last line if work was done since the previous one."""
-        if not self._closed and self.n != self._shown:
+        if not self._closed and self._line_at_close and self.n != self._shown:
             self._line()
         self._closed = True
 
@@ -71,11 +72,13 @@ class PlainProgress:
 
 
 def progress_bar(total: int | None = None, desc: str = "", unit: str = "it", quiet: bool = False,
-                 **bar_options: Any) -> Any:
+                 line_at_close: bool = True, **bar_options: Any) -> Any:
     """A tqdm bar on stderr when it is a terminal, :class:`PlainProgress` lines otherwise; nothing
-    when ``quiet``. ``bar_options`` (``leave``, ``position`` ...) only apply to the bar."""
+    when ``quiet``. ``bar_options`` (``leave``, ``position`` ...) only apply to the bar;
+    ``line_at_close=False`` keeps a progress that others sum up (predict's tiles) to its
+    periodic lines."""
     if quiet:
         return tqdm(total=total, disable=True)
     if sys.stderr.isatty():
         return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, **bar_options)
-    return PlainProgress(total=total, desc=desc, unit=unit, file=sys.stderr)
+    return PlainProgress(total=total, desc=desc, unit=unit, file=sys.stderr, line_at_close=line_at_close)

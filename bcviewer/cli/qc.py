@@ -1,11 +1,10 @@
 """``bcviewer qc PATH``: check every tile a slide would be scored on for glass, pen ink, folds and
-debris and blur, and say how much of the tissue falls in each class (staining is measured, not judged)."""
+debris, over- and under-staining and blur, and say how much of the tissue falls in each class."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from bcviewer.cli.checks import guard_outputs, positive_float
@@ -13,7 +12,7 @@ from bcviewer.cli.progress import progress_bar
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("qc", help="quality control: glass, pen ink, folds and blur, tile by tile")
+    p = sub.add_parser("qc", help="quality control: glass, pen ink, folds, staining and blur, tile by tile")
     p.add_argument("path", help="slide or image file")
     p.add_argument("--model", metavar="NAME|DIR",
                    help="check the tiles this model would score (default: the model predict would choose)")
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         from bcviewer.inference.plan import PlanOptions, plan_input
         from bcviewer.qc import qc_csv_text, qc_grid, summarise
 
-        plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp))
+        plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp, qc=False))  # checked below, once
         bar = progress_bar(total=len(plan.grid), unit="tile", quiet=args.quiet, desc="qc")
         try:
             results = qc_grid(slide, plan.grid, on_tile=lambda _i: bar.update(1))

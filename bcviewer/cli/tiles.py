@@ -28,9 +28,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                            "whole slides need --tile-um or --tile-px)")
     size.add_argument("--tile-um", type=positive_float, metavar="N",
                       help="tile side in micrometres (needs the slide's mpp)")
-    size.add_argument("--tile-px", type=int, metavar="N", help="tile side in pixels (of level 0, of --level, or at --mpp)")
+    size.add_argument("--tile-px", type=int, metavar="N",
+                      help="tile side in pixels (of level 0, of --level, or at --target-mpp)")
     p.add_argument("--level", type=int, help="pyramid level the --tile-px size refers to")
-    p.add_argument("--mpp", type=positive_float, help="target resolution in µm/px for the output tiles")
+    p.add_argument("--mpp", type=positive_float, metavar="UM",
+                   help="the slide's pixel size in µm/px, used only when the file records none (as in predict)")
+    p.add_argument("--target-mpp", type=positive_float, metavar="UM",
+                   help="resolution of the output tiles in µm/px (tiles are resized to it)")
     p.add_argument("--overlap", type=bounded_float(0.0, 1.0, high_open=True), default=0.0,
                    help="fraction of a tile shared with its neighbour (0..<1)")
     p.add_argument("--min-tissue", type=float, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
@@ -60,8 +64,8 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
         raise BcviewerError(f"--min-tissue must be between 0 and 1, got {args.min_tissue}")
     sub_images = args.tile_um is None and args.tile_px is None
     if sub_images:
-        if args.level is not None or args.mpp is not None:
-            raise BcviewerError("--level and --mpp apply to --tile-px or --tile-um, not to --grid")
+        if args.level is not None or args.target_mpp is not None:
+            raise BcviewerError("--level and --target-mpp apply to --tile-px or --tile-um, not to --grid")
         rows, cols = parse_grid(args.grid or "3x3")
     with open_slide(args.path) as slide:
         # The tiling stack (scikit-image) only once the input has opened: a wrong path is refused at once.
@@ -76,8 +80,8 @@ def build_grid(args: argparse.Namespace) -> TileGrid:
                                     "sub-images like a microscopy image; give --tile-um N or --tile-px N")
             return subimage_grid(slide, rows, cols).with_min_tissue(args.min_tissue)
         return physical_grid(
-            slide, tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.mpp, level=args.level,
-            overlap=args.overlap, min_tissue=args.min_tissue,
+            slide, tile_um=args.tile_um, tile_px=args.tile_px, mpp=args.target_mpp, level=args.level,
+            overlap=args.overlap, min_tissue=args.min_tissue, slide_mpp=args.mpp,
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
+from bcviewer.gui.review_actions import ReviewActions, build_review_actions
 from bcviewer.paths import icons_dir
 
 ICON_DIR = icons_dir()
@@ -61,6 +62,7 @@ class Actions:
     model_menu: QMenu
     runtime_group: QActionGroup
     runtime_menu: QMenu
+    review: ReviewActions  # uncertainty layer, tile walk, ruler (gui/review_actions.py)
 
 
 def _action(
@@ -113,6 +115,7 @@ def build_actions(window: QMainWindow) -> Actions:
         model_menu=QMenu("&Model", window),
         runtime_group=QActionGroup(window),
         runtime_menu=QMenu("&Runtime", window),
+        review=build_review_actions(window),
     )
     acts.cancel.setEnabled(False)
     for a in acts.exports.values():
@@ -182,6 +185,7 @@ def build_actions(window: QMainWindow) -> Actions:
             toolbar.addSeparator()
         else:
             toolbar.addAction(entry)
+    acts.review.add_to(view_menu, toolbar)
     window.addToolBar(toolbar)
     return acts
 

@@ -53,7 +53,9 @@ if TYPE_CHECKING:
         TileScores,
         label_of,
     )
+    from bcviewer.inference.rules import DEFAULT_RULE, VerdictRule
     from bcviewer.inference.trust import NEEDS_REVIEW, REVIEW, Trust, margin_uncertainty
+    from bcviewer.inference.verdict import VERDICT_FIELDS, Verdict, verdict_of
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.inference.choices": ("DEFAULT_BATCH_SIZE", "DEFAULT_MIN_TISSUE", "RUNTIME_CHOICES"),
@@ -68,7 +70,9 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
                                  "level0_mpp", "mpp_for_objective", "scale_warnings", "trained_on"),
     "bcviewer.inference.scores": ("BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS",
                                   "ScoreBatch", "TileScores", "label_of"),
+    "bcviewer.inference.rules": ("DEFAULT_RULE", "VerdictRule"),
     "bcviewer.inference.trust": ("NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty"),
+    "bcviewer.inference.verdict": ("VERDICT_FIELDS", "Verdict", "verdict_of"),
 }
 
 __all__ = [
@@ -81,7 +85,7 @@ __all__ = [
     "RUNTIME_CHOICES", "OnnxEnsemble", "RuntimeUnavailableError", "ThreadPlan", "choose_runtime", "thread_plan",
     "NEEDS_REVIEW", "REVIEW", "Trust", "margin_uncertainty",
     "BENIGN", "DEFAULT_THRESHOLD", "MALIGNANT", "TILE_FIELDS", "TILE_TRUST_FIELDS", "ScoreBatch", "TileScores",
-    "label_of",
+    "label_of", "DEFAULT_RULE", "VerdictRule", "VERDICT_FIELDS", "Verdict", "verdict_of",
 ]
 
 __getattr__, __dir__ = lazy_attributes(globals(), __name__, _SUBMODULES, __all__)

@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bcviewer.errors import BcviewerError
-from bcviewer.inference.grids import DEFAULT_IMAGE_MODEL, DEFAULT_SLIDE_MODEL, analysis_grid, magnification_note
-from bcviewer.inference.scale import describe_model, level0_mpp, scale_warnings
+from bcviewer.inference.grids import (
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_SLIDE_MODEL,
+    analysis_grid,
+    magnification_note,
+)
+from bcviewer.inference.scale import describe_model, scale_warnings
 from bcviewer.nets import InputSpec, read_card, resolve_model_dir
-from bcviewer.qc import TileQc, qc_grid
+from bcviewer.qc import GridQc, TileQc, qc_grid
 from bcviewer.qupath import slide_bounds
 from bcviewer.regions import Region, RegionFrame, in_slide, tiles_inside, union_of
 from bcviewer.slides import SlideReader
@@ -113,6 +118,7 @@ class InputPlan:
     regions: tuple[Region, ...] = ()  # the regions analysed, in the slide's level-0 frame
     region_note: str | None = None
     qc: tuple[TileQc, ...] | None = None  # per tile of the grid; None: quality control did not run
+    qc_given: bool = False  # the flags came from quality control run before the plan (not run again)
 
     @property
     def qc_flags(self) -> tuple[str, ...] | None:
@@ -156,9 +162,11 @@ def plan_grid(slide: SlideReader, spec: InputSpec | None, options: PlanOptions) 
                          magnification=options.magnification)
 
 
-def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: ModelChoice | None = None
-               ) -> InputPlan:
-    """Decide how ``slide`` is analysed. ``model`` skips :func:`choose_model` (already chosen).
+def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: ModelChoice | None = None,
+               qc: GridQc | None = None) -> InputPlan:
+    """Decide how ``slide`` is analysed. ``model`` skips :func:`choose_model` (already chosen);
+    ``qc``: quality control already run, used instead of running it again when it covers every
+    tile of the grid the options give before regions are applied (else QC runs here).
 
     Raises :class:`~bcviewer.inference.scale.ScaleUnknownError` for a whole slide with no pixel
     size, :class:`~bcviewer.tiling.TilingError` for a grid that cannot be cut, and
@@ -173,6 +181,7 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
                            "(lower the minimum tissue fraction or check the slide)")
     regions: tuple[Region, ...] = ()
     region_note: str | None = None
+    given = qc.results if qc is not None and qc.fits(grid) else None
     if options.regions:
         bx, by, _, _ = slide_bounds(slide.properties, slide.dimensions)
         regions = tuple(in_slide(options.regions, (bx, by))) if options.regions_frame == "qupath" else options.regions
@@ -181,9 +190,14 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
             raise NoTilesError(f"{slide.path.name}: no tile's centre lies inside the {len(regions)} region(s)")
         region_note = f"analysed inside {len(regions)} region(s): {int(inside.sum())} of {len(grid)} tiles"
         grid = grid.subset(inside)
+        given = tuple(r for r, k in zip(given, inside) if k) if given is not None else None
     kind = input_kind(slide)
-    checked = qc_grid(slide, grid) if (options.qc if options.qc is not None else kind == "whole-slide") else None
-    mpp = level0_mpp(slide, options.mpp)
+    checked: tuple[TileQc, ...] | None = None
+    if options.qc if options.qc is not None else kind == "whole-slide":
+        checked = given if given is not None else tuple(qc_grid(slide, grid))
+    # The user's pixel size applies only where the file records none and the grid is cut in µm: a
+    # microscopy image cut into sub-images needs none, and must not get a scale bar from a slide's.
+    mpp = slide.mpp if slide.mpp is not None else (options.mpp if grid.kind == "physical" else None)
     source: ScaleSource = "file" if slide.mpp is not None else ("user" if mpp is not None else "unknown")
     side0 = float(grid[0].w) if grid.kind == "physical" else None
     return InputPlan(
@@ -192,4 +206,4 @@ def plan_input(slide: SlideReader, options: PlanOptions = PlanOptions(), model: 
                                                                         options.magnification),
         warnings=tuple(scale_warnings(slide, chosen.spec, chosen.card, chosen.name, side0, mpp)),
         mpp_origin=options.mpp_origin, regions=regions, region_note=region_note,
-        qc=tuple(checked) if checked is not None else None)
+        qc=checked, qc_given=checked is not None and given is not None)

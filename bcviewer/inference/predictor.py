@@ -274,9 +274,11 @@ class _Accumulator:
     def scores(self, threshold: float, model_name: str, cancelled: bool = False,
                trust: Trust | None = None) -> TileScores:
         assert self.job.grid is not None
-        return TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
-                          threshold=threshold, cancelled=cancelled, model_name=model_name,
-                          trust=trust or Trust(), looks_distance=self.looks_distance, qc_flags=self.job.qc_flags)
+        scores = TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
+                            threshold=threshold, cancelled=cancelled, model_name=model_name,
+                            trust=trust or Trust(), looks_distance=self.looks_distance, qc_flags=self.job.qc_flags)
+        scores.slide_verdict  # noqa: B018 - its tile bootstrap (about 1 s at 100k tiles) runs here, not on the GUI thread
+        return scores
 
 
 def _trust(model: LoadedModel | Ensemble) -> Trust:

@@ -2,12 +2,15 @@
 
 Image-level aggregate (the rule shown to users and written to ``summary.csv``)
 --------------------------------------------------------------------------------
-* ``image_p_malignant`` is the **mean of the scored tiles' p_malignant** (for a BreakHis image:
-  the mean over its 3x3 sub-images), the same rule the model's evaluation uses.
-* ``image_uncertainty`` is the calibrated margin of that p, ``1 - |2p - 1|`` (see
+* :attr:`TileScores.slide_verdict` is the :class:`~bcviewer.inference.verdict.Verdict` of every
+  scored tile by the model card's rule (:mod:`bcviewer.inference.rules`; the mean tile p for a
+  card that names none); a region's verdict is the same function over the region's tiles.
+* ``image_p_malignant`` is that rule's value (for ``breakhis-100x``: the mean of the top 10% of
+  the tiles' p, the highest sub-image of a 3x3 image), ``image_label`` is ``"malignant"`` when it
+  is at or above ``threshold`` (0.5 by default).
+* ``image_uncertainty`` is the calibrated margin of that value, ``1 - |2p - 1|`` (see
   :mod:`bcviewer.inference.trust`); tiles carry the same rule on their own p.
-* ``image_label`` is ``"malignant"`` when ``image_p_malignant >= threshold`` (0.5 by default).
-* ``image_set`` is the conformal prediction set of the image ("benign", "malignant", "review" for
+* ``image_set`` is the conformal prediction set of the value ("benign", "malignant", "review" for
   both, "none" for neither) when the model card carries conformal calibration; ``verdict`` then
   reads "review (leaning malignant)" instead of a plain label when the set is not a single label.
 * ``image_outside`` is true when at least half of the scored tiles look unlike every training
@@ -21,10 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
 from bcviewer.inference.trust import NEEDS_REVIEW, Trust, margin_uncertainty
+from bcviewer.inference.verdict import Verdict, verdict_of
 from bcviewer.nets import EnsemblePrediction
 from bcviewer.tiling import Tile, TileGrid
 
@@ -37,8 +42,6 @@ TILE_TRUST_FIELDS: tuple[str, ...] = ("prediction_set", "outside_training", "qc_
 """Columns written after :data:`TILE_FIELDS`: empty where the model card gives no calibration,
 and ``qc_flag`` empty where quality control did not run (see :mod:`bcviewer.qc`)."""
 QC_OK = "ok"
-OUTSIDE_SHARE = 0.5
-"""An image is outside the training data when at least this share of its scored tiles is."""
 
 
 def label_of(p: float, threshold: float = DEFAULT_THRESHOLD) -> str | None:
@@ -179,10 +182,15 @@ class TileScores:
                 for t, p, u in zip(self.grid.tiles, self.p_malignant, self.uncertainty)]
 
     # ---- image level ----------------------------------------------------------------------
+    @cached_property
+    def slide_verdict(self) -> Verdict:
+        """The verdict over every scored tile by the card's rule (see the module doc)."""
+        return verdict_of(self)
+
     @property
     def image_p_malignant(self) -> float:
-        """Mean p_malignant of the scored tiles; NaN when none is scored."""
-        return float(self.p_malignant[self.done].mean()) if self.n_done else float("nan")
+        """The verdict rule's value over the scored tiles; NaN when none is scored."""
+        return self.slide_verdict.value
 
     @property
     def image_member_probs(self) -> np.ndarray:
@@ -200,10 +208,7 @@ class TileScores:
     def image_set(self) -> str | None:
         """The image's conformal prediction set ("benign", "malignant", "review"); None when the
         model card has no calibration or no tile is scored."""
-        sets = self.trust.image_sets
-        if sets is None or not self.n_done:
-            return None
-        return sets.names(np.array([self.image_p_malignant]))[0]
+        return self.slide_verdict.prediction_set
 
     @property
     def image_uncertain(self) -> bool:
@@ -232,21 +237,15 @@ class TileScores:
     def image_outside(self) -> bool | None:
         """True when at least half the scored tiles are outside the training data; None when the
         card has no outside-training density or no tile is scored."""
-        if self.trust.looks is None or not self.n_done:
-            return None
-        return bool(self.tile_outside()[self.done].mean() >= OUTSIDE_SHARE)
+        return self.slide_verdict.outside
 
     @property
     def verdict(self) -> str | None:
         """The label, "review (leaning <label>)" when the set holds both labels, with ", outside
         training data" appended when the image is; None if unscored."""
-        label = self.image_label
-        if label is None:
-            return None
-        text = f"review (leaning {label})" if self.image_uncertain else label
-        return text + (", outside training data" if self.image_outside else "")
+        return self.slide_verdict.text if self.image_label is not None else None
 
     @property
     def image_label(self) -> str | None:
-        """``"malignant"`` or ``"benign"`` by the threshold; None when no tile is scored."""
-        return label_of(self.image_p_malignant, self.threshold)
+        """``"malignant"`` or ``"benign"`` by the threshold; None when there is no verdict."""
+        return self.slide_verdict.label

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from bcviewer.inference.rules import DEFAULT_RULE, VerdictRule
+
 BENIGN, MALIGNANT = "benign", "malignant"
 REVIEW = "review"  # both labels fit
 NO_LABEL = "none"  # neither label fits (p near 0.5 when calibration is tight): also for review
@@ -187,18 +189,20 @@ def fit_training_looks(train_looks: np.ndarray, val_looks: np.ndarray, quantile:
 # ---- what a card says -------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Trust:
-    """The trust signals a model card provides (each may be absent)."""
+    """The trust signals a model card provides (each may be absent), and its verdict rule."""
 
     image_sets: ConformalSets | None = None
     tile_sets: ConformalSets | None = None
     looks: TrainingLooks | None = None
+    rule: VerdictRule = DEFAULT_RULE
 
     @classmethod
     def from_card(cls, card: Mapping[str, Any] | None) -> Trust:
-        """Read ``conformal`` and ``outside_training`` from a card; a card without them gives none."""
+        """Read ``conformal``, ``outside_training`` and ``verdict`` from a card; a card without the
+        first two gives none, one without ``verdict`` the default rule (the mean)."""
         card = card or {}
         conformal = card.get("conformal") or {}
         image = ConformalSets.from_card(conformal["image"]) if "image" in conformal else None
         tile = ConformalSets.from_card(conformal["tile"]) if "tile" in conformal else None
         looks = TrainingLooks.from_card(card["outside_training"]) if card.get("outside_training") else None
-        return cls(image, tile, looks)
+        return cls(image, tile, looks, VerdictRule.from_card(card.get("verdict")))

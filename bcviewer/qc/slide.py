@@ -63,6 +63,23 @@ def qc_grid(slide: SlideReader, grid: TileGrid, on_tile: Callable[[int], object]
 
 
 @dataclass(frozen=True)
+class GridQc:
+    """Quality control already run on ``grid`` (the viewer's QC job): one result per tile, in the
+    grid's order, fewer when it was cancelled."""
+
+    grid: TileGrid
+    results: tuple[TileQc, ...]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.results) == len(self.grid)
+
+    def fits(self, grid: TileGrid) -> bool:
+        """True when every tile of ``grid`` was checked: the same tiles, all done."""
+        return self.complete and self.grid == grid
+
+
+@dataclass(frozen=True)
 class QcSummary:
     """Tiles and share of the grid's tissue in each QC class."""
 

@@ -10,7 +10,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,8 +20,9 @@ from shapely.geometry.base import BaseGeometry
 from bcviewer.regions.shapes import Region
 from bcviewer.tiling import TileGrid, TissueMask
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the viewer imports regions before its window shows; inference loads with the first run
     from bcviewer.inference.scores import TileScores
+    from bcviewer.inference.verdict import Verdict
 
 UM2_PER_MM2 = 1e6
 
@@ -69,6 +70,7 @@ class RegionStats:
     mean_p: float  # NaN when no tile of the region was scored
     max_p: float
     pct_tissue_above: float  # % of the scored tiles' tissue at or above the threshold (NaN: none)
+    verdict: Verdict  # the slide's verdict rule over the region's tiles (no verdict without scored tissue)
 
 
 def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: TissueMask | None = None,
@@ -76,8 +78,11 @@ def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: 
     """Measure ``region`` (slide frame) on ``scores``. ``mpp`` is the level-0 µm per pixel in use
     (None: the areas are left out); ``tissue`` the grid's tissue mask (None: the region is all
     tissue, as a microscopy image is). ``threshold`` defaults to the scores' own."""
+    from bcviewer.inference.verdict import verdict_of
+
     cut = scores.threshold if threshold is None else threshold
-    inside = tiles_inside(scores.grid, region.shape) & scores.done
+    within = tiles_inside(scores.grid, region.shape)
+    inside = within & scores.done
     p = scores.p_malignant[inside]
     rects = scores.rects()[inside].astype(np.float64)
     # Each tile counts with its tissue area (all of it when there is no mask: a microscopy image).
@@ -91,22 +96,26 @@ def region_stats(region: Region, scores: TileScores, mpp: float | None, tissue: 
         area = region.shape.area * um2 / UM2_PER_MM2
         tissue_area = (tissue_px(tissue, region.shape) if tissue is not None else region.shape.area) * um2 / UM2_PER_MM2
     return RegionStats(region.name, region.classification, area, tissue_area, int(inside.sum()),
-                       float(p.mean()) if len(p) else math.nan, float(p.max()) if len(p) else math.nan, above)
+                       float(p.mean()) if len(p) else math.nan, float(p.max()) if len(p) else math.nan, above,
+                       verdict_of(scores if threshold is None else scores.with_threshold(cut), within))
 
 
 def stats_csv_text(stats: Sequence[RegionStats]) -> str:
     """The regions' measurements as CSV (empty cells where a value is unknown)."""
+    from bcviewer.inference.verdict import VERDICT_FIELDS
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([f.name for f in fields(RegionStats)])
+    measured = [f.name for f in fields(RegionStats) if f.name != "verdict"]
+    writer.writerow(measured + list(VERDICT_FIELDS))
     for row in stats:
         cells = []
-        for value in astuple(row):
+        for value in (getattr(row, name) for name in measured):
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 cells.append("")
             elif isinstance(value, float):
                 cells.append(f"{value:.6f}")
             else:
                 cells.append(str(value))
-        writer.writerow(cells)
+        writer.writerow(cells + row.verdict.cells())
     return buffer.getvalue()

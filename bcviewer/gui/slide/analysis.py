@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the core's PyTorch half is imported on the worker thread (s
     from bcviewer.inference import ScoreBatch, TileScores
     from bcviewer.inference.plan import InputPlan, PlanOptions
     from bcviewer.nets import LoadedModel
+    from bcviewer.qc import GridQc
     from bcviewer.tiling import TileGrid
 
 AUTOMATIC_MODEL = ""  # the model is chosen per slide by the core (bcviewer.inference.plan.choose_model)
@@ -107,8 +108,9 @@ class AnalysisRun(BackgroundRun):
     signals: _RunSignals
 
     def __init__(self, reader: SlideReader, model: str | LoadedModel, options: PlanOptions, batch_size: int | None,
-                 loaded: dict[str, LoadedModel], runtime: str = "auto") -> None:
+                 loaded: dict[str, LoadedModel], runtime: str = "auto", qc: GridQc | None = None) -> None:
         super().__init__(_RunSignals())
+        self.qc = qc  # quality control already run on this slide: the plan reuses it
         self.runtime = runtime  # see bcviewer.inference.runtime
         self.runtime_used: str | None = None  # what "auto" resolved to, once the predictor exists
         self.runtime_note = ""  # why "auto" fell back to torch, if it did
@@ -129,7 +131,7 @@ class AnalysisRun(BackgroundRun):
             choice = ModelChoice.of_card(self.model.name, self.model.card, "given")
         else:
             loaded, choice = None, choose_model(self.reader, self.model)
-        plan = plan_input(self.reader, self.options, choice)  # before any weights: a bad input fails fast
+        plan = plan_input(self.reader, self.options, choice, qc=self.qc)  # before any weights: a bad input fails fast
         if loaded is None:
             loaded = self.loaded.get(choice.source) or load_model(choice.source)
             self.loaded_as = choice.source
@@ -187,15 +189,16 @@ class AnalysisController(QObject):
     def running(self) -> bool:
         return self._current is not None
 
-    def start(self, reader: SlideReader, model: str | LoadedModel | Path, options: PlanOptions) -> None:
+    def start(self, reader: SlideReader, model: str | LoadedModel | Path, options: PlanOptions,
+              qc: GridQc | None = None) -> None:
         """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
         model, or AUTOMATIC_MODEL for the core's choice for this kind of slide. ``options`` carry
         the user's pixel size (for a slide that records none) and magnification (for a microscopy
-        image) to the core's plan."""
+        image) to the core's plan; ``qc``, quality control already run, is reused by the plan."""
         self.cancel()
         self.grid = self.plan = None
         run = AnalysisRun(reader, model if not isinstance(model, Path) else str(model), options, self.batch_size,
-                          dict(self._models), self.runtime)
+                          dict(self._models), self.runtime, qc)
         key = getattr(model, "name", None) or str(model) or "the default model"
         s = run.signals
         s.plan_ready.connect(lambda p, r=run: self._on_plan(r, p))

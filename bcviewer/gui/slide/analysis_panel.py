@@ -2,8 +2,9 @@
 
 Above the buttons the panel says what the chosen model reads ("idc-wsi: whole slide, 200 µm
 tiles at 4 µm/px") and warns when this input's scale is far from it. The result shows the
-verdict with its uncertainty on the same line, the image-level probability (as defined by the
-core's ``TileScores``), each ensemble member's probability, and the hybrid networks' branch attention:
+verdict with its uncertainty on the same line (the model card's rule over the scored tiles, with
+its review and outside-training signals: :mod:`bcviewer.inference.verdict`), its value, the rule
+and its interval over the tiles, each ensemble member's mean probability, and the hybrid networks' branch attention:
 how much weight the CNN branch and the LSTM branch got, averaged over the scored tiles.
 """
 
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from bcviewer.gui.slide.verdict_text import verdict_detail, verdict_html
 
 if TYPE_CHECKING:
     from bcviewer.inference import ScoreBatch, TileScores
@@ -149,10 +152,12 @@ class AnalysisPanel(QWidget):
         self.label_label = QLabel("")
         self.label_label.setFont(font)
         self.label_label.setWordWrap(True)  # "REVIEW (leaning ...) · OUTSIDE TRAINING DATA" is long
+        self.verdict_label = QLabel("")  # the rule, its value and interval: how the verdict was reached
+        self.verdict_label.setWordWrap(True)
         self.uncertainty_label = QLabel("")
         self.uncertainty_label.setWordWrap(True)
         self.members_table = QTableWidget(0, 2)
-        self.members_table.setHorizontalHeaderLabels(["Ensemble member", "P(malignant)"])
+        self.members_table.setHorizontalHeaderLabels(["Ensemble member", "Mean tile p"])
         self.members_table.verticalHeader().setVisible(False)
         self.members_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.members_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -166,6 +171,7 @@ class AnalysisPanel(QWidget):
         rl = QVBoxLayout(result)
         rl.addWidget(self.label_label)
         rl.addWidget(self.probability_label)
+        rl.addWidget(self.verdict_label)
         rl.addWidget(self.uncertainty_label)
         rl.addWidget(self.members_table)
         self.attention_title = QLabel("Branch attention (mean over tiles)")
@@ -227,9 +233,15 @@ class AnalysisPanel(QWidget):
         self.progress.setValue(batch.done)
         self.eta_label.setText(f"{batch.tiles_per_s:.1f} tiles/s · about {format_eta(eta_seconds(batch))} left")
 
+    def show_waiting(self, message: str) -> None:
+        """The run is paused on a question to the user (nothing has failed)."""
+        self._stopped()
+        self.progress.hide()
+        self.status_label.setText(f"{message[:1].upper()}{message[1:]} …")
+
     def show_failed(self, message: str) -> None:
         self._stopped()
-        self.progress.setRange(0, 1)
+        self.progress.hide()  # a bar stuck at "0 / 1 tiles" would read as a run still going
         self.status_label.setText(f"Analysis failed: {message}")
 
     def show_cancelled(self, scores: TileScores | None) -> None:
@@ -265,6 +277,7 @@ class AnalysisPanel(QWidget):
     def clear_result(self) -> None:
         self.probability_label.setText("P(malignant) –")
         self.label_label.setText("")
+        self.verdict_label.setText("")
         self.uncertainty_label.setText("")
         self.members_table.setRowCount(0)
         self.attention_bar.set_weights(float("nan"), float("nan"))
@@ -272,21 +285,15 @@ class AnalysisPanel(QWidget):
 
     def show_result(self, scores: TileScores, card: dict[str, Any] | None, partial: bool = False) -> None:
         """Fill the result box from ``scores`` (only scored tiles count)."""
-        p = scores.image_p_malignant
+        verdict = scores.slide_verdict
         self.result_box.setEnabled(True)
         self.result_box.setTitle("Result (partial)" if partial else "Result")
-        self.probability_label.setText(f"P(malignant) {p:.3f}")
-        label = scores.image_label or "–"
-        color = "#c62828" if label == "malignant" else "#2e7d32"
-        verdict = f"<span style='color:{color}'>{label.upper()}</span>"
-        if scores.image_uncertain:  # the conformal set holds both labels: a person must decide
-            verdict = f"<span style='color:#b35c00'>REVIEW</span> (leaning {verdict})"
-        if scores.image_outside:
-            verdict += " <span style='color:#b0009a'>· OUTSIDE TRAINING DATA</span>"
+        self.probability_label.setText(f"P(malignant) {verdict.value:.3f}" if verdict.label else "P(malignant) –")
         self.label_label.setText(
-            f"{verdict}<span style='font-weight:normal'> · uncertainty {scores.image_uncertainty:.3f}</span>"
-        )
+            f"{verdict_html(verdict)}<span style='font-weight:normal'> · uncertainty {verdict.uncertainty:.3f}</span>"
+            if verdict.label else verdict_html(verdict))
         self.label_label.setToolTip(trust_explanation(scores))
+        self.verdict_label.setText(verdict_detail(verdict))
         self.uncertainty_label.setText(trust_line(scores))
         probs = scores.image_member_probs
         names = member_names(card, len(probs))
@@ -321,7 +328,9 @@ def trust_line(scores: TileScores) -> str:
 
 def trust_explanation(scores: TileScores) -> str:
     """Tooltip of the verdict: what each trust signal means."""
-    lines = ["Uncertainty is the calibrated margin 1 - |2p - 1|: 0 when the model is sure, 1 at p = 0.5."]
+    lines = [(f"The verdict is the model card's rule ({scores.slide_verdict.rule}) over the scored tiles; its "
+              "interval is a bootstrap over those tiles: how much the verdict rests on which tiles were scored."),
+             "Uncertainty is the calibrated margin 1 - |2p - 1|: 0 when the model is sure, 1 at p = 0.5."]
     sets = scores.trust.image_sets
     if sets is not None:
         lines.append(f"The prediction set holds the true label for at least {sets.confidence:.0%} of images like "

@@ -23,6 +23,7 @@ from bcviewer.gui.slide.view_geometry import ViewTransform
 # The core's colormaps (bcviewer.export), so the overlay on screen and the exported heatmap PNGs
 # look the same. Their names are listed here because bcviewer.export loads after the first frame.
 COLORMAPS: tuple[str, ...] = ("viridis", "inferno", "coolwarm", "traffic", "gray")
+UNCERTAINTY_COLORMAP = "inferno"  # the uncertainty layer's own scale, whichever colormap p uses
 SMOOTH_MAX_SIDE = 1024  # pixels of the smooth map's image (drawn scaled, with bilinear filtering)
 _GREY_LUT = np.repeat(np.linspace(96, 160, 256).astype(np.uint8)[:, None], 3, axis=1)
 
@@ -177,16 +178,18 @@ class HeatmapLayer:
             self._colors = None
         return self._lut
 
-    def color_of(self, probability: float) -> QColor:
-        """The fill colour of a tile with this probability, opacity applied."""
-        lut = self.lut
+    def color_of(self, probability: float, lut: np.ndarray | None = None) -> QColor:
+        """The fill colour of a tile with this probability (by ``lut``, else the colormap's), opacity applied."""
+        lut = self.lut if lut is None else lut
         r, g, b = (int(v) for v in lut[int(round(min(max(probability, 0.0), 1.0) * (len(lut) - 1)))])
         return QColor(r, g, b, int(round(self.opacity * 255)))
 
     def _tile_colors(self) -> list[QColor]:
         if self._colors is None or self._lut is None:
             values = self.uncertainties if self.show_uncertainty else self.probabilities
-            self._colors = [self.color_of(v) if not np.isnan(v) else QColor(0, 0, 0, 0) for v in values]
+            p_lut = self.lut  # read either way: a None ``_lut`` would rebuild the colours every frame
+            lut = colormap_lut(UNCERTAINTY_COLORMAP) if self.show_uncertainty else p_lut
+            self._colors = [self.color_of(v, lut) if not np.isnan(v) else QColor(0, 0, 0, 0) for v in values]
         return self._colors
 
     # ---- queries --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bcviewer.gui.slide.overlay import COLORMAPS, DEFAULT_COLORMAP, colormap_lut
+from bcviewer.gui.slide.overlay import COLORMAPS, DEFAULT_COLORMAP, UNCERTAINTY_COLORMAP, colormap_lut
 
 
 class ColorBar(QWidget):
@@ -120,19 +120,27 @@ class OverlayControls(QWidget):
         self.threshold.setValue(round(threshold * 100))
         for w in (self.style_box, self.colormap, self.opacity, self.threshold):
             w.blockSignals(False)
-        self.colorbar.set_lut(colormap_lut(self.colormap.currentText()))
-        self.colorbar.set_threshold(threshold)
+        self._show_scale()
         self._opacity_label.setText(f"{self.opacity.value()}%")
         self._threshold_label.setText(f"{threshold:.2f}")
 
+    def _show_scale(self) -> None:
+        """The legend of what the tiles show: uncertainty has its own colormap and no threshold."""
+        uncertainty = self.style_box.currentIndex() == 2
+        self.scale_label.setText(UNCERTAINTY_SCALE if uncertainty else PROBABILITY_SCALE)
+        self.colorbar.set_lut(colormap_lut(UNCERTAINTY_COLORMAP if uncertainty else self.colormap.currentText()))
+        self.colorbar.set_threshold(0.0 if uncertainty else self.threshold.value() / 100)
+        for control in (self.colormap, self.threshold):  # they apply to p only
+            control.setEnabled(not uncertainty)
+
     def _on_style(self, index: int) -> None:
-        self.scale_label.setText(UNCERTAINTY_SCALE if index == 2 else PROBABILITY_SCALE)
+        self._show_scale()
         self.uncertainty_changed.emit(index == 2)
         if index != 2:
             self.smooth_changed.emit(index == 1)
 
     def _on_colormap(self, name: str) -> None:
-        self.colorbar.set_lut(colormap_lut(name))
+        self._show_scale()
         self.colormap_changed.emit(name)
 
     def _on_opacity(self, value: int) -> None:
@@ -141,7 +149,7 @@ class OverlayControls(QWidget):
 
     def _on_threshold(self, value: int) -> None:
         self._threshold_label.setText(f"{value / 100:.2f}")
-        self.colorbar.set_threshold(value / 100)
+        self._show_scale()
         self.threshold_changed.emit(value / 100)
 
 

@@ -36,12 +36,13 @@ class PixelSizeDialog(QDialog):
             "wrong value means the model sees tissue at the wrong scale.<br><br>Enter the micrometres per "
             "pixel of the full-resolution level, or pick the objective it was scanned with (its usual pixel "
             "size is used). The answer is remembered for this file."
-            + (f"<br><br>The file names a {reader.objective_power:g}x objective, so its usual pixel size is filled "
-               "in: check it against the scanner's." if reader.objective_power and current is None else ""))
+            + "<br><br>" + suggestion_note(reader, current))
         text.setWordWrap(True)
         self.mpp = QDoubleSpinBox()
         self.mpp.setDecimals(4)
-        self.mpp.setRange(0.01, 100.0)
+        # 0 stands for "not given yet": the box shows a prompt, not a number nobody chose.
+        self.mpp.setRange(0.0, 100.0)
+        self.mpp.setSpecialValueText("enter µm/px")
         self.mpp.setSingleStep(0.05)
         self.mpp.setSuffix(" µm/px")
         self.objective = QComboBox()
@@ -51,7 +52,7 @@ class PixelSizeDialog(QDialog):
         if reader.objective_power:
             self.objective.setToolTip(f"The file names a {reader.objective_power:g}x objective but no pixel size")
         start = current or (objectives.get(_nearest(objectives, reader.objective_power))
-                            if reader.objective_power else None) or 0.5
+                            if reader.objective_power else None) or 0.0
         self.mpp.setValue(start)
         self.objective.currentIndexChanged.connect(self._on_objective)
         if reader.objective_power and current is None:
@@ -60,6 +61,9 @@ class PixelSizeDialog(QDialog):
         form.addRow("Pixel size", self.mpp)
         form.addRow("or objective", self.objective)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.mpp.valueChanged.connect(lambda v: self.ok_button.setEnabled(v >= MIN_MPP))
+        self.ok_button.setEnabled(self.mpp.value() >= MIN_MPP)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -75,6 +79,20 @@ class PixelSizeDialog(QDialog):
 
     def value(self) -> float:
         return float(self.mpp.value())
+
+
+MIN_MPP = 0.01  # µm/px: finer than any scanner; 0 means "not entered"
+
+
+def suggestion_note(reader: SlideReader, current: float | None) -> str:
+    """Where the value the dialog starts with comes from, or that it starts empty."""
+    if current:
+        return (f"The box holds {current:g} µm/px, the value given before for this file (or with --mpp): "
+                "change it if it was wrong.")
+    if reader.objective_power:
+        return (f"The file names a {reader.objective_power:g}x objective, so that objective's usual pixel size is "
+                "filled in: check it against the scanner's.")
+    return "The file names no objective either, so the box starts empty."
 
 
 def _nearest(objectives: dict[float, float], power: float) -> float:

@@ -1,8 +1,9 @@
 """``RegionsPanel``: the region list of the open slide, the drawing tools and "Analyse inside".
 
-One row per region: name and class (editable), area in mm², tiles scored and max p; below, the
-selected region's full measurements: area and tissue in mm², tiles scored, mean and max p, and
-the % of its scored tissue at or above the threshold. The panel only shows and asks; the regions
+One row per region: name and class (editable), area in mm², tiles scored, max p and its verdict
+(the slide's rule over the region's tiles; "no verdict" without scored tissue); below, the
+selected region's full measurements: its verdict with the rule, value and interval, area and
+tissue in mm², tiles scored, mean and max p, and the % of its scored tissue at or above the threshold. The panel only shows and asks; the regions
 controller changes the regions (with undo) and measures them."""
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from bcviewer.gui.slide.verdict_text import verdict_detail, verdict_html, verdict_short
 from bcviewer.regions import Region, RegionStats
 
-COLUMNS = ("Name", "Class", "mm²", "Tiles", "Max p")
+COLUMNS = ("Name", "Class", "mm²", "Tiles", "Max p", "Verdict")
 TOOL_LABELS = {"rectangle": "Rectangle", "polygon": "Polygon", "freehand": "Freehand"}
 
 
@@ -42,7 +44,8 @@ def details_text(stats: RegionStats) -> str:
     """The selected region's measurements, one per line."""
     area = "unknown (no pixel size)" if stats.area_mm2 is None else f"{stats.area_mm2:.4f} mm²"
     tissue = "unknown" if stats.tissue_mm2 is None else f"{stats.tissue_mm2:.4f} mm²"
-    return (f"<b>{stats.region}</b> ({stats.classification})<br>area {area} · tissue {tissue}<br>"
+    return (f"<b>{stats.region}</b> ({stats.classification}): <b>{verdict_html(stats.verdict)}</b><br>"
+            f"{verdict_detail(stats.verdict)}<br>area {area} · tissue {tissue}<br>"
             f"{stats.tiles_scored} tiles scored · mean p {_cell(stats.mean_p, 3)} · max p {_cell(stats.max_p, 3)}"
             f"<br>{_cell(stats.pct_tissue_above, 1)}% of the scored tissue at or above the threshold")
 
@@ -136,10 +139,13 @@ class RegionsPanel(QWidget):
         for row, region in enumerate(regions):
             found = stats.get(row)
             values = [region.name, region.classification] + (
-                [_cell(found.area_mm2, 4), _cell(found.tiles_scored, 0), _cell(found.max_p, 3)]
-                if found is not None else ["–"] * 3)
+                [_cell(found.area_mm2, 4), _cell(found.tiles_scored, 0), _cell(found.max_p, 3),
+                 verdict_short(found.verdict)]
+                if found is not None else ["–"] * 4)
             for col, text in enumerate(values):
                 item = QTableWidgetItem(text)
+                if col == len(COLUMNS) - 1 and found is not None:
+                    item.setToolTip(found.verdict.text)  # the words of regions.csv
                 if col >= 2:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

@@ -11,34 +11,51 @@ back into the window. Every decision about the input (model, grid, notes) is the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFrame, QGroupBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGroupBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
 from bcviewer.gui.actions import Actions, check_runtime, fill_model_menu
 from bcviewer.gui.dialogs import ask_export_path, show_model_card
 from bcviewer.gui.errors import is_headless, report_error
-from bcviewer.gui.slide.opening import open_for_view
 from bcviewer.gui.settings import ViewerSettings
 from bcviewer.gui.slide import pixel_size
-from bcviewer.gui.slide.analysis import AnalysisController, available_models, describe_choice, preview_grid, read_model_card
+from bcviewer.gui.slide.analysis import (
+    AnalysisController,
+    available_models,
+    describe_choice,
+    preview_grid,
+    read_model_card,
+)
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.compare import CompareController
+from bcviewer.gui.slide.opening import open_for_view
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
+from bcviewer.gui.slide.quality import QualityControl
 from bcviewer.gui.slide.regions import RegionsController
+from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
-from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
+from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.qupath import slide_bounds
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
+from bcviewer.tiling.kind import input_kind
 
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
@@ -68,6 +85,10 @@ class SlideWorkspace(QObject):
         self.compare = CompareController(window, self.view, self.jobs, lambda: self.session.path, self.session.mpp,
                                          self.open, self.settings.last_folder)
         self.canvas = self.compare.canvas  # the tab's contents: the view, and a second one beside it
+        self.review = ReviewTools(self.view, self.jobs, status, actions.review, self.overlay_controls,
+                                  self.regions.tool, self)
+        self.quality = QualityControl(window, self.view, status, actions.run, actions.minimap)
+        self.quality.bind_options(lambda: self.session.plan_options(self.settings.model_name()))
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -84,10 +105,12 @@ class SlideWorkspace(QObject):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.panel)
         layout.addWidget(box)
+        layout.addWidget(self.quality.panel)
         layout.addStretch(1)
         side = QTabWidget()
         side.setFixedWidth(SIDE_WIDTH)
-        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions")):
+        for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions"),
+                            (self.review.gallery.panel, "Tiles")):
             scroll = QScrollArea()  # on a small screen the page scrolls instead of growing the window
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -114,6 +137,14 @@ class SlideWorkspace(QObject):
         for signal in (self.analysis.grid_ready, self.analysis.progress, d.scores_shown):
             signal.connect(self.compare.schedule_follow)
         self.overlay_controls.threshold_changed.connect(lambda _value: self.compare.refresh_heading())
+        self.analysis.started.connect(lambda _model: self.review.clear())
+        self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
+        d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
+        self.opened.connect(lambda _path: self.review.clear())
+        q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
+        q.started.connect(lambda: self.actions.cancel.setEnabled(True))
+        for ended in (q.finished, q.cancelled, q.failed):
+            ended.connect(lambda _r: self.actions.cancel.setEnabled(self.analysis.running))
 
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
@@ -132,6 +163,7 @@ class SlideWorkspace(QObject):
             return
         self._open_job = None
         self.analysis.detach()
+        self.quality.set_slide()
         self.session.open(Path(path), reader, self.settings.pixel_size(path))
         bx, by, _, _ = slide_bounds(reader.properties, reader.dimensions)
         self.regions.set_slide(Path(path), (bx, by))
@@ -179,17 +211,34 @@ class SlideWorkspace(QObject):
             report_error(self._window, "Nothing to analyse",
                          BcviewerError(f"Open a slide or image first (File > Open). Supported: {SUPPORTED_FORMATS}"))
             return False
+        if self.quality.usable() is None and input_kind(reader) == "whole-slide":  # as predict's --qc auto
+            again = self.quality.controller.result is not None
+            self.status.showMessage("Quality control was cancelled: checking every tile again before the analysis"
+                                    if again else "Checking quality before the analysis …", 8000)
+            return self.quality.check(then=lambda: self._analyse(reader, model, inside_regions))
+        self._analyse(reader, model, inside_regions)
+        return True
+
+    def _analyse(self, reader: SlideReader, model: str | LoadedModel | None, inside_regions: bool) -> None:
+        """Start the analysis with the finished QC, when there is one (else the core's plan checks the
+        tiles itself: QC failed, e.g. for want of a pixel size, and the analysis reports why)."""
+        if reader is not self.view.reader:  # another slide was opened meanwhile
+            return
         regions = self.regions.in_file_frame() if inside_regions else ()
         options = self.session.plan_options(self.settings.model_name(), regions)
+        qc = self.quality.usable()
+        if qc is not None:
+            options = replace(options, qc=True)  # the user's QC of a microscopy image applies too
         self.session.scores = None
         self.view.heatmap.clear()
         self.view.update()
         self._set_exports_enabled(False)
-        self.analysis.start(reader, model if model is not None else options.model, options)
-        return True
+        self.analysis.start(reader, model if model is not None else options.model, options, qc)
 
     def cancel(self) -> None:
-        """Stop the run after its batch in flight."""
+        """Stop the run after its batch in flight (or the quality control an analysis waits for)."""
+        if self.quality.cancel():
+            return
         if self.analysis.cancel():
             self.status.showMessage("Cancelling after the current batch …", 4000)
 
@@ -209,9 +258,11 @@ class SlideWorkspace(QObject):
 
         if isinstance(exc, ScaleUnknownError) and not is_headless():
             # The core will not guess the pixel size: ask for it, then run again.
-            self.panel.show_failed("the pixel size of this slide is unknown")
+            self.panel.show_waiting("waiting for the pixel size of this slide (see the dialog)")
             if self.ask_pixel_size() is not None:
                 self.run()
+            else:
+                self.panel.show_failed("the pixel size of this slide is unknown; give it with Analysis > Pixel size…")
             return
         if isinstance(exc, ScaleUnknownError):  # headless: nobody to ask
             exc = BcviewerError(f"{exc}; give it with 'bcviewer open PATH --mpp UM_PER_PX'")
@@ -329,13 +380,15 @@ class SlideWorkspace(QObject):
     # ---- state -----------------------------------------------------------------------------
     def is_idle(self) -> bool:
         """True when no file is opening, no analysis runs and the visible tiles are all drawn."""
-        return (self._open_job is None and not self.analysis.running and self.jobs.pending == 0
+        return (self._open_job is None and not self.analysis.running and not self.quality.running
+                and self.jobs.pending == 0
                 and self.regions.saver.pending == 0 and self.view.is_settled())
 
     def shutdown(self, timeout_ms: int) -> bool:
         """Stop the analysis, the jobs and the tile readers; True when all finished."""
         self.analysis.detach()
         ok = self.analysis.wait(timeout_ms)
+        ok = self.quality.controller.wait(timeout_ms) and ok
         ok = self.jobs.wait(timeout_ms) and ok
         ok = self.regions.wait(timeout_ms) and ok
         ok = self.compare.shutdown() and ok
