@@ -172,8 +172,7 @@ def test_mpp_applies_only_to_inputs_that_need_it_and_resume_keeps_the_others(
     assert "0.5 µm/px" not in json.dumps(_manifest(out, png.stem))
     capsys.readouterr()
     assert main([*args, "--mpp", "0.6", "--resume"]) == 0  # only the slide it applies to is redone
-    assert capsys.readouterr().err.strip().endswith("(2 already complete, skipped); summary in "
-                                                    f"{out / 'summary.csv'}")
+    assert "3 of 3 inputs scored (2 already complete, skipped): " in capsys.readouterr().err
     assert _manifest(out, "tcga-like")["options"]["mpp"] == 0.6
 
 

@@ -100,7 +100,8 @@ def test_refusing_a_bad_option_or_path_imports_no_heavy_package(argv: list[str],
 
 def test_the_check_notices_a_heavy_import() -> None:
     """The same child, asked for a command that needs the scoring stack, does see it."""
-    found = _run_cli(["predict", str(ROOT / "no-such-input.png"), "--out", str(ROOT / "no-such-dir" / "x"),
+    sample = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"  # exists: the run starts
+    found = _run_cli(["predict", str(sample), "--out", str(ROOT / "no-such-dir" / "x"),
                       "--roi", str(ROOT / "no-such-roi.geojson")])
     assert found["code"] == 2
     assert "sklearn" in found["heavy"]
