@@ -160,7 +160,8 @@ def test_train_and_evaluate_commands_on_fixtures(test_data: Path, tmp_path: Path
     report = json.loads(report_file.read_text())
     assert report["patients"] == parts["test"]
     assert report["image"] == card["metrics"]["test"]["image"]
-    assert "image level: mean of the tiles' p_malignant as predict scores them" in capsys.readouterr().out
+    assert ("image level: mean (not validated) of the tiles' p_malignant as predict scores them (the model card's "
+            "verdict rule") in capsys.readouterr().out
 
 
 def test_evaluate_refuses_a_pickle_model(test_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,8 @@ from bcviewer.inference import NEEDS_REVIEW, Predictor, margin_uncertainty
 from bcviewer.training.metrics import binary_metrics
 from bcviewer.training.reliability import COVERAGES, risk_coverage
 
-IMAGE_RULE = ("the model card's verdict rule (bcviewer.inference.rules; the mean when the card names none) over the "
-              "tiles' p_malignant as predict scores them; malignant when its value >= 0.5")
+IMAGE_RULE = ("{rule} of the tiles' p_malignant as predict scores them (the model card's verdict rule, "
+              "bcviewer.inference.rules); malignant when its value >= 0.5")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ def evaluate_inputs(predictor: Predictor, inputs: Sequence[LabelledInput], optio
                 failed.append({"path": str(item.path), "error": one_line(result.error or ValueError("no tile"))})
                 continue
             kept.append(item)
+            rule = scores.slide_verdict.rule  # the same card, so the same rule, for every image
             p_image.append(scores.image_p_malignant)
             y_image.append(item.label)
             tile_p.append(scores.p_malignant[scores.done])
@@ -109,7 +110,7 @@ def evaluate_inputs(predictor: Predictor, inputs: Sequence[LabelledInput], optio
         raise DatasetError("no image could be scored: " + "; ".join(f["error"] for f in failed[:3]))
     p, y = np.array(p_image), np.array(y_image)
     report: dict[str, Any] = {
-        "image_aggregation": IMAGE_RULE, "n_images": len(kept), "failed": failed,
+        "image_aggregation": IMAGE_RULE.format(rule=rule), "n_images": len(kept), "failed": failed,
         "patients": sorted({i.patient for i in kept}),
         "image": binary_metrics(y, p), "tile": binary_metrics(np.concatenate(tile_y), np.concatenate(tile_p)),
         "per_subtype": _groups([i.subtype for i in kept], p, y),
