@@ -105,3 +105,27 @@ def test_the_check_notices_a_heavy_import() -> None:
                       "--roi", str(ROOT / "no-such-roi.geojson")])
     assert found["code"] == 2
     assert "sklearn" in found["heavy"]
+
+
+@pytest.fixture(scope="module")
+def slide_without_pixel_size(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pyramid_fixture import write_pyramid_tiff
+
+    from bcviewer.slides import open_slide
+
+    with open_slide(ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs") as s:
+        rgb = s.read_region(0, 0, 0, *s.dimensions)
+    return write_pyramid_tiff(tmp_path_factory.mktemp("nompp") / "nompp.tif", rgb, levels=2)
+
+
+def test_predict_refuses_a_missing_path_or_an_unscaled_slide_before_loading_a_model(
+        slide_without_pixel_size: Path) -> None:
+    found = _run_cli(["predict", "no-such-input.png"])
+    assert (found["code"], found["err"], found["heavy"]) == (2, "bcviewer predict: no-such-input.png does not exist\n",
+                                                             [])
+    found = _run_cli(["predict", str(slide_without_pixel_size)])
+    assert found["code"] == 2 and found["heavy"] == [] and found["out"] == ""
+    assert found["err"] == (f"bcviewer predict: {slide_without_pixel_size}: nompp.tif is a whole slide (2 pyramid "
+                            "levels, generic-tiff) that does not record its pixel size, so tiles cannot be cut in "
+                            "micrometres; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the tile "
+                            "size in level-0 pixels with --tile-px\n")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bcviewer.batch.choices import UNKNOWN_SCALE_HINT
 from bcviewer.batch.choices import DEFAULT_RETRIES as DEFAULT_RETRIES  # re-exported
 from bcviewer.batch.choices import FORMATS as FORMATS
 from bcviewer.batch.summary import SummaryRow
@@ -227,9 +228,7 @@ def planned_job(index: int, path: Path, options: PredictOptions, model: str | Mo
         key.sha256 = sha256_of(path)  # recorded in the manifest, so --resume can tell the file changed
     except ScaleUnknownError as exc:
         slide.close()
-        return SlideJob(key, error=BcviewerError(
-            f"{exc}; give the pixel size with --mpp (e.g. 0.25 at 40x, 0.5 at 20x) or the tile size in level-0 "
-            "pixels with --tile-px"))
+        return SlideJob(key, error=BcviewerError(f"{exc}; {UNKNOWN_SCALE_HINT}"))
     except Exception as exc:  # noqa: BLE001
         slide.close()
         return SlideJob(key, error=exc)

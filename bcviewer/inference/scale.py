@@ -21,8 +21,9 @@ from typing import Any
 from bcviewer.errors import BcviewerError
 from bcviewer.nets import InputSpec
 from bcviewer.slides import SlideReader
-from bcviewer.tiling import TilingError
-from bcviewer.tiling.kind import InputKind, input_kind as input_kind, kind_reason as kind_reason  # re-exported
+from bcviewer.tiling.errors import TilingError
+from bcviewer.tiling.kind import InputKind, unknown_scale_message
+from bcviewer.tiling.kind import input_kind as input_kind, kind_reason as kind_reason  # re-exported
 
 # Usual µm per pixel of scanners at each objective power (20x ~ 0.5 µm/px, 40x ~ 0.25 µm/px).
 OBJECTIVE_MPP: dict[float, float] = {2.5: 4.0, 5.0: 2.0, 10.0: 1.0, 20.0: 0.5, 40.0: 0.25, 60.0: 0.17, 80.0: 0.125}
@@ -59,9 +60,7 @@ def require_scale(slide: SlideReader, given_mpp: float | None, tile_px: int | No
         # rather than asking the user as if nothing were recorded.
         raise TilingError(problem)
     if mpp is None and tile_px is None:
-        raise ScaleUnknownError(
-            f"{slide.path.name} is a whole slide ({kind_reason(slide)}, {slide.format}) that does not record "
-            "its pixel size, so tiles cannot be cut in micrometres")
+        raise ScaleUnknownError(unknown_scale_message(slide))
     return mpp
 
 

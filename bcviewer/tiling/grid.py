@@ -18,11 +18,8 @@ import numpy as np
 
 from bcviewer.errors import BcviewerError
 from bcviewer.slides import SlideReader
+from bcviewer.tiling.errors import TilingError as TilingError  # defined apart, re-exported here
 from bcviewer.tiling.tissue import TissueMask, detect_tissue
-
-
-class TilingError(BcviewerError):
-    """The requested grid cannot be built for this slide."""
 
 
 @dataclass(frozen=True)

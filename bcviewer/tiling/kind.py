@@ -38,3 +38,10 @@ def kind_reason(slide: SlideReader) -> str:
     if max(w, h) >= WHOLE_SLIDE_MIN_SIDE:
         return f"{w} x {h} px"
     return f"one level, {w} x {h} px"
+
+
+def unknown_scale_message(slide: SlideReader) -> str:
+    """Why a whole slide that records no pixel size cannot be cut in micrometres (the core's
+    ScaleUnknownError and predict's early refusal say it in the same words)."""
+    return (f"{slide.path.name} is a whole slide ({kind_reason(slide)}, {slide.format}) that does not record "
+            "its pixel size, so tiles cannot be cut in micrometres")
