@@ -89,6 +89,8 @@ def test_version_imports_no_heavy_package() -> None:
     (["info", "missing.png"], "bcviewer info: missing.png does not exist\n"),
     (["tiles", "missing.png", "--grid", "2x2"], "bcviewer tiles: missing.png does not exist\n"),
     (["qc", "missing.png"], "bcviewer qc: missing.png does not exist\n"),
+    (["labels", "stats", "missing.bcv"], "bcviewer labels: the project missing.bcv does not exist; create it with "
+                                         "'bcviewer labels import'\n"),
 ])
 def test_refusing_a_bad_option_or_path_imports_no_heavy_package(argv: list[str], message: str) -> None:
     found = _run_cli(argv)

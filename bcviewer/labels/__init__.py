@@ -10,44 +10,65 @@
   CNN+LSTM from scratch).
 * ``importer`` (import it directly, it loads the imaging stack) with ``sources`` (labels from
   BreakHis names, a labels CSV or benign/ and malignant/ folders), and ``export`` (CSV, QuPath GeoJSON).
+
+The package imports its submodules lazily (PEP 562): ``bcviewer labels stats`` and the other
+commands that only read a project do not load scikit-learn (the self-learning loop's split).
 """
 
-from bcviewer.labels.errors import (
-    ImportSourceError,
-    LabelStoreError,
-    LockedSubImageError,
-    ProjectFileError,
-    SelfLearningError,
-    UnknownItemError,
-)
-from bcviewer.labels.export import CSV_FIELDS, labels_csv_text, write_labels_csv, write_labels_geojson
-from bcviewer.labels.queries import SubImageRef
-from bcviewer.labels.records import (
-    DecisionResult,
-    HistoryRow,
-    ImageRow,
-    LabelCounts,
-    NewImage,
-    ProposalRow,
-    RoundRow,
-    SubImageRect,
-    SubImageRow,
-    UndoResult,
-)
-from bcviewer.labels.review import ImageReview, RoundPrediction
-from bcviewer.labels.rules import Relabel, RuleOutcome, SubImageState, invariant_violations, relabel_image
-from bcviewer.labels.schema import SCHEMA_VERSION
-from bcviewer.labels.selflearn import (
-    HeldOutAccuracy,
-    RoundReport,
-    Scorer,
-    SelfLearningCancelled,
-    SelfLearningEngine,
-    TauSchedule,
-    Trainer,
-    heldout_accuracy,
-)
-from bcviewer.labels.store import LabelStore
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bcviewer.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from bcviewer.labels.errors import (
+        ImportSourceError,
+        LabelStoreError,
+        LockedSubImageError,
+        ProjectFileError,
+        SelfLearningError,
+        UnknownItemError,
+    )
+    from bcviewer.labels.export import (
+        CSV_FIELDS,
+        labels_csv_text,
+        write_labels_csv,
+        write_labels_geojson,
+    )
+    from bcviewer.labels.queries import SubImageRef
+    from bcviewer.labels.records import (
+        DecisionResult,
+        HistoryRow,
+        ImageRow,
+        LabelCounts,
+        NewImage,
+        ProposalRow,
+        RoundRow,
+        SubImageRect,
+        SubImageRow,
+        UndoResult,
+    )
+    from bcviewer.labels.review import ImageReview, RoundPrediction
+    from bcviewer.labels.rules import (
+        Relabel,
+        RuleOutcome,
+        SubImageState,
+        invariant_violations,
+        relabel_image,
+    )
+    from bcviewer.labels.schema import SCHEMA_VERSION
+    from bcviewer.labels.selflearn import (
+        HeldOutAccuracy,
+        RoundReport,
+        Scorer,
+        SelfLearningCancelled,
+        SelfLearningEngine,
+        TauSchedule,
+        Trainer,
+        heldout_accuracy,
+    )
+    from bcviewer.labels.store import LabelStore
 
 __all__ = [
     "ImportSourceError", "LabelStoreError", "LockedSubImageError", "ProjectFileError", "SelfLearningError",
@@ -58,3 +79,15 @@ __all__ = [
     "invariant_violations", "relabel_image", "SCHEMA_VERSION", "HeldOutAccuracy", "RoundReport", "Scorer",
     "SelfLearningCancelled", "SelfLearningEngine", "TauSchedule", "Trainer", "heldout_accuracy", "LabelStore",
 ]
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "bcviewer.labels.errors": ('ImportSourceError', 'LabelStoreError', 'LockedSubImageError', 'ProjectFileError', 'SelfLearningError', 'UnknownItemError',),
+    "bcviewer.labels.export": ('CSV_FIELDS', 'labels_csv_text', 'write_labels_csv', 'write_labels_geojson',),
+    "bcviewer.labels.queries": ('SubImageRef',),
+    "bcviewer.labels.records": ('DecisionResult', 'HistoryRow', 'ImageRow', 'LabelCounts', 'NewImage', 'ProposalRow', 'RoundRow', 'SubImageRect', 'SubImageRow', 'UndoResult',),
+    "bcviewer.labels.review": ('ImageReview', 'RoundPrediction',),
+    "bcviewer.labels.rules": ('Relabel', 'RuleOutcome', 'SubImageState', 'invariant_violations', 'relabel_image',),
+    "bcviewer.labels.schema": ('SCHEMA_VERSION',),
+    "bcviewer.labels.selflearn": ('HeldOutAccuracy', 'RoundReport', 'Scorer', 'SelfLearningCancelled', 'SelfLearningEngine', 'TauSchedule', 'Trainer', 'heldout_accuracy',),
+    "bcviewer.labels.store": ('LabelStore',),
+}
+__getattr__, __dir__ = lazy_attributes(globals(), __name__, _SUBMODULES, __all__)
