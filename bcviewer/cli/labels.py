@@ -9,7 +9,13 @@ from pathlib import Path
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
-from bcviewer.labels import LabelStore, write_labels_csv, write_labels_geojson
+from bcviewer.labels import LabelStore, labels_csv_text, write_labels_geojson
+from bcviewer.output_kinds import (
+    FORCE_HELP,
+    check_output_file,
+    check_output_folder,
+    write_text_output,
+)
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 IMPORT_EPILOG = """\
@@ -41,8 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(func=run_import)
     exp = actions.add_parser("export", help="write the sub-image labels as CSV and/or QuPath GeoJSON")
     exp.add_argument("project", help="project file")
-    exp.add_argument("--csv", metavar="FILE", help="one row per sub-image")
+    exp.add_argument("--csv", metavar="FILE", help="one row per sub-image (- for standard output)")
     exp.add_argument("--geojson", metavar="DIR", help="one QuPath GeoJSON file per image")
+    exp.add_argument("--force", action="store_true", help=FORCE_HELP)
     exp.add_argument("--object-type", choices=OBJECT_TYPES, default="annotation",
                      help=OBJECT_TYPE_HELP + " (default: annotation, so labels can be edited in QuPath)")
     exp.set_defaults(func=run_export)
@@ -105,18 +112,22 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.csv and not args.geojson:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
     guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
+    check_output_file(args.csv, "csv", "--csv", force=args.force)  # another project is never replaced
+    check_output_folder(args.geojson, "--geojson")
     with LabelStore.open(args.project, readonly=True) as store:
+        _note_snapshot(store)
         if args.csv:
-            path = write_labels_csv(store, args.csv)
-            print(f"{store.counts().total} sub-image labels written to {path}", file=sys.stderr)
+            where = write_text_output(args.csv, labels_csv_text(store))
+            print(f"{store.counts().total} sub-image labels written to {where}", file=sys.stderr)
         if args.geojson:
-            files = write_labels_geojson(store, args.geojson, args.object_type)
+            files = write_labels_geojson(store, args.geojson, args.object_type, force=args.force)
             print(f"{len(files)} GeoJSON files written to {args.geojson}", file=sys.stderr)
     return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:
     with LabelStore.open(args.project, readonly=True) as store:
+        _note_snapshot(store)
         table = store.count_table()
         counts = store.counts()
         rounds = store.rounds()
@@ -130,3 +141,10 @@ def run_stats(args: argparse.Namespace) -> int:
         print(f"round {r.number} ({r.mode}, tau {r.tau:g}): {r.status}, "
               f"{r.stats.get('relabelled', 0)} relabelled, {r.stats.get('proposed', 0)} proposed")
     return 0
+
+
+def _note_snapshot(store: LabelStore) -> None:
+    """Say so when a project in a read-only folder was read as an unchanging snapshot."""
+    if store.immutable:
+        print(f"note: {store.path} is in a read-only folder; it was read as a snapshot (SQLite immutable=1), "
+              "so changes another program makes meanwhile are not seen", file=sys.stderr)

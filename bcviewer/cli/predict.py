@@ -72,6 +72,7 @@ from bcviewer.inference import (
     choose_runtime,
 )
 from bcviewer.inference.plan import AUTOMATIC_CHOICES
+from bcviewer.output_kinds import FORCE_HELP
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 from bcviewer.regions import read_region_file
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
@@ -158,6 +159,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs in --out are complete and match their manifest (default: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run)
 
 
@@ -269,7 +271,7 @@ class _Run:
         self.out, self.out_existed = out, out.exists()
         self.folders = _output_dirs(self.inputs, out)
         self.summary = out / "summary.csv"
-        guard_prediction_outputs(self.inputs, self.folders, self.summary)
+        guard_prediction_outputs(self.inputs, self.folders, self.summary, force=args.force)
         self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
         # One input needs no count of inputs: its error, if any, stays the one line it prints.

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from bcviewer.cli.checks import guard_outputs, positive_float
 from bcviewer.cli.progress import progress_bar
-from bcviewer.export import atomic_write_text
 from bcviewer.inference.plan import PlanOptions, plan_input
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 from bcviewer.qc import qc_csv_text, qc_grid, summarise
 from bcviewer.slides import open_slide
 
@@ -25,12 +25,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the summary as JSON")
     out.add_argument("--csv", metavar="FILE", help="also write one line per tile (flag and measurements)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
+    check_output_file(args.csv, "csv", "--csv", force=args.force)
     with open_slide(args.path) as slide:
         plan = plan_input(slide, PlanOptions(model=args.model or "", mpp=args.mpp, qc=False))  # checked below, once
         bar = progress_bar(total=len(plan.grid), unit="tile", quiet=args.quiet, desc="qc")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     summary = summarise(plan.grid, results)
     if args.csv:
-        atomic_write_text(args.csv, qc_csv_text(plan.grid, results))
+        write_text_output(args.csv, qc_csv_text(plan.grid, results))
     if args.json:
         print(json.dumps({"path": str(args.path), "model": plan.model.source, "tiles": summary.tiles,
                           "tissue_share": summary.tissue_share}, indent=1))
