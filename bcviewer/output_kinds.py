@@ -77,7 +77,13 @@ def is_stdout(path: str | os.PathLike[str] | None) -> bool:
 
 
 def content_kind(path: Path) -> str:
-    """The kind of a regular file's content, from its first bytes (see ``DESCRIPTIONS``)."""
+    """The kind of a regular file's content, from its first bytes (see ``DESCRIPTIONS``).
+
+    A file with a ``-wal`` or ``-shm`` companion is an SQLite database in use and is not opened:
+    closing a descriptor of it would drop the SQLite locks this process (the viewer) may hold.
+    """
+    if any(path.with_name(path.name + s).exists() for s in ("-wal", "-shm")):
+        return "sqlite"
     with open(path, "rb") as fh:
         head = fh.read(_HEAD_BYTES)
     if not head:

@@ -5,6 +5,7 @@ is left as it was; ``-`` writes to standard output directly."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ from PIL import Image
 
 from bcviewer.cli.main import main
 from bcviewer.output_kinds import content_kind
-from bcviewer.safety import OutputWriteError, atomic_write_text
+from bcviewer.safety import FileSafetyError, OutputWriteError, atomic_write_text
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -347,3 +348,25 @@ def test_an_older_project_in_a_read_only_folder_says_it_needs_an_upgrade(shared_
     assert f"written by an older bcviewer (schema {SCHEMA_VERSION - 1})" in lines[0]
     assert "read-only here" in lines[0]
     assert digest(shared_project) == before
+
+
+def test_viewer_exports_never_replace_a_project_even_after_the_save_dialog(built_project: Path, tmp_path: Path) -> None:
+    from bcviewer.regions import write_regions
+
+    target = tmp_path / "regions.geojson"
+    shutil.copy(built_project, target)
+    before = digest(target)
+    with pytest.raises(FileSafetyError, match="already holds an SQLite database"):
+        write_regions(target, [])
+    assert digest(target) == before
+    plain = tmp_path / "old.geojson"
+    plain.write_text("old notes\n")  # another kind, but the dialog asked: replaced
+    write_regions(plain, [])
+    assert json.loads(plain.read_text())["features"] == []
+
+
+def test_a_database_in_use_is_recognised_without_opening_it(built_project: Path, tmp_path: Path) -> None:
+    path = tmp_path / "live.csv"
+    path.write_text("a,b\n")  # what it holds does not matter: its -wal says SQLite has it open
+    path.with_name("live.csv-wal").write_bytes(b"")
+    assert content_kind(path) == "sqlite"
