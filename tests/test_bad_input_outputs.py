@@ -370,3 +370,16 @@ def test_a_database_in_use_is_recognised_without_opening_it(built_project: Path,
     path.write_text("a,b\n")  # what it holds does not matter: its -wal says SQLite has it open
     path.with_name("live.csv-wal").write_bytes(b"")
     assert content_kind(path) == "sqlite"
+
+
+@pytest.mark.parametrize("command", ["train", "genes train"])
+def test_a_file_as_a_model_out_folder_is_refused_before_training(command: str, profile: Path, tmp_path: Path,
+                                                                 test_data: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "model"
+    shutil.copy(PNG, out)
+    before = digest(out)
+    args = (["train", test_data / "breakhis", "--out", out] if command == "train"
+            else ["genes", "train", profile, "--label", "label", "--model", "deepcme", "--out", out])
+    fails_with_one_line(args, capsys, f"--out {out} is a file, not a folder")
+    assert digest(out) == before

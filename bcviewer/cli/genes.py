@@ -10,7 +10,12 @@ from pathlib import Path
 from bcviewer.cli.checks import fraction, guard_outputs
 from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE
 from bcviewer.genes.errors import GeneDataError
-from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
+from bcviewer.output_kinds import (
+    FORCE_HELP,
+    check_output_file,
+    check_output_folder,
+    write_text_output,
+)
 
 # Kept here, not imported from bcviewer.genes.nets, so that building the parser does not import torch.
 ARCHITECTURES = ("cnn-bilstm", "deepcme", "gexpnet")
@@ -113,6 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise GeneDataError("--external needs --external-label, the label column of the external cohort")
     name = args.name or Path(args.data).name.split(".")[0]
     out = Path(args.out) if args.out else Path("gene-models") / name
+    check_output_folder(out, "--out")
     architectures = list(ARCHITECTURES) if args.model == "all" else [args.model]
     for architecture in architectures:
         request = TrainRequest(
