@@ -141,20 +141,23 @@ def check_output_file(path: str | os.PathLike[str] | None, kind: str, option: st
                           f"left unchanged: {remedy}")
 
 
-def check_output_folder(path: str | os.PathLike[str] | None, option: str) -> None:
-    """Refuse an output folder path that exists and is not a folder (a file, device, pipe or socket)."""
+def check_output_folder(path: str | os.PathLike[str] | None, option: str) -> bool:
+    """Refuse an output folder path that exists and is not a folder (a file, device, pipe or socket).
+
+    Returns whether the folder exists (when it does not, nothing in it needs checking).
+    """
     if path is None:
-        return
+        return False
     target = Path(path).expanduser()
     try:
         mode = target.stat().st_mode
     except FileNotFoundError:
-        return
+        return False
     except OSError as exc:
         raise FileSafetyError(f"{option} {target} cannot be checked ({exc.strerror or exc}); nothing was written") \
             from None
     if stat.S_ISDIR(mode):
-        return
+        return True
     what = "a file" if stat.S_ISREG(mode) else f"a {_special_kind(mode)}"
     raise FileSafetyError(f"{option} {target} is {what}, not a folder; give a folder for the outputs. "
                           "Nothing was written")

@@ -46,10 +46,11 @@ def guard_prediction_outputs(inputs: Sequence[Path], folders: Sequence[Path], su
     refuse_overwriting(summary, protected, "--out")
     check_output_file(summary, "csv", "--out", force=force)
     for folder in folders:
-        check_output_folder(folder, "--out")
+        exists = check_output_folder(folder, "--out")
         for name in OUTPUT_FILES:
             refuse_overwriting(folder / name, protected, "--out")
-            check_output_file(folder / name, OUTPUT_KINDS[name], "--out", force=force)
+            if exists:  # one stat for a new folder instead of one per file (7,909 BreakHis inputs)
+                check_output_file(folder / name, OUTPUT_KINDS[name], "--out", force=force)
 
 
 def _csv_line(cells: Iterable[Any]) -> str:
