@@ -7,7 +7,9 @@
   ``-shm`` companions, whose loss would lose committed labels.
 * Outputs are atomic and respect the umask: :func:`atomic_write_bytes` writes a temporary file
   next to the target, syncs it, gives it the permissions a plain ``open()`` would have given
-  (``mkstemp`` creates 0600 files, unreadable to the rest of a lab group) and renames it.
+  (``mkstemp`` creates 0600 files, unreadable to the rest of a lab group) and renames it. It
+  never renames over a device, pipe or socket (``/dev/full`` once became a 3 KB regular file);
+  :mod:`bcviewer.output_kinds` refuses such outputs, and others of another kind, up front.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     The file gets mode ``0o666 & ~umask``, like a file created with ``open(path, "w")``.
     """
     target = Path(path)
+    _refuse_special_target(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -152,6 +155,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _refuse_special_target(target: Path) -> None:
+    """The rename would replace a device node, pipe or socket with a regular file: never do it."""
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return  # missing (or unreadable: the write itself then says why)
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise OutputWriteError(f"{target} is a {_kind(mode)}, not a regular file; it was not replaced")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bcviewer.errors import BcviewerError
-from bcviewer.safety import atomic_write_text
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
 IDC_PATCH_PX = 50
 """IDC patches are 50x50 px crops of 40x slides; each is scored as one tile, as in training."""
@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="score only the patients of this part of the model's training split")
     p.add_argument("--magnification", type=int, action="append", help="BreakHis magnification(s) to score")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--runtime", default="auto", help="auto (default), onnx, int8 or torch, as for predict")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from bcviewer.inference import Predictor
     from bcviewer.nets import load_model
 
+    check_output_file(args.json, "json", "--json", force=args.force)  # before minutes of scoring
     model = load_model(args.model)
     kind = model.card.get("data", {}).get("kind", "auto")
     wanted = _split_patients(model.card, args.patients)
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     for failure in report["failed"]:
         print(f"not scored: {failure['path']}: {failure['error']}", file=sys.stderr)
     if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+        write_text_output(args.json, json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -10,7 +10,12 @@ from pathlib import Path
 from bcviewer.cli.checks import fraction, guard_outputs
 from bcviewer.genes.choices import DEFAULT_MIN_COVERAGE
 from bcviewer.genes.errors import GeneDataError
-from bcviewer.safety import atomic_write_text
+from bcviewer.output_kinds import (
+    FORCE_HELP,
+    check_output_file,
+    check_output_folder,
+    write_text_output,
+)
 
 # Kept here, not imported from bcviewer.genes.nets, so that building the parser does not import torch.
 ARCHITECTURES = ("cnn-bilstm", "deepcme", "gexpnet")
@@ -66,7 +71,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     predict.add_argument("--model", default=DEFAULT_MODEL,
                          help=f"model name in models/genes (e.g. er-status, er-status/gexpnet) or folder "
                               f"(default {DEFAULT_MODEL})")
-    predict.add_argument("--out", help="CSV file to write (default: standard output)")
+    predict.add_argument("--out", help="CSV file to write, or - (default: standard output)")
+    predict.add_argument("--force", action="store_true", help=FORCE_HELP)
     predict.add_argument("--min-coverage", type=fraction, default=DEFAULT_MIN_COVERAGE,
                          help="refuse when fewer of the model's genes are measured (default 0.8)")
     predict.add_argument("--standardise", choices=["model", "cohort", "quantile", "rank"], default="model",
@@ -112,6 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise GeneDataError("--external needs --external-label, the label column of the external cohort")
     name = args.name or Path(args.data).name.split(".")[0]
     out = Path(args.out) if args.out else Path("gene-models") / name
+    check_output_folder(out, "--out")
     architectures = list(ARCHITECTURES) if args.model == "all" else [args.model]
     for architecture in architectures:
         request = TrainRequest(
@@ -135,6 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     guard_outputs([("--out", args.out)], inputs=[args.profile])
+    check_output_file(args.out, "csv", "--out", force=args.force)
     sep = _separator(args.sep)
     from bcviewer.genes.io import read_expression_table
     from bcviewer.genes.predict import predict_expression
@@ -148,8 +156,8 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{model.name}: {result.coverage.summary()}", file=sys.stderr)
     if args.out:
-        atomic_write_text(args.out, result.table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
-        print(f"wrote {len(result.table)} predictions to {args.out}", file=sys.stderr)
+        where = write_text_output(args.out, result.table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+        print(f"wrote {len(result.table)} predictions to {where}", file=sys.stderr)
     else:
         result.table.to_csv(sys.stdout, index=False, float_format="%.6f")
     return 0

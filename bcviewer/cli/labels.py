@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
+from bcviewer.output_kinds import (
+    FORCE_HELP,
+    check_output_file,
+    check_output_folder,
+    write_text_output,
+)
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 IMPORT_EPILOG = """\
@@ -27,6 +34,9 @@ assumptions (patients taken from folders, 0/1 labels, skipped files) are printed
 files whose sources disagree (a CSV row against a BreakHis name) are left out and listed
 """
 
+if TYPE_CHECKING:
+    from bcviewer.labels import LabelStore
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("labels", help="sub-image label projects: import images, export labels, show counts")
@@ -40,8 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.set_defaults(func=run_import)
     exp = actions.add_parser("export", help="write the sub-image labels as CSV and/or QuPath GeoJSON")
     exp.add_argument("project", help="project file")
-    exp.add_argument("--csv", metavar="FILE", help="one row per sub-image")
+    exp.add_argument("--csv", metavar="FILE", help="one row per sub-image (- for standard output)")
     exp.add_argument("--geojson", metavar="DIR", help="one QuPath GeoJSON file per image")
+    exp.add_argument("--force", action="store_true", help=FORCE_HELP)
     exp.add_argument("--object-type", choices=OBJECT_TYPES, default="annotation",
                      help=OBJECT_TYPE_HELP + " (default: annotation, so labels can be edited in QuPath)")
     exp.set_defaults(func=run_export)
@@ -105,18 +116,21 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.csv and not args.geojson:
         raise BcviewerError("say what to export: --csv FILE and/or --geojson DIR")
     guard_outputs([("--csv", args.csv), ("--geojson", args.geojson)], projects=[args.project])
+    check_output_file(args.csv, "csv", "--csv", force=args.force)  # another project is never replaced
+    check_output_folder(args.geojson, "--geojson")
     from bcviewer.labels import (  # after the cheap refusals
         LabelStore,
-        write_labels_csv,
+        labels_csv_text,
         write_labels_geojson,
     )
 
     with LabelStore.open(args.project, readonly=True) as store:
+        _note_snapshot(store)
         if args.csv:
-            path = write_labels_csv(store, args.csv)
-            print(f"{store.counts().total} sub-image labels written to {path}", file=sys.stderr)
+            where = write_text_output(args.csv, labels_csv_text(store))
+            print(f"{store.counts().total} sub-image labels written to {where}", file=sys.stderr)
         if args.geojson:
-            files = write_labels_geojson(store, args.geojson, args.object_type)
+            files = write_labels_geojson(store, args.geojson, args.object_type, force=args.force)
             print(f"{len(files)} GeoJSON files written to {args.geojson}", file=sys.stderr)
     return 0
 
@@ -125,6 +139,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from bcviewer.labels import LabelStore
 
     with LabelStore.open(args.project, readonly=True) as store:
+        _note_snapshot(store)
         table = store.count_table()
         counts = store.counts()
         rounds = store.rounds()
@@ -138,3 +153,10 @@ def run_stats(args: argparse.Namespace) -> int:
         print(f"round {r.number} ({r.mode}, tau {r.tau:g}): {r.status}, "
               f"{r.stats.get('relabelled', 0)} relabelled, {r.stats.get('proposed', 0)} proposed")
     return 0
+
+
+def _note_snapshot(store: LabelStore) -> None:
+    """Say so when a project in a read-only folder was read as an unchanging snapshot."""
+    if store.immutable:
+        print(f"note: {store.path} is in a read-only folder; it was read as a snapshot (SQLite immutable=1), "
+              "so changes another program makes meanwhile are not seen", file=sys.stderr)

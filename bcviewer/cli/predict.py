@@ -55,6 +55,7 @@ from bcviewer.inference.choices import (
     DEFAULT_MIN_TISSUE,
     RUNTIME_CHOICES,
 )
+from bcviewer.output_kinds import FORCE_HELP
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--resume", action="store_true",
                    help="skip inputs whose outputs in --out are complete and match their manifest (default: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (default: off)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run)
 
 
@@ -266,7 +268,7 @@ class _Run:
         self.out, self.out_existed = out, out.exists()
         self.folders = _output_dirs(self.inputs, out)
         self.summary = out / "summary.csv"
-        guard_prediction_outputs(self.inputs, self.folders, self.summary)
+        guard_prediction_outputs(self.inputs, self.folders, self.summary, force=args.force)
         self.summary_file = SummaryFile.start(self.summary, SUMMARY_FIELDS)
         self.rows: list[SummaryRow | None] = [None] * len(self.inputs)
         # One input needs no count of inputs: its error, if any, stays the one line it prints.

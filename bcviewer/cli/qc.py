@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bcviewer.cli.checks import guard_outputs, positive_float
 from bcviewer.cli.progress import progress_bar
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the summary as JSON")
     out.add_argument("--csv", metavar="FILE", help="also write one line per tile (flag and measurements)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     p.set_defaults(func=run)
 
@@ -29,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from bcviewer.slides import open_slide  # imported here, not for --help
 
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
+    check_output_file(args.csv, "csv", "--csv", force=args.force)
     with open_slide(args.path) as slide:
         # The planning and QC stack (seconds to import) only once the input has opened.
         from bcviewer.export import atomic_write_text
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     summary = summarise(plan.grid, results)
     if args.csv:
-        atomic_write_text(args.csv, qc_csv_text(plan.grid, results))
+        write_text_output(args.csv, qc_csv_text(plan.grid, results))
     if args.json:
         print(json.dumps({"path": str(args.path), "model": plan.model.source, "tiles": summary.tiles,
                           "tissue_share": summary.tissue_share}, indent=1))

@@ -24,6 +24,7 @@ from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
 from bcviewer.safety import atomic_write_text
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
 if TYPE_CHECKING:
     from bcviewer.labels import HeldOutAccuracy, LabelStore, RoundReport
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--final-eval", action="store_true",
                    help="after the last round, train once more on the final labels and report its accuracy")
     p.add_argument("--json", metavar="FILE", help="write the statistics as JSON")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.add_argument("--crossfit", type=int, default=0, metavar="K",
                    help="cross-fitted scoring: train K models per round, each on K-1 of K groups of the "
                         "training patients, and score every sub-image with a model that never saw its "
@@ -172,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
     if args.crossfit == 1 or args.crossfit < 0:
         raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
     guard_outputs([("--json", args.json)], projects=[args.project])
+    check_output_file(args.json, "json", "--json", force=args.force)
     with LabelStore.open(args.project) as store:
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
@@ -196,5 +199,5 @@ def run(args: argparse.Namespace) -> int:
                    "heldout_patients": sorted(heldout), "initial_counts": initial, "crossfit": args.crossfit,
                    "rounds": [r.stats for r in reports], "final_evaluation": final.to_dict() if final else None,
                    "training": trainer.history}
-        atomic_write_text(args.json, json.dumps(payload, indent=2, default=str) + "\n")
+        write_text_output(args.json, json.dumps(payload, indent=2, default=str) + "\n")
     return 0

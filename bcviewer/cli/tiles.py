@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import re
 import sys
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from bcviewer.cli.checks import bounded_float, guard_outputs, positive_float
 from bcviewer.errors import BcviewerError
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
 if TYPE_CHECKING:
     from bcviewer.tiling import TileGrid
@@ -40,7 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--min-tissue", type=float, default=0.0, metavar="F", help="skip tiles with less tissue (0..1)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    out.add_argument("--csv", metavar="FILE", help="write the tiles to a CSV file")
+    out.add_argument("--csv", metavar="FILE", help="write the tiles to a CSV file (- for standard output)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=run)
 
 
@@ -95,14 +98,13 @@ def write_csv(grid: TileGrid, fh: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     guard_outputs([("--csv", args.csv)], inputs=[args.path])
+    check_output_file(args.csv, "csv", "--csv", force=args.force)
     grid = build_grid(args)
     if args.csv:
-        try:
-            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-                write_csv(grid, fh)
-        except OSError as exc:
-            raise BcviewerError(f"cannot write {args.csv}: {exc.strerror or exc}") from exc
-        print(f"{len(grid)} tiles written to {args.csv}", file=sys.stderr)
+        buffer = io.StringIO()  # written atomically: a failed run leaves an older CSV whole
+        write_csv(grid, buffer)
+        where = write_text_output(args.csv, buffer.getvalue())
+        print(f"{len(grid)} tiles written to {where}", file=sys.stderr)
         return 0
     if args.json:
         payload = {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bcviewer.cli.checks import positive_float
 from bcviewer.errors import BcviewerError
+from bcviewer.output_kinds import check_output_folder
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +59,7 @@ def _fractions(text: str) -> tuple[float, float, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_folder(args.out, "--out")  # before minutes of loading and training
     from bcviewer.training import PLANS, MemberPlan, detect_kind, load_tileset, train_ensemble
     from bcviewer.training.cards import card_fields_for, spec_extras_for
 

@@ -18,6 +18,7 @@ from bcviewer.export.heatmap import heatmap_rgba
 from bcviewer.export.legend import annotated_overlay
 from bcviewer.export.tables import tiles_csv_text
 from bcviewer.inference import TileScores
+from bcviewer.output_kinds import check_output_file
 from bcviewer.qupath import ObjectType, slide_bounds
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TissueMask, detect_tissue
@@ -69,5 +70,11 @@ def render_export(kind: str, scores: TileScores, slide: SlideReader, *,
 
 def write_export(kind: str, scores: TileScores, slide: SlideReader, path: str | os.PathLike[str],
                  **options: Any) -> Path:
-    """Write ``kind`` to ``path`` atomically and return it; ``options`` as for :func:`render_export`."""
-    return atomic_write_bytes(path, render_export(kind, scores, slide, **options))
+    """Write ``kind`` to ``path`` atomically and return it; ``options`` as for :func:`render_export`.
+
+    The viewer's save dialog has asked before replacing a file, hence ``force``; a project (any
+    SQLite file), a device, pipe or folder is still never replaced.
+    """
+    data = render_export(kind, scores, slide, **options)  # first: it refuses an unknown kind
+    check_output_file(path, "png" if kind in ("heatmap", "overlay") else kind, "the export", force=True)
+    return atomic_write_bytes(path, data)

@@ -21,6 +21,7 @@ from typing import Any
 from bcviewer.labels.errors import LabelStoreError
 from bcviewer.labels.records import ImageRow, SubImageRow
 from bcviewer.labels.store import LabelStore
+from bcviewer.output_kinds import check_output_file
 from bcviewer.qupath import OBJECT_TYPES, ObjectType, string_metadata, tile_id
 
 CSV_FIELDS = ("image", "patient", "image_label", "row", "col", "label", "source", "locked", "round")
@@ -94,18 +95,27 @@ def image_geojson(store: LabelStore, image: ImageRow, object_type: ObjectType = 
 
 
 def write_labels_geojson(store: LabelStore, folder: str | os.PathLike[str],
-                         object_type: ObjectType = "annotation") -> list[Path]:
-    """One ``<image name>.geojson`` per image in ``folder`` (created if needed); returns the files."""
+                         object_type: ObjectType = "annotation", *, force: bool = False) -> list[Path]:
+    """One ``<image name>.geojson`` per image in ``folder`` (created if needed); returns the files.
+
+    Every file is checked before the first is written: one that exists as a device, pipe or folder,
+    or (without ``force``) holds something other than JSON, stops the export with nothing written.
+    """
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise LabelStoreError(f"{target} is a file; give a folder for the GeoJSON files")
-    written: list[Path] = []
+    planned: list[tuple[ImageRow, Path]] = []
     used: set[str] = set()
     for image in store.images():
         stem = image.path.stem
         if stem in used:  # two images with one file name in different folders
             stem = f"{stem}-{image.id}"
         used.add(stem)
+        planned.append((image, target / f"{stem}.geojson"))
+    for _image, path in planned:
+        check_output_file(path, "geojson", "the GeoJSON file", force=force)
+    written: list[Path] = []
+    for image, path in planned:
         text = json.dumps(image_geojson(store, image, object_type), allow_nan=False) + "\n"
-        written.append(_atomic_write(target / f"{stem}.geojson", text))
+        written.append(_atomic_write(path, text))
     return written

@@ -24,8 +24,8 @@ from __future__ import annotations
 import sqlite3
 import stat
 from pathlib import Path
-from urllib.parse import quote
 
+from bcviewer.labels.connections import connect_readonly
 from bcviewer.labels.errors import ProjectFileError
 
 # SQLite's wording (SQLITE_NOTADB) for a file whose header is not an SQLite database header.
@@ -60,12 +60,9 @@ def verify_project_file(file: Path, schema_version: int, *, allow_blank: bool, t
     if st.st_size == 0:
         raise ProjectFileError(f"{file} is empty (0 bytes), so it is not a bcviewer project; delete it (or give "
                                "another name) to start a new project")
-    uri = f"file:{quote(str(file.resolve()))}?mode=ro"
+    conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise project_error(exc, file) from exc
-    try:
+        conn, _immutable = connect_readonly(file, timeout_s)  # immutable in a read-only folder
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
@@ -73,7 +70,8 @@ def verify_project_file(file: Path, schema_version: int, *, allow_blank: bool, t
             raise ProjectFileError(f"{file} is not a bcviewer project file (it is not an SQLite database)") from exc
         raise project_error(exc, file) from exc
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     if version == 0:
         if tables:
             raise ProjectFileError(f"{file} is an SQLite database but not a bcviewer project; it was left unchanged")

@@ -18,6 +18,7 @@ from typing import Any
 
 from bcviewer.labels import annotation, rounds
 from bcviewer.labels.changes import next_batch, record_import, utc_now
+from bcviewer.labels.connections import connect_project
 from bcviewer.labels.errors import ProjectFileError, UnknownItemError
 from bcviewer.labels.guard import ProjectDamagedError, project_error, verify_project_file
 from bcviewer.labels.queries import SubImageRef, image_rows, label_counts, subimage_refs, subimage_rows
@@ -34,7 +35,7 @@ from bcviewer.labels.records import (
     UndoResult,
 )
 from bcviewer.labels.review import ImageReview, RoundPrediction, image_reviews, prediction_history
-from bcviewer.labels.schema import BUSY_TIMEOUT_MS, LABELS, SCHEMA_VERSION, configure, migrate, schema_version
+from bcviewer.labels.schema import BUSY_TIMEOUT_MS, LABELS, SCHEMA_VERSION, schema_version
 
 
 def _worded_sqlite_errors(cls: type) -> type:
@@ -64,9 +65,10 @@ def _worded_sqlite_errors(cls: type) -> type:
 class LabelStore:
     """An open project file. Use :meth:`open` (or :meth:`create`) and close it, or use ``with``."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, immutable: bool = False) -> None:
         self.path = path
         self._conn = conn
+        self.immutable = immutable  # read as a snapshot from a read-only folder (labels/connections.py)
 
     # ---- opening ----------------------------------------------------------------------------
     @classmethod
@@ -77,6 +79,8 @@ class LabelStore:
         An existing file is first checked through a read-only connection (see
         :mod:`bcviewer.labels.guard`): nothing is written to a file that is not a project.
         ``busy_timeout_s`` is how long to wait for another writer (the viewer waits briefly).
+        ``readonly`` opens an up-to-date project through a connection that cannot write (``mode=ro``,
+        or ``immutable=1`` in a read-only folder), so a project on a read-only share can be read.
         """
         file = Path(path).expanduser()
         if file.is_dir():
@@ -85,29 +89,20 @@ class LabelStore:
             raise ProjectFileError(f"the project {file} does not exist; create it with 'bcviewer labels import'")
         if not file.parent.is_dir():
             raise ProjectFileError(f"cannot create {file}: the folder {file.parent} does not exist")
-        if file.exists() or file.is_symlink():
-            verify_project_file(file, SCHEMA_VERSION, allow_blank=create, timeout_s=busy_timeout_s)
-        conn: sqlite3.Connection | None = None
+        version = (verify_project_file(file, SCHEMA_VERSION, allow_blank=create, timeout_s=busy_timeout_s)
+                   if file.exists() or file.is_symlink() else None)
         try:
-            # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE for writes).
-            conn = sqlite3.connect(file, isolation_level=None, timeout=busy_timeout_s)
-            configure(conn, busy_timeout_ms=int(busy_timeout_s * 1000))
-            version = schema_version(conn)
-            if version == 0:
-                _check_is_project(conn, file)
-            if version != SCHEMA_VERSION:
-                migrate(conn)  # also refuses files from a newer bcviewer
-            if readonly:
-                conn.execute("PRAGMA query_only = ON")
-            store = cls(file, conn)
+            conn, immutable = connect_project(file, version, readonly=readonly, timeout_s=busy_timeout_s)
+        except sqlite3.Error as exc:
+            raise project_error(exc, file) from exc
+        try:
+            store = cls(file, conn, immutable=immutable)
             store.check_labels()  # a label bcviewer never writes: refuse before anyone reads or writes
         except sqlite3.Error as exc:
-            if conn is not None:
-                conn.close()
+            conn.close()
             raise project_error(exc, file) from exc
         except BaseException:
-            if conn is not None:
-                conn.close()
+            conn.close()
             raise
         return store
 
@@ -387,10 +382,3 @@ class LabelStore:
         """Sub-image id -> p_malignant of one round."""
         return dict(self._conn.execute(
             "SELECT subimage_id, p_malignant FROM predictions WHERE round_id = ?", (round_id,)))
-
-
-def _check_is_project(conn: sqlite3.Connection, file: Path) -> None:
-    """An existing SQLite file without our schema must not be silently turned into a project."""
-    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-    if tables:
-        raise ProjectFileError(f"{file} is an SQLite database but not a bcviewer project")

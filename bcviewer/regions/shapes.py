@@ -23,6 +23,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from bcviewer.errors import BcviewerError
+from bcviewer.output_kinds import check_output_file
 from bcviewer.safety import atomic_write_bytes
 
 DEFAULT_CLASS = "Region*"  # QuPath's class for an unclassified region of interest
@@ -158,6 +159,7 @@ def regions_geojson(regions: Sequence[Region], slide_name: str = "") -> dict[str
 
 
 def write_regions(path: str | os.PathLike[str], regions: Sequence[Region], slide_name: str = "") -> Path:
-    """Write ``regions`` as GeoJSON, atomically."""
+    """Write ``regions`` as GeoJSON, atomically (never over a project, device, pipe or folder)."""
+    check_output_file(path, "geojson", "the region file", force=True)  # the save dialog asked already
     text = json.dumps(regions_geojson(regions, slide_name), allow_nan=False) + "\n"
     return atomic_write_bytes(path, text.encode("utf-8"))
