@@ -60,6 +60,7 @@ from bcviewer.cli.outputs import (
     result_line,
     verdict_counts,
 )
+from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
@@ -74,6 +75,7 @@ from bcviewer.inference import (
 from bcviewer.inference.plan import AUTOMATIC_CHOICES
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
 from bcviewer.regions import read_region_file
+from bcviewer.safety import missing_reason
 from bcviewer.tiling.magnification import MagnificationError, parse_magnification
 
 if TYPE_CHECKING:
@@ -100,7 +102,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     size.add_argument("--tile-px", type=int, metavar="N",
                       help="square tiles of N level-0 pixels, resized to the model's input; works without a "
                            "pixel size (default: not used)")
-    p.add_argument("--mpp", type=positive_float, metavar="UM",
+    p.add_argument("--mpp", type=pixel_size, metavar="UM",
                    help="µm per level-0 pixel for whole slides that do not record it, e.g. 0.25 at 40x, 0.5 at 20x; "
                         "microscopy images cut into sub-images need none and never use it (default: none; a "
                         "file's own value always wins)")
@@ -328,10 +330,9 @@ def run(args: argparse.Namespace) -> int:
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
         predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well
-    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
-    if len(missing) == len(args.paths):  # a mistyped path: one line, nothing created
-        raise BcviewerError(f"{missing[0]} does not exist" + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1
-                                                              else ""))
+    missing = [why for why in map(missing_reason, args.paths) if why is not None]
+    if len(missing) == len(args.paths):  # a mistyped path (or a symlink loop): one line, nothing created
+        raise BcviewerError(missing[0] + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1 else ""))
     state = _Run(args, options, refs)
     skipped = 0
     try:
