@@ -23,6 +23,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from bcviewer.safety import missing_reason
 from bcviewer.slides.backends import ImageBackend, OpenSlideBackend, SlideMetadata, open_plain_image
 from bcviewer.slides.errors import (
     CorruptSlideError,
@@ -344,8 +345,9 @@ def _check_file(p: Path) -> None:
         raise SlideIsDirectoryError(
             f"{p} is a folder, not a slide; open a file inside it (for MRXS the .mrxs file, for DICOM one .dcm file)"
         )
-    if not p.exists():
-        raise SlideNotFoundError(f"{p} does not exist")
+    why = missing_reason(p)
+    if why is not None:  # a symlink loop or a broken link is named as such, not as a missing file
+        raise SlideNotFoundError(why)
     try:
         mode = p.stat().st_mode
     except OSError as exc:
