@@ -49,9 +49,16 @@ def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> Pa
 def _require_regular_mode(p: Path, mode: int, what: str) -> None:
     if stat.S_ISDIR(mode):
         raise FileSafetyError(f"{p} is a folder, not a {what}")
-    if not stat.S_ISREG(mode):
-        raise FileSafetyError(f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only "
-                              f"regular files, so give the {what} itself")
+    why = not_regular_reason(p, mode, what)
+    if why is not None:
+        raise FileSafetyError(why)
+
+
+def not_regular_reason(p: Path, mode: int, what: str) -> str | None:
+    """None for a regular file's ``st_mode``; else the one line every reader gives (slides included)."""
+    if stat.S_ISREG(mode):
+        return None
+    return f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only regular files, so give the {what} itself"
 
 
 def unreadable_reason(p: Path, exc: OSError) -> str:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from bad_input_helpers import PNG, SVS, fails_with_one_line, run_cli
 from inference_helpers import SLIDE_SPEC, save_tiny_model
 
 from bcviewer.cli.main import main
+from bcviewer.errors import BcviewerError
 from bcviewer.inference.grids import analysis_grid
 from bcviewer.safety import FileSafetyError, read_regular_bytes
 from bcviewer.slides import open_slide
@@ -56,8 +58,8 @@ def test_the_shared_reader_refuses_a_fifo_without_opening_it_blocking(tmp_path: 
     worker = threading.Thread(target=read, daemon=True)  # daemon: a regression cannot keep pytest alive
     worker.start()
     worker.join(10)
-    assert outcome == [f"{fifo} is not a regular file (it is a named pipe); bcviewer reads only regular files, "
-                       "so give the manifest itself"]
+    assert outcome == [(f"{fifo} is not a regular file (it is a named pipe); bcviewer reads only regular files, "
+                        "so give the manifest itself")]
 
 
 def test_the_shared_reader_names_a_symlink_loop(tmp_path: Path) -> None:
@@ -88,8 +90,8 @@ def test_a_fifo_weights_onnx_is_rebuilt_not_read(cached_model: Path, tmp_path: P
     assert "Traceback" not in result.stderr
     onnx = cached_model / "weights.onnx"
     assert onnx.is_file() and onnx.read_bytes() == good  # exported again, identical
-    assert (tmp_path / "first" / "summary.csv").read_text() .splitlines()[1].split(",")[2] == \
-        (tmp_path / "out" / "summary.csv").read_text().splitlines()[1].split(",")[2]
+    first, again = ((tmp_path / run / "summary.csv").read_text().splitlines()[1] for run in ("first", "out"))
+    assert first.split(",")[2] == again.split(",")[2]  # the same p_malignant from the rebuilt file
 
 
 def test_a_fifo_sidecar_is_rebuilt_not_read(cached_model: Path, tmp_path: Path) -> None:
@@ -201,3 +203,47 @@ def test_a_symlink_loop_is_called_one(tmp_path: Path, capsys: pytest.CaptureFixt
                     ["predict", loop, "--out", tmp_path / "out", "--device", "cpu"]):
         line = fails_with_one_line(command, capsys, f"{loop} is a symlink loop")
         assert "does not exist" not in line
+
+
+def _readers(tmp_path: Path) -> dict[str, Callable[[Path], object]]:
+    from bcviewer.batch.manifest import read_manifest
+    from bcviewer.batch.pixel_sizes import read_mpp_table
+    from bcviewer.export.geojson import read_geojson
+    from bcviewer.labels.sources import collect_sources
+    from bcviewer.nets.cards import read_card
+    from bcviewer.nets.onnx_export import read_verified
+    from bcviewer.regions import read_region_file
+
+    return {
+        "manifest.json": lambda f: read_manifest(f.parent),
+        "weights.onnx": lambda f: read_verified(f, "0" * 64),
+        "card.json": lambda f: read_card(f.parent),
+        "roi.geojson": read_region_file,
+        "mpp.csv": read_mpp_table,
+        "tiles.geojson": read_geojson,
+        "labels.csv": lambda f: collect_sources([f]),
+        "images.txt": lambda f: collect_sources([f]),
+    }
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "weights.onnx", "card.json", "roi.geojson", "mpp.csv",
+                                  "tiles.geojson", "labels.csv", "images.txt"])
+def test_every_reader_returns_at_once_on_a_fifo(name: str, tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path / name)
+    if name == "weights.onnx":  # a valid sidecar, so the ONNX file itself is what gets read
+        (tmp_path / "weights.onnx.json").write_text(json.dumps({"format": "bcviewer-onnx/1", "opset": 17,
+                                                                "weights_sha256": "0" * 64}))
+    outcome: list[str] = []
+
+    def read() -> None:
+        try:
+            outcome.append(f"returned {_readers(tmp_path)[name](fifo)!r}")
+        except BcviewerError as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert len(outcome) == 1, f"reading a FIFO named {name} did not return"
+    # Own caches and manifests: treated as absent (rebuilt); user files: refused naming the FIFO.
+    assert outcome[0] == "returned None" or f"{fifo} is not a regular file (it is a named pipe)" in outcome[0], outcome

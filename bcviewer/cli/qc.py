@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bcviewer.cli.checks import guard_outputs, positive_float
+from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.cli.progress import progress_bar
 from bcviewer.export import atomic_write_text

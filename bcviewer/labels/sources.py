@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bcviewer.datasets import DatasetError, image_files, parse_breakhis_name
 from bcviewer.labels.errors import ImportSourceError
-from bcviewer.safety import FileSafetyError, missing_reason, read_regular_text
+from bcviewer.safety import FileSafetyError, missing_reason, read_regular_text, require_regular_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Scanner formats: always whole slides, which a label project (sub-images of microscopy images) never holds.
@@ -194,10 +194,11 @@ def collect_sources(sources: Iterable[str | os.PathLike[str]]) -> Collection:
         path = Path(source).expanduser()
         if path.is_dir():
             _folder(collector, path)
-        elif missing_reason(path) is not None:  # a symlink loop is named as one
-            raise ImportSourceError(str(missing_reason(path)))
         elif not path.is_file():  # reading a named pipe would block the import forever
-            raise ImportSourceError(f"{path} is not a regular file (a named pipe, socket or device)")
+            try:
+                require_regular_file(path, "file list or image")
+            except FileSafetyError as exc:  # a symlink loop, a FIFO, a device: named as such
+                raise ImportSourceError(str(exc)) from exc
         elif path.suffix.lower() == ".csv":
             _csv(collector, path)
         elif path.suffix.lower() in LIST_SUFFIXES:
