@@ -23,18 +23,21 @@ class GridBudgetError(BcviewerError):
     """The requested grid has tiles too small to score, or too many tiles."""
 
 
-def check_grid(rows: int, cols: int, out_px: int, read_px: int, image: tuple[int, int]) -> None:
-    """Refuse tiles under :data:`MIN_TILE_SIDE` px, or more than :data:`MAX_TILES` of them."""
+def check_grid(rows: int, cols: int, out_px: int, read_px: int, image: tuple[int, int], fix: str = "") -> None:
+    """Refuse tiles under :data:`MIN_TILE_SIDE` px, or more than :data:`MAX_TILES` of them.
+
+    ``fix``: what the user should change, when it is not the tile size (e.g. the pixel size they gave).
+    """
     side = min(out_px, read_px)
     if side < MIN_TILE_SIDE:
         raise GridBudgetError(f"tiles of {side} px are below the minimum of {MIN_TILE_SIDE} px (at the level they are "
-                              f"read); a {image[0]}x{image[1]} image would need {rows * cols:,} of them: give a "
-                              "larger --tile-px or --tile-um")
+                              f"read); a {image[0]}x{image[1]} image would need {rows * cols:,} of them: "
+                              f"{fix or 'give a larger --tile-px or --tile-um'}")
     count = rows * cols
     if count > MAX_TILES:
         raise GridBudgetError(f"the grid would hold {count:,} tiles ({rows:,} x {cols:,}, about "
                               f"{count * BYTES_PER_TILE / 1e9:.1f} GB), over the budget of {MAX_TILES:,} tiles "
-                              f"({MAX_TILES * BYTES_PER_TILE / 1e9:.1f} GB): give a larger tile or less overlap")
+                              f"({MAX_TILES * BYTES_PER_TILE / 1e9:.1f} GB): {fix or 'give a larger tile or less overlap'}")
 
 
 def pixel_size_problem(mpp: float, option: str = "--mpp") -> str | None:

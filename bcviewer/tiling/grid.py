@@ -173,7 +173,10 @@ def physical_grid(
     rows = max(1, math.ceil((height - 0.5) / stride0)) if height > 0 else 0
     w0 = max(1, round(side0))
     read_side = max(1, round(side0 / read_ds))
-    check_grid(rows, cols, out_px, read_side, (width, height))  # before a single tile is made
+    # Before a single tile is made. A tile size in µm over the user's pixel size: that size is what to check.
+    user_mpp = slide.mpp is None and slide_mpp is not None and (tile_um is not None or mpp is not None)
+    check_grid(rows, cols, out_px, read_side, (width, height),
+               f"check the pixel size given for the slide ({slide_mpp:.3g} µm/px, --mpp)" if user_mpp else "")
 
     rects = np.array(
         [(round(c * stride0), round(r * stride0), w0, w0) for r in range(rows) for c in range(cols)], dtype=np.float64
