@@ -250,15 +250,14 @@ def test_every_reader_returns_at_once_on_a_fifo(name: str, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("slide_mpp", "needle"), [
-    (1e-300, "a tile of 2e+302 level-0 pixels is far larger than the 700x460 image at the pixel size given with --mpp "
-             "(1e-300 µm/px); check --mpp"),
+    (1e-300, ("a tile of 2e+302 level-0 pixels is far larger than the 700x460 image at the pixel size given with "
+              "--mpp (1e-300 µm/px); check --mpp")),
     (1e6, "the stride is below one level-0 pixel (0.0002) at the pixel size given with --mpp (1e+06 µm/px)"),
-    (100.0, "tiles of 2 px are below the minimum of 16 px (at the level they are read); a 700x460 image would need "
-            "80,500 of them: check the pixel size given for the slide (100 µm/px, --mpp)"),
+    (100.0, ("tiles of 2 px are below the minimum of 16 px (at the level they are read); a 700x460 image would need "
+             "80,500 of them: check the pixel size given for the slide (100 µm/px, --mpp)")),
 ])
 def test_the_tiler_names_the_users_pixel_size(slide_mpp: float, needle: str) -> None:
     # The viewer's own --mpp and pixel-size box reach the tiler without the CLI's range check.
-    with open_slide(PNG) as image:  # records no pixel size
-        with pytest.raises(BcviewerError) as refused:
-            physical_grid(image, tile_um=200, mpp=4.0, slide_mpp=slide_mpp)
+    with open_slide(PNG) as image, pytest.raises(BcviewerError) as refused:  # the PNG records no pixel size
+        physical_grid(image, tile_um=200, mpp=4.0, slide_mpp=slide_mpp)
     assert needle in str(refused.value) and len(str(refused.value)) < 250
