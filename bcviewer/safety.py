@@ -1,7 +1,9 @@
 """File safety shared by every command and the viewer: what may be read, and how outputs are written.
 
 * Inputs must be regular files: a FIFO or a device named ``x.svs`` would block ``open()``
-  forever, so :func:`require_regular_file` checks with ``stat`` before anything opens the path.
+  forever, so :func:`require_regular_file` checks with ``stat`` before anything opens the path,
+  and :func:`read_regular_bytes` / :func:`read_regular_text` (manifests, caches, cards, tables)
+  open non-blocking and check the open descriptor too. Every file the app reads goes through them.
 * Outputs never replace an input: :func:`refuse_overwriting` compares files by identity (device
   and inode, so links and ``./`` spellings are caught), including a label project's ``-wal`` and
   ``-shm`` companions, whose loss would lose committed labels.
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -39,18 +42,77 @@ def require_regular_file(path: str | os.PathLike[str], what: str = "file") -> Pa
     p = Path(path).expanduser()
     try:
         mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise FileSafetyError(f"{p} does not exist") from None
-    except PermissionError:
-        raise FileSafetyError(f"{p} cannot be read: permission denied") from None
     except OSError as exc:
-        raise FileSafetyError(f"{p} cannot be read ({exc.strerror or exc})") from None
+        raise FileSafetyError(unreadable_reason(p, exc)) from None
+    _require_regular_mode(p, mode, what)
+    return p
+
+
+def _require_regular_mode(p: Path, mode: int, what: str) -> None:
     if stat.S_ISDIR(mode):
         raise FileSafetyError(f"{p} is a folder, not a {what}")
-    if not stat.S_ISREG(mode):
-        raise FileSafetyError(f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only "
-                              f"regular files, so give the {what} itself")
-    return p
+    why = not_regular_reason(p, mode, what)
+    if why is not None:
+        raise FileSafetyError(why)
+
+
+def not_regular_reason(p: Path, mode: int, what: str) -> str | None:
+    """None for a regular file's ``st_mode``; else the one line every reader gives (slides included)."""
+    if stat.S_ISREG(mode):
+        return None
+    return f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only regular files, so give the {what} itself"
+
+
+def unreadable_reason(p: Path, exc: OSError) -> str:
+    """Why ``p`` could not be stat'ed or opened, in words: a symlink loop is not a missing file."""
+    if exc.errno == errno.ELOOP:
+        return f"{p} is a symlink loop (a link that leads back to itself); point it at a real file"
+    if isinstance(exc, FileNotFoundError):
+        return f"{p} does not exist" if not os.path.islink(p) else f"{p} is a broken symlink (its target does not exist)"
+    if isinstance(exc, PermissionError):
+        return f"{p} cannot be read: permission denied"
+    return f"{p} cannot be read ({exc.strerror or exc})"
+
+
+def missing_reason(path: str | os.PathLike[str]) -> str | None:
+    """None when ``path`` exists (links followed); else why not, naming a symlink loop as one."""
+    p = Path(path).expanduser()
+    try:
+        p.stat()
+    except OSError as exc:
+        return unreadable_reason(p, exc)
+    return None
+
+
+def read_regular_bytes(path: str | os.PathLike[str], what: str = "file", limit: int | None = None) -> bytes:
+    """The bytes of ``path`` if it is a regular file; FileSafetyError otherwise, never a hang.
+
+    The file is opened non-blocking and checked with ``fstat`` on that descriptor, so a FIFO put in
+    place between a check and the open is refused as well (opening a FIFO for reading blocks until
+    a writer appears; non-blocking, it returns at once). ``limit``: refuse files larger than this.
+    """
+    p = require_regular_file(path, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(p, flags)
+    except OSError as exc:
+        raise FileSafetyError(unreadable_reason(p, exc)) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        _require_regular_mode(p, st.st_mode, what)
+        if limit is not None and st.st_size > limit:
+            raise FileSafetyError(f"{p} is {st.st_size / 2**20:.1f} MiB, more than a {what} can be "
+                                  f"({limit / 2**20:.0f} MiB at most)")
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise FileSafetyError(unreadable_reason(p, exc)) from None
+
+
+def read_regular_text(path: str | os.PathLike[str], what: str = "file", encoding: str = "utf-8",
+                      limit: int | None = None) -> str:
+    """:func:`read_regular_bytes` decoded (UnicodeDecodeError is left to the caller's message)."""
+    return read_regular_bytes(path, what, limit).decode(encoding)
 
 
 def _kind(mode: int) -> str:

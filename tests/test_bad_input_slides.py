@@ -34,8 +34,8 @@ def test_a_fifo_named_like_a_slide_is_refused_at_once(tmp_path: Path) -> None:
     done = run_cli(["tiles", fifo], timeout=60)  # before the fix: blocked forever in open()
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"bcviewer tiles: {fifo} is not a regular file (a named pipe, socket or device); "
-        "bcviewer opens only slide and image files"]
+        f"bcviewer tiles: {fifo} is not a regular file (it is a named pipe); bcviewer reads only regular files, "
+        "so give the slide or image file itself"]  # the one wording of bcviewer.safety, for every file read
 
 
 def test_giant_declared_tiles_are_refused_before_openslide_allocates(tmp_path: Path) -> None:

@@ -198,4 +198,4 @@ def test_mpp_table_gives_each_file_its_own_pixel_size(tcga_like: Path, models: d
     table.write_text("path,mpp\nother.tif,zero\n")
     assert main(["predict", str(other), "--mpp-table", str(table), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (f"bcviewer predict: --mpp-table {table} row 2: needs a file and a pixel "
-                                               "size in µm/px above 0, got 'other.tif' and 'zero'")
+                                               "size from 0.01 to 1000 µm/px, got 'other.tif' and 'zero'")

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bcviewer.batch.manifest_schema import manifest_problem, summary_row
 from bcviewer.batch.summary import SummaryRow
 from bcviewer.batch.work import PredictOptions, SlideOutcome, one_line
 from bcviewer.checksums import sha256_of
+from bcviewer.errors import BcviewerError
 from bcviewer.export import atomic_write_bytes, atomic_write_text
+from bcviewer.safety import read_regular_text
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "bcviewer-slide-manifest/1"
+MAX_MANIFEST_BYTES = 4 * 2**20  # a real one is about 2 KB; a bigger file is not ours
 
 
 def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) -> SummaryRow:
@@ -57,12 +62,14 @@ def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) 
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The slide's manifest, or None when absent or unreadable."""
+    """The slide's manifest, or None when absent, unreadable, not a regular file or not of the schema
+    (:func:`~bcviewer.batch.manifest_schema.manifest_problem`): each of these means "redo this input"."""
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        # A FIFO named manifest.json would block a plain read forever: regular files only.
+        data = json.loads(read_regular_text(folder / MANIFEST_NAME, "manifest", limit=MAX_MANIFEST_BYTES))
+    except (BcviewerError, OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None
+    return data if manifest_problem(data, MANIFEST_FORMAT) is None else None
 
 
 def completed_row(folder: Path, path: Path, options: PredictOptions,
@@ -87,10 +94,18 @@ def completed_row(folder: Path, path: Path, options: PredictOptions,
         if model_sha256(manifest["model"]["source"]) != manifest["model"]["sha256"]:
             return None
         for name, digest in recorded.items():
-            if not (folder / name).is_file() or sha256_of(folder / name) != digest:
+            if not _regular(folder / name) or sha256_of(folder / name) != digest:
                 return None
-        if not path.is_file() or sha256_of(path) != manifest["input"]["sha256"]:
+        if not _regular(path) or sha256_of(path) != manifest["input"]["sha256"]:
             return None
-        return SummaryRow(**manifest["summary"])
-    except (KeyError, TypeError, OSError):
+        return summary_row(manifest)
+    except (KeyError, TypeError, AttributeError, ValueError, OSError):
         return None
+
+
+def _regular(path: Path) -> bool:
+    # is_file() follows links and is False for FIFOs, so sha256_of never opens one.
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 from bcviewer.errors import BcviewerError
+from bcviewer.safety import FileSafetyError, read_regular_text
+from bcviewer.tiling.budget import MPP_RANGE
 
 PATH_COLUMNS = ("path", "file", "image")
 MAX_TABLE_BYTES = 16 * 1024 * 1024
@@ -26,7 +28,9 @@ def read_mpp_table(path: str | os.PathLike[str]) -> tuple[tuple[str, float], ...
     try:
         if source.stat().st_size > MAX_TABLE_BYTES:
             raise BcviewerError(f"--mpp-table {source}: larger than {MAX_TABLE_BYTES // 2**20} MiB; not a pixel-size table")
-        text = source.read_text(encoding="utf-8-sig")
+        text = read_regular_text(source, "pixel-size table", encoding="utf-8-sig", limit=MAX_TABLE_BYTES)
+    except FileSafetyError as exc:
+        raise BcviewerError(f"--mpp-table {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise BcviewerError(f"--mpp-table {source}: cannot read it ({exc})") from exc
     reader = csv.DictReader(io.StringIO(text))
@@ -42,9 +46,9 @@ def read_mpp_table(path: str | os.PathLike[str]) -> tuple[tuple[str, float], ...
             mpp = float(value)
         except ValueError:
             mpp = math.nan
-        if not name or not (0.0 < mpp < 1000.0):
-            raise BcviewerError(f"--mpp-table {source} row {number}: needs a file and a pixel size in µm/px above 0, "
-                                f"got {name!r} and {value!r}")
+        if not name or not (MPP_RANGE[0] <= mpp <= MPP_RANGE[1]):
+            raise BcviewerError(f"--mpp-table {source} row {number}: needs a file and a pixel size from {MPP_RANGE[0]:g} "
+                                f"to {MPP_RANGE[1]:g} µm/px, got {name!r} and {value[:20]!r}")
         rows[str((source.parent / name).resolve())] = mpp
     if not rows:
         raise BcviewerError(f"--mpp-table {source}: holds no rows")

@@ -32,6 +32,7 @@ from bcviewer.paths import (
     model_search_dirs,
     sample_image,
 )
+from bcviewer.safety import FileSafetyError, read_regular_text
 
 # Distributions whose versions the report lists (installer/common.py copies their metadata into bundles).
 DISTRIBUTIONS = (
@@ -136,9 +137,9 @@ def _model_entries(root: Path, kind: str) -> list[dict[str, Any]]:
         if kind == "histology" and folder.parent != root:
             continue
         try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
+            card = json.loads(read_regular_text(card_path, "model card"))
             status = _check_weights(folder, card)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, FileSafetyError) as exc:
             status = f"unreadable card ({exc})"
         entries.append({"kind": kind, "name": folder.relative_to(root).as_posix(), "path": str(folder),
                         "status": status})

@@ -46,6 +46,7 @@ from bcviewer.cli.outputs import (
     result_line,
     verdict_counts,
 )
+from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
@@ -57,6 +58,7 @@ from bcviewer.inference.choices import (
 )
 from bcviewer.output_kinds import FORCE_HELP
 from bcviewer.qupath import OBJECT_TYPE_HELP, OBJECT_TYPES
+from bcviewer.safety import missing_reason
 
 if TYPE_CHECKING:
     from bcviewer.batch import (
@@ -89,7 +91,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     size.add_argument("--tile-px", type=int, metavar="N",
                       help="square tiles of N level-0 pixels, resized to the model's input; works without a "
                            "pixel size (default: not used)")
-    p.add_argument("--mpp", type=positive_float, metavar="UM",
+    p.add_argument("--mpp", type=pixel_size, metavar="UM",
                    help="µm per level-0 pixel for whole slides that do not record it, e.g. 0.25 at 40x, 0.5 at 20x; "
                         "microscopy images cut into sub-images need none and never use it (default: none; a "
                         "file's own value always wins)")
@@ -360,10 +362,9 @@ def _refuse_unscaled_slides(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)  # before the scoring stack is imported: a bad value is refused at once
     _refuse_unscaled_slides(args)
-    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
-    if len(missing) == len(args.paths):  # a mistyped path: one line, nothing created or imported
-        raise BcviewerError(f"{missing[0]} does not exist" + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1
-                                                              else ""))
+    missing = [why for why in map(missing_reason, args.paths) if why is not None]
+    if len(missing) == len(args.paths):  # a mistyped path (or a symlink loop): one line, nothing created or imported
+        raise BcviewerError(missing[0] + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1 else ""))
     from bcviewer.batch import PredictorCache
     from bcviewer.inference import choose_device, choose_runtime
 

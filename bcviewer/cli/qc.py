@@ -7,7 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from bcviewer.cli.checks import guard_outputs, positive_float
+from bcviewer.cli.checks import guard_outputs
+from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.cli.progress import progress_bar
 from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("path", help="slide or image file")
     p.add_argument("--model", metavar="NAME|DIR",
                    help="check the tiles this model would score (default: the model predict would choose)")
-    p.add_argument("--mpp", type=positive_float, metavar="UM",
+    p.add_argument("--mpp", type=pixel_size, metavar="UM",
                    help="µm per level-0 pixel for a slide that does not record it (default: none)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the summary as JSON")

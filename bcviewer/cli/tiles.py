@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from bcviewer.cli.checks import bounded_float, guard_outputs, positive_float
+from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.errors import BcviewerError
 from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     size.add_argument("--tile-px", type=int, metavar="N",
                       help="tile side in pixels (of level 0, of --level, or at --target-mpp)")
     p.add_argument("--level", type=int, help="pyramid level the --tile-px size refers to")
-    p.add_argument("--mpp", type=positive_float, metavar="UM",
+    p.add_argument("--mpp", type=pixel_size, metavar="UM",
                    help="the slide's pixel size in µm/px, used only when the file records none (as in predict)")
     p.add_argument("--target-mpp", type=positive_float, metavar="UM",
                    help="resolution of the output tiles in µm/px (tiles are resized to it)")

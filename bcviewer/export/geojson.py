@@ -27,6 +27,7 @@ from bcviewer.inference import MALIGNANT, TileScores
 from bcviewer.inference.scores import QC_OK
 from bcviewer.tiling import Tile
 from bcviewer.qupath import ObjectType, check_object_type, clipped_ring, string_metadata, tile_id
+from bcviewer.safety import FileSafetyError, read_regular_text
 
 CLASS_COLORS: dict[str, list[int]] = {"Malignant": [200, 0, 0], "Benign": [40, 150, 60], "Ignore*": [180, 180, 180]}
 QC_CLASS = "Ignore*"  # QuPath's class for objects to leave out: tiles quality control kept from scoring
@@ -135,8 +136,8 @@ def read_geojson(source: str | os.PathLike[str] | dict[str, Any]) -> TileScores:
         path = Path(source)
         label = path.name
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(read_regular_text(path, "GeoJSON file"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, FileSafetyError) as exc:
             raise ExportError(f"cannot read {path} as GeoJSON ({exc})") from exc
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise ExportError(f"{label} is not a GeoJSON FeatureCollection")

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from bcviewer.genes.errors import GeneModelError
 from bcviewer.paths import gene_model_dirs
+from bcviewer.safety import FileSafetyError, read_regular_text
 
 CARD_NAME = "card.json"
 INDEX_NAME = "index.json"
@@ -47,8 +48,8 @@ class GeneTask:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        found = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        found = json.loads(read_regular_text(path, what))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, FileSafetyError) as exc:
         raise GeneModelError(f"{path}: unreadable {what} ({exc})") from exc
     if not isinstance(found, dict):
         raise GeneModelError(f"{path}: unreadable {what} (a JSON object was expected, found {type(found).__name__})")

@@ -31,7 +31,7 @@ from bcviewer.genes.preprocessing import (
     Log2IfCounts,
     SavedTransformer,
 )
-from bcviewer.safety import atomic_write_text
+from bcviewer.safety import FileSafetyError, atomic_write_text, read_regular_text
 
 CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
@@ -180,9 +180,9 @@ def resolve_model_dir(name_or_path: str | Path, models_dir: Path | None = None) 
         return candidate
     if (candidate / INDEX_NAME).is_file():
         try:
-            default = json.loads((candidate / INDEX_NAME).read_text(encoding="utf-8"))["default"]
+            default = json.loads(read_regular_text(candidate / INDEX_NAME, "model index"))["default"]
             chosen = candidate / str(default)
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, FileSafetyError) as exc:
             raise GeneModelError(f"{candidate / INDEX_NAME} is damaged ({exc}); name an architecture instead, "
                                  f"e.g. {candidate.name}/deepcme") from exc
         if not (chosen / CARD_NAME).is_file():
@@ -203,8 +203,8 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
     """Load and verify a gene model (see the module docstring for what is refused)."""
     directory = resolve_model_dir(name_or_path, models_dir)
     try:
-        card = json.loads((directory / CARD_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        card = json.loads(read_regular_text(directory / CARD_NAME, "model card"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, FileSafetyError) as exc:
         raise GeneModelError(f"{directory / CARD_NAME}: unreadable model card ({exc})") from exc
     if not isinstance(card, dict):
         raise GeneModelError(f"{directory / CARD_NAME} is not a gene model card (it holds a JSON "

@@ -85,6 +85,7 @@ class Predictor:
         if self.runtime != "torch":
             try:
                 self.onnx = onnx_ensemble(model, spec, self.runtime, self.threads)
+                self.runtime_note = self.onnx.note
             except OnnxExportError as exc:
                 if (runtime or "auto").strip().lower() != "auto":
                     raise

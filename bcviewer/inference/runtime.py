@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,6 +89,7 @@ class OnnxEnsemble:
             self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
             raise RuntimeUnavailableError(f"ONNX Runtime could not load the exported model ({exc})") from exc
+        self.note = ""  # said to the user when the cached file had to be replaced
         self.input_name = self.session.get_inputs()[0].name
         self.member_weights = np.asarray(member_weights, dtype=np.float64)
 
@@ -119,7 +121,40 @@ def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, 
             raise RuntimeUnavailableError("the int8 runtime needs a stored model whose card lists its int8 file")
         data = read_int8(model)
     elif isinstance(model, LoadedModel):
-        data, _ = cached_onnx(ensemble, spec.height, spec.width, model.directory, str(model.card["weights"]["sha256"]))
+        sha = str(model.card["weights"]["sha256"])
+        data, path = cached_onnx(ensemble, spec.height, spec.width, model.directory, sha)
+        try:
+            return OnnxEnsemble(data, weights, intra_op_threads)
+        except RuntimeUnavailableError as exc:
+            if path is None:
+                raise
+            # The sidecar vouched for a file ORT cannot load (rewritten by hand or by another tool):
+            # the weights are the card's, so export again and say which file was replaced.
+            session = _reexported(ensemble, spec, path, sha, weights, intra_op_threads)
+            session.note = f"the cached {path} could not be loaded ({_short(exc)}); exported it again from the weights"
+            return session
     else:
         data = export_bytes(ensemble, spec.height, spec.width)
     return OnnxEnsemble(data, weights, intra_op_threads)
+
+
+def _short(exc: BaseException, limit: int = 80) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _reexported(ensemble: Ensemble, spec: InputSpec, path: Path, sha: str, weights: np.ndarray,
+                intra_op_threads: int) -> OnnxEnsemble:
+    from bcviewer.nets.onnx_export import export_bytes, write_cached
+
+    data = export_bytes(ensemble, spec.height, spec.width)
+    try:
+        session = OnnxEnsemble(data, weights, intra_op_threads)
+    except RuntimeUnavailableError as exc:
+        raise RuntimeUnavailableError(f"ONNX Runtime could not load {path} nor a fresh export of the model "
+                                      f"({_short(exc)}); use --runtime torch") from exc
+    try:
+        write_cached(path, data, sha)
+    except OSError:
+        pass  # a read-only cache costs speed next time, not this run
+    return session

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bcviewer.datasets import DatasetError, image_files, parse_breakhis_name
 from bcviewer.labels.errors import ImportSourceError
+from bcviewer.safety import FileSafetyError, missing_reason, read_regular_text, require_regular_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # Scanner formats: always whole slides, which a label project (sub-images of microscopy images) never holds.
@@ -193,10 +194,11 @@ def collect_sources(sources: Iterable[str | os.PathLike[str]]) -> Collection:
         path = Path(source).expanduser()
         if path.is_dir():
             _folder(collector, path)
-        elif not path.exists():
-            raise ImportSourceError(f"{path} does not exist")
         elif not path.is_file():  # reading a named pipe would block the import forever
-            raise ImportSourceError(f"{path} is not a regular file (a named pipe, socket or device)")
+            try:
+                require_regular_file(path, "file list or image")
+            except FileSafetyError as exc:  # a symlink loop, a FIFO, a device: named as such
+                raise ImportSourceError(str(exc)) from exc
         elif path.suffix.lower() == ".csv":
             _csv(collector, path)
         elif path.suffix.lower() in LIST_SUFFIXES:
@@ -244,7 +246,9 @@ def _folder(collector: _Collector, folder: Path) -> None:
 
 def _read(listing: Path) -> str:
     try:
-        return listing.read_text(encoding="utf-8-sig")
+        return read_regular_text(listing, "file list", encoding="utf-8-sig")
+    except FileSafetyError as exc:
+        raise ImportSourceError(str(exc)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportSourceError(f"cannot read the file list {listing}: {exc}") from exc
 
@@ -253,8 +257,8 @@ def _listed(listing: Path, entry: str, where: str) -> Path:
     given = Path(entry).expanduser()
     path = given if given.is_absolute() else listing.parent / given
     if not path.is_file():
-        why = "is not a file" if path.exists() else "does not exist"
-        raise ImportSourceError(f"{where}: {path} {why}")
+        why = missing_reason(path) or f"{path} is not a file"
+        raise ImportSourceError(f"{where}: {why}")
     return path
 
 

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from bcviewer.nets.errors import ModelCardError, ModelNotFoundError, UnsafeModelFormatError
 from bcviewer.paths import model_search_dirs, shipped_models_dir
+from bcviewer.safety import FileSafetyError, read_regular_text
+
+MAX_CARD_BYTES = 16 * 2**20  # a card is a few KB (its calibration tables included)
 
 if TYPE_CHECKING:
     from bcviewer.nets.stain import StainNormaliser
@@ -129,8 +132,10 @@ def resolve_model_dir(name_or_dir: str | Path) -> Path:
 def read_card(directory: Path) -> dict[str, Any]:
     """Parse and minimally validate ``card.json``."""
     try:
-        card = json.loads((directory / CARD_NAME).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        card = json.loads(read_regular_text(directory / CARD_NAME, "model card", limit=MAX_CARD_BYTES))
+    except FileSafetyError as exc:
+        raise ModelCardError(f"cannot read the model card: {exc}") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelCardError(f"cannot read the model card in {directory}: {exc}") from exc
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise ModelCardError(f"{directory / CARD_NAME} is not a {CARD_FORMAT} model card")

@@ -34,8 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bcviewer.errors import BcviewerError
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import OnnxExportError  # defined with the other model errors, torch-free
+from bcviewer.safety import read_regular_bytes, read_regular_text
 
 OPSET = 17
 EXPORT_FORMAT = "bcviewer-onnx/1"  # bump when the graph's inputs, outputs or export recipe change
@@ -143,9 +145,11 @@ def _writable(folder: Path) -> bool:
 def read_verified(onnx_path: Path, weights_sha256: str) -> bytes | None:
     """The cached ONNX bytes when the sidecar vouches for them and for these weights, else None."""
     try:
-        meta = json.loads(onnx_path.with_name(onnx_path.name + SIDECAR_SUFFIX).read_text(encoding="utf-8"))
-        data = onnx_path.read_bytes()
-    except (OSError, UnicodeDecodeError, ValueError):
+        # Regular files only: a FIFO in the cache would block a plain read forever; it is rebuilt instead.
+        meta = json.loads(read_regular_text(onnx_path.with_name(onnx_path.name + SIDECAR_SUFFIX), "ONNX sidecar",
+                                            limit=2**20))
+        data = read_regular_bytes(onnx_path, "ONNX file")
+    except (BcviewerError, OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT or meta.get("opset") != OPSET:
         return None

@@ -20,6 +20,7 @@ import numpy as np
 
 from bcviewer.nets.errors import ModelCardError, ModelError
 from bcviewer.nets.onnx_export import INPUT_NAME
+from bcviewer.safety import FileSafetyError, read_regular_bytes
 
 if TYPE_CHECKING:
     from bcviewer.nets.store import LoadedModel
@@ -73,8 +74,8 @@ def read_int8(model: LoadedModel) -> bytes:
         raise ModelCardError(f"the model card names '{name}' as its int8 file; only an .onnx file in the model "
                              "folder is accepted")
     try:
-        data = (model.directory / name).read_bytes()
-    except OSError as exc:
+        data = read_regular_bytes(model.directory / name, "int8 ONNX file")
+    except (OSError, FileSafetyError) as exc:
         raise ModelCardError(f"cannot read the int8 file of {model.name} ({exc})") from exc
     if hashlib.sha256(data).hexdigest() != section.get("sha256"):
         raise ModelCardError(f"the int8 file in {model.directory} does not match its model card (sha256); "

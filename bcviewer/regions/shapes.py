@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from bcviewer.errors import BcviewerError
 from bcviewer.output_kinds import check_output_file
-from bcviewer.safety import atomic_write_bytes
+from bcviewer.safety import FileSafetyError, atomic_write_bytes, read_regular_text
 
 DEFAULT_CLASS = "Region*"  # QuPath's class for an unclassified region of interest
 MAX_REGION_FILE_BYTES = 64 * 1024 * 1024
@@ -124,7 +124,9 @@ def read_region_text(source: Path) -> str:
     try:
         if source.stat().st_size > MAX_REGION_FILE_BYTES:
             raise RegionError(f"{source}: larger than {MAX_REGION_FILE_BYTES // 2**20} MiB; not a region file")
-        return source.read_text(encoding="utf-8-sig")
+        return read_regular_text(source, "region file", encoding="utf-8-sig", limit=MAX_REGION_FILE_BYTES)
+    except FileSafetyError as exc:
+        raise RegionError(str(exc)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RegionError(f"{source}: cannot read regions ({exc})") from exc
 

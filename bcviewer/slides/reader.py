@@ -23,6 +23,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from bcviewer.safety import missing_reason, not_regular_reason
 from bcviewer.slides.backends import ImageBackend, OpenSlideBackend, SlideMetadata, open_plain_image
 from bcviewer.slides.errors import (
     CorruptSlideError,
@@ -344,16 +345,16 @@ def _check_file(p: Path) -> None:
         raise SlideIsDirectoryError(
             f"{p} is a folder, not a slide; open a file inside it (for MRXS the .mrxs file, for DICOM one .dcm file)"
         )
-    if not p.exists():
-        raise SlideNotFoundError(f"{p} does not exist")
+    why = missing_reason(p)
+    if why is not None:  # a symlink loop or a broken link is named as such, not as a missing file
+        raise SlideNotFoundError(why)
     try:
         mode = p.stat().st_mode
     except OSError as exc:
         raise SlidePermissionError(f"{p} cannot be read ({exc.strerror or exc})") from exc
     if not stat.S_ISREG(mode):
         # Opening a named pipe blocks until something writes to it: never open one.
-        raise UnsupportedFormatError(f"{p} is not a regular file (a named pipe, socket or device); "
-                                     "bcviewer opens only slide and image files")
+        raise UnsupportedFormatError(str(not_regular_reason(p, mode, "slide or image file")))
     if p.name.lower().endswith(PROJECT_SUFFIXES):
         # Never open() a label project here: closing that descriptor would drop the POSIX locks
         # of the labeling panel's live SQLite connection (see bcviewer.labels.guard).

@@ -18,6 +18,7 @@ import numpy as np
 
 from bcviewer.errors import BcviewerError
 from bcviewer.slides import SlideReader
+from bcviewer.tiling.budget import check_grid
 from bcviewer.tiling.errors import TilingError as TilingError  # defined apart, re-exported here
 from bcviewer.tiling.tissue import TissueMask, detect_tissue
 
@@ -158,7 +159,8 @@ def physical_grid(
     stride_out = stride_px if stride_px is not None else out_px * (1.0 - overlap)
     stride0 = side0 * stride_out / out_px
     if stride0 < 1:
-        raise TilingError("the stride is below one level-0 pixel; use a larger tile or less overlap")
+        raise TilingError(f"the stride is below one level-0 pixel ({stride0:.3g}){_user_mpp_note(slide, slide_mpp)}; "
+                          "use a larger tile or less overlap")
 
     downsample0 = side0 / out_px  # level-0 pixels per output pixel
     read_level = level if level is not None else slide.best_level_for_downsample(downsample0)
@@ -168,6 +170,10 @@ def physical_grid(
     rows = max(1, math.ceil((height - 0.5) / stride0)) if height > 0 else 0
     w0 = max(1, round(side0))
     read_side = max(1, round(side0 / read_ds))
+    # Before a single tile is made. A tile size in µm over the user's pixel size: that size is what to check.
+    user_mpp = slide.mpp is None and slide_mpp is not None and (tile_um is not None or mpp is not None)
+    check_grid(rows, cols, out_px, read_side, (width, height),
+               f"check the pixel size given for the slide ({slide_mpp:.3g} µm/px, --mpp)" if user_mpp else "")
 
     rects = np.array(
         [(round(c * stride0), round(r * stride0), w0, w0) for r in range(rows) for c in range(cols)], dtype=np.float64
@@ -224,5 +230,13 @@ def _tile_sizes(
     if out_px < 1:
         raise TilingError("the tile would be smaller than one pixel at the requested resolution")
     if side0 > max(slide.dimensions) * 4:
-        raise TilingError(f"a tile of {side0:.0f} level-0 pixels is far larger than the {slide.dimensions[0]}x{slide.dimensions[1]} image")
+        raise TilingError(f"a tile of {side0:.3g} level-0 pixels is far larger than the "
+                          f"{slide.dimensions[0]}x{slide.dimensions[1]} image{_user_mpp_note(slide, level0_mpp)}")
     return out_px, side0
+
+
+def _user_mpp_note(slide: SlideReader, slide_mpp: float | None) -> str:
+    # Only the user's pixel size can be fixed by the user: name the option it came from.
+    if slide.mpp is None and slide_mpp is not None:
+        return f" at the pixel size given with --mpp ({slide_mpp:.3g} µm/px); check --mpp"
+    return ""
