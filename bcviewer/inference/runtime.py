@@ -118,7 +118,8 @@ def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, 
             raise RuntimeUnavailableError("the int8 runtime needs a stored model whose card lists its int8 file")
         data = read_int8(model)
     elif isinstance(model, LoadedModel):
-        data, _ = cached_onnx(ensemble, spec.height, spec.width, model.directory, str(model.card["weights"]["sha256"]))
+        data, _ = cached_onnx(ensemble, spec.height, spec.width, model.directory, str(model.card["weights"]["sha256"]),
+                              model.card)
     else:
         data = export_bytes(ensemble, spec.height, spec.width)
     return OnnxEnsemble(data, weights, intra_op_threads)
