@@ -56,9 +56,12 @@ def test_expression_tab_shows_infinite_cells_as_bad_cells(qtbot, tab: Expression
     assert "2 bad cells (infinite values): prediction refused" in indicator.headline.text()
     text = indicator.details.text()
     assert "Also imputed" not in text
-    assert f"<b>Bad cells</b> (infinite values; fix or remove them) in {ER_FIRST}: ESR1, PGR" in text
+    assert f"<b>Bad cells in {ER_FIRST}</b> (infinite values; fix or remove them): ESR1, PGR" in text
+    assert "more in other samples" not in text
     tab.select_sample(ER_SECOND)
     assert indicator.imputed == ["BCL2"] and "Also imputed for" in indicator.details.text()
+    assert f"<b>Bad cells</b> (infinite values; fix or remove them): 2 cells hold an infinite value (sample {ER_FIRST}: " \
+           "ESR1, PGR)" in indicator.details.text()
     predict(qtbot, tab)
     assert len(dialogs) == 1 and dialogs[0][0] == "Prediction refused"
     assert "2 expression values are infinite" in dialogs[0][1] and "gene ESR1" in dialogs[0][1]

@@ -80,9 +80,14 @@ class CoverageIndicator(QFrame):
         if report.infinite:
             # Infinite values are neither measured nor imputed: say so where the imputed genes are listed.
             bad = report.infinite.get(sample, []) if sample is not None else []
-            where = (f" in {html.escape(str(sample))}: " + html.escape(gene_list(bad))) if bad else ""
-            lines.append(f"<b>Bad cells</b> (infinite values; fix or remove them){where}. "
-                         + html.escape(report.bad_cells_text()))
+            if bad:
+                others = report.bad_cells - len(bad)
+                lines.append(f"<b>Bad cells in {html.escape(str(sample))}</b> (infinite values; fix or remove them): "
+                             + html.escape(gene_list(bad))
+                             + (f" · {others} more in other samples" if others else ""))
+            else:
+                lines.append("<b>Bad cells</b> (infinite values; fix or remove them): "
+                             + html.escape(report.bad_cells_text()))
         if not lines:
             lines.append("No gene imputed." if sample is None or not own else "")
         self._show(head, "<br>".join(lines))
