@@ -140,3 +140,22 @@ def test_consistent_cards_still_load(tiny_model: Path, tmp_path: Path) -> None:
         if (shipped / "card.json").is_file():
             model = load_model(shipped)
             assert model.card["positive_class"] == model.classes[1]
+
+
+def test_predict_runtimes_agree_after_the_card_edit(tiny_model: Path, tmp_path: Path) -> None:
+    """The issue's command line: after ``test_time_flips: true``, ``--runtime onnx`` (the CPU default)
+    used to print the old cached graph's p while ``--runtime torch`` applied the flips."""
+    from bcviewer.cli.main import main
+
+    folder = _copy(tiny_model, tmp_path)
+
+    def p(runtime: str, out: str) -> str:
+        assert main(["predict", str(PNG), "--model", str(folder), "--out", str(tmp_path / out), "--runtime", runtime,
+                     *RUN]) == 0
+        rows = (tmp_path / out / "summary.csv").read_text().splitlines()
+        return rows[1].split(",")[2]  # p_malignant, as summary.csv writes it (6 decimals)
+
+    before = p("onnx", "before")
+    _edit(folder, lambda card: card["architecture"].update(test_time_flips=True))
+    after_onnx, after_torch = p("onnx", "onnx"), p("torch", "torch")
+    assert abs(float(after_onnx) - float(after_torch)) <= 1e-4 and after_onnx != before
