@@ -92,6 +92,8 @@ def test_viewer_opens_a_non_utf8_name_without_a_dialog(qtbot, window, dialogs, b
     assert window.windowTitle() == f"{SHOWN} – bcviewer"
     assert window.slide.session.reader is not None and window.slide.session.reader.dimensions == (700, 460)
     assert window.settings.recent_files() == []  # QSettings would keep "bad__name.png", naming no file
+    assert window.statusBar().currentMessage() == (f"{escaped_text(str(bad_name))}: its name is not UTF-8, so it is "
+                                                    "not added to the recent files")
 
 
 def test_viewer_scores_a_non_utf8_name_and_exits_cleanly(bad_name: Path, tmp_path: Path) -> None:
