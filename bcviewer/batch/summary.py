@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bcviewer.filenames import escaped_text
+
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
 
@@ -49,7 +51,8 @@ class SummaryRow:
         def yes_no(v: bool | None) -> str:
             return "" if v is None else ("yes" if v else "no")
 
-        return [self.path, self.status, num(self.p_malignant), self.label, num(self.uncertainty),
-                "" if self.n_tiles is None else str(self.n_tiles), self.error, self.prediction_set,
+        # Names that are not UTF-8 go in escaped (bad_\xff.png), so summary.csv stays valid UTF-8.
+        return [escaped_text(self.path), self.status, num(self.p_malignant), self.label, num(self.uncertainty),
+                "" if self.n_tiles is None else str(self.n_tiles), escaped_text(self.error), self.prediction_set,
                 yes_no(self.outside_training), self.verdict_rule, self.verdict, num(self.verdict_low),
                 num(self.verdict_high), yes_no(self.review)]

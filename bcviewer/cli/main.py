@@ -19,6 +19,7 @@ from typing import Any
 
 from bcviewer import __version__
 from bcviewer.errors import BcviewerError
+from bcviewer.filenames import escaped_text
 
 # Command name -> module; the order is the order of ``bcviewer --help``. Only the module of the
 # command being run is imported, so ``bcviewer info`` does not pay for importing PyTorch.
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except BcviewerError as exc:
         if debug_mode():
             raise
-        print(f"bcviewer {args.command}: {exc}", file=sys.stderr)
+        print(escaped_text(f"bcviewer {args.command}: {exc}"), file=sys.stderr)  # names that are not UTF-8
         return 2
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of the command.
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         # (Any other exception, a ValueError included, is a bug and keeps its traceback.)
         if debug_mode():
             raise
-        print(f"bcviewer {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(escaped_text(f"bcviewer {args.command}: {' '.join(str(exc).split())}"), file=sys.stderr)
         return 2
     except MemoryError:
         if debug_mode():

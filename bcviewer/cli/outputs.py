@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bcviewer.errors import BcviewerError
 from bcviewer.output_kinds import check_output_file, check_output_folder
+from bcviewer.filenames import escaped_text
 from bcviewer.safety import atomic_write_text, protected_files, refuse_overwriting
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class SummaryFile:
 
 def report_failure(path: str, error: str) -> None:
     """One stderr line for an input that failed (printed above any progress bar)."""
-    tqdm.write(f"bcviewer predict: {path}: {error}", file=sys.stderr)
+    tqdm.write(escaped_text(f"bcviewer predict: {path}: {error}"), file=sys.stderr)
 
 
 def result_line(name: str, row: SummaryRow, outcome: SlideOutcome) -> str:
@@ -120,7 +121,7 @@ def result_line(name: str, row: SummaryRow, outcome: SlideOutcome) -> str:
                 if row.verdict_low is not None and row.verdict_high is not None else "")
     model = outcome.model.name if outcome.model is not None else "?"
     why = f" ({outcome.model_reason})" if outcome.model_reason else ""
-    return (f"{name}: {row.verdict or row.label or 'no verdict'} · {row.verdict_rule or 'p'} {num(row.p_malignant)}"
+    return (f"{escaped_text(name)}: {row.verdict or row.label or 'no verdict'} · {row.verdict_rule or 'p'} {num(row.p_malignant)}"
             f"{interval} · uncertainty {num(row.uncertainty)} · {row.n_tiles} tiles · model {model}{why}")
 
 

@@ -51,6 +51,7 @@ from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
 from bcviewer.export.choices import COLORMAPS, DEFAULT_COLORMAP, DEFAULT_OPACITY
+from bcviewer.filenames import escaped_text, safe_folder_name
 from bcviewer.inference.choices import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MIN_TISSUE,
@@ -207,7 +208,7 @@ def _output_dirs(inputs: list[Path], out: Path) -> list[Path]:
     used: set[str] = set()
     dirs = []
     for p in inputs:
-        stem, n = p.stem or "input", 1
+        stem, n = safe_folder_name(p.stem) or "input", 1  # a name that is not UTF-8 gets %FF escapes
         name = stem
         while name.lower() in used:
             n += 1
@@ -319,7 +320,7 @@ class _Run:
         i = outcome.index
         self.bar.set_postfix_str(self.inputs[i].name)
         for note in outcome.notes:
-            tqdm.write(f"bcviewer predict: {self.inputs[i].name}: {note}", file=sys.stderr)
+            tqdm.write(escaped_text(f"bcviewer predict: {self.inputs[i].name}: {note}"), file=sys.stderr)
         self.rows[i] = write_outcome(self.folders[i], outcome, self.options)
         self.summary_file.sync(self.rows)
         row = self.rows[i]
@@ -396,8 +397,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"none of the {len(rows)} inputs could be scored; nothing was written", file=sys.stderr)
         return 2
     resumed = f" ({skipped} already complete, skipped)" if args.resume else ""
-    print(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}{verdict_counts(rows)}; summary in "
-          f"{state.summary}", file=sys.stderr)
+    print(escaped_text(f"{len(rows) - failed} of {len(rows)} inputs scored{resumed}{verdict_counts(rows)}; "
+                       f"summary in {state.summary}"), file=sys.stderr)
     return 2 if failed else 0
 
 

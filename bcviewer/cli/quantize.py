@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     calibration = load_tileset(args.data, spec.size, kind, patients=train, progress=not args.quiet)
     pick = np.random.default_rng(0).permutation(len(calibration))[:args.calibration_tiles]
     fp32_bytes, _ = cached_onnx(model.ensemble, spec.height, spec.width, model.directory,
-                                str(card["weights"]["sha256"]))
+                                str(card["weights"]["sha256"]), card)
     int8_bytes = quantize_int8(fp32_bytes, _batches(calibration.tiles[np.sort(pick)], spec))
     weights = model.ensemble.member_weights.double().numpy()
     held_out = load_tileset(args.data, spec.size, kind, patients=test, progress=not args.quiet)

@@ -15,6 +15,7 @@ from bcviewer.export.colormaps import DEFAULT_COLORMAP, DEFAULT_OPACITY
 from bcviewer.export.files import atomic_write_bytes, png_bytes
 from bcviewer.export.geojson import geojson_text
 from bcviewer.export.heatmap import heatmap_rgba
+from bcviewer.filenames import escaped_text
 from bcviewer.export.legend import annotated_overlay
 from bcviewer.export.tables import tiles_csv_text
 from bcviewer.inference import TileScores
@@ -61,7 +62,7 @@ def render_export(kind: str, scores: TileScores, slide: SlideReader, *,
     if kind == "csv":
         text = tiles_csv_text(scores)
     elif kind == "geojson":
-        text = geojson_text(scores, object_type, slide_name=slide.path.name,
+        text = geojson_text(scores, object_type, slide_name=escaped_text(slide.path.name),
                             bounds=slide_bounds(slide.properties, slide.dimensions), notes=notes)
     else:
         raise ValueError(f"unknown export kind {kind!r}")

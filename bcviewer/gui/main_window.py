@@ -24,6 +24,7 @@ from bcviewer.gui.slide.workspace import SlideWorkspace
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.gui.workspaces import Workspaces
+from bcviewer.filenames import escaped_text, is_escaped
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,11 @@ class MainWindow(QMainWindow):
         return self.slide.open(path)
 
     def _on_slide_opened(self, path: str) -> None:
-        self.setWindowTitle(f"{Path(path).name} – bcviewer")
+        self.setWindowTitle(f"{escaped_text(Path(path).name)} – bcviewer")  # Qt drops undecodable bytes
+        if is_escaped(path):  # QSettings cannot hold such a name: a recent entry would name another file
+            self.statusBar().showMessage(f"{escaped_text(path)}: its name is not UTF-8, so it is not added to "
+                                         "the recent files", 10_000)
+            return
         self._refresh_recent(self.settings.add_recent_file(path))
 
     def _refresh_recent(self, files: list[str] | None = None) -> None:

@@ -119,7 +119,8 @@ class ViewerSettings:
     @staticmethod
     def _pixel_key(path: str | Path) -> str:
         # A hash of the full path: QSettings keys may not hold slashes, and paths can be long.
-        return "pixel_size/" + hashlib.sha1(str(Path(path).resolve()).encode("utf-8")).hexdigest()
+        # surrogateescape: a name that is not UTF-8 hashes as its bytes (same key as before for others).
+        return "pixel_size/" + hashlib.sha1(str(Path(path).resolve()).encode("utf-8", "surrogateescape")).hexdigest()
 
     def pixel_size(self, path: str | Path) -> float | None:
         """The µm/px the user gave for this file, or None."""

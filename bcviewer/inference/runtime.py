@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,7 +122,7 @@ def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, 
         data = read_int8(model)
     elif isinstance(model, LoadedModel):
         sha = str(model.card["weights"]["sha256"])
-        data, path = cached_onnx(ensemble, spec.height, spec.width, model.directory, sha)
+        data, path = cached_onnx(ensemble, spec.height, spec.width, model.directory, sha, model.card)
         try:
             return OnnxEnsemble(data, weights, intra_op_threads)
         except RuntimeUnavailableError as exc:
@@ -130,7 +130,7 @@ def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, 
                 raise
             # The sidecar vouched for a file ORT cannot load (rewritten by hand or by another tool):
             # the weights are the card's, so export again and say which file was replaced.
-            session = _reexported(ensemble, spec, path, sha, weights, intra_op_threads)
+            session = _reexported(ensemble, spec, path, sha, weights, intra_op_threads, model.card)
             session.note = f"the cached {path} could not be loaded ({_short(exc)}); exported it again from the weights"
             return session
     else:
@@ -144,17 +144,19 @@ def _short(exc: BaseException, limit: int = 80) -> str:
 
 
 def _reexported(ensemble: Ensemble, spec: InputSpec, path: Path, sha: str, weights: np.ndarray,
-                intra_op_threads: int) -> OnnxEnsemble:
-    from bcviewer.nets.onnx_export import export_bytes, write_cached
+                intra_op_threads: int, card: dict[str, Any]) -> OnnxEnsemble:
+    from bcviewer.nets.onnx_export import export_bytes, export_key, write_cached
+    from bcviewer.nets.onnx_key import with_key
 
-    data = export_bytes(ensemble, spec.height, spec.width)
+    key = export_key(ensemble, spec.height, spec.width, sha, card)
+    data = with_key(export_bytes(ensemble, spec.height, spec.width), key)
     try:
         session = OnnxEnsemble(data, weights, intra_op_threads)
     except RuntimeUnavailableError as exc:
         raise RuntimeUnavailableError(f"ONNX Runtime could not load {path} nor a fresh export of the model "
                                       f"({_short(exc)}); use --runtime torch") from exc
     try:
-        write_cached(path, data, sha)
+        write_cached(path, data, sha, key)
     except OSError:
         pass  # a read-only cache costs speed next time, not this run
     return session

@@ -12,8 +12,11 @@ Cache: ``weights.onnx`` plus a sidecar ``weights.onnx.json`` in the model folder
 folder is read-only (an installed package), in the user's cache folder under the weights' sha256.
 The sidecar records the sha256 of the weights the file was made from and of the ONNX file itself;
 a file is used only when both match (the weights' hash is the one the model card vouches for), and
-is otherwise rebuilt from the weights. The bytes that were hashed are the bytes that are returned,
-so a file swapped after the check is never run.
+is otherwise rebuilt from the weights. The ONNX file also carries its graph key in its own metadata
+(:mod:`bcviewer.nets.onnx_key`: weights, architecture, input and classes of the card), checked on
+every load, so a card edit such as ``test_time_flips: true`` re-exports instead of running the old
+graph, whatever the sidecar says. The bytes that were checked are the bytes that are returned, so a
+file swapped after the check is never run.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from torch import nn
 from bcviewer.errors import BcviewerError
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import OnnxExportError  # defined with the other model errors, torch-free
+from bcviewer.nets.onnx_key import graph_key, key_of, with_key
+from bcviewer.nets.store import architecture_of
 from bcviewer.safety import read_regular_bytes, read_regular_text
 
 OPSET = 17
@@ -142,8 +147,9 @@ def _writable(folder: Path) -> bool:
         return False
 
 
-def read_verified(onnx_path: Path, weights_sha256: str) -> bytes | None:
-    """The cached ONNX bytes when the sidecar vouches for them and for these weights, else None."""
+def read_verified(onnx_path: Path, weights_sha256: str, key: str | None = None) -> bytes | None:
+    """The cached ONNX bytes when the sidecar vouches for them and for these weights, and (given a
+    ``key``) the file itself carries that graph key; else None."""
     try:
         # Regular files only: a FIFO in the cache would block a plain read forever; it is rebuilt instead.
         meta = json.loads(read_regular_text(onnx_path.with_name(onnx_path.name + SIDECAR_SUFFIX), "ONNX sidecar",
@@ -157,6 +163,8 @@ def read_verified(onnx_path: Path, weights_sha256: str) -> bytes | None:
         return None  # stale: made from other weights
     if hashlib.sha256(data).hexdigest() != meta.get("onnx_sha256"):
         return None  # changed or damaged since it was written: never run it
+    if key is not None and (meta.get("graph_key") != key or key_of(data) != key):
+        return None  # traced from another card (e.g. before test_time_flips was switched on)
     return data
 
 
@@ -172,9 +180,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_cached(onnx_path: Path, data: bytes, weights_sha256: str) -> None:
-    """Write the ONNX file and then its sidecar (each atomically)."""
+def write_cached(onnx_path: Path, data: bytes, weights_sha256: str, key: str | None = None) -> None:
+    """Write the ONNX file and then its sidecar (each atomically); ``key``: the graph key ``data``
+    carries, recorded in the sidecar too."""
     meta: dict[str, Any] = {"format": EXPORT_FORMAT, "opset": OPSET, "weights_sha256": weights_sha256,
+                            "graph_key": key,
                             "onnx_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                             "inputs": [INPUT_NAME], "outputs": list(OUTPUT_NAMES), "torch": torch.__version__}
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,21 +192,32 @@ def write_cached(onnx_path: Path, data: bytes, weights_sha256: str) -> None:
     _atomic_write(onnx_path.with_name(onnx_path.name + SIDECAR_SUFFIX), (json.dumps(meta, indent=2) + "\n").encode())
 
 
-def cached_onnx(ensemble: Ensemble, height: int, width: int, model_dir: Path, weights_sha256: str
-                ) -> tuple[bytes, Path | None]:
-    """Verified ONNX bytes for a stored model, exported (and cached) when missing, stale or altered.
+def export_key(ensemble: Ensemble, height: int, width: int, weights_sha256: str,
+               card: dict[str, Any] | None = None) -> str:
+    """The graph key of exporting ``ensemble`` (:func:`bcviewer.nets.onnx_key.graph_key`) for its
+    model ``card``, plus the architecture the ensemble actually holds (what gets traced)."""
+    described = dict(card or {})
+    described["architecture"] = {"card": described.get("architecture"), "traced": architecture_of(ensemble)}
+    return graph_key(described, weights_sha256, height, width, f"{EXPORT_FORMAT}/opset{OPSET}")
+
+
+def cached_onnx(ensemble: Ensemble, height: int, width: int, model_dir: Path, weights_sha256: str,
+                card: dict[str, Any] | None = None) -> tuple[bytes, Path | None]:
+    """Verified ONNX bytes for a stored model, exported (and cached) when missing, stale, altered
+    or traced from another card (``card``: the model card, part of the graph key).
 
     Returns the bytes and the file they are cached in (None when no folder could be written: the
     export is then used from memory only).
     """
+    key = export_key(ensemble, height, width, weights_sha256, card)
     folder = cache_dir_for(model_dir, weights_sha256)
     path = folder / ONNX_NAME
-    data = read_verified(path, weights_sha256)
+    data = read_verified(path, weights_sha256, key)
     if data is not None:
         return data, path
-    data = export_bytes(ensemble, height, width)
+    data = with_key(export_bytes(ensemble, height, width), key)
     try:
-        write_cached(path, data, weights_sha256)
+        write_cached(path, data, weights_sha256, key)
     except OSError:
         return data, None  # a full disk or a read-only cache costs speed next time, not this run
     return data, path

@@ -34,6 +34,7 @@ from bcviewer.nets.cards import (
     resolve_model_dir,
     weights_path,
 )
+from bcviewer.nets.card_checks import check_card_against_network
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import ModelCardError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
@@ -208,4 +209,6 @@ def load_model(name_or_dir: str | Path) -> LoadedModel:
     ensemble.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     ensemble.eval()
     ensemble.detect_shared_trunk()
-    return LoadedModel(ensemble=ensemble, spec=InputSpec.from_dict(card["input"]), card=card, directory=directory)
+    spec = InputSpec.from_dict(card["input"])
+    check_card_against_network(card, ensemble, spec, directory)
+    return LoadedModel(ensemble=ensemble, spec=spec, card=card, directory=directory)

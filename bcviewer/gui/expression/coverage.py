@@ -54,7 +54,7 @@ class CoverageIndicator(QFrame):
         """Show ``report``; with ``sample``, also the genes imputed for that sample only."""
         fraction = report.fraction
         low_samples = int((report.per_sample < floor).sum())
-        if fraction < floor or low_samples:
+        if fraction < floor or low_samples or report.infinite:
             self.level = "refused"
         else:
             self.level = "warn" if fraction < WARN_BELOW else "ok"
@@ -62,9 +62,13 @@ class CoverageIndicator(QFrame):
         own = report.imputed.get(sample, []) if sample is not None else []
         self.imputed = [g for g in own if g not in report.missing]
         head = f"{len(report.present)} of {len(report.model_genes)} model genes measured ({fraction:.0%})"
-        if self.level == "refused":
-            head += f": prediction refused (floor {floor:.0%})" if fraction < floor else (
-                f"; {low_samples} sample(s) below the {floor:.0%} floor: prediction refused")
+        if self.level == "refused" and fraction < floor:
+            head += f": prediction refused (floor {floor:.0%})"
+        elif self.level == "refused" and low_samples:
+            head += f"; {low_samples} sample(s) below the {floor:.0%} floor: prediction refused"
+        elif self.level == "refused":
+            n = report.bad_cells
+            head += f"; {n} bad cell{'s' if n != 1 else ''} (infinite value{'s' if n != 1 else ''}): prediction refused"
         elif self.level == "warn":
             head += f": below {WARN_BELOW:.0%}, interpret with care"
         lines = []
@@ -73,6 +77,17 @@ class CoverageIndicator(QFrame):
         if self.imputed:
             lines.append(f"<b>Also imputed for {html.escape(str(sample))}</b> (empty cells): "
                          + html.escape(gene_list(self.imputed)))
+        if report.infinite:
+            # Infinite values are neither measured nor imputed: say so where the imputed genes are listed.
+            bad = report.infinite.get(sample, []) if sample is not None else []
+            if bad:
+                others = report.bad_cells - len(bad)
+                lines.append(f"<b>Bad cells in {html.escape(str(sample))}</b> (infinite values; fix or remove them): "
+                             + html.escape(gene_list(bad))
+                             + (f" · {others} more in other samples" if others else ""))
+            else:
+                lines.append("<b>Bad cells</b> (infinite values; fix or remove them): "
+                             + html.escape(report.bad_cells_text()))
         if not lines:
             lines.append("No gene imputed." if sample is None or not own else "")
         self._show(head, "<br>".join(lines))

@@ -68,7 +68,8 @@ class PredictionRun(BackgroundRun):
         self.loaded = dict(loaded)  # a copy: the GUI thread may add models while this runs
 
     def work(self) -> list[ModelOutcome] | None:
-        from bcviewer.genes import LowCoverageError, load_gene_model, predict_expression
+        from bcviewer.genes import load_gene_model, predict_expression
+        from bcviewer.genes.errors import GeneDataError
         from bcviewer.genes.coverage import align_to_genes
 
         request = self.request
@@ -84,7 +85,7 @@ class PredictionRun(BackgroundRun):
             try:
                 result = predict_expression(request.table, model, min_coverage=request.min_coverage,
                                             standardise=request.standardise)  # type: ignore[arg-type]
-            except LowCoverageError as exc:
+            except GeneDataError as exc:  # this profile refused by this model (coverage, infinite cells)
                 outcomes.append(ModelOutcome(name, model, coverage, refusal=exc))
                 continue
             outcomes.append(ModelOutcome(name, model, result.coverage, result))

@@ -56,6 +56,7 @@ from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.qupath import slide_bounds
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 from bcviewer.tiling.kind import input_kind
+from bcviewer.filenames import escaped_text
 
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
@@ -68,7 +69,9 @@ SIDE_WIDTH = 360  # results must not resize the slide view when they arrive
 class SlideWorkspace(QObject):
     """The slide tab's widgets, its analysis and its session (see the module docstring)."""
 
-    opened = Signal(str)  # a slide is on screen (its path)
+    # A slide is on screen (its path, a str). object, not str: a Qt string would drop the bytes of a
+    # file name that is not UTF-8, and the path would no longer name the file.
+    opened = Signal(object)
     open_failed = Signal(str)  # the message shown to the user
 
     def __init__(self, window: QWidget, settings: ViewerSettings, actions: Actions, status: ViewerStatusBar) -> None:
@@ -150,7 +153,7 @@ class SlideWorkspace(QObject):
     def open(self, path: str | Path) -> Job:
         """Open ``path`` in the background; the view switches when the slide is ready."""
         text = str(Path(path).expanduser())
-        self.status.showMessage(f"Opening {Path(text).name} …")
+        self.status.showMessage(f"Opening {escaped_text(Path(text).name)} …")
         job: Job = self.jobs.submit(open_for_view, text, on_success=lambda r: self._on_opened(job, text, r),
                                     on_error=lambda e: self._on_open_failed(job, text, e))
         self._open_job = job
@@ -173,7 +176,7 @@ class SlideWorkspace(QObject):
         self.status.set_slide(reader, self.session.user_mpp)
         self.status.set_zoom(self.view.scale)
         self.status.set_level(self.view.current_level, reader.level_count)
-        self.status.showMessage(f"{Path(path).name}: {reader.dimensions[0]} x {reader.dimensions[1]} px, "
+        self.status.showMessage(f"{escaped_text(Path(path).name)}: {reader.dimensions[0]} x {reader.dimensions[1]} px, "
                                 f"{reader.level_count} level(s), {reader.format}", 8000)
         self.panel.show_ready()
         self.panel.set_warnings([])
