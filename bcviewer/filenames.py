@@ -53,3 +53,20 @@ def safe_folder_name(name: str | PurePath) -> str:
 def is_escaped(name: str | PurePath) -> bool:
     """True when ``name`` holds bytes that are not UTF-8 (its shown form differs from it)."""
     return escaped_text(name) != os.fspath(name)
+
+
+def recovered_path(text: str) -> str:
+    """The real name of a file a toolkit handed over as decoded text: Qt turns each byte that is not
+    UTF-8 into U+FFFD, so such a path no longer opens. When ``text`` does not exist and its name
+    holds U+FFFD, the one entry of its folder that decodes (with replacement) to the same name is
+    the file meant; ``text`` comes back unchanged otherwise (no match, or several)."""
+    path = os.fspath(text)
+    if "\ufffd" not in path or os.path.lexists(path):
+        return path
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(os.fsencode(folder or "."))
+    except OSError:
+        return path
+    matches = [e for e in entries if e.decode("utf-8", "replace") == name]
+    return os.path.join(folder, os.fsdecode(matches[0])) if len(matches) == 1 else path

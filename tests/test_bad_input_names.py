@@ -107,3 +107,25 @@ def test_viewer_scores_a_non_utf8_name_and_exits_cleanly(bad_name: Path, tmp_pat
     assert shot.is_file() and shot.stat().st_size > 10_000
     for bad in ("Traceback", "did not expect", "Signal source has been deleted", "UnicodeEncodeError"):
         assert bad not in done.stderr, done.stderr
+
+
+def test_a_name_qt_decoded_with_replacement_characters_finds_its_file(qtbot, window, dialogs,  # type: ignore[no-untyped-def]  # noqa: F811
+                                                                       bad_name: Path) -> None:
+    from bcviewer.filenames import recovered_path
+
+    as_qt_gives_it = str(bad_name.parent / RAW_NAME.decode("utf-8", "replace"))  # a file dialog or a drop
+    assert not Path(as_qt_gives_it).exists()
+    assert recovered_path(as_qt_gives_it) == str(bad_name)
+    assert recovered_path(str(bad_name.parent / "other.png")) == str(bad_name.parent / "other.png")
+    open_and_wait(qtbot, window, as_qt_gives_it)
+    assert dialogs == [] and window.slide.session.path == bad_name
+    twin = os.path.join(os.fsencode(bad_name.parent), b"bad_\xfe\xff_name.png")  # decodes to the same text
+    shutil.copyfile(PNG, twin)
+    assert recovered_path(as_qt_gives_it) == as_qt_gives_it  # two candidates: never guess
+
+
+def test_info_prints_a_non_utf8_name_escaped(bad_name: Path) -> None:
+    done = run_cli(["info", bad_name], env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"file:        {escaped_text(str(bad_name))}"
+    assert "\\xff\\xfe" in done.stdout.splitlines()[0]

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from bcviewer.filenames import escaped_text
+
 if TYPE_CHECKING:
     from bcviewer.slides import SlideReader
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     power = f"{info['objective_power']:g}x (from the file)" if info["objective_power"] else "unknown"
     mag = info["magnification"]
     used = f"{mag['value']:g}X (from the {mag['source']})" if mag["value"] else "unknown"
-    print(f"file:        {info['path']}")
+    print(f"file:        {escaped_text(info['path'])}")
     print(f"format:      {info['format']}" + (f" (vendor {info['vendor']})" if info["vendor"] else ""))
     print(f"dimensions:  {info['width']} x {info['height']} px")
     print(f"mpp:         {mpp}")

@@ -56,7 +56,7 @@ from bcviewer.gui.workers import Job, JobRunner
 from bcviewer.qupath import slide_bounds
 from bcviewer.slides import SUPPORTED_FORMATS, SlideReader
 from bcviewer.tiling.kind import input_kind
-from bcviewer.filenames import escaped_text
+from bcviewer.filenames import escaped_text, recovered_path
 
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
@@ -152,7 +152,7 @@ class SlideWorkspace(QObject):
     # ---- opening ---------------------------------------------------------------------------
     def open(self, path: str | Path) -> Job:
         """Open ``path`` in the background; the view switches when the slide is ready."""
-        text = str(Path(path).expanduser())
+        text = recovered_path(str(Path(path).expanduser()))  # a name Qt decoded with U+FFFD: the real file
         self.status.showMessage(f"Opening {escaped_text(Path(text).name)} …")
         job: Job = self.jobs.submit(open_for_view, text, on_success=lambda r: self._on_opened(job, text, r),
                                     on_error=lambda e: self._on_open_failed(job, text, e))
