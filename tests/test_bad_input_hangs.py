@@ -102,8 +102,11 @@ def test_a_fifo_sidecar_is_rebuilt_not_read(cached_model: Path, tmp_path: Path) 
     assert json.loads((cached_model / "weights.onnx.json").read_text())["format"] == "bcviewer-onnx/1"
 
 
-def test_a_garbage_weights_onnx_vouched_for_by_its_sidecar_is_named_and_exported_again(
+def test_a_garbage_weights_onnx_vouched_for_by_its_sidecar_is_exported_again(
         cached_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sidecar's sha256 vouches for the garbage, but the file carries no graph key (the key lives
+    inside a real export, bcviewer.nets.onnx_key), so it is a stale cache: rebuilt before ONNX
+    Runtime ever reads it, with no INVALID_PROTOBUF and no traceback."""
     onnx, sidecar = cached_model / "weights.onnx", cached_model / "weights.onnx.json"
     good = onnx.read_bytes()
     garbage = b"this is not a protobuf " * 40
@@ -115,9 +118,7 @@ def test_a_garbage_weights_onnx_vouched_for_by_its_sidecar_is_named_and_exported
     assert main(["predict", str(PNG), "--model", str(cached_model), "--out", str(tmp_path / "out"),
                  "--runtime", "onnx", *RUN]) == 0
     err = capsys.readouterr().err
-    notes = [line for line in err.splitlines() if "could not be loaded" in line]
-    assert len(notes) == 1 and f"the cached {onnx} could not be loaded" in notes[0], err
-    assert notes[0].endswith("exported it again from the weights") and "Traceback" not in err
+    assert "Traceback" not in err and "INVALID_PROTOBUF" not in err
     assert onnx.read_bytes() == good
     assert json.loads(sidecar.read_text())["onnx_sha256"] == hashlib.sha256(good).hexdigest()
 

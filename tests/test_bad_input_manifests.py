@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def test_a_fifo_manifest_does_not_hang_resume(first_run: tuple[Path, Path], tmp_
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX matter")
-def test_an_output_that_is_a_fifo_is_redone_not_hashed(first_run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_output_that_is_a_fifo_is_refused_not_hashed(first_run: tuple[Path, Path], tmp_path: Path) -> None:
     model, done = first_run
     out = tmp_path / "out"
     shutil.copytree(done, out)
@@ -142,6 +143,9 @@ def test_an_output_that_is_a_fifo_is_redone_not_hashed(first_run: tuple[Path, Pa
     tiles.unlink()
     os.mkfifo(tiles)  # the manifest is valid; hashing this output would block forever
     result = run_cli(["predict", PNG, "--model", model, "--out", out, "--resume", *RUN], timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "(0 already complete, skipped)" in result.stderr
-    assert tiles.is_file() and _rows(out) == _rows(done)
+    # Outputs are regular files only (docs/bad-input.md): the pipe is neither read nor replaced.
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0] == (f"bcviewer predict: --out {tiles} is a named pipe, not a regular file; bcviewer writes "
+                        "outputs only to regular files (give - for standard output). Nothing was written")
+    assert stat.S_ISFIFO(os.stat(tiles).st_mode)
