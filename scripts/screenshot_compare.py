@@ -9,35 +9,24 @@ Run under a display or Xvfb, from the repository root:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
+from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
 from bcviewer.gui.main_window import MainWindow  # noqa: E402
 
 
-def wait(app: QApplication, until: object, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not until() and time.monotonic() < deadline:  # type: ignore[operator]
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="bcviewer-shot-")
-    app = QApplication.instance() or QApplication([])
-    collect_garbage_on_gui_thread()
+    app = start_app()
     window = MainWindow()
     window.resize(1500, 900)
     window.show()

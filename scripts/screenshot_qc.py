@@ -10,21 +10,19 @@ Run under a display or Xvfb, from the repository root:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtWidgets import QApplication, QScrollArea
+from PySide6.QtWidgets import QScrollArea
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
+from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
 from bcviewer.gui.main_window import MainWindow  # noqa: E402
 from bcviewer.slides import open_slide  # noqa: E402
 from pyramid_fixture import write_pyramid_tiff  # noqa: E402
@@ -53,11 +51,6 @@ def spoiled_slide(folder: Path) -> Path:
     return write_pyramid_tiff(folder / "spoiled.svs", rgb, levels=3, aperio_mag=20)
 
 
-def wait(app: QApplication, until: object, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not until() and time.monotonic() < deadline:  # type: ignore[operator]
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def main() -> int:
@@ -65,9 +58,7 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bcviewer-shot-"))
-    os.environ["XDG_DATA_HOME"] = str(folder / "data")
-    app = QApplication.instance() or QApplication([])
-    collect_garbage_on_gui_thread()
+    app = start_app(str(folder / "data"))
     window = MainWindow()
     window.resize(1500, 960)
     window.show()

@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QSettings, Qt
@@ -26,16 +25,9 @@ from PySide6.QtWidgets import QApplication, QScrollArea
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
+from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
 from bcviewer.gui.main_window import MainWindow  # noqa: E402
 from bcviewer.gui.settings import ViewerSettings  # noqa: E402
-
-
-def wait(app: QApplication, until: object, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not until() and time.monotonic() < deadline:  # type: ignore[operator]
-        app.processEvents()
-        time.sleep(0.02)
 
 
 def show_tab(window: MainWindow, index: int) -> None:
@@ -59,10 +51,8 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="folder for the two PNG files")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bcviewer-shot-"))
-    os.environ["XDG_DATA_HOME"] = str(scratch)
     os.environ.pop("BCVIEWER_MODELS", None)  # the shipped models
-    app = QApplication.instance() or QApplication([])
-    collect_garbage_on_gui_thread()
+    app = start_app(scratch)
     window = MainWindow(ViewerSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)))
     window.resize(1400, 880)
     window.show()

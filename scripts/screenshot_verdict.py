@@ -11,10 +11,7 @@ The regions are saved in a temporary data folder, so the user's own are neither 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QScrollArea
@@ -23,15 +20,8 @@ from shapely.geometry import box
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
-from bcviewer.gui.main_window import MainWindow
-
-
-def wait(app: QApplication, until: object, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not until() and time.monotonic() < deadline:  # type: ignore[operator]
-        app.processEvents()
-        time.sleep(0.02)
+from bcviewer.gui.main_window import MainWindow  # noqa: E402
+from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
 
 
 def shoot(app: QApplication, window: MainWindow, tab: int, out: Path) -> bool:
@@ -50,9 +40,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for verdict-analysis.png and verdict-regions.png")
     args = parser.parse_args()
-    os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="bcviewer-shot-")
-    app = QApplication.instance() or QApplication([])
-    collect_garbage_on_gui_thread()
+    app = start_app()
     args.out.mkdir(parents=True, exist_ok=True)
     window = MainWindow()
     window.resize(1400, 880)
