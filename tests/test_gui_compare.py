@@ -120,6 +120,8 @@ def test_compare_thresholds_after_an_analysis(qtbot, window: MainWindow, monkeyp
 
 
 def test_compare_without_a_slide_says_so(qtbot, window: MainWindow, dialogs: list[tuple[str, str]]) -> None:  # noqa: F811
+    view_menu = window.action_set.view_menu.actions()
+    assert [a.text() for a in view_menu[-3:]] == ["Open &Beside…", "Compare &Thresholds", "Close Side by Side"]
     assert window.slide.compare.compare_thresholds() is None
     assert window.slide.compare.open_beside(SMALL_SVS) is None
     assert [title for title, _ in dialogs] == ["Nothing to compare", "Nothing to compare"]

@@ -62,6 +62,7 @@ class Actions:
     model_menu: QMenu
     runtime_group: QActionGroup
     runtime_menu: QMenu
+    view_menu: QMenu  # kept: workspaces add their own entries (side by side) to it
     review: ReviewActions  # uncertainty layer, tile walk, ruler (gui/review_actions.py)
 
 
@@ -115,6 +116,7 @@ def build_actions(window: QMainWindow) -> Actions:
         model_menu=QMenu("&Model", window),
         runtime_group=QActionGroup(window),
         runtime_menu=QMenu("&Runtime", window),
+        view_menu=QMenu("&View", window),
         review=build_review_actions(window),
     )
     acts.cancel.setEnabled(False)
@@ -131,7 +133,8 @@ def build_actions(window: QMainWindow) -> Actions:
     file_menu.addSeparator()
     file_menu.addAction(acts.quit)
 
-    view_menu = bar.addMenu("&View")
+    view_menu = acts.view_menu
+    bar.addMenu(view_menu)
     for a in (acts.zoom_in, acts.zoom_out, acts.fit, acts.actual_size):
         view_menu.addAction(a)
     view_menu.addSeparator()

@@ -19,7 +19,7 @@ from typing import Literal
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu, QMenuBar, QSplitter, QWidget
+from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter, QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui.errors import report_error
@@ -75,10 +75,8 @@ class CompareController(QObject):
         self._follow_timer.setInterval(FOLLOW_INTERVAL_MS)
         self._follow_timer.timeout.connect(self.follow_scores)
 
-    def install(self, menu_bar: QMenuBar) -> None:
+    def install(self, view_menu: QMenu) -> None:
         """Add the comparison's actions to the window's View menu."""
-        found = next((a.menu() for a in menu_bar.actions() if a.text() == "&View"), None)
-        view_menu = found if isinstance(found, QMenu) else menu_bar.addMenu("&View")
         view_menu.addSeparator()
         for action in (self.open_beside_action, self.thresholds_action, self.close_action):
             view_menu.addAction(action)
