@@ -33,7 +33,10 @@ def test_install_and_packaging_test_pass_in_a_fresh_venv(tmp_path: Path) -> None
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python3")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BCVIEWER_", "PYTHON", "VIRTUAL_ENV"))}
+    # A new user's shell: none of this run's settings (the minimum-versions job turns pytest's plugin
+    # autoload off and names pytest-qt itself; the README's command relies on autoload).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BCVIEWER_", "PYTHON", "VIRTUAL_ENV", "PYTEST_"))}
     env.update(BCVIEWER_IN_FRESH_VENV="1", PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
     install = subprocess.run([python, "-m", "pip", "install", "-q", "-e", ".[test]"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=900, check=False)
