@@ -47,6 +47,7 @@ from bcviewer.cli.outputs import (
     verdict_counts,
 )
 from bcviewer.cli.pixel_size import pixel_size
+from bcviewer.cli.predict_inputs import collect_inputs, refuse_unscaled_slides
 from bcviewer.cli.progress import progress_bar
 from bcviewer.cli.tiles import parse_grid
 from bcviewer.errors import BcviewerError, remembered
@@ -73,8 +74,6 @@ if TYPE_CHECKING:
 
 SUMMARY_FIELDS = ("path", "status", "p_malignant", "label", "uncertainty", "n_tiles", "error", "prediction_set",
                   "outside_training", "verdict_rule", "verdict", "verdict_low", "verdict_high", "review")
-INPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".svs", ".ndpi", ".vms", ".mrxs",
-                            ".scn", ".bif", ".dcm", ".svslide"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,20 +169,6 @@ def parse_formats(text: str) -> tuple[str, ...]:
     if unknown or not names:
         raise BcviewerError(f"--formats takes a comma list of {', '.join(FORMATS)}; got {text!r}")
     return names
-
-
-def collect_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders expand to every image or slide inside them (recursively, sorted)."""
-    found: list[Path] = []
-    for text in paths:
-        p = Path(text).expanduser()
-        if p.is_dir():
-            inside = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INPUT_SUFFIXES
-                            and not f.name.startswith("."))
-            found.extend(inside if inside else [p])  # an empty folder becomes one error row
-        else:
-            found.append(p)
-    return found
 
 
 class ModelRefs:
@@ -329,40 +314,9 @@ class _Run:
         self.bar.update(1)
 
 
-EARLY_CHECK_MAX_INPUTS = 8  # a larger batch is checked per input as it is scored (opening each twice costs)
-
-
-def _refuse_unscaled_slides(args: argparse.Namespace) -> None:
-    """Refuse at once, before the device and the scoring stack load, when every input is a whole
-    slide that records no pixel size and was given none: the run could score nothing. Small runs
-    only; a larger batch reports such inputs in its summary as it goes."""
-    inputs = collect_inputs(args.paths)
-    if args.tile_px or len(inputs) > EARLY_CHECK_MAX_INPUTS or not all(p.is_file() for p in inputs):
-        return
-    from bcviewer.batch.choices import UNKNOWN_SCALE_HINT
-    from bcviewer.batch.pixel_sizes import read_mpp_table
-    from bcviewer.slides import SlideError, open_slide
-    from bcviewer.tiling.kind import input_kind, unknown_scale_message
-
-    listed = dict(read_mpp_table(args.mpp_table)) if getattr(args, "mpp_table", None) else {}
-    reasons = []
-    for path in inputs:
-        try:
-            with open_slide(path) as slide:
-                given = listed.get(str(path.resolve()), args.mpp)
-                if input_kind(slide) != "whole-slide" or slide.mpp is not None or given is not None \
-                        or getattr(slide, "scale_problem", None):
-                    return  # this one can be scored (or fails otherwise): run the batch
-                reasons.append(unknown_scale_message(slide))
-        except SlideError:
-            return  # the run reports it in its own words
-    more = f" (and {len(reasons) - 1} more like it)" if len(reasons) > 1 else ""
-    raise BcviewerError(f"{inputs[0]}: {reasons[0]}; {UNKNOWN_SCALE_HINT}{more}")
-
-
 def run(args: argparse.Namespace) -> int:
     formats = _check_args(args)  # before the scoring stack is imported: a bad value is refused at once
-    _refuse_unscaled_slides(args)
+    refuse_unscaled_slides(args)
     missing = [why for why in map(missing_reason, args.paths) if why is not None]
     if len(missing) == len(args.paths):  # a mistyped path (or a symlink loop): one line, nothing created or imported
         raise BcviewerError(missing[0] + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1 else ""))
