@@ -25,7 +25,7 @@ import stat
 import sys
 from pathlib import Path
 
-from bcviewer.safety import FileSafetyError, atomic_write_text
+from bcviewer.safety import FileSafetyError, atomic_write_text, special_kind
 
 STDOUT_NAMES = ("-", "/dev/stdout")
 FORCE_HELP = ("replace an existing output file that holds another kind of content (an image, JSON for a "
@@ -96,16 +96,6 @@ def content_kind(path: Path) -> str:
     return "json" if head.lstrip()[:1] in (b"{", b"[") else "text"
 
 
-def _special_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
-
-
 def check_output_file(path: str | os.PathLike[str] | None, kind: str, option: str, *, force: bool = False) -> None:
     """Refuse an output file path that is not a regular file, or that holds content of another kind.
 
@@ -126,7 +116,7 @@ def check_output_file(path: str | os.PathLike[str] | None, kind: str, option: st
         raise FileSafetyError(f"{option} {target} is a folder; give a file name for the {kind.upper()} output. "
                               "Nothing was written")
     if not stat.S_ISREG(mode):
-        raise FileSafetyError(f"{option} {target} is a {_special_kind(mode)}, not a regular file; bcviewer writes "
+        raise FileSafetyError(f"{option} {target} is a {special_kind(mode)}, not a regular file; bcviewer writes "
                               "outputs only to regular files (give - for standard output). Nothing was written")
     try:
         existing = content_kind(target)
@@ -158,7 +148,7 @@ def check_output_folder(path: str | os.PathLike[str] | None, option: str) -> boo
             from None
     if stat.S_ISDIR(mode):
         return True
-    what = "a file" if stat.S_ISREG(mode) else f"a {_special_kind(mode)}"
+    what = "a file" if stat.S_ISREG(mode) else f"a {special_kind(mode)}"
     raise FileSafetyError(f"{option} {target} is {what}, not a folder; give a folder for the outputs. "
                           "Nothing was written")
 

@@ -60,7 +60,7 @@ def not_regular_reason(p: Path, mode: int, what: str) -> str | None:
     """None for a regular file's ``st_mode``; else the one line every reader gives (slides included)."""
     if stat.S_ISREG(mode):
         return None
-    return f"{p} is not a regular file (it is a {_kind(mode)}); bcviewer reads only regular files, so give the {what} itself"
+    return f"{p} is not a regular file (it is a {special_kind(mode)}); bcviewer reads only regular files, so give the {what} itself"
 
 
 def unreadable_reason(p: Path, exc: OSError) -> str:
@@ -115,7 +115,8 @@ def read_regular_text(path: str | os.PathLike[str], what: str = "file", encoding
     return read_regular_bytes(path, what, limit).decode(encoding)
 
 
-def _kind(mode: int) -> str:
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is: named pipe, socket, device or special file."""
     if stat.S_ISFIFO(mode):
         return "named pipe"
     if stat.S_ISSOCK(mode):
@@ -226,7 +227,7 @@ def _refuse_special_target(target: Path) -> None:
     except OSError:
         return  # missing (or unreadable: the write itself then says why)
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        raise OutputWriteError(f"{target} is a {_kind(mode)}, not a regular file; it was not replaced")
+        raise OutputWriteError(f"{target} is a {special_kind(mode)}, not a regular file; it was not replaced")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
