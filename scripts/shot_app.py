@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -37,10 +37,3 @@ def wait(app: QApplication, until: Callable[[], object], timeout_s: float = 300)
         app.processEvents()
         time.sleep(0.02)
 
-
-def save(widget: QWidget, out: Path) -> int:
-    """Grab ``widget`` into ``out`` (PNG); the exit code: 0 when written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok = widget.grab().save(str(out), "PNG")
-    print(f"screenshot saved to {out}" if ok else f"cannot write {out}", file=sys.stderr)
-    return 0 if ok else 1
