@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread  # noqa: E402
+from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
 
 
 def start_app(data_home: str | Path | None = None) -> QApplication:
