@@ -60,14 +60,14 @@ def run_torchless(python: Path, args: list[str], cwd: Path | None = None, timeou
     """Run ``python args`` in the torch-free environment (offscreen Qt, no inherited PYTHONPATH)."""
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     environment.update({"QT_QPA_PLATFORM": "offscreen", **(env or {})})
-    return subprocess.run([str(python), *args], cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([str(python), *args], check=False, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
                           env=environment)
 
 
 def check_torch_absent(python: Path) -> None:
     """Raise AssertionError unless ``import torch`` really fails in the environment."""
-    result = run_torchless(python, ["-c", "import importlib.util, sys; "
-                                          "sys.exit(0 if importlib.util.find_spec('torch') is None else 1)"])
+    code = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('torch') is None else 1)"
+    result = run_torchless(python, ["-c", code])
     assert result.returncode == 0, f"torch is importable in the torch-free environment {python}: {result.stderr}"
 
 
