@@ -160,9 +160,9 @@ def model_ref(name_or_dir: str) -> ModelRef:
 def load_predictor(ref: ModelRef, options: PredictOptions) -> Predictor:
     """Load ``ref`` and refuse it when its weights are not the ones the run asked for."""
     from bcviewer.inference import Predictor
-    from bcviewer.nets import load_model
+    from bcviewer.nets import open_model
 
-    model = load_model(ref.source)
+    model = open_model(ref.source)
     found = str(model.card["weights"].get("sha256", ""))
     if found != ref.sha256:
         raise BcviewerError(f"model {ref.name} on {worker_id()} has weights sha256 {found[:12]}..., the run asked "

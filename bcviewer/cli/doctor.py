@@ -1,7 +1,7 @@
 """``bcviewer doctor``: what lab IT pastes into a support ticket.
 
 Prints the versions of bcviewer and of every library it runs on, the device and runtime inference
-would use, the model folders with each model found and its sha256 check, the bundled sample, and
+would use, what this install can and cannot do (PyTorch is optional), the model folders with each model found and its sha256 check, the bundled sample, and
 the Qt platform. Qt is probed in a child process (``bcviewer _qtprobe``): the core never imports
 Qt, and a Qt that cannot find its platform plugin aborts the process that loads it, which must
 not take the report down with it. Exit code 0 when nothing is wrong, 1 when a problem is listed.
@@ -22,6 +22,7 @@ from typing import Any
 import platformdirs
 
 from bcviewer import __version__
+from bcviewer.capabilities import capabilities, torch_installed
 from bcviewer.checksums import sha256_of
 from bcviewer.paths import (
     APP_NAME,
@@ -77,56 +78,65 @@ def versions() -> dict[str, str | None]:
 
 
 def device_report() -> dict[str, Any]:
-    """The device ``--device auto`` picks, the PyTorch build, and ONNX Runtime's providers if present."""
-    import torch
+    """The device ``--device auto`` picks, the PyTorch build (None where PyTorch is not installed),
+    and ONNX Runtime's providers if present."""
+    from bcviewer.inference.device import resolve_device, torch_facts
+    from bcviewer.inference.runtime import thread_plan
 
-    from bcviewer.inference.device import choose_device
-
-    mps = getattr(torch.backends, "mps", None)
-    report: dict[str, Any] = {
-        "chosen": str(choose_device("auto")),
-        "torch": torch.__version__,
-        "torch_build": f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only",
-        "cuda_available": torch.cuda.is_available(),
-        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-        "mps_available": bool(mps is not None and mps.is_available()),
-        "cpu_threads": torch.get_num_threads(),
-    }
+    chosen = resolve_device("auto")
+    report: dict[str, Any] = {"chosen": chosen, "torch": None, "torch_build": None, "cuda_available": False,
+                              "cuda_devices": [], "mps_available": False, "cpu_threads": thread_plan().intra_op}
+    if torch_installed():
+        report.update(torch_facts())
     try:
         import onnxruntime
     except ImportError:
         report["onnxruntime_providers"] = None
     else:
         report["onnxruntime_providers"] = list(onnxruntime.get_available_providers())
-    report["runtime"] = auto_runtime(choose_device("auto"), report["onnxruntime_providers"] is not None)
+    report["runtime"] = auto_runtime(chosen, report["onnxruntime_providers"] is not None)
     return report
 
 
 def auto_runtime(device: Any, onnxruntime_installed: bool) -> dict[str, str]:
-    """The engine ``--runtime auto`` runs on ``device`` (the rule of :mod:`bcviewer.inference.runtime`), and why."""
+    """The engine ``--runtime auto`` runs on ``device`` (a name or a torch device; the rule of
+    :mod:`bcviewer.inference.runtime`), and why."""
     from bcviewer.inference.runtime import choose_runtime
 
     chosen = choose_runtime("auto", device)
     if chosen == "torch":
+        kind = str(getattr(device, "type", device)).split(":")[0]
         return {"auto": "torch", "engine": "PyTorch",
-                "why": f"the device is {device.type.upper()} ({device}), where auto uses PyTorch"}
+                "why": f"the device is {kind.upper()} ({device}), where auto uses PyTorch"}
     why = "the device is the CPU (no CUDA or MPS device), where auto uses ONNX Runtime's CPU provider"
+    if not torch_installed():
+        why = "PyTorch is not installed (a CPU-only install), so inference runs in ONNX Runtime's CPU provider"
     if not onnxruntime_installed:
         why += "; ONNX Runtime is NOT installed, so predict and the viewer cannot run (pip install onnxruntime)"
     return {"auto": chosen, "engine": "ONNX Runtime", "why": why}
 
 
 def _check_weights(folder: Path, card: dict[str, Any]) -> str:
-    """``ok``, or what is wrong with the weights the card names."""
+    """``ok``, or what is wrong with the weights the card names or with an ONNX file it vouches for
+    (every file that can be run is checked against its sha256)."""
     weights = card.get("weights")
     name, expected = ((weights.get("file"), weights.get("sha256")) if isinstance(weights, dict)
                       else (weights, card.get("weights_sha256")))
     if not name or not expected:
         return "card names no weights or no sha256"
-    path = folder / str(name)
-    if not path.is_file():
-        return f"weights file {name} missing"
-    return "ok" if sha256_of(path) == expected else f"sha256 MISMATCH in {name} (files changed or mixed up)"
+    files = [(str(name), expected)]
+    onnx = card.get("onnx") if isinstance(card.get("onnx"), dict) else {}
+    files += [(str(e.get("file")), e.get("sha256")) for e in onnx.values() if isinstance(e, dict) and e.get("file")]
+    int8 = card.get("int8")
+    if isinstance(int8, dict) and int8.get("shipped") and int8.get("file"):
+        files.append((str(int8["file"]), int8.get("sha256")))
+    for file, digest in files:
+        path = folder / file
+        if not path.is_file():
+            return f"{file} missing"
+        if sha256_of(path) != digest:
+            return f"sha256 MISMATCH in {file} (files changed or mixed up)"
+    return "ok"
 
 
 def _model_entries(root: Path, kind: str) -> list[dict[str, Any]]:
@@ -195,6 +205,7 @@ def collect(probe_qt: bool = True) -> dict[str, Any]:
                    "platform": platform.platform()},
         "versions": versions(),
         "device": device_report(),
+        "capabilities": [{"feature": c.feature, "available": c.available, "needs": c.needs} for c in capabilities()],
         "models": models_report(),
         "qt": qt_report() if probe_qt else None,
     }
@@ -219,13 +230,17 @@ def format_report(r: dict[str, Any]) -> str:
            f"python {r['python']['version']} at {r['python']['executable']} on {r['python']['platform']}",
            f"sample image: {b['sample']}", f"user data folder: {b['user_data']}", "", "versions:"]
     out += [f"  {name:<24} {ver or 'not installed'}" for name, ver in r["versions"].items()]
-    out += ["", f"device: {d['chosen']} (PyTorch {d['torch']}, {d['torch_build']} build; CUDA available: "
-                f"{'yes, ' + ', '.join(d['cuda_devices']) if d['cuda_available'] else 'no'}; "
-                f"MPS available: {'yes' if d['mps_available'] else 'no'}; {d['cpu_threads']} CPU threads)",
+    torch_line = (f"PyTorch {d['torch']}, {d['torch_build']} build; CUDA available: "
+                  f"{'yes, ' + ', '.join(d['cuda_devices']) if d['cuda_available'] else 'no'}; "
+                  f"MPS available: {'yes' if d['mps_available'] else 'no'}" if d["torch"] else "PyTorch not installed")
+    out += ["", f"device: {d['chosen']} ({torch_line}; {d['cpu_threads']} CPU threads)",
             f"runtime (auto): {d['runtime']['engine']}, because {d['runtime']['why']}"
             + (f"; ONNX Runtime providers: {', '.join(d['onnxruntime_providers'])}"
                if d["onnxruntime_providers"] is not None else ""),
-            "", "model folders (searched in this order):"]
+            "", "this install can:"]
+    out += [f"  {'yes' if c['available'] else 'NO '}  {c['feature']}" + ("" if c["available"] else f" (needs {c['needs']})")
+            for c in r["capabilities"]]
+    out += ["", "model folders (searched in this order):"]
     out += [f"  {f['kind']:<9} {f['path']}{'' if f['exists'] else '  (does not exist)'}"
             for f in r["models"]["folders"]]
     out += [f"  {k}={v}" for k, v in r["models"]["env"].items() if v]

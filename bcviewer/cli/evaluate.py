@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from bcviewer.batch.evaluation import evaluate_inputs, labelled_inputs
     from bcviewer.batch.work import PredictOptions
     from bcviewer.inference import Predictor
-    from bcviewer.nets import load_model
+    from bcviewer.nets import open_model
 
     check_output_file(args.json, "json", "--json", force=args.force)  # before minutes of scoring
-    model = load_model(args.model)
+    model = open_model(args.model)
     kind = model.card.get("data", {}).get("kind", "auto")
     wanted = _split_patients(model.card, args.patients)
     kind, inputs = labelled_inputs(args.data, kind, args.magnification, wanted)

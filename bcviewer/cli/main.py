@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from bcviewer import __version__
+from bcviewer.capabilities import missing_torch_module, torch_missing_message
 from bcviewer.errors import BcviewerError
 from bcviewer.filenames import escaped_text
 
@@ -32,6 +33,7 @@ COMMANDS = {
     "train": "bcviewer.cli.train",
     "evaluate": "bcviewer.cli.evaluate",
     "quantize": "bcviewer.cli.quantize",
+    "export-onnx": "bcviewer.cli.export_onnx",
     "labels": "bcviewer.cli.labels",
     "selflearn": "bcviewer.cli.selflearn",
     "doctor": "bcviewer.cli.doctor",
@@ -117,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug_mode():
             raise
         print(escaped_text(f"bcviewer {args.command}: {exc}"), file=sys.stderr)  # names that are not UTF-8
+        return 2
+    except ImportError as exc:
+        if debug_mode() or not missing_torch_module(exc):
+            raise
+        # A feature that needs PyTorch, in an install without it (the CPU bundle): say which.
+        print(f"bcviewer {args.command}: {torch_missing_message(f'bcviewer {args.command}')}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error of the command.

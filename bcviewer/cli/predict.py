@@ -321,12 +321,12 @@ def run(args: argparse.Namespace) -> int:
     if len(missing) == len(args.paths):  # a mistyped path (or a symlink loop): one line, nothing created or imported
         raise BcviewerError(missing[0] + (f" (nor do {len(missing) - 1} more)" if len(missing) > 1 else ""))
     from bcviewer.batch import PredictorCache
-    from bcviewer.inference import choose_device, choose_runtime
+    from bcviewer.inference import choose_runtime, resolve_device
 
     options = options_from_args(args, formats)
     if args.workers or args.scheduler:
         from bcviewer.batch import cluster  # noqa: F401 - Dask missing: one error before anything is written
-    choose_runtime(args.runtime, choose_device(args.device))  # a missing GPU: one error for the run, not per file
+    choose_runtime(args.runtime, resolve_device(args.device))  # a missing GPU: one error for the run, not per file
     refs, predictors = ModelRefs(), PredictorCache()
     if args.model:
         predictors.get(refs.get(args.model), options)  # a bad --model is one error for the whole run as well

@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from bcviewer.gui.review_actions import ReviewActions, build_review_actions
+from bcviewer.capabilities import torch_installed, torch_missing_message
 from bcviewer.paths import icons_dir
 
 ICON_DIR = icons_dir()
@@ -156,11 +157,17 @@ def build_actions(window: QMainWindow) -> Actions:
     analysis_menu.addSeparator()
     analysis_menu.addAction(acts.pixel_size)
     acts.model_group.setExclusive(True)
+    has_torch = torch_installed()
     for name, label in RUNTIME_LABELS.items():
-        act = acts.runtime_menu.addAction(label)
+        act = acts.runtime_menu.addAction(label if name != "torch" or has_torch else label + " (not installed)")
         act.setCheckable(True)
         act.setData(name)
+        if name == "torch" and not has_torch:
+            act.setEnabled(False)  # a CPU-only install: say why instead of failing at the next analysis
+            act.setStatusTip(torch_missing_message("The PyTorch runtime"))
+            act.setToolTip(act.statusTip())
         acts.runtime_group.addAction(act)
+    acts.runtime_menu.setToolTipsVisible(True)
 
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(acts.model_card)

@@ -14,7 +14,7 @@ from bcviewer.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from bcviewer.inference.choices import DEFAULT_BATCH_SIZE, DEFAULT_MIN_TISSUE, RUNTIME_CHOICES
-    from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device
+    from bcviewer.inference.device import DEVICE_CHOICES, DeviceUnavailableError, choose_device, resolve_device
     from bcviewer.inference.feeder import SlideJob, TileFeeder
     from bcviewer.inference.grids import (
         DEFAULT_IMAGE_MODEL,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.inference.choices": ("DEFAULT_BATCH_SIZE", "DEFAULT_MIN_TISSUE", "RUNTIME_CHOICES"),
-    "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device"),
+    "bcviewer.inference.device": ("DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "resolve_device"),
     "bcviewer.inference.feeder": ("SlideJob", "TileFeeder"),
     "bcviewer.inference.grids": ("DEFAULT_IMAGE_MODEL", "DEFAULT_SLIDE_MODEL", "analysis_grid", "is_whole_slide",
                                  "physical_model_grid", "subimage_shape"),
@@ -76,7 +76,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
 }
 
 __all__ = [
-    "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "SlideJob", "TileFeeder",
+    "DEVICE_CHOICES", "DeviceUnavailableError", "choose_device", "resolve_device", "SlideJob", "TileFeeder",
     "DEFAULT_IMAGE_MODEL", "DEFAULT_MIN_TISSUE", "DEFAULT_SLIDE_MODEL",
     "is_whole_slide", "physical_model_grid", "subimage_shape", "analysis_grid",
     "OBJECTIVE_MPP", "ScaleUnknownError", "describe_model", "input_kind", "kind_reason", "level0_mpp",

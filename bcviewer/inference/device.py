@@ -1,12 +1,14 @@
 """Choosing the torch device inference runs on: CUDA, then Apple MPS, then the CPU.
 
-PyTorch is imported by the functions only, so the error and the choices cost nothing to import.
+PyTorch is imported by the functions only, so the error and the choices cost nothing to import;
+:func:`resolve_device` answers the CPU without importing it, and works where it is not installed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bcviewer.capabilities import torch_installed, torch_missing_message
 from bcviewer.errors import BcviewerError
 
 if TYPE_CHECKING:
@@ -62,3 +64,31 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
         choices = ", ".join(DEVICE_CHOICES)
         raise DeviceUnavailableError(f"device '{preference}' is not supported; choose one of {choices}")
     return device
+
+
+def resolve_device(preference: str | torch.device | None = "auto") -> str:
+    """The device name for ``preference`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), as
+    :func:`choose_device` picks it; ``"cpu"`` needs no PyTorch, and without PyTorch ``"auto"`` is
+    the CPU and a GPU is refused with one line."""
+    text = (str(preference) if preference is not None else "auto").strip().lower()
+    if text == "cpu":
+        return "cpu"
+    if not torch_installed():
+        if text == "auto":
+            return "cpu"
+        raise DeviceUnavailableError(torch_missing_message(f"the {text} device") + "; use --device cpu")
+    return str(choose_device(preference))
+
+
+def torch_facts() -> dict[str, object]:
+    """PyTorch's build and the GPUs it sees, for ``bcviewer doctor`` (imports torch; call only
+    where :func:`bcviewer.capabilities.torch_installed`)."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return {"torch": torch.__version__,
+            "torch_build": f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only",
+            "cuda_available": torch.cuda.is_available(),
+            "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+            "mps_available": bool(mps is not None and mps.is_available()),
+            "cpu_threads": torch.get_num_threads()}

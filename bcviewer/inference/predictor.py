@@ -19,12 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from bcviewer.inference.device import choose_device
+from bcviewer.inference.device import resolve_device
 from bcviewer.inference.feeder import JobFailed, JobStarted, SlideJob, TileBatch, TileFeeder
 from bcviewer.inference.runtime import (
     DEFAULT_BATCH_SIZE,
@@ -35,10 +34,17 @@ from bcviewer.inference.runtime import (
 )
 from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.inference.trust import Trust
-from bcviewer.nets import Ensemble, EnsemblePrediction, InputSpec, LoadedModel
 from bcviewer.nets.errors import ModelCardError, OnnxExportError
+from bcviewer.nets.prediction import EnsemblePrediction
+from bcviewer.nets.stored import StoredModel
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
+
+if TYPE_CHECKING:
+    import torch
+
+    from bcviewer.inference.torch_scorer import TorchScorer
+    from bcviewer.nets import Ensemble, InputSpec
 
 __all__ = ["DEFAULT_BATCH_SIZE", "JobResult", "Predictor"]
 
@@ -46,26 +52,26 @@ __all__ = ["DEFAULT_BATCH_SIZE", "JobResult", "Predictor"]
 class Predictor:
     """Scores tiles with one ensemble on one device.
 
-    ``model`` is a :class:`LoadedModel` (its input spec and name are used) or a bare
-    :class:`Ensemble` with an explicit ``spec``. The ensemble is moved to the device in place.
-    ``amp`` and ``channels_last`` default to on for CUDA only. ``runtime`` is ``"auto"`` (ONNX
-    Runtime on the CPU, torch on a GPU), ``"onnx"``, ``"torch"`` or ``"int8"``. ``read_workers``
-    threads read tiles and ``threads`` run an ONNX forward pass (default: :func:`thread_plan`);
-    ``prefetch`` prepared batches may wait in the queue.
+    ``model`` is a :class:`StoredModel` (from :func:`bcviewer.nets.open_model`; a
+    :class:`LoadedModel` is one too) whose input spec and name are used, or a bare
+    :class:`Ensemble` with an explicit ``spec``. ``runtime`` is ``"auto"`` (ONNX Runtime on the
+    CPU, torch on a GPU), ``"onnx"``, ``"torch"`` or ``"int8"``; the ONNX runtimes need no
+    PyTorch for a model that ships its ONNX file. For the torch runtime the ensemble is loaded and
+    moved to the device; ``amp`` and ``channels_last`` default to on for CUDA only.
+    ``read_workers`` threads read tiles and ``threads`` run an ONNX forward pass (default:
+    :func:`thread_plan`); ``prefetch`` prepared batches may wait in the queue.
     """
 
-    def __init__(self, model: LoadedModel | Ensemble, spec: InputSpec | None = None, *,
+    def __init__(self, model: StoredModel | Ensemble, spec: InputSpec | None = None, *,
                  device: str | torch.device | None = "auto", amp: bool | None = None,
                  channels_last: bool | None = None, read_workers: int | None = None, prefetch: int = 2,
                  name: str | None = None, runtime: str | None = "auto", threads: int | None = None) -> None:
-        if isinstance(model, LoadedModel):
-            ensemble, spec, name = model.ensemble, spec or model.spec, name or model.name
-        else:
-            ensemble = model
-            if spec is None:
-                raise ValueError("a bare Ensemble needs the InputSpec it was trained with")
-        self.device = choose_device(device)
-        cuda = self.device.type == "cuda"
+        if isinstance(model, StoredModel):
+            spec, name = spec or model.spec, name or model.name
+        elif spec is None:
+            raise ValueError("a bare Ensemble needs the InputSpec it was trained with")
+        self.device = resolve_device(device)
+        cuda = self.device.startswith("cuda")
         self.amp = cuda if amp is None else amp
         self.channels_last = cuda if channels_last is None else channels_last
         self.spec = spec
@@ -76,11 +82,8 @@ class Predictor:
         self.threads = plan.intra_op if threads is None else threads
         self.prefetch = prefetch
         self.runtime = choose_runtime(runtime, self.device)
-        ensemble = ensemble.to(self.device).eval()
-        if self.channels_last and self.runtime == "torch":
-            ensemble = ensemble.to(memory_format=torch.channels_last)
-        self.ensemble = ensemble
         self.onnx: OnnxEnsemble | None = None
+        self.torch: TorchScorer | None = None
         self.runtime_note = ""  # said to the user when "auto" could not use ONNX Runtime
         if self.runtime != "torch":
             try:
@@ -91,10 +94,24 @@ class Predictor:
                     raise
                 self.runtime = "torch"  # slower, same scores: better than no analysis
                 self.runtime_note = f"running in PyTorch, not ONNX Runtime: {exc}"
+        self._model = model
+        if self.runtime == "torch":
+            self.torch = self._torch_scorer(model)
+        self.members = len(self.onnx.member_weights) if self.onnx is not None else len(self.ensemble.members)
+
+    def _torch_scorer(self, model: StoredModel | Ensemble) -> TorchScorer:
+        from bcviewer.inference.torch_scorer import TorchScorer
+
+        ensemble = model.torch_model().ensemble if isinstance(model, StoredModel) else model
+        return TorchScorer(ensemble, self.device, self.amp, self.channels_last)
 
     @property
-    def members(self) -> int:
-        return len(self.ensemble.members)
+    def ensemble(self) -> Ensemble:
+        """The torch ensemble (the torch runtime's; for the others loaded from the weights, which
+        imports PyTorch)."""
+        if self.torch is not None:
+            return self.torch.ensemble
+        return self._model.torch_model().ensemble if isinstance(self._model, StoredModel) else self._model
 
     def score_tensor(self, x: torch.Tensor | np.ndarray) -> EnsemblePrediction:
         """Forward one preprocessed ``(B, 3, H, W)`` batch (on any device) and return its scores.
@@ -102,18 +119,12 @@ class Predictor:
         A numpy batch (from :func:`bcviewer.nets.preprocess_numpy`) is for the ONNX runtimes only."""
         if self.onnx is not None:
             return self.onnx.predict(x)
-        if isinstance(x, np.ndarray):
-            raise TypeError("the torch runtime scores torch tensors (bcviewer.nets.preprocess), not numpy arrays")
-        with torch.inference_mode():
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=_amp_dtype(self.device), enabled=self.amp):
-                return self.ensemble.predict_proba(x)
+        assert self.torch is not None
+        return self.torch.predict(x)
 
     def _feeder(self, jobs: Iterable[SlideJob], batch_size: int) -> TileFeeder:
         return TileFeeder(jobs, self.spec, batch_size, workers=self.read_workers, prefetch=self.prefetch,
-                          pin_memory=self.device.type == "cuda", looks=self.trust.looks is not None,
+                          pin_memory=self.device.startswith("cuda"), looks=self.trust.looks is not None,
                           as_numpy=self.onnx is not None)
 
     def iter_batches(self, slide: SlideReader, grid: TileGrid, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -282,9 +293,9 @@ class _Accumulator:
         return scores
 
 
-def _trust(model: LoadedModel | Ensemble) -> Trust:
+def _trust(model: StoredModel | Ensemble) -> Trust:
     """The card's conformal calibration and outside-training density (none for a bare ensemble)."""
-    if not isinstance(model, LoadedModel):
+    if not isinstance(model, StoredModel):
         return Trust()
     try:
         return Trust.from_card(model.card)
@@ -296,6 +307,3 @@ def _close_if_owned(job: SlideJob) -> None:
     if job.close_slide and job.slide is not None:
         job.slide.close()
 
-
-def _amp_dtype(device: torch.device) -> torch.dtype:
-    return torch.bfloat16 if device.type == "cpu" else torch.float16

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bcviewer.capabilities import torch_installed, torch_missing_message
 from bcviewer.errors import BcviewerError
 from bcviewer.inference.choices import (
     DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE,  # re-exported
@@ -32,10 +33,14 @@ from bcviewer.inference.choices import (
 from bcviewer.inference.choices import RUNTIME_CHOICES as RUNTIME_CHOICES
 from bcviewer.nets.prediction import EnsemblePrediction, prediction_from_members
 
+from bcviewer.nets.errors import ModelCardError
+from bcviewer.nets.onnx_files import OnnxFileMissingError
+
 if TYPE_CHECKING:
     import torch
 
     from bcviewer.nets import Ensemble, InputSpec, LoadedModel
+    from bcviewer.nets.stored import StoredModel
 
 
 
@@ -59,15 +64,19 @@ def thread_plan(cores: int | None = None) -> ThreadPlan:
     return ThreadPlan(intra_op=cores, readers=max(1, cores // 4))
 
 
-def choose_runtime(preference: str | None, device: torch.device) -> str:
-    """``"torch"``, ``"onnx"`` or ``"int8"`` for ``preference`` on ``device`` (see the module rule)."""
+def choose_runtime(preference: str | None, device: str | torch.device) -> str:
+    """``"torch"``, ``"onnx"`` or ``"int8"`` for ``preference`` on ``device`` (a device name such as
+    ``"cpu"`` or ``"cuda:0"``, or a torch device; see the module rule)."""
+    device_type = str(getattr(device, "type", device)).split(":")[0]
     text = (preference or "auto").strip().lower()
     if text not in RUNTIME_CHOICES:
         raise RuntimeUnavailableError(f"unknown runtime '{preference}'; choose one of {', '.join(RUNTIME_CHOICES)}")
     if text == "auto":
-        return "onnx" if device.type == "cpu" else "torch"
-    if text != "torch" and device.type != "cpu":
+        return "onnx" if device_type == "cpu" else "torch"
+    if text != "torch" and device_type != "cpu":
         raise RuntimeUnavailableError(f"the {text} runtime runs on the CPU only; use --device cpu or --runtime torch")
+    if text == "torch" and not torch_installed():
+        raise RuntimeUnavailableError(torch_missing_message("the torch runtime"))
     return text
 
 
@@ -75,7 +84,8 @@ class OnnxEnsemble:
     """An exported ensemble in an ONNX Runtime CPU session; :meth:`predict` mirrors
     :meth:`Ensemble.predict_proba` (same numpy outputs from the same member outputs)."""
 
-    def __init__(self, model_bytes: bytes, member_weights: np.ndarray, intra_op_threads: int) -> None:
+    def __init__(self, model_bytes: bytes, member_weights: np.ndarray, intra_op_threads: int,
+                 classes: int | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -92,6 +102,7 @@ class OnnxEnsemble:
         self.note = ""  # said to the user when the cached file had to be replaced
         self.input_name = self.session.get_inputs()[0].name
         self.member_weights = np.asarray(member_weights, dtype=np.float64)
+        _check_outputs(self.session, len(self.member_weights), classes)
 
     def outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Member probabilities ``(B, M, C)`` and attention ``(B, M, 2)`` for a float32 batch."""
@@ -106,36 +117,75 @@ class OnnxEnsemble:
         return prediction_from_members(probs, attention, self.member_weights)
 
 
-def onnx_ensemble(model: LoadedModel | Ensemble, spec: InputSpec, runtime: str, intra_op_threads: int
+def onnx_ensemble(model: StoredModel | Ensemble, spec: InputSpec, runtime: str, intra_op_threads: int
                   ) -> OnnxEnsemble:
-    """An :class:`OnnxEnsemble` for ``runtime`` ``"onnx"`` (exported, cached by the model's weights
-    hash when it is a stored model) or ``"int8"`` (the quantised file the model card vouches for)."""
-    from bcviewer.nets import LoadedModel
-    from bcviewer.nets.onnx_export import cached_onnx, export_bytes
-    from bcviewer.nets.quantize import read_int8
+    """An :class:`OnnxEnsemble` for ``runtime`` ``"onnx"`` or ``"int8"``.
 
-    ensemble = model.ensemble if isinstance(model, LoadedModel) else model
-    weights = ensemble.member_weights.double().cpu().numpy()
-    if runtime == "int8":
-        if not isinstance(model, LoadedModel):
+    A stored model runs the file its card vouches for (``int8``, or the shipped ``fp32`` file), with
+    no PyTorch. A model that ships no fp32 file, or whose file no longer matches its card, is
+    exported from its weights instead (cached by the weights' hash; this needs PyTorch); a bare
+    ensemble is exported in memory.
+    """
+    from bcviewer.nets.stored import StoredModel
+
+    if not isinstance(model, StoredModel):
+        from bcviewer.nets.onnx_export import export_bytes
+
+        if runtime == "int8":
             raise RuntimeUnavailableError("the int8 runtime needs a stored model whose card lists its int8 file")
-        data = read_int8(model)
-    elif isinstance(model, LoadedModel):
-        sha = str(model.card["weights"]["sha256"])
-        data, path = cached_onnx(ensemble, spec.height, spec.width, model.directory, sha, model.card)
-        try:
-            return OnnxEnsemble(data, weights, intra_op_threads)
-        except RuntimeUnavailableError as exc:
-            if path is None:
-                raise
-            # The sidecar vouched for a file ORT cannot load (rewritten by hand or by another tool):
-            # the weights are the card's, so export again and say which file was replaced.
-            session = _reexported(ensemble, spec, path, sha, weights, intra_op_threads, model.card)
-            session.note = f"the cached {path} could not be loaded ({_short(exc)}); exported it again from the weights"
-            return session
-    else:
-        data = export_bytes(ensemble, spec.height, spec.width)
-    return OnnxEnsemble(data, weights, intra_op_threads)
+        return OnnxEnsemble(export_bytes(model, spec.height, spec.width),
+                            model.member_weights.double().cpu().numpy(), intra_op_threads)
+    classes = len(model.classes)
+    if runtime == "int8":
+        from bcviewer.nets.quantize import read_int8
+
+        return OnnxEnsemble(read_int8(model), model.member_weights, intra_op_threads, classes)
+    note = ""
+    try:
+        return OnnxEnsemble(model.shipped_onnx(), model.member_weights, intra_op_threads, classes)
+    except OnnxFileMissingError:
+        pass  # a model trained here: its export is cached beside its weights
+    except (ModelCardError, RuntimeUnavailableError) as exc:
+        note = f"{_short(exc, 160)}; exported the model again from its weights"
+    if not torch_installed():
+        reason = note.split("; exported")[0] if note else f"model {model.name} ships no ONNX file"
+        raise RuntimeUnavailableError(f"{reason}, and this install has no PyTorch to export one from the weights; "
+                                      f"run 'bcviewer export-onnx {model.name}' on a full install")
+    session = _exported(model.torch_model(), spec, intra_op_threads)
+    session.note = note or session.note
+    return session
+
+
+def _exported(model: LoadedModel, spec: InputSpec, intra_op_threads: int) -> OnnxEnsemble:
+    """The cached export of a stored model's weights (exported and cached when missing or stale)."""
+    from bcviewer.nets.onnx_export import cached_onnx
+
+    weights = model.member_weights
+    sha = str(model.card["weights"]["sha256"])
+    data, path = cached_onnx(model.ensemble, spec.height, spec.width, model.directory, sha, model.card)
+    try:
+        return OnnxEnsemble(data, weights, intra_op_threads)
+    except RuntimeUnavailableError as exc:
+        if path is None:
+            raise
+        # The sidecar vouched for a file ORT cannot load (rewritten by hand or by another tool):
+        # the weights are the card's, so export again and say which file was replaced.
+        session = _reexported(model.ensemble, spec, path, sha, weights, intra_op_threads, model.card)
+        session.note = f"the cached {path} could not be loaded ({_short(exc)}); exported it again from the weights"
+        return session
+
+
+def _check_outputs(session: Any, members: int, classes: int | None) -> None:
+    """Refuse a graph whose outputs do not have the card's members and classes (a file mixed up
+    with another model's would otherwise score every tile with the wrong numbers)."""
+    shape = session.get_outputs()[0].shape
+    if len(shape) != 3:
+        raise ModelCardError(f"the ONNX graph's first output has shape {shape}, not (batch, members, classes)")
+    expected = (members, classes)
+    got = tuple(d if isinstance(d, int) else None for d in shape[1:])
+    if any(g is not None and e is not None and g != e for g, e in zip(got, expected)):
+        raise ModelCardError(f"the ONNX graph scores {got[0]} members x {got[1]} classes, but the model card "
+                             f"describes {members} members x {classes} classes; the file belongs to another model")
 
 
 def _short(exc: BaseException, limit: int = 80) -> str:

@@ -1,8 +1,8 @@
 """Networks and the model store: HybridNet (CNN + LSTM), Ensemble, backbones, safetensors I/O.
 
 The package imports its submodules lazily (PEP 562): reading a model card or an input spec
-(:mod:`bcviewer.nets.cards`), the numpy prediction results (:mod:`bcviewer.nets.prediction`) and
-the errors do not import PyTorch; the networks and :func:`load_model` do, when first used.
+(:mod:`bcviewer.nets.cards`), opening a model to run its ONNX files (:func:`open_model`), the
+numpy prediction results (:mod:`bcviewer.nets.prediction`) and the errors do not import PyTorch; the networks and :func:`load_model` do, when first used.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from bcviewer.nets.preprocess import preprocess_numpy, resize_tiles
     from bcviewer.nets.store import LoadedModel, load_model, save_model, update_card
+    from bcviewer.nets.stored import StoredModel, open_model
 
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "bcviewer.checksums": ("sha256_of",),
@@ -51,6 +52,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
                                  "prediction_from_members"),
     "bcviewer.nets.preprocess": ("preprocess_numpy", "resize_tiles"),
     "bcviewer.nets.store": ("LoadedModel", "load_model", "save_model", "update_card"),  # torch
+    "bcviewer.nets.stored": ("StoredModel", "open_model"),
 }
 
 __all__ = [
@@ -60,7 +62,7 @@ __all__ = [
     "UnknownBackboneError", "UnsafeModelFormatError",
     "BRANCHES", "RNN_MODES", "HybridConfig", "HybridNet",
     "InputSpec", "preprocess", "preprocess_numpy", "resize_tiles",
-    "LoadedModel", "load_model", "model_search_dirs", "resolve_model_dir", "save_model", "sha256_of",
+    "LoadedModel", "StoredModel", "load_model", "open_model", "model_search_dirs", "resolve_model_dir", "save_model", "sha256_of",
     "CARD_NAME", "read_card", "update_card",
 ]
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bcviewer.nets.cards import CARD_NAME, InputSpec
-from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import ModelCardError
 from bcviewer.nets.prediction import MALIGNANT_CLASS
+
+if TYPE_CHECKING:
+    from bcviewer.nets.ensemble import Ensemble
 
 MIN_INPUT_SIDE = 16  # below this the CNN trunks pool the tile away to nothing
 MAX_INPUT_SIDE = 4096  # far above any trained input; guards the memory of every batch
@@ -32,8 +34,22 @@ TILE_PX_TOLERANCE = 1.0  # tile_um / mpp may round to the stored tile_px
 def check_card_against_network(card: dict[str, Any], ensemble: Ensemble, spec: InputSpec, directory: Path) -> None:
     """Refuse a card whose classes, positive class or input size disagree with ``ensemble``
     (:class:`ModelCardError`, one line naming the card and the mismatch)."""
+    check_card_outputs(card, [net.config.num_classes for net in ensemble.nets()], spec, directory)
+
+
+def card_outputs(card: dict[str, Any], directory: Path) -> list[int]:
+    """The class count of each member the card's architecture describes (no network needed)."""
+    try:
+        return [int(member["num_classes"]) for member in card["architecture"]["members"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelCardError(f"{directory / CARD_NAME}: the architecture section is malformed ({exc})") from exc
+
+
+def check_card_outputs(card: dict[str, Any], member_outputs: list[int], spec: InputSpec, directory: Path) -> None:
+    """As :func:`check_card_against_network`, given each member's number of outputs (from the
+    network, from the ONNX graph, or from the card's own architecture)."""
     where = directory / CARD_NAME
-    outputs = sorted({net.config.num_classes for net in ensemble.nets()})
+    outputs = sorted(set(member_outputs))
     classes = card.get("classes")
     if not isinstance(classes, list):  # read_card checks the names; this keeps the checker honest alone
         raise ModelCardError(f"{where}: 'classes' must be a list of class names, got {classes!r}")

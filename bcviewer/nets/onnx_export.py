@@ -40,16 +40,28 @@ from torch import nn
 from bcviewer.errors import BcviewerError
 from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import OnnxExportError  # defined with the other model errors, torch-free
-from bcviewer.nets.onnx_key import graph_key, key_of, with_key
-from bcviewer.nets.store import architecture_of
+from bcviewer.nets.onnx_compact import compact_fp16
+from bcviewer.nets.onnx_files import ONNX_SECTION, write_onnx_file
+from bcviewer.nets.onnx_key import (
+    EXPORT_FORMAT,
+    INPUT_NAME,
+    OPSET,
+    OUTPUT_NAMES,
+    RECIPE,
+    card_graph_key,
+    graph_key,
+    key_of,
+    with_key,
+)
+from bcviewer.nets.store import LoadedModel, architecture_of, update_card
+from bcviewer.nets.stored import FP32
 from bcviewer.safety import read_regular_bytes, read_regular_text
 
-OPSET = 17
-EXPORT_FORMAT = "bcviewer-onnx/1"  # bump when the graph's inputs, outputs or export recipe change
-ONNX_NAME = "weights.onnx"
+__all__ = ["EXPORT_FORMAT", "INPUT_NAME", "ONNX_NAME", "OPSET", "OUTPUT_NAMES", "SIDECAR_SUFFIX", "cached_onnx",
+           "export_bytes", "export_key", "read_verified", "ship_fp32", "write_cached"]
+
+ONNX_NAME = "weights.onnx"  # the export cache; a shipped file is named in the card (nets.onnx_files)
 SIDECAR_SUFFIX = ".json"
-INPUT_NAME = "x"
-OUTPUT_NAMES = ("member_probs", "attention")
 
 
 class EnsembleGraph(nn.Module):
@@ -103,8 +115,11 @@ def _exportable_adaptive_pooling() -> Iterator[None]:
         F.adaptive_avg_pool2d = original
 
 
-def export_bytes(ensemble: Ensemble, height: int, width: int) -> bytes:
-    """The ensemble as an ONNX model (opset :data:`OPSET`, dynamic batch), in memory, in float32."""
+def export_bytes(ensemble: Ensemble, height: int, width: int, keep_batch_norm: bool = False) -> bytes:
+    """The ensemble as an ONNX model (opset :data:`OPSET`, dynamic batch), in memory, in float32.
+
+    ``keep_batch_norm`` exports batch norms as nodes instead of folding them into the convolutions
+    (for :func:`~bcviewer.nets.onnx_compact.compact_fp16`, which then halves the file)."""
     graph = EnsembleGraph(ensemble).float().eval()
     example = torch.zeros(2, 3, height, width)  # batch 2: nothing gets specialised to a batch of 1
     axes = {name: {0: "batch"} for name in (INPUT_NAME, *OUTPUT_NAMES)}
@@ -122,7 +137,8 @@ def export_bytes(ensemble: Ensemble, height: int, width: int) -> bytes:
             # names only paths (it describes the dynamo exporter).
             torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
                               input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), dynamic_axes=axes,
-                              do_constant_folding=True)
+                              do_constant_folding=True,
+                              training=torch.onnx.TrainingMode.PRESERVE if keep_batch_norm else torch.onnx.TrainingMode.EVAL)
     except Exception as exc:  # noqa: BLE001 - any tracer or exporter failure is one clear error
         raise OnnxExportError(f"could not export the model to ONNX ({type(exc).__name__}: {exc})") from exc
     finally:
@@ -198,7 +214,7 @@ def export_key(ensemble: Ensemble, height: int, width: int, weights_sha256: str,
     model ``card``, plus the architecture the ensemble actually holds (what gets traced)."""
     described = dict(card or {})
     described["architecture"] = {"card": described.get("architecture"), "traced": architecture_of(ensemble)}
-    return graph_key(described, weights_sha256, height, width, f"{EXPORT_FORMAT}/opset{OPSET}")
+    return graph_key(described, weights_sha256, height, width, RECIPE)
 
 
 def cached_onnx(ensemble: Ensemble, height: int, width: int, model_dir: Path, weights_sha256: str,
@@ -221,3 +237,27 @@ def cached_onnx(ensemble: Ensemble, height: int, width: int, model_dir: Path, we
     except OSError:
         return data, None  # a full disk or a read-only cache costs speed next time, not this run
     return data, path
+
+
+SHIPPED_NAME = "weights.fp32.onnx"
+
+
+def ship_fp32(model: LoadedModel) -> dict[str, Any]:
+    """Export ``model`` to ``weights.fp32.onnx`` in its folder (fp32 maths; the weights float16
+    holds exactly are stored as float16, see :mod:`bcviewer.nets.onnx_compact`) and record the file in its card's
+    ``onnx.fp32`` entry (sha256, weights hash, graph key of the card, the members' exact weights),
+    so that a torch-free install runs it (:meth:`bcviewer.nets.stored.StoredModel.shipped_onnx`).
+    Returns the entry."""
+    sha = str(model.card["weights"]["sha256"])
+    key = card_graph_key(model.card, sha)
+    data = with_key(compact_fp16(export_bytes(model.ensemble, model.spec.height, model.spec.width,
+                                              keep_batch_norm=True)), key)
+    try:
+        entry = write_onnx_file(model.directory, model.card, FP32, data, SHIPPED_NAME, graph_key=key, opset=OPSET,
+                                format=EXPORT_FORMAT, member_weights=[float(w) for w in model.member_weights])
+    except BcviewerError as exc:
+        raise OnnxExportError(str(exc)) from exc
+    section = dict(model.card.get(ONNX_SECTION) or {})
+    section[FP32] = entry
+    model.card = update_card(model.directory, {ONNX_SECTION: section})
+    return entry

@@ -20,6 +20,13 @@ from typing import Any
 KEY_NAME = "bcviewer.graph_key"
 CARD_SECTIONS = ("architecture", "input", "classes", "positive_class")
 
+# The exported graph's contract (written by the torch-side nets.onnx_export, read by every runtime).
+OPSET = 17
+EXPORT_FORMAT = "bcviewer-onnx/1"  # bump when the graph's inputs, outputs or export recipe change
+RECIPE = f"{EXPORT_FORMAT}/opset{OPSET}"
+INPUT_NAME = "x"
+OUTPUT_NAMES = ("member_probs", "attention")
+
 
 def graph_key(card: dict[str, Any], weights_sha256: str, height: int, width: int, recipe: str) -> str:
     """sha256 over everything that defines the exported graph: the weights' hash, the card's
@@ -28,6 +35,13 @@ def graph_key(card: dict[str, Any], weights_sha256: str, height: int, width: int
              **{name: card.get(name) for name in CARD_SECTIONS}}
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def card_graph_key(card: dict[str, Any], weights_sha256: str) -> str:
+    """The graph key of a shipped ONNX file: :func:`graph_key` of the card alone (its input size,
+    the export recipe), so a torch-free install can tell whether the file still matches the card."""
+    spec = card.get("input") or {}
+    return graph_key(card, weights_sha256, int(spec.get("height", 0)), int(spec.get("width", 0)), RECIPE)
 
 
 def with_key(data: bytes, key: str) -> bytes:

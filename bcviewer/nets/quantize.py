@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bcviewer.nets.errors import ModelCardError, ModelError
-from bcviewer.nets.onnx_export import INPUT_NAME
+from bcviewer.nets.onnx_key import INPUT_NAME
 from bcviewer.safety import FileSafetyError, read_regular_bytes
 
 if TYPE_CHECKING:
-    from bcviewer.nets.store import LoadedModel
+    from bcviewer.nets.stored import StoredModel
 
 INT8_NAME = "weights.int8.onnx"
 MAX_ACCURACY_DROP_PP = 0.5
@@ -60,7 +60,7 @@ def quantize_int8(fp32_onnx: bytes, calibration: Iterable[np.ndarray]) -> bytes:
         return out.read_bytes()
 
 
-def read_int8(model: LoadedModel) -> bytes:
+def read_int8(model: StoredModel) -> bytes:
     """The int8 ONNX bytes of a stored model, verified against its card; a clear error otherwise."""
     section: dict[str, Any] = model.card.get("int8") or {}
     if not section.get("shipped"):

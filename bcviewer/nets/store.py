@@ -39,6 +39,7 @@ from bcviewer.nets.ensemble import Ensemble
 from bcviewer.nets.errors import ModelCardError, UnsafeModelFormatError
 from bcviewer.nets.hybrid import BRANCHES, HybridConfig, HybridNet
 from bcviewer.nets.preprocess import preprocess
+from bcviewer.nets.stored import StoredModel
 
 __all__ = [
     "CARD_FORMAT", "CARD_NAME", "PICKLE_SUFFIXES", "WEIGHTS_NAME", "FUSION", "InputSpec", "LoadedModel",
@@ -50,22 +51,20 @@ FUSION = "branch attention (softmax over cnn/lstm vectors) x sigmoid gate of the
 
 
 @dataclass
-class LoadedModel:
-    """A loaded ensemble with its card and input spec; score it with
+class LoadedModel(StoredModel):
+    """A stored model with its ensemble loaded in PyTorch; score it with
     :class:`bcviewer.inference.Predictor` (or ``ensemble.predict_proba(model.preprocess(tiles))``)."""
 
     ensemble: Ensemble
-    spec: InputSpec
-    card: dict[str, Any]
-    directory: Path
 
     @property
-    def name(self) -> str:
-        return str(self.card.get("name", self.directory.name))
+    def member_weights(self) -> np.ndarray:
+        """The weights the loaded ensemble holds (those of its card once loaded by :func:`load_model`)."""
+        weights: np.ndarray = self.ensemble.member_weights.double().cpu().numpy()
+        return weights
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.card["classes"])
+    def torch_model(self) -> LoadedModel:
+        return self
 
     def preprocess(self, rgb: np.ndarray | list[np.ndarray]) -> torch.Tensor:
         """RGB uint8 tiles to the normalised input tensor (see :func:`bcviewer.nets.preprocess`)."""

@@ -27,7 +27,7 @@ from bcviewer.slides import SlideReader
 if TYPE_CHECKING:  # the core's PyTorch half is imported on the worker thread (see gui.core)
     from bcviewer.inference import ScoreBatch, TileScores
     from bcviewer.inference.plan import InputPlan, PlanOptions
-    from bcviewer.nets import LoadedModel
+    from bcviewer.nets import StoredModel
     from bcviewer.qc import GridQc
     from bcviewer.tiling import TileGrid
 
@@ -93,7 +93,7 @@ def batch_size_for(total: int) -> int:
 
 class _RunSignals(QObject):
     plan_ready = Signal(object)  # InputPlan
-    model_ready = Signal(object)  # LoadedModel
+    model_ready = Signal(object)  # StoredModel
     notes_ready = Signal(str, object)  # model description, list of scale warnings
     tissue_ready = Signal(object)  # level-0 tissue polygons (whole slides), or None
     grid_ready = Signal(object)  # TileGrid
@@ -107,8 +107,8 @@ class AnalysisRun(BackgroundRun):
 
     signals: _RunSignals
 
-    def __init__(self, reader: SlideReader, model: str | LoadedModel, options: PlanOptions, batch_size: int | None,
-                 loaded: dict[str, LoadedModel], runtime: str = "auto", qc: GridQc | None = None) -> None:
+    def __init__(self, reader: SlideReader, model: str | StoredModel, options: PlanOptions, batch_size: int | None,
+                 loaded: dict[str, StoredModel], runtime: str = "auto", qc: GridQc | None = None) -> None:
         super().__init__(_RunSignals())
         self.qc = qc  # quality control already run on this slide: the plan reuses it
         self.runtime = runtime  # see bcviewer.inference.runtime
@@ -124,16 +124,16 @@ class AnalysisRun(BackgroundRun):
     def work(self) -> TileScores | None:
         from bcviewer.inference import Predictor
         from bcviewer.inference.plan import ModelChoice, choose_model, plan_input
-        from bcviewer.nets import LoadedModel, load_model
+        from bcviewer.nets import StoredModel, open_model
 
-        if isinstance(self.model, LoadedModel):
-            loaded: LoadedModel | None = self.model
+        if isinstance(self.model, StoredModel):
+            loaded: StoredModel | None = self.model
             choice = ModelChoice.of_card(self.model.name, self.model.card, "given")
         else:
             loaded, choice = None, choose_model(self.reader, self.model)
         plan = plan_input(self.reader, self.options, choice, qc=self.qc)  # before any weights: a bad input fails fast
         if loaded is None:
-            loaded = self.loaded.get(choice.source) or load_model(choice.source)
+            loaded = self.loaded.get(choice.source) or open_model(choice.source)
             self.loaded_as = choice.source
         self.signals.model_ready.emit(loaded)
         if self.cancel_event.is_set():
@@ -161,7 +161,7 @@ class AnalysisController(QObject):
     """Starts, cancels and reports analysis runs for the main window."""
 
     started = Signal(str)  # model name or path being loaded
-    model_ready = Signal(object)  # LoadedModel
+    model_ready = Signal(object)  # StoredModel
     notes_ready = Signal(str, object)  # model description, scale warnings
     tissue_ready = Signal(object)  # level-0 tissue polygons
     grid_ready = Signal(object)  # TileGrid
@@ -176,8 +176,8 @@ class AnalysisController(QObject):
         self._pool.setMaxThreadCount(1)
         self._current: AnalysisRun | None = None
         self._runs: set[AnalysisRun] = set()
-        self._models: dict[str, LoadedModel] = {}
-        self.model: LoadedModel | None = None
+        self._models: dict[str, StoredModel] = {}
+        self.model: StoredModel | None = None
         self.grid: TileGrid | None = None
         self.plan: InputPlan | None = None  # how the current run analyses its slide
         self.batch_size: int | None = None  # None: batch_size_for(number of tiles)
@@ -189,7 +189,7 @@ class AnalysisController(QObject):
     def running(self) -> bool:
         return self._current is not None
 
-    def start(self, reader: SlideReader, model: str | LoadedModel | Path, options: PlanOptions,
+    def start(self, reader: SlideReader, model: str | StoredModel | Path, options: PlanOptions,
               qc: GridQc | None = None) -> None:
         """Cancel any current run and analyse ``reader`` with ``model``: a name, a folder, a loaded
         model, or AUTOMATIC_MODEL for the core's choice for this kind of slide. ``options`` carry
@@ -234,7 +234,7 @@ class AnalysisController(QObject):
         return self._pool.waitForDone(timeout_ms)
 
     # ---- run signals (GUI thread) -----------------------------------------------------------
-    def _on_model(self, run: AnalysisRun, model: LoadedModel) -> None:
+    def _on_model(self, run: AnalysisRun, model: StoredModel) -> None:
         if run.loaded_as:
             self._models[run.loaded_as] = model
         if run is self._current:

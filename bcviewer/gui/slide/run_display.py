@@ -15,7 +15,7 @@ from bcviewer.gui.slide.view import SlideView
 
 if TYPE_CHECKING:
     from bcviewer.inference import ScoreBatch, TileScores
-    from bcviewer.nets import LoadedModel
+    from bcviewer.nets import StoredModel
     from bcviewer.tiling import TileGrid
 
 
@@ -69,7 +69,7 @@ class RunDisplay(QObject):
         self._panel.show_started(model)
         self.running_changed.emit(True)
 
-    def _on_model_ready(self, model: LoadedModel) -> None:
+    def _on_model_ready(self, model: StoredModel) -> None:
         self._panel.set_model_name(model.name)  # the description follows with the grid
 
     def _on_grid_ready(self, grid: TileGrid) -> None:

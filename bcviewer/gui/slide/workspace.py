@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import core
+from bcviewer.capabilities import torch_installed, torch_missing_message
 from bcviewer.gui.actions import Actions, check_runtime, fill_model_menu
 from bcviewer.gui.dialogs import ask_export_path, show_model_card
 from bcviewer.gui.errors import is_headless, report_error
@@ -60,7 +61,7 @@ from bcviewer.filenames import escaped_text, recovered_path
 
 if TYPE_CHECKING:
     from bcviewer.inference import TileScores
-    from bcviewer.nets import LoadedModel
+    from bcviewer.nets import StoredModel
     from bcviewer.tiling import TileGrid
 
 SIDE_WIDTH = 360  # results must not resize the slide view when they arrive
@@ -206,7 +207,7 @@ class SlideWorkspace(QObject):
                 self.describe_model()
 
     # ---- analysis --------------------------------------------------------------------------
-    def run(self, model: str | LoadedModel | None = None, inside_regions: bool = False) -> bool:
+    def run(self, model: str | StoredModel | None = None, inside_regions: bool = False) -> bool:
         """Start analysing the open slide (cancelling a run in progress); False without a slide.
         ``inside_regions``: score only the tiles whose centre lies inside the drawn regions."""
         reader = self.view.reader
@@ -222,7 +223,7 @@ class SlideWorkspace(QObject):
         self._analyse(reader, model, inside_regions)
         return True
 
-    def _analyse(self, reader: SlideReader, model: str | LoadedModel | None, inside_regions: bool) -> None:
+    def _analyse(self, reader: SlideReader, model: str | StoredModel | None, inside_regions: bool) -> None:
         """Start the analysis with the finished QC, when there is one (else the core's plan checks the
         tiles itself: QC failed, e.g. for want of a pixel size, and the analysis reports why)."""
         if reader is not self.view.reader:  # another slide was opened meanwhile
@@ -273,7 +274,11 @@ class SlideWorkspace(QObject):
         self.panel.show_failed(message.splitlines()[0])
 
     def set_runtime(self, runtime: str) -> None:
-        """Run the next analyses on ``runtime`` (auto, onnx, torch, int8) and remember it."""
+        """Run the next analyses on ``runtime`` (auto, onnx, torch, int8) and remember it; PyTorch,
+        remembered from a full install, falls back to auto where it is not installed (and says so)."""
+        if runtime == "torch" and not torch_installed():
+            self.status.showMessage(torch_missing_message("The PyTorch runtime") + "; using Automatic", 15000)
+            runtime = "auto"
         self.settings.set_runtime(runtime)
         self.analysis.runtime = self.settings.runtime()
         check_runtime(self.actions, self.analysis.runtime)
