@@ -1,5 +1,5 @@
 """What must not import PyTorch: the CLI's help, the viewer shell's package, model cards and specs,
-and the errors the viewer catches. Each check runs in a fresh interpreter (this test process has
+the errors the viewer catches, and an analysis on the CPU. Each check runs in a fresh interpreter (this test process has
 imported torch long ago)."""
 
 from __future__ import annotations
@@ -49,8 +49,20 @@ CHECKS = {
         from bcviewer.inference import (DEFAULT_BATCH_SIZE, DEFAULT_IMAGE_MODEL, DEVICE_CHOICES, MALIGNANT,
                                         RUNTIME_CHOICES, ScaleUnknownError, ScoreBatch, TileScores, analysis_grid,
                                         choose_runtime, describe_model, label_of, level0_mpp, scale_warnings)
-        names = [n for n in inference.__all__ if n not in ("Predictor", "JobResult")]
-        assert all(getattr(inference, n) is not None for n in names)
+        assert all(getattr(inference, n) is not None for n in inference.__all__)
+    """,
+    "an analysis on the CPU with a shipped model": """
+        from bcviewer.inference import Predictor, analysis_grid
+        from bcviewer.inference.device import gpu_driver_present, resolve_device
+        from bcviewer.nets import open_model
+        from bcviewer.paths import sample_image
+        from bcviewer.slides import open_slide
+        model = open_model("breakhis-100x")
+        with open_slide(sample_image()) as slide:
+            scores = Predictor(model, device="cpu").run(slide, analysis_grid(slide, model.spec))
+        assert scores.complete and len(scores.p_malignant) == 9
+        if not gpu_driver_present():  # no GPU driver: "auto" is the CPU without asking PyTorch
+            assert resolve_device("auto") == "cpu"
     """,
     "ONNX preprocessing": """
         import numpy as np

@@ -6,6 +6,8 @@ PyTorch is imported by the functions only, so the error and the choices cost not
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from bcviewer.capabilities import torch_installed, torch_missing_message
@@ -66,12 +68,25 @@ def choose_device(preference: str | torch.device | None = "auto") -> torch.devic
     return device
 
 
+# Device nodes a GPU driver creates on Linux: NVIDIA's, WSL2's GPU bridge, AMD's ROCm. Without any
+# of them no PyTorch build can see a GPU, so "auto" is the CPU without importing torch (seconds).
+GPU_DRIVER_NODES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+
+
+def gpu_driver_present() -> bool:
+    """False only where no GPU can be used for certain: Linux with none of :data:`GPU_DRIVER_NODES`
+    (elsewhere, e.g. Apple's MPS or Windows, PyTorch must be asked)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(node) for node in GPU_DRIVER_NODES)
+
+
 def resolve_device(preference: str | torch.device | None = "auto") -> str:
     """The device name for ``preference`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``), as
     :func:`choose_device` picks it; ``"cpu"`` needs no PyTorch, and without PyTorch ``"auto"`` is
     the CPU and a GPU is refused with one line."""
     text = (str(preference) if preference is not None else "auto").strip().lower()
-    if text == "cpu":
+    if text == "cpu" or (text == "auto" and not gpu_driver_present()):
         return "cpu"
     if not torch_installed():
         if text == "auto":
