@@ -150,3 +150,33 @@ def test_every_dependency_has_a_floor_the_minimum_job_can_pin() -> None:
     assert pins["scikit-image"] == "0.26.0" and pins["scipy"] and pins["albumentations"] == "2.0.4"
     pyside = next(r for r in project["dependencies"] if r.startswith("PySide6-Essentials"))
     assert "!=6.12.0" in pyside  # every Signal.emit() drops a reference to True in 6.12.0
+
+
+def test_installed_wheel_runs_without_torch(wheel: Path, tmp_path_factory: pytest.TempPathFactory,
+                                            tmp_path: Path) -> None:
+    """The wheel pip-installed into an environment holding every dependency but PyTorch."""
+    from torchless import check_torch_absent, run_torchless, torchless_venv
+
+    python = torchless_venv(tmp_path_factory.mktemp("torchless-wheel") / "venv", wheel)
+    check_torch_absent(python)
+    env = {"XDG_DATA_HOME": str(tmp_path / "user-data"), "XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_torchless(python, ["-m", "bcviewer", *args], cwd=tmp_path, env=env)
+
+    doctor = run("doctor", "--no-qt", "--json")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    report = json.loads(doctor.stdout)
+    assert report["bcviewer"]["install"] == "wheel" and report["device"]["torch"] is None
+    assert {m["name"] for m in report["models"]["models"] if m["status"] == "ok"} >= {"breakhis-100x", "idc-wsi"}
+    sample = Path(report["bcviewer"]["sample"])
+    assert not sample.is_relative_to(ROOT)
+    done = run("predict", str(sample), "--out", "wheel-out", "--quiet")
+    assert done.returncode == 0, done.stderr
+    source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
+                             "--runtime", "onnx", "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert source.returncode == 0, source.stderr
+    assert len(_tile_probabilities(tmp_path / "wheel-out")) == 9
+    assert _tile_probabilities(tmp_path / "wheel-out") == _tile_probabilities(tmp_path / "source-out")
+    assert run("labels", "import", "p.bcv", str(ROOT / "tests" / "data" / "breakhis")).returncode == 0

@@ -31,8 +31,9 @@ def _site_packages(prefix: Path) -> Path:
     return Path(paths["purelib"])
 
 
-def torchless_venv(folder: Path) -> Path:
-    """Create (once) the torch-free environment in ``folder``; return its python executable."""
+def torchless_venv(folder: Path, wheel: Path | None = None) -> Path:
+    """Create (once) the torch-free environment in ``folder``; return its python executable.
+    bcviewer comes from ``wheel`` (pip-installed into it) when given, else from this source tree."""
     python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if python.exists():
         return python
@@ -51,7 +52,11 @@ def torchless_venv(folder: Path) -> Path:
             if entry.suffix == ".pth" and "bcviewer" in entry.read_text(errors="replace"):
                 continue
             (target / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    (target / "bcviewer-source.pth").write_text(str(ROOT) + "\n")
+    if wheel is None:
+        (target / "bcviewer-source.pth").write_text(str(ROOT) + "\n")
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target",
+                        str(target), str(wheel)], check=True, capture_output=True, text=True)
     return python
 
 
