@@ -140,19 +140,20 @@ def onnx_ensemble(model: StoredModel | Ensemble, spec: InputSpec, runtime: str, 
         from bcviewer.nets.quantize import read_int8
 
         return OnnxEnsemble(read_int8(model), model.member_weights, intra_op_threads, classes)
-    note = ""
+    problem = ""  # why the shipped file was not run; empty when the model ships none
     try:
         return OnnxEnsemble(model.shipped_onnx(), model.member_weights, intra_op_threads, classes)
     except OnnxFileMissingError:
         pass  # a model trained here: its export is cached beside its weights
     except (ModelCardError, RuntimeUnavailableError) as exc:
-        note = f"{_short(exc, 160)}; exported the model again from its weights"
+        problem = _short(exc, 160)
     if not torch_installed():
-        reason = note.split("; exported")[0] if note else f"model {model.name} ships no ONNX file"
-        raise RuntimeUnavailableError(f"{reason}, and this install has no PyTorch to export one from the weights; "
-                                      f"run 'bcviewer export-onnx {model.name}' on a full install")
+        raise RuntimeUnavailableError(f"{problem or f'model {model.name} ships no ONNX file'}, and this install has "
+                                      "no PyTorch to export one from the weights; run "
+                                      f"'bcviewer export-onnx {model.name}' on a full install")
     session = _exported(model.torch_model(), spec, intra_op_threads)
-    session.note = note or session.note
+    if problem:
+        session.note = f"{problem}; exported the model again from its weights"
     return session
 
 
