@@ -125,7 +125,8 @@ def _check_weights(folder: Path, card: dict[str, Any]) -> str:
     if not name or not expected:
         return "card names no weights or no sha256"
     files = [(str(name), expected)]
-    onnx = card.get("onnx") if isinstance(card.get("onnx"), dict) else {}
+    section = card.get("onnx")
+    onnx: dict[str, Any] = section if isinstance(section, dict) else {}
     files += [(str(e.get("file")), e.get("sha256")) for e in onnx.values() if isinstance(e, dict) and e.get("file")]
     int8 = card.get("int8")
     if isinstance(int8, dict) and int8.get("shipped") and int8.get("file"):
