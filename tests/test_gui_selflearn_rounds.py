@@ -12,12 +12,22 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import dialogs  # noqa: F401
+from labels_helpers import TableScorer
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
-from test_gui_labeling import DC_ID, PC_ID, cell, key, make_panel, project, reader, settle, show  # noqa: F401
+from test_gui_labeling import (  # noqa: F401
+    DC_ID,
+    PC_ID,
+    cell,
+    key,
+    make_panel,
+    project,
+    reader,
+    settle,
+    show,
+)
 from test_labels_selflearn import constructed_table
-from labels_helpers import TableScorer
 
 from bcviewer.gui.labeling import LabelingPanel, SelfLearnRequest, SelfLearnWorker
 from bcviewer.labels import LabelStore, TauSchedule
@@ -170,13 +180,14 @@ def test_panel_options_reach_the_run(qtbot, project: Path, reader: LabelStore,
     p = make_panel(qtbot, project, SelfLearnWorker(trainer_factory=lambda: trainer))
     try:
         box = p.ui.selflearn
-        assert [box.trainer.itemData(i) for i in range(box.trainer.count())] == ["lite", "hybrid"]
+        assert [box.trainer.itemData(i) for i in range(box.trainer.count())] == ["probe", "lite", "hybrid"]
+        assert box.trainer.currentData() == "probe"
         assert box.holdout.isEnabled() and box.heldout_note.text() == "Chosen at the first run from 4 patients."
         box.mode.setCurrentIndex(box.mode.findData("auto"))
         box.holdout.setValue(0.5)
         box.crossfit.setCurrentIndex(box.crossfit.findData(2))
         request = box.request()
-        assert (request.trainer, request.holdout, request.crossfit, request.rounds) == ("lite", 0.5, 2, 1)
+        assert (request.trainer, request.holdout, request.crossfit, request.rounds) == ("probe", 0.5, 2, 1)
         _run(qtbot, p)
         # half of the four patients held out; two cross-fitted models, each fitted on one of the two others
         assert len(reader.heldout_patients()) == 2 and trainer.fits == [9, 9]
