@@ -196,3 +196,14 @@ def test_a_round_runs_in_an_environment_without_torch(tmp_path_factory: pytest.T
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("bcviewer selflearn: the lite trainer needs PyTorch, which this installation "
                                       "does not have; use the probe trainer (the default)")
+    # the labeling panel offers the PyTorch trainers greyed out and starts on the probe
+    panel = ("from PySide6.QtWidgets import QApplication\n"
+             "app = QApplication([])\n"
+             "from bcviewer.gui.labeling.selflearn_box import SelfLearnBox\n"
+             "box = SelfLearnBox()\n"
+             "model = box.trainer.model()\n"
+             "print(box.trainer.currentData(), [(box.trainer.itemData(i), model.item(i).isEnabled())\n"
+             "                                  for i in range(box.trainer.count())])\n")
+    shown = run_torchless(python, ["-c", panel], env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "probe [('probe', True), ('lite', False), ('hybrid', False)]"
