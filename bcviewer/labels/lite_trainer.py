@@ -1,4 +1,8 @@
-"""The fast self-learning trainer: the Lite hybrid's LSTM, fusion and head on cached trunk features.
+"""The lite self-learning trainer (PyTorch): the Lite hybrid's LSTM, fusion and head on cached trunk features.
+
+Not the default any more: :mod:`bcviewer.labels.probe_trainer` (no PyTorch) fits a logistic
+regression on the same trunk's pooled features in a fraction of the time with held-out accuracy as
+good (see :mod:`bcviewer.labels.trainers`). This one stays for ``--trainer lite``.
 
 The trunk is the frozen ImageNet EfficientNet-Lite0 (cut after stage 4) that the shipped
 ``breakhis-100x`` model carries (whatever head that model has), so this works from an installed
