@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import dialogs  # noqa: F401
-from labels_helpers import TableScorer
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
-from test_gui_labeling import (  # noqa: F401
-    DC_ID,
-    PC_ID,
-    cell,
-    key,
-    make_panel,
-    project,
-    reader,
-    settle,
-    show,
-)
+from test_gui_labeling import DC_ID, PC_ID, cell, key, make_panel, project, reader, settle, show  # noqa: F401
 from test_labels_selflearn import constructed_table
+from labels_helpers import TableScorer
 
 from bcviewer.gui.labeling import LabelingPanel, SelfLearnRequest, SelfLearnWorker
 from bcviewer.labels import LabelStore, TauSchedule

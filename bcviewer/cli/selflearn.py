@@ -6,9 +6,10 @@ no PyTorch; where PyTorch is installed ``--trainer lite`` trains the Lite hybrid
 head on the same features and ``--trainer hybrid`` a small CNN+LSTM from scratch), scores every
 sub-image and relabels (``auto``) or proposes (``review``) malignant sub-images the model is
 confidently benign about. The round's tau is the schedule's value at the project's level (its
-count of completed rounds), so runs continue the schedule; a review run is one round, and no round starts while proposals wait for review. Progress goes to stderr; the
-per-round table (the paper's benign/malignant counts per magnification, plus the held-out
-accuracy of each round's model) to stdout, and with ``--json FILE`` the same statistics as JSON.
+count of completed rounds), so runs continue the schedule; a review run is one round, and no
+round starts while proposals wait for review. Progress goes to stderr; the per-round table (the
+paper's benign/malignant counts per magnification, plus the held-out accuracy of each round's
+model) to stdout, and with ``--json FILE`` the same statistics as JSON.
 """
 
 from __future__ import annotations
