@@ -1,8 +1,10 @@
 """Proof of the self-learning loop: does it raise image accuracy on patients it never trained on?
 
-Runs the loop exactly as ``bcviewer selflearn`` does by default (the fast Lite trainer: the Lite
-hybrid's LSTM, fusion and head retrained each round on frozen ImageNet EfficientNet-Lite0 features
-of the sub-images; automatic mode; tau 0.1, 0.2, 0.3, 0.4), on ``--folds`` patient folds of the
+Runs the loop exactly as ``bcviewer selflearn`` does (automatic mode; tau 0.1, 0.2, 0.3, 0.4) with
+each trainer of ``--trainer`` (comma-separated, on the same folds): ``probe`` (the default, no
+PyTorch: a logistic regression on pooled frozen ImageNet EfficientNet-Lite0 features from the ONNX
+trunk), ``lite`` (the Lite hybrid's LSTM, fusion and head retrained in PyTorch on the same trunk's
+maps) or ``hybrid`` (a small CNN+LSTM from scratch), on ``--folds`` patient folds of the
 BreakHis images. Patient ids that differ only in trailing letters (14-22549AB/CD/G) stay in one
 fold. For each fold a fresh copy of the project holds that fold out; the other patients train.
 
@@ -20,9 +22,10 @@ inherited-labels baseline from a *paired* bootstrap (the same resampled patients
 It also counts how many sub-images of malignant images the loop turns benign (the paper reports
 about 40% at 100X), separately for training and held-out patients.
 
-Usage (from the project root; about 5 minutes on 2 cores once the features are cached)::
+Usage (from the project root; about 5 minutes a trainer on 2 cores once the features are cached)::
 
-    python3 scripts/ablation_selflearn.py --out runs/selflearn-proof
+    python3 scripts/ablation_selflearn.py --out runs/selflearn-proof          # probe
+    python3 scripts/ablation_selflearn.py --trainer probe,lite --out runs/selflearn-trainers  # both, same folds
     python3 scripts/ablation_selflearn.py --crossfit 3 --out runs/selflearn-proof-crossfit   # ablation
     python3 scripts/ablation_selflearn.py --trainer hybrid --out runs/selflearn-proof-hybrid  # ablation
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -39,16 +43,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bcviewer.datasets import patient_kfold  # noqa: E402
-from bcviewer.labels import LabelStore, SelfLearningEngine, SubImageRef, TauSchedule  # noqa: E402
-from bcviewer.labels.importer import import_images  # noqa: E402
-from bcviewer.labels.lite_trainer import trainer_for  # noqa: E402
-from bcviewer.labels.split import patient_group  # noqa: E402
+from bcviewer.datasets import patient_kfold
+from bcviewer.labels import LabelStore, SelfLearningEngine, SubImageRef, TauSchedule
+from bcviewer.labels.importer import import_images
+from bcviewer.labels.split import patient_group
+from bcviewer.labels.trainers import TRAINER_KINDS, torch_available, trainer_for
 
 PAPER_RELABELLED = 0.40  # share of malignant-image sub-images the paper's loop relabels at 100X
 
@@ -61,7 +64,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--tau", default="0.1,0.2,0.3,0.4")
-    p.add_argument("--trainer", choices=("lite", "hybrid"), default="lite")
+    p.add_argument("--trainer", default="probe", metavar="LIST",
+                   help=f"comma-separated trainers, each run on the same folds ({', '.join(TRAINER_KINDS)}; "
+                        "default probe)")
     p.add_argument("--crossfit", type=int, default=0, metavar="K", help="cross-fitted scoring (0: off, the default)")
     p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
@@ -174,12 +179,12 @@ def summarise(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[s
             "image_accuracy_any": float(correct_any[:, s].mean()),
             "sensitivity": float(correct_mean[y[:, 0], s].mean()), "specificity": float(correct_mean[~y[:, 0], s].mean()),
             "malignant_subimages_relabelled": share})
-    return {"images": int(len(y)), "patient_groups": int(len(set(groups))), "table": table}
+    return {"images": len(y), "patient_groups": len(set(groups)), "table": table}
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    lines = ["| training labels | image acc (95% CI) | gain vs inherited (95% CI) | sens | spec | any-rule acc | "
-             "malignant sub-images relabelled (train / held-out) |", "|---|---|---|---|---|---|---|"]
+    lines = [("| training labels | image acc (95% CI) | gain vs inherited (95% CI) | sens | spec | any-rule acc | "
+              "malignant sub-images relabelled (train / held-out) |"), "|---|---|---|---|---|---|---|"]
     for row in summary["table"]:
         share = row["malignant_subimages_relabelled"]
         share_text = "–" if share is None else f"{share['train']:.1%} / {share['heldout']:.1%}"
@@ -207,21 +212,51 @@ def main() -> int:
         n_images = len(store.images())
         store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # fold copies must hold the whole file
     print(f"imported {len(report.added)} images; folds: " + "; ".join(", ".join(sorted(f)) for f in folds), flush=True)
-    trainer = trainer_for(args.trainer, seed=args.seed)  # one trainer: its feature cache serves every fold
-    results = [run_fold(base, args.out, i, held, args, trainer, started) for i, held in enumerate(folds)]
-    summary = summarise(results, args)
-    summary.update({"data": str(args.data), "n_images": n_images, "folds": args.folds, "trainer": args.trainer,
-                    "crossfit": args.crossfit, "schedule": args.tau, "paper_relabelled_share": PAPER_RELABELLED,
-                    "torch_threads": torch.get_num_threads(), "seconds": round(time.monotonic() - started, 1),
-                    "per_fold": [{k: v for k, v in f.items() if k not in ("stages", "images")} for f in results],
-                    "trainer_history": getattr(trainer, "history", [])})
-    (args.out / "ablation_selflearn.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    text = markdown(summary)
-    (args.out / "ablation_selflearn.md").write_text(text + "\n")
-    print(text)
-    print(f"{args.folds} folds, every one of the {n_images} images held out once; total {summary['seconds']} s")
+    kinds = [k for k in args.trainer.split(",") if k]
+    summaries = {}
+    for kind in kinds:
+        started = time.monotonic()
+        out = args.out / kind if len(kinds) > 1 else args.out
+        out.mkdir(parents=True, exist_ok=True)
+        trainer = trainer_for(kind, seed=args.seed)  # one trainer: its feature cache serves every fold
+        results = [run_fold(base, out, i, held, args, trainer, started) for i, held in enumerate(folds)]
+        summary = summarise(results, args)
+        summary.update({"data": str(args.data), "n_images": n_images, "folds": args.folds, "trainer": kind,
+                        "crossfit": args.crossfit, "schedule": args.tau, "paper_relabelled_share": PAPER_RELABELLED,
+                        "torch_threads": _torch_threads(), "cpu_count": os.cpu_count(),
+                        "load_average": list(os.getloadavg()), "seconds": round(time.monotonic() - started, 1),
+                        "per_fold": [{k: v for k, v in f.items() if k not in ("stages", "images")} for f in results],
+                        "trainer_history": getattr(trainer, "history", [])})
+        (out / "ablation_selflearn.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        text = markdown(summary)
+        (out / "ablation_selflearn.md").write_text(text + "\n")
+        print(f"== trainer {kind}\n{text}")
+        print(f"{args.folds} folds, every one of the {n_images} images held out once; total {summary['seconds']} s")
+        summaries[kind] = summary
+    if len(kinds) > 1:
+        print(comparison(summaries))
     return 0
 
+
+def _torch_threads() -> int | None:
+    if not torch_available():
+        return None
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def comparison(summaries: dict[str, dict[str, Any]]) -> str:
+    """One line per trainer: inherited-labels and last-round image accuracy, seconds per round."""
+    lines = ["| trainer | inherited labels | after the last round | total s | head fit s a round (median) |",
+             "|---|---|---|---|---|"]
+    for kind, s in summaries.items():
+        first, last = s["table"][0], s["table"][-1]
+        fits = [h["seconds"] for h in s["trainer_history"] if "seconds" in h]
+        lines.append(f"| {kind} | {first['image_accuracy']:.3f} ({first['ci95'][0]:.3f}–{first['ci95'][1]:.3f}) | "
+                     f"{last['image_accuracy']:.3f} ({last['ci95'][0]:.3f}–{last['ci95'][1]:.3f}) | {s['seconds']} | "
+                     f"{float(np.median(fits)) if fits else float('nan'):.2f} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     raise SystemExit(main())

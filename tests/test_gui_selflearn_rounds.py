@@ -170,13 +170,14 @@ def test_panel_options_reach_the_run(qtbot, project: Path, reader: LabelStore,
     p = make_panel(qtbot, project, SelfLearnWorker(trainer_factory=lambda: trainer))
     try:
         box = p.ui.selflearn
-        assert [box.trainer.itemData(i) for i in range(box.trainer.count())] == ["lite", "hybrid"]
+        assert [box.trainer.itemData(i) for i in range(box.trainer.count())] == ["probe", "lite", "hybrid"]
+        assert box.trainer.currentData() == "probe"
         assert box.holdout.isEnabled() and box.heldout_note.text() == "Chosen at the first run from 4 patients."
         box.mode.setCurrentIndex(box.mode.findData("auto"))
         box.holdout.setValue(0.5)
         box.crossfit.setCurrentIndex(box.crossfit.findData(2))
         request = box.request()
-        assert (request.trainer, request.holdout, request.crossfit, request.rounds) == ("lite", 0.5, 2, 1)
+        assert (request.trainer, request.holdout, request.crossfit, request.rounds) == ("probe", 0.5, 2, 1)
         _run(qtbot, p)
         # half of the four patients held out; two cross-fitted models, each fitted on one of the two others
         assert len(reader.heldout_patients()) == 2 and trainer.fits == [9, 9]

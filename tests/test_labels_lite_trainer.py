@@ -1,5 +1,6 @@
-"""The fast self-learning trainer on the four BreakHis fixtures: cached trunk features, a head per
-round, cancel within a batch, and ``bcviewer selflearn`` continuing the tau schedule across runs."""
+"""The lite self-learning trainer (PyTorch) on the four BreakHis fixtures: cached trunk features, a
+head per round, cancel within a batch, and ``bcviewer selflearn`` continuing the tau schedule across
+runs with the default (probe) and the lite trainer."""
 
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ def test_feature_maps_are_cached_on_disk_per_file_and_trunk(store: LabelStore, t
     trainer = lite_trainer(cache_folder=tmp_path / "cache")
     maps = trainer.cache.maps(refs)
     # 36 sub-images of about 233x153 px, resized to 224x144: Lite0 after stage 4 gives 80 x 9 x 14
-    assert tuple(maps.shape) == (36, 80, 9, 14) and str(maps.dtype) == "torch.float16"
+    assert maps.shape == (36, 80, 9, 14) and maps.dtype == np.float16
     assert trainer.cache.computed == 36
     files = sorted((tmp_path / "cache" / trainer.cache.trunk_id).glob("*.safetensors"))
     assert len(files) == 4  # one per image file
     again = lite_trainer(cache_folder=tmp_path / "cache")
-    assert np.array_equal(again.cache.maps(refs[::-1]).numpy(), maps.numpy()[::-1])
+    assert np.array_equal(again.cache.maps(refs[::-1]), maps[::-1])
     assert again.cache.computed == 0
     # an edited image file (new modification time) is read again; the others stay cached
     first = refs[0].path
@@ -74,7 +75,7 @@ def test_cancel_lands_within_one_batch_and_the_round_is_interrupted(store: Label
     assert store.counts().model == 0
 
 
-def test_cli_default_trainer_continues_the_schedule_and_review_waits(tmp_path: Path, test_data: Path,
+def test_cli_trainers_continue_the_schedule_and_review_waits(tmp_path: Path, test_data: Path,
                                                                      capsys: pytest.CaptureFixture[str],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -84,10 +85,11 @@ def test_cli_default_trainer_continues_the_schedule_and_review_waits(tmp_path: P
     assert main(["selflearn", str(project), "--rounds", "2", "--quiet", "--json", str(stats)]) == 0
     data = json.loads(stats.read_text())
     assert [(r["round"], r["tau"]) for r in data["rounds"]] == [(1, 0.1), (2, 0.2)]
-    assert main(["selflearn", str(project), "--rounds", "1", "--quiet", "--json", str(stats)]) == 0
+    assert main(["selflearn", str(project), "--rounds", "1", "--quiet", "--json", str(stats),
+                 "--trainer", "lite"]) == 0
     assert [(r["round"], r["tau"]) for r in json.loads(stats.read_text())["rounds"]] == [(3, 0.3)]
     with LabelStore.open(project) as s:
-        assert [r.params["trainer"] for r in s.rounds()] == ["lite"] * 3
+        assert [r.params["trainer"] for r in s.rounds()] == ["probe", "probe", "lite"]  # probe: the default
     assert any((tmp_path / "xdg").rglob("*.safetensors"))  # the features went to the user's cache
     capsys.readouterr()
     assert main(["selflearn", str(project), "--mode", "review", "--rounds", "2"]) == 2

@@ -74,6 +74,7 @@ def test_wheel_holds_every_model_and_resource(wheel: Path) -> None:
         inside = {i.filename: i.file_size for i in zf.infolist()}
     expected = {f"bcviewer/_data/{name}": size for name, size in shipped_files().items()}
     assert {"bcviewer/_data/models/breakhis-100x/weights.safetensors", "bcviewer/_data/models/idc-wsi/card.json",
+            "bcviewer/_data/models/breakhis-100x/trunk.onnx",  # the torch-free self-learning trunk
             "bcviewer/_data/resources/sample/SOB_M_MC-14-13413-100-003.png",
             "bcviewer/_data/resources/icons/bcviewer.svg"} <= set(expected)
     assert {k: inside.get(k) for k in expected} == expected

@@ -1,13 +1,15 @@
 """``bcviewer selflearn PROJECT``: hierarchical self-learning rounds on a label project.
 
-Each round trains a model on the current labels of the training patients (by default the fast
-trainer: the Lite hybrid's LSTM, fusion and head on cached ImageNet features; ``--trainer hybrid``
-trains a small CNN+LSTM from scratch), scores every sub-image and relabels (``auto``) or proposes
-(``review``) malignant sub-images the model is confidently benign about. The round's tau is the
-schedule's value at the project's level (its count of completed rounds), so runs continue the
-schedule; a review run is one round, and no round starts while proposals wait for review. Progress goes to stderr; the
-per-round table (the paper's benign/malignant counts per magnification, plus the held-out
-accuracy of each round's model) to stdout, and with ``--json FILE`` the same statistics as JSON.
+Each round trains a model on the current labels of the training patients (by default the probe: a
+logistic regression on pooled ImageNet trunk features, computed by ONNX Runtime and cached, with
+no PyTorch; where PyTorch is installed ``--trainer lite`` trains the Lite hybrid's LSTM, fusion and
+head on the same features and ``--trainer hybrid`` a small CNN+LSTM from scratch), scores every
+sub-image and relabels (``auto``) or proposes (``review``) malignant sub-images the model is
+confidently benign about. The round's tau is the schedule's value at the project's level (its
+count of completed rounds), so runs continue the schedule; a review run is one round, and no
+round starts while proposals wait for review. Progress goes to stderr; the per-round table (the
+paper's benign/malignant counts per magnification, plus the held-out accuracy of each round's
+model) to stdout, and with ``--json FILE`` the same statistics as JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
-from bcviewer.safety import atomic_write_text
+from bcviewer.labels.trainers import DEFAULT_TRAINER, TRAINER_KINDS
 from bcviewer.output_kinds import FORCE_HELP, check_output_file, write_text_output
 
 if TYPE_CHECKING:
@@ -54,10 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "patient (held-out patients: the mean of the K models); K times the training, on "
                         "(K-1)/K of the data each. 0 (default): one model scores the sub-images it was "
                         "trained on")
-    p.add_argument("--trainer", choices=("lite", "hybrid"), default="lite",
-                   help="lite (default): retrain the Lite hybrid's LSTM, fusion and head each round on frozen "
-                        "ImageNet EfficientNet-Lite0 features, computed once and cached (seconds a round); "
-                        "hybrid: train the small CNN+LSTM below from scratch every round (minutes)")
+    p.add_argument("--trainer", choices=TRAINER_KINDS, default=DEFAULT_TRAINER,
+                   help="probe (default, no PyTorch needed): a logistic regression on pooled frozen ImageNet "
+                        "EfficientNet-Lite0 features (ONNX Runtime), computed once and cached (about a second a "
+                        "round); lite (needs PyTorch): retrain the Lite hybrid's LSTM, fusion and head on the "
+                        "same features (seconds a round); hybrid (needs PyTorch): train the small CNN+LSTM below "
+                        "from scratch every round (minutes)")
     train = p.add_argument_group("training of --trainer hybrid (a small CNN+LSTM retrained from scratch each round)")
     train.add_argument("--config", choices=("cpu", "gpu"), default="cpu", help="training plan (default cpu)")
     train.add_argument("--members", metavar="LIST", help="e.g. resnet18:0.25:rows (default: one small member)")
@@ -69,17 +73,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             "few patients a tiny validation part stops before the net learns anything)")
     train.add_argument("--batch-size", type=int, help="tiles per training step (default: the plan's)")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads while training (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads while training a model (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def build_trainer(args: argparse.Namespace) -> Any:
     """The trainer the options describe (imports the training stack)."""
-    if args.trainer == "lite":
-        from bcviewer.labels.lite_trainer import lite_trainer
+    from bcviewer.labels.trainers import check_trainer_kind, trainer_for
 
-        return lite_trainer(seed=args.seed, threads=args.threads)
+    check_trainer_kind(args.trainer)  # one line when the trainer needs the PyTorch this install lacks
+    if args.trainer in ("probe", "lite"):
+        return trainer_for(args.trainer, seed=args.seed, threads=args.threads)
     from bcviewer.labels.hybrid_trainer import HybridTrainer
     from bcviewer.training import PLANS, MemberPlan
 
@@ -164,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         TauSchedule,
     )
     from bcviewer.labels.selflearn import check_run
+    from bcviewer.labels.trainers import check_trainer_kind
 
     schedule = TauSchedule.parse(args.tau)
     if args.rounds is None:
@@ -171,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise BcviewerError(f"--rounds must be at least 1, got {args.rounds}")
     check_run(args.mode, args.rounds)
+    check_trainer_kind(args.trainer)  # before the project is touched
     if args.crossfit == 1 or args.crossfit < 0:
         raise BcviewerError(f"--crossfit must be 0 (off) or at least 2, got {args.crossfit}")
     guard_outputs([("--json", args.json)], projects=[args.project])

@@ -5,9 +5,11 @@
 * ``rules``: the pure multiple-instance relabel rule and its invariants.
 * :class:`SelfLearningEngine` (``selflearn``): rounds of train, score, relabel with an injected
   :class:`Trainer` or :class:`Scorer`; tau follows the project's completed rounds.
-* Trainers (import them directly, they load PyTorch): ``lite_trainer`` (the default: the Lite
-  hybrid's head on trunk features cached by ``feature_cache``) and ``hybrid_trainer`` (a small
-  CNN+LSTM from scratch).
+* Trainers (import them directly; ``trainers`` names them and picks the default):
+  ``probe_trainer`` (the default, no PyTorch: a logistic regression on pooled trunk features that
+  ONNX Runtime computes and ``feature_cache`` caches), and, loading PyTorch, ``lite_trainer`` (the
+  Lite hybrid's head on the same cached features) and ``hybrid_trainer`` (a small CNN+LSTM from
+  scratch).
 * ``importer`` (import it directly, it loads the imaging stack) with ``sources`` (labels from
   BreakHis names, a labels CSV or benign/ and malignant/ folders), and ``export`` (CSV, QuPath GeoJSON).
 

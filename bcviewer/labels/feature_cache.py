@@ -5,6 +5,13 @@ its label does. Maps are kept in memory and, per image file, in one safetensors 
 cache, keyed by the trunk's weights and input size and by the file's path, size and modification
 time: a project reopened tomorrow, or another project holding the same images, starts warm, and an
 edited image file is read again.
+
+The trunk is any callable from a preprocessed float32 ``(N, 3, H, W)`` batch
+(:func:`bcviewer.nets.preprocess.preprocess_numpy`, the one preprocessing of every runtime) to
+float32 ``(N, C, h, w)`` maps: the shipped ONNX trunk in ONNX Runtime
+(:mod:`bcviewer.nets.trunk_runtime`, no PyTorch) or the torch module
+(:class:`bcviewer.labels.lite_trainer.TorchTrunk`). This module never imports PyTorch; maps are
+numpy arrays and the cache files are written with ``safetensors.numpy``.
 """
 
 from __future__ import annotations
@@ -16,18 +23,25 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
+import platformdirs
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.numpy import load_file, save_file
 
 from bcviewer.errors import BcviewerError
 from bcviewer.labels.queries import SubImageRef
-from bcviewer.nets.preprocess import InputSpec, preprocess, resize_tiles
+from bcviewer.nets.preprocess import InputSpec, preprocess_numpy, resize_tiles
 from bcviewer.slides import open_slide
 
 FeatureProgress = Callable[[int, int], None]
 """``progress(done, total)``: sub-images with a feature map so far, of those asked for."""
+
+TrunkRunner = Callable[[np.ndarray], np.ndarray]
+"""``trunk(x)``: float32 ``(N, C, h, w)`` feature maps of a preprocessed float32 ``(N, 3, H, W)`` batch."""
+
+
+def default_cache_folder() -> Path:
+    """Where feature maps are cached between sessions (the user's cache folder)."""
+    return Path(platformdirs.user_cache_dir("bcviewer")) / "features"
 
 
 class FeaturesCancelled(Exception):
@@ -47,16 +61,15 @@ def _rect_name(ref: SubImageRef) -> str:
 class SubImageFeatureCache:
     """Feature maps ``(C, h, w)`` float16 of sub-images through a frozen ``trunk``.
 
-    ``trunk_id`` names the trunk's weights and input (it separates caches of different trunks);
-    ``folder`` is where per-image files go (None: memory only).
+    ``trunk_id`` names the trunk's weights, runtime and input (it separates caches of different
+    trunks); ``folder`` is where per-image files go (None: memory only).
     """
 
-    def __init__(self, trunk: nn.Module, spec: InputSpec, trunk_id: str, folder: Path | None,
-                 threads: int | None = None) -> None:
-        self.trunk = trunk.eval()
-        self.spec, self.trunk_id, self.threads = spec, trunk_id, threads
+    def __init__(self, trunk: TrunkRunner, spec: InputSpec, trunk_id: str, folder: Path | None) -> None:
+        self.trunk = trunk
+        self.spec, self.trunk_id = spec, trunk_id
         self.folder = folder / trunk_id if folder is not None else None
-        self._maps: dict[tuple[str, str], torch.Tensor] = {}
+        self._maps: dict[tuple[str, str], np.ndarray] = {}
         self._keys: dict[Path, str] = {}
         self.computed = 0  # sub-images run through the trunk by this cache (the rest came from disk or memory)
 
@@ -69,7 +82,7 @@ class SubImageFeatureCache:
         return self._keys[path]
 
     def maps(self, refs: Sequence[SubImageRef], should_stop: Callable[[], bool] | None = None,
-             progress: FeatureProgress | None = None) -> torch.Tensor:
+             progress: FeatureProgress | None = None) -> np.ndarray:
         """``(N, C, h, w)`` float16 maps of ``refs`` in order; missing ones are computed image by image.
 
         ``should_stop`` is polled between images (:class:`FeaturesCancelled`); maps already
@@ -90,15 +103,15 @@ class SubImageFeatureCache:
             if progress is not None:
                 progress(done, len(refs))
         if not refs:
-            return torch.zeros(0)
-        return torch.stack([self._maps[(self._key(r.path), _rect_name(r))] for r in refs])
+            return np.zeros(0, np.float16)
+        return np.stack([self._maps[(self._key(r.path), _rect_name(r))] for r in refs])
 
     def _disk_file(self, key: str) -> Path | None:
         return self.folder / f"{key}.safetensors" if self.folder is not None else None
 
     def _load_image(self, path: Path, wanted: Sequence[SubImageRef]) -> None:
         key = self._key(path)
-        stored: dict[str, torch.Tensor] = {}
+        stored: dict[str, np.ndarray] = {}
         file = self._disk_file(key)
         if file is not None and file.is_file():
             try:
@@ -112,23 +125,16 @@ class SubImageFeatureCache:
         for name, tensor in stored.items():
             self._maps[(key, name)] = tensor
 
-    @torch.no_grad()
-    def _compute(self, path: Path, refs: Sequence[SubImageRef]) -> dict[str, torch.Tensor]:
+    def _compute(self, path: Path, refs: Sequence[SubImageRef]) -> dict[str, np.ndarray]:
         with open_slide(path) as slide:
             tiles = np.stack([resize_tiles(slide.read_region(0, r.x, r.y, r.w, r.h)[None], self.spec.size)[0]
                               for r in refs])
-        previous = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            maps = self.trunk(preprocess(tiles, self.spec)).to(torch.float16)
-        finally:
-            torch.set_num_threads(previous)
+        maps = np.asarray(self.trunk(preprocess_numpy(tiles, self.spec))).astype(np.float16)
         self.computed += len(refs)
-        return {_rect_name(r): maps[i].contiguous() for i, r in enumerate(refs)}
+        return {_rect_name(r): np.ascontiguousarray(maps[i]) for i, r in enumerate(refs)}
 
     @staticmethod
-    def _save(file: Path | None, tensors: dict[str, torch.Tensor]) -> None:
+    def _save(file: Path | None, tensors: dict[str, np.ndarray]) -> None:
         if file is None:
             return
         try:

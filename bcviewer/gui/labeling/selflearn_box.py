@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -19,8 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from bcviewer.gui.labeling.messages import plural, run_message
-from bcviewer.gui.labeling.selflearn_worker import STAGE_TEXT, TRAINERS, SelfLearnRequest, SelfLearnWorker
+from bcviewer.gui.labeling.selflearn_worker import (
+    STAGE_TEXT,
+    TRAINERS,
+    SelfLearnRequest,
+    SelfLearnWorker,
+)
 from bcviewer.labels import RoundReport, TauSchedule
+from bcviewer.labels.trainers import DEFAULT_TRAINER, available_trainer_kinds
 
 STAGES = ("train", "score", "apply", "done")
 
@@ -72,10 +81,17 @@ class SelfLearnBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Self-learning", parent)
         self.trainer = QComboBox()
+        runnable = available_trainer_kinds()
         for key, (text, tip) in TRAINERS.items():
+            if key not in runnable:  # the PyTorch trainers of an install without PyTorch
+                text, tip = f"{text}: not installed", f"{tip}. This installation has no PyTorch."
             self.trainer.addItem(text, key)
             self.trainer.setItemData(self.trainer.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.trainer.setToolTip(TRAINERS["lite"][1])
+            if key not in runnable:
+                item = cast(QStandardItemModel, self.trainer.model()).item(self.trainer.count() - 1)
+                item.setEnabled(False)
+        self.trainer.setCurrentIndex(self.trainer.findData(DEFAULT_TRAINER))
+        self.trainer.setToolTip(TRAINERS[DEFAULT_TRAINER][1])
         self.trainer.currentIndexChanged.connect(
             lambda: self.trainer.setToolTip(TRAINERS[self.trainer.currentData()][1]))
         self.rounds = QSpinBox()

@@ -13,23 +13,29 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from bcviewer.gui.workers import BackgroundRun
 from bcviewer.labels import LabelStore, Scorer, SelfLearningEngine, TauSchedule, Trainer
+from bcviewer.labels.trainers import DEFAULT_TRAINER
 
 STAGE_TEXT = {"train": "training the model", "score": "scoring every sub-image", "apply": "saving the results",
               "done": "done"}
 TRAINERS = {
-    "lite": ("Fast: retrain the head on cached ImageNet features",
-             "The LSTM, attention fusion and head of the Lite hybrid retrain each round on frozen ImageNet "
-             "EfficientNet-Lite0 features of the sub-images; features are computed once (about a minute for 300 "
-             "images) and cached, so a round then takes seconds"),
-    "hybrid": ("Full: train a small CNN+LSTM from scratch",
-               "The whole hybrid (a small ResNet-18 and an LSTM over rows, 64x42 inputs) trains from scratch every "
-               "round on the sub-image pixels: minutes per round, no ImageNet features"),
+    "probe": ("Fast: a linear read-out of cached ImageNet features",
+              ("A class-balanced logistic regression on the channel means and spreads of frozen ImageNet "
+               "EfficientNet-Lite0 features of the sub-images (the read-out the shipped breakhis-100x model "
+               "uses); features are computed once (about a minute for 300 images) and cached, so a round then "
+               "takes about a second. Needs no PyTorch")),
+    "lite": ("Lite hybrid: retrain LSTM, fusion and head on cached ImageNet features (PyTorch)",
+             ("The LSTM, attention fusion and head of the Lite hybrid retrain each round on frozen ImageNet "
+              "EfficientNet-Lite0 features of the sub-images; features are computed once (about a minute for 300 "
+              "images) and cached, so a round then takes seconds")),
+    "hybrid": ("Full: train a small CNN+LSTM from scratch (PyTorch)",
+               ("The whole hybrid (a small ResNet-18 and an LSTM over rows, 64x42 inputs) trains from scratch "
+                "every round on the sub-image pixels: minutes per round, no ImageNet features")),
 }
 
 
@@ -47,15 +53,16 @@ class SelfLearnRequest:
     schedule: TauSchedule = field(default_factory=TauSchedule)
     holdout: float = 0.2
     split_seed: int = 0
-    trainer: str = "lite"
+    trainer: str = DEFAULT_TRAINER
     crossfit: int = 0  # 0: off; k >= 2: each training sub-image scored by one of k models that never saw its patient
 
 
 def make_trainer(kind: str) -> Trainer:
-    """The trainer ``bcviewer selflearn --trainer KIND`` uses (imports PyTorch; worker thread)."""
-    from bcviewer.labels.lite_trainer import trainer_for
+    """The trainer ``bcviewer selflearn --trainer KIND`` uses (worker thread; ``lite`` and ``hybrid``
+    import PyTorch, and say so in one line where it is not installed)."""
+    from bcviewer.labels.trainers import trainer_for
 
-    return trainer_for(kind)
+    return cast(Trainer, trainer_for(kind))
 
 
 class _Signals(QObject):
