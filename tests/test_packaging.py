@@ -181,3 +181,8 @@ def test_installed_wheel_runs_without_torch(wheel: Path, tmp_path_factory: pytes
     assert len(_tile_probabilities(tmp_path / "wheel-out")) == 9
     assert _tile_probabilities(tmp_path / "wheel-out") == _tile_probabilities(tmp_path / "source-out")
     assert run("labels", "import", "p.bcv", str(ROOT / "tests" / "data" / "breakhis")).returncode == 0
+    # the default (probe) trainer on the installed trunk.onnx, features in the user cache
+    rounds = run("selflearn", "p.bcv", "--rounds", "1", "--quiet", "--json", "rounds.json")
+    assert rounds.returncode == 0, rounds.stderr
+    stats = json.loads((tmp_path / "rounds.json").read_text())
+    assert [(r["round"], r["tau"]) for r in stats["rounds"]] == [(1, 0.1)] and stats["rounds"][0]["heldout"]["images"] == 2
