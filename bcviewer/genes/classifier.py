@@ -142,7 +142,7 @@ class GeneNetClassifier:
     history: dict[str, Any] = field(default_factory=dict)
     train_gene_scores: np.ndarray | None = None
     runner: NetRunner | None = None
-    members: int | None = None  # how many networks, when ``nets`` is not loaded
+    net_count: int | None = None  # how many networks, when ``nets`` is not loaded
 
     def __post_init__(self) -> None:
         if self.settings is None:
@@ -156,7 +156,7 @@ class GeneNetClassifier:
 
     @property
     def n_nets(self) -> int:
-        return len(self.nets) if self.nets or self.members is None else self.members
+        return len(self.nets) if self.nets or self.net_count is None else self.net_count
 
     def net_runner(self) -> NetRunner:
         """What runs the networks: ``runner`` when set, else the torch networks (imports torch)."""

@@ -139,7 +139,7 @@ def fit_classifier(classifier: GeneNetClassifier, X: np.ndarray, y: np.ndarray,
         features = step.fit(features, y).transform(features)
     inputs = torch.tensor(features, dtype=torch.float32)
     labels = torch.tensor(y)
-    classifier.nets, classifier.runner, classifier.members, members = [], None, None, []
+    classifier.nets, classifier.runner, classifier.net_count, members = [], None, None, []
     for member, (fit, val) in enumerate(inner_splits(y, s)):
         net = classifier.new_net()
         members.append(train_net(net, (inputs[fit], labels[fit]), (inputs[val], labels[val]), s,

@@ -318,7 +318,7 @@ def _rebuild_one(spec: dict[str, Any], preprocessing: list[dict[str, Any]], tens
     classifier = GeneNetClassifier(spec["architecture"], list(spec["genes"]), list(spec["classes"]),
                                    TrainSettings(**spec["settings"]), dict(spec["net_options"]), steps,
                                    spec.get("log2", "auto"), history=dict(spec.get("history", {})),
-                                   runner=runner, members=int(spec["members"]))
+                                   runner=runner, net_count=int(spec["members"]))
     if runner is not None:
         return classifier
     import torch
