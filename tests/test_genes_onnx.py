@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
+from torchless import check_torch_absent, run_torchless, torchless_venv
 
 from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
 from bcviewer.genes.ensemble import GeneEnsemble
 from bcviewer.genes.errors import GeneRuntimeError
 from bcviewer.genes.onnx_runtime import OnnxNets
 from bcviewer.nets.errors import ModelCardError
-from conftest import ROOT
-from torchless import check_torch_absent, run_torchless, torchless_venv
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
