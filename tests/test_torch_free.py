@@ -1,6 +1,7 @@
 """What must not import PyTorch: the CLI's help, the viewer shell's package, model cards and specs,
-and the errors the viewer catches. Each check runs in a fresh interpreter (this test process has
-imported torch long ago)."""
+the errors the viewer catches, and gene prediction from a shipped ONNX file (with the expression
+worker's module). Each check runs in a fresh interpreter (this test process has imported torch
+long ago)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ CHECKS = {
                                         choose_runtime, describe_model, label_of, level0_mpp, scale_warnings)
         names = [n for n in inference.__all__ if n not in ("Predictor", "JobResult")]
         assert all(getattr(inference, n) is not None for n in names)
+    """,
+    "gene prediction from the ONNX file": """
+        import bcviewer.gui.expression.worker
+        from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
+        model = load_gene_model("er-status/deepcme")
+        table = read_expression_table("tests/data/genes/tcga_er_pam50_160.csv", known_genes=model.genes)
+        result = predict_expression(table, model)
+        assert len(result.table) == 160 and result.attributions.abs().to_numpy().max() > 0
     """,
     "ONNX preprocessing": """
         import numpy as np

@@ -240,9 +240,9 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None, ru
         raise GeneModelError(f"{weights} is not a valid safetensors file ({' '.join(str(exc).split())})") from exc
     _check_tensors(tensors, weights)
     try:
-        classifier = _rebuild(card, tensors, directory, _runtime_of(card, directory, runtime))
         reference = GeneReference(tensors["reference.mean"], tensors["reference.sd"], tensors["reference.quantiles"])
         scores = tensors["gene_scores"].astype(np.float64)
+        classifier = _rebuild(card, tensors, directory, _runtime_of(card, directory, runtime))
     except GeneModelError:
         raise
     except KeyError as exc:
