@@ -76,7 +76,8 @@ def test_wheel_holds_every_model_and_resource(wheel: Path) -> None:
     assert {"bcviewer/_data/models/breakhis-100x/weights.safetensors", "bcviewer/_data/models/idc-wsi/card.json",
             "bcviewer/_data/models/breakhis-100x/trunk.onnx",  # the torch-free self-learning trunk
             "bcviewer/_data/resources/sample/SOB_M_MC-14-13413-100-003.png",
-            "bcviewer/_data/resources/icons/bcviewer.svg"} <= set(expected)
+            "bcviewer/_data/resources/icons/bcviewer.svg",
+            "bcviewer/_data/models/genes/er-status/ensemble/model.onnx"} <= set(expected)
     assert {k: inside.get(k) for k in expected} == expected
     assert "bcviewer/paths.py" in inside and "bcviewer/py.typed" in inside
 

@@ -1,6 +1,7 @@
 """What must not import PyTorch: the CLI's help, the viewer shell's package, model cards and specs,
-the errors the viewer catches, and an analysis on the CPU. Each check runs in a fresh interpreter (this test process has
-imported torch long ago)."""
+the errors the viewer catches, an analysis on the CPU and gene prediction from a shipped ONNX file
+(with the expression worker's module). Each check runs in a fresh interpreter (this test process
+has imported torch long ago)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,14 @@ CHECKS = {
         assert scores.complete and len(scores.p_malignant) == 9
         if not gpu_driver_present():  # no GPU driver: "auto" is the CPU without asking PyTorch
             assert resolve_device("auto") == "cpu"
+    """,
+    "gene prediction from the ONNX file": """
+        import bcviewer.gui.expression.worker
+        from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
+        model = load_gene_model("er-status/deepcme")
+        table = read_expression_table("tests/data/genes/tcga_er_pam50_160.csv", known_genes=model.genes)
+        result = predict_expression(table, model)
+        assert len(result.table) == 160 and result.attributions.abs().to_numpy().max() > 0
     """,
     "ONNX preprocessing": """
         import numpy as np

@@ -1,4 +1,4 @@
-"""``bcviewer genes train|predict|scores|models``: gene-expression models from the command line."""
+"""``bcviewer genes train|predict|scores|models|export-onnx``: gene-expression models from the command line."""
 
 from __future__ import annotations
 
@@ -92,6 +92,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = commands.add_parser("models", help="list the gene models in models/genes")
     models.set_defaults(func=run_models)
 
+    export = commands.add_parser("export-onnx", help="write model.onnx, what runs a model without PyTorch, into "
+                                                     "its folder and record it in its card (needs PyTorch)")
+    export.add_argument("model", nargs="+", help="model name (e.g. er-status/gexpnet) or folder")
+    export.set_defaults(func=run_export_onnx)
+
 
 def _separator(text: str | None) -> str | None:
     if text is None:
@@ -176,6 +181,15 @@ def run_scores(args: argparse.Namespace) -> int:
     print(f"{model.name}: top {len(scores)} of {len(model.genes)} genes by {kind}")
     for rank, (gene, score) in enumerate(scores.items(), start=1):
         print(f"{rank:3d}  {gene:<16} {score:.4f}")
+    return 0
+
+
+def run_export_onnx(args: argparse.Namespace) -> int:
+    from bcviewer.genes.onnx_export import export_gene_onnx
+
+    for name in args.model:
+        path = export_gene_onnx(name)
+        print(f"{name}: wrote {path} ({path.stat().st_size} bytes)")
     return 0
 
 

@@ -13,8 +13,8 @@ from typing import Any, cast
 
 import numpy as np
 
+from bcviewer.genes.classifier import GeneNetClassifier, ProgressCallback
 from bcviewer.genes.evaluation import CVResult, classification_metrics, summarise
-from bcviewer.genes.fitting import GeneNetClassifier, ProgressCallback
 from bcviewer.genes.preprocessing import SavedTransformer
 
 ENSEMBLE = "ensemble"

@@ -46,3 +46,7 @@ class LowCoverageError(GeneDataError):
 
 class GeneModelError(BcviewerError):
     """A gene model cannot be found, is incomplete, or fails its integrity check."""
+
+
+class GeneRuntimeError(GeneModelError):
+    """A gene model cannot run in this install (no ONNX file and no PyTorch, or ONNX Runtime refuses it)."""

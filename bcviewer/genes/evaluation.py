@@ -26,7 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from bcviewer.genes.baselines import SINGLE_GENE, TUNED_LR, SingleGeneClassifier, tuned_logistic
 from bcviewer.genes.errors import LabelError
-from bcviewer.genes.fitting import GeneNetClassifier
+from bcviewer.genes.classifier import GeneNetClassifier
 from bcviewer.genes.preprocessing import GeneStandardiser, Log2IfCounts, MedianImputer
 
 METRICS = ("auc", "accuracy", "f1", "recall", "precision")

@@ -18,10 +18,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from bcviewer.genes.classifier import STANDARDISE
 from bcviewer.genes.coverage import align_to_genes
 from bcviewer.genes.errors import LabelError
 from bcviewer.genes.evaluation import classification_metrics
-from bcviewer.genes.fitting import STANDARDISE
 from bcviewer.genes.io import ExpressionTable, read_expression_table
 from bcviewer.genes.targets import LabelEncoding, binary_external_encoding
 

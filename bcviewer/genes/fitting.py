@@ -1,88 +1,36 @@
-"""Training one gene-network ensemble with its preprocessing: ``GeneNetClassifier``.
+"""Training one gene-network ensemble with its preprocessing (torch).
 
-``fit`` fits every preprocessing step on the samples it is given (a training fold), then trains
-``members`` networks, each early-stopped on a different inner stratified fold of those samples,
-and never sees any other sample. The recipes below fix, per architecture, the preprocessing
+:func:`fit_classifier` (what ``GeneNetClassifier.fit`` runs) fits every preprocessing step on the
+samples it is given (a training fold), then trains ``members`` networks, each early-stopped on a
+different inner stratified fold of those samples, and never sees any other sample. The recipes
+(:mod:`bcviewer.genes.classifier`, re-exported here) fix, per architecture, the preprocessing
 chain, the network size and the optimiser settings (how they were settled: docs/genes.md).
+:class:`TorchNets` runs trained networks for the classifier's shared numpy post-processing.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, cast
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import nn
 
-from bcviewer.genes.errors import GeneDataError
-from bcviewer.genes.nets import DeepCME, build_net
-from bcviewer.genes.preprocessing import (
-    GeneSelector,
-    GeneStandardiser,
-    Log2IfCounts,
-    LogisticSelector,
-    MedianImputer,
-    PearsonTopK,
-    QuantileNormaliser,
-    SavedTransformer,
+from bcviewer.genes.classifier import (
+    RECIPE_SETTINGS,
+    STANDARDISE,
+    GeneNetClassifier,
+    ProgressCallback,
+    TrainSettings,
+    recipe_steps,
+    standardise_source,
 )
+from bcviewer.genes.nets import DeepCME
 
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Optimiser and early-stopping settings. ``l1`` is DeepCME's first-layer penalty λ.
-
-    ``members`` networks are trained, each early-stopped on a different inner fold of the training
-    samples (``members`` = 1: one net, ``val_fraction`` held out); their probabilities are averaged.
-    With a few hundred samples one early-stopped net varies a lot with its validation split.
-    """
-
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    max_epochs: int = 150
-    patience: int = 15
-    val_fraction: float = 0.2
-    l1: float = 0.0
-    members: int = 5
-    seed: int = 0
-
-
-def recipe_steps(architecture: str, log2: str = "auto") -> list[SavedTransformer]:
-    """Fresh, unfitted preprocessing steps of an architecture (the papers' chains)."""
-    common: list[SavedTransformer] = [Log2IfCounts(log2), GeneStandardiser(), MedianImputer()]
-    if architecture == "cnn-bilstm":
-        return common + [PearsonTopK(236)]
-    if architecture == "deepcme":
-        return common  # genes are selected by the L1 penalty inside the network
-    if architecture == "gexpnet":
-        return common + [QuantileNormaliser(), LogisticSelector(keep_fraction=0.5)]
-    raise ValueError(f"unknown architecture {architecture!r}")
-
-
-RECIPE_SETTINGS: dict[str, TrainSettings] = {
-    "cnn-bilstm": TrainSettings(lr=1e-3, max_epochs=150, patience=15),
-    # DeepCME: Adam 1e-4 as in the paper, so more epochs; λ keeps the weakest genes at exactly zero.
-    "deepcme": TrainSettings(lr=1e-4, weight_decay=0.0, max_epochs=600, patience=60, l1=0.03),
-    "gexpnet": TrainSettings(lr=1e-3, max_epochs=150, patience=15),
-}
-
-ProgressCallback = Callable[[int, int], None]
-
-STANDARDISE = {"model": "fitted", "cohort": "cohort", "quantile": "quantile", "rank": "rank"}
-"""User-facing scaling names (CLI ``--standardise``, the expression tab) and the
-:class:`GeneStandardiser` source each one selects."""
-
-
-def standardise_source(standardise: str) -> str:
-    """The :class:`GeneStandardiser` source of a ``standardise`` name; an unknown name is a data error."""
-    try:
-        return STANDARDISE[standardise]
-    except KeyError:
-        raise GeneDataError(f"standardise must be one of {', '.join(STANDARDISE)}, not {standardise!r}") from None
+__all__ = ["RECIPE_SETTINGS", "STANDARDISE", "GeneNetClassifier", "ProgressCallback", "TorchNets", "TrainSettings",
+           "fit_classifier", "inner_splits", "recipe_steps", "standardise_source", "train_net"]
 
 
 def _batches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -177,135 +125,54 @@ def inner_splits(y: np.ndarray, settings: TrainSettings) -> list[tuple[np.ndarra
     return splits
 
 
-@dataclass
-class GeneNetClassifier:
-    """One architecture plus its preprocessing, trained on raw expression (samples x ``genes``)."""
+def fit_classifier(classifier: GeneNetClassifier, X: np.ndarray, y: np.ndarray,
+                   progress: ProgressCallback | None = None) -> GeneNetClassifier:
+    """Fit ``classifier``'s preprocessing on these samples, then each member net with early stopping
+    on its inner fold (what :meth:`GeneNetClassifier.fit` runs)."""
+    s = classifier.settings
+    assert s is not None and classifier.steps is not None  # filled in by __post_init__
+    torch.manual_seed(s.seed)
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    features = X
+    for step in classifier.steps:
+        features = step.fit(features, y).transform(features)
+    inputs = torch.tensor(features, dtype=torch.float32)
+    labels = torch.tensor(y)
+    classifier.nets, classifier.runner, classifier.net_count, members = [], None, None, []
+    for member, (fit, val) in enumerate(inner_splits(y, s)):
+        net = classifier.new_net()
+        members.append(train_net(net, (inputs[fit], labels[fit]), (inputs[val], labels[val]), s,
+                                 len(classifier.classes), s.seed + member, progress))
+        classifier.nets.append(net)
+    classifier.history = {"members": members, "best_epochs": [m["best_epoch"] for m in members]}
+    classifier.train_gene_scores = np.abs(classifier.attributions(X)).mean(axis=0)
+    return classifier
 
-    architecture: str
-    genes: list[str]
-    classes: list[str]
-    settings: TrainSettings | None = None
-    net_options: dict[str, Any] = field(default_factory=dict)
-    steps: list[SavedTransformer] | None = None
-    log2: str = "auto"
-    nets: list[nn.Module] = field(default_factory=list)
-    history: dict[str, Any] = field(default_factory=dict)
-    train_gene_scores: np.ndarray | None = None
 
-    def __post_init__(self) -> None:
-        if self.settings is None:
-            self.settings = RECIPE_SETTINGS[self.architecture]
-        if self.steps is None:
-            self.steps = recipe_steps(self.architecture, self.log2)
+class TorchNets:
+    """The torch runner of a classifier's networks (:class:`bcviewer.genes.classifier.NetRunner`)."""
 
-    @property
-    def n_outputs(self) -> int:
-        return 1 if len(self.classes) == 2 else len(self.classes)
+    def __init__(self, nets: list[nn.Module]) -> None:
+        self.nets = nets
 
-    # -- preprocessing -------------------------------------------------------------------------
-    def preprocess(self, X: np.ndarray, standardise: str = "model", upto: type | None = None) -> np.ndarray:
-        """Raw expression (NaN allowed) to network input (or to the output of the first ``upto`` step).
-
-        ``standardise`` names where the scale comes from (see :data:`STANDARDISE`): the training
-        cohort (``model``) or the batch itself (``cohort``, ``quantile``, ``rank``; 10+ samples).
-        """
-        out = np.asarray(X, dtype=np.float64)
-        assert self.steps is not None  # filled in by __post_init__
-        for step in self.steps:
-            if isinstance(step, GeneStandardiser):
-                step = copy.copy(step).set_params(source=standardise_source(standardise))
-            out = step.transform(out)
-            if upto is not None and isinstance(step, upto):
-                break
-        return out
-
-    def selected_genes(self) -> np.ndarray:
-        """Index into ``genes`` of each network input, in input order."""
-        index = np.arange(len(self.genes))
-        assert self.steps is not None  # filled in by __post_init__
-        for step in self.steps:
-            if isinstance(step, GeneSelector):
-                index = index[step.selected_]
-        return index
-
-    def new_net(self) -> nn.Module:
-        """An untrained network sized for this classifier's (fitted) inputs."""
-        return build_net(self.architecture, len(self.selected_genes()), self.n_outputs, **self.net_options)
-
-    # -- training ------------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray, progress: ProgressCallback | None = None) -> "GeneNetClassifier":
-        """Fit preprocessing on these samples, then each member net with early stopping on its inner fold."""
-        s = self.settings
-        assert s is not None and self.steps is not None  # filled in by __post_init__
-        torch.manual_seed(s.seed)
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.int64)
-        features = X
-        for step in self.steps:
-            features = step.fit(features, y).transform(features)
-        inputs = torch.tensor(features, dtype=torch.float32)
-        labels = torch.tensor(y)
-        self.nets, members = [], []
-        for member, (fit, val) in enumerate(inner_splits(y, s)):
-            net = self.new_net()
-            members.append(train_net(net, (inputs[fit], labels[fit]), (inputs[val], labels[val]), s,
-                                     len(self.classes), s.seed + member, progress))
-            self.nets.append(net)
-        self.history = {"members": members, "best_epochs": [m["best_epoch"] for m in members]}
-        self.train_gene_scores = np.abs(self.attributions(X)).mean(axis=0)
-        return self
-
-    # -- inference -----------------------------------------------------------------------------
-    def predict_proba(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
-        """Class probabilities (mean over members), one row per sample, columns in ``classes`` order."""
-        inputs = torch.tensor(self.preprocess(X, standardise), dtype=torch.float32)
-        probabilities = []
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
         with torch.no_grad():
+            outputs = []
             for net in self.nets:
                 net.eval()
-                logits = net(inputs)
-                if self.n_outputs == 1:
-                    p = torch.sigmoid(logits[:, 0])
-                    probabilities.append(torch.stack([1.0 - p, p], dim=1))
-                else:
-                    probabilities.append(torch.softmax(logits, dim=1))
-        return torch.stack(probabilities).mean(dim=0).numpy().astype(np.float64)
+                outputs.append(net(x))
+        return torch.stack(outputs, dim=1).numpy()
 
-    def attributions(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
-        """Input x gradient of the positive (binary) or predicted class logit, mean over members.
-
-        One row per sample, one column per gene; genes the networks do not read get 0.
-        """
-        base = torch.tensor(self.preprocess(X, standardise), dtype=torch.float32)
-        target_class = self.predict_proba(X, standardise).argmax(axis=1)
-        total = np.zeros(tuple(base.shape))
+    def gradients(self, inputs: np.ndarray) -> np.ndarray:
+        base = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+        per_net = []
         for net in self.nets:
             net.eval()
-            inputs = base.clone().requires_grad_(True)
-            logits = net(inputs)
-            if self.n_outputs == 1:
-                target = logits[:, 0]
-            else:
-                target = logits.gather(1, torch.as_tensor(target_class)[:, None])[:, 0]
-            (grad,) = torch.autograd.grad(target.sum(), inputs)
-            total += (grad * inputs).detach().numpy()
-        out = np.zeros((base.shape[0], len(self.genes)))
-        out[:, self.selected_genes()] = total / max(1, len(self.nets))
-        return out
-
-    def gene_scores(self) -> np.ndarray:
-        """One score per gene: DeepCME's S_j (mean over members); otherwise mean |input x gradient|
-        over the training samples."""
-        if self.architecture == "deepcme":
-            out = np.zeros(len(self.genes))
-            out[self.selected_genes()] = np.mean([cast(DeepCME, net).gene_scores().numpy() for net in self.nets],
-                                                 axis=0)
-            return out
-        return np.asarray(self.train_gene_scores, dtype=np.float64)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able settings that rebuild this classifier (weights and fitted arrays apart)."""
-        assert self.settings is not None  # filled in by __post_init__
-        return {"architecture": self.architecture, "genes": list(self.genes), "classes": list(self.classes),
-                "settings": asdict(self.settings), "net_options": dict(self.net_options), "log2": self.log2,
-                "members": len(self.nets), "history": dict(self.history)}
+            x = base.clone().requires_grad_(True)
+            logits = net(x)
+            per_output = [torch.autograd.grad(logits[:, k].sum(), x, retain_graph=k + 1 < logits.shape[1])[0]
+                          for k in range(logits.shape[1])]
+            per_net.append(torch.stack(per_output, dim=1))
+        return torch.stack(per_net, dim=1).detach().numpy()

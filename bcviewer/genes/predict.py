@@ -20,7 +20,7 @@ from bcviewer.genes.baselines import single_gene_probability
 from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE, CoverageReport, align_to_genes, require_coverage
 from bcviewer.genes.errors import GeneDataError
 from bcviewer.genes.io import ExpressionTable
-from bcviewer.genes.fitting import STANDARDISE
+from bcviewer.genes.classifier import STANDARDISE
 from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES, MedianImputer
 from bcviewer.genes.store import GeneModel, model_scale
 

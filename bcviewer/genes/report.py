@@ -17,6 +17,11 @@ from bcviewer.safety import atomic_write_text
 CARD_NAME = "card.json"
 
 
+ONNX_NOTE = ("Runtime: a model folder's `model.onnx` (exported from its `model.safetensors`, vouched for "
+             "by `card.json`) is what runs it without PyTorch; a folder without one needs PyTorch. After "
+             "retraining, `bcviewer genes export-onnx TASK/ARCH` (or `scripts/export_gene_onnx.py`) writes it.")
+
+
 def _pm(summary: dict[str, dict[str, float]], metric: str) -> str:
     value = summary[metric]
     return f"{value['mean']:.3f} ± {value['sd']:.3f}"
@@ -171,5 +176,6 @@ def update_index(task_dir: Path) -> dict[str, Any]:
     if cohorts and first.get("externals"):
         lines += ["", "External AUCs under each cohort's scaling, chosen on the other cohorts: "
                   + ", ".join(f"{e['file']}: {e['scaling']}" for e in first["externals"]) + "."]
+    lines += ["", ONNX_NOTE]
     (task_dir / "summary.md").write_text("\n".join(lines) + "\n")
     return index

@@ -1,10 +1,15 @@
-"""Gene models on disk: safetensors weights plus a JSON card, nothing else.
+"""Gene models on disk: safetensors weights, an ONNX graph and a JSON card, nothing else.
 
 A model directory holds ``model.safetensors`` (network weights, fitted preprocessing arrays, the
-training cohort's per-gene distribution, gene scores) and ``card.json`` (everything else, with
-the sha256 of the weights). A task directory (``models/genes/er-status``) holds one such
-directory per architecture and ``index.json`` naming the default. Pickle-like files are never
-loaded, and weights whose sha256 differs from the card are refused.
+training cohort's per-gene distribution, gene scores), ``card.json`` (everything else, with the
+sha256 of the weights) and, for shipped models, ``model.onnx``: the networks exported from those
+weights (card section ``onnx.fp32``, :mod:`bcviewer.nets.onnx_files`), which is what runs them
+without PyTorch. A task directory (``models/genes/er-status``) holds one such directory per
+architecture and ``index.json`` naming the default. Pickle-like files are never loaded, and
+weights or ONNX files whose sha256 differs from the card are refused.
+
+Loading imports no torch when the networks run from the ONNX file (``runtime`` ``auto`` or
+``onnx``); ``runtime='torch'``, or a model without an ONNX file, rebuilds the torch networks.
 """
 
 from __future__ import annotations
@@ -16,25 +21,30 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from bcviewer.checksums import sha256_of
 from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_folders
+from bcviewer.genes.classifier import GeneNetClassifier, TrainSettings
 from bcviewer.genes.ensemble import ENSEMBLE, GeneEnsemble
-from bcviewer.genes.errors import GeneModelError
-from bcviewer.genes.fitting import GeneNetClassifier, TrainSettings
+from bcviewer.genes.errors import GeneModelError, GeneRuntimeError
+from bcviewer.genes.onnx_runtime import OnnxNets, onnx_session
 from bcviewer.genes.preprocessing import (
     STEP_TYPES,
     GeneStandardiser,
     Log2IfCounts,
     SavedTransformer,
 )
+from bcviewer.nets.onnx_files import onnx_entry, read_onnx_file
 from bcviewer.safety import FileSafetyError, atomic_write_text, read_regular_text
 
 CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
+ONNX_NAME = "model.onnx"
+ONNX_ROLE = "fp32"
+RUNTIMES = ("auto", "onnx", "torch")
+EXPORT_COMMAND = "bcviewer genes export-onnx"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _UNSAFE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npy", ".npz", ".h5", ".keras"}
 
@@ -199,8 +209,14 @@ def list_models(models_dir: Path | None = None) -> list[str]:
     return names
 
 
-def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) -> GeneModel:
-    """Load and verify a gene model (see the module docstring for what is refused)."""
+def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None, runtime: str = "auto") -> GeneModel:
+    """Load and verify a gene model (see the module docstring for what is refused).
+
+    ``runtime``: ``auto`` runs the networks from the card's ONNX file when it ships one, else
+    from the weights in torch; ``onnx`` or ``torch`` insist on one of them.
+    """
+    if runtime not in RUNTIMES:
+        raise GeneModelError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     directory = resolve_model_dir(name_or_path, models_dir)
     try:
         card = json.loads(read_regular_text(directory / CARD_NAME, "model card"))
@@ -224,9 +240,9 @@ def load_gene_model(name_or_path: str | Path, models_dir: Path | None = None) ->
         raise GeneModelError(f"{weights} is not a valid safetensors file ({' '.join(str(exc).split())})") from exc
     _check_tensors(tensors, weights)
     try:
-        classifier = _rebuild(card, tensors, directory)
         reference = GeneReference(tensors["reference.mean"], tensors["reference.sd"], tensors["reference.quantiles"])
         scores = tensors["gene_scores"].astype(np.float64)
+        classifier = _rebuild(card, tensors, directory, _runtime_of(card, directory, runtime))
     except GeneModelError:
         raise
     except KeyError as exc:
@@ -252,17 +268,40 @@ def _check_tensors(tensors: dict[str, np.ndarray], weights: Path) -> None:
             raise GeneModelError(f"{weights}: tensor {key} contains NaN or infinite values; the model is damaged")
 
 
-def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path) -> GeneNetClassifier | GeneEnsemble:
+def _runtime_of(card: dict[str, Any], directory: Path, runtime: str) -> str:
+    """``onnx`` or ``torch``: what runs this model's networks (see :func:`load_gene_model`)."""
+    name = str(card.get("name") or directory.name)
+    if runtime == "torch" or (runtime == "auto" and onnx_entry(card, ONNX_ROLE) is None):
+        try:
+            import torch  # noqa: F401 - only to tell a torch-free install from a broken model
+        except ImportError:
+            raise GeneRuntimeError(f"model {name} ships no ONNX file and this install has no PyTorch to run its "
+                                   f"weights; use a full install or export it with '{EXPORT_COMMAND} {directory}' "
+                                   "where PyTorch is installed") from None
+        return "torch"
+    if onnx_entry(card, ONNX_ROLE) is None:
+        raise GeneRuntimeError(f"model {name} ships no ONNX file; export it with '{EXPORT_COMMAND} {directory}'")
+    return "onnx"
+
+
+def _rebuild(card: dict[str, Any], tensors: dict[str, np.ndarray], directory: Path,
+             runtime: str = "torch") -> GeneNetClassifier | GeneEnsemble:
     spec = card["classifier"]
+    session = None
+    if runtime == "onnx":
+        name = str(card.get("name") or directory.name)
+        session = onnx_session(read_onnx_file(directory, card, ONNX_ROLE, name), name)
     if spec.get("architecture") == ENSEMBLE:
-        members = [_rebuild_one(member, member["preprocessing"], tensors, directory, f"member.{a}.")
+        members = [_rebuild_one(member, member["preprocessing"], tensors, directory, f"member.{a}.",
+                                OnnxNets(session, a) if session is not None else None)
                    for a, member in enumerate(spec["members"])]
         return GeneEnsemble(members)
-    return _rebuild_one(spec, card["preprocessing"], tensors, directory, "")
+    return _rebuild_one(spec, card["preprocessing"], tensors, directory, "",
+                        OnnxNets(session, 0) if session is not None else None)
 
 
 def _rebuild_one(spec: dict[str, Any], preprocessing: list[dict[str, Any]], tensors: dict[str, np.ndarray],
-                 directory: Path, root: str) -> GeneNetClassifier:
+                 directory: Path, root: str, runner: OnnxNets | None = None) -> GeneNetClassifier:
     classes = spec["classes"]
     if not isinstance(classes, list) or len(classes) < 2 or len(set(map(str, classes))) != len(classes):
         raise GeneModelError(f"{directory}: the model card names the classes {classes!r}; a classifier needs at "
@@ -278,7 +317,12 @@ def _rebuild_one(spec: dict[str, Any], preprocessing: list[dict[str, Any]], tens
         steps.append(STEP_TYPES[kind].restore(settings, arrays))
     classifier = GeneNetClassifier(spec["architecture"], list(spec["genes"]), list(spec["classes"]),
                                    TrainSettings(**spec["settings"]), dict(spec["net_options"]), steps,
-                                   spec.get("log2", "auto"), history=dict(spec.get("history", {})))
+                                   spec.get("log2", "auto"), history=dict(spec.get("history", {})),
+                                   runner=runner, net_count=int(spec["members"]))
+    if runner is not None:
+        return classifier
+    import torch
+
     for member in range(int(spec["members"])):
         net = classifier.new_net()
         prefix = f"{root}net.{member}."
