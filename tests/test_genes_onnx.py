@@ -44,7 +44,7 @@ def test_every_shipped_model_ships_an_onnx_file() -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_onnx_matches_torch(test_data: Path, name: str) -> None:
-    onnx_model = load_gene_model(name)  # the default runtime: the card's ONNX file
+    onnx_model = load_gene_model(name, runtime="onnx")  # the default without PyTorch
     torch_model = load_gene_model(name, runtime="torch")
     classifier = onnx_model.classifier
     members = classifier.members if isinstance(classifier, GeneEnsemble) else [classifier]
@@ -72,7 +72,7 @@ def test_a_changed_onnx_byte_is_refused(tmp_path: Path) -> None:
     (folder / "model.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelCardError, match=r"model\.onnx does not match the model card of er-status/deepcme "
                                              r"\(sha256\): it was changed or mixed up"):
-        load_gene_model(folder)
+        load_gene_model(folder, runtime="onnx")
     load_gene_model(folder, runtime="torch")  # the weights themselves are untouched
 
 
@@ -100,7 +100,7 @@ def test_cli_predicts_without_torch(torchless: Path, test_data: Path, tmp_path: 
                                        "er-status/gexpnet", "--out", str(out)])
     assert result.returncode == 0, result.stderr
     written = pd.read_csv(out)
-    model = load_gene_model("er-status/gexpnet")
+    model = load_gene_model("er-status/gexpnet", runtime="onnx")  # what auto runs without PyTorch
     expected = predict_expression(read_expression_table(profile, known_genes=model.genes), model).table
     assert list(written["sample"]) == list(expected["sample"])
     assert np.abs(written["p"].to_numpy() - expected["p"].to_numpy()).max() <= PARITY
@@ -118,3 +118,21 @@ def test_no_onnx_file_and_no_torch_is_one_clear_error(torchless: Path, test_data
     assert result.returncode != 0
     assert "ships no ONNX file and this install has no PyTorch to run its weights" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_auto_runs_torch_where_installed_and_the_onnx_file_where_not(torchless: Path) -> None:
+    # With PyTorch: autograd gives the attributions in one backward pass (the ONNX graph needs one
+    # forward pass per gene), so auto uses the torch networks.
+    assert load_gene_model("er-status/gexpnet").classifier.nets
+    code = ("from bcviewer.genes import load_gene_model\n"
+            "from bcviewer.genes.onnx_runtime import OnnxNets\n"
+            "m = load_gene_model('er-status/gexpnet')\n"
+            "print(type(m.classifier.runner).__name__, bool(m.classifier.nets))\n"
+            "try:\n    load_gene_model('er-status/gexpnet', runtime='torch')\n"
+            "except Exception as exc:\n    print(exc)\n")
+    done = run_torchless(torchless, ["-c", code])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "OnnxNets False",
+        "the torch runtime of gene models needs PyTorch, which this install does not have (a CPU-only install); "
+        "install the full bundle, or 'pip install \"bcviewer[torch]\"'"]

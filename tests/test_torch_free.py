@@ -68,7 +68,7 @@ CHECKS = {
     "gene prediction from the ONNX file": """
         import bcviewer.gui.expression.worker
         from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
-        model = load_gene_model("er-status/deepcme")
+        model = load_gene_model("er-status/deepcme", runtime="onnx")
         table = read_expression_table("tests/data/genes/tcga_er_pam50_160.csv", known_genes=model.genes)
         result = predict_expression(table, model)
         assert len(result.table) == 160 and result.attributions.abs().to_numpy().max() > 0
