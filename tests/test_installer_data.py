@@ -36,3 +36,22 @@ def test_the_wheel_and_the_bundles_leave_out_the_same_caches() -> None:
     assert ignored is not None
     names = set(re.findall(r'"([^"]+)"', ignored.group(1)))
     assert common.RUNTIME_CACHES <= names
+
+
+def test_the_cpu_bundle_leaves_out_pytorch_and_its_metadata() -> None:
+    assert {"torch", "torchvision", "triton", "nvidia", "efficientnet_lite_pytorch", "cuda"} <= set(common.excludes("cpu"))
+    assert not {"torch", "torchvision", "nvidia", "cuda"} & set(common.excludes("full"))
+    assert set(common.EXCLUDES) <= set(common.excludes("cpu"))
+    assert (common.bundle_name("full"), common.bundle_name("cpu")) == ("bcviewer", "bcviewer-cpu")
+    with pytest.raises(ValueError, match="unknown bundle flavour"):
+        common.excludes("gpu")
+    pytest.importorskip("PyInstaller")
+    names = {Path(target).name.split("-")[0].lower() for _, target in common.metadata_datas("cpu")}
+    assert "torch" not in names and "torchvision" not in names and "bcviewer" in names
+
+
+def test_bundles_leave_out_qt_translations_only() -> None:
+    datas = [("PySide6/Qt/translations/qtbase_de.qm", "/x/qtbase_de.qm", "DATA"),
+             ("PySide6/Qt/plugins/platforms/libqxcb.so", "/x/libqxcb.so", "BINARY"),
+             ("bcviewer/_data/models/idc-wsi/card.json", "/x/card.json", "DATA")]
+    assert common.shipped_datas(datas) == datas[1:]

@@ -8,11 +8,12 @@ exits. It works with ``QT_QPA_PLATFORM=offscreen``; messages that would be dialo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from bcviewer.gui import errors
@@ -25,6 +26,9 @@ SAMPLE = sample_image()
 
 
 STYLES = ("tiles", "smooth", "uncertainty")  # in the order of the Style box
+# Start-up benchmarks (benchmarks/bench_bundle_startup.py) set this: at the main window's first
+# paint the viewer prints the wall-clock time on stderr and quits.
+FIRST_PAINT_ENV = "BCVIEWER_QUIT_AFTER_FIRST_PAINT"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +114,27 @@ class ScreenshotTaker(QObject):
         QTimer.singleShot(0, lambda: QApplication.instance().exit(self.exit_code))  # type: ignore[union-attr]
 
 
+class FirstPaintProbe(QObject):
+    """Prints ``bcviewer: first paint at <epoch seconds>`` on stderr at the window's first paint
+    event, then quits the application (set :data:`FIRST_PAINT_ENV` to use it)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.done = False
+        # A copy of stderr taken now: opening a slide captures file descriptor 2 for a moment
+        # (native library output), and the first paint can fall inside that moment.
+        self.stderr_fd = os.dup(sys.stderr.fileno())
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if not self.done and event.type() == QEvent.Type.Paint:
+            self.done = True
+            os.write(self.stderr_fd, f"bcviewer: first paint at {time.time():.3f}\n".encode())
+            os.close(self.stderr_fd)
+            QTimer.singleShot(0, lambda: QApplication.instance().exit(0))  # type: ignore[union-attr]
+        return False
+
+
 def _window_size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -153,6 +178,8 @@ def run_gui(argv: list[str]) -> int:
             window.slide.opened.connect(run_once)
         if args.style:
             window.slide.overlay_controls.style_box.setCurrentIndex(STYLES.index(args.style))
+        if os.environ.get(FIRST_PAINT_ENV):
+            FirstPaintProbe(window)
         window.show()
         window.open_path(path)
         code = app.exec()
