@@ -144,7 +144,11 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 def test_shipped_models_fit_the_size_budget_and_hold_no_pickle() -> None:
     cache = {"weights.onnx", "weights.onnx.json"}  # the ONNX export cache, written at run time, not shipped
     files = [f for f in MODELS_DIR.rglob("*") if f.is_file() and f.name not in cache]
-    assert sum(f.stat().st_size for f in files) <= 60 * 1024 * 1024
+    # 60 MiB for the weights and cards, plus the ONNX files an install without PyTorch runs (issue 24:
+    # 34.8 MB, of which idc-wsi's fp32 graph 17.3 MB and the eight gene models' 15.8 MB).
+    onnx = sum(f.stat().st_size for f in files if f.suffix == ".onnx" and f.name != "weights.int8.onnx")
+    assert onnx <= 36 * 1024 * 1024
+    assert sum(f.stat().st_size for f in files) - onnx <= 60 * 1024 * 1024
     assert not [f for f in files if f.suffix in (".pt", ".pth", ".ckpt", ".pkl", ".pickle")]
 
 
