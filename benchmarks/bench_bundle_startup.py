@@ -11,10 +11,8 @@ Each measurement is a whole process of the bundle's executable, started from a s
   the viewer prints the wall-clock time of its main window's first paint event and quits
   (bcviewer/gui/app.py). The figure is that time minus the moment the process was started.
 - **first predict**: ``bcviewer predict <bundled sample> --out ... --quiet`` (default runtime), from
-  start to exit: the moment its result (summary.csv, tiles, heatmaps) is complete. Where the
-  bundle's model folders are writable (an unpacked tarball owned by the user), the full bundle's
-  first run writes its ONNX export next to the weights and later runs reuse it; installed
-  read-only (/opt, the .deb), each new user's first run exports into their cache instead.
+  start to exit: the moment its result (summary.csv, tiles, heatmaps) is complete. Both bundles
+  run the ONNX file the model ships (nothing is exported at run time).
 
 The first run of each is reported apart ("first run": the bundle's files were read from disk or
 the page cache for the first time in this process tree; caches are not dropped, which needs a
