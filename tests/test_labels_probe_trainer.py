@@ -194,8 +194,9 @@ def test_a_round_runs_in_an_environment_without_torch(tmp_path_factory: pytest.T
     refused = run_torchless(python, ["-m", "bcviewer", "selflearn", str(project), "--trainer", "lite", "--quiet"],
                             env=env)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == ("bcviewer selflearn: the lite trainer needs PyTorch, which this installation "
-                                      "does not have; use the probe trainer (the default)")
+    assert refused.stderr.strip() == ("bcviewer selflearn: the lite trainer needs PyTorch, which this install does "
+                                      "not have (a CPU-only install); install the full bundle, or 'pip install "
+                                      "\"bcviewer[torch]\"'; or use the probe trainer (the default)")
     # the labeling panel offers the PyTorch trainers greyed out and starts on the probe
     panel = ("from PySide6.QtWidgets import QApplication\n"
              "app = QApplication([])\n"

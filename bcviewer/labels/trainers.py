@@ -14,9 +14,9 @@ round in a fraction of the lite trainer's time with held-out accuracy as good (n
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
+from bcviewer.capabilities import torch_installed, torch_missing_message
 from bcviewer.labels.errors import SelfLearningError
 
 TRAINER_KINDS: tuple[str, ...] = ("probe", "lite", "hybrid")
@@ -24,23 +24,18 @@ TORCH_TRAINERS = frozenset({"lite", "hybrid"})
 DEFAULT_TRAINER = "probe"
 
 
-def torch_available() -> bool:
-    """Whether PyTorch is installed (looked up, not imported)."""
-    return importlib.util.find_spec("torch") is not None
-
-
 def available_trainer_kinds() -> tuple[str, ...]:
     """The trainers this installation can run (without PyTorch: the probe only)."""
-    return TRAINER_KINDS if torch_available() else tuple(k for k in TRAINER_KINDS if k not in TORCH_TRAINERS)
+    return TRAINER_KINDS if torch_installed() else tuple(k for k in TRAINER_KINDS if k not in TORCH_TRAINERS)
 
 
 def check_trainer_kind(kind: str) -> None:
     """Raise :class:`SelfLearningError` (one line) when ``kind`` is unknown or needs the missing PyTorch."""
     if kind not in TRAINER_KINDS:
         raise SelfLearningError(f"the trainer must be one of {', '.join(TRAINER_KINDS)}, not {kind!r}")
-    if kind in TORCH_TRAINERS and not torch_available():
-        raise SelfLearningError(f"the {kind} trainer needs PyTorch, which this installation does not have; "
-                                f"use the {DEFAULT_TRAINER} trainer (the default)")
+    if kind in TORCH_TRAINERS and not torch_installed():
+        raise SelfLearningError(f"{torch_missing_message(f'the {kind} trainer')}; or use the {DEFAULT_TRAINER} "
+                                "trainer (the default)")
 
 
 def trainer_for(kind: str | None = None, *, seed: int = 0, threads: int = 1) -> Any:
