@@ -159,7 +159,9 @@ def build_actions(window: QMainWindow) -> Actions:
     acts.model_group.setExclusive(True)
     has_torch = torch_installed()
     for name, label in RUNTIME_LABELS.items():
-        act = acts.runtime_menu.addAction(label if name != "torch" or has_torch else label + " (not installed)")
+        if not has_torch:
+            label = {"torch": label + " (not installed)", "auto": "Automatic (ONNX Runtime on the CPU)"}.get(name, label)
+        act = acts.runtime_menu.addAction(label)
         act.setCheckable(True)
         act.setData(name)
         if name == "torch" and not has_torch:
