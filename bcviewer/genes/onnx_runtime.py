@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bcviewer.genes.errors import GeneRuntimeError
+from bcviewer.nets.onnx_session import cpu_session
 
 DEFAULT_THREADS = 2
 
@@ -30,18 +31,8 @@ def output_names(group: int) -> tuple[str, str]:
 
 def onnx_session(data: bytes, model_name: str, threads: int | None = None) -> Any:
     """An ONNX Runtime CPU session for ``data`` (a few threads; idle threads do not spin)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads or min(DEFAULT_THREADS, os.cpu_count() or 1))
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types
-        raise GeneRuntimeError(f"ONNX Runtime cannot load the ONNX file of {model_name} "
-                               f"({' '.join(str(exc).split())})") from exc
+    return cpu_session(data, max(1, threads or min(DEFAULT_THREADS, os.cpu_count() or 1)), GeneRuntimeError,
+                       f"the ONNX file of {model_name}")
 
 
 class OnnxNets:

@@ -86,19 +86,10 @@ class OnnxEnsemble:
 
     def __init__(self, model_bytes: bytes, member_weights: np.ndarray, intra_op_threads: int,
                  classes: int | None = None) -> None:
-        import onnxruntime as ort
+        from bcviewer.nets.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, intra_op_threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle ORT threads spin by default, taking the cores the tile readers need between batches.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
-            raise RuntimeUnavailableError(f"ONNX Runtime could not load the exported model ({exc})") from exc
+        self.session = cpu_session(model_bytes, max(1, intra_op_threads), RuntimeUnavailableError,
+                                   "the exported model")
         self.note = ""  # said to the user when the cached file had to be replaced
         self.input_name = self.session.get_inputs()[0].name
         self.member_weights = np.asarray(member_weights, dtype=np.float64)

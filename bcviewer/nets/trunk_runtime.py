@@ -27,19 +27,9 @@ class OnnxTrunk:
     default, one per physical core)."""
 
     def __init__(self, model_bytes: bytes, threads: int | None = None) -> None:
-        import onnxruntime as ort
+        from bcviewer.nets.onnx_session import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(0, threads or 0)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle ORT threads spin by default, taking the cores the image readers and the GUI need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"ONNX Runtime could not load the trunk ({exc})") from exc
+        self.session = cpu_session(model_bytes, threads or 0, ModelError, "the trunk")
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
