@@ -106,6 +106,17 @@ class SubImageFeatureCache:
             return np.zeros(0, np.float16)
         return np.stack([self._maps[(self._key(r.path), _rect_name(r))] for r in refs])
 
+    def round_maps(self, refs: Sequence[SubImageRef], should_stop: Callable[[], bool] | None = None,
+                   progress: FeatureProgress | None = None) -> np.ndarray:
+        """:meth:`maps` for a self-learning trainer: a stop asked for while features are computed
+        ends the run as any other stop does (:class:`~bcviewer.labels.selflearn.SelfLearningCancelled`)."""
+        from bcviewer.labels.selflearn import SelfLearningCancelled
+
+        try:
+            return self.maps(refs, should_stop, progress)
+        except FeaturesCancelled as exc:
+            raise SelfLearningCancelled() from exc
+
     def _disk_file(self, key: str) -> Path | None:
         return self.folder / f"{key}.safetensors" if self.folder is not None else None
 

@@ -26,7 +26,6 @@ from torch import nn
 from bcviewer.labels.errors import SelfLearningError
 from bcviewer.labels.feature_cache import (
     FeatureProgress,
-    FeaturesCancelled,
     SubImageFeatureCache,
     default_cache_folder,
 )
@@ -88,10 +87,7 @@ class LiteScorer:
     def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
         if not items:
             return np.zeros(0)
-        try:
-            maps = self.cache.maps(items, self.should_stop, self.progress)
-        except FeaturesCancelled as exc:
-            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+        maps = self.cache.round_maps(items, self.should_stop, self.progress)
         logits = head_logits(self.net, feature_set(items, maps))
         return torch.softmax(logits, dim=1)[:, 1].double().numpy()
 
@@ -123,10 +119,7 @@ class LiteHeadTrainer:
     def fit(self, examples: Sequence[SubImageRef], round_number: int) -> LiteScorer:
         if not examples:
             raise SelfLearningError("there are no training sub-images to learn from")
-        try:
-            maps = self.cache.maps(examples, self.should_stop, self.feature_progress)
-        except FeaturesCancelled as exc:
-            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+        maps = self.cache.round_maps(examples, self.should_stop, self.feature_progress)
         train = feature_set(examples, maps)
         if len(set(train.labels.tolist())) < 2:
             raise SelfLearningError("the training sub-images are all one label, so no model can be trained; "
@@ -138,7 +131,7 @@ class LiteHeadTrainer:
             net = HybridNet(self.config)  # its own trunk stays unused: the head reads cached maps
             result = train_head(net, train, train, self.schedule, seed=self.seed, cancelled=self.should_stop)
         except Cancelled as exc:
-            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept") from exc
+            raise SelfLearningCancelled() from exc
         finally:
             torch.set_num_threads(previous)
         self.history.append({"round": round_number, "subimages": len(train), "seconds": round(result.seconds, 2),

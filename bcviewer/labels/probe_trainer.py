@@ -28,7 +28,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from bcviewer.labels.errors import SelfLearningError
 from bcviewer.labels.feature_cache import (
     FeatureProgress,
-    FeaturesCancelled,
     SubImageFeatureCache,
     default_cache_folder,
 )
@@ -47,10 +46,6 @@ def pooled_features(maps: np.ndarray) -> np.ndarray:
     return np.concatenate([flat.mean(axis=2), flat.std(axis=2, ddof=1)], axis=1)
 
 
-def _cancelled() -> SelfLearningCancelled:
-    return SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept")
-
-
 @dataclass
 class ProbeScorer:
     """A fitted probe that scores sub-images from their cached maps (the Scorer protocol)."""
@@ -64,10 +59,7 @@ class ProbeScorer:
     def score(self, items: Sequence[SubImageRef]) -> np.ndarray:
         if not items:
             return np.zeros(0)
-        try:
-            maps = self.cache.maps(items, self.should_stop, self.progress)
-        except FeaturesCancelled as exc:
-            raise _cancelled() from exc
+        maps = self.cache.round_maps(items, self.should_stop, self.progress)
         x = self.scaler.transform(pooled_features(maps))
         return np.asarray(self.model.predict_proba(x)[:, 1], dtype=np.float64)
 
@@ -102,16 +94,13 @@ class ProbeTrainer:
     def fit(self, examples: Sequence[SubImageRef], round_number: int) -> ProbeScorer:
         if not examples:
             raise SelfLearningError("there are no training sub-images to learn from")
-        try:
-            maps = self.cache.maps(examples, self.should_stop, self.feature_progress)
-        except FeaturesCancelled as exc:
-            raise _cancelled() from exc
+        maps = self.cache.round_maps(examples, self.should_stop, self.feature_progress)
         labels = np.array([r.label == "malignant" for r in examples], dtype=np.int64)
         if len(set(labels.tolist())) < 2:
             raise SelfLearningError("the training sub-images are all one label, so no model can be trained; "
                                     "import benign and malignant images")
         if self.should_stop is not None and self.should_stop():
-            raise _cancelled()
+            raise SelfLearningCancelled()
         started = time.perf_counter()
         x = pooled_features(maps)
         with threadpool_limits(limits=max(1, self.threads)):

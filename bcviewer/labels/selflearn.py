@@ -161,6 +161,9 @@ def check_run(mode: str, rounds: int) -> None:
 class SelfLearningCancelled(SelfLearningError):
     """``should_stop`` asked the engine to stop; the round in progress was not committed."""
 
+    def __init__(self, message: str = "the self-learning run was cancelled; completed rounds are kept") -> None:
+        super().__init__(message)
+
 
 class SelfLearningEngine:
     """Runs self-learning rounds on a project with an injected trainer or scorer.
@@ -244,7 +247,7 @@ class SelfLearningEngine:
 
     def _check_stop(self) -> None:
         if self._should_stop():
-            raise SelfLearningCancelled("the self-learning run was cancelled; completed rounds are kept")
+            raise SelfLearningCancelled()
 
     def run_round(self, position: int = 1, total: int = 1) -> RoundReport:
         """Run round ``position`` of a run of ``total`` rounds and commit it.
