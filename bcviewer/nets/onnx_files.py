@@ -60,19 +60,25 @@ def read_onnx_file(directory: Path, card: dict[str, Any], role: str, model_name:
     entry = onnx_entry(card, role)
     if entry is None:
         raise OnnxFileMissingError(f"model {name} ships no {role} ONNX file")
-    file = str(entry["file"])
-    if Path(file).name != file or not file.endswith(".onnx"):
-        raise ModelCardError(f"the card of {name} names '{file}' as its {role} ONNX file; only an .onnx file in "
-                             "the model folder is accepted")
     if entry.get("weights_sha256") != card_weights_sha256(card):
         raise ModelCardError(f"the {role} ONNX file of {name} was made from other weights than the card's; "
                              "export it again")
+    return read_vouched_file(directory, str(entry["file"]), entry.get("sha256"), role, name)
+
+
+def read_vouched_file(directory: Path, file: str, sha256: object, role: str, model_name: str) -> bytes:
+    """The bytes of ``directory/file`` when it is a plain ``.onnx`` name inside the folder, a
+    regular file, and its sha256 is the one the card records (:class:`ModelCardError` otherwise).
+    Shared by every ONNX file a card vouches for (the ``onnx`` entries and the ``int8`` section)."""
+    if Path(file).name != file or not file.endswith(".onnx"):
+        raise ModelCardError(f"the card of {model_name} names '{file}' as its {role} ONNX file; only an .onnx file "
+                             "in the model folder is accepted")
     try:
         data = read_regular_bytes(directory / file, f"{role} ONNX file")
     except (OSError, FileSafetyError) as exc:
-        raise ModelCardError(f"cannot read the {role} ONNX file of {name} ({exc})") from exc
-    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        raise ModelCardError(f"{directory / file} does not match the model card of {name} (sha256): it was "
+        raise ModelCardError(f"cannot read the {role} ONNX file of {model_name} ({exc})") from exc
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelCardError(f"{directory / file} does not match the model card of {model_name} (sha256): it was "
                              "changed or mixed up")
     return data
 

@@ -9,7 +9,6 @@ it was made from, so an int8 file left over from older weights is refused.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bcviewer.nets.errors import ModelCardError, ModelError
+from bcviewer.nets.onnx_files import read_vouched_file
 from bcviewer.nets.onnx_key import INPUT_NAME
-from bcviewer.safety import FileSafetyError, read_regular_bytes
 
 if TYPE_CHECKING:
     from bcviewer.nets.stored import StoredModel
@@ -32,7 +31,12 @@ MAX_ACCURACY_DROP_PP = 0.5
 def quantize_int8(fp32_onnx: bytes, calibration: Iterable[np.ndarray]) -> bytes:
     """Quantise an exported ensemble to int8 (QDQ, per-channel weights, static activation ranges
     from ``calibration``: preprocessed float32 ``(B, 3, H, W)`` batches of training tiles)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     # onnxruntime ships no type information, so CalibrationDataReader is Any to mypy.
@@ -69,15 +73,5 @@ def read_int8(model: StoredModel) -> bytes:
     if section.get("weights_sha256") != model.card["weights"].get("sha256"):
         raise ModelCardError(f"the int8 file of {model.name} was made from other weights; rebuild it with "
                              "'bcviewer quantize' or use --runtime onnx")
-    name = str(section.get("file", ""))
-    if Path(name).name != name or not name.endswith(".onnx"):
-        raise ModelCardError(f"the model card names '{name}' as its int8 file; only an .onnx file in the model "
-                             "folder is accepted")
-    try:
-        data = read_regular_bytes(model.directory / name, "int8 ONNX file")
-    except (OSError, FileSafetyError) as exc:
-        raise ModelCardError(f"cannot read the int8 file of {model.name} ({exc})") from exc
-    if hashlib.sha256(data).hexdigest() != section.get("sha256"):
-        raise ModelCardError(f"the int8 file in {model.directory} does not match its model card (sha256); "
-                             "it was changed or mixed up")
-    return data
+    return read_vouched_file(model.directory, str(section.get("file", "")), section.get("sha256"), "int8",
+                             model.name)
