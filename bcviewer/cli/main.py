@@ -29,6 +29,7 @@ COMMANDS = {
     "tiles": "bcviewer.cli.tiles",
     "qc": "bcviewer.cli.qc",
     "predict": "bcviewer.cli.predict",
+    "explain": "bcviewer.cli.explain",
     "genes": "bcviewer.cli.genes",
     "train": "bcviewer.cli.train",
     "evaluate": "bcviewer.cli.evaluate",
