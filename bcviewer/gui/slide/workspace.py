@@ -43,6 +43,7 @@ from bcviewer.gui.slide.analysis import (
 )
 from bcviewer.gui.slide.analysis_panel import AnalysisPanel
 from bcviewer.gui.slide.compare import CompareController
+from bcviewer.gui.slide.explain import ExplainController
 from bcviewer.gui.slide.opening import open_for_view
 from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
@@ -93,6 +94,8 @@ class SlideWorkspace(QObject):
                                   self.regions.tool, self)
         self.quality = QualityControl(window, self.view, status, actions.run, actions.minimap)
         self.quality.bind_options(lambda: self.session.plan_options(self.settings.model_name()))
+        self.explain = ExplainController(window, self.view, self.jobs, lambda: self.session.scores, self.analysis,
+                                         self.review.navigator.tile_shown)
         self.side = self._build_side()
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
@@ -114,7 +117,7 @@ class SlideWorkspace(QObject):
         side = QTabWidget()
         side.setFixedWidth(SIDE_WIDTH)
         for page, title in ((analysis, "Analysis"), (self.regions.panel, "Regions"),
-                            (self.review.gallery.panel, "Tiles")):
+                            (self.review.gallery.panel, "Tiles"), (self.explain.panel, "Explain")):
             scroll = QScrollArea()  # on a small screen the page scrolls instead of growing the window
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -144,7 +147,7 @@ class SlideWorkspace(QObject):
         self.analysis.started.connect(lambda _model: self.review.clear())
         self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
         d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
-        self.opened.connect(lambda _path: self.review.clear())
+        self.opened.connect(lambda _path: (self.review.clear(), self.explain.clear()))
         q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
         q.started.connect(lambda: self.actions.cancel.setEnabled(True))
         for ended in (q.finished, q.cancelled, q.failed):
@@ -397,6 +400,7 @@ class SlideWorkspace(QObject):
         self.analysis.detach()
         ok = self.analysis.wait(timeout_ms)
         ok = self.quality.controller.wait(timeout_ms) and ok
+        ok = self.explain.wait(timeout_ms) and ok
         ok = self.jobs.wait(timeout_ms) and ok
         ok = self.regions.wait(timeout_ms) and ok
         ok = self.compare.shutdown() and ok

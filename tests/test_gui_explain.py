@@ -1,0 +1,79 @@
+"""The explain panel in the viewer: after a real run of the shipped breakhis-100x on the sample
+image, explaining the centre tile shows the heatmap's p for it, the method and the map; Cancel
+stops a run; the opacity slider changes the blend; Save writes the explain PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gui_helpers import SAMPLE_PNG, dialogs, open_and_wait, settings, window  # noqa: F401
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from bcviewer.gui.main_window import MainWindow
+from bcviewer.inference import TileScores
+from bcviewer.inference.explain import NO_ATTENTION
+
+
+def _analysed(qtbot, win: MainWindow) -> TileScores:  # type: ignore[no-untyped-def]
+    open_and_wait(qtbot, win, SAMPLE_PNG)
+    with qtbot.waitSignal(win.slide.analysis.finished, timeout=120_000) as done:
+        assert win.slide.run()
+    scores: TileScores = done.args[0]
+    return scores
+
+
+def test_panel_explains_the_centre_tile_with_the_heatmaps_p(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: F811
+    scores = _analysed(qtbot, window)
+    control = window.slide.explain
+    panel = control.panel
+    control.select(4)
+    assert "Tile row 1, col 1 (x 233, y 153, 233 x 153 level-0 px)" in panel.tile_label.text()
+    assert panel.explain_button.isEnabled()
+    with qtbot.waitSignal(control.explained, timeout=60_000) as got:
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    explanation = got.args[0]
+    assert explanation.p_malignant == pytest.approx(float(scores.p_malignant[4]), abs=1e-6)
+    text = panel.details.text()
+    assert f"p_malignant {float(scores.p_malignant[4]):.4f}" in text and "p_malignant 0.7957" in text
+    assert NO_ATTENTION in text and "method: occlusion, 18x18 px window" in text
+    assert panel.picture.pixmap() is not None and not panel.picture.pixmap().isNull()
+    assert panel.save_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+    # the opacity slider: 0 shows the tile alone, more opacity moves the picture towards the map colours
+    panel.opacity.setValue(0)
+    assert np.array_equal(panel.blend, explanation.tile_rgb)
+    panel.opacity.setValue(40)
+    weak = np.abs(panel.blend.astype(int) - explanation.tile_rgb).sum()
+    panel.opacity.setValue(100)
+    strong = np.abs(panel.blend.astype(int) - explanation.tile_rgb).sum()
+    assert 0 < weak < strong and panel.opacity_label.text() == "100%"
+
+    out = tmp_path / "explanation.png"
+    job = control.save(str(out))
+    assert job is not None
+    qtbot.waitUntil(lambda: control.jobs.pending == 0, timeout=20_000)
+    with Image.open(out) as image:
+        assert image.width >= 640
+
+
+def test_cancel_stops_an_explanation(qtbot, window: MainWindow) -> None:  # noqa: F811
+    _analysed(qtbot, window)
+    control = window.slide.explain
+    control.select(0)
+    assert control.explain()
+    assert control.cancel()
+    qtbot.waitUntil(lambda: not control.running, timeout=30_000)
+    assert control.panel.details.text() == "Explanation cancelled."
+    assert control.panel.explanation is None and control.panel.explain_button.isEnabled()
+
+
+def test_explain_without_a_run_says_what_to_do(qtbot, window: MainWindow, dialogs) -> None:  # noqa: F811
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    control = window.slide.explain
+    control.select(4)  # no scores yet: nothing is selected
+    assert control.selected is None and not control.panel.explain_button.isEnabled()
+    assert not control.explain()
+    assert dialogs and "Run the analysis" in dialogs[-1][1]
