@@ -16,8 +16,19 @@ from PIL import Image
 
 from bcviewer.cli.main import main
 from bcviewer.inference import Predictor
-from bcviewer.inference.explain import NO_ATTENTION, OcclusionExplainer, explain_tile, model_input, tile_at
-from bcviewer.inference.faithfulness import deleted, deletion_check, deletion_result, top_mask
+from bcviewer.inference.explain import (
+    NO_ATTENTION,
+    OcclusionExplainer,
+    explain_tile,
+    model_input,
+    tile_at,
+)
+from bcviewer.inference.faithfulness import (
+    deleted,
+    deletion_check,
+    deletion_result,
+    top_mask,
+)
 from bcviewer.inference.occlusion import (
     ExplanationCancelled,
     OcclusionSettings,

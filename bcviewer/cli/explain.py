@@ -63,7 +63,12 @@ def run(args: argparse.Namespace) -> int:
             raise BcviewerError(f"point {x:g},{y:g} lies outside {Path(args.path).name} "
                                 f"({width} x {height} level-0 pixels)")
         from bcviewer.export.explanation import write_explanation_png
-        from bcviewer.inference.explain import NoTileHereError, explain_tile, make_explainer, tile_at
+        from bcviewer.inference.explain import (
+            NoTileHereError,
+            explain_tile,
+            make_explainer,
+            tile_at,
+        )
         from bcviewer.inference.plan import PlanOptions, plan_input
         from bcviewer.nets.stored import open_model
 

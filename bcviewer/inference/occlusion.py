@@ -66,7 +66,7 @@ def occlusion_map(x: np.ndarray, forward: Forward, settings: OcclusionSettings, 
     channel means). ``progress(done, total)`` is called after each batch of forward passes;
     setting ``cancel`` raises :class:`ExplanationCancelled` between batches.
     """
-    channels, height, width = x.shape
+    height, width = x.shape[1:]
     fill = np.broadcast_to(np.asarray(baseline, dtype=x.dtype), x.shape)
     rows = window_starts(height, settings.window, settings.stride)
     cols = window_starts(width, settings.window, settings.stride)

@@ -19,7 +19,12 @@ import numpy as np
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
 
-from bcviewer.inference.explain import Explanation, Progress, explanation_from, model_input
+from bcviewer.inference.explain import (
+    Explanation,
+    Progress,
+    explanation_from,
+    model_input,
+)
 from bcviewer.inference.occlusion import ExplanationCancelled
 from bcviewer.nets.hybrid import HybridNet
 from bcviewer.nets.prediction import MALIGNANT_CLASS, EnsemblePrediction

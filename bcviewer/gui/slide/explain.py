@@ -10,6 +10,7 @@ runtime, so the ONNX session is built once.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,12 @@ from bcviewer.errors import BcviewerError
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.slide.explain_panel import ExplainPanel
 from bcviewer.gui.workers import BackgroundRun, Job, JobRunner
-from bcviewer.inference.explain import Explanation, TileExplainer, explain_tile, make_explainer
+from bcviewer.inference.explain import (
+    Explanation,
+    TileExplainer,
+    explain_tile,
+    make_explainer,
+)
 from bcviewer.inference.occlusion import ExplanationCancelled
 
 if TYPE_CHECKING:
@@ -90,7 +96,7 @@ class ExplainController(QObject):
     def running(self) -> bool:
         return self._current is not None
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.ContextMenu:
             assert isinstance(event, QContextMenuEvent)
             x, y = self.view.transform.to_image(event.pos().x(), event.pos().y())
@@ -113,7 +119,7 @@ class ExplainController(QObject):
         self.selected = index
         tile = scores.grid[index]
         p = float(scores.p_malignant[index])
-        shown = "not scored" if p != p else f"p {p:.3f}"
+        shown = "not scored" if math.isnan(p) else f"p {p:.3f}"
         self.panel.set_selected(f"Tile row {tile.row}, col {tile.col} (x {tile.x}, y {tile.y}, {tile.w} x {tile.h} "
                                 f"level-0 px): {shown}")
 
@@ -125,7 +131,7 @@ class ExplainController(QObject):
             report_error(self._window, "Nothing to explain",
                          BcviewerError("Run the analysis, then choose a tile (right-click it in the view)."))
             return False
-        if scores.p_malignant[index] != scores.p_malignant[index]:  # NaN: never scored (QC, cancelled run)
+        if math.isnan(float(scores.p_malignant[index])):  # NaN: never scored (QC, cancelled run)
             report_error(self._window, "Nothing to explain",
                          BcviewerError("This tile has no p: the analysis did not score it."))
             return False
@@ -133,7 +139,7 @@ class ExplainController(QObject):
         runtime = self.analysis.runtime_used or "onnx"
         run = ExplainRun(reader, scores.grid, index, model, runtime, self._cache, self._lock)
         s = run.signals
-        s.progress.connect(lambda done, total, r=run: r is self._current and self.panel.show_progress(done, total))
+        s.progress.connect(lambda done, total, r=run: self._on_progress(r, done, total))
         s.finished.connect(lambda result, r=run: self._on_finished(r, result))
         s.failed.connect(lambda exc, r=run: self._on_failed(r, exc))
         self._current = run
@@ -176,6 +182,10 @@ class ExplainController(QObject):
         if self._current is not None:
             self._current.cancel()
         return self._pool.waitForDone(timeout_ms)
+
+    def _on_progress(self, run: ExplainRun, done: int, total: int) -> None:
+        if run is self._current:
+            self.panel.show_progress(done, total)
 
     def _on_finished(self, run: ExplainRun, explanation: Explanation) -> None:
         self._runs.discard(run)

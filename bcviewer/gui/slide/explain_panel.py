@@ -22,7 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from bcviewer.export.colormaps import colormap_lut
-from bcviewer.export.explanation import DEFAULT_EXPLAIN_OPACITY, MAP_COLORMAP, explanation_overlay
+from bcviewer.export.explanation import (
+    DEFAULT_EXPLAIN_OPACITY,
+    MAP_COLORMAP,
+    explanation_overlay,
+)
 from bcviewer.inference.explain import Explanation
 
 HINT = ("Right-click a tile of the heatmap and choose Explain this tile, or pick one in the Tiles tab "

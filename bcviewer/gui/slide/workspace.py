@@ -147,7 +147,8 @@ class SlideWorkspace(QObject):
         self.analysis.started.connect(lambda _model: self.review.clear())
         self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
         d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
-        self.opened.connect(lambda _path: (self.review.clear(), self.explain.clear()))
+        self.opened.connect(lambda _path: self.review.clear())
+        self.opened.connect(lambda _path: self.explain.clear())
         q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
         q.started.connect(lambda: self.actions.cancel.setEnabled(True))
         for ended in (q.finished, q.cancelled, q.failed):
