@@ -136,3 +136,15 @@ print(win.statusBar().currentMessage())
     assert state == "False|PyTorch (not installed)|['auto']|auto"
     assert tip.startswith("The PyTorch runtime " + TORCH_LINE)
     assert message.startswith("The PyTorch runtime " + TORCH_LINE) and message.endswith("; using Automatic")
+
+
+def test_explain_runs_occlusion_without_torch(python: Path, tmp_path: Path) -> None:
+    out = tmp_path / "explain.png"
+    done = run_torchless(python, ["-m", "bcviewer", "explain", str(SAMPLE), "--tile", "350,230", "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    assert "p_malignant 0.7957" in done.stdout and "method: occlusion, 18x18 px window" in done.stdout
+    assert out.stat().st_size > 10_000
+    done = run_torchless(python, ["-m", "bcviewer", "explain", str(SAMPLE), "--tile", "350,230", "--runtime", "torch",
+                                  "--out", str(tmp_path / "torch.png")])
+    assert done.returncode == 2 and TORCH_LINE in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "torch.png").exists()
