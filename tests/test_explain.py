@@ -199,7 +199,7 @@ def test_cli_explain_writes_the_png(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = tmp_path / "explain.png"
     assert main(["explain", str(SAMPLE), "--tile", "350,230", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "tile 4 at row 1, col 1; level-0 x 233-466, y 153-306" in text
+    assert "tile 4 (row 2, column 2); level-0 x 233-466, y 153-306" in text
     assert "p_malignant 0.7957" in text and NO_ATTENTION in text and "method: occlusion" in text
     with Image.open(out) as image:
         assert image.width >= 640 and image.height > 320

@@ -30,7 +30,7 @@ def test_panel_explains_the_centre_tile_with_the_heatmaps_p(qtbot, window: MainW
     control = window.slide.explain
     panel = control.panel
     control.select(4)
-    assert "Tile row 1, col 1 (x 233, y 153, 233 x 153 level-0 px)" in panel.tile_label.text()
+    assert "Tile 4 (row 2, column 2; x 233, y 153, 233 x 153 level-0 px): p 0.796" in panel.tile_label.text()
     assert panel.explain_button.isEnabled()
     with qtbot.waitSignal(control.explained, timeout=60_000) as got:
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)

@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         explainer = make_explainer(open_model(plan.model.source), args.runtime)
         explanation = explain_tile(slide, plan.grid, index, explainer)
     tile = plan.grid[index]
-    print(f"{Path(args.path).name}: tile {index} at row {tile.row}, col {tile.col}; level-0 x {tile.x}-{tile.x + tile.w}, "
-          f"y {tile.y}-{tile.y + tile.h} (read at level {tile.level} as {tile.read_w} x {tile.read_h} px)")
+    print(f"{Path(args.path).name}: tile {index} (row {tile.row + 1}, column {tile.col + 1}); level-0 x {tile.x}-"
+          f"{tile.x + tile.w}, y {tile.y}-{tile.y + tile.h} (read at level {tile.level} as {tile.read_w} x {tile.read_h} px)")
     for line in explanation.lines():
         print(line)
     write_explanation_png(explanation, out)

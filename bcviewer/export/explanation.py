@@ -36,7 +36,7 @@ def map_colours(explanation: Explanation) -> np.ndarray:
 
 def explanation_overlay(explanation: Explanation, opacity: float = DEFAULT_EXPLAIN_OPACITY) -> np.ndarray:
     """The tile with the map blended over it (``opacity`` 0 shows the tile alone)."""
-    alpha = np.clip(opacity, 0.0, 1.0) * np.abs(explanation.signed_unit_map())[..., None]
+    alpha = np.clip(opacity, 0.0, 1.0) * np.sqrt(np.abs(explanation.signed_unit_map()))[..., None]
     tile = explanation.tile_rgb.astype(np.float64)
     blended = tile * (1.0 - alpha) + map_colours(explanation).astype(np.float64) * alpha
     out: np.ndarray = np.round(blended).clip(0, 255).astype(np.uint8)
@@ -52,8 +52,8 @@ def _enlarged(rgb: np.ndarray, height: int) -> Image.Image:
 def legend_lines(explanation: Explanation) -> list[str]:
     """The figure's text: what was explained, p per member, attention, method."""
     tile = explanation.tile
-    where = (f"tile row {tile.row}, col {tile.col}: x {tile.x}-{tile.x + tile.w}, y {tile.y}-{tile.y + tile.h} "
-             "(level-0 px)") if tile is not None else "tile"
+    where = (f"tile {explanation.tile_index} (row {tile.row + 1}, column {tile.col + 1}): x {tile.x}-{tile.x + tile.w}, "
+             f"y {tile.y}-{tile.y + tile.h} (level-0 px)") if tile is not None else "tile"
     return [f"{where}; model {explanation.model}"] + explanation.lines()
 
 

@@ -14,8 +14,8 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QThreadPool, Signal
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor, QContextMenuEvent, QPainter, QPen
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from bcviewer.errors import BcviewerError
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from bcviewer.gui.slide.analysis import AnalysisController
     from bcviewer.gui.slide.view import SlideView
+    from bcviewer.gui.slide.view_geometry import ViewTransform
     from bcviewer.inference import TileScores
     from bcviewer.nets.stored import StoredModel
     from bcviewer.slides import SlideReader
@@ -91,6 +92,7 @@ class ExplainController(QObject):
         analysis.started.connect(lambda _m: self.clear())
         tile_shown.connect(lambda _key, _rank, index: self.select(index))
         view.installEventFilter(self)
+        view.overlay_painters.append(self.paint)
 
     @property
     def running(self) -> bool:
@@ -120,8 +122,9 @@ class ExplainController(QObject):
         tile = scores.grid[index]
         p = float(scores.p_malignant[index])
         shown = "not scored" if math.isnan(p) else f"p {p:.3f}"
-        self.panel.set_selected(f"Tile row {tile.row}, col {tile.col} (x {tile.x}, y {tile.y}, {tile.w} x {tile.h} "
-                                f"level-0 px): {shown}")
+        self.panel.set_selected(f"Tile {index} (row {tile.row + 1}, column {tile.col + 1}; x {tile.x}, y {tile.y}, "
+                                f"{tile.w} x {tile.h} level-0 px): {shown}")
+        self.view.update()
 
     def explain(self) -> bool:
         """Explain the selected tile in the background; False (and a message) when it cannot."""
@@ -162,6 +165,7 @@ class ExplainController(QObject):
             self._current = None
         self.selected = None
         self.panel.clear()
+        self.view.update()
 
     def save(self, path: str | None = None) -> Job | None:
         """Write the shown explanation as the explain PNG (the same figure as ``bcviewer explain``),
@@ -182,6 +186,21 @@ class ExplainController(QObject):
         if self._current is not None:
             self._current.cancel()
         return self._pool.waitForDone(timeout_ms)
+
+    def paint(self, painter: QPainter, transform: ViewTransform) -> None:
+        """Outline the tile chosen for Explain (dashed, so it differs from the review tools' outline)."""
+        scores = self._scores()
+        if self.selected is None or scores is None or self.selected >= len(scores.grid):
+            return
+        tile = scores.grid[self.selected]
+        rect = transform.screen_rect(float(tile.x), float(tile.y), float(tile.w), float(tile.h))
+        painter.save()
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.setPen(QPen(QColor(0, 0, 0, 200), 5))
+        painter.drawRect(rect.adjusted(-3, -3, 2, 2))
+        painter.setPen(QPen(QColor(255, 255, 255), 3, Qt.PenStyle.DashLine))
+        painter.drawRect(rect.adjusted(-3, -3, 2, 2))
+        painter.restore()
 
     def _on_progress(self, run: ExplainRun, done: int, total: int) -> None:
         if run is self._current:

@@ -31,7 +31,7 @@ from bcviewer.inference.explain import Explanation
 
 HINT = ("Right-click a tile of the heatmap and choose Explain this tile, or pick one in the Tiles tab "
         "and press Explain.")
-_PICTURE_PX = 320
+_PICTURE_PX = 300  # fits the side panel (360 px wide)
 
 
 def _pixmap(rgb: np.ndarray) -> QPixmap:
@@ -53,6 +53,7 @@ class ExplainPanel(QWidget):
         self.blend: np.ndarray | None = None  # the picture on screen: the tile with the map blended in
         self.tile_label = QLabel(HINT)
         self.tile_label.setWordWrap(True)
+        self.tile_label.setMinimumWidth(100)
         self.explain_button = QPushButton("Explain")
         self.explain_button.setEnabled(False)
         self.cancel_button = QPushButton("Cancel")
@@ -72,6 +73,7 @@ class ExplainPanel(QWidget):
         self.colour_bar.setScaledContents(True)
         self.colour_bar.setFixedHeight(12)
         self.scale_label = QLabel()
+        self.scale_label.setWordWrap(True)
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -138,8 +140,8 @@ class ExplainPanel(QWidget):
         self.progress.setVisible(False)
         self.save_button.setEnabled(True)
         peak = float(np.max(np.abs(explanation.attribution))) if explanation.attribution.size else 0.0
-        self.scale_label.setText(f"blue −{peak:.3g} · 0 · +{peak:.3g} red: red pushed p towards malignant, "
-                                 "blue towards benign")
+        self.scale_label.setText(f"blue −{peak:.3g} (pushed p towards benign) · 0 · red +{peak:.3g} "
+                                 f"(towards malignant); {explanation.method} map")
         self.details.setText("\n".join(explanation.lines()))
         self._redraw()
 
@@ -161,5 +163,4 @@ class ExplainPanel(QWidget):
             return
         self.blend = explanation_overlay(self.explanation, self.opacity_value)
         pixmap = _pixmap(self.blend)
-        width = min(_PICTURE_PX, max(160, self.width() - 24))
-        self.picture.setPixmap(pixmap.scaledToWidth(width, Qt.TransformationMode.FastTransformation))
+        self.picture.setPixmap(pixmap.scaledToWidth(_PICTURE_PX, Qt.TransformationMode.FastTransformation))
