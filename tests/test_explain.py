@@ -168,15 +168,20 @@ def test_deletion_check_on_shipped_malignant_patches(idc_explainer: OcclusionExp
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("model", ["idc-wsi", "breakhis-100x"])
-def test_deletion_check_passes_on_held_out_malignant_tiles(shared_data: Path, model: str) -> None:
+@pytest.mark.parametrize("model, runtime", [
+    ("idc-wsi", "onnx"), ("breakhis-100x", "onnx"),
+    pytest.param("idc-wsi", "torch", marks=needs_captum),
+])
+def test_deletion_check_passes_on_held_out_malignant_tiles(shared_data: Path, model: str, runtime: str) -> None:
+    from bcviewer.inference.explain import make_explainer
     from bcviewer.inference.faithfulness_data import malignant_tiles
 
     stored = open_model(model)
     tiles = malignant_tiles(stored, shared_data, ("test",), per_patient=2 if model == "idc-wsi" else 20)
     assert len(tiles) >= 40 and len({t.patient for t in tiles}) >= 2
-    summary, _ = deletion_check(OcclusionExplainer(stored, threads=1), [t.rgb for t in tiles])
+    summary, _ = deletion_check(make_explainer(stored, runtime, threads=1), [t.rgb for t in tiles])
     assert summary.passed, summary.line()
+    assert summary.mean_drop_top > 0.02, summary.line()  # the top pixels matter in themselves, not only vs random
 
 
 @needs_captum
@@ -209,6 +214,7 @@ def test_cli_explain_writes_the_png(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["--tile", "800,10"], "lies outside"),
     (["--tile", "10,10", "--model", "no-such-model"], "no model 'no-such-model'"),
     (["--tile", "ten,10"], "expected X,Y"),
+    (["--tile", "10,10", "--out", "-"], "not written to standard output"),
 ])
 def test_cli_explain_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                        message: str) -> None:
@@ -234,3 +240,19 @@ class _no_exit:
 
     def __exit__(self, *exc: object) -> bool:
         return False
+
+
+def test_overlay_colours_follow_the_map(breakhis_explainer: OcclusionExplainer) -> None:
+    from bcviewer.export.colormaps import colormap_lut
+    from bcviewer.export.explanation import MAP_COLORMAP, explanation_figure, explanation_overlay
+
+    with open_slide(SAMPLE) as slide:
+        grid = plan_input(slide, PlanOptions()).grid
+        explanation = explain_tile(slide, grid, 4, breakhis_explainer)
+    assert np.array_equal(explanation_overlay(explanation, 0.0), explanation.tile_rgb)
+    full = explanation_overlay(explanation, 1.0)
+    peak = np.unravel_index(np.argmax(np.abs(explanation.attribution)), explanation.attribution.shape)
+    end = colormap_lut(MAP_COLORMAP)[255 if explanation.attribution[peak] > 0 else 0]
+    assert np.array_equal(full[peak], end)  # the strongest pixel is the colour bar's end, fully opaque
+    figure = explanation_figure(explanation)
+    assert figure.shape[1] >= 2 * 233 * 2 and figure.dtype == np.uint8  # tile and overlay, each enlarged x2

@@ -15,7 +15,7 @@ from pathlib import Path
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.pixel_size import pixel_size
 from bcviewer.errors import BcviewerError
-from bcviewer.output_kinds import FORCE_HELP, check_output_file
+from bcviewer.output_kinds import FORCE_HELP, check_output_file, is_stdout
 
 EXPLAIN_RUNTIMES = ("onnx", "torch")
 
@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from bcviewer.slides import open_slide  # imported here, not for --help
 
     x, y = args.tile
+    if args.out is not None and is_stdout(args.out):
+        raise BcviewerError("--out names a PNG file; the explanation is not written to standard output")
     out = Path(args.out) if args.out else Path(f"{Path(args.path).stem}-explain-{x:g}-{y:g}.png")
     guard_outputs([("--out", str(out))], inputs=[args.path])
     check_output_file(out, "png", "--out", force=args.force)

@@ -52,9 +52,11 @@ def _enlarged(rgb: np.ndarray, height: int) -> Image.Image:
 def legend_lines(explanation: Explanation) -> list[str]:
     """The figure's text: what was explained, p per member, attention, method."""
     tile = explanation.tile
+    if tile is None:  # a tile picture explained on its own (no slide position)
+        return explanation.lines()
     where = (f"tile {explanation.tile_index} (row {tile.row + 1}, column {tile.col + 1}): x {tile.x}-{tile.x + tile.w}, "
-             f"y {tile.y}-{tile.y + tile.h} (level-0 px)") if tile is not None else "tile"
-    return [f"{where}; model {explanation.model}"] + explanation.lines()
+             f"y {tile.y}-{tile.y + tile.h} (level-0 px)")
+    return [where] + explanation.lines()
 
 
 def explanation_figure(explanation: Explanation, opacity: float = DEFAULT_EXPLAIN_OPACITY) -> np.ndarray:
