@@ -244,7 +244,11 @@ class _no_exit:
 
 def test_overlay_colours_follow_the_map(breakhis_explainer: OcclusionExplainer) -> None:
     from bcviewer.export.colormaps import colormap_lut
-    from bcviewer.export.explanation import MAP_COLORMAP, explanation_figure, explanation_overlay
+    from bcviewer.export.explanation import (
+        MAP_COLORMAP,
+        explanation_figure,
+        explanation_overlay,
+    )
 
     with open_slide(SAMPLE) as slide:
         grid = plan_input(slide, PlanOptions()).grid
