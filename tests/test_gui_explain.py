@@ -4,6 +4,7 @@ stops a run; the opacity slider changes the blend; Save writes the explain PNG."
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,19 @@ def test_explain_without_a_run_says_what_to_do(qtbot, window: MainWindow, dialog
     assert control.selected is None and not control.panel.explain_button.isEnabled()
     assert not control.explain()
     assert dialogs and "Run the analysis" in dialogs[-1][1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("captum") is None or importlib.util.find_spec("torch") is None,
+                    reason="needs PyTorch and captum (the torch extra)")
+def test_on_the_torch_runtime_the_panel_shows_grad_cam(qtbot, window: MainWindow) -> None:  # noqa: F811
+    window.slide.set_runtime("torch")
+    scores = _analysed(qtbot, window)
+    assert window.slide.analysis.runtime_used == "torch"
+    control = window.slide.explain
+    control.select(4)
+    with qtbot.waitSignal(control.explained, timeout=120_000) as got:
+        assert control.explain()
+    explanation = got.args[0]
+    assert explanation.method == "grad-cam" and explanation.runtime == "torch"
+    assert explanation.p_malignant == pytest.approx(float(scores.p_malignant[4]), abs=1e-6)
+    assert "method: Grad-CAM (captum LayerGradCam" in control.panel.details.text()
