@@ -49,7 +49,7 @@ def main() -> int:
     scores = slide.session.scores
     assert scores is not None
     lowest = int(np.nanargmin(scores.p_malignant))
-    slide.explain.select(lowest)
+    slide.explain.select(lowest, outline=True)  # as a right-click on it does
     slide.explain.explain()
     wait(app, lambda: slide.explain.panel.explanation is not None, 120)
     show_tab(window, 3)

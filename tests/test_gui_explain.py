@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import SAMPLE_PNG, dialogs, open_and_wait, settings, window  # noqa: F401
+from gui_helpers import SAMPLE_PNG, dialogs, grab_rgb, open_and_wait, settings, window  # noqa: F401
 from PIL import Image
 from PySide6.QtCore import Qt
 
@@ -30,7 +30,12 @@ def test_panel_explains_the_centre_tile_with_the_heatmaps_p(qtbot, window: MainW
     scores = _analysed(qtbot, window)
     control = window.slide.explain
     panel = control.panel
-    control.select(4)
+    control.select(4, outline=True)  # what a right-click on the tile does before its menu opens
+    view = window.slide.view
+    qtbot.waitUntil(view.is_settled, timeout=10_000)
+    rect = view.transform.screen_rect(233.0, 153.0, 233.0, 153.0)
+    edge = grab_rgb(view)[rect.top():rect.bottom(), rect.left() - 3]
+    assert (edge == 255).all(axis=1).any()  # the dashed white outline around the tile
     assert "Tile 4 (row 2, column 2; x 233, y 153, 233 x 153 level-0 px): p 0.796" in panel.tile_label.text()
     assert panel.explain_button.isEnabled()
     with qtbot.waitSignal(control.explained, timeout=60_000) as got:

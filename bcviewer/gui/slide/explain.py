@@ -80,6 +80,7 @@ class ExplainController(QObject):
         self._window, self.view, self._scores, self.analysis, self.jobs = window, view, scores, analysis, jobs
         self.panel = ExplainPanel()
         self.selected: int | None = None
+        self.outlined: int | None = None  # the tile outlined in the view
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._current: ExplainRun | None = None
@@ -104,16 +105,18 @@ class ExplainController(QObject):
             x, y = self.view.transform.to_image(event.pos().x(), event.pos().y())
             index = self.view.heatmap.tile_at(x, y)
             if index is not None and self._scores() is not None:
-                self.select(index)
+                self.select(index, outline=True)
                 menu = QMenu(self.view)
                 menu.addAction("Explain this tile", self.explain)
                 menu.exec(event.globalPos())
                 return True
         return False
 
-    def select(self, index: int | None) -> None:
-        """Choose the tile Explain explains (an index of the analysed grid)."""
+    def select(self, index: int | None, outline: bool = False) -> None:
+        """Choose the tile Explain explains (an index of the analysed grid); ``outline`` it in the
+        view (a right-click: the review tools already outline the tiles they show)."""
         scores = self._scores()
+        self.outlined = index if outline else None
         if index is None or scores is None or not 0 <= index < len(scores.grid):
             self.selected = None
             self.panel.set_selected(None)
@@ -163,7 +166,7 @@ class ExplainController(QObject):
         if self._current is not None:
             self._current.cancel()
             self._current = None
-        self.selected = None
+        self.selected = self.outlined = None
         self.panel.clear()
         self.view.update()
 
@@ -188,11 +191,11 @@ class ExplainController(QObject):
         return self._pool.waitForDone(timeout_ms)
 
     def paint(self, painter: QPainter, transform: ViewTransform) -> None:
-        """Outline the tile chosen for Explain (dashed, so it differs from the review tools' outline)."""
+        """Outline the tile right-clicked for Explain (dashed white, unlike the review tools' yellow)."""
         scores = self._scores()
-        if self.selected is None or scores is None or self.selected >= len(scores.grid):
+        if self.outlined is None or scores is None or self.outlined >= len(scores.grid):
             return
-        tile = scores.grid[self.selected]
+        tile = scores.grid[self.outlined]
         rect = transform.screen_rect(float(tile.x), float(tile.y), float(tile.w), float(tile.h))
         painter.save()
         painter.setBrush(Qt.BrushStyle.NoBrush)
