@@ -99,3 +99,24 @@ def test_on_the_torch_runtime_the_panel_shows_grad_cam(qtbot, window: MainWindow
     assert explanation.method == "grad-cam" and explanation.runtime == "torch"
     assert explanation.p_malignant == pytest.approx(float(scores.p_malignant[4]), abs=1e-6)
     assert "method: Grad-CAM (captum LayerGradCam" in control.panel.details.text()
+
+
+def test_right_click_on_a_tile_offers_explain_this_tile(qtbot, window: MainWindow, monkeypatch) -> None:  # noqa: F811
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    scores = _analysed(qtbot, window)
+    offered: list[str] = []
+
+    def pick_explain(menu: QMenu, _at: object) -> None:  # the user picks the menu's entry
+        offered.extend(a.text() for a in menu.actions())
+        menu.actions()[0].trigger()
+
+    view, control = window.slide.view, window.slide.explain
+    monkeypatch.setattr(control, "open_menu", pick_explain)
+    centre = view.transform.to_screen(466 + 116, 306 + 76)  # tile 8: row 3, column 3
+    event = QContextMenuEvent(QContextMenuEvent.Reason.Mouse, centre.toPoint(), view.mapToGlobal(centre.toPoint()))
+    with qtbot.waitSignal(control.explained, timeout=60_000) as got:
+        QApplication.sendEvent(view, event)
+    assert offered == ["Explain this tile"] and control.selected == control.outlined == 8
+    assert got.args[0].p_malignant == pytest.approx(float(scores.p_malignant[8]), abs=1e-6)

@@ -14,7 +14,7 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QThreadPool, Signal
 from PySide6.QtGui import QColor, QContextMenuEvent, QPainter, QPen
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
@@ -108,9 +108,13 @@ class ExplainController(QObject):
                 self.select(index, outline=True)
                 menu = QMenu(self.view)
                 menu.addAction("Explain this tile", self.explain)
-                menu.exec(event.globalPos())
+                self.open_menu(menu, event.globalPos())
                 return True
         return False
+
+    def open_menu(self, menu: QMenu, at: QPoint) -> None:
+        """Show the tile's menu and wait for the user's choice (tests replace this)."""
+        menu.exec(at)
 
     def select(self, index: int | None, outline: bool = False) -> None:
         """Choose the tile Explain explains (an index of the analysed grid); ``outline`` it in the
