@@ -48,6 +48,10 @@ def test_panel_explains_the_centre_tile_with_the_heatmaps_p(qtbot, window: MainW
     assert panel.picture.pixmap() is not None and not panel.picture.pixmap().isNull()
     assert panel.save_button.isEnabled() and not panel.cancel_button.isEnabled()
 
+    from bcviewer.export.explanation import DEFAULT_EXPLAIN_OPACITY
+    from bcviewer.gui.slide.explain_panel import DEFAULT_OPACITY_PERCENT
+
+    assert DEFAULT_OPACITY_PERCENT == round(DEFAULT_EXPLAIN_OPACITY * 100) == panel.opacity.value()
     # the opacity slider: 0 shows the tile alone, more opacity moves the picture towards the map colours
     panel.opacity.setValue(0)
     assert np.array_equal(panel.blend, explanation.tile_rgb)

@@ -22,21 +22,15 @@ from bcviewer.errors import BcviewerError
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.slide.explain_panel import ExplainPanel
 from bcviewer.gui.workers import BackgroundRun, Job, JobRunner
-from bcviewer.inference.explain import (
-    Explanation,
-    TileExplainer,
-    explain_tile,
-    make_explainer,
-)
-from bcviewer.inference.occlusion import ExplanationCancelled
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the core's analysis half loads after the first frame: imported where used
     from collections.abc import Callable
 
     from bcviewer.gui.slide.analysis import AnalysisController
     from bcviewer.gui.slide.view import SlideView
     from bcviewer.gui.slide.view_geometry import ViewTransform
     from bcviewer.inference import TileScores
+    from bcviewer.inference.explain import Explanation, TileExplainer
     from bcviewer.nets.stored import StoredModel
     from bcviewer.slides import SlideReader
     from bcviewer.tiling import TileGrid
@@ -60,6 +54,8 @@ class ExplainRun(BackgroundRun):
         self.cache, self.lock = cache, lock
 
     def work(self) -> Explanation:
+        from bcviewer.inference.explain import explain_tile, make_explainer
+
         key = (str(self.model.directory), self.runtime)
         with self.lock:
             explainer = self.cache.get(key)
@@ -226,6 +222,8 @@ class ExplainController(QObject):
         if run is not self._current:
             return
         self._current = None
+        from bcviewer.inference.occlusion import ExplanationCancelled
+
         if isinstance(exc, ExplanationCancelled):
             self.panel.show_stopped("Explanation cancelled.")
             return

@@ -8,6 +8,8 @@ the work and feeds this panel.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -21,13 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bcviewer.export.colormaps import colormap_lut
-from bcviewer.export.explanation import (
-    DEFAULT_EXPLAIN_OPACITY,
-    MAP_COLORMAP,
-    explanation_overlay,
-)
-from bcviewer.inference.explain import Explanation
+if TYPE_CHECKING:  # the core's export and inference halves load after the first frame
+    from bcviewer.inference.explain import Explanation
+
+# export.explanation.DEFAULT_EXPLAIN_OPACITY in percent (tests/test_gui_explain.py checks they agree);
+# not imported, so that the window starts without the core's export half.
+DEFAULT_OPACITY_PERCENT = 60
 
 HINT = ("Right-click a tile of the heatmap and choose Explain this tile, or pick one in the Tiles tab "
         "and press Explain.")
@@ -65,11 +66,9 @@ class ExplainPanel(QWidget):
         self.picture.setMinimumHeight(120)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(round(DEFAULT_EXPLAIN_OPACITY * 100))
+        self.opacity.setValue(DEFAULT_OPACITY_PERCENT)
         self.opacity_label = QLabel()
-        self.colour_bar = QLabel()
-        strip = colormap_lut(MAP_COLORMAP)[np.linspace(0, 255, 300).round().astype(np.intp)]
-        self.colour_bar.setPixmap(_pixmap(np.repeat(strip[None], 12, axis=0)))
+        self.colour_bar = QLabel()  # drawn with the first explanation
         self.colour_bar.setScaledContents(True)
         self.colour_bar.setFixedHeight(12)
         self.scale_label = QLabel()
@@ -134,7 +133,12 @@ class ExplainPanel(QWidget):
         self.details.setText(message)
 
     def show_explanation(self, explanation: Explanation) -> None:
+        from bcviewer.export.colormaps import colormap_lut
+        from bcviewer.export.explanation import MAP_COLORMAP
+
         self.explanation = explanation
+        strip = colormap_lut(MAP_COLORMAP)[np.linspace(0, 255, 300).round().astype(np.intp)]
+        self.colour_bar.setPixmap(_pixmap(np.repeat(strip[None], 12, axis=0)))
         self.cancel_button.setEnabled(False)
         self.explain_button.setEnabled(True)
         self.progress.setVisible(False)
@@ -161,6 +165,9 @@ class ExplainPanel(QWidget):
         self._set_opacity_text()
         if self.explanation is None:
             return
+
+        from bcviewer.export.explanation import explanation_overlay
+
         self.blend = explanation_overlay(self.explanation, self.opacity_value)
         pixmap = _pixmap(self.blend)
         self.picture.setPixmap(pixmap.scaledToWidth(_PICTURE_PX, Qt.TransformationMode.FastTransformation))
