@@ -143,9 +143,9 @@ def slide_report(slide: SlideReader, scores: TileScores, plan: InputPlan | None 
         model_dir = _model_dir(plan.model.source)
     weights = card.get("weights") or {}
     onnx = ((card.get("onnx") or {}).get("fp32") or {})
-    say("drawing the heatmap thumbnail")
     tissue = scores.grid.tissue if scores.grid.kind == "physical" else None
     top = top_tiles(slide, scores, progress=say)
+    say("drawing the heatmap thumbnail")
     overlay = marked_overlay(slide, scores, top, OVERLAY_SIDE, cmap=cmap, opacity=opacity, threshold=threshold,
                              smooth=smooth, tissue=tissue)
     qc = None

@@ -11,6 +11,7 @@ back into the window. Every decision about the input (model, grid, notes) is the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.quality import QualityControl
 from bcviewer.gui.slide.regions import RegionsController
+from bcviewer.gui.slide.report_export import ReportExport
 from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
@@ -98,6 +100,8 @@ class SlideWorkspace(QObject):
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
         self.overlay = OverlayBinding(self.view, self.overlay_controls, actions, settings)
         self._open_job: Job | None = None
+        self.report = ReportExport(window, self.jobs, self.status.showMessage)
+        self.labeling_project: Callable[[], Path | None] = lambda: None  # the window's open project, if any
         self._connect()
         self.set_runtime(settings.runtime())
 
@@ -381,6 +385,10 @@ class SlideWorkspace(QObject):
         layer = self.view.heatmap
         options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold,
                    "smooth": layer.smooth, "mpp": self.session.mpp()}
+        if kind == "report":
+            return self.report.start(target, reader, scores, self.session.plan, mpp=self.session.mpp(),
+                                     regions=self.regions.regions, project=self.labeling_project(),
+                                     look={k: v for k, v in options.items() if k != "mpp"})
         return self.jobs.submit(export_file, kind, scores, reader, target, options,
                                 on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
                                 on_error=lambda e: report_error(self._window, "Export failed", e))
