@@ -115,8 +115,9 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     sample = Path(report["bcviewer"]["sample"])
     assert sample.is_file() and not sample.is_relative_to(ROOT)
 
-    done = run("predict", str(sample), "--out", "wheel-out", "--quiet")
+    done = run("predict", str(sample), "--out", "wheel-out", "--quiet", "--report")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wheel-out" / sample.stem / "report.pdf").read_bytes().startswith(b"%PDF-")
     source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
                              "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600, check=False)
@@ -173,8 +174,9 @@ def test_installed_wheel_runs_without_torch(wheel: Path, tmp_path_factory: pytes
     assert {m["name"] for m in report["models"]["models"] if m["status"] == "ok"} >= {"breakhis-100x", "idc-wsi"}
     sample = Path(report["bcviewer"]["sample"])
     assert not sample.is_relative_to(ROOT)
-    done = run("predict", str(sample), "--out", "wheel-out", "--quiet")
+    done = run("predict", str(sample), "--out", "wheel-out", "--quiet", "--report")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wheel-out" / sample.stem / "report.pdf").read_bytes().startswith(b"%PDF-")
     source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
                              "--runtime", "onnx", "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600, check=False)

@@ -37,9 +37,9 @@ MAGENTA = np.array([255, 0, 255])
 Analysed = tuple[SlideReader, InputPlan, TileScores]
 
 
-def _analyse(path: Path, options: PlanOptions = PlanOptions()) -> Analysed:
+def _analyse(path: Path, options: PlanOptions | None = None) -> Analysed:
     slide = open_slide(path)
-    plan = plan_input(slide, options)
+    plan = plan_input(slide, options or PlanOptions())
     scores = Predictor(open_model(plan.model.source), device="cpu").run(slide, plan.grid, qc_flags=plan.qc_flags)
     return slide, plan, scores
 

@@ -140,8 +140,10 @@ def marked_overlay(slide: SlideReader, scores: TileScores, top: list[TopTile], m
     sx, sy = image.shape[1] / width, image.shape[0] / height
     canvas = Image.fromarray(image)
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=max(16, max(image.shape[:2]) // 40))
-    line = max(2, max(image.shape[:2]) // 350)
+    # Sized for the page: the PDF shows the thumbnail at most 178 x 100 mm, and the numbers are ~4 mm tall.
+    px_per_mm = max(image.shape[1] / 178, image.shape[0] / 100)
+    font = ImageFont.load_default(size=max(14, round(4 * px_per_mm)))
+    line = max(2, round(0.45 * px_per_mm))
     for t in top:
         x, y, w, h = t.rect
         box = (x * sx, y * sy, (x + w) * sx - 1, (y + h) * sy - 1)
