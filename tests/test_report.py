@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -195,7 +196,10 @@ def test_label_edits_of_the_slide_come_from_the_projects_audit_trail(tmp_path: P
     store.set_label([subs[4].id], "malignant", reason="atypical nuclei")
     store.set_locked([subs[0].id], True)
     store.close()
-    found, plan, scores = _analyse(image)
+    moved = tmp_path / "moved" / image.name  # found by its content when its path is not the project's
+    moved.parent.mkdir()
+    shutil.copy(image, moved)
+    found, plan, scores = _analyse(moved)
     try:
         text = "\n".join(page_texts(render_report(slide_report(found, scores, plan, project=project, now=WHEN))))
     finally:

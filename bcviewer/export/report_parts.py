@@ -26,6 +26,7 @@ from bcviewer.tiling import TissueMask
 TOP_TILES = 6
 PICTURE_SIDE = 160  # longest side of a tile's picture, in pixels
 MAX_EDITS = 40  # label edits listed; the rest are counted
+MAX_HASHED_BYTES = 256 * 2**20  # a file not found by path is looked up by content only up to this size
 MARK = (255, 0, 255)  # magenta: no colormap of the heatmap uses it
 
 # Slide properties that name the scanner's model, by vendor (OpenSlide's property names).
@@ -164,7 +165,7 @@ def label_edits(project: str | os.PathLike[str], slide_path: Path) -> LabelEdits
             image_id = store.image_id_for(path=str(slide_path))
             if image_id is None:
                 image_id = store.image_id_for(path=str(slide_path.resolve()))
-            if image_id is None:
+            if image_id is None and slide_path.stat().st_size <= MAX_HASHED_BYTES:  # projects hold images, not slides
                 image_id = store.image_id_for(sha256=sha256_of(slide_path))
             if image_id is None:
                 return LabelEdits(name, note=f"this slide is not in the labeling project {name}")
