@@ -225,3 +225,12 @@ def test_the_same_report_gives_the_same_bytes_and_a_project_is_never_replaced(sa
         write_report(project, report)
     with pytest.raises(FileSafetyError, match="folder"):
         write_report(tmp_path, report)
+
+
+def test_the_model_input_stain_normalisation_is_named_with_its_reference_hash() -> None:
+    from bcviewer.export.report_parts import stain_text
+
+    stain = {"method": "macenko", "he": [[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]], "max_c": [1.99, 1.06]}
+    digest = hashlib.sha256(json.dumps(stain, sort_keys=True).encode()).hexdigest()
+    assert stain_text({"input": {"stain": stain}}) == f"macenko to the card's reference (sha256 {digest[:16]})"
+    assert stain_text({"input": {"stain": None}}) == stain_text({"input": {}}) == "none"
