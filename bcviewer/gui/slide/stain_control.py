@@ -224,7 +224,8 @@ class StainControl(QObject):
             detail = "Original colours (S shows the stain-normalised view)" if self.mapping is not None else \
                 "Original colours (View > Stain normalises the view)"
         view.update()
+        if text != self.field.text() or self.mapping is not None:  # a slide opened with "off" says nothing new
+            self._status.showMessage(detail, 8000)
         self.field.setText(text)
         self.field.setToolTip(f"{detail}\n{FIELD_TIP}")
-        self._status.showMessage(detail, 8000)
         self.changed.emit(detail)
