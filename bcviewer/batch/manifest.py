@@ -25,7 +25,6 @@ from bcviewer.batch.work import PredictOptions, SlideOutcome, one_line
 from bcviewer.checksums import sha256_of
 from bcviewer.errors import BcviewerError
 from bcviewer.export import atomic_write_bytes, atomic_write_text
-from bcviewer.nets.stain import NONE_PROVENANCE
 from bcviewer.safety import read_regular_text
 
 MANIFEST_NAME = "manifest.json"
@@ -51,7 +50,7 @@ def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) 
             "format": MANIFEST_FORMAT,
             "input": {"path": outcome.row.path, "sha256": outcome.input_sha256},
             "model": {"source": model.source, "name": model.name, "sha256": model.sha256},
-            "stain": outcome.stain or dict(NONE_PROVENANCE),
+            "stain": outcome.stain,  # set with the scores, in the process (or Dask worker) that scored it
             "options": options.analysis(outcome.applied_mpp),
             "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()},
             "summary": asdict(outcome.row),
