@@ -104,3 +104,22 @@ def test_a_bad_reference_gives_a_dialog(qtbot, window, dialogs, tmp_path: Path) 
     assert dialogs[1][0] == "Cannot use this stain reference" and "report.png" in dialogs[1][1]
     assert stain.user_references is None and stain.method == "off" and stain.default_action.isChecked()
     qtbot.waitUntil(lambda: window.slide.jobs.pending == 0, timeout=15_000)
+
+
+def test_open_with_stain_starts_normalised(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), OMP_NUM_THREADS="1")
+    shots = {}
+    for method in ("off", "reinhard"):
+        shots[method] = tmp_path / f"{method}.png"
+        done = subprocess.run([sys.executable, "-m", "bcviewer", "open", str(SAMPLE_PNG), "--stain", method,
+                               "--screenshot", str(shots[method]), "--size", "1000x700"], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    off, on = (np.asarray(Image.open(shots[m]).convert("RGB"))[120:600, 50:600].astype(int) for m in ("off", "reinhard"))
+    assert np.abs(on - off).mean() > 3  # the view itself changed colour
