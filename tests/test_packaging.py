@@ -125,8 +125,8 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     assert len(_tile_probabilities(tmp_path / "wheel-out")) == 9
     assert _tile_probabilities(tmp_path / "wheel-out") == _tile_probabilities(tmp_path / "source-out")
 
-    stain = subprocess.run([str(bin_dir / "python"), "-c", "from bcviewer.nets.stain import default_reference as d; "
-                            "print(d('macenko').source)"], cwd=tmp_path, env=env, capture_output=True, text=True,
+    code = "from bcviewer.nets.stain import default_reference as d; print(d('macenko').source)"
+    stain = subprocess.run([str(bin_dir / "python"), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=120, check=False)
     assert stain.returncode == 0 and "14-12465" in stain.stdout, stain.stderr
 

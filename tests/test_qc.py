@@ -5,7 +5,6 @@ clean tiles pass (also when the slide is cut in smaller tiles); ``bcviewer qc`` 
 from __future__ import annotations
 
 import csv
-
 import json
 from pathlib import Path
 
