@@ -123,3 +123,17 @@ def test_open_with_stain_starts_normalised(tmp_path: Path) -> None:
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     off, on = (np.asarray(Image.open(shots[m]).convert("RGB"))[120:600, 50:600].astype(int) for m in ("off", "reinhard"))
     assert np.abs(on - off).mean() > 3  # the view itself changed colour
+
+
+def test_another_slide_gets_its_own_mapping(qtbot, window, test_data: Path) -> None:  # noqa: F811
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    stain = window.slide.stain
+    stain.set_method("macenko")
+    _wait_normalised(qtbot, window)
+    first = stain.mapping.identity
+    open_and_wait(qtbot, window, test_data / "slides" / "cmu_small_region.svs")
+    qtbot.waitUntil(lambda: stain.mapping is not None and stain.mapping.slide.source == "cmu_small_region.svs",
+                    timeout=30_000)
+    _wait_normalised(qtbot, window)
+    assert stain.mapping.identity != first and stain.mapping.reference == default_reference("macenko")
+    assert all(k.stain in ("", stain.mapping.identity) for k in window.slide.view.cache._items)

@@ -183,6 +183,7 @@ class StainControl(QObject):
     def slide_opened(self) -> None:
         """A new slide is shown: keep its overview and fit its mapping when normalisation is on."""
         self._original, self._normalised, self.mapping = self._view.overview, None, None
+        self._apply()  # the new slide is shown as scanned until its own mapping is fitted: say so
         self._refit()
 
     def _refit(self) -> None:
