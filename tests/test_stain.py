@@ -186,3 +186,25 @@ def test_a_reinhard_card_drives_predict_and_every_output_says_so(tmp_path: Path)
     manifest = json.loads((results["stained"] / "manifest.json").read_text())
     assert manifest["stain"] == expected
     assert json.loads((results["plain"] / "manifest.json").read_text())["stain"]["method"] == "none"
+
+
+def test_a_copy_of_the_shipped_card_with_a_reinhard_reference_normalises_its_input(tmp_path: Path) -> None:
+    import shutil
+
+    model = tmp_path / "breakhis-100x-reinhard"
+    shutil.copytree(resolve_model_dir("breakhis-100x"), model)
+    card = json.loads((model / "card.json").read_text())
+    reference = default_reference("reinhard")
+    card["input"]["stain"] = reference.to_dict()
+    (model / "card.json").write_text(json.dumps(card))
+    p = {}
+    for name, source in (("shipped", "breakhis-100x"), ("reinhard", str(model))):
+        out = tmp_path / name
+        assert main(["predict", str(SAMPLE_PNG), "--model", source, "--out", str(out), "--runtime", "torch",
+                     "--device", "cpu", "--quiet"]) == 0
+        with open(out / SAMPLE_PNG.stem / "tiles.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        p[name] = [float(r["p_malignant"]) for r in rows]
+        assert {r["stain_method"] for r in rows} == {"none" if name == "shipped" else "reinhard"}
+    assert {r["stain_sha256"] for r in rows} == {reference.sha256}
+    assert max(abs(a - b) for a, b in zip(p["shipped"], p["reinhard"])) > 1e-3  # the network saw other pixels
