@@ -135,6 +135,7 @@ class SlideOutcome:
     model: ModelRef | None = None  # the model that scored it (None: it failed before one was chosen)
     applied_mpp: float | None = None  # the user's pixel size, when this input needed and got it
     model_reason: str = ""  # why that model was chosen ("the default for microscopy images", ...)
+    stain: dict[str, str] | None = None  # the model input's stain normalisation (nets.stain.stain_provenance)
 
     @property
     def ok(self) -> bool:
@@ -300,7 +301,7 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
     applied = key.plan.mpp if key.plan is not None and key.plan.mpp_source == "user" else None
     reason = key.plan.model.reason if key.plan is not None else ""
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied,
-                        model_reason=reason)
+                        model_reason=reason, stain=dict(scores.stain))
 
 
 def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[SlideJob]]]:

@@ -53,6 +53,7 @@ from bcviewer.gui.slide.report_export import ReportExport
 from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
+from bcviewer.gui.slide.stain_control import StainControl
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.workers import Job, JobRunner
@@ -99,6 +100,7 @@ class SlideWorkspace(QObject):
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
         self.overlay = OverlayBinding(self.view, self.overlay_controls, actions, settings)
+        self.stain = StainControl(window, self.view, status, self.jobs, actions.view_menu)  # View > Stain
         self._open_job: Job | None = None
         self.report = ReportExport(window, self.jobs, self.status.showMessage)
         self.labeling_project: Callable[[], Path | None] = lambda: None  # the window's open project, if any
@@ -149,6 +151,7 @@ class SlideWorkspace(QObject):
         self.analysis.progress.connect(lambda _batch: self.review.scores_changed())
         d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
         self.opened.connect(lambda _path: self.review.clear())
+        self.opened.connect(lambda _path: self.stain.slide_opened())
         q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
         q.started.connect(lambda: self.actions.cancel.setEnabled(True))
         for ended in (q.finished, q.cancelled, q.failed):
