@@ -231,6 +231,7 @@ def test_the_model_input_stain_normalisation_is_named_with_its_reference_hash() 
     from bcviewer.export.report_parts import stain_text
 
     stain = {"method": "macenko", "he": [[0.65, 0.07], [0.70, 0.99], [0.29, 0.11]], "max_c": [1.99, 1.06]}
-    digest = hashlib.sha256(json.dumps(stain, sort_keys=True).encode()).hexdigest()
-    assert stain_text({"input": {"stain": stain}}) == f"macenko to the card's reference (sha256 {digest[:16]})"
+    # The hash every output records: sha256 of the method and parameters as compact sorted JSON.
+    digest = hashlib.sha256(json.dumps(stain, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert stain_text({"input": {"stain": stain}}) == f"macenko; reference: model card; sha256 {digest}"
     assert stain_text({"input": {"stain": None}}) == stain_text({"input": {}}) == "none"

@@ -4,8 +4,6 @@ those tiles marked, and a labeling project's edits of the slide (see :mod:`bcvie
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,13 +95,14 @@ def card_sha256(model_dir: Path) -> str:
 
 
 def stain_text(card: dict[str, Any]) -> str:
-    """The model-input stain normalisation the card prescribes: 'none', or its method and the
-    sha256 of its reference (the card's ``input.stain``)."""
-    stain = (card.get("input") or {}).get("stain")
-    if not stain:
+    """The model-input stain normalisation the card prescribes, as every other output records it
+    (:func:`bcviewer.nets.stain.stain_provenance`): 'none', or method, reference and sha256."""
+    from bcviewer.nets.stain import stain_provenance
+
+    facts = stain_provenance((card.get("input") or {}).get("stain"))
+    if facts["method"] == "none":
         return "none"
-    digest = hashlib.sha256(json.dumps(stain, sort_keys=True).encode()).hexdigest()
-    return f"{stain.get('method', 'unknown method')} to the card's reference (sha256 {digest[:16]})"
+    return f"{facts['method']}; reference: {facts['reference']}; sha256 {facts['sha256']}"
 
 
 def _picture(slide: SlideReader, rect: tuple[int, int, int, int]) -> np.ndarray:
