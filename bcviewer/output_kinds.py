@@ -59,7 +59,7 @@ DESCRIPTIONS = {
 
 # Never replaced by another kind, even with --force: a label project's labels exist nowhere else.
 NEVER_REPLACED = frozenset({"sqlite"})
-WRITTEN = {"csv": "CSV", "json": "JSON", "geojson": "GeoJSON", "png": "a PNG image"}
+WRITTEN = {"csv": "CSV", "json": "JSON", "geojson": "GeoJSON", "png": "a PNG image", "pdf": "a PDF document"}
 
 # The kinds of existing content each written kind may replace: the same kind, or an empty file.
 # CSV and plain text cannot be told apart from their bytes, so a CSV may replace any text but JSON.
@@ -68,6 +68,7 @@ ACCEPTS: dict[str, frozenset[str]] = {
     "json": frozenset({"json", "empty"}),
     "geojson": frozenset({"json", "empty"}),
     "png": frozenset({"png", "empty"}),
+    "pdf": frozenset({"pdf", "empty"}),
 }
 
 

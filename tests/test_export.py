@@ -117,9 +117,11 @@ def test_csv_round_trip_keeps_rectangles_and_scores(tmp_path: Path, test_data: P
     scores = _scores(grid, p)
     path = write_tiles_csv(scores, tmp_path / "tiles.csv")
     lines = path.read_text().splitlines()
-    assert lines[0] == "x,y,w,h,row,col,tissue,p_malignant,uncertainty,prediction_set,outside_training,qc_flag"
+    assert lines[0] == ("x,y,w,h,row,col,tissue,p_malignant,uncertainty,prediction_set,outside_training,qc_flag,"
+                        "stain_method,stain_reference,stain_sha256")
     assert lines[1].startswith("0,0,233,153,0,0,") and lines[1].split(",")[7] == "0.123457"
-    assert lines[4].split(",")[7:] == ["", "", "", "", ""]  # tile 3 was not scored; QC did not run
+    assert lines[4].split(",")[7:12] == ["", "", "", "", ""]  # tile 3 was not scored; QC did not run
+    assert lines[4].split(",")[12:] == ["none", "none", "none"]  # no stain normalisation before the model
     back = read_tiles_csv(path, slide_size=(700, 460))
     assert np.array_equal(back.rects(), grid.rects())
     assert [(t.row, t.col) for t in back.grid] == [(t.row, t.col) for t in grid]

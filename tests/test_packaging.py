@@ -80,6 +80,7 @@ def test_wheel_holds_every_model_and_resource(wheel: Path) -> None:
             "bcviewer/_data/models/genes/er-status/ensemble/model.onnx"} <= set(expected)
     assert {k: inside.get(k) for k in expected} == expected
     assert "bcviewer/paths.py" in inside and "bcviewer/py.typed" in inside
+    assert "bcviewer/nets/stain_reference.json" in inside  # the shipped stain references (package data)
 
 
 def test_sdist_holds_models_and_resources(tmp_path: Path) -> None:
@@ -115,14 +116,20 @@ def test_installed_wheel_runs_from_another_folder(installed: tuple[Path, dict[st
     sample = Path(report["bcviewer"]["sample"])
     assert sample.is_file() and not sample.is_relative_to(ROOT)
 
-    done = run("predict", str(sample), "--out", "wheel-out", "--quiet")
+    done = run("predict", str(sample), "--out", "wheel-out", "--quiet", "--report")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wheel-out" / sample.stem / "report.pdf").read_bytes().startswith(b"%PDF-")
     source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
                              "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600, check=False)
     assert source.returncode == 0, source.stderr
     assert len(_tile_probabilities(tmp_path / "wheel-out")) == 9
     assert _tile_probabilities(tmp_path / "wheel-out") == _tile_probabilities(tmp_path / "source-out")
+
+    code = "from bcviewer.nets.stain import default_reference as d; print(d('macenko').source)"
+    stain = subprocess.run([str(bin_dir / "python"), "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert stain.returncode == 0 and "14-12465" in stain.stdout, stain.stderr
 
     genes = run("genes", "models")
     assert genes.returncode == 0 and "er-status/gexpnet" in genes.stdout
@@ -173,8 +180,9 @@ def test_installed_wheel_runs_without_torch(wheel: Path, tmp_path_factory: pytes
     assert {m["name"] for m in report["models"]["models"] if m["status"] == "ok"} >= {"breakhis-100x", "idc-wsi"}
     sample = Path(report["bcviewer"]["sample"])
     assert not sample.is_relative_to(ROOT)
-    done = run("predict", str(sample), "--out", "wheel-out", "--quiet")
+    done = run("predict", str(sample), "--out", "wheel-out", "--quiet", "--report")
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wheel-out" / sample.stem / "report.pdf").read_bytes().startswith(b"%PDF-")
     source = subprocess.run([sys.executable, "-m", "bcviewer", "predict", str(ROOT / "resources" / "sample" / sample.name),
                              "--runtime", "onnx", "--out", str(tmp_path / "source-out"), "--quiet"], cwd=ROOT,
                             capture_output=True, text=True, timeout=600, check=False)

@@ -178,8 +178,8 @@ def test_summary_gives_the_cards_conformal_set_for_each_image(models: dict[str, 
                      "--quiet"]) == 0
         assert _summary(out)[0]["prediction_set"] == expected
         tiles = (out / Path(png).stem / "tiles.csv").read_text().splitlines()
-        assert tiles[0].endswith(",prediction_set,outside_training,qc_flag")  # no tile calibration: empty cells
-        assert all(line.endswith(",,") for line in tiles[1:])
+        assert tiles[0].endswith(",prediction_set,outside_training,qc_flag,stain_method,stain_reference,stain_sha256")
+        assert all(line.endswith(",,none,none,none") for line in tiles[1:])  # no tile calibration: empty cells
 
 
 def test_the_console_says_each_verdict_its_model_and_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

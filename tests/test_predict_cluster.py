@@ -108,6 +108,7 @@ def test_two_workers_give_the_single_process_scores(tmp_path: Path, capsys: pyte
                                                                                "cmu_small_region")]
     assert [m["model"]["source"] for m in manifests] == ["breakhis-100x", "idc-wsi"]
     assert all(m["scored_by"].split(":")[1] != str(os.getpid()) for m in manifests)  # scored in a worker
+    assert all(m["stain"] == {"method": "none", "reference": "none", "sha256": "none"} for m in manifests)
     assert not (there / "unreadable").exists()
 
 

@@ -4,6 +4,7 @@ clean tiles pass (also when the slide is cut in smaller tiles); ``bcviewer qc`` 
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -147,7 +148,8 @@ def test_a_glass_only_image_never_turns_malignant(tmp_path: Path) -> None:
     assert main(["predict", str(glass), "--qc", "on", "--out", str(out), "--quiet"]) == 0
     row = (out / "summary.csv").read_text().splitlines()[1].split(",")
     assert row[1:5] == ["ok", "", "", ""]  # nothing scored: no p, no label
-    flags = [line.split(",")[-1] for line in (out / glass.stem / "tiles.csv").read_text().splitlines()[1:]]
+    with open(out / glass.stem / "tiles.csv", newline="") as fh:
+        flags = [r["qc_flag"] for r in csv.DictReader(fh)]
     assert flags == ["background"] * 9
 
 

@@ -65,6 +65,18 @@ CHECKS = {
         if not gpu_driver_present():  # no GPU driver: "auto" is the CPU without asking PyTorch
             assert resolve_device("auto") == "cpu"
     """,
+    "a slide report of the sample": """
+        from bcviewer.export.report import render_report, slide_report
+        from bcviewer.inference import Predictor
+        from bcviewer.inference.plan import plan_input
+        from bcviewer.nets import open_model
+        from bcviewer.paths import sample_image
+        from bcviewer.slides import open_slide
+        with open_slide(sample_image()) as slide:
+            plan = plan_input(slide)
+            scores = Predictor(open_model(plan.model.source), device="cpu").run(slide, plan.grid)
+            assert render_report(slide_report(slide, scores, plan)).startswith(b"%PDF-")
+    """,
     "gene prediction from the ONNX file": """
         import bcviewer.gui.expression.worker
         from bcviewer.genes import load_gene_model, predict_expression, read_expression_table

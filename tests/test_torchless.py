@@ -106,11 +106,13 @@ def test_the_viewer_analyses_the_sample_without_torch(python: Path, tmp_path: Pa
 def test_a_dask_batch_runs_without_torch(python: Path, tmp_path: Path, test_data: Path) -> None:
     pytest.importorskip("distributed", reason="the cluster extra (Dask) is not installed")
     done = run_torchless(python, ["-m", "bcviewer", "predict", str(test_data / "breakhis"), "--workers", "2",
-                                  "--out", str(tmp_path / "out"), "--quiet"])
+                                  "--out", str(tmp_path / "out"), "--quiet", "--report"])
     assert done.returncode == 0, done.stderr[-2000:]
     with (tmp_path / "out" / "summary.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(list((test_data / "breakhis").glob("*.png"))) and {r["status"] for r in rows} == {"ok"}
+    reports = sorted((tmp_path / "out").glob("*/report.pdf"))  # reportlab renders without torch, on the workers
+    assert len(reports) == len(rows) and all(r.read_bytes().startswith(b"%PDF-") for r in reports)
 
 
 def test_the_window_offers_no_pytorch_runtime_and_forgets_a_remembered_one(python: Path, tmp_path: Path) -> None:

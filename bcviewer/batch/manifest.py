@@ -1,7 +1,8 @@
 """Writing one slide's outputs, and telling later whether they are complete (``--resume``).
 
 Each output file is written atomically, then ``manifest.json`` last, also atomically. The
-manifest records the input's path and sha256, the model's name and sha256, the options that
+manifest records the input's path and sha256, the model's name and sha256, the stain normalisation
+of the model's input (method, reference, sha256: "none" for the shipped models), the options that
 shape the outputs, the sha256 of every output file, and the summary row. A slide counts as
 done only when its manifest exists and all of these still match: a run killed half-way leaves
 at most a slide without a manifest, which the next ``--resume`` scores again.
@@ -49,6 +50,7 @@ def write_outcome(folder: Path, outcome: SlideOutcome, options: PredictOptions) 
             "format": MANIFEST_FORMAT,
             "input": {"path": outcome.row.path, "sha256": outcome.input_sha256},
             "model": {"source": model.source, "name": model.name, "sha256": model.sha256},
+            "stain": outcome.stain,  # set with the scores, in the process (or Dask worker) that scored it
             "options": options.analysis(outcome.applied_mpp),
             "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in outcome.files.items()},
             "summary": asdict(outcome.row),

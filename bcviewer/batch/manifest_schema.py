@@ -61,6 +61,8 @@ def manifest_problem(data: Any, expected_format: str) -> str | None:
         return "input needs a path and a sha256 (strings)"
     if not _object_of_strings(data.get("model"), ("source", "name", "sha256")):
         return "model needs a source, a name and a sha256 (strings)"
+    if "stain" in data and not _object_of_strings(data["stain"], ("method", "reference", "sha256")):
+        return "stain needs a method, a reference and a sha256 (strings)"
     if not isinstance(data.get("options"), dict):
         return "options is not an object"
     outputs = data.get("outputs")

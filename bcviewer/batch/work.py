@@ -77,6 +77,7 @@ class PredictOptions:
     roi: tuple[Region, ...] = ()  # analyse inside these regions only; () = everywhere
     roi_frame: RegionFrame = "qupath"  # the regions' frame: QuPath's (GeoJSON) or the slide's full one (ASAP)
     qc: bool | None = None  # quality control before scoring; None: on for whole slides, off for images
+    report: bool = False  # --report: a PDF report per input (bcviewer.batch.reports)
 
     # How the work is run, not what it produces: a resumed run may change them.
     EXECUTION_ONLY: ClassVar[frozenset[str]] = frozenset({"device", "runtime", "batch_size"})
@@ -102,6 +103,8 @@ class PredictOptions:
         values["roi"] = hashlib.sha256(json.dumps(regions_geojson(self.roi)).encode()).hexdigest() if self.roi else None
         if not self.roi:  # manifests written before ASAP regions existed have no frame; they match
             del values["roi_frame"]
+        if not self.report:  # nor a report option
+            del values["report"]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     def plan_options(self, model: str = "", path: Path | str | None = None) -> PlanOptions:
@@ -115,7 +118,8 @@ class PredictOptions:
                            regions=self.roi, regions_frame=self.roi_frame, qc=self.qc)
 
     def output_names(self) -> list[str]:
-        return [name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
+        return ([name for f in self.formats for name in OUTPUT_FILES[f]] + ([REGIONS_FILE] if self.roi else [])
+                + (["report.pdf"] if self.report else []))
 
 
 @dataclass
@@ -131,6 +135,7 @@ class SlideOutcome:
     model: ModelRef | None = None  # the model that scored it (None: it failed before one was chosen)
     applied_mpp: float | None = None  # the user's pixel size, when this input needed and got it
     model_reason: str = ""  # why that model was chosen ("the default for microscopy images", ...)
+    stain: dict[str, str] | None = None  # the model input's stain normalisation (nets.stain.stain_provenance)
 
     @property
     def ok(self) -> bool:
@@ -260,7 +265,7 @@ def render_outputs(slide: SlideReader, scores: TileScores, options: PredictOptio
         tissue = scores.grid.tissue if scores.grid.kind == "physical" else None
         stats = [region_stats(r, scores, mpp, tissue) for r in regions]
         files[REGIONS_FILE] = stats_csv_text(stats).encode("utf-8")
-    return {name: files[name] for name in options.output_names()}
+    return {name: files[name] for name in options.output_names() if name in files}  # report.pdf: _outcome
 
 
 @dataclass
@@ -286,13 +291,17 @@ def _outcome(result: JobResult, options: PredictOptions, model: ModelRef | None)
         files = render_outputs(result.job.slide, scores, options, result.job.notes,
                                key.plan.regions if key.plan is not None else (),
                                key.plan.mpp if key.plan is not None else None)
+        if options.report:
+            from bcviewer.batch.reports import report_bytes
+
+            files["report.pdf"] = report_bytes(result.job.slide, scores, key.plan, options)
     except Exception as exc:  # noqa: BLE001
         return error_outcome(key.index, key.path, exc)
     row = SummaryRow.scored(str(key.path), scores)
     applied = key.plan.mpp if key.plan is not None and key.plan.mpp_source == "user" else None
     reason = key.plan.model.reason if key.plan is not None else ""
     return SlideOutcome(key.index, row, files, key.sha256, result.job.notes, model=model, applied_mpp=applied,
-                        model_reason=reason)
+                        model_reason=reason, stain=dict(scores.stain))
 
 
 def model_runs(jobs: Iterator[SlideJob]) -> Iterator[tuple[str | None, Iterator[SlideJob]]]:

@@ -40,7 +40,7 @@ DISTRIBUTIONS = (
     "numpy", "scipy", "pillow", "torch", "torchvision", "onnxruntime", "safetensors", "opencv-python-headless",
     "scikit-image", "scikit-learn", "albumentations", "pandas", "tifffile", "openslide-python", "openslide-bin",
     "platformdirs", "tqdm", "torchstain", "efficientnet-lite-pytorch", "PySide6-Essentials", "shiboken6",
-    "pyqtgraph", "superqt",
+    "pyqtgraph", "superqt", "reportlab",
 )
 QT_PROBE_COMMAND = "_qtprobe"
 QT_PROBE_TIMEOUT_S = 60.0

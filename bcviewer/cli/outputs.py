@@ -26,8 +26,9 @@ from bcviewer.safety import atomic_write_text, protected_files, refuse_overwriti
 if TYPE_CHECKING:
     from bcviewer.batch import SlideOutcome, SummaryRow
 
-OUTPUT_FILES = ("tiles.csv", "tiles.geojson", "heatmap.png", "overlay.png")
-OUTPUT_KINDS = {"tiles.csv": "csv", "tiles.geojson": "geojson", "heatmap.png": "png", "overlay.png": "png"}
+OUTPUT_FILES = ("tiles.csv", "tiles.geojson", "heatmap.png", "overlay.png", "report.pdf")
+OUTPUT_KINDS = {"tiles.csv": "csv", "tiles.geojson": "geojson", "heatmap.png": "png", "overlay.png": "png",
+                "report.pdf": "pdf"}
 
 
 class _Row(Protocol):

@@ -11,7 +11,8 @@ Outputs, under ``--out`` (default ``bcviewer-predictions``):
   ``--formats``: ``tiles.csv`` (csv; its ``qc_flag`` column names the tiles quality control left
   out), ``tiles.geojson`` (geojson, for QuPath), ``heatmap.png`` and ``overlay.png`` (png): the
   heatmap alone and blended on a thumbnail, both with the longer side at most 2048 px (BreakHis
-  images keep their full size); ``regions.csv`` with ``--roi``; and ``manifest.json``, written
+  images keep their full size); ``regions.csv`` with ``--roi``; ``report.pdf`` with ``--report``
+  (:mod:`bcviewer.export.report`); and ``manifest.json``, written
   last, recording the input's and the model's sha256 (see :mod:`bcviewer.batch.manifest`).
 
 Each input is opened once; its model (unless ``--model`` names one), grid, notes and quality
@@ -135,6 +136,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "under-staining or blur are "
                         "left out, hatched grey in the PNGs and flagged in tiles.csv and tiles.geojson; auto: on for "
                         "whole slides, off for microscopy images (default: auto)")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.pdf per input: verdict, heatmap, top tiles, QC, regions (default: off)")
     p.add_argument("--object-type", default="tile", choices=OBJECT_TYPES,
                    help=OBJECT_TYPE_HELP + " (default: tile)")
     where = p.add_mutually_exclusive_group()

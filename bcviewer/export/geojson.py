@@ -85,7 +85,8 @@ def geojson_dict(scores: TileScores, object_type: ObjectType = "tile", *, slide_
                      "prediction_set": scores.image_set, "outside_training": scores.image_outside,
                      "verdict_rule": scores.slide_verdict.rule, "verdict": scores.slide_verdict.text,
                      "verdict_interval": [_finite(scores.slide_verdict.low), _finite(scores.slide_verdict.high)],
-                     "n_tiles": len(scores), "n_scored": scores.n_done, "notes": list(notes)},
+                     "n_tiles": len(scores), "n_scored": scores.n_done, "notes": list(notes),
+                     "stain": dict(scores.stain)},
         "features": features,
     }
 

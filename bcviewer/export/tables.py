@@ -1,6 +1,9 @@
 """Per-tile CSV: one row a tile, columns ``x,y,w,h,row,col,tissue,p_malignant,uncertainty``, then
 ``prediction_set`` (benign / malignant / review) and ``outside_training`` (yes / no), empty where
-the model card gives no calibration.
+the model card gives no calibration, then ``qc_flag`` and the stain normalisation the model's input
+went through (``stain_method``, ``stain_reference``, ``stain_sha256``: "none" for the shipped
+models; see :func:`bcviewer.nets.stain.stain_provenance`), the same on every row so that a table
+cut into pieces still says how it was made.
 
 Rectangles are level-0 pixels. Scores have 6 decimals; a tile that was not scored (cancelled run)
 has empty score fields. :func:`read_tiles_csv` turns the file back into :class:`TileScores`.
@@ -19,6 +22,8 @@ import numpy as np
 from bcviewer.export.files import ExportError, atomic_write_text
 from bcviewer.inference import DEFAULT_THRESHOLD, TILE_FIELDS, TILE_TRUST_FIELDS, TileScores
 
+STAIN_FIELDS = ("stain_method", "stain_reference", "stain_sha256")
+
 
 def _number(v: float, digits: int) -> str:
     return "" if np.isnan(v) else f"{v:.{digits}f}"
@@ -28,14 +33,15 @@ def tiles_csv_text(scores: TileScores) -> str:
     """The per-tile CSV as text (header plus one line per tile)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(TILE_FIELDS + TILE_TRUST_FIELDS)
+    writer.writerow(TILE_FIELDS + TILE_TRUST_FIELDS + STAIN_FIELDS)
+    stain = [scores.stain.get(k, "none") for k in ("method", "reference", "sha256")]
     sets, outside = scores.tile_sets(), scores.tile_outside()
     knows_outside = scores.trust.looks is not None
     for k, (x, y, w, h, row, col, tissue, p, u) in enumerate(scores.table_rows()):
         flag = ("yes" if outside[k] else "no") if knows_outside and scores.done[k] else ""
         qc = scores.qc_flags[k] if scores.qc_flags is not None else ""
         writer.writerow([x, y, w, h, row, col, _number(tissue, 4), _number(p, 6), _number(u, 6), sets[k] or "", flag,
-                         qc])
+                         qc, *stain])
     return buffer.getvalue()
 
 

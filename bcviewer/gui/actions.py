@@ -24,6 +24,7 @@ EXPORT_KINDS = {
     "overlay": ("Overlay PNG…", "PNG image (*.png)", ".png"),
     "csv": ("Tile table CSV…", "CSV table (*.csv)", ".csv"),
     "geojson": ("GeoJSON (QuPath)…", "GeoJSON (*.geojson *.json)", ".geojson"),
+    "report": ("Report PDF…", "PDF document (*.pdf)", ".pdf"),  # gui/slide/report_export.py
 }
 
 

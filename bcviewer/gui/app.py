@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", action="store_true", help="start the analysis as soon as the file is open")
     p.add_argument("--style", choices=STYLES, help="heatmap style to show: tiles, smooth, or uncertainty (tiles "
                    "coloured by uncertainty, 'review' and outside-training tiles outlined)")
+    p.add_argument("--stain", choices=("off", "macenko", "reinhard"), default="off",
+                   help="show the slide stain-normalised to the shipped reference (View > Stain; the model's "
+                        "input is normalised only as its card says)")
     p.add_argument(
         "--screenshot",
         metavar="OUT.png",
@@ -178,6 +181,8 @@ def run_gui(argv: list[str]) -> int:
             window.slide.opened.connect(run_once)
         if args.style:
             window.slide.overlay_controls.style_box.setCurrentIndex(STYLES.index(args.style))
+        if args.stain != "off":
+            window.slide.stain.set_method(args.stain)
         if os.environ.get(FIRST_PAINT_ENV):
             FirstPaintProbe(window)
         window.show()

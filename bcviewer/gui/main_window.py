@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self.action_set = build_actions(self)
         self.slide = SlideWorkspace(self, self.settings, self.action_set, self.status)
         self.workspaces = Workspaces(self, self.slide.canvas, self.status)
+        self.slide.labeling_project = lambda: getattr(self.workspaces.labeling_panel, "project", None)
         self.slide.compare.install(self.action_set.view_menu)
         self.setCentralWidget(self.workspaces)
         self.dock = self._build_dock()

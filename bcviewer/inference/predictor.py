@@ -36,6 +36,7 @@ from bcviewer.inference.scores import DEFAULT_THRESHOLD, ScoreBatch, TileScores
 from bcviewer.inference.trust import Trust
 from bcviewer.nets.errors import ModelCardError, OnnxExportError
 from bcviewer.nets.prediction import EnsemblePrediction
+from bcviewer.nets.stain import NONE_PROVENANCE, stain_provenance
 from bcviewer.nets.stored import StoredModel
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import TileGrid
@@ -77,6 +78,7 @@ class Predictor:
         self.spec = spec
         self.name = name or ""
         self.trust = _trust(model)
+        self.stain = stain_provenance(spec)  # what the model's input went through, for every output
         plan = thread_plan()
         self.read_workers = plan.readers if read_workers is None else read_workers
         self.threads = plan.intra_op if threads is None else threads
@@ -179,7 +181,7 @@ class Predictor:
                         accumulators[message.job_id] = acc
                         if acc.complete:  # a grid without tiles: nothing to score
                             finished[message.job_id] = JobResult(message.job, acc.scores(threshold, self.name,
-                                                                                      trust=self.trust))
+                                                                                      trust=self.trust, stain=self.stain))
                     elif isinstance(message, TileBatch):
                         if cancel is not None and cancel.is_set():
                             return
@@ -191,7 +193,7 @@ class Predictor:
                             acc = accumulators[job_id]
                             if acc.complete and job_id not in finished:
                                 finished[job_id] = JobResult(acc.job, acc.scores(threshold, self.name,
-                                                                                     trust=self.trust))
+                                                                                     trust=self.trust, stain=self.stain))
                     else:
                         finished[message.job_id] = JobResult(accumulators[message.job_id].job, None, message.error)
                     while next_id in finished:
@@ -236,7 +238,7 @@ class Predictor:
         finally:
             batches.close()
         cancelled = bool(cancel is not None and cancel.is_set() and not acc.complete)
-        return acc.scores(threshold, self.name, cancelled, self.trust)
+        return acc.scores(threshold, self.name, cancelled, self.trust, self.stain)
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,11 +286,12 @@ class _Accumulator:
         self.done[tiles] = True
 
     def scores(self, threshold: float, model_name: str, cancelled: bool = False,
-               trust: Trust | None = None) -> TileScores:
+               trust: Trust | None = None, stain: dict[str, str] | None = None) -> TileScores:
         assert self.job.grid is not None
         scores = TileScores(self.job.grid, self.p, self.unc, self.member_probs, self.attention, self.done,
                             threshold=threshold, cancelled=cancelled, model_name=model_name,
-                            trust=trust or Trust(), looks_distance=self.looks_distance, qc_flags=self.job.qc_flags)
+                            trust=trust or Trust(), looks_distance=self.looks_distance, qc_flags=self.job.qc_flags,
+                            stain=stain or dict(NONE_PROVENANCE))
         scores.slide_verdict  # noqa: B018 - its tile bootstrap (about 1 s at 100k tiles) runs here, not on the GUI thread
         return scores
 

@@ -23,7 +23,7 @@ so partial results stay valid.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -31,6 +31,7 @@ import numpy as np
 from bcviewer.inference.trust import NEEDS_REVIEW, Trust, margin_uncertainty
 from bcviewer.inference.verdict import Verdict, verdict_of
 from bcviewer.nets import EnsemblePrediction
+from bcviewer.nets.stain import NONE_PROVENANCE
 from bcviewer.tiling import Tile, TileGrid
 
 BENIGN = "benign"
@@ -99,6 +100,7 @@ class TileScores:
     trust: Trust = Trust()
     looks_distance: np.ndarray | None = None
     qc_flags: tuple[str, ...] | None = None  # each tile's quality-control flag; None: QC did not run
+    stain: dict[str, str] = field(default_factory=lambda: dict(NONE_PROVENANCE))  # nets.stain.stain_provenance
 
     def __post_init__(self) -> None:
         n = len(self.grid)

@@ -43,7 +43,8 @@ class InputSpec:
     on the 0..1 scale. A tile is described either by ``tile_um`` (its side in micrometres, for
     whole slides) with ``mpp`` (micrometres per pixel to read at), or by ``magnification`` and
     ``tile_scheme`` (e.g. "100X", "breakhis-3x3": each microscopy image cut into 3x3 sub-images).
-    ``stain``: the Macenko reference every tile is normalised to after resizing (see
+    ``stain``: the stain reference every tile is normalised to after resizing (``method``
+    "macenko", the default of older cards, or "reinhard", with its parameters; see
     :mod:`bcviewer.nets.stain`), or None.
     """
 
@@ -89,7 +90,7 @@ class InputSpec:
 
 @lru_cache(maxsize=8)
 def stain_normaliser(stain_json: str) -> StainNormaliser:
-    """The (cached) Macenko normaliser of a card's ``stain`` section, given as sorted JSON."""
+    """The (cached) normaliser of a card's ``stain`` section, given as sorted JSON."""
     from bcviewer.nets.stain import StainNormaliser
 
     return StainNormaliser.from_dict(json.loads(stain_json))

@@ -1,4 +1,5 @@
-"""``TileCache``: a size-bounded LRU of decoded slide tiles, keyed by (file generation, level, col, row)."""
+"""``TileCache``: a size-bounded LRU of decoded slide tiles, keyed by (file generation, level, col, row,
+stain normalisation)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from PySide6.QtGui import QImage
 
 
 class TileKey(NamedTuple):
-    """One tile of one opened file: ``generation`` changes every time a file is opened."""
+    """One tile of one opened file: ``generation`` changes every time a file is opened; ``stain`` is
+    the identity of the stain mapping its pixels went through ("" = the original pixels), so a
+    normalised tile never replaces the original one in the cache."""
 
     generation: int
     level: int
     col: int
     row: int
+    stain: str = ""
 
 
 class TileCache:

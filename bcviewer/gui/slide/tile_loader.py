@@ -3,14 +3,16 @@
 The view calls :meth:`TileLoader.request` with the tiles it wants, most urgent first, every time
 it moves; the new list *replaces* the old one, so tiles that scrolled out of view before a reader
 picked them up are never read. Each opened file has a generation number; a tile read for an older
-generation (the user opened another file meanwhile) is dropped instead of being shown.
+generation (the user opened another file meanwhile) is dropped instead of being shown. A tile
+whose key names a stain mapping (:meth:`TileLoader.set_stain`) is normalised here, on the reader
+thread, never on the GUI thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -72,6 +74,8 @@ class TileLoader(QObject):
         self._layout: TileLayout | None = None
         self._generation = 0
         self._failed = False
+        self._stain_maps: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        self.stain = ""  # the identity new tile keys carry ("" = original pixels); see set_stain
         self.reads = 0
 
     @property
@@ -84,6 +88,16 @@ class TileLoader(QObject):
             self._reader, self._layout, self._generation = reader, layout, generation
             self._wanted = []
             self._failed = False
+            self._stain_maps.clear()
+            self.stain = ""
+
+    def set_stain(self, identity: str, mapping: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        """Key new tiles by ``identity`` ("" = original pixels) and normalise them with ``mapping``;
+        mappings stay known, so switching back and forth never re-fits."""
+        with self._lock:
+            if identity and mapping is not None:
+                self._stain_maps[identity] = mapping
+            self.stain = identity
 
     def request(self, keys: Sequence[TileKey]) -> None:
         """Replace the wanted tiles (most urgent first); tiles already being read are skipped."""
@@ -123,20 +137,25 @@ class TileLoader(QObject):
         self._pool.start(_Close())
 
     # ---- reader threads -------------------------------------------------------------------
-    def _next(self) -> tuple[TileKey, SlideReader, TileLayout] | None:
+    def _next(self) -> tuple[TileKey, SlideReader, TileLayout, Callable[[np.ndarray], np.ndarray] | None] | None:
         with self._lock:
             if not self._wanted or self._reader is None or self._layout is None or self._failed:
                 self._loops -= 1
                 return None
             key = self._wanted.pop(0)
             self._in_progress.add(key)
-            return key, self._reader, self._layout
+            return key, self._reader, self._layout, self._stain_maps.get(key.stain) if key.stain else None
 
     def _read_until_empty(self) -> None:
         while (job := self._next()) is not None:
-            key, reader, layout = job
+            key, reader, layout, mapping = job
             try:
                 rgb = reader.read_region(*layout.read_args(key.level, key.col, key.row))
+                if key.stain:
+                    if mapping is None:  # the slide changed since the key was made
+                        self._finish(key, None, None)
+                        continue
+                    rgb = mapping(rgb)
                 image = rgb_to_qimage(rgb)
             except BcviewerError as exc:
                 self._finish(key, None, str(exc))
@@ -155,8 +174,8 @@ class TileLoader(QObject):
         with self._lock:
             self._in_progress.discard(key)
             self.reads += 1
-            if key.generation != self._generation:
-                return  # the file was replaced while this tile was read
+            if key.generation != self._generation or (image is None and error is None):
+                return  # the file was replaced while this tile was read (or its stain mapping with it)
             if error is not None:
                 # OpenSlide latches read errors: every later read of this handle fails the same way.
                 self._failed = True

@@ -129,6 +129,18 @@ class SlideView(QWidget):
         self._place_minimap()
         self.fit()
 
+    @property
+    def overview(self) -> QImage | None:
+        """The picture drawn while tiles load, and in the minimap."""
+        return self._thumbnail
+
+    def set_overview(self, image: QImage) -> None:
+        """Draw ``image`` (e.g. the stain-normalised overview) instead of the current overview."""
+        self._thumbnail = image
+        if self._reader is not None:
+            self.minimap.set_image(image, self._reader.dimensions)
+        self.update()
+
     def clear_slide(self) -> None:
         """Show nothing; the reader is closed in the background."""
         if self._reader is not None:
@@ -271,7 +283,8 @@ class SlideView(QWidget):
         area = self.visible_image_rect()
         if area.isEmpty():
             return []
-        return [TileKey(self._generation, level, c, r) for c, r in self._layout.tiles_covering(level, area, margin)]
+        return [TileKey(self._generation, level, c, r, self.loader.stain)
+                for c, r in self._layout.tiles_covering(level, area, margin)]
 
     def is_settled(self) -> bool:
         """True when every visible tile is drawn at full resolution (or reading has failed)."""

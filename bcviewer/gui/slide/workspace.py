@@ -11,6 +11,7 @@ back into the window. Every decision about the input (model, grid, notes) is the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,9 +50,11 @@ from bcviewer.gui.slide.overlay_binding import OverlayBinding
 from bcviewer.gui.slide.overlay_controls import OverlayControls
 from bcviewer.gui.slide.quality import QualityControl
 from bcviewer.gui.slide.regions import RegionsController
+from bcviewer.gui.slide.report_export import ReportExport
 from bcviewer.gui.slide.review import ReviewTools
 from bcviewer.gui.slide.run_display import RunDisplay, show_grid
 from bcviewer.gui.slide.session import SlideSession
+from bcviewer.gui.slide.stain_control import StainControl
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.slide.view import SlideView
 from bcviewer.gui.workers import Job, JobRunner
@@ -100,7 +103,10 @@ class SlideWorkspace(QObject):
         self.display = RunDisplay(self.analysis, self.view, self.panel,
                                   lambda: self.analysis.model.card if self.analysis.model else None, self)
         self.overlay = OverlayBinding(self.view, self.overlay_controls, actions, settings)
+        self.stain = StainControl(window, self.view, status, self.jobs, actions.view_menu)  # View > Stain
         self._open_job: Job | None = None
+        self.report = ReportExport(window, self.jobs, self.status.showMessage)
+        self.labeling_project: Callable[[], Path | None] = lambda: None  # the window's open project, if any
         self._connect()
         self.set_runtime(settings.runtime())
 
@@ -149,6 +155,7 @@ class SlideWorkspace(QObject):
         d.scores_shown.connect(lambda _scores: self.review.scores_changed(now=True))
         self.opened.connect(lambda _path: self.review.clear())
         self.opened.connect(lambda _path: self.explain.clear())
+        self.opened.connect(lambda _path: self.stain.slide_opened())
         q = self.quality.controller  # Esc and the toolbar's Cancel stop quality control too
         q.started.connect(lambda: self.actions.cancel.setEnabled(True))
         for ended in (q.finished, q.cancelled, q.failed):
@@ -385,6 +392,10 @@ class SlideWorkspace(QObject):
         layer = self.view.heatmap
         options = {"cmap": layer.colormap, "opacity": layer.opacity, "threshold": layer.threshold,
                    "smooth": layer.smooth, "mpp": self.session.mpp()}
+        if kind == "report":
+            return self.report.start(target, reader, scores, self.session.plan, mpp=self.session.mpp(),
+                                     regions=self.regions.regions, project=self.labeling_project(),
+                                     look={k: v for k, v in options.items() if k != "mpp"})
         return self.jobs.submit(export_file, kind, scores, reader, target, options,
                                 on_success=lambda p: self.status.showMessage(f"Saved {p}", 8000),
                                 on_error=lambda e: report_error(self._window, "Export failed", e))
