@@ -103,6 +103,8 @@ def test_explained_p_is_the_heatmap_p_breakhis(breakhis_explainer: OcclusionExpl
     assert explanation.input_attribution.shape == (144, 224)
     assert explanation.attention is None and explanation.attention_note == NO_ATTENTION
     assert explanation.method_detail.startswith("occlusion, 18x18 px window, stride 9 px")
+    assert explanation.stain == scores.stain == {"method": "none", "reference": "none", "sha256": "none"}
+    assert "stain normalisation of the model input: none" in explanation.lines()
     assert (explanation.tile.row, explanation.tile.col) == (1, 1)
 
 
@@ -260,3 +262,29 @@ def test_overlay_colours_follow_the_map(breakhis_explainer: OcclusionExplainer) 
     assert np.array_equal(full[peak], end)  # the strongest pixel is the colour bar's end, fully opaque
     figure = explanation_figure(explanation)
     assert figure.shape[1] >= 2 * 233 * 2 and figure.dtype == np.uint8  # tile and overlay, each enlarged x2
+
+
+@needs_captum
+def test_a_stain_normalised_model_explains_its_own_p_and_names_the_normaliser(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from bcviewer.inference.explain import make_explainer
+    from bcviewer.nets.cards import resolve_model_dir
+    from bcviewer.nets.stain import default_reference
+
+    folder = tmp_path / "breakhis-100x-reinhard"
+    shutil.copytree(resolve_model_dir("breakhis-100x"), folder)
+    card = json.loads((folder / "card.json").read_text())
+    reference = default_reference("reinhard")
+    card["input"]["stain"] = reference.to_dict()
+    (folder / "card.json").write_text(json.dumps(card))
+    model = open_model(folder)  # its ONNX file is stale now: the torch runtime runs it
+    with open_slide(SAMPLE) as slide:
+        grid = plan_input(slide, PlanOptions()).grid
+        scores = Predictor(model, runtime="torch", device="cpu").run(slide, grid)
+        explanation = explain_tile(slide, grid, 4, make_explainer(model, "torch"))
+    assert explanation.p_malignant == pytest.approx(float(scores.p_malignant[4]), abs=1e-6)
+    assert explanation.stain == scores.stain and explanation.stain["method"] == "reinhard"
+    assert explanation.stain["sha256"] == reference.sha256
+    assert any(line.startswith("stain normalisation of the model input: reinhard") for line in explanation.lines())

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
@@ -39,6 +39,7 @@ from bcviewer.inference.runtime import OnnxEnsemble, choose_runtime, onnx_ensemb
 from bcviewer.nets.cards import InputSpec
 from bcviewer.nets.prediction import EnsemblePrediction
 from bcviewer.nets.preprocess import preprocess_numpy, resize_tiles
+from bcviewer.nets.stain import NONE_PROVENANCE, stain_provenance
 from bcviewer.slides import SlideReader
 from bcviewer.tiling import Tile, TileGrid
 
@@ -72,6 +73,7 @@ class Explanation:
     member_weights: tuple[float, ...]
     attention: np.ndarray | None  # (members, 2): cnn, lstm; None when the model has none
     attention_note: str
+    stain: dict[str, str] = field(default_factory=lambda: dict(NONE_PROVENANCE))  # the model input's normalisation
     tile: Tile | None = None
     tile_index: int | None = None
 
@@ -92,6 +94,11 @@ class Explanation:
             out.append(self.attention_note + ":")
             for name, (cnn, lstm) in zip(self.member_names, self.attention):
                 out.append(f"  {name}: cnn {cnn:.3f}, lstm {lstm:.3f}")
+        if self.stain.get("method", "none") == "none":
+            out.append("stain normalisation of the model input: none")
+        else:
+            out.append(f"stain normalisation of the model input: {self.stain['method']} (reference "
+                       f"{self.stain['reference']}, sha256 {self.stain['sha256'][:12]}…)")
         out.append(f"method: {self.method_detail}")
         out.append(f"map: {self.units}")
         return out
@@ -151,7 +158,8 @@ def explanation_from(explainer_model: str, runtime: str, method: str, detail: st
         p_malignant=float(prediction.p_malignant[0]), member_p=tuple(float(p) for p in prediction.member_probs[0]),
         member_names=names, member_weights=tuple(float(w) for w in weights),
         attention=np.asarray(prediction.attention[0]) if has_attention else None,
-        attention_note=ATTENTION_NOTE if has_attention else NO_ATTENTION)
+        attention_note=ATTENTION_NOTE if has_attention else NO_ATTENTION,
+        stain=stain_provenance(card.get("input", {}).get("stain")))
 
 
 class OcclusionExplainer:

@@ -48,7 +48,7 @@ class ExplainRun(BackgroundRun):
     signals: _ExplainSignals
 
     def __init__(self, reader: SlideReader, grid: TileGrid, index: int, model: StoredModel, runtime: str,
-                 cache: dict[tuple[str, str], TileExplainer], lock: threading.Lock) -> None:
+                 cache: dict[tuple[str, str, str], TileExplainer], lock: threading.Lock) -> None:
         super().__init__(_ExplainSignals())
         self.reader, self.grid, self.index, self.model, self.runtime = reader, grid, index, model, runtime
         self.cache, self.lock = cache, lock
@@ -56,7 +56,7 @@ class ExplainRun(BackgroundRun):
     def work(self) -> Explanation:
         from bcviewer.inference.explain import explain_tile, make_explainer
 
-        key = (str(self.model.directory), self.runtime)
+        key = (str(self.model.directory), self.runtime, repr(self.model.spec))  # a card edit (stain) is another model
         with self.lock:
             explainer = self.cache.get(key)
             if explainer is None:
@@ -81,7 +81,7 @@ class ExplainController(QObject):
         self._pool.setMaxThreadCount(1)
         self._current: ExplainRun | None = None
         self._runs: set[ExplainRun] = set()
-        self._cache: dict[tuple[str, str], TileExplainer] = {}
+        self._cache: dict[tuple[str, str, str], TileExplainer] = {}
         self._lock = threading.Lock()
         self.panel.explain_requested.connect(self.explain)
         self.panel.cancel_requested.connect(self.cancel)
