@@ -129,11 +129,12 @@ def test_predict_leaves_out_what_quality_control_flags(tmp_path: Path, capsys: p
     out = tmp_path / "out"
     assert main(["predict", str(marked), "--mpp", "0.499", "--out", str(out), "--quiet"]) == 0
     assert "quality control left out 3 of 21 tiles (3 pen)" in capsys.readouterr().err
-    rows = [line.split(",") for line in (out / "marked" / "tiles.csv").read_text().splitlines()[1:]]
-    pen = [r for r in rows if r[-1] == "pen"]
-    assert len(pen) == 3 and all(r[7] == "" for r in pen)  # never scored
-    assert all(int(r[1]) <= 1000 < int(r[1]) + int(r[3]) for r in pen)  # the tiles the line crosses
-    assert all(r[7] != "" for r in rows if r[-1] == "ok")
+    with (out / "marked" / "tiles.csv").open(newline="") as table:
+        rows = list(csv.DictReader(table))
+    pen = [r for r in rows if r["qc_flag"] == "pen"]
+    assert len(pen) == 3 and all(r["p_malignant"] == "" for r in pen)  # never scored
+    assert all(int(r["y"]) <= 1000 < int(r["y"]) + int(r["h"]) for r in pen)  # the tiles the line crosses
+    assert all(r["p_malignant"] != "" for r in rows if r["qc_flag"] == "ok")
     features = json.loads((out / "marked" / "tiles.geojson").read_text())["features"]
     ignored = [f for f in features if f["properties"]["classification"]["name"] == "Ignore*"]
     assert sorted(f["properties"]["metadata"]["qc_flag"] for f in ignored) == ["pen"] * 3
@@ -191,8 +192,9 @@ def test_understained_tiles_through_qc_and_predict(tmp_path: Path, capsys: pytes
     out = tmp_path / "out"
     assert main(["predict", str(faded), "--qc", "on", "--out", str(out), "--quiet"]) == 0
     assert "quality control left out 9 of 9 tiles (9 understained)" in capsys.readouterr().err
-    rows = [line.split(",") for line in (out / faded.stem / "tiles.csv").read_text().splitlines()[1:]]
-    assert [r[-1] for r in rows] == ["understained"] * 9 and all(r[7] == "" for r in rows)
+    with (out / faded.stem / "tiles.csv").open(newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [r["qc_flag"] for r in rows] == ["understained"] * 9 and all(r["p_malignant"] == "" for r in rows)
     features = json.loads((out / faded.stem / "tiles.geojson").read_text())["features"]
     assert [f["properties"]["classification"]["name"] for f in features] == ["Ignore*"] * 9
     assert {f["properties"]["metadata"]["qc_flag"] for f in features} == {"understained"}
