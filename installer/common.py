@@ -39,6 +39,21 @@ def data_files() -> list[tuple[str, str]]:
             found.append((str(path), str(Path(target) / rel.parent)))
     return found
 
+def package_data_files() -> list[tuple[str, str]]:
+    """(file, folder in the bundle) for the package data pyproject.toml declares for the wheel
+    (``[tool.setuptools.package-data] bcviewer``, e.g. the shipped stain reference): one list
+    for both, so a file the wheel carries is never missing from a bundle."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    found = []
+    for pattern in declared.get("bcviewer", []):
+        for path in sorted((ROOT / "bcviewer").glob(pattern)):
+            if path.is_file():
+                found.append((str(path), str(Path("bcviewer") / path.relative_to(ROOT / "bcviewer").parent)))
+    return found
+
+
 # The CLI imports its sub-command modules by name (bcviewer.cli.main.COMMANDS) and the GUI imports
 # parts of the core on worker threads: PyInstaller's import scan cannot see either.
 HIDDEN_PACKAGES = ["bcviewer"]
@@ -148,7 +163,7 @@ def analysis_kwargs(flavour: str = "full") -> dict:
     return {
         "scripts": [ENTRY],
         "pathex": [str(ROOT)],
-        "datas": data_files() + metadata_datas(flavour),
+        "datas": data_files() + package_data_files() + metadata_datas(flavour),
         "binaries": extension_binaries(flavour),
         "hiddenimports": hidden_imports(),
         "excludes": excludes(flavour),

@@ -31,6 +31,12 @@ def test_bundle_data_leaves_out_runtime_caches(tmp_path: Path, monkeypatch: pyte
     ]
 
 
+def test_the_bundles_carry_the_package_data_the_wheel_declares() -> None:
+    # The shipped stain reference was once in the wheel but not in the bundles (`open --stain` failed).
+    assert (str(ROOT / "bcviewer" / "nets" / "stain_reference.json"), "bcviewer/nets") in common.package_data_files()
+    assert (str(ROOT / "bcviewer" / "py.typed"), "bcviewer") in common.package_data_files()
+
+
 def test_the_wheel_and_the_bundles_leave_out_the_same_caches() -> None:
     ignored = re.search(r"IGNORE = shutil\.ignore_patterns\(([^)]*)\)", (ROOT / "setup.py").read_text())
     assert ignored is not None
