@@ -137,3 +137,19 @@ def test_another_slide_gets_its_own_mapping(qtbot, window, test_data: Path) -> N
     _wait_normalised(qtbot, window)
     assert stain.mapping.identity != first and stain.mapping.reference == default_reference("macenko")
     assert all(k.stain in ("", stain.mapping.identity) for k in window.slide.view.cache._items)
+
+
+def test_a_missing_shipped_reference_gives_a_dialog_and_leaves_the_view_as_scanned(
+        qtbot, window, dialogs, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # What a bundle without the package file did (a traceback at start-up) before the bundles carried it.
+    from bcviewer.nets import stain as stain_module
+
+    stain_module._shipped.cache_clear()
+    monkeypatch.setattr(stain_module, "REFERENCE_FILE", "no_such_reference.json")
+    open_and_wait(qtbot, window, SAMPLE_PNG)
+    stain = window.slide.stain
+    stain.set_method("macenko")
+    assert dialogs == [("Cannot use this stain reference", dialogs[0][1])]
+    assert "no_such_reference.json" in dialogs[0][1] and "reinstall bcviewer" in dialogs[0][1]
+    assert stain.method == "off" and stain.method_actions["off"].isChecked() and stain.mapping is None
+    stain_module._shipped.cache_clear()

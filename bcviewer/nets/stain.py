@@ -161,8 +161,14 @@ def fit_reference(method: str, rgb: np.ndarray, source: str) -> StainReference:
 
 @lru_cache(maxsize=1)
 def _shipped() -> dict[str, Any]:
-    text = resources.files("bcviewer.nets").joinpath(REFERENCE_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
+    # A broken install (a bundle or wheel without the file) gets one line, not a traceback.
+    try:
+        text = resources.files("bcviewer.nets").joinpath(REFERENCE_FILE).read_text(encoding="utf-8")
+        data: dict[str, Any] = json.loads(text)
+        data["references"], data["source"]["label"]  # noqa: B018 (the keys default_reference reads)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise StainReferenceError(f"the shipped stain reference ({REFERENCE_FILE}) cannot be read "
+                                  f"({type(exc).__name__}); reinstall bcviewer") from exc
     return data
 
 

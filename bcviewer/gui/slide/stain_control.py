@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QStatusBar, QWidget
 
+from bcviewer.errors import BcviewerError
 from bcviewer.gui.errors import report_error
 from bcviewer.gui.slide.opening import OPEN_FILTER, overview_image
 from bcviewer.gui.slide.tile_loader import rgb_to_qimage
@@ -188,7 +189,14 @@ class StainControl(QObject):
 
     def _refit(self) -> None:
         self._pending += 1
-        reader, reference = self._view.reader, self.reference()
+        try:
+            reference = self.reference()
+        except BcviewerError as exc:  # e.g. the shipped reference is missing from a broken install
+            self.method = "off"
+            self.method_actions["off"].setChecked(True)
+            reference = None
+            report_error(self._window, "Cannot use this stain reference", exc)
+        reader = self._view.reader
         if reader is None or reference is None:
             self.mapping, self._normalised = None, None
             self._apply()
