@@ -12,21 +12,16 @@ neither read nor changed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from screenshot_review import save, show_tab  # noqa: E402 - scripts/screenshot_review.py
-from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
-from bcviewer.gui.main_window import MainWindow  # noqa: E402
-from bcviewer.gui.settings import ViewerSettings  # noqa: E402
+from shot_app import shot_window, wait  # noqa: E402 - scripts/shot_app.py
 
 SAMPLE = ROOT / "resources" / "sample" / "SOB_M_MC-14-13413-100-003.png"
 
@@ -35,12 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for explain-panel.png")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="bcviewer-shot-"))
-    os.environ.pop("BCVIEWER_MODELS", None)  # the shipped models
-    app = start_app(scratch)
-    window = MainWindow(ViewerSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)))
-    window.resize(1400, 880)
-    window.show()
+    app, window = shot_window()
     slide = window.slide
     window.open_path(SAMPLE)
     wait(app, lambda: slide.view.reader is not None and slide.jobs.pending == 0)

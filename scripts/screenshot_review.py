@@ -13,21 +13,18 @@ temporary folder, so the user's own are neither read nor changed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QScrollArea
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shot_app import start_app, wait  # noqa: E402 - scripts/shot_app.py
+from shot_app import shot_window, wait  # noqa: E402 - scripts/shot_app.py
 from bcviewer.gui.main_window import MainWindow  # noqa: E402
-from bcviewer.gui.settings import ViewerSettings  # noqa: E402
 
 
 def show_tab(window: MainWindow, index: int) -> None:
@@ -50,12 +47,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the two PNG files")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="bcviewer-shot-"))
-    os.environ.pop("BCVIEWER_MODELS", None)  # the shipped models
-    app = start_app(scratch)
-    window = MainWindow(ViewerSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)))
-    window.resize(1400, 880)
-    window.show()
+    app, window = shot_window()
     slide, acts = window.slide, window.action_set.review
     window.open_path(ROOT / "tests" / "data" / "slides" / "cmu_small_region.svs")
     wait(app, lambda: slide.view.reader is not None and slide.jobs.pending == 0)

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QApplication
 
@@ -28,6 +29,23 @@ def start_app(data_home: str | Path | None = None) -> QApplication:
     app = QApplication.instance() or QApplication([])
     collect_garbage_on_gui_thread()
     return app  # type: ignore[return-value]
+
+
+def shot_window() -> tuple[QApplication, Any]:
+    """The application and a shown 1400x880 main window on the shipped models, with throw-away
+    settings and data folders."""
+    from PySide6.QtCore import QSettings
+
+    from bcviewer.gui.main_window import MainWindow
+    from bcviewer.gui.settings import ViewerSettings
+
+    scratch = Path(tempfile.mkdtemp(prefix="bcviewer-shot-"))
+    os.environ.pop("BCVIEWER_MODELS", None)  # the shipped models
+    app = start_app(scratch)
+    window = MainWindow(ViewerSettings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)))
+    window.resize(1400, 880)
+    window.show()
+    return app, window
 
 
 def wait(app: QApplication, until: Callable[[], object], timeout_s: float = 300) -> None:
