@@ -75,11 +75,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     predict.add_argument("--force", action="store_true", help=FORCE_HELP)
     predict.add_argument("--min-coverage", type=fraction, default=DEFAULT_MIN_COVERAGE,
                          help="refuse when fewer of the model's genes are measured (default 0.8)")
-    predict.add_argument("--standardise", choices=["model", "cohort", "quantile", "rank"], default="model",
-                         help="z-score with the training cohort's statistics (model), or scale by the table's own "
-                              "cohort: z-scores (cohort), quantiles mapped onto the training cohort (quantile) or "
-                              "rank normal scores (rank); the last three are for another platform, 10+ samples; "
-                              "a task's index.json names the one recommended for another platform")
+    predict.add_argument("--standardise", choices=["auto", "model", "cohort", "quantile", "rank"], default="auto",
+                         help="auto (default): compare the table with the training cohort and use its statistics "
+                              "when they match, else the model's recommended scaling for another platform (10+ "
+                              "samples), and say why; or force one: the training cohort's z-scores (model), the "
+                              "table's own z-scores (cohort), its quantiles mapped onto the training cohort "
+                              "(quantile) or rank normal scores (rank)")
     _table_options(predict)
     predict.set_defaults(func=run_predict)
 
@@ -160,6 +161,8 @@ def run_predict(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{model.name}: {result.coverage.summary()}", file=sys.stderr)
+    if result.scaling is not None:
+        print(f"{model.name}: {result.scaling.summary()}", file=sys.stderr)
     if args.out:
         where = write_text_output(args.out, result.table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
         print(f"wrote {len(result.table)} predictions to {where}", file=sys.stderr)

@@ -21,11 +21,12 @@ from bcviewer.genes.coverage import DEFAULT_MIN_COVERAGE, CoverageReport, align_
 from bcviewer.genes.errors import GeneDataError
 from bcviewer.genes.io import ExpressionTable
 from bcviewer.genes.classifier import STANDARDISE
+from bcviewer.genes.platform import AUTO, PlatformCheck, ScalingDecision, compare_platform, decide_scaling
 from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES, MedianImputer
 from bcviewer.genes.store import GeneModel, model_scale
 
-Standardise = Literal["model", "cohort", "quantile", "rank"]
-PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage"]
+Standardise = Literal["auto", "model", "cohort", "quantile", "rank"]
+PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage", "scaling", "scaling_reason"]
 SHIFT_WARNING_SD = 1.5
 # A value this many training sd from the training mean (on the model's scale) is not biology; one
 # such gene can swing the network to a confident answer, so the sample gets a warning.
@@ -46,6 +47,7 @@ class PredictionResult:
     standardise: str
     warnings: list[str] = field(default_factory=list)
     single_gene: pd.Series | None = None  # P(positive class) from the card's single-gene baseline; NaN: not measured
+    scaling: ScalingDecision | None = None  # which scaling was used and why (``standardise`` is its name)
 
 
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
@@ -64,25 +66,58 @@ def training_zscores(model: GeneModel, values: np.ndarray) -> np.ndarray:
     return cast(np.ndarray, (model_scale(model.classifier, values) - model.reference.mean) / model.reference.sd)
 
 
+def platform_check(model: GeneModel, values: np.ndarray) -> PlatformCheck | None:
+    """How ``values`` (samples x the model's genes, raw) compare with the model's training cohort."""
+    reference = model.reference
+    return compare_platform(model_scale(model.classifier, values), reference.mean, reference.sd,
+                            trained_on_log=float(np.max(reference.quantiles)) <= 30.0,
+                            training_negative=float(np.mean(reference.quantiles[0] < 0)) >= 0.25)
+
+
+def training_cohort_name(model: GeneModel) -> str:
+    """``TCGA-BRCA``: the training cohort as its card cites it (its file name otherwise)."""
+    cohort = model.card.get("cohort") or {}
+    citation = str(cohort.get("citation") or "")
+    return citation.split(":")[0] if citation else str(cohort.get("file") or "the training cohort")
+
+
+def recommended_scaling(model: GeneModel) -> str | None:
+    """The scaling for another platform that the model's card chose on its external cohorts, if any."""
+    choice = model.card.get("scaling_choice")
+    default = choice.get("default") if isinstance(choice, dict) else None
+    return str(default) if default in STANDARDISE else None
+
+
+def choose_scaling_for(model: GeneModel, values: np.ndarray, requested: str, source: str) -> ScalingDecision:
+    """The scaling ``requested`` resolves to for these values (``auto``: by the platform check)."""
+    return decide_scaling(platform_check(model, values), requested, recommended_scaling(model), source=source,
+                          cohort_name=training_cohort_name(model))
+
+
 def predict_expression(
     table: ExpressionTable,
     model: GeneModel,
     *,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
-    standardise: Standardise = "model",
+    standardise: Standardise = AUTO,
 ) -> PredictionResult:
     """Predict every sample of ``table`` with ``model``.
 
-    ``standardise='model'`` z-scores genes with the training cohort's statistics (same platform);
+    ``standardise='auto'`` (the default) compares the table with the training cohort
+    (:mod:`bcviewer.genes.platform`): the training statistics when it matches, the card's
+    recommended scaling for another platform when it does not; ``result.scaling`` says which and
+    why. ``standardise='model'`` z-scores genes with the training cohort's statistics (same platform);
     ``'cohort'`` uses the table's own statistics, ``'quantile'`` maps each gene's within-table
     quantiles onto the training cohort's distribution, ``'rank'`` turns them into normal scores
     (another platform; these three need 10+ samples). Genes
     missing from the table are imputed with the training median, after the coverage check.
     """
-    if standardise not in STANDARDISE:
-        raise GeneDataError(f"standardise must be one of {', '.join(STANDARDISE)}, not {standardise!r}")
+    if standardise != AUTO and standardise not in STANDARDISE:
+        raise GeneDataError(f"standardise must be one of {AUTO}, {', '.join(STANDARDISE)}, not {standardise!r}")
     values, coverage = align_to_genes(table.expression, model.genes)
     require_coverage(coverage, min_coverage, table.path)
+    decision = choose_scaling_for(model, values, standardise, table.path)
+    standardise = cast(Standardise, decision.scaling)
     if standardise != "model" and values.shape[0] < MIN_COHORT_SAMPLES:
         raise GeneDataError(f"{standardise} scaling uses the profile's own cohort and needs at least "
                             f"{MIN_COHORT_SAMPLES} samples; {table.path} has {values.shape[0]}")
@@ -91,7 +126,7 @@ def predict_expression(
     if coverage.missing:
         warnings.append(coverage.summary())
     shift = scale_shift(model, values)
-    if standardise == "model" and values.shape[0] >= 3 and shift > SHIFT_WARNING_SD:
+    if standardise == "model" and not decision.automatic and values.shape[0] >= 3 and shift > SHIFT_WARNING_SD:
         warnings.append(f"expression sits {shift:.1f} training sd away from the training cohort's level per gene "
                         "(median); if this is another platform or cohort, use per-cohort standardisation")
     proba = model.classifier.predict_proba(values, standardise=standardise)
@@ -104,12 +139,13 @@ def predict_expression(
     predicted = np.asarray(model.classes)[proba.argmax(axis=1)]
     p = proba[:, 1] if len(model.classes) == 2 else proba.max(axis=1)
     result_table = pd.DataFrame({"sample": table.samples, "model": model.name, "p": p, "label": predicted,
-                                 "gene_coverage": coverage.per_sample.to_numpy()}, columns=PREDICTION_COLUMNS)
+                                 "gene_coverage": coverage.per_sample.to_numpy(), "scaling": decision.scaling,
+                                 "scaling_reason": decision.reason}, columns=PREDICTION_COLUMNS)
     zscores = pd.DataFrame(training_zscores(model, values), index=index, columns=model.genes)
     attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
                                 columns=model.genes)
     return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings,
-                            single_gene_probabilities(model, values, standardise, index))
+                            single_gene_probabilities(model, values, standardise, index), decision)
 
 
 def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise: str,
