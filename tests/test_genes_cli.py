@@ -34,7 +34,8 @@ def test_predict_writes_one_row_per_sample(genes_dir: Path, tmp_path: Path, caps
     assert main(["genes", "predict", str(genes_dir / "tcga_er_pam50_160.csv"), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     truth = pd.read_csv(genes_dir / "tcga_er_pam50_160.csv")
-    assert list(table.columns) == ["sample", "model", "p", "label", "gene_coverage"]
+    assert list(table.columns) == ["sample", "model", "p", "label", "gene_coverage", "scaling", "scaling_reason"]
+    assert (table["scaling"] == "model").all()  # auto: TCGA is the training platform
     assert table["sample"].tolist() == truth["sample_id"].tolist()
     assert set(table["model"]) == {f"er-status/{_default('er-status')}"}
     assert table["p"].between(0, 1).all() and set(table["label"]) <= {"Positive", "Negative"}
@@ -50,7 +51,7 @@ def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, c
     assert code == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "sample,model,p,label,gene_coverage" and len(lines) == 41
+    assert lines[0] == "sample,model,p,label,gene_coverage,scaling,scaling_reason" and len(lines) == 41
     assert lines[1].startswith("BR00-0504,er-status/")
     table = pd.read_csv(genes_dir / "gse1992_pam50_40.csv.gz")
     p = np.array([float(line.split(",")[2]) for line in lines[1:]])
@@ -126,27 +127,29 @@ def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.Capture
 
 @pytest.mark.shared
 def test_shipped_er_model_reproduces_its_external_auc(shared_data: Path, tmp_path: Path) -> None:
-    """The shipped default on GSE1992: the CLI predicts all 124 samples, and the 122 labelled ones
-    (standardised together, as in training) give exactly the AUC the card reports."""
+    """The shipped default on GSE1992 with no options (auto: cohort scaling): the CLI predicts all
+    124 samples, and the 122 labelled ones give exactly the AUC the card reports under auto."""
     source = shared_data / "genes" / "survset_gse1992.csv.gz"
     out = tmp_path / "gse1992.csv"
-    assert main(["genes", "predict", str(source), "--standardise", "cohort", "--out", str(out)]) == 0
+    assert main(["genes", "predict", str(source), "--out", str(out)]) == 0
     predictions = pd.read_csv(out)
     assert len(predictions) == 124 and (predictions["gene_coverage"] == 1.0).all()
     model = load_gene_model("er-status")
     table = read_expression_table(source, label="fac_er_positive", known_genes=model.genes).labelled()
-    result = predict_expression(table, model, standardise="cohort")
+    result = predict_expression(table, model)
+    assert result.standardise == "cohort" and (predictions["scaling"] == "cohort").all()
     auc = roc_auc_score(table.labels == "1", result.table["p"])
     card = json.loads((model.path / "card.json").read_text())
     assert len(table.samples) == 122
-    assert auc == pytest.approx(card["external"]["metrics_by_scaling"]["cohort"][model.architecture]["auc"], abs=1e-5)
+    reported = card["task_comparison"]["external_auto"]["survset_gse1992.csv.gz"][model.architecture]
+    assert reported["scaling"] == "cohort" and auc == pytest.approx(reported["auc"], abs=1e-5)
     assert auc > 0.85
 
 
 def test_models_say_which_model_is_the_default(capsys: pytest.CaptureFixture) -> None:
     assert main(["genes", "models"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert lines["er-status"].split(maxsplit=1)[1] == ("task: runs er-status/ensemble; the default of 'genes "
+    assert lines["er-status"].split(maxsplit=1)[1] == ("task: runs er-status/single-gene; the default of 'genes "
                                                        "predict'")
-    assert lines["metastasis"].split(maxsplit=1)[1] == "task: runs metastasis/deepcme"  # its index.json says so
+    assert lines["metastasis"].split(maxsplit=1)[1] == "task: runs metastasis/logistic"  # its index.json says so
     assert lines["er-status/gexpnet"] == "er-status/gexpnet"

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODELS = ROOT / "models" / "genes"
 FIXTURES = {"er-status": "genes/tcga_er_pam50_160.csv", "metastasis": "genes/gse7390_metastasis_120.csv"}
-SHIPPED = sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in MODELS.glob("*/*/card.json"))
+# Network models ship an ONNX file; logistic ones (single gene, ...) are one dot product in numpy.
+SHIPPED = sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in MODELS.glob("*/*/card.json")
+                 if json.loads(p.read_text())["classifier"]["architecture"] != "linear")
 PARITY = 1e-5
 
 

@@ -32,9 +32,10 @@ def test_shipped_tasks_are_listed_with_their_default_genes_and_classes() -> None
     tasks = {t.name: t for t in list_tasks()}
     assert sorted(tasks) == ["er-status", "metastasis"]
     er = tasks["er-status"]
-    assert er.architectures == ("cnn-bilstm", "deepcme", "ensemble", "gexpnet")
+    assert er.architectures == ("cnn-bilstm", "deepcme", "ensemble", "gexpnet", "single-gene")
     index = json.loads((MODELS / "er-status" / "index.json").read_text())
-    assert er.default == index["default"] == "ensemble"  # highest mean CV AUC
+    assert er.default == index["default"] == "single-gene"  # no model beat ESR1 alone in CV
+    assert index["default_reason"].startswith("no model beat the single gene in CV")
     assert er.scaling == index["scaling"] == "cohort"  # chosen on the external cohorts
     assert tasks["metastasis"].scaling is None  # no external cohort: nothing chosen
     assert er.classes == ("Negative", "Positive")
@@ -78,7 +79,7 @@ def test_results_csv_matches_the_command_line_and_stacks_models(test_data: Path,
     assert lines[0] == ",".join(PREDICTION_COLUMNS) and len(lines) == 1 + 2 * 160
     assert lines[1].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/deepcme,")
     assert lines[161].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/gexpnet,")
-    assert predictions_csv_text([]) == "sample,model,p,label,gene_coverage\n"
+    assert predictions_csv_text([]) == "sample,model,p,label,gene_coverage,scaling,scaling_reason\n"
 
 
 @pytest.fixture(scope="module")

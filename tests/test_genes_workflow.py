@@ -117,7 +117,7 @@ def test_external_cohort_under_each_scaling(trained: Path, genes_dir: Path, tmp_
     truth = (table.labels == "1").to_numpy()
     for scaling in ("cohort", "quantile", "rank"):
         result = predict_expression(table, model, standardise=scaling)
-        assert result.coverage.fraction == 1.0 and result.table.shape == (40, 5)
+        assert result.coverage.fraction == 1.0 and result.table.shape == (40, 7)
         auc = roc_auc_score(truth, result.table["p"])
         assert auc == pytest.approx(card["external"]["metrics_by_scaling"][scaling]["gexpnet"]["auc"], abs=1e-6)
         esr1 = roc_auc_score(truth, result.single_gene)  # the single-gene baseline shown beside the model
@@ -127,8 +127,9 @@ def test_external_cohort_under_each_scaling(trained: Path, genes_dir: Path, tmp_
     pd.read_csv(genes_dir / "tcga_er_pam50_160.csv").head(5).to_csv(few, index=False)
     with pytest.raises(GeneDataError, match="needs at least 10 samples"):
         predict_expression(read_expression_table(few), model, standardise="quantile")
-    shifted = predict_expression(table, model)  # another platform, z-scored with TCGA statistics
+    shifted = predict_expression(table, model, standardise="model")  # another platform, TCGA statistics forced
     assert any("training sd away" in w for w in shifted.warnings)
+    assert shifted.scaling.reason.startswith("chosen by the user although the table looks like another platform")
 
 
 def test_low_coverage_and_no_overlap_are_refused(trained: Path, genes_dir: Path, tmp_path: Path) -> None:

@@ -66,6 +66,10 @@ class SingleGeneClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
     def predict(self, X: np.ndarray) -> np.ndarray:
         return cast(np.ndarray, self.model_.predict(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]]))
 
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """The logit of the positive class (what a stack on this baseline reads)."""
+        return cast(np.ndarray, self.model_.decision_function(np.asarray(X, dtype=np.float64)[:, [self.gene_index_]]))
+
     def describe(self, genes: list[str]) -> dict[str, Any]:
         """JSON-able parameters: the gene and the logistic regression on its standardised value."""
         return {"gene": genes[self.gene_index_], "gene_index": self.gene_index_, "training_auc": self.gene_auc_,

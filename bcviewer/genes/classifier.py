@@ -123,6 +123,20 @@ def standardise_source(standardise: str) -> str:
         raise GeneDataError(f"standardise must be one of {', '.join(STANDARDISE)}, not {standardise!r}") from None
 
 
+def run_steps(steps: list[SavedTransformer], X: np.ndarray, standardise: str = "model",
+              upto: type | None = None) -> np.ndarray:
+    """Apply fitted preprocessing ``steps`` to raw expression, the z-score taking its scale from
+    ``standardise`` (see :data:`STANDARDISE`); stop after the first step of type ``upto``."""
+    out = np.asarray(X, dtype=np.float64)
+    for step in steps:
+        if isinstance(step, GeneStandardiser):
+            step = copy.copy(step).set_params(source=standardise_source(standardise))
+        out = step.transform(out)
+        if upto is not None and isinstance(step, upto):
+            break
+    return out
+
+
 @dataclass
 class GeneNetClassifier:
     """One architecture plus its preprocessing, trained on raw expression (samples x ``genes``).
@@ -173,15 +187,8 @@ class GeneNetClassifier:
         ``standardise`` names where the scale comes from (see :data:`STANDARDISE`): the training
         cohort (``model``) or the batch itself (``cohort``, ``quantile``, ``rank``; 10+ samples).
         """
-        out = np.asarray(X, dtype=np.float64)
         assert self.steps is not None  # filled in by __post_init__
-        for step in self.steps:
-            if isinstance(step, GeneStandardiser):
-                step = copy.copy(step).set_params(source=standardise_source(standardise))
-            out = step.transform(out)
-            if upto is not None and isinstance(step, upto):
-                break
-        return out
+        return run_steps(self.steps, X, standardise, upto)
 
     def network_input(self, X: np.ndarray, standardise: str = "model") -> np.ndarray:
         """The float32 batch the networks read: :meth:`preprocess` in float32."""

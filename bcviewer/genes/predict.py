@@ -172,22 +172,8 @@ def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, 
         shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}" for r, c in zip(rows[:3], cols[:3]))
         raise GeneDataError(f"{table.path}: {int(infinite.sum())} expression values are infinite ({shown}); "
                             "fix or remove them (an empty cell counts as missing)")
-    with np.errstate(all="ignore"):
-        z = np.abs(training_zscores(model, values))
-    absurd = ~np.isfinite(z) & ~np.isnan(values) | (np.nan_to_num(z, nan=0.0) > ABSURD_Z)
-    if absurd.any():
-        rows, cols = np.nonzero(absurd)
-        shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}: {values[r, c]:g}"
-                          for r, c in zip(rows[:3], cols[:3]))
-        raise GeneDataError(f"{table.path}: {int(absurd.sum())} expression values are more than {ABSURD_Z:g} training "
-                            f"sd from the training cohort ({shown}); they are not expression on the model's scale, "
-                            "so no prediction was made. Check the table's units")
-    extreme = np.nan_to_num(z, nan=0.0) > EXTREME_Z
-    if extreme.any():
-        which = [samples[i] for i in np.flatnonzero(extreme.any(axis=1))]
-        warnings.append(f"{len(which)} samples hold values more than {EXTREME_Z:g} training sd from the training "
-                        f"cohort (e.g. {', '.join(which[:3])}); their predictions are not reliable; check the "
-                        "table's units and scale")
+    if standardise == "model":  # the cohort scalings never apply the training statistics to the values
+        _check_training_scale(values, model, table, warnings)
     if values.shape[0] >= 2 and np.array_equal(values, np.broadcast_to(values[:1], values.shape), equal_nan=True):
         warnings.append(f"all {values.shape[0]} samples have identical expression values, so their predictions "
                         "are identical; check that the table holds real measurements")
@@ -204,6 +190,27 @@ def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, 
             warnings.append(f"{int(flat.sum())} of {int(measured.sum())} measured genes have the same value in every "
                             "sample; per-cohort standardisation treats them as average, so predictions rest on "
                             "the remaining genes")
+
+
+def _check_training_scale(values: np.ndarray, model: GeneModel, table: ExpressionTable, warnings: list[str]) -> None:
+    """Refuse values absurdly far from the training cohort; warn about extreme ones."""
+    samples = table.samples
+    with np.errstate(all="ignore"):
+        z = np.abs(training_zscores(model, values))
+    absurd = ~np.isfinite(z) & ~np.isnan(values) | (np.nan_to_num(z, nan=0.0) > ABSURD_Z)
+    if absurd.any():
+        rows, cols = np.nonzero(absurd)
+        shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}: {values[r, c]:g}"
+                          for r, c in zip(rows[:3], cols[:3]))
+        raise GeneDataError(f"{table.path}: {int(absurd.sum())} expression values are more than {ABSURD_Z:g} training "
+                            f"sd from the training cohort ({shown}); they are not expression on the model's scale, "
+                            "so no prediction was made. Check the table's units")
+    extreme = np.nan_to_num(z, nan=0.0) > EXTREME_Z
+    if extreme.any():
+        which = [samples[i] for i in np.flatnonzero(extreme.any(axis=1))]
+        warnings.append(f"{len(which)} samples hold values more than {EXTREME_Z:g} training sd from the training "
+                        f"cohort (e.g. {', '.join(which[:3])}); their predictions are not reliable; check the "
+                        "table's units and scale")
 
 
 def predictions_csv_text(results: Sequence[PredictionResult]) -> str:

@@ -28,11 +28,44 @@ def _pm(summary: dict[str, dict[str, float]], metric: str) -> str:
 
 
 def cv_table(card: dict[str, Any]) -> list[str]:
-    """Markdown rows: one per model, mean ± sd of each metric over the folds."""
-    rows = ["| model | " + " | ".join(METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    """Markdown rows: one per model, mean ± sd of each metric over the folds (those measured)."""
+    metrics = [m for m in METRICS if all(m in s for s in card["cv"]["summary"].values())]
+    rows = ["| model | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for model, summary in card["cv"]["summary"].items():
-        rows.append(f"| {model} | " + " | ".join(_pm(summary, m) for m in METRICS) + " |")
+        rows.append(f"| {model} | " + " | ".join(_pm(summary, m) for m in metrics) + " |")
     return rows
+
+
+def _interval(pair: Any) -> str:
+    return f"{pair[0]:.3f}–{pair[1]:.3f}" if pair else ""
+
+
+def task_comparison_lines(card: dict[str, Any]) -> list[str]:
+    """The task's models against the single-gene baseline: nested-CV AUC with CIs, the gain, the
+    external cohorts under ``auto`` scaling, and the default with its reason."""
+    section = card.get("task_comparison")
+    if not section:
+        return []
+    external = section.get("external_auto") or {}
+    cohorts = list(external)
+    lines = ["## The task's models against the single gene", "",
+             f"Default: **{section['default']}**: {section['default_reason']}. Rule: {section['rule']}.", "",
+             "| model | CV AUC (mean ± sd over folds) | 95% CI | gain over single gene (95% CI) | beats it |"
+             + "".join(f" {c} AUC (auto) |" for c in cohorts),
+             "|---|---|---|---|---|" + "---|" * len(cohorts)]
+    for name, e in section["models"].items():
+        gain = "baseline" if name == section["baseline"] else f"{e['gain']:+.3f} ({e['gain_ci95'][0]:+.3f} to " \
+                                                              f"{e['gain_ci95'][1]:+.3f})"
+        cells = []
+        for cohort in cohorts:
+            found = external[cohort].get(name)
+            cells.append("" if found is None else f"{found['auc']:.3f} ({found['scaling']})")
+        lines.append(f"| {name} | {e['mean']:.3f} ± {e['sd']:.3f} | {_interval(e.get('ci95'))} | {gain} | "
+                     f"{'' if name == section['baseline'] else ('yes' if e.get('beats_baseline') else 'no')} |"
+                     + "".join(f" {c} |" for c in cells))
+    methods = sorted({e.get("method", "") for e in section["models"].values()} - {""})
+    lines += [""] + [f"- {m}" for m in methods] + [""]
+    return lines
 
 
 def _metric_row(name: str, metrics: dict[str, float]) -> str:
@@ -73,6 +106,7 @@ def render_report(card: dict[str, Any]) -> str:
                          + f" | {values['auc_variance_mean']:.2e} |")
         lines.append("")
     lines += single_gene_lines(card)
+    lines += task_comparison_lines(card)
     for external in card.get("externals") or ([card["external"]] if card.get("external") else []):
         lines += external_lines(external)
     if card.get("scaling_choice"):
@@ -136,24 +170,31 @@ def write_report(model_dir: Path) -> None:
     card = json.loads((model_dir / CARD_NAME).read_text())
     (model_dir / "report.md").write_text(render_report(card))
     keys = ("name", "task", "cohort", "classes", "positive_class", "n_genes", "cv", "single_gene", "external",
-            "externals", "scaling_choice", "limitations")
+            "externals", "scaling_choice", "limitations", "task_comparison")
     (model_dir / "report.json").write_text(json.dumps({k: card.get(k) for k in keys}, indent=1) + "\n")
 
 
-def update_index(task_dir: Path) -> dict[str, Any]:
-    """Write ``index.json`` and ``summary.md`` for every architecture trained in ``task_dir``."""
+def update_index(task_dir: Path, default: str | None = None, reason: str | None = None,
+                 rule: str | None = None) -> dict[str, Any]:
+    """Write ``index.json`` and ``summary.md`` for every architecture trained in ``task_dir``.
+
+    ``default`` / ``reason`` / ``rule``: a default chosen against the single-gene baseline
+    (``scripts/train_gene_linear.py``); without them, the highest mean CV AUC."""
     cards = {p.parent.name: json.loads(p.read_text()) for p in sorted(task_dir.glob(f"*/{CARD_NAME}"))}
     if not cards:
         return {}
     cv_auc = {arch: card["cv"]["summary"][card["architecture"]]["auc"]["mean"] for arch, card in cards.items()}
-    default = max(cv_auc, key=lambda arch: cv_auc[arch])
+    default = default or max(cv_auc, key=lambda arch: cv_auc[arch])
     index = {"name": task_dir.name, "default": default, "architectures": sorted(cards),
-             "selection": "default = highest mean cross-validated AUC on the training cohort", "cv_auc": cv_auc}
+             "selection": rule or "default = highest mean cross-validated AUC on the training cohort", "cv_auc": cv_auc}
+    if reason:
+        index["default_reason"] = reason
     choice = cards[default].get("scaling_choice")
     if choice:
         index["scaling"] = choice["default"]
     atomic_write_text(task_dir / "index.json", json.dumps(index, indent=1) + "\n")  # models are found by it
-    first = next(iter(cards.values()))
+    # The networks' cards carry the baselines' CV and the external cohorts; a logistic card does not.
+    first = next((c for c in cards.values() if len(c["cv"]["summary"]) > 1), next(iter(cards.values())))
     cohorts = [e["file"] for e in first.get("externals") or ([first["external"]] if first.get("external") else [])]
 
     def external_cells(card: dict[str, Any], model: str) -> str:
@@ -164,7 +205,7 @@ def update_index(task_dir: Path) -> dict[str, Any]:
             cells.append("" if auc is None else f"{auc:.3f}")
         return "".join(f" {c} |" for c in cells)
 
-    lines = [f"# {task_dir.name}", "", f"Default architecture: **{default}** (highest mean CV AUC).", "",
+    lines = [f"# {task_dir.name}", "", f"Default architecture: **{default}** ({reason or 'highest mean CV AUC'}).", "",
              "| model | CV AUC |" + "".join(f" {c} AUC |" for c in cohorts), "|---|---|" + "---|" * len(cohorts)]
     for arch, card in cards.items():
         lines.append(f"| {arch} | {_pm(card['cv']['summary'][arch], 'auc')} |" + external_cells(card, arch))
@@ -176,6 +217,7 @@ def update_index(task_dir: Path) -> dict[str, Any]:
     if cohorts and first.get("externals"):
         lines += ["", "External AUCs under each cohort's scaling, chosen on the other cohorts: "
                   + ", ".join(f"{e['file']}: {e['scaling']}" for e in first["externals"]) + "."]
+    lines += [""] + task_comparison_lines(cards[default])
     lines += ["", ONNX_NOTE]
     (task_dir / "summary.md").write_text("\n".join(lines) + "\n")
     return index

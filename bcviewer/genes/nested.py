@@ -1,0 +1,122 @@
+"""Repeated nested cross-validation of gene-model candidates against the single-gene baseline.
+
+Outer: ``repeats`` x stratified ``n_splits``-fold (seed = repeat; repeat 0 uses the folds of the
+networks' cards). Inside each outer training fold a candidate fits its own preprocessing and
+tunes its C (and k) by its own inner CV, so the outer test fold never informs a choice.
+
+Every model, networks included, is compared with the baseline on the same outer folds (repeat
+0, seed 0: the folds of the networks' cards): a model *beats* the baseline when the 95% t
+interval of its per-fold AUC gain over those 5 folds lies above 0. The repeats add, for the
+models that can be refitted cheaply, the mean over 25 folds and a bootstrap interval (resampling
+patients) of the pooled out-of-fold AUC and of its gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from scipy import stats
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from bcviewer.genes.linear import linear_pipeline
+
+BASELINE = "single-gene"
+CONFIDENCE = 0.95
+
+
+@dataclass
+class NestedResult:
+    """Out-of-fold P(positive) of every repeat (``repeats x samples``) and each outer fold's AUC."""
+
+    name: str
+    oof: np.ndarray
+    fold_aucs: np.ndarray  # repeats x folds
+
+    def summary(self) -> dict[str, float]:
+        """``mean``/``sd`` over repeat 0's folds (comparable with the networks); ``repeated_*`` over all."""
+        return {"mean": float(self.fold_aucs[0].mean()), "sd": float(self.fold_aucs[0].std(ddof=1)),
+                "repeated_mean": float(self.fold_aucs.mean()), "repeated_sd": float(self.fold_aucs.std(ddof=1))}
+
+
+def nested_cv(estimator: Any, X: np.ndarray, y: np.ndarray, *, name: str, repeats: int = 5, n_splits: int = 5,
+              log2: str = "auto", say: Callable[[str], None] | None = None) -> NestedResult:
+    """Outer repeated CV of ``estimator`` behind the fold-fitted log2 / z-score / imputation steps."""
+    oof = np.full((repeats, len(y)), np.nan)
+    aucs = np.zeros((repeats, n_splits))
+    for r in range(repeats):
+        for k, (train, test) in enumerate(StratifiedKFold(n_splits, shuffle=True, random_state=r).split(X, y)):
+            pipe = linear_pipeline(clone(estimator), log2).fit(X[train], y[train])
+            oof[r, test] = pipe.predict_proba(X[test])[:, 1]
+            aucs[r, k] = roc_auc_score(y[test], oof[r, test])
+        if say:
+            say(f"{name}: repeat {r + 1}/{repeats}, mean fold AUC {aucs[r].mean():.4f}")
+    return NestedResult(name, oof, aucs)
+
+
+def _pooled_auc(y: np.ndarray, oof: np.ndarray, index: np.ndarray) -> float:
+    return float(np.mean([roc_auc_score(y[index], row[index]) for row in oof]))
+
+
+def bootstrap_interval(y: np.ndarray, statistic: Callable[[np.ndarray], float], n_boot: int = 1000,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``statistic(indices)`` over patient resamples that hold both classes."""
+    rng = np.random.default_rng(seed)
+    values = []
+    while len(values) < n_boot:
+        index = rng.integers(0, len(y), len(y))
+        if 0 < y[index].sum() < len(index):
+            values.append(statistic(index))
+    low, high = np.percentile(values, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return float(low), float(high)
+
+
+def paired_gain(fold_aucs: np.ndarray, baseline_fold_aucs: np.ndarray) -> dict[str, Any]:
+    """Mean per-fold AUC gain over the baseline on the same folds, its 95% t interval, and whether
+    that interval lies above 0."""
+    gain = np.asarray(fold_aucs, dtype=np.float64) - np.asarray(baseline_fold_aucs, dtype=np.float64)
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, gain.size - 1) * gain.std(ddof=1) / np.sqrt(gain.size))
+    low, high = float(gain.mean() - half), float(gain.mean() + half)
+    return {"gain": float(gain.mean()), "gain_ci95": (low, high), "beats_baseline": bool(low > 0)}
+
+
+def compare_with_baseline(results: dict[str, NestedResult], y: np.ndarray, baseline: str = BASELINE,
+                          n_boot: int = 1000) -> dict[str, dict[str, Any]]:
+    """Per candidate: AUC on repeat 0's folds (mean ± sd) and its paired gain over ``baseline``
+    (:func:`paired_gain`); over all repeats, the mean, the bootstrap 95% CI of the pooled
+    out-of-fold AUC and of its gain over the baseline."""
+    base = results[baseline]
+    everyone = np.arange(len(y))
+    out: dict[str, dict[str, Any]] = {}
+    for name, result in results.items():
+        entry: dict[str, Any] = {**result.summary(), "pooled_auc": _pooled_auc(y, result.oof, everyone),
+                                 "ci95": bootstrap_interval(y, lambda i, r=result: _pooled_auc(y, r.oof, i), n_boot)}
+        if name != baseline:
+            def gain(index: np.ndarray, r: NestedResult = result) -> float:
+                return _pooled_auc(y, r.oof, index) - _pooled_auc(y, base.oof, index)
+            entry.update(paired_gain(result.fold_aucs[0], base.fold_aucs[0]))
+            entry["repeated_gain"] = gain(everyone)
+            entry["repeated_gain_ci95"] = bootstrap_interval(y, gain, n_boot)
+        out[name] = entry
+    return out
+
+
+def choose_default(comparison: dict[str, dict[str, Any]], baseline: str = BASELINE) -> tuple[str, str]:
+    """The default model and why: the best mean nested-CV AUC among the candidates that beat the
+    baseline, else the baseline itself."""
+    winners = {n: e for n, e in comparison.items() if e.get("beats_baseline")}
+    base = comparison[baseline]
+    if not winners:
+        best = max((n for n in comparison if n != baseline), key=lambda n: comparison[n]["mean"])
+        e = comparison[best]
+        return baseline, (f"no model beat the single gene in CV (best: {best} {e['mean']:.3f} against "
+                          f"{base['mean']:.3f}, gain {e['gain']:+.3f}, 95% CI {e['gain_ci95'][0]:+.3f} to "
+                          f"{e['gain_ci95'][1]:+.3f}), so the single gene is the default")
+    best = max(winners, key=lambda n: winners[n]["mean"])
+    e = winners[best]
+    return best, (f"highest CV AUC of the models that beat the single gene: {e['mean']:.3f} against "
+                  f"{base['mean']:.3f}, gain {e['gain']:+.3f} (95% CI {e['gain_ci95'][0]:+.3f} to "
+                  f"{e['gain_ci95'][1]:+.3f})")
