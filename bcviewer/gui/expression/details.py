@@ -187,7 +187,9 @@ class SampleDetails(QWidget):
         self.hint.hide()
         self.plots.show()
         order = list(model.gene_scores().index)
+        # the profile is always on the training cohort's scale; say so when the model saw other values
+        unscaled = "" if result.standardise == "model" else f", before {result.standardise} scaling"
         self.profile.show_profile(order, result.zscores.loc[sample, order].to_numpy(),
                                   model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),
-                                  f"This sample (red) vs the training cohort (boxes), {len(order)} genes, "
+                                  f"This sample (red{unscaled}) vs the training cohort (boxes), {len(order)} genes, "
                                   "most important first")
