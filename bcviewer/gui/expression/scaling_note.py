@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QLabel, QWidget
 
-from bcviewer.genes.platform import SCALING_WORDS
-
 if TYPE_CHECKING:
     from bcviewer.genes.platform import ScalingDecision
     from bcviewer.gui.expression.worker import ModelOutcome
@@ -25,6 +23,8 @@ WARNING_STYLE = "color: #b06000"
 
 def scaling_words(scaling: str) -> str:
     """``the table's own z-scores (cohort)``: the scaling in words, its key in brackets."""
+    from bcviewer.genes.platform import SCALING_WORDS  # after a run only: it brings scikit-learn
+
     words = SCALING_WORDS.get(scaling, scaling)
     return words if f"({scaling})" in words else f"{words} ({scaling})"
 
