@@ -3,14 +3,22 @@
 Run under a display or Xvfb, from the repository root:
 
     xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_expression_tab.py docs/screenshots/expression-tab.png
+
+``--centre`` subtracts each gene's median first, as two-colour arrays give log ratios, so that the
+automatic scaling sees another platform (docs/screenshots/expression-auto-scaling.png):
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_expression_tab.py \
+        docs/screenshots/expression-auto-scaling.png --centre --models deepcme,gexpnet --details deepcme
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
+import pandas as pd
 import torch
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
@@ -29,6 +37,16 @@ def wait_for(signal, seconds: float = 300) -> None:  # type: ignore[no-untyped-d
     loop.exec()
 
 
+def centred_copy(path: Path, folder: Path) -> str:
+    """The profile (samples in rows, an id and maybe a label first) with each gene's median subtracted."""
+    frame = pd.read_csv(path)
+    genes = frame.select_dtypes("number").columns
+    frame[genes] = frame[genes] - frame[genes].median()
+    out = folder / f"centred-{path.name}"
+    frame.to_csv(out, index=False)
+    return str(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="PNG file to write")
@@ -37,7 +55,12 @@ def main() -> int:
     parser.add_argument("--models", default="deepcme,gexpnet,ensemble")
     parser.add_argument("--sample", default="TCGA-AN-A049-01A-21R-A00Z-07")
     parser.add_argument("--details", default="ensemble", help="architecture whose genes are shown")
+    parser.add_argument("--scale", default="auto", help="auto, model, cohort, quantile or rank")
+    parser.add_argument("--centre", action="store_true",
+                        help="subtract each gene's median from the profile first (log ratios: another platform)")
     args = parser.parse_args()
+    if args.centre:
+        args.profile = centred_copy(Path(args.profile), Path(tempfile.mkdtemp()))
     torch.set_num_threads(1)
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
@@ -48,6 +71,7 @@ def main() -> int:
     window.resize(1400, 900)
     window.show()
     tab.picker.set_task(args.task, args.models.split(","))
+    tab.picker.set_standardise(args.scale)
     tab.open_path(args.profile)
     wait_for(tab.profile_loaded)
     tab.predict()

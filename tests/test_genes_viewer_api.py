@@ -38,6 +38,7 @@ def test_shipped_tasks_are_listed_with_their_default_genes_and_classes() -> None
     assert index["default_reason"].startswith("no model beat the single gene in CV")
     assert er.scaling == index["scaling"] == "cohort"  # chosen on the external cohorts
     assert tasks["metastasis"].scaling is None  # no external cohort: nothing chosen
+    assert er.default_reason == (index.get("default_reason") or index["selection"]) and er.default_reason
     assert er.classes == ("Negative", "Positive")
     assert len(er.genes) == 47 and "ESR1" in er.genes and "KRT5" not in er.genes
     assert list(er.genes) == load_gene_model(er.model_name("gexpnet")).genes
@@ -64,6 +65,17 @@ def test_tasks_without_index_or_with_a_bad_default(tmp_path: Path) -> None:
     with pytest.raises(GeneModelError, match="names 'deepcme' as the default"):
         list_tasks(tmp_path)
     assert list_tasks(tmp_path / "absent") == []
+
+
+def test_the_default_models_reason_comes_from_the_index(tmp_path: Path) -> None:
+    shutil.copytree(MODELS / "metastasis" / "gexpnet", tmp_path / "mine" / "gexpnet")
+    index = tmp_path / "mine" / "index.json"
+    assert list_tasks(tmp_path)[0].default_reason is None  # no index: nothing said
+    index.write_text(json.dumps({"default": "gexpnet", "selection": "highest mean CV AUC"}))
+    assert list_tasks(tmp_path)[0].default_reason == "highest mean CV AUC"
+    index.write_text(json.dumps({"default": "gexpnet", "selection": "highest mean CV AUC",
+                                 "default_reason": "ESR1 alone: no model beat it in nested CV"}))
+    assert list_tasks(tmp_path)[0].default_reason == "ESR1 alone: no model beat it in nested CV"
 
 
 def test_results_csv_matches_the_command_line_and_stacks_models(test_data: Path, tmp_path: Path) -> None:

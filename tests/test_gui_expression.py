@@ -16,8 +16,10 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from bcviewer.genes import (
-    list_tasks, load_gene_model, predict_expression, predictions_csv_text, read_expression_table, top_contributions,
+    PREDICTION_COLUMNS, list_tasks, load_gene_model, predict_expression, predictions_csv_text, read_expression_table,
+    top_contributions,
 )
+from bcviewer.genes.predict import recommended_scaling
 from bcviewer.gui.expression import ExpressionTab
 from bcviewer.gui.expression.sample_table import PROBABILITY_ROLE
 
@@ -114,10 +116,19 @@ def test_tasks_and_default_models_come_from_the_installed_models(tab: Expression
     tab.picker.set_task("metastasis")
     assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "ensemble", "gexpnet"]
     assert tab.picker.selected_models() == [f"metastasis/{tasks['metastasis'].default}"]
+    assert tab.picker.default_label.text() == f"Default: {tasks['metastasis'].default} — " + (
+        tasks["metastasis"].default_reason or "").removeprefix("default = ")
     recommended = tasks["er-status"].scaling
     tab.picker.set_task("er-status")
-    marked = [tab.picker.scale_box.itemData(i) for i in range(tab.picker.scale_box.count())
-              if tab.picker.scale_box.itemText(i).endswith("recommended for another platform")]
+    er = tasks["er-status"]
+    assert er.default_reason and tab.picker.default_label.text().startswith(f"Default: {er.default} — ")
+    assert er.default_reason.removeprefix("default = ") in tab.picker.default_label.text()
+    assert tab.picker.default_label.text() in tab.picker.model_boxes[er.default].toolTip()
+    scale = tab.picker.scale_box
+    assert [scale.itemData(i) for i in range(scale.count())] == ["auto", "model", "cohort", "quantile", "rank"]
+    assert tab.picker.standardise == "auto" and scale.currentText() == "Automatic: detect the platform"
+    marked = [scale.itemData(i) for i in range(scale.count())
+              if scale.itemText(i).endswith("recommended for another platform")]
     assert recommended in ("cohort", "quantile", "rank") and marked == [recommended]
     assert not tab.predict_button.isEnabled() and not tab.export_button.isEnabled()
 
@@ -247,21 +258,93 @@ def test_export_writes_the_results_csv(qtbot, tab: ExpressionTab, er_path: Path,
     text = out.read_text()
     assert text == predictions_csv_text(expected)
     lines = text.splitlines()
-    assert lines[0] == "sample,model,p,label,gene_coverage" and len(lines) == 321
-    assert lines[1].startswith(f"{ER_FIRST},er-status/deepcme,") and lines[1].endswith(",Positive,1.000000")
+    assert lines[0] == ",".join(PREDICTION_COLUMNS) == "sample,model,p,label,gene_coverage,scaling,scaling_reason"
+    assert len(lines) == 321 and lines[1].startswith(f"{ER_FIRST},er-status/deepcme,")
+    assert ',Positive,1.000000,model,"the table matches the training cohort (TCGA-BRCA): ' in lines[1]
     assert [p.name for p in out.parent.iterdir()] == ["predictions.csv"]  # no temporary file left
 
 
-def test_per_cohort_standardisation_for_another_platform(qtbot, tab: ExpressionTab, genes_dir: Path) -> None:
-    load(qtbot, tab, genes_dir / "gse1992_pam50_40.csv.gz")
-    predict(qtbot, tab)
-    assert "training sd away" in tab.details.warnings_label.text()
-    assert set(column_values(tab, 2)) and all(s.endswith("Negative") for s in column_values(tab, 2))
-    tab.picker.set_standardise("cohort")
-    predict(qtbot, tab)
+def test_another_platform_is_scaled_by_its_cohort_unless_the_user_forces_the_training_statistics(
+        qtbot, tab: ExpressionTab, genes_dir: Path, er_models) -> None:
+    load(qtbot, tab, genes_dir / "gse1992_pam50_40.csv.gz")  # cDNA arrays: log ratios centred on 0
+    predict(qtbot, tab)  # auto, the default
+    note = tab.details.scaling_note
+    assert recommended_scaling(er_models["deepcme"]) == "cohort"
+    assert note.level == "info" and note.text().startswith(
+        "<b>Scaled by the table's own z-scores (cohort)</b>, chosen automatically: another platform than TCGA-BRCA: "
+        "values are centred on 0, 68% negative")
     assert "training sd away" not in tab.details.warnings_label.text()
     labels = [s.split()[-1] for s in column_values(tab, 2)]
     assert labels.count("Positive") == 25 and labels.count("Negative") == 15
+    tab.picker.set_standardise("model")
+    predict(qtbot, tab)
+    assert "training sd away" in tab.details.warnings_label.text()
+    assert set(column_values(tab, 2)) and all(s.endswith("Negative") for s in column_values(tab, 2))
+    assert note.level == "warning" and note.styleSheet() == "color: #b06000"
+    assert note.text().startswith("⚠ <b>Scaled by the training cohort's z-scores (model)</b>, chosen by you, although "
+                                  "the table looks like another platform than TCGA-BRCA: values are centred on 0")
+    assert tab.status_label.text() == "Predicted 40 samples with 1 model(s) · scaling model (chosen)"
+
+
+def _centred(er_path: Path, out: Path) -> Path:
+    """The TCGA fixture as two-colour arrays give it: each gene's median subtracted (log ratios)."""
+    frame = pd.read_csv(er_path)
+    genes = frame.columns[2:]
+    frame[genes] = frame[genes] - frame[genes].median()
+    frame.to_csv(out, index=False)
+    return out
+
+
+def test_the_scaling_line_says_which_scaling_and_why(qtbot, tab: ExpressionTab, er_path: Path, er_models,
+                                                     tmp_path: Path, dialogs) -> None:
+    note = tab.details.scaling_note
+    load(qtbot, tab, er_path)
+    assert note.isHidden() and note.level == ""  # nothing run yet
+    predict(qtbot, tab)
+    assert note.level == "info" and note.isVisible() and note.styleSheet() == "color: #444"
+    assert note.text().startswith("<b>Scaled by the training cohort's z-scores (model)</b>, chosen automatically: "
+                                  "the table matches the training cohort (TCGA-BRCA): 100% of 47 genes look like "
+                                  "the training cohort")
+    assert tab.status_label.text() == "Predicted 160 samples with 1 model(s) · scaling model (auto)"
+    assert "This sample (red) vs the training cohort (boxes)" in tab.details.profile.getPlotItem().titleLabel.text
+    assert tab.status_label.toolTip().startswith(
+        "er-status/deepcme: scaling model (auto): the table matches the training cohort (TCGA-BRCA)")
+    # the same table, centred per gene: another platform, scaled the way the model's card recommends
+    load(qtbot, tab, _centred(er_path, tmp_path / "centred.csv"))
+    predict(qtbot, tab)
+    deepcme = er_models["deepcme"]
+    chosen = recommended_scaling(deepcme)
+    assert chosen == "cohort" and note.level == "info"
+    assert note.text().startswith(f"<b>Scaled by the table's own z-scores ({chosen})</b>, chosen automatically: "
+                                  "another platform than TCGA-BRCA: values are centred on 0, 50% negative")
+    assert note.text().endswith("the model's recommended scaling for another platform, chosen on its external cohorts")
+    assert tab.status_label.text() == f"Predicted 160 samples with 1 model(s) · scaling {chosen} (auto)"
+    title = tab.details.profile.getPlotItem().titleLabel.text
+    assert f"This sample (red, before {chosen} scaling) vs the training cohort (boxes), 47 genes" in title
+    # z-scores by the table's own cohort do not see the centring: the original table's cohort-scaled answer
+    expected = predict_expression(read_expression_table(er_path), deepcme, standardise=chosen)
+    np.testing.assert_allclose(column_values(tab, 2, PROBABILITY_ROLE), expected.table["p"], rtol=0, atol=1e-9)
+    tab.picker.set_standardise("model")
+    predict(qtbot, tab)
+    assert note.level == "warning" and note.styleSheet() == "color: #b06000"
+    assert "chosen by you, although the table looks like another platform than TCGA-BRCA" in note.text()
+    tab.picker.set_standardise("rank")
+    predict(qtbot, tab)
+    assert note.level == "info" and note.text().startswith(
+        "<b>Scaled by rank normal scores (rank)</b>, chosen by you: values are centred on 0")
+    assert dialogs == []
+
+
+def test_auto_refuses_a_few_samples_from_another_platform_with_a_dialog(qtbot, tab: ExpressionTab, er_path: Path,
+                                                                       tmp_path: Path, dialogs) -> None:
+    centred = pd.read_csv(_centred(er_path, tmp_path / "centred.csv")).head(6)
+    centred.to_csv(tmp_path / "six.csv", index=False)
+    load(qtbot, tab, tmp_path / "six.csv")
+    predict(qtbot, tab)
+    assert len(dialogs) == 1 and dialogs[0][0] == "Prediction refused"
+    assert "looks like another platform than TCGA-BRCA" in dialogs[0][1]
+    assert "needs at least 10 samples; it has 6" in dialogs[0][1] and "Traceback" not in dialogs[0][1]
+    assert tab.details.scaling_note.isHidden() and "refused the profile" in tab.details.sample_label.text()
 
 
 def test_unreadable_file_shows_a_dialog_and_the_tab_stays_usable(qtbot, tab: ExpressionTab, er_path: Path,

@@ -40,6 +40,7 @@ class GeneTask:
     genes: tuple[str, ...]
     classes: tuple[str, ...]
     scaling: str | None = None  # recommended scaling for another platform (index.json), if chosen
+    default_reason: str | None = None  # why the default is the default (index.json), if said
 
     def model_name(self, architecture: str) -> str:
         """The name :func:`~bcviewer.genes.store.load_gene_model` takes for one architecture."""
@@ -73,13 +74,15 @@ def list_tasks(models_dir: Path | None = None) -> list[GeneTask]:
         architectures = tuple(a.name for a in sorted(task.iterdir()) if (a / CARD_NAME).is_file())
         if not architectures:
             continue
-        default, scaling = architectures[0], None
+        default, scaling, reason = architectures[0], None, None
         if (task / INDEX_NAME).is_file():
             index = _read_json(task / INDEX_NAME, "task index")
             default, scaling = str(index.get("default", default)), index.get("scaling")
+            reason = index.get("default_reason") or index.get("selection")
         if default not in architectures:
             raise GeneModelError(f"{task / INDEX_NAME} names {default!r} as the default, but {task} has no such model")
         spec = _read_json(task / default / CARD_NAME, "model card").get("classifier", {})
         tasks.append(GeneTask(task.name, task, architectures, default, tuple(spec.get("genes", ())),
-                              tuple(str(c) for c in spec.get("classes", ())), scaling))
+                              tuple(str(c) for c in spec.get("classes", ())), scaling,
+                              str(reason) if reason else None))
     return tasks

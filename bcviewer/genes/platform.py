@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -35,7 +35,7 @@ LOCATION_SD = 1.0  # a gene's median within this many training sd of the trainin
 SPREAD_FACTOR = 2.0  # and its sd within this factor of the training sd
 SAMPLE_SD = 3.0  # small tables: a value within this many training sd looks alike
 MIN_GENES = 3
-AUTO = "auto"
+AUTO: Final = "auto"
 SCALING_WORDS = {"model": "the training cohort's z-scores", "cohort": "the table's own z-scores (cohort)",
                  "quantile": "quantiles mapped onto the training cohort", "rank": "rank normal scores"}
 

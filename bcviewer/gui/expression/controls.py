@@ -1,19 +1,28 @@
-"""``ModelPicker``: the task, which of its models to run, and how to standardise the profile."""
+"""``ModelPicker``: the task, which of its models to run (the default and why), and how to scale the profile."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from bcviewer.genes import GeneTask
 
 STANDARDISE_CHOICES = (
+    ("auto", "Automatic: detect the platform"),
     ("model", "Training cohort (same platform)"),
     ("cohort", "Profile's cohort: z-scores (other platform, 10+ samples)"),
     ("quantile", "Profile's cohort: quantiles mapped to training (other platform, 10+ samples)"),
     ("rank", "Profile's cohort: rank-normalised (other platform, 10+ samples)"),
 )
 RECOMMENDED = " · recommended for another platform"
+
+
+def default_text(task: GeneTask | None) -> str:
+    """"Default: ensemble — highest mean cross-validated AUC …": the task's default model and why."""
+    if task is None:
+        return ""
+    reason = (task.default_reason or "").removeprefix("default = ")
+    return f"Default: {task.default}" + (f" — {reason}" if reason else "")
 
 
 class ModelPicker(QWidget):
@@ -35,11 +44,19 @@ class ModelPicker(QWidget):
         self.scale_box = QComboBox()
         for key, text in STANDARDISE_CHOICES:
             self.scale_box.addItem(text, key)
-        self.scale_box.setToolTip("z-score genes with the training cohort's statistics, or scale them by the "
-                                  "profile's own cohort (needed for data from another platform); the task's "
-                                  "recommendation was chosen on external cohorts (docs/genes.md)")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self.scale_box.setToolTip("Automatic compares the profile's genes with the training cohort: when they match, "
+                                  "genes are z-scored with the training statistics; from another platform, they are "
+                                  "scaled by the profile's own cohort the way the task recommends (chosen on external "
+                                  "cohorts, docs/genes.md). The other choices force one scaling.")
+        self.default_label = QLabel()
+        self.default_label.setWordWrap(True)
+        self.default_label.setStyleSheet("color: #666")
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        layout = QHBoxLayout()
+        column.addLayout(layout)
+        column.addWidget(self.default_label)
         layout.addWidget(QLabel("Task"))
         layout.addWidget(self.task_box)
         layout.addSpacing(10)
@@ -90,11 +107,14 @@ class ModelPicker(QWidget):
         task = self.task
         for i, (key, text) in enumerate(STANDARDISE_CHOICES):
             self.scale_box.setItemText(i, text + (RECOMMENDED if task is not None and key == task.scaling else ""))
+        self.default_label.setText(default_text(task))
+        self.default_label.setVisible(task is not None)
         if task is not None:
             for arch in task.architectures:
                 box = QCheckBox(arch)
                 box.setChecked(arch == task.default)
-                box.setToolTip(f"{task.model_name(arch)}" + (" (the task's default)" if arch == task.default else ""))
+                box.setToolTip(f"{task.model_name(arch)}" + (f" — {self.default_label.text()}"
+                                                             if arch == task.default else ""))
                 box.toggled.connect(self.models_changed)
                 self.model_boxes[arch] = box
                 self._models_row.addWidget(box)

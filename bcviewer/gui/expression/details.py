@@ -1,5 +1,5 @@
-"""``SampleDetails``: one sample seen through one model: probabilities, gene coverage, the top
-contributing genes and its z-score profile against the training cohort."""
+"""``SampleDetails``: one sample seen through one model: probabilities, the scaling used and why, gene
+coverage, the top contributing genes and its z-score profile against the training cohort."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSplitter, QVBoxLa
 from bcviewer.genes import GeneDataError, GeneTask
 from bcviewer.gui.expression.coverage import CoverageIndicator
 from bcviewer.gui.expression.plots import ContributionChart, ProfilePlot
+from bcviewer.gui.expression.scaling_note import ScalingNote
 
 if TYPE_CHECKING:
     from bcviewer.genes import CoverageReport, ExpressionTable, PredictionResult
@@ -23,8 +24,9 @@ OPEN_HINT = ("Open an expression profile with “Open profile…” or drop it o
              "and press Predict.")
 PREDICT_HINT = ("Press Predict to see, for each sample and model, the probability, the genes that weigh most "
                 "and the sample's expression profile against the training cohort.")
-REFUSED_HINT = ("This model refused the profile: too few of its genes are measured (see above). Predictions "
-                "would rest on imputed values.")
+REFUSED_HINT = ("This model refused the profile (the reason is above). With too few of its genes measured, "
+                "predictions would rest on imputed values; a table from another platform needs enough samples "
+                "to be scaled by its own cohort.")
 
 
 def single_gene_text(result: PredictionResult, sample: str) -> str:
@@ -48,6 +50,7 @@ class SampleDetails(QWidget):
         self.model_box = QComboBox()
         self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_box.setToolTip("Whose genes and contributions to show; clicking a model column chooses it too")
+        self.scaling_note = ScalingNote()
         self.coverage = CoverageIndicator()
         self.warnings_label = QLabel()
         self.warnings_label.setWordWrap(True)
@@ -73,6 +76,7 @@ class SampleDetails(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
+        layout.addWidget(self.scaling_note)
         layout.addWidget(self.coverage)
         layout.addWidget(self.warnings_label)
         layout.addWidget(self.plots, 1)
@@ -109,6 +113,7 @@ class SampleDetails(QWidget):
     def _reset(self, headline: str, hint: str) -> None:
         """Empty plots give way to ``hint`` until a sample's results are shown."""
         self.sample_label.setText(headline)
+        self.scaling_note.show_decision(None)
         self.warnings_label.clear()
         self.warnings_label.hide()
         self.chart.clear_chart()
@@ -158,6 +163,7 @@ class SampleDetails(QWidget):
             self._warn([str(outcome.refusal)])
             return
         self._warn(list(outcome.result.warnings))
+        self.scaling_note.show_decision(outcome.result.scaling)
         if sample is not None:
             self._show_sample(sample, outcome)
 
@@ -181,7 +187,9 @@ class SampleDetails(QWidget):
         self.hint.hide()
         self.plots.show()
         order = list(model.gene_scores().index)
+        # the profile is always on the training cohort's scale; say so when the model saw other values
+        unscaled = "" if result.standardise == "model" else f", before {result.standardise} scaling"
         self.profile.show_profile(order, result.zscores.loc[sample, order].to_numpy(),
                                   model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),
-                                  f"This sample (red) vs the training cohort (boxes), {len(order)} genes, "
+                                  f"This sample (red{unscaled}) vs the training cohort (boxes), {len(order)} genes, "
                                   "most important first")

@@ -24,6 +24,7 @@ from bcviewer.gui.errors import report_error
 from bcviewer.gui.expression.controls import ModelPicker
 from bcviewer.gui.expression.details import SampleDetails
 from bcviewer.gui.expression.sample_table import SORT_ROLE, ModelColumn, ProbabilityBarDelegate, SampleTableModel
+from bcviewer.gui.expression.scaling_note import run_status
 from bcviewer.gui.expression.worker import (
     ModelOutcome, PredictionRequest, PredictionRun, read_profile, write_results_csv,
 )
@@ -250,8 +251,10 @@ class ExpressionTab(QWidget):
         self._show_outcomes(outcomes)
         refused = [o for o in outcomes if o.refusal is not None]
         done = len(outcomes) - len(refused)
+        scaling, why = run_status(outcomes)  # short here, each model's reason in the tooltip
         self._say(f"Predicted {len(self.sample_model.samples)} samples with {done} model(s)"
-                  + (f"; {len(refused)} refused the profile" if refused else ""), 10_000)
+                  + (f"; {len(refused)} refused the profile" if refused else "") + (f" · {scaling}" * bool(scaling)),
+                  10_000, why)
         if refused:
             report_error(self, "Prediction refused", refused[0].refusal)  # type: ignore[arg-type]
         self.prediction_finished.emit()
@@ -365,8 +368,9 @@ class ExpressionTab(QWidget):
         self.exported.emit(str(path))
 
     # ---- state ----------------------------------------------------------------------------------
-    def _say(self, text: str, timeout_ms: int = 0) -> None:
+    def _say(self, text: str, timeout_ms: int = 0, detail: str = "") -> None:
         self.status_label.setText(text)
+        self.status_label.setToolTip(detail)
         self.status_message.emit(text, timeout_ms)
 
     def _set_busy(self, busy: bool) -> None:
