@@ -114,7 +114,8 @@ def test_tasks_and_default_models_come_from_the_installed_models(tab: Expression
     tasks = {t.name: t for t in list_tasks()}
     assert tab.picker.selected_models() == [f"er-status/{tasks['er-status'].default}"]
     tab.picker.set_task("metastasis")
-    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "ensemble", "gexpnet"]
+    assert list(tab.picker.model_boxes) == ["cnn-bilstm", "deepcme", "ensemble", "gexpnet", "logistic",
+                                            "single-gene", "sparse-logistic"]
     assert tab.picker.selected_models() == [f"metastasis/{tasks['metastasis'].default}"]
     assert tab.picker.default_label.text() == f"Default: {tasks['metastasis'].default} — " + (
         tasks["metastasis"].default_reason or "").removeprefix("default = ")

@@ -183,7 +183,7 @@ class LinearGeneClassifier:
 
     def gene_scores(self) -> np.ndarray:
         """|coef|: the logit's change per training sd of each gene; 0 for genes the model leaves out."""
-        return np.abs(self.coef)
+        return np.asarray(np.abs(self.coef), dtype=np.float64)
 
     def used_genes(self) -> list[str]:
         return [g for g, c in zip(self.genes, self.coef) if c != 0]

@@ -65,7 +65,7 @@ def bootstrap_interval(y: np.ndarray, statistic: Callable[[np.ndarray], float], 
                        seed: int = 0) -> tuple[float, float]:
     """Percentile interval of ``statistic(indices)`` over patient resamples that hold both classes."""
     rng = np.random.default_rng(seed)
-    values = []
+    values: list[float] = []
     while len(values) < n_boot:
         index = rng.integers(0, len(y), len(y))
         if 0 < y[index].sum() < len(index):
@@ -92,8 +92,10 @@ def compare_with_baseline(results: dict[str, NestedResult], y: np.ndarray, basel
     everyone = np.arange(len(y))
     out: dict[str, dict[str, Any]] = {}
     for name, result in results.items():
-        entry: dict[str, Any] = {**result.summary(), "pooled_auc": _pooled_auc(y, result.oof, everyone),
-                                 "ci95": bootstrap_interval(y, lambda i, r=result: _pooled_auc(y, r.oof, i), n_boot)}
+        def pooled(index: np.ndarray, r: NestedResult = result) -> float:
+            return _pooled_auc(y, r.oof, index)
+        entry: dict[str, Any] = {**result.summary(), "pooled_auc": pooled(everyone),
+                                 "ci95": bootstrap_interval(y, pooled, n_boot)}
         if name != baseline:
             def gain(index: np.ndarray, r: NestedResult = result) -> float:
                 return _pooled_auc(y, r.oof, index) - _pooled_auc(y, base.oof, index)

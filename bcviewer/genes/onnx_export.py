@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bcviewer.genes.linear import LinearGeneClassifier
 from bcviewer.genes.catalog import CARD_NAME
 from bcviewer.genes.classifier import GeneNetClassifier
 from bcviewer.genes.ensemble import GeneEnsemble
@@ -273,6 +274,8 @@ def export_gene_onnx(name_or_path: str | Path, models_dir: Path | None = None) -
     record the file in its card (written atomically). Returns the ONNX file's path."""
     directory = resolve_model_dir(name_or_path, models_dir)
     model = load_gene_model(directory, runtime="torch")
+    if isinstance(model.classifier, LinearGeneClassifier):
+        raise OnnxExportError(f"{model.name} is a logistic model: it runs in numpy and needs no ONNX file")
     data = export_bytes(model.classifier)
     check_export(data, model.classifier)
     card = json.loads(read_regular_text(directory / CARD_NAME, "model card"))
