@@ -42,7 +42,7 @@ def test_predict_writes_one_row_per_sample(genes_dir: Path, tmp_path: Path, caps
     assert (table["gene_coverage"] == 1.0).all()
     assert ((table["p"] >= 0.5) == (table["label"] == "Positive")).all()
     assert roc_auc_score(truth["label"] == "Positive", table["p"]) > 0.9
-    assert "47 of 47 model genes present" in capsys.readouterr().err
+    assert "1 of 1 model genes present" in capsys.readouterr().err  # the default, ESR1 alone, reads one gene
 
 
 def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -64,11 +64,16 @@ def test_predict_refuses_low_coverage(genes_dir: Path, tmp_path: Path, capsys: p
     dropped = card["genes"][:10]
     path = tmp_path / "partial.csv"
     frame.drop(columns=dropped).to_csv(path, index=False)
-    assert main(["genes", "predict", str(path), "--model", "er-status"]) == 2
+    assert main(["genes", "predict", str(path), "--model", "er-status/ensemble"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "37 of the model's 47 genes" in err and "80% floor" in err
-    assert main(["genes", "predict", str(path), "--min-coverage", "0.75", "--out", str(tmp_path / "p.csv")]) == 0
+    assert main(["genes", "predict", str(path), "--model", "er-status/ensemble", "--min-coverage", "0.75",
+                 "--out", str(tmp_path / "p.csv")]) == 0
     assert np.allclose(pd.read_csv(tmp_path / "p.csv")["gene_coverage"], 37 / 47)
+    # ESR1 alone needs ESR1 only, which the table still measures
+    assert "ESR1" not in dropped and _default("er-status") == "single-gene"
+    assert main(["genes", "predict", str(path), "--out", str(tmp_path / "s.csv"), "--force"]) == 0
+    assert (pd.read_csv(tmp_path / "s.csv")["gene_coverage"] == 1.0).all()
 
 
 def test_predict_errors_are_one_line(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -318,7 +318,7 @@ def test_the_scaling_line_says_which_scaling_and_why(qtbot, tab: ExpressionTab, 
     assert chosen == "cohort" and note.level == "info"
     assert note.text().startswith(f"<b>Scaled by the table's own z-scores ({chosen})</b>, chosen automatically: "
                                   "another platform than TCGA-BRCA: values are centred on 0, 50% negative")
-    assert note.text().endswith("the model's recommended scaling for another platform, chosen on its external cohorts")
+    assert note.text().endswith("the model's recommended scaling for another platform (chosen on its external cohorts)")
     assert tab.status_label.text() == f"Predicted 160 samples with 1 model(s) · scaling {chosen} (auto)"
     title = tab.details.profile.getPlotItem().titleLabel.text
     assert f"This sample (red, before {chosen} scaling) vs the training cohort (boxes), 47 genes" in title

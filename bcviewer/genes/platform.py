@@ -162,8 +162,7 @@ def decide_scaling(check: PlatformCheck | None, requested: str, recommended: str
                             "samples measured the same way, or pass --standardise model to use the training "
                             "statistics anyway")
     chosen = recommended or "cohort"
-    why = ("the model's recommended scaling for another platform, chosen on its external cohorts" if recommended
+    why = ("the model's recommended scaling for another platform (chosen on its external cohorts)" if recommended
            else "no scaling for another platform was chosen for this model (it was never tested on one), so the "
-                "plainest")
-    return ScalingDecision(chosen, AUTO, f"another platform than {cohort_name}: {seen}. Scaled by "
-                           f"{SCALING_WORDS.get(chosen, chosen)}, {why}", check)
+                "plainest: the table's own z-scores")
+    return ScalingDecision(chosen, AUTO, f"another platform than {cohort_name}: {seen}; {why}", check)

@@ -1,7 +1,7 @@
 """Prediction with a stored gene model: one row per sample plus what a viewer needs to explain it.
 
 ``predict_expression`` returns a :class:`PredictionResult`: the table written by
-``bcviewer genes predict`` (``sample, model, p, label, gene_coverage``), class probabilities,
+``bcviewer genes predict`` (``sample, model, p, label, gene_coverage, scaling, scaling_reason``), class probabilities,
 per-gene z-scores against the training cohort, input x gradient attributions, and the coverage
 report. It refuses tables that measure too few of the model's genes.
 """
@@ -115,6 +115,9 @@ def predict_expression(
     if standardise != AUTO and standardise not in STANDARDISE:
         raise GeneDataError(f"standardise must be one of {AUTO}, {', '.join(STANDARDISE)}, not {standardise!r}")
     values, coverage = align_to_genes(table.expression, model.genes)
+    _refuse_infinite(values, model, table)
+    if model.read_genes != model.genes:  # a sparse model needs only the genes it reads
+        coverage = align_to_genes(table.expression, model.read_genes)[1]
     require_coverage(coverage, min_coverage, table.path)
     decision = choose_scaling_for(model, values, standardise, table.path)
     standardise = cast(Standardise, decision.scaling)
@@ -162,9 +165,8 @@ def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise:
     return pd.Series(p, index=index, name=f"{spec['gene']} alone")
 
 
-def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, standardise: str,
-                  warnings: list[str]) -> None:
-    """Refuse infinite values; warn about absurd ones and about a cohort with no variation."""
+def _refuse_infinite(values: np.ndarray, model: GeneModel, table: ExpressionTable) -> None:
+    """An infinite cell is a bad value, not a missing one: refused before coverage counts it as unmeasured."""
     samples = table.samples
     infinite = np.isinf(values)
     if infinite.any():
@@ -172,6 +174,11 @@ def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, 
         shown = "; ".join(f"sample {samples[r]}, gene {model.genes[c]}" for r, c in zip(rows[:3], cols[:3]))
         raise GeneDataError(f"{table.path}: {int(infinite.sum())} expression values are infinite ({shown}); "
                             "fix or remove them (an empty cell counts as missing)")
+
+
+def _check_values(values: np.ndarray, model: GeneModel, table: ExpressionTable, standardise: str,
+                  warnings: list[str]) -> None:
+    """Refuse or warn about values far from the training cohort and about a cohort with no variation."""
     if standardise == "model":  # the cohort scalings never apply the training statistics to the values
         _check_training_scale(values, model, table, warnings)
     if values.shape[0] >= 2 and np.array_equal(values, np.broadcast_to(values[:1], values.shape), equal_nan=True):

@@ -102,6 +102,13 @@ class GeneModel:
         return self.classifier.classes
 
     @property
+    def read_genes(self) -> list[str]:
+        """The genes its predictions depend on: a logistic model's non-zero coefficients, else all."""
+        if isinstance(self.classifier, LinearGeneClassifier):
+            return self.classifier.used_genes()
+        return self.genes
+
+    @property
     def class_names(self) -> list[str]:
         """Display names of ``classes`` from the card (``class_names``; e.g. ``1`` -> distant metastasis)."""
         names = self.card.get("class_names") or {}
