@@ -108,7 +108,7 @@ def run_task(task: str, repeats: int, say: Any) -> None:
                            "the repeats' pooled out-of-fold predictions")
         entry["description"] = DESCRIPTIONS[name]
     comparison.update(net_rows(task, results[BASELINE].fold_aucs[0]))
-    default, reason = choose_default(comparison)
+    default, reason = choose_default(comparison, networks=NETS)
     shipped = [BASELINE] + [n for n in candidates if comparison[n].get("beats_baseline")]
     say(f"{task}: default {default}: {reason}; shipping {shipped}")
     base_card = {k: reference_card[k] for k in ("task", "cohort", "classes", "positive_class", "genes", "n_genes",

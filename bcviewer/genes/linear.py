@@ -73,8 +73,10 @@ def _logistic(penalty: str = "l2") -> LogisticRegression:
         return LogisticRegression(max_iter=5000, class_weight="balanced")
     # scikit-learn 1.8 spells an L1 penalty l1_ratio=1 and deprecates ``penalty``; older releases need it.
     if tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 8):
-        return LogisticRegression(max_iter=5000, class_weight="balanced", l1_ratio=1.0, solver="liblinear")
-    return LogisticRegression(max_iter=5000, class_weight="balanced", penalty="l1", solver="liblinear")
+        return LogisticRegression(max_iter=5000, class_weight="balanced", l1_ratio=1.0, solver="liblinear",
+                                  random_state=0)
+    # liblinear shuffles its coordinates: a fixed random_state keeps refits identical
+    return LogisticRegression(max_iter=5000, class_weight="balanced", penalty="l1", solver="liblinear", random_state=0)
 
 
 def _tuned(pipe: Pipeline, grid: dict[str, list[Any]], seed: int) -> GridSearchCV:

@@ -106,9 +106,11 @@ def compare_with_baseline(results: dict[str, NestedResult], y: np.ndarray, basel
     return out
 
 
-def choose_default(comparison: dict[str, dict[str, Any]], baseline: str = BASELINE) -> tuple[str, str]:
+def choose_default(comparison: dict[str, dict[str, Any]], baseline: str = BASELINE,
+                   networks: tuple[str, ...] = ()) -> tuple[str, str]:
     """The default model and why: the best mean CV AUC among the models that beat the baseline,
-    else the baseline itself. The reason names the runner-up, so the comparison is in one line."""
+    else the baseline itself. The reason names the runner-up and the best of ``networks``, so the
+    comparison is in one line."""
     base = comparison[baseline]
     others = sorted((n for n in comparison if n != baseline), key=lambda n: -comparison[n]["mean"])
     winners = [n for n in others if comparison[n].get("beats_baseline")]
@@ -124,5 +126,7 @@ def choose_default(comparison: dict[str, dict[str, Any]], baseline: str = BASELI
     best = winners[0]
     runner = next((n for n in others if n != best), None)
     tail = f"; next best: {runner} {comparison[runner]['mean']:.3f}" if runner else ""
+    net = next((n for n in others if n in networks and n not in (best, runner)), None)
+    tail += f"; best network: {net} {comparison[net]['mean']:.3f}" if net else ""
     return best, (f"the best CV AUC of the models that beat the single gene: {best} {comparison[best]['mean']:.3f} "
                   f"against {base['mean']:.3f} ({gain(best)}){tail}")
