@@ -16,7 +16,17 @@ from gui_helpers import dialogs  # noqa: F401
 from labels_helpers import TableScorer, fixture_project
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from test_gui_labeling import BA_ID, BF_ID, DC_ID, PC_ID, cell, key, make_panel, settle, show
+from test_gui_labeling import (
+    BA_ID,
+    BF_ID,
+    DC_ID,
+    PC_ID,
+    cell,
+    key,
+    make_panel,
+    settle,
+    show,
+)
 from test_labels_selflearn import DC, PC, constructed_table
 
 from bcviewer.cli.main import main
@@ -34,7 +44,7 @@ def project(tmp_path: Path, test_data: Path) -> Path:
 
 
 @pytest.fixture()
-def panel(qtbot, project: Path, dialogs: list[tuple[str, str]]) -> Iterator[LabelingPanel]:  # type: ignore[no-untyped-def]
+def panel(qtbot, project: Path, dialogs: list[tuple[str, str]]) -> Iterator[LabelingPanel]:  # type: ignore[no-untyped-def]  # noqa: F811
     p = make_panel(qtbot, project)
     yield p
     assert p.shutdown(30_000), "a worker thread did not finish"
