@@ -63,8 +63,8 @@ def test_next_proposal_key_walks_the_proposals_in_list_order(qtbot, panel: Label
     assert where(panel) == (BF_ID, 0, 0)  # PgDn: the next image, wherever its proposals are
     key(panel, Qt.Key.Key_BracketRight)
     assert where(panel) == (DC_ID, 0, 0)
-    assert panel.ui.status.text() == (f"Proposal: row 1, column 1 of {DC} → benign (p_malignant 0.05); "
-                                      "Space accepts, X rejects.")
+    assert panel.ui.status.text() == (f"Proposal: row 1, column 1 of {DC} → benign, confidence 0.95 "
+                                      "(p_malignant 0.05); Space accepts, X rejects.")
     assert panel.details.proposal.text().startswith("→ benign (confidence 0.95)")
     seen = [where(panel)]
     for _ in range(7):
@@ -76,8 +76,8 @@ def test_next_proposal_key_walks_the_proposals_in_list_order(qtbot, panel: Label
     assert panel.ui.status.text().endswith("Space accepts, X rejects. Back at the top of the list.")
     key(panel, Qt.Key.Key_BracketLeft)
     assert where(panel) == (PC_ID, 1, 0)
-    assert panel.ui.status.text() == (f"Proposal: row 2, column 1 of {PC} → benign (p_malignant 0.38); "
-                                      "Space accepts, X rejects. Back at the end of the list.")
+    assert panel.ui.status.text() == (f"Proposal: row 2, column 1 of {PC} → benign, confidence 0.62 "
+                                      "(p_malignant 0.38); Space accepts, X rejects. Back at the end of the list.")
 
     show(qtbot, panel, DC_ID)  # from a cell without a proposal: on to the next cell that has one
     panel.grid.select_ids([cell(panel, 1, 1)])

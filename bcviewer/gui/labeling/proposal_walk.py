@@ -84,8 +84,9 @@ def go_to_proposal(panel: ProposalHost, forward: bool = True) -> bool:
         return False
     p = row.p_malignant
     where = f"row {row.row + 1}, column {row.col + 1} of {image.path.name}"
-    text = (f"Proposal: {where} → {row.proposed_label}" + (f" (p_malignant {p:.2f})" if p is not None else "")
-            + "; Space accepts, X rejects.")
+    confidence = "" if p is None else f", confidence {1.0 - p if row.proposed_label == 'benign' else p:.2f}" \
+        f" (p_malignant {p:.2f})"
+    text = f"Proposal: {where} → {row.proposed_label}{confidence}; Space accepts, X rejects."
     panel.say(text + (f" Back at the {'top' if forward else 'end'} of the list." if wrapped else ""))
     return True
 
