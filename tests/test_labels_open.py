@@ -56,8 +56,11 @@ def test_the_commands_open_the_project_in_the_labeling_tab(project: Path, tmp_pa
     (["open", "{d}/missing.bcv"],
      "bcviewer open: the project {d}/missing.bcv does not exist; create it with 'bcviewer labels import'"),
     (["labels", "open", "{d}"], "bcviewer labels open: {d} is a folder; give the project file (e.g. labels.bcv)"),
+    (["open", "{d}/p.bcv", "--run"],
+     "bcviewer open: --run, --model, --mpp, --style and --stain are for slides, not a label project"),
 ])
-def test_a_bad_project_is_one_line_and_exit_2_before_any_window(argv: list[str], line: str, tmp_path: Path) -> None:
+def test_a_bad_project_is_one_line_and_exit_2_before_any_window(argv: list[str], line: str, tmp_path: Path,
+                                                                project: Path) -> None:
     done = run_cli([a.format(d=tmp_path) for a in argv], timeout=300, env=_env(tmp_path))
     assert done.returncode == 2
     assert [ln for ln in done.stderr.splitlines() if "propagateSizeHints" not in ln] == [line.format(d=tmp_path)]

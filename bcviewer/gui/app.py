@@ -181,6 +181,8 @@ def run_gui(argv: list[str], *, labels: bool = False) -> int:
     path = args.path or str(SAMPLE)
     project = Path(path) if labels else label_project_of(path)
     problem = project_problem(project, "labels open" if labels else "open") if project is not None else None
+    if project is not None and (args.run or args.model or args.mpp or args.style or args.stain != "off"):
+        problem = "bcviewer open: --run, --model, --mpp, --style and --stain are for slides, not a label project"
     if problem:
         print(problem, file=sys.stderr)
         return 2
