@@ -61,13 +61,14 @@ def _local_x_server_exists(display: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bcviewer``; no arguments or ``open`` start the desktop viewer."""
+    """Run ``bcviewer``; no arguments, ``open`` or ``labels open`` start the desktop viewer."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == [QT_PROBE]:
         from bcviewer.gui.probe import main as probe
 
         return probe()
-    if not args or args[0] in GUI_COMMANDS:
+    labels = args[:2] == ["labels", "open"]  # the labeling panel: a GUI command among the label commands
+    if labels or not args or args[0] in GUI_COMMANDS:
         wants_help = any(a in ("-h", "--help") for a in args[1:])
         problem = None if wants_help else display_problem()
         if problem:
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:  # the GUI is optional for headless installs
             print(f"bcviewer: the desktop viewer is not available ({exc})", file=sys.stderr)
             return 2
-        return run_gui(args[1:] if args else [])
+        return run_gui(args[2:], labels=True) if labels else run_gui(args[1:] if args else [])
     from bcviewer.cli.main import main as cli_main
 
     return cli_main(args)

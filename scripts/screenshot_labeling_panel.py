@@ -9,6 +9,12 @@ folder, else the four fixtures of tests/data/breakhis). The panel then does what
 does with the default fast trainer: three automatic rounds (tau 0.1, 0.2, 0.3) and one review
 round (tau 0.4), on a worker, holding out 20% of the patients; the rounds view plots the held-out
 accuracy of each. A person then labels one sub-image and locks another, so every source shows.
+
+``--next-proposal`` instead shows the first listed image without a proposal, then presses the
+next-proposal key (``]``), as docs/screenshots/labeling-next-proposal.png shows:
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py --next-proposal \
+        docs/screenshots/labeling-next-proposal.png
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +48,8 @@ def main() -> int:
     parser.add_argument("out", help="PNG file to write")
     shared = ROOT.parent / "shared" / "data" / "breakhis"
     parser.add_argument("--data", type=Path, default=shared if shared.is_dir() else ROOT / "tests" / "data" / "breakhis")
+    parser.add_argument("--next-proposal", action="store_true",
+                        help="press the next-proposal key (]) from an image without proposals")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
@@ -68,6 +77,8 @@ def main() -> int:
             panel.worker.failed.disconnect(loop.quit)
             pause(1500)
         panel.ui.rounds.table.selectRow(0)
+        if args.next_proposal:
+            return _next_proposal_shot(panel, window, args.out)
         panel.browser.set_order("disagreement")
         pause(300)
         dc = next(i for i in panel.browser.visible_image_ids() if "_M_DC" in str(panel.store.image(i).path))
@@ -85,6 +96,21 @@ def main() -> int:
         ok = window.grab().save(args.out)
         panel.shutdown()
     print(f"wrote {args.out}" if ok else f"could not write {args.out}")
+    return 0 if ok else 1
+
+
+def _next_proposal_shot(panel: LabelingPanel, window: QMainWindow, out: str) -> int:
+    """From the first listed image without a pending proposal, press ] and save the window."""
+    first = next(i for i in panel.browser.visible_image_ids() if panel.store.image(i).n_pending == 0)
+    panel.browser.select_image(first)
+    panel.grid.setFocus()
+    pause(800)
+    QTest.keyClick(panel.grid, Qt.Key.Key_BracketRight)
+    pause(1200)
+    ok = window.grab().save(out)
+    print(panel.ui.status.text())
+    panel.shutdown()
+    print(f"wrote {out}" if ok else f"could not write {out}")
     return 0 if ok else 1
 
 

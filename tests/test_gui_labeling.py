@@ -318,7 +318,8 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         # the fixture's review round 1 still has pending proposals: no round may start before a person decides
         assert not p.ui.selflearn.run.isEnabled()
         assert p.ui.selflearn.state.text() == ("Round 1 has 8 proposals waiting for review: accept or reject them "
-                                               "(or revert round 1) before the next round.")
+                                               "(Space accepts, X rejects, ]\u00a0goes to the next one), or revert "
+                                               "round 1, before the next round.")
         reader.revert_round(reader.rounds()[0].id)  # another connection withdraws them: level 1 runs again
         qtbot.waitUntil(p.ui.selflearn.run.isEnabled)
         assert p.ui.selflearn.state.text() == "Next: round 1, τ = 0.2."

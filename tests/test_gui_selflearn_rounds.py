@@ -83,8 +83,8 @@ def test_review_runs_one_round_and_waits_for_a_person(qtbot, project: Path, read
         box.mode.setCurrentIndex(box.mode.findData("review"))
         assert box.rounds.value() == 1 and box.request().rounds == 1
         # the fixture's review round has 8 pending proposals: Run is off and says why; asked anyway, it refuses
-        waiting = ("Round 1 has 8 proposals waiting for review: accept or reject them (or revert round 1) "
-                   "before the next round.")
+        waiting = ("Round 1 has 8 proposals waiting for review: accept or reject them (Space accepts, X rejects, "
+                   "]\u00a0goes to the next one), or revert round 1, before the next round.")
         assert not box.run.isEnabled() and box.state.text() == waiting
         assert not p.run_selflearning(SelfLearnRequest(rounds=1, mode="auto"))
         assert dialogs == [("Self-learning not started", waiting)]

@@ -104,5 +104,7 @@ def test_cli_trainers_continue_the_schedule_and_review_waits(tmp_path: Path, tes
     capsys.readouterr()
     assert main(["selflearn", str(project), "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"bcviewer selflearn: round 4 has {pending[1]} proposals waiting for review: accept or reject them "
-        "(or revert round 4) before the next round")
+        f"bcviewer selflearn: round 4 has {pending[1]} proposals waiting for review: list them with 'bcviewer "
+        f"labels review {project}', then accept or reject them ('bcviewer labels accept {project} --all', "
+        f"'bcviewer labels reject {project} ID...'), or revert round 4 ('bcviewer labels revert {project} 4'), "
+        "before the next round")

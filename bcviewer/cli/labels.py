@@ -1,4 +1,7 @@
-"""``bcviewer labels import|export|stats``: build a label project, export its labels, show counts."""
+"""``bcviewer labels import|export|stats``: build a label project, export its labels, show counts.
+
+The review commands (review, accept, reject, revert, open) live in :mod:`bcviewer.cli.labels_review`.
+"""
 
 from __future__ import annotations
 
@@ -59,6 +62,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")
     stats.set_defaults(func=run_stats)
+    from bcviewer.cli import labels_review  # review, accept, reject, revert, open
+
+    labels_review.register(actions)
     p.set_defaults(func=lambda args: _usage(p))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bcviewer.cli.checks import bounded_float, guard_outputs
+from bcviewer.cli.labels_review import review_waiting_text
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
 from bcviewer.labels.trainers import DEFAULT_TRAINER, TRAINER_KINDS
@@ -183,6 +184,9 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([("--json", args.json)], projects=[args.project])
     check_output_file(args.json, "json", "--json", force=args.force)
     with LabelStore.open(args.project) as store:
+        waiting = store.pending_review()  # refused before the split or the trainer, naming the commands
+        if waiting is not None:
+            raise BcviewerError(review_waiting_text(waiting, args.project))
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
         initial = store.count_table()

@@ -20,6 +20,7 @@ from bcviewer.gui import errors
 from bcviewer.gui.actions import icon
 from bcviewer.gui.gui_thread_gc import collect_garbage_on_gui_thread
 from bcviewer.gui.main_window import MainWindow
+from bcviewer.gui.workspaces import label_project_of
 from bcviewer.paths import sample_image
 
 SAMPLE = sample_image()
@@ -31,9 +32,18 @@ STYLES = ("tiles", "smooth", "uncertainty")  # in the order of the Style box
 FIRST_PAINT_ENV = "BCVIEWER_QUIT_AFTER_FIRST_PAINT"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(labels: bool = False) -> argparse.ArgumentParser:
+    """``bcviewer open``'s options; ``labels``: those of ``bcviewer labels open PROJECT``."""
+    if labels:
+        p = argparse.ArgumentParser(prog="bcviewer labels open",
+                                    description="Open a label project in the desktop viewer's Labeling tab.")
+        p.add_argument("path", metavar="project", help="project file (e.g. labels.bcv)")
+        _screenshot_options(p)
+        p.set_defaults(model=None, mpp=None, run=False, style=None, stain="off")  # the slide view's
+        return p
     p = argparse.ArgumentParser(prog="bcviewer open", description="Open the desktop viewer.")
-    p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image)")
+    p.add_argument("path", nargs="?", help="slide or image to open (default: the bundled sample image); a label "
+                   "project (.bcv) opens in the Labeling tab")
     p.add_argument("--model", help="model name or folder to analyse with (default: chosen by image type)")
     p.add_argument("--mpp", type=float, metavar="UM",
                    help="µm per pixel of a whole slide that does not record it, for this session "
@@ -44,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stain", choices=("off", "macenko", "reinhard"), default="off",
                    help="show the slide stain-normalised to the shipped reference (View > Stain; the model's "
                         "input is normalised only as its card says)")
+    _screenshot_options(p)
+    return p
+
+
+def _screenshot_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--screenshot",
         metavar="OUT.png",
@@ -51,7 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--size", default="1400x860", metavar="WxH", help="window size for --screenshot (default 1400x860)")
     p.add_argument("--timeout", type=float, default=600.0, metavar="S", help="give up a --screenshot after S seconds")
-    return p
+
+
+def project_problem(project: Path, command: str) -> str | None:
+    """One line when ``project`` cannot be opened as a label project (checked before any window)."""
+    from bcviewer.errors import BcviewerError
+    from bcviewer.labels import LabelStore
+
+    try:
+        LabelStore.open(project, readonly=True).close()
+    except BcviewerError as exc:
+        return f"bcviewer {command}: {exc}"
+    return None
 
 
 class ScreenshotTaker(QObject):
@@ -146,13 +172,20 @@ def _window_size(text: str) -> tuple[int, int]:
     return max(w, 400), max(h, 300)
 
 
-def run_gui(argv: list[str]) -> int:
-    """Start the viewer; returns the process exit code."""
+def run_gui(argv: list[str], *, labels: bool = False) -> int:
+    """Start the viewer; returns the process exit code. ``labels``: ``argv`` is ``labels open``'s."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(labels).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     path = args.path or str(SAMPLE)
+    project = Path(path) if labels else label_project_of(path)
+    problem = project_problem(project, "labels open" if labels else "open") if project is not None else None
+    if project is not None and (args.run or args.model or args.mpp or args.style or args.stain != "off"):
+        problem = "bcviewer open: --run, --model, --mpp, --style and --stain are for slides, not a label project"
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0] if sys.argv else "bcviewer"])
     app.setApplicationName("bcviewer")
@@ -186,7 +219,14 @@ def run_gui(argv: list[str]) -> int:
         if os.environ.get(FIRST_PAINT_ENV):
             FirstPaintProbe(window)
         window.show()
-        window.open_path(path)
+        if project is not None:
+            opened = window.workspaces.open_labeling_project(project)
+            if taker is not None:  # the labeling panel's reads count as the window's work (is_idle)
+                taker.opened = True
+                if not opened:
+                    taker._on_open_failed("")
+        else:
+            window.open_path(path)
         code = app.exec()
         if window.isVisible():
             window.close()

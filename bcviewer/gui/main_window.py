@@ -23,7 +23,7 @@ from bcviewer.gui.slide.analysis import AUTOMATIC_MODEL
 from bcviewer.gui.slide.workspace import SlideWorkspace
 from bcviewer.gui.slide.status_bar import ViewerStatusBar
 from bcviewer.gui.workers import Job, JobRunner
-from bcviewer.gui.workspaces import Workspaces
+from bcviewer.gui.workspaces import Workspaces, label_project_of
 from bcviewer.filenames import escaped_text, is_escaped
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,10 @@ class MainWindow(QMainWindow):
         if not files:
             return
         event.acceptProposedAction()
-        if self.workspaces.wants_profile(files[0]):
+        project = label_project_of(files[0])  # the slide reader refuses a project by name
+        if project is not None:
+            self.workspaces.open_labeling_project(project)
+        elif self.workspaces.wants_profile(files[0]):
             self.workspaces.expression().open_path(files[0])
         else:
             self.open_path(files[0])

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 
 SLIDE, EXPRESSION, LABELING = 0, 1, 2
 PROFILE_SUFFIXES = (".csv", ".tsv", ".txt", ".gz")
+PROJECT_COMPANIONS = ("-wal", "-shm", "-journal")  # SQLite's files beside a project
+
+
+def label_project_of(path: str | Path) -> Path | None:
+    """The label project a file name means (``P.bcv``, or its ``P.bcv-wal``), else None."""
+    file = Path(path)
+    name = next((file.name[: -len(c)] for c in PROJECT_COMPANIONS if file.name.lower().endswith(".bcv" + c)),
+                file.name)
+    return file.with_name(name) if name.lower().endswith(".bcv") else None
 
 
 class Workspaces(QTabWidget):
@@ -93,14 +102,21 @@ class Workspaces(QTabWidget):
         if placeholder is not None:
             placeholder.deleteLater()
 
+    def open_labeling_project(self, path: str | Path) -> bool:
+        """Show the labeling tab and open the project there; False (with a message) when it cannot be."""
+        self.setCurrentIndex(LABELING)
+        return self.labeling().open_project(path)
+
     # ---- routing --------------------------------------------------------------------------------
     def wants_profile(self, path: str) -> bool:
         """True when a dropped file should go to the expression tab rather than the slide view."""
         return self.currentIndex() == EXPRESSION and path.lower().endswith(PROFILE_SUFFIXES)
 
     def is_idle(self) -> bool:
-        """False while the expression tab loads or predicts (labeling writes through at once)."""
-        return self.expression_tab is None or self.expression_tab.is_idle()
+        """False while the expression tab loads or predicts, or the labeling panel reads its project."""
+        panel = self.labeling_panel
+        labeling = panel is None or not (panel.jobs.pending or panel.overview.busy or panel.project_counts.busy)
+        return labeling and (self.expression_tab is None or self.expression_tab.is_idle())
 
     def shutdown(self, timeout_ms: int) -> bool:
         """Stop the workers of the tabs that were built; True when all finished."""

@@ -73,7 +73,8 @@ def start_round(conn: sqlite3.Connection, mode: str, tau: float | Callable[[int]
         # A new round would supersede proposals nobody has looked at (and retrain on the same labels).
         raise SelfLearningError(
             f"round {waiting[0]} has {waiting[1]} proposal{'s' if waiting[1] != 1 else ''} waiting for review: "
-            f"accept or reject them (or revert round {waiting[0]}) before the next round")
+            f"accept or reject them ('bcviewer labels review', 'accept', 'reject'; Space and X in the labeling "
+            f"panel), or revert round {waiting[0]} ('bcviewer labels revert'), before the next round")
     number = next_round_number(conn)
     value = float(tau(number) if callable(tau) else tau)
     if not 0.0 <= value <= 1.0:

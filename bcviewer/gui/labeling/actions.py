@@ -1,6 +1,6 @@
 """The labeling panel's actions: project menu items and the labeling keys.
 
-The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down) act while the sub-image grid or the
+The labeling keys (B, M, Space, X, L, Ctrl+Z, Page Up/Down, ] and [) act while the sub-image grid or the
 image list has the keyboard focus (see :class:`LabelingKeys`), even when the window hosting the
 panel uses the same keys for its own shortcuts (the viewer's M toggles its minimap); elsewhere
 (a filter, the tau field) Space and letters keep their usual meaning. The actions still carry
@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from PySide6.QtCore import QEvent, QKeyCombination, QObject, Qt
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QWidget
+
+from bcviewer.gui.labeling.proposal_walk import ProposalHost, go_to_proposal
 
 
 @dataclass
@@ -33,6 +35,8 @@ class LabelingActions:
     undo: QAction
     next_image: QAction
     previous_image: QAction
+    next_proposal: QAction
+    previous_proposal: QAction
     accept_above: QAction
     run_selflearning: QAction
     cancel_selflearning: QAction
@@ -59,7 +63,7 @@ class LabelingActions:
     def labeling_actions(self) -> list[QAction]:
         """For a Labels menu, in menu order."""
         return [self.label_benign, self.label_malignant, self.accept, self.reject, self.lock, self.undo,
-                self.previous_image, self.next_image, self.accept_above, self.run_selflearning,
+                self.previous_image, self.next_image, self.previous_proposal, self.next_proposal, self.accept_above, self.run_selflearning,
                 self.cancel_selflearning]
 
 
@@ -131,7 +135,17 @@ def build_labeling_actions(panel: QWidget) -> LabelingActions:
         undo=_action(panel, "&Undo", "Undo the last labeling action", QKeySequence.StandardKey.Undo),
         next_image=_action(panel, "&Next image", "Go to the next image of the list", "PgDown"),
         previous_image=_action(panel, "&Previous image", "Go to the previous image of the list", "PgUp"),
+        # ] and [ clash with no key of the viewer; Ctrl+PgDown would (it switches the window's tabs).
+        next_proposal=_action(panel, "Next pro&posal", "Go to the next sub-image with a pending proposal", "]"),
+        previous_proposal=_action(panel, "Previous propo&sal", "Go to the previous sub-image with a pending "
+                                  "proposal", "["),
         accept_above=_action(panel, "Accept all &above the confidence", "Accept every pending proposal at or above the confidence"),
         run_selflearning=_action(panel, "Run &self-learning", "Run self-learning rounds in the background"),
         cancel_selflearning=_action(panel, "&Cancel self-learning", "Stop the self-learning run after its current step"),
     )
+
+
+def connect_proposal_walk(panel: ProposalHost) -> None:
+    """Connect the next (]) and previous ([) proposal actions to the walk of :mod:`.proposal_walk`."""
+    panel.action_set.next_proposal.triggered.connect(lambda: go_to_proposal(panel, True))
+    panel.action_set.previous_proposal.triggered.connect(lambda: go_to_proposal(panel, False))

@@ -45,7 +45,7 @@ LEGEND = (
 )
 KEYS = ("<b>B</b> benign &nbsp; <b>M</b> malignant &nbsp; <b>Space</b> accept &nbsp; <b>X</b> reject &nbsp; "
         "<b>L</b> lock &nbsp; <b>Ctrl+Z</b> undo &nbsp; <b>arrows</b> move (Shift: extend) &nbsp; "
-        "<b>PgUp/PgDn</b> image")
+        "<b>PgUp/PgDn</b> image &nbsp; <b>[ ]</b> proposal")
 
 
 def _button(action: QAction, text: str) -> QPushButton:
@@ -84,7 +84,8 @@ class PanelLayout:
         self.buttons = [_button(actions.label_benign, "Benign"), _button(actions.label_malignant, "Malignant"),
                         _button(actions.accept, "Accept"), _button(actions.reject, "Reject"),
                         _button(actions.lock, "Lock"), _button(actions.undo, "Undo"),
-                        _button(actions.previous_image, "◀ Image"), _button(actions.next_image, "Image ▶")]
+                        _button(actions.previous_image, "◀ Image"), _button(actions.next_image, "Image ▶"),
+                        _button(actions.previous_proposal, "◀ Proposal"), _button(actions.next_proposal, "Proposal ▶")]
         top = QHBoxLayout()
         top.addWidget(self.project_label, 1)
         for action, text in ((actions.open_project, "Open project…"), (actions.new_project, "New project…"),
@@ -121,7 +122,7 @@ class PanelLayout:
         keys.setWordWrap(True)
         row = QGridLayout()
         for i, button in enumerate(self.buttons):
-            row.addWidget(button, i // 4, i % 4)
+            row.addWidget(button, i // 5, i % 5)
         middle = QWidget()
         layout = QVBoxLayout(middle)
         layout.setContentsMargins(4, 0, 4, 0)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import errors as gui_errors
-from bcviewer.gui.labeling.actions import bind_keys, build_labeling_actions
+from bcviewer.gui.labeling.actions import bind_keys, build_labeling_actions, connect_proposal_walk
 from bcviewer.gui.labeling.dialogs import ask_import_files, ask_import_folder, ask_new_project, ask_open_project
 from bcviewer.gui.labeling.jobs import (
     LatestJob,
@@ -98,6 +98,7 @@ class LabelingPanel(QWidget):
         a.undo.triggered.connect(self.undo)
         a.next_image.triggered.connect(lambda: self.browser.step(1))
         a.previous_image.triggered.connect(lambda: self.browser.step(-1))
+        connect_proposal_walk(self)  # ] and [
         a.accept_above.triggered.connect(lambda: self.accept_above(self.ui.review.confidence.value()))
         a.run_selflearning.triggered.connect(lambda: self.run_selflearning())
         a.cancel_selflearning.triggered.connect(self.cancel_selflearning)

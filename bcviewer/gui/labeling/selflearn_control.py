@@ -46,7 +46,8 @@ def waiting_text(waiting: tuple[int, int]) -> str:
     """Why no round may start: an earlier round's proposals wait for a person."""
     number, count = waiting
     return (f"Round {number} has {plural(count, 'proposal')} waiting for review: accept or reject them "
-            f"(or revert round {number}) before the next round.")
+            f"(Space accepts, X rejects, ]\u00a0goes to the next one), or revert round {number}, before the next "
+            "round.")  # the no-break space keeps the key with its words when the label wraps
 
 
 class SelfLearnControl(QObject):
