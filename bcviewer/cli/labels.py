@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bcviewer.cli import labels_history
+from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
@@ -59,6 +61,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")
     stats.set_defaults(func=run_stats)
+    labels_history.register(actions)
+    add_annotator_options(imp, reason=False)
     p.set_defaults(func=lambda args: _usage(p))
 
 
@@ -82,6 +86,7 @@ def run_import(args: argparse.Namespace) -> int:
     is_new = not project.exists()
     try:
         with LabelStore.create(project) as store, progress_bar(desc="importing", unit="image") as bar:
+            apply_annotator(store, args)
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
@@ -75,6 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads while training a model (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_annotator_options(p, reason=False)
     p.set_defaults(func=run)
 
 
@@ -183,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([("--json", args.json)], projects=[args.project])
     check_output_file(args.json, "json", "--json", force=args.force)
     with LabelStore.open(args.project) as store:
+        apply_annotator(store, args)
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
         initial = store.count_table()
