@@ -27,12 +27,30 @@ def clean_annotator(name: str) -> str:
     return " ".join(str(name).split())
 
 
-def default_annotator() -> str:
+_session_annotator: str | None = None
+
+
+def set_session_annotator(name: str | None) -> None:
+    """Make ``name`` this process's annotator (the viewer: the name set in the labeling panel).
+
+    Every store opened afterwards in this process, on any thread, writes as that person; None
+    returns to the OS user. The CLI names its person per store (``--annotator``) instead.
+    """
+    global _session_annotator
+    _session_annotator = None if name is None else clean_annotator(name)
+
+
+def os_annotator() -> str:
     """The OS user name, or '' (not recorded) when the system cannot tell (no user entry, no $USER)."""
     try:
         return clean_annotator(getpass.getuser())
     except (OSError, KeyError, ImportError):  # which one depends on the platform and Python version
         return ""
+
+
+def default_annotator() -> str:
+    """Who a newly opened store writes as: the session's annotator if one is set, else the OS user."""
+    return _session_annotator if _session_annotator is not None else os_annotator()
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class SubImageDetails(QWidget):
         self.proposal = QLabel("–")
         self.proposal.setWordWrap(True)
         self.rounds = _table(("Round", "Mode", "τ", "p malignant", "Call", "Status"))
-        self.history = _table(("Time", "Change", "Label", "Source", "Round", "Reason"))
+        self.history = _table(("Time", "Change", "By", "Label", "Source", "Round", "Reason"))
         facts = QFormLayout()
         facts.addRow("Label", self.label)
         facts.addRow("Source", self.source)
@@ -115,4 +115,4 @@ class SubImageDetails(QWidget):
         action = ACTION_TEXT.get(h.action, h.action)
         if h.proposal_id is not None and h.action == "label":
             action = "proposal decided"
-        return (local_time(h.time), action, label, source, str(h.round) if h.round else "", h.reason)
+        return (local_time(h.time), action, h.person, label, source, str(h.round) if h.round else "", h.reason)
