@@ -73,6 +73,8 @@ def test_annotator_name_and_reason_reach_the_audit_log(qtbot, panel: LabelingPan
     assert [history.horizontalHeaderItem(c).text() for c in range(history.columnCount())] == [
         "Time", "Change", "By", "Label", "Source", "Round", "Reason"]
     assert [history.item(0, c).text() for c in (1, 2, 6)] == ["labelled", "Ada Lovelace", "fibrous stroma"]
+    assert history.item(0, 3).toolTip() == (f"{history.item(0, 0).text()}: labelled by Ada Lovelace, "
+                                            "malignant → benign: fibrous stroma")
     remembered = AnnotatorControl(panel, panel.annotator.settings)  # the next session reads the name back
     assert remembered.button.text() == "Annotator: Ada Lovelace"
     assert remembered.set_name("") == getpass.getuser()  # empty: the OS user again

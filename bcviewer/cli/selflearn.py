@@ -185,9 +185,9 @@ def run(args: argparse.Namespace) -> int:
     guard_outputs([("--json", args.json)], projects=[args.project])
     check_output_file(args.json, "json", "--json", force=args.force)
     with LabelStore.open(args.project) as store:
-        apply_annotator(store, args)
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
+        apply_annotator(store, args)  # --annotator: the person the round's relabels name
         initial = store.count_table()
         with progress_bar(total=args.rounds, desc="self-learning", unit="round", quiet=args.quiet) as bar:
             def progress(stage: str, position: int, total: int) -> None:

@@ -106,7 +106,13 @@ class SubImageDetails(QWidget):
             self.proposal.setText(f"→ {row.proposed_label} (confidence {confidence:.2f}); Space accepts, X rejects")
         _fill(self.rounds, [(str(p.round_number), p.mode, f"{p.tau:g}", f"{p.p_malignant:.3f}",
                              "malignant" if p.p_malignant >= 0.5 else "benign", p.status) for p in predictions])
-        _fill(self.history, [self._history_cells(h) for h in history])
+        cells = [self._history_cells(h) for h in history]
+        _fill(self.history, cells)
+        for r, (when, action, person, label, _source, _round, reason) in enumerate(cells):
+            # The panel is narrow: the whole entry, reason included, is one hover away on any cell.
+            text = f"{when}: {action} by {person or 'a person not recorded'}, {label}" + (f": {reason}" if reason else "")
+            for c in range(self.history.columnCount()):
+                self.history.item(r, c).setToolTip(text)
 
     @staticmethod
     def _history_cells(h: HistoryRow) -> tuple[str, ...]:
