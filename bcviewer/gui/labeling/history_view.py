@@ -108,11 +108,12 @@ class SubImageDetails(QWidget):
                              "malignant" if p.p_malignant >= 0.5 else "benign", p.status) for p in predictions])
         cells = [self._history_cells(h) for h in history]
         _fill(self.history, cells)
-        for r, (when, action, person, label, _source, _round, reason) in enumerate(cells):
+        for r, (when, change, person, labels, _source, _round, reason) in enumerate(cells):
             # The panel is narrow: the whole entry, reason included, is one hover away on any cell.
-            text = f"{when}: {action} by {person or 'a person not recorded'}, {label}" + (f": {reason}" if reason else "")
-            for c in range(self.history.columnCount()):
-                self.history.item(r, c).setToolTip(text)
+            text = f"{when}: {change} by {person or 'a person not recorded'}, {labels}" + (f": {reason}" if reason else "")
+            for item in (self.history.item(r, c) for c in range(self.history.columnCount())):
+                if item is not None:
+                    item.setToolTip(text)
 
     @staticmethod
     def _history_cells(h: HistoryRow) -> tuple[str, ...]:
