@@ -178,6 +178,11 @@ def test_bad_history_requests_are_one_line_with_exit_2(
     assert len(err) == 1 and "Traceback" not in err[0]
     with LabelStore.open(project, readonly=True) as store:
         assert len(store.audit_trail()) == len(expected)  # the project was not replaced
+    with pytest.raises(SystemExit) as stop:
+        main(["labels", "import", str(project), str(missing), "--annotator", "  "])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "argument --annotator: needs a name (leave the option out to record the OS user)")
 
 
 def test_a_schema_2_project_migrates_and_keeps_its_history_without_a_person(tmp_path: Path,

@@ -16,15 +16,23 @@ ANNOTATOR_HELP = "who makes these changes, as the audit log names them (default:
 REASON_HELP = "why: free text kept with each change in the audit log ('labels history')"
 
 
+def annotator_name(text: str) -> str:
+    """A name with something in it: an empty one would silently record nobody."""
+    name = " ".join(text.split())
+    if not name:
+        raise argparse.ArgumentTypeError("needs a name (leave the option out to record the OS user)")
+    return name
+
+
 def add_annotator_options(parser: argparse.ArgumentParser, *, reason: bool = True) -> None:
     """Add ``--annotator NAME`` (and, with ``reason``, ``--reason TEXT``) to a command."""
-    parser.add_argument("--annotator", metavar="NAME", help=ANNOTATOR_HELP)
+    parser.add_argument("--annotator", metavar="NAME", type=annotator_name, help=ANNOTATOR_HELP)
     if reason:
         parser.add_argument("--reason", metavar="TEXT", default="", help=REASON_HELP)
 
 
 def apply_annotator(store: LabelStore, args: argparse.Namespace) -> None:
-    """Name ``--annotator`` (when given and not blank) as the person writing through ``store``."""
+    """Name ``--annotator`` (when given) as the person writing through ``store``."""
     name = getattr(args, "annotator", None)
-    if name is not None and name.strip():
+    if name is not None:
         store.annotator = name
