@@ -59,13 +59,14 @@ DESCRIPTIONS = {
 
 # Never replaced by another kind, even with --force: a label project's labels exist nowhere else.
 NEVER_REPLACED = frozenset({"sqlite"})
-WRITTEN = {"csv": "CSV", "json": "JSON", "geojson": "GeoJSON", "png": "a PNG image", "pdf": "a PDF document"}
+WRITTEN = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines", "geojson": "GeoJSON", "png": "a PNG image", "pdf": "a PDF document"}
 
 # The kinds of existing content each written kind may replace: the same kind, or an empty file.
 # CSV and plain text cannot be told apart from their bytes, so a CSV may replace any text but JSON.
 ACCEPTS: dict[str, frozenset[str]] = {
     "csv": frozenset({"text", "empty"}),
     "json": frozenset({"json", "empty"}),
+    "jsonl": frozenset({"json", "empty"}),
     "geojson": frozenset({"json", "empty"}),
     "png": frozenset({"png", "empty"}),
     "pdf": frozenset({"pdf", "empty"}),

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMainWindow
 
@@ -50,6 +50,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=shared if shared.is_dir() else ROOT / "tests" / "data" / "breakhis")
     parser.add_argument("--next-proposal", action="store_true",
                         help="press the next-proposal key (]) from an image without proposals")
+    parser.add_argument("--annotator", metavar="NAME", help="label as NAME, add a reason to the label and show "
+                        "its history (the viewer's own settings are not touched)")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
@@ -60,6 +62,9 @@ def main() -> int:
         window = QMainWindow()
         window.setWindowTitle("bcviewer – labeling")
         panel = LabelingPanel(project)
+        if args.annotator:  # before the rounds, so that they name the annotator too
+            panel.annotator.settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
+            panel.annotator.set_name(args.annotator)
         window.setCentralWidget(panel)
         window.resize(1400, 900)
         window.show()
@@ -87,10 +92,12 @@ def main() -> int:
         plain = [s for s in rows if s.proposal_id is None]
         panel.grid.select_ids([plain[0].id])
         panel.label_selection("malignant")
+        if args.annotator:
+            panel.annotator.add_reason("tumour cells at the lower edge")
         panel.grid.select_ids([plain[-1].id])
         panel.toggle_lock()
         proposed = [s.id for s in panel.grid.rows if s.proposal_id is not None]
-        panel.grid.select_ids(proposed[:1])
+        panel.grid.select_ids([plain[0].id] if args.annotator else proposed[:1])
         panel.grid.setFocus()
         pause(800)
         ok = window.grab().save(args.out)

@@ -45,7 +45,8 @@ def test_tabs_are_built_on_first_show(qtbot, window) -> None:  # noqa: F811
     panel = tabs.widget(LABELING)
     assert isinstance(panel, LabelingPanel) and panel is tabs.labeling()
     labels_actions = [a for a in tabs.labels_menu.actions() if not a.isSeparator()]
-    assert labels_actions == [*panel.action_set.project_actions, *panel.action_set.labeling_actions]
+    assert labels_actions == [*panel.action_set.project_actions, *panel.action_set.labeling_actions,
+                              *panel.annotator.actions]  # Annotator Name…, Reason for the Last Change…
 
     tabs.setCurrentIndex(SLIDE)
     assert window.dock.isVisible() and tabs.currentWidget() is window.slide.canvas  # the view (and one beside it)

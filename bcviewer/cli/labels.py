@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bcviewer.cli import labels_history
+from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.cli.progress import progress_bar
 from bcviewer.errors import BcviewerError
@@ -50,6 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp.add_argument("data", nargs="+", help="folder (BreakHis files, or benign/ and malignant/ sub-folders), "
                      "image file with a BreakHis name, .txt list of paths, or .csv with labels")
     imp.add_argument("--grid", default="3x3", metavar="RxC", help="sub-image grid (default 3x3)")
+    add_annotator_options(imp, reason=False)
     imp.set_defaults(func=run_import)
     exp = actions.add_parser("export", help="write the sub-image labels as CSV and/or QuPath GeoJSON")
     exp.add_argument("project", help="project file")
@@ -59,6 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exp.add_argument("--object-type", choices=OBJECT_TYPES, default="annotation",
                      help=OBJECT_TYPE_HELP + " (default: annotation, so labels can be edited in QuPath)")
     exp.set_defaults(func=run_export)
+    labels_history.register(actions)  # labels history: the audit log
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")
     stats.set_defaults(func=run_stats)
@@ -88,6 +92,7 @@ def run_import(args: argparse.Namespace) -> int:
     is_new = not project.exists()
     try:
         with LabelStore.create(project) as store, progress_bar(desc="importing", unit="image") as bar:
+            apply_annotator(store, args)
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)

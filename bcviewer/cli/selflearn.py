@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import bounded_float, guard_outputs
 from bcviewer.cli.labels_review import review_waiting_text
 from bcviewer.cli.progress import progress_bar
@@ -76,6 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads while training a model (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_annotator_options(p, reason=False)
     p.set_defaults(func=run)
 
 
@@ -189,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
             raise BcviewerError(review_waiting_text(waiting, args.project))
         heldout = heldout_for(store, args)
         trainer = build_trainer(args)
+        apply_annotator(store, args)  # --annotator: the person the round's relabels name
         initial = store.count_table()
         with progress_bar(total=args.rounds, desc="self-learning", unit="round", quiet=args.quiet) as bar:
             def progress(stage: str, position: int, total: int) -> None:

@@ -89,6 +89,8 @@ class Workspaces(QTabWidget):
             self.labels_menu.addSeparator()
             for action in panel.action_set.labeling_actions:
                 self.labels_menu.addAction(action)
+            self.labels_menu.addSeparator()
+            self.labels_menu.addActions(panel.annotator.actions)
         return self.labeling_panel
 
     def _install(self, index: int, widget: QWidget, title: str) -> None:

@@ -1,7 +1,9 @@
 """The one place a sub-image's label, source or lock changes, always together with its audit row.
 
 Every function here runs inside a write transaction opened by the caller, so a change and its
-history row commit together or not at all.
+history row commit together or not at all. The row's ``person`` is the one the connection
+carries (:class:`~bcviewer.labels.connections.ProjectConnection`, set by the store), so every
+writer (panel, CLI, a self-learning round) is named without threading it through each call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from bcviewer.labels.errors import UnknownItemError
 def utc_now() -> str:
     """ISO-8601 UTC time stamp with milliseconds, the format of every time column."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def person_of(conn: sqlite3.Connection) -> str:
+    """Who writes through ``conn`` ('' for a plain connection: not recorded)."""
+    return str(getattr(conn, "person", "") or "")
 
 
 def next_batch(conn: sqlite3.Connection) -> int:
@@ -61,9 +68,10 @@ def record_change(
     new_round = old_round if round_number is None else round_number
     cursor = conn.execute(
         "INSERT INTO history (subimage_id, action, old_label, new_label, old_source, new_source, old_locked,"
-        " new_locked, round, time, reason, undoes, batch, proposal_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " new_locked, round, time, reason, undoes, batch, proposal_id, person)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (subimage_id, action, old_label, new_label, old_source, new_source, old_locked, new_locked,
-         new_round, time or utc_now(), reason, undoes, batch, proposal_id),
+         new_round, time or utc_now(), reason, undoes, batch, proposal_id, person_of(conn)),
     )
     conn.execute(
         "UPDATE subimages SET label = ?, source = ?, locked = ?, round = ? WHERE id = ?",
@@ -75,9 +83,9 @@ def record_change(
 def record_import(conn: sqlite3.Connection, subimage_id: int, label: str, *, batch: int, time: str) -> int:
     """The first history row of a sub-image: its label inherited from the image."""
     cursor = conn.execute(
-        "INSERT INTO history (subimage_id, action, new_label, new_source, new_locked, round, time, reason, batch)"
-        " VALUES (?, 'import', ?, 'inherited', 0, 0, ?, 'inherited from the image label', ?)",
-        (subimage_id, label, time, batch),
+        "INSERT INTO history (subimage_id, action, new_label, new_source, new_locked, round, time, reason, batch,"
+        " person) VALUES (?, 'import', ?, 'inherited', 0, 0, ?, 'inherited from the image label', ?, ?)",
+        (subimage_id, label, time, batch, person_of(conn)),
     )
     return int(cursor.lastrowid or 0)
 

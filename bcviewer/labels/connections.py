@@ -25,6 +25,16 @@ from bcviewer.labels.schema import SCHEMA_VERSION, configure, migrate, schema_ve
 _CANNOT_WRITE = ("readonly", "read-only", "unable to open")
 
 
+class ProjectConnection(sqlite3.Connection):
+    """A project connection that also carries who writes through it.
+
+    ``person`` goes into the ``person`` column of every history row written through this
+    connection (see :mod:`bcviewer.labels.changes`); the store sets it (the OS user by default).
+    """
+
+    person: str = ""
+
+
 def _uri(file: Path, params: str) -> str:
     return f"file:{quote(str(file.resolve()))}?{params}"
 
@@ -46,7 +56,8 @@ def connect_readonly(file: Path, timeout_s: float) -> tuple[sqlite3.Connection, 
 
     The first query is run here: SQLite opens files lazily, so a failure shows up there.
     """
-    conn = sqlite3.connect(_uri(file, "mode=ro"), uri=True, timeout=timeout_s, isolation_level=None)
+    conn = sqlite3.connect(_uri(file, "mode=ro"), uri=True, timeout=timeout_s, isolation_level=None,
+                           factory=ProjectConnection)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn, False
@@ -60,7 +71,8 @@ def connect_readonly(file: Path, timeout_s: float) -> tuple[sqlite3.Connection, 
                 f"{file} has labels in its write-ahead log ({file.name}-wal) that a reader cannot use in a "
                 "read-only folder; open it once where the folder can be written (or copy the project with "
                 "its -wal file) to fold them into the project") from exc
-    conn = sqlite3.connect(_uri(file, "mode=ro&immutable=1"), uri=True, timeout=timeout_s, isolation_level=None)
+    conn = sqlite3.connect(_uri(file, "mode=ro&immutable=1"), uri=True, timeout=timeout_s, isolation_level=None,
+                           factory=ProjectConnection)
     return conn, True
 
 
@@ -87,7 +99,7 @@ def refuse_upgrade_if_readonly(file: Path, version: int) -> None:
 def open_writer(file: Path, timeout_s: float) -> sqlite3.Connection:
     """A connection that may write: WAL and the other settings, the schema migrated to this version."""
     # isolation_level=None: transactions are opened explicitly (BEGIN IMMEDIATE for writes).
-    conn = sqlite3.connect(file, isolation_level=None, timeout=timeout_s)
+    conn = sqlite3.connect(file, isolation_level=None, timeout=timeout_s, factory=ProjectConnection)
     try:
         configure(conn, busy_timeout_ms=int(timeout_s * 1000))
         version = schema_version(conn)

@@ -104,6 +104,7 @@ class HistoryRow:
     batch: int
     undoes: int | None
     proposal_id: int | None
+    person: str = ""  # who made the change ('' where it was not recorded)
 
 
 @dataclass(frozen=True)

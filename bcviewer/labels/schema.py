@@ -106,7 +106,13 @@ CREATE TABLE proposals (
 CREATE INDEX proposals_status ON proposals (status, subimage_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: who made each change (the audit log names a person). Rows written before it have
+# no recorded person: they keep '' ("unknown" in the export).
+_V3 = """
+ALTER TABLE history ADD COLUMN person TEXT NOT NULL DEFAULT ''
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[i]`` brings a file from ``user_version == i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,9 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from bcviewer.labels import annotation, rounds
-from bcviewer.labels.changes import next_batch, record_import, utc_now
-from bcviewer.labels.connections import connect_project
+from bcviewer.labels import annotation, audit, rounds
+from bcviewer.labels.changes import next_batch, person_of, record_import, utc_now
+from bcviewer.labels.connections import ProjectConnection, connect_project
 from bcviewer.labels.errors import ProjectFileError, UnknownItemError
 from bcviewer.labels.guard import ProjectDamagedError, project_error, verify_project_file
 from bcviewer.labels.queries import SubImageRef, image_rows, label_counts, subimage_refs, subimage_rows
@@ -69,6 +69,7 @@ class LabelStore:
         self.path = path
         self._conn = conn
         self.immutable = immutable  # read as a snapshot from a read-only folder (labels/connections.py)
+        self.annotator = audit.default_annotator()
 
     # ---- opening ----------------------------------------------------------------------------
     @classmethod
@@ -120,6 +121,16 @@ class LabelStore:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    @property
+    def annotator(self) -> str:
+        """Who the history rows written through this store name (the OS user unless set)."""
+        return person_of(self._conn)
+
+    @annotator.setter
+    def annotator(self, name: str) -> None:
+        if isinstance(self._conn, ProjectConnection):  # every connection open() makes is one
+            self._conn.person = audit.clean_annotator(name)
 
     @property
     def schema_version(self) -> int:
@@ -234,13 +245,27 @@ class LabelStore:
         """The audit trail, newest first (of one sub-image, or of the whole project)."""
         where, args = ("WHERE subimage_id = ?", [subimage_id]) if subimage_id is not None else ("", [])
         sql = (f"SELECT id, subimage_id, action, old_label, new_label, old_source, new_source, old_locked,"
-               f" new_locked, round, time, reason, batch, undoes, proposal_id FROM history {where} ORDER BY id DESC")
+               f" new_locked, round, time, reason, batch, undoes, proposal_id, person FROM history {where} ORDER BY id DESC")
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
         # One starred tuple, as in queries.subimage_rows (for mypy).
         return [HistoryRow(*(*r[:7], None if r[7] is None else bool(r[7]), bool(r[8]), *r[9:]))
                 for r in self._conn.execute(sql, args)]
+
+    def audit_trail(self) -> list[audit.AuditRow]:
+        """The whole history as the audit log exports it (time, person, source, image...), oldest first."""
+        return audit.audit_rows(self._conn)
+
+    def last_change(self) -> str | None:
+        """E.g. "label benign on 3 sub-images": the last change this store's annotator made, or None."""
+        found = audit.last_change(self._conn)
+        return None if found is None else found[1]
+
+    def annotate_last_change(self, reason: str) -> int:
+        """Add a reason to the last change this store's annotator made; returns the rows annotated."""
+        with self.write() as conn:
+            return audit.annotate_last_change(conn, reason)
 
     def image_reviews(self, image_id: int | None = None) -> dict[int, ImageReview]:
         """Per image: label sources, and how uncertain the latest model is and how often it disagrees."""

@@ -66,7 +66,7 @@ class SubImageDetails(QWidget):
         self.proposal = QLabel("–")
         self.proposal.setWordWrap(True)
         self.rounds = _table(("Round", "Mode", "τ", "p malignant", "Call", "Status"))
-        self.history = _table(("Time", "Change", "Label", "Source", "Round", "Reason"))
+        self.history = _table(("Time", "Change", "By", "Label", "Source", "Round", "Reason"))
         facts = QFormLayout()
         facts.addRow("Label", self.label)
         facts.addRow("Source", self.source)
@@ -106,7 +106,14 @@ class SubImageDetails(QWidget):
             self.proposal.setText(f"→ {row.proposed_label} (confidence {confidence:.2f}); Space accepts, X rejects")
         _fill(self.rounds, [(str(p.round_number), p.mode, f"{p.tau:g}", f"{p.p_malignant:.3f}",
                              "malignant" if p.p_malignant >= 0.5 else "benign", p.status) for p in predictions])
-        _fill(self.history, [self._history_cells(h) for h in history])
+        cells = [self._history_cells(h) for h in history]
+        _fill(self.history, cells)
+        for r, (when, change, person, labels, _source, _round, reason) in enumerate(cells):
+            # The panel is narrow: the whole entry, reason included, is one hover away on any cell.
+            text = f"{when}: {change} by {person or 'a person not recorded'}, {labels}" + (f": {reason}" if reason else "")
+            for item in (self.history.item(r, c) for c in range(self.history.columnCount())):
+                if item is not None:
+                    item.setToolTip(text)
 
     @staticmethod
     def _history_cells(h: HistoryRow) -> tuple[str, ...]:
@@ -115,4 +122,4 @@ class SubImageDetails(QWidget):
         action = ACTION_TEXT.get(h.action, h.action)
         if h.proposal_id is not None and h.action == "label":
             action = "proposal decided"
-        return (local_time(h.time), action, label, source, str(h.round) if h.round else "", h.reason)
+        return (local_time(h.time), action, h.person, label, source, str(h.round) if h.round else "", h.reason)

@@ -86,7 +86,7 @@ class PanelLayout:
                         _button(actions.lock, "Lock"), _button(actions.undo, "Undo"),
                         _button(actions.previous_image, "◀ Image"), _button(actions.next_image, "Image ▶"),
                         _button(actions.previous_proposal, "◀ Proposal"), _button(actions.next_proposal, "Proposal ▶")]
-        top = QHBoxLayout()
+        top = self.top = QHBoxLayout()  # the panel adds its annotator button here
         top.addWidget(self.project_label, 1)
         for action, text in ((actions.open_project, "Open project…"), (actions.new_project, "New project…"),
                              (actions.import_folder, "Import folder…"), (actions.import_files, "Import files…")):

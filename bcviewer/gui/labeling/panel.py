@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QWidget
 from bcviewer.errors import BcviewerError
 from bcviewer.gui import errors as gui_errors
 from bcviewer.gui.labeling.actions import bind_keys, build_labeling_actions, connect_proposal_walk
+from bcviewer.gui.labeling.annotator import AnnotatorControl
 from bcviewer.gui.labeling.dialogs import ask_import_files, ask_import_folder, ask_new_project, ask_open_project
 from bcviewer.gui.labeling.jobs import (
     LatestJob,
@@ -73,6 +74,9 @@ class LabelingPanel(QWidget):
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
         self.keys = bind_keys(self.action_set, [self.grid, self.browser.table])
         self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker, self)
+        self.annotator = AnnotatorControl(self)  # who the audit log names; a reason for the last change
+        for i, button in enumerate((self.annotator.button, self.annotator.reason_button), 1):
+            self.ui.top.insertWidget(i, button)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
