@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stats = actions.add_parser("stats", help="benign/malignant sub-images per magnification and the rounds run")
     stats.add_argument("project", help="project file")
     stats.set_defaults(func=run_stats)
+    from bcviewer.cli.label_issues import register_issues
+
+    register_issues(actions)
     p.set_defaults(func=lambda args: _usage(p))
 
 
