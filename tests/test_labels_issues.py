@@ -37,7 +37,7 @@ COPIES = 5
 FLIPPED = {("SOB_B_F-14-14134E-100-001.png", 2), ("SOB_M_PC-14-12465-100-001.png", 4)}
 
 
-def _planted_project(folder: Path, breakhis: Path) -> tuple[Path, dict[str, str]]:
+def planted_project(folder: Path, breakhis: Path) -> tuple[Path, dict[str, str]]:
     """The 20-image project; returns its path and the true label of each planted file."""
     folder.mkdir()
     rows, planted = ["image,label,patient"], {}
@@ -69,7 +69,7 @@ def _planted_project(folder: Path, breakhis: Path) -> tuple[Path, dict[str, str]
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str], Path]]:
     root = tmp_path_factory.mktemp("issues")
     breakhis = Path(__file__).resolve().parent / "data" / "breakhis"
-    project, truth = _planted_project(root / "data", breakhis)
+    project, truth = planted_project(root / "data", breakhis)
     yield project, truth, root / "features"
 
 

@@ -33,6 +33,7 @@ from bcviewer.gui.labeling.jobs import (
 )
 from bcviewer.gui.labeling.layout import PanelLayout
 from bcviewer.gui.labeling.messages import plural, skipped_message
+from bcviewer.gui.labeling.label_issues import LabelIssuesControl, LabelIssuesWorker
 from bcviewer.gui.labeling.selflearn_control import SelfLearnControl
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
@@ -73,6 +74,8 @@ class LabelingPanel(QWidget):
         self.browser, self.grid, self.details = self.ui.browser, self.ui.grid, self.ui.details
         self.keys = bind_keys(self.action_set, [self.grid, self.browser.table])
         self.selflearn = SelfLearnControl(self, self.ui.selflearn, self.ui.rounds, self.worker, self)
+        self.issues = LabelIssuesControl(self.ui.issues, self.browser, lambda: self.project,
+                                         LabelIssuesWorker(self), self.failed)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
@@ -148,6 +151,7 @@ class LabelingPanel(QWidget):
         self.store.close()
         self.store, self.project, self.image = None, None, None
         self.browser.set_images([], {})
+        self.issues.clear()
         self.selflearn.show_project(None)
         self.show_image(-1)
         self.ui.set_project(None)
@@ -397,6 +401,7 @@ class LabelingPanel(QWidget):
         """
         self.poll.stop()
         self.worker.cancel()
-        done = self.worker.wait(timeout_ms) and self.jobs.wait(timeout_ms)
+        self.issues.worker.cancel()
+        done = self.worker.wait(timeout_ms) and self.issues.worker.wait(timeout_ms) and self.jobs.wait(timeout_ms)
         self.close_project()
         return done
