@@ -183,3 +183,20 @@ def test_held_out_accuracy_on_few_images_is_flagged_with_its_interval(tmp_path: 
     assert heldout_note(held).startswith("held-out image accuracy 0.500 on 2 images (95% Wilson CI 0.09-0.91); "
                                          "warning: fewer than 30 held-out images, so one image moves the "
                                          "accuracy by 0.50")
+
+
+def test_the_cli_path_never_imports_torch(planted: tuple[Path, dict[str, str], Path], tmp_path: Path) -> None:
+    """The CPU bundle has no PyTorch: the queue runs on the ONNX probe and cleanlab alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from bcviewer.cli.main import main; r = main(sys.argv[1:]); "
+            "print('torch' in sys.modules); sys.exit(r)")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code, "labels", "issues", str(planted[0]), "--quiet", "--top", "2"],
+                          capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1] for line in lines[1:3]] == ["img08.png", "img20.png"] and lines[-1] == "False"
