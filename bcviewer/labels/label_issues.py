@@ -1,13 +1,16 @@
 """A project-wide queue of likely label errors, in both directions, by confident learning.
 
 The self-learning rule only ever moves sub-images from malignant to benign. This queue looks for
-mistakes either way: a benign image that looks malignant to models that never saw its patient, a
+mistakes either way: a benign image that looks malignant to models that never saw it, a
 malignant one that looks benign.
 
-1. Every sub-image of the project gets an *out-of-sample* p_malignant: the patients (persons,
-   :func:`~bcviewer.labels.split.patient_group`) are split into ``folds`` label-stratified groups
-   and each group is scored by a model trained on the others (:mod:`crossfit`; held-out patients
-   take part too, as the queue is not an accuracy measurement).
+1. Every sub-image of the project gets an *out-of-sample* p_malignant from the one of ``folds``
+   models (the self-learning trainer, default the ONNX probe) that was not trained on it. By default
+   a fold holds whole images, label-stratified (``unit="image"``): the model has seen the patient's
+   other images, whose labels are the evidence against an isolated mistake. ``unit="person"``
+   holds out whole persons (:mod:`crossfit`), which also exposes a patient labelled wrong as a
+   whole but ranked planted errors far worse on the dev set (``docs/selflearn.md``: precision@10
+   1.000 against 0.300).
 2. ``level="image"`` (the default): an image's p_malignant is the mean of its sub-images' (the
    rule the rounds' image accuracy uses) and its label the image label. ``level="subimage"``: each
    sub-image against its current label (benign sub-images of malignant images are the loop's
