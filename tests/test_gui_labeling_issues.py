@@ -50,9 +50,21 @@ def test_the_filter_shows_the_planted_errors_first_and_says_why(qtbot, panel: La
     assert box.current.text() == ("<b>This image:</b> Likely label error #1: labelled malignant, looks benign "
                                   "(self-confidence 0.019)")
     assert box.state.text().startswith("2 likely label errors among 20 images of 7 persons")
+    panel.grid.select_ids([panel.grid.rows[0].id])
+    assert panel.label_selection("benign")  # a person fixes the first error: the list keeps its order
+    with qtbot.waitSignal(panel.overview.ready, timeout=10_000):
+        panel.reload()  # the whole list is read again (as after any change the poll notices)
+    assert browser.visible_image_ids() == [8, 20] and browser.current_image_id() == 8
+    # rank order, not file-name order (the planted ranks happen to agree with the names): a queue
+    # that puts img20 first shows it first, also after the list is read again
+    browser.set_issues({20: (1, "first"), 3: (2, "second"), 8: (3, "third")})
+    assert browser.visible_image_ids() == [20, 3, 8]
+    with qtbot.waitSignal(panel.overview.ready, timeout=10_000):
+        panel.reload()
+    assert browser.visible_image_ids() == [20, 3, 8]
     browser.issues.setChecked(False)
     assert len(browser.visible_image_ids()) == 20 and browser.visible_image_ids()[:2] == [1, 2]  # file-name order
-    browser.select_image(3)
+    browser.select_image(4)  # not in the queue
     assert box.current.text() == ""
     panel.close_project()
     assert not browser.issues.isEnabled() and box.state.text() == "Not searched yet."
