@@ -87,3 +87,21 @@ def test_cancel_leaves_the_list_as_it_was(qtbot, panel: LabelingPanel) -> None: 
     assert box.state.text() == "Cancelled; the list is unchanged."
     assert not panel.browser.issues.isEnabled() and len(panel.browser.visible_image_ids()) == 20
     assert box.search.isEnabled() and not box.cancel.isEnabled()
+
+
+def test_the_status_line_says_why_a_review_round_proposed_nothing(tmp_path: Path, test_data: Path) -> None:
+    from labels_helpers import TableScorer, fixture_project
+
+    from bcviewer.gui.labeling.messages import notes_message, round_message
+    from bcviewer.labels import SelfLearningEngine, TauSchedule
+
+    with fixture_project(tmp_path / "p.bcv", test_data / "breakhis") as store:
+        table = {("SOB_M_PC-14-12465-100-001.png", 1, 1): 0.27}  # every other sub-image 0.9
+        report = SelfLearningEngine(store, scorer=TableScorer(table), mode="review", schedule=TauSchedule((0.1,)),
+                                    heldout_patients=frozenset()).run_round()
+    assert round_message(report) == (
+        "Self-learning round 1: 0 sub-images proposed for review. Nothing proposed: the lowest p_malignant among "
+        "the 16 malignant sub-images the rule may change is 0.270 (SOB_M_PC-14-12465-100-001.png sub-image 2,2), "
+        "and tau is 0.1; only p < tau is relabelled. A tau of at least 0.28 would propose that one (--tau, or the "
+        "panel's tau box); the next levels of the schedule raise tau.")
+    assert notes_message([report]).startswith("Round 1: nothing proposed: the lowest p_malignant")
