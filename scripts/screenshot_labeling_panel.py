@@ -15,6 +15,13 @@ next-proposal key (``]``), as docs/screenshots/labeling-next-proposal.png shows:
 
     xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py --next-proposal \
         docs/screenshots/labeling-next-proposal.png
+With ``--issues`` (docs/screenshots/labeling-label-issues.png) the panel instead finds the likely
+label errors (its "Find likely label errors" button: one probe per fold of images, confident
+learning) and shows the image list filtered to them, the first one chosen. ``--flip 0.1`` imports the
+images through a labels CSV over links to them (the project records the originals' paths, so cached
+features are reused and the BreakHis name still shows the true class) in which 10% of the labels
+(seed 0) are flipped on purpose, as ``scripts/label_issue_precision.py``
+does; on the true BreakHis labels the queue is empty.
 """
 
 from __future__ import annotations
@@ -52,13 +59,15 @@ def main() -> int:
                         help="press the next-proposal key (]) from an image without proposals")
     parser.add_argument("--annotator", metavar="NAME", help="label as NAME, add a reason to the label and show "
                         "its history (the viewer's own settings are not touched)")
+    parser.add_argument("--issues", action="store_true", help="show the label-error queue instead of rounds")
+    parser.add_argument("--flip", type=float, default=0.0, help="share of image labels flipped on purpose")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / "breakhis.bcv"
         with LabelStore.create(project) as store:
-            import_images(store, [args.data])
+            import_images(store, [flipped_csv(args.data, Path(folder), args.flip) if args.flip else args.data])
         window = QMainWindow()
         window.setWindowTitle("bcviewer – labeling")
         panel = LabelingPanel(project)
@@ -69,6 +78,8 @@ def main() -> int:
         window.resize(1400, 900)
         window.show()
         pause(1000)
+        if args.issues:
+            return label_issues_shot(window, panel, args.out)
         box = panel.ui.selflearn
         for mode, rounds in (("auto", 3), ("review", 1)):
             box.mode.setCurrentIndex(box.mode.findData(mode))
@@ -118,6 +129,42 @@ def _next_proposal_shot(panel: LabelingPanel, window: QMainWindow, out: str) -> 
     print(panel.ui.status.text())
     panel.shutdown()
     print(f"wrote {out}" if ok else f"could not write {out}")
+def flipped_csv(data: Path, folder: Path, share: float) -> Path:
+    """A labels CSV over neutral-named links to the BreakHis images of ``data``, ``share`` of them
+    (seed 0) with the other label."""
+    import numpy as np
+
+    from bcviewer.labels.sources import collect_sources
+
+    images = collect_sources([data]).images
+    flip = set(np.random.default_rng(0).choice(len(images), round(share * len(images)), replace=False).tolist())
+    rows = ["image,label,patient,magnification"]
+    for i, item in enumerate(images):
+        link = folder / f"case{i + 1:03d}.png"
+        link.symlink_to(Path(item.path).resolve())
+        label = {"benign": "malignant", "malignant": "benign"}[item.label] if i in flip else item.label
+        rows.append(f"{link.name},{label},{item.patient},{item.magnification or ''}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    print(f"{len(flip)} of {len(images)} labels flipped on purpose")
+    return folder / "labels.csv"
+
+
+def label_issues_shot(window: QMainWindow, panel: LabelingPanel, out: str) -> int:
+    """Find the likely label errors, show the filtered list with the first one chosen, save ``out``."""
+    loop = QEventLoop()
+    panel.issues.worker.finished.connect(loop.quit)
+    panel.issues.worker.failed.connect(loop.quit)
+    panel.ui.issues.search.click()
+    loop.exec()
+    pause(1500)
+    ids = panel.browser.visible_image_ids()
+    if ids:
+        panel.browser.select_image(ids[0])
+    panel.grid.setFocus()
+    pause(800)
+    ok = window.grab().save(out)
+    print(f"wrote {out} ({panel.ui.issues.state.text()})" if ok else f"could not write {out}")
+    panel.shutdown()
     return 0 if ok else 1
 
 

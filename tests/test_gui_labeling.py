@@ -344,7 +344,12 @@ def test_selflearning_runs_in_a_worker_with_progress(qtbot, project: Path, reade
         settle(qtbot, p)
         assert p.ui.counts.value("model") == str(reader.counts().model) == "5"
         assert [s.label for s in p.grid.rows][:3] == ["malignant", "benign", "benign"]
-        assert p.ui.selflearn.state.text() == "Finished 2 rounds. Next: round 3, τ = 0.3."
+        # the last round's note: 2 held-out images, 1 right (Wilson 0.09-0.91), flagged as too few
+        assert p.ui.selflearn.state.text() == (
+            "Finished 2 rounds. Round 2: held-out image accuracy 0.500 on 2 images (95% Wilson CI 0.09-0.91); "
+            "warning: fewer than 30 held-out images, so one image moves the accuracy by 0.50 and the interval is "
+            "wide (images of one patient are alike, so the truth is wider still); hold out more patients "
+            "(--holdout with --resplit) before trusting it. Next: round 3, τ = 0.3.")
         assert p.ui.selflearn.run.isEnabled()
         assert dialogs == []
     finally:

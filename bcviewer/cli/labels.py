@@ -69,6 +69,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from bcviewer.cli import labels_review  # review, accept, reject, revert, open
 
     labels_review.register(actions)
+    from bcviewer.cli.label_issues import register_issues
+
+    register_issues(actions)
     p.set_defaults(func=lambda args: _usage(p))
 
 

@@ -208,6 +208,11 @@ def run(args: argparse.Namespace) -> int:
                 reports = engine.run(args.rounds)
                 final = engine.evaluate() if args.final_eval else None
     print(round_table(initial, reports, final))
+    from bcviewer.labels.round_notes import round_notes
+
+    for report in reports:  # why a round changed nothing; how far its held-out accuracy goes
+        for note in round_notes(report.stats):
+            print(f"round {report.number}: {note}")
     if args.json:
         payload = {"project": str(Path(args.project)), "mode": args.mode, "schedule": list(schedule.taus),
                    "heldout_patients": sorted(heldout), "initial_counts": initial, "crossfit": args.crossfit,

@@ -43,6 +43,7 @@ import numpy as np
 from bcviewer.labels.crossfit import crossfit_groups, crossfit_scores
 from bcviewer.labels.errors import SelfLearningError
 from bcviewer.labels.queries import SubImageRef
+from bcviewer.labels.round_notes import heldout_stats, relabel_candidates
 from bcviewer.labels.store import LabelStore
 
 
@@ -281,8 +282,8 @@ class SelfLearningEngine:
         self._progress("apply", position, total)
         stats = self.store.apply_round(
             round_id, {r.subimage_id: float(p[i]) for i, r in enumerate(refs)},
-            {"position": position, "train": train_counts,
-             "heldout": accuracy.to_dict() if accuracy is not None else None})
+            {"position": position, "train": train_counts, "candidates": relabel_candidates(refs, p),
+             "heldout": heldout_stats(accuracy.to_dict()) if accuracy is not None else None})
         self._progress("done", position, total)
         return RoundReport(round_id, number, position, tau, self.mode, stats)
 

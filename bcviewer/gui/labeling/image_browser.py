@@ -48,6 +48,7 @@ class ImageBrowser(QWidget):
         self.subtype = QComboBox()
         self.source = QComboBox()
         self.pending = QCheckBox("Pending proposals only")
+        self.issues = QCheckBox("Likely label errors")
         self.order = QComboBox()
         self.shown = QLabel()
         self.table = QTableView()
@@ -62,6 +63,8 @@ class ImageBrowser(QWidget):
         for combo in (self.patient, self.subtype, self.source):
             combo.currentIndexChanged.connect(self._apply_filters)
         self.pending.toggled.connect(self._apply_filters)
+        self.issues.toggled.connect(self._issues_toggled)
+        self.set_issues({})
         self.order.currentIndexChanged.connect(lambda: self._reordered(self.order.currentData()))
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -90,6 +93,7 @@ class ImageBrowser(QWidget):
         form.addRow("Order", self.order)
         bottom = QHBoxLayout()
         bottom.addWidget(self.pending)
+        bottom.addWidget(self.issues)
         bottom.addStretch(1)
         bottom.addWidget(self.shown)
         layout = QVBoxLayout(self)
@@ -113,6 +117,25 @@ class ImageBrowser(QWidget):
             self._quiet = False
         for column in range(1, self.model.columnCount()):
             self.table.resizeColumnToContents(column)
+        self._after_reshuffle()
+
+    def set_issues(self, issues: dict[int, tuple[int, str]]) -> None:
+        """The label-error queue (image id -> (rank, note)); the filter is offered once there is one."""
+        self.model.issues = dict(issues)
+        self.issues.setEnabled(bool(issues))
+        self.issues.setToolTip("Show only the images of the last 'Find likely label errors', most likely first"
+                               if issues else "Run 'Find likely label errors' first")
+        if not issues and self.issues.isChecked():
+            self.issues.setChecked(False)
+        elif self.issues.isChecked():
+            self._issues_toggled(True)
+
+    def _issues_toggled(self, on: bool) -> None:
+        self._quiet = True
+        try:
+            self.proxy.set_issues_only(on)
+        finally:
+            self._quiet = False
         self._after_reshuffle()
 
     def update_image(self, row: ImageRow, review: ImageReview | None) -> None:

@@ -83,6 +83,7 @@ class ImageListModel(QAbstractTableModel):
         self._entries: list[ImageEntry] = []
         self._rows_by_id: dict[int, int] = {}
         self.order = "path"
+        self.issues: dict[int, tuple[int, str]] = {}  # image id -> (rank, note) in the label-error queue
 
     # ---- content ------------------------------------------------------------------------------
     def set_entries(self, rows: list[ImageRow], reviews: dict[int, ImageReview]) -> None:
@@ -148,7 +149,8 @@ class ImageListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and column == 0:
-            return f"{entry.row.path}\n{entry.row.label} image"
+            issue = self.issues.get(entry.row.id)
+            return f"{entry.row.path}\n{entry.row.label} image" + (f"\n{issue[1]}" if issue else "")
         if role == Qt.ItemDataRole.ToolTipRole and column == 2:
             return subtype_name(entry.row.subtype)
         return None
@@ -174,7 +176,23 @@ class ImageFilterProxy(QSortFilterProxyModel):
         self.subtype: str | None = None
         self.source: str | None = None
         self.pending_only = False
+        self.issues_only = False  # the label-error queue's images, in its order
         self.setDynamicSortFilter(False)
+
+    def set_issues_only(self, on: bool) -> None:
+        """Show only the images of the label-error queue (the model's ``issues``), most likely first."""
+        self.issues_only = on
+        self.invalidate()
+        self.sort(0 if on else -1)
+
+    def _issues(self) -> dict[int, tuple[int, str]]:
+        model = self.sourceModel()
+        return model.issues if isinstance(model, ImageListModel) else {}
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        ranks = self._issues()
+        big = len(ranks) + 1
+        return bool(ranks.get(left.data(ENTRY_ROLE).row.id, (big,))[0] < ranks.get(right.data(ENTRY_ROLE).row.id, (big,))[0])
 
     def set_filters(self, *, patient: str | None = None, subtype: str | None = None, source: str | None = None,
                     pending_only: bool = False) -> None:
@@ -197,4 +215,5 @@ class ImageFilterProxy(QSortFilterProxyModel):
         return ((self.patient is None or row.patient == self.patient)
                 and (self.subtype is None or row.subtype == self.subtype)
                 and (self.source is None or entry.source_count(self.source) > 0)
-                and (not self.pending_only or row.n_pending > 0))
+                and (not self.pending_only or row.n_pending > 0)
+                and (not self.issues_only or row.id in self._issues()))

@@ -25,6 +25,7 @@ from bcviewer.gui.labeling.actions import LabelingActions
 from bcviewer.gui.labeling.counts_view import CountsView
 from bcviewer.gui.labeling.history_view import SubImageDetails
 from bcviewer.gui.labeling.image_browser import ImageBrowser
+from bcviewer.gui.labeling.label_issues import LabelIssuesBox
 from bcviewer.gui.labeling.rounds_view import RoundsView
 from bcviewer.gui.labeling.selflearn_box import ReviewBox, SelfLearnBox
 from bcviewer.gui.labeling.subimage_grid import LABEL_COLOURS, PROPOSAL_COLOUR, SOURCE_COLOURS, SubImageGrid
@@ -79,6 +80,7 @@ class PanelLayout:
         self.review = ReviewBox()
         self.selflearn = SelfLearnBox()
         self.rounds = RoundsView()
+        self.issues = LabelIssuesBox()
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.buttons = [_button(actions.label_benign, "Benign"), _button(actions.label_malignant, "Malignant"),
@@ -131,6 +133,7 @@ class PanelLayout:
         layout.addWidget(legend)
         layout.addLayout(row)
         layout.addWidget(keys)
+        layout.addWidget(self.issues)  # under the image: it says whether this image is a likely error
         return middle
 
     def _right(self) -> QWidget:
@@ -163,5 +166,5 @@ class PanelLayout:
                                  f"<b>{row.label}</b>{subtype}{mag}")
 
     def set_enabled(self, has_project: bool) -> None:
-        for widget in (self.browser, self.review, self.selflearn, self.rounds):
+        for widget in (self.browser, self.review, self.selflearn, self.rounds, self.issues):
             widget.setEnabled(has_project)

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sized
 
 from bcviewer.labels import DecisionResult, RoundReport
+from bcviewer.labels.round_notes import nothing_changed_reason, round_notes
 
 
 def plural(items: Sized | int, noun: str = "sub-image") -> str:
@@ -29,6 +30,9 @@ def round_message(report: RoundReport) -> str:
         text = f"Self-learning round {report.number}: {plural(report.stats['relabelled'])} relabelled."
     else:
         text = f"Self-learning round {report.number}: {plural(report.stats['proposed'])} proposed for review."
+    why = nothing_changed_reason(report.stats)
+    if why:
+        text += f" {why[0].upper()}{why[1:]}."
     held = report.heldout
     if held:
         text += (f" Held-out patients: image accuracy {held['image_accuracy']:.2f} ({plural(held['images'], 'image')}),"
@@ -40,3 +44,8 @@ def run_message(reports: list[RoundReport], cancelled: bool) -> str:
     if cancelled:
         return f"Cancelled; {plural(reports, 'round')} completed before."
     return f"Finished {plural(reports, 'round')}."
+
+
+def notes_message(reports: list[RoundReport]) -> str:
+    """The last round's notes: why it changed nothing, how far its held-out accuracy goes ("" if none)."""
+    return " ".join(f"Round {r.number}: {note}." for r in reports[-1:] for note in round_notes(r.stats))

@@ -34,6 +34,7 @@ from bcviewer.gui.labeling.jobs import (
 )
 from bcviewer.gui.labeling.layout import PanelLayout
 from bcviewer.gui.labeling.messages import plural, skipped_message
+from bcviewer.gui.labeling.label_issues import LabelIssuesControl, LabelIssuesWorker
 from bcviewer.gui.labeling.selflearn_control import SelfLearnControl
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.thumbnails import ThumbnailLoader
@@ -77,6 +78,8 @@ class LabelingPanel(QWidget):
         self.annotator = AnnotatorControl(self)  # who the audit log names; a reason for the last change
         for i, button in enumerate((self.annotator.button, self.annotator.reason_button), 1):
             self.ui.top.insertWidget(i, button)
+        self.issues = LabelIssuesControl(self.ui.issues, self.browser, lambda: self.project,
+                                         LabelIssuesWorker(self), self.failed)
         self.overview = LatestJob(self.jobs, load_overview, self)
         self.project_counts = LatestJob(self.jobs, load_project_counts, self)
         self._seen_version = 0
@@ -153,6 +156,7 @@ class LabelingPanel(QWidget):
         self.store.close()
         self.store, self.project, self.image = None, None, None
         self.browser.set_images([], {})
+        self.issues.clear()
         self.selflearn.show_project(None)
         self.show_image(-1)
         self.ui.set_project(None)
@@ -402,6 +406,7 @@ class LabelingPanel(QWidget):
         """
         self.poll.stop()
         self.worker.cancel()
-        done = self.worker.wait(timeout_ms) and self.jobs.wait(timeout_ms)
+        self.issues.worker.cancel()
+        done = self.worker.wait(timeout_ms) and self.issues.worker.wait(timeout_ms) and self.jobs.wait(timeout_ms)
         self.close_project()
         return done

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from bcviewer.gui.labeling.messages import plural, run_message
+from bcviewer.gui.labeling.messages import notes_message, plural, run_message
 from bcviewer.gui.labeling.selflearn_worker import (
     STAGE_TEXT,
     TRAINERS,
@@ -220,7 +220,7 @@ class SelfLearnBox(QGroupBox):
         self.set_state("Cancelling after the current step…")
 
     def _finished(self, reports: list[RoundReport], cancelled: bool) -> None:
-        self._stopped(run_message(reports, cancelled))
+        self._stopped(f"{run_message(reports, cancelled)} {notes_message(reports)}".strip())
 
     def _stopped(self, text: str) -> None:
         self.set_running(False)
