@@ -232,3 +232,17 @@ def test_revert_a_review_round_withdraws_its_proposals_and_frees_selflearn(
     assert capsys.readouterr().err == f"bcviewer labels: {project} has no proposals waiting for review\n"
     assert main(["labels", "review", str(project)]) == 0
     assert capsys.readouterr() == ("", f"no proposals are waiting for review in {project}\n")
+
+
+def test_accept_and_revert_name_the_annotator_and_keep_the_reason(project: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["labels", "accept", str(project), "1", "--annotator", "Ada Lovelace", "--reason",
+                 "checked at 400X"]) == 0
+    capsys.readouterr()
+    with LabelStore.open(project, readonly=True) as s:
+        top = s.history(s.subimages(DC_ID)[0].id)[0]
+        assert (top.action, top.new_label, top.person) == ("label", "benign", "Ada Lovelace")
+        assert "checked at 400X" in top.reason
+    assert main(["labels", "history", str(project), "--out", "-", "--format", "csv"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "Ada Lovelace" in line]
+    assert len(rows) == 1 and "checked at 400X" in rows[0]

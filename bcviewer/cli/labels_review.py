@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import bounded_float
 from bcviewer.errors import BcviewerError
 
@@ -47,10 +48,12 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         p.add_argument("--all", action="store_true", help="every pending proposal")
         p.add_argument("--min-p", type=bounded_float(0.0, 1.0), metavar="P",
                        help="only proposals whose p_proposed is at least P (with --all or --image)")
+        add_annotator_options(p)
         p.set_defaults(func=run_accept if verb == "accept" else run_reject)
     revert = actions.add_parser("revert", help="undo a completed round's relabels and withdraw its proposals")
     revert.add_argument("project", help="project file")
     revert.add_argument("round", type=int, metavar="ROUND", help="round number, as 'labels stats' lists them")
+    add_annotator_options(revert)
     revert.set_defaults(func=run_revert)
     opener = actions.add_parser("open", help="open the project in the desktop viewer's labeling panel")
     opener.add_argument("project", help="project file")
@@ -117,15 +120,16 @@ def _decide(args: argparse.Namespace, accept: bool) -> int:
     from bcviewer.labels import LabelStore
 
     with LabelStore.open(args.project) as store:
+        apply_annotator(store, args)
         pending = store.proposals("pending")
         if not pending:
             raise BcviewerError(f"{args.project} has no proposals waiting for review")
         chosen = _chosen(store, args, pending)
         if args.all and accept:  # the panel's "Accept all ≥": one call, one undo step
-            result = store.accept_proposals_above(0.0 if args.min_p is None else args.min_p)
+            result = store.accept_proposals_above(0.0 if args.min_p is None else args.min_p, args.reason)
         else:
             decide = store.accept_proposals if accept else store.reject_proposals
-            result = decide([p.id for p in chosen])
+            result = decide([p.id for p in chosen], args.reason)
     return _report(result, chosen, accept)
 
 
@@ -189,6 +193,7 @@ def run_revert(args: argparse.Namespace) -> int:
     from bcviewer.labels import LabelStore
 
     with LabelStore.open(args.project) as store:
+        apply_annotator(store, args)
         rounds = [r for r in store.rounds() if r.number == args.round]
         if not rounds:
             numbers = sorted({r.number for r in store.rounds()})
@@ -196,7 +201,7 @@ def run_revert(args: argparse.Namespace) -> int:
             raise BcviewerError(f"round {args.round} is not in {args.project}; {known}")
         target = next((r for r in rounds if r.status == "done"), rounds[-1])  # one done round per number
         withdrawn = len(store.proposals("pending")) if target.status == "done" else 0
-        reverted = store.revert_round(target.id)  # a round not done is refused here, nothing written
+        reverted = store.revert_round(target.id, args.reason)  # a round not done is refused here, nothing written
         withdrawn -= len(store.proposals("pending"))
     print(f"reverted round {args.round}: {reverted} sub-image{'s' if reverted != 1 else ''} back to their earlier "
           f"labels, {withdrawn} pending proposal{'s' if withdrawn != 1 else ''} withdrawn")
