@@ -35,6 +35,13 @@ HELP_PAGES = {
     ("labels", "import"): "three ways to give the labels",
     ("labels", "export"): "--object-type",
     ("labels", "stats"): "project file",
+    ("labels", "review"): "project file",
+    ("labels", "accept"): "--min-p",
+    ("labels", "reject"): "--annotator",
+    ("labels", "revert"): "ROUND",
+    ("labels", "history"): "--format",
+    ("labels", "issues"): "--top",
+    ("labels", "open"): "project file",
     ("selflearn",): "--crossfit",
     ("doctor",): "--no-qt",
 }
