@@ -34,13 +34,13 @@ def test_predict_writes_one_row_per_sample(genes_dir: Path, tmp_path: Path, caps
     assert main(["genes", "predict", str(genes_dir / "tcga_er_pam50_160.csv"), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     truth = pd.read_csv(genes_dir / "tcga_er_pam50_160.csv")
-    assert list(table.columns) == ["sample", "model", "p", "label", "gene_coverage", "scaling", "scaling_reason"]
+    assert list(table.columns) == ["sample", "model", "p", "predicted", "gene_coverage", "scaling", "scaling_reason"]
     assert (table["scaling"] == "model").all()  # auto: TCGA is the training platform
     assert table["sample"].tolist() == truth["sample_id"].tolist()
     assert set(table["model"]) == {f"er-status/{_default('er-status')}"}
-    assert table["p"].between(0, 1).all() and set(table["label"]) <= {"Positive", "Negative"}
+    assert table["p"].between(0, 1).all() and set(table["predicted"]) <= {"Positive", "Negative"}
     assert (table["gene_coverage"] == 1.0).all()
-    assert ((table["p"] >= 0.5) == (table["label"] == "Positive")).all()
+    assert ((table["p"] >= 0.5) == (table["predicted"] == "Positive")).all()
     assert roc_auc_score(truth["label"] == "Positive", table["p"]) > 0.9
     assert "1 of 1 model genes present" in capsys.readouterr().err  # the default, ESR1 alone, reads one gene
 
@@ -51,7 +51,7 @@ def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, c
     assert code == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "sample,model,p,label,gene_coverage,scaling,scaling_reason" and len(lines) == 41
+    assert lines[0] == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason" and len(lines) == 41
     assert lines[1].startswith("BR00-0504,er-status/")
     table = pd.read_csv(genes_dir / "gse1992_pam50_40.csv.gz")
     p = np.array([float(line.split(",")[2]) for line in lines[1:]])
@@ -93,7 +93,7 @@ def test_metastasis_model_predicts_gse7390(genes_dir: Path, capsys: pytest.Captu
     assert main(["genes", "predict", str(genes_dir / "gse7390_metastasis_120.csv"), "--model", "metastasis"]) == 0
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
     assert table["sample"].astype(str).tolist() == [str(i) for i in range(120)]
-    assert set(table["label"].astype(str)) <= {"0", "1"}
+    assert set(table["predicted"].astype(str)) <= {"0", "1"}
 
 
 def test_scores_lists_top_genes(capsys: pytest.CaptureFixture) -> None:

@@ -174,7 +174,7 @@ class SampleDetails(QWidget):
         assert result is not None
         probabilities = result.probabilities.loc[sample]
         names = dict(zip(model.classes, model.class_names))
-        label = names.get(str(result.table.set_index("sample").at[sample, "label"]), "?")
+        label = names.get(str(result.table.set_index("sample").at[sample, "predicted"]), "?")
         self.sample_label.setText(f"<b>{sample}</b> · {model.name}: predicted <b>{label}</b> ("
                                   + ", ".join(f"P({names[c]}) = {v:.3f}" for c, v in probabilities.items()) + ")"
                                   + single_gene_text(result, sample))

@@ -277,7 +277,7 @@ class ExpressionTab(QWidget):
             names = dict(zip(o.model.classes, o.model.class_names))  # the card's names: "1" -> distant metastasis
             positive = names[o.model.classes[1]] if len(names) == 2 else "predicted class"
             columns.append(ModelColumn(o.name, positive, o.result.table["p"].astype(float).tolist(),
-                                       [names.get(str(v), str(v)) for v in o.result.table["label"]]))
+                                       [names.get(str(v), str(v)) for v in o.result.table["predicted"]]))
         self.details.set_models(outcomes)
         self._reset_table([float(v) for v in outcomes[0].coverage.per_sample], columns)
         self.table_view.resizeColumnsToContents()
@@ -352,7 +352,7 @@ class ExpressionTab(QWidget):
         return path
 
     def export_csv(self, path: str | Path | None = None) -> Job | None:
-        """Write sample, model, p, label, gene_coverage for every model of the last run (atomically)."""
+        """Write sample, model, p, predicted, gene_coverage for every model of the last run (atomically)."""
         results = self.results()
         if not results:
             report_error(self, "Nothing to export", BcviewerError("Run a prediction first; there are no results yet."))
