@@ -298,9 +298,9 @@ def read_expression_table(
     block, ignored = _numeric_block(features, path, ids)
     if block.shape[1] == 0:
         raise GeneDataError(f"{path.name}: no numeric expression columns were found")
-    ignored = clinical + ignored
-    if ignored:
+    if ignored:  # clinical and label columns are expected beside genes; only unexpected text columns are worth a word
         warnings.append("columns not used as genes: " + ", ".join(ignored[:12]) + (" ..." if len(ignored) > 12 else ""))
+    ignored = clinical + ignored
     block = _average_duplicate_genes(block, warnings)
     empty = block.isna().all(axis=1)
     if empty.any():
