@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from bcviewer import safety
 from bcviewer.cli.main import main
 from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
 from conftest import ROOT
@@ -117,11 +119,20 @@ def test_models_lists_shipped_tasks(capsys: pytest.CaptureFixture) -> None:
     assert {"er-status", "er-status/deepcme", "metastasis", "metastasis/gexpnet"} <= set(names)
 
 
-def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "meta"
-    code = main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm",
-                 "--model", "deepcme", "--cv", "3", "--epochs", "5", "--noise-repeats", "0", "--out", str(out)])
+    monkeypatch.setattr(safety, "_UMASK", None)  # read afresh under the umask set here
+    previous = os.umask(0o027)
+    try:
+        code = main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm",
+                     "--model", "deepcme", "--cv", "3", "--epochs", "5", "--noise-repeats", "0", "--out", str(out)])
+    finally:
+        os.umask(previous)
     assert code == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (out / "deepcme").iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and "card.json" in modes
+    assert modes == dict.fromkeys(modes, 0o640)  # 0666 & ~027, model.safetensors included (it was 0600)
     assert "deepcme: CV AUC" in capsys.readouterr().out
     card = json.loads((out / "deepcme" / "card.json").read_text())
     assert card["n_genes"] == 76 and card["positive_class"] == "1" and len(card["cv"]["folds"]) == 3
