@@ -20,6 +20,7 @@ from bcviewer.gui.labeling.rounds_view import RoundsView
 from bcviewer.gui.labeling.selflearn_box import SelfLearnBox
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.writes import Cancelled, write_with_retry
+from bcviewer.labels.tau_history import project_schedule
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -126,8 +127,11 @@ class SelfLearnControl(QObject):
         """Show the project's rounds and what the next run will do (None: no project)."""
         if counts is None:
             self.rounds.set_rounds([], {})
+            self.box.show_project_schedule(None, None)
             return
         self.rounds.set_rounds(counts.rounds, counts.decisions)
+        newest = max((r.id for r in counts.rounds), default=None)  # a new round (the CLI's) resets the τ box
+        self.box.show_project_schedule((self.panel.project, newest), project_schedule(counts.rounds))
         tau = None
         try:
             tau = self.box.request().schedule.tau(counts.next_level)
