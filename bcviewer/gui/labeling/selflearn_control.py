@@ -140,6 +140,12 @@ class SelfLearnControl(QObject):
         self.box.set_project_state(counts.heldout, counts.patients, counts.next_level, tau,
                                    waiting_text(counts.waiting) if counts.waiting else None)
 
+    def show_decisions(self) -> None:
+        """The rounds table's ✓ and ✗ at once after a decision, read on the panel's own connection (one
+        GROUP BY) instead of waiting for the project counts' worker."""
+        if self.panel.store is not None:
+            self.rounds.set_decisions(self.panel.store.decisions_by_round())
+
     def _round_finished(self, report: RoundReport) -> None:
         self.panel.say(round_message(report))
         self.panel.reload()
