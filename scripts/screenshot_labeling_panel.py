@@ -9,6 +9,12 @@ folder, else the four fixtures of tests/data/breakhis). The panel then does what
 does with the default fast trainer: three automatic rounds (tau 0.1, 0.2, 0.3) and one review
 round (tau 0.4), on a worker, holding out 20% of the patients; the rounds view plots the held-out
 accuracy of each. A person then labels one sub-image and locks another, so every source shows.
+
+``--size 1200x720 --status TEXT`` shows a long status line in a laptop-sized window (the side
+columns scroll so that the status line stays on screen):
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py \
+        docs/screenshots/labeling-status-line.png --data tests/data/breakhis --size 1200x720 --status "Imported ..."
 """
 
 from __future__ import annotations
@@ -41,7 +47,10 @@ def main() -> int:
     parser.add_argument("out", help="PNG file to write")
     shared = ROOT.parent / "shared" / "data" / "breakhis"
     parser.add_argument("--data", type=Path, default=shared if shared.is_dir() else ROOT / "tests" / "data" / "breakhis")
+    parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900)")
+    parser.add_argument("--status", help="text for the status line at the end (default: the last action's)")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
     with tempfile.TemporaryDirectory() as folder:
@@ -52,7 +61,7 @@ def main() -> int:
         window.setWindowTitle("bcviewer – labeling")
         panel = LabelingPanel(project)
         window.setCentralWidget(panel)
-        window.resize(1400, 900)
+        window.resize(width, height)
         window.show()
         pause(1000)
         box = panel.ui.selflearn
@@ -81,6 +90,8 @@ def main() -> int:
         proposed = [s.id for s in panel.grid.rows if s.proposal_id is not None]
         panel.grid.select_ids(proposed[:1])
         panel.grid.setFocus()
+        if args.status:
+            panel.say(args.status)
         pause(800)
         ok = window.grab().save(args.out)
         panel.shutdown()

@@ -104,3 +104,23 @@ def test_the_panel_shows_skipped_csv_rows_and_a_doubled_class_folder(  # type: i
         assert f"Warning: {doubled}." in p.ui.status.text()
     finally:
         assert p.shutdown(30_000)
+
+
+def test_a_long_status_line_stays_whole_in_a_laptop_sized_window(qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 test_data: Path) -> None:
+    p = make_panel(qtbot, None)
+    try:
+        window = p.test_window  # type: ignore[attr-defined]
+        assert window.minimumSizeHint().height() <= 700  # the side columns scroll instead of growing the window
+        window.resize(1200, 720)
+        qtbot.waitUntil(lambda: window.height() == 720)
+        text = ("Imported 1 image; 1 left out because their labels disagree. Warning: labels.csv: 2 listed files "
+                "not found, skipped (row 3: gone.png, row 4: lost.png); 1 other row imported. Note: assumed: an "
+                "image in a sub-folder of benign/ or malignant/ belongs to the patient the sub-folder names.") * 2
+        p.say(text)
+        status = p.ui.status
+        qtbot.waitUntil(lambda: status.height() >= status.heightForWidth(status.width()))  # every line shown
+        assert status.heightForWidth(status.width()) >= 3 * status.fontMetrics().height()  # it wraps: 3+ lines
+        assert status.mapTo(window, status.rect().bottomLeft()).y() < window.height()  # inside the window
+    finally:
+        assert p.shutdown(30_000)
