@@ -307,7 +307,8 @@ def test_the_scaling_line_says_which_scaling_and_why(qtbot, tab: ExpressionTab, 
                                   "the table matches the training cohort (TCGA-BRCA): 100% of 47 genes look like "
                                   "the training cohort")
     assert tab.status_label.text() == "Predicted 160 samples with 1 model(s) · scaling model (auto)"
-    assert "This sample (red) vs the training cohort (boxes)" in tab.details.profile.getPlotItem().titleLabel.text
+    assert "This sample (red, z vs training cohort) vs the training cohort (boxes)" in \
+        tab.details.profile.getPlotItem().titleLabel.text
     assert tab.status_label.toolTip().startswith(
         "er-status/deepcme: scaling model (auto): the table matches the training cohort (TCGA-BRCA)")
     # the same table, centred per gene: another platform, scaled the way the model's card recommends
@@ -320,10 +321,19 @@ def test_the_scaling_line_says_which_scaling_and_why(qtbot, tab: ExpressionTab, 
                                   "another platform than TCGA-BRCA: values are centred on 0, 50% negative")
     assert note.text().endswith("the model's recommended scaling for another platform (chosen on its external cohorts)")
     assert tab.status_label.text() == f"Predicted 160 samples with 1 model(s) · scaling {chosen} (auto)"
-    title = tab.details.profile.getPlotItem().titleLabel.text
-    assert f"This sample (red, before {chosen} scaling) vs the training cohort (boxes), 47 genes" in title
+    profile = tab.details.profile
+    title = profile.getPlotItem().titleLabel.text
+    assert (f"This sample (red, after {chosen} scaling, as the model read it) vs the training cohort (boxes), "
+            "47 genes") in title
+    assert profile.getPlotItem().getAxis("left").labelText == f"z-score, {chosen} scaling"
     # z-scores by the table's own cohort do not see the centring: the original table's cohort-scaled answer
     expected = predict_expression(read_expression_table(er_path), deepcme, standardise=chosen)
+    # the red line is what the model read (the cohort z-scores), not the centred values' training z-scores
+    order = profile.genes
+    np.testing.assert_allclose(profile.sample_z, expected.scaled_zscores.loc[ER_FIRST, order].to_numpy(), atol=1e-9)
+    assert profile.sample_z[order.index("ESR1")] > 0  # ER-positive on the model's scale ...
+    centred_z = predict_expression(read_expression_table(tmp_path / "centred.csv"), deepcme, standardise="model")
+    assert centred_z.zscores.at[ER_FIRST, "ESR1"] < -2  # ... where the training scale would say ER-low
     np.testing.assert_allclose(column_values(tab, 2, PROBABILITY_ROLE), expected.table["p"], rtol=0, atol=1e-9)
     tab.picker.set_standardise("model")
     predict(qtbot, tab)

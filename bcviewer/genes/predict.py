@@ -49,6 +49,9 @@ class PredictionResult:
     warnings: list[str] = field(default_factory=list)
     single_gene: pd.Series | None = None  # P(positive class) from the card's single-gene baseline; NaN: not measured
     scaling: ScalingDecision | None = None  # which scaling was used and why (``standardise`` is its name)
+    # What the model read: each gene after the run's scaling (z-scores; for a cohort scaling, against the
+    # table's own cohort), NaN where the sample does not measure it. ``zscores`` with the 'model' scaling.
+    scaled_zscores: pd.DataFrame | None = None
 
 
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
@@ -149,7 +152,20 @@ def predict_expression(
     attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
                                 columns=model.genes)
     return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings,
-                            single_gene_probabilities(model, values, standardise, index), decision)
+                            single_gene_probabilities(model, values, standardise, index), decision,
+                            scaled_zscores(model, values, standardise, index))
+
+
+def scaled_zscores(model: GeneModel, values: np.ndarray, standardise: str, index: pd.Index) -> pd.DataFrame:
+    """Each gene on the scale the model read it with ``standardise`` (NaN: not measured).
+
+    With ``'model'`` these are the z-scores against the training cohort; with a cohort scaling
+    (``cohort``, ``quantile``, ``rank``) they are what that scaling made of the table, which the
+    model compares with its training cohort as if it were on the training scale.
+    """
+    scaled = np.array(model.classifier.preprocess(values, standardise, upto=MedianImputer), dtype=float)
+    scaled[~np.isfinite(values)] = np.nan  # imputed, not measured: drawn as such
+    return pd.DataFrame(scaled, index=index, columns=model.genes)
 
 
 def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise: str,
