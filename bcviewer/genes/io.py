@@ -48,6 +48,8 @@ class ExpressionTable:
     orientation: str = "samples-in-rows"
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The values of ``ignored_columns`` by sample (labels, clinical columns): a truth to compare with
+    other_columns: pd.DataFrame | None = None
 
     @property
     def samples(self) -> list[str]:
@@ -311,4 +313,5 @@ def read_expression_table(
     if label is not None:
         labels = clean_labels(raw[label].set_axis(ids))
         labels.name = label
-    return ExpressionTable(str(path), block, labels, label, orientation, ignored, warnings)
+    other = raw[ignored].set_axis(ids) if ignored else None
+    return ExpressionTable(str(path), block, labels, label, orientation, ignored, warnings, other)

@@ -191,9 +191,8 @@ class SampleDetails(QWidget):
         # training-scale z-scores of another platform would contradict the call next to them)
         scaled = result.standardise != "model" and result.scaled_zscores is not None
         values = result.scaled_zscores if scaled and result.scaled_zscores is not None else result.zscores
-        scale = f"after {result.standardise} scaling, as the model read it" if scaled else "z vs training cohort"
+        red = f"red, {result.standardise}-scaled as the model read it) vs training" if scaled else "red) vs the training"
         self.profile.show_profile(order, values.loc[sample, order].to_numpy(),
                                   model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),
-                                  f"This sample (red, {scale}) vs the training cohort (boxes), {len(order)} genes, "
-                                  "most important first",
+                                  f"This sample ({red} cohort (boxes), {len(order)} genes, most important first",
                                   axis_label=f"z-score, {result.standardise} scaling" if scaled else None)
