@@ -30,7 +30,7 @@ def test_choosing_a_truth_column_shows_auc_roc_and_confusion(qtbot, tab: Express
     shown = view.comparison
     assert shown is not None and shown.auc == expected.auc and shown.auc > 0.9
     assert view.summary.text() == f"<b>er-status/deepcme</b>: {expected.summary()}"
-    curve = [i for i in view.roc.getPlotItem().items if hasattr(i, "xData") and len(i.xData) > 2][0]
+    curve = next(i for i in view.roc.getPlotItem().items if hasattr(i, "xData") and len(i.xData) > 2)
     np.testing.assert_allclose(curve.xData, expected.fpr)
     np.testing.assert_allclose(curve.yData, expected.tpr)
     cells = [[int(view.confusion.item(r, c).text()) for c in range(2)] for r in range(2)]

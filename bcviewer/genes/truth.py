@@ -59,7 +59,11 @@ def truth_candidates(table: ExpressionTable) -> list[str]:
 
 def compare_with_truth(result: PredictionResult, model: GeneModel, truth: pd.Series, column: str) -> TruthComparison:
     """AUC, ROC and confusion table of ``result`` (``model``'s run) against ``truth`` (indexed by sample)."""
-    from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve  # not needed to open the tab
+    from sklearn.metrics import (  # not needed to open the tab
+        confusion_matrix,
+        roc_auc_score,
+        roc_curve,
+    )
 
     if len(model.classes) != 2:
         raise GeneDataError(f"{model.name} has {len(model.classes)} classes; the truth comparison needs two")

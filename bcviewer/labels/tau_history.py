@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bcviewer.labels.records import RoundRow
 from bcviewer.labels.errors import SelfLearningError
+from bcviewer.labels.records import RoundRow
 from bcviewer.labels.selflearn import TauSchedule
 
 

@@ -86,7 +86,9 @@ class TruthView(QWidget):
 
     def set_table(self, table: ExpressionTable | None) -> None:
         """Offer ``table``'s truth candidates (none: the view hides)."""
-        from bcviewer.genes.truth import truth_candidates  # pandas only; not at tab start
+        from bcviewer.genes.truth import (
+            truth_candidates,  # pandas only; not at tab start
+        )
 
         self.table, self.outcome = table, None
         candidates = truth_candidates(table) if table is not None else []
@@ -124,7 +126,9 @@ class TruthView(QWidget):
         if outcome is None or result is None:
             self.summary.setText("Press Predict to compare a model's calls with this column.")
             return
-        from bcviewer.genes.truth import compare_with_truth  # scikit-learn: only when asked
+        from bcviewer.genes.truth import (
+            compare_with_truth,  # scikit-learn: only when asked
+        )
 
         try:
             self.comparison = compare_with_truth(result, outcome.model, self.table.other_columns[name], name)
