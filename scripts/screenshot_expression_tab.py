@@ -9,6 +9,12 @@ automatic scaling sees another platform (docs/screenshots/expression-auto-scalin
 
     xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_expression_tab.py \
         docs/screenshots/expression-auto-scaling.png --centre --models deepcme,gexpnet --details deepcme
+
+``--truth COLUMN`` compares the shown model with a truth column of the table (AUC, ROC, confusion):
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_expression_tab.py \
+        docs/screenshots/expression-truth-roc.png --profile tests/data/genes/gse1992_pam50_40.csv.gz \
+        --models deepcme,gexpnet --details gexpnet --sample BR00-0504 --truth fac_er_positive
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def main() -> int:
     parser.add_argument("--scale", default="auto", help="auto, model, cohort, quantile or rank")
     parser.add_argument("--centre", action="store_true",
                         help="subtract each gene's median from the profile first (log ratios: another platform)")
+    parser.add_argument("--truth", help="compare with this column of the table (AUC, ROC, confusion table)")
     args = parser.parse_args()
     if args.centre:
         args.profile = centred_copy(Path(args.profile), Path(tempfile.mkdtemp()))
@@ -78,6 +85,8 @@ def main() -> int:
     wait_for(tab.prediction_finished)
     tab.select_sample(args.sample)
     tab.show_details_for(f"{args.task}/{args.details}")
+    if args.truth:
+        tab.truth.choose_column(args.truth)
     QTimer.singleShot(500, app.quit)
     app.exec()
     ok = window.grab().save(args.out)

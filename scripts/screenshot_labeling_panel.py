@@ -15,6 +15,7 @@ next-proposal key (``]``), as docs/screenshots/labeling-next-proposal.png shows:
 
     xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py --next-proposal \
         docs/screenshots/labeling-next-proposal.png
+
 With ``--issues`` (docs/screenshots/labeling-label-issues.png) the panel instead finds the likely
 label errors (its "Find likely label errors" button: one probe per fold of images, confident
 learning) and shows the image list filtered to them, the first one chosen. ``--flip 0.1`` imports the
@@ -22,6 +23,12 @@ images through a labels CSV over links to them (the project records the original
 features are reused and the BreakHis name still shows the true class) in which 10% of the labels
 (seed 0) are flipped on purpose, as ``scripts/label_issue_precision.py``
 does; on the true BreakHis labels the queue is empty.
+
+``--size 1200x720 --status TEXT`` shows a long status line in a laptop-sized window (the side
+columns scroll so that the status line stays on screen):
+
+    xvfb-run -s "-screen 0 1400x900x24" python3 scripts/screenshot_labeling_panel.py \
+        docs/screenshots/labeling-status-line.png --data tests/data/breakhis --size 1200x720 --status "Imported ..."
 """
 
 from __future__ import annotations
@@ -61,7 +68,10 @@ def main() -> int:
                         "its history (the viewer's own settings are not touched)")
     parser.add_argument("--issues", action="store_true", help="show the label-error queue instead of rounds")
     parser.add_argument("--flip", type=float, default=0.0, help="share of image labels flipped on purpose")
+    parser.add_argument("--size", default="1400x900", help="window size WxH (default 1400x900)")
+    parser.add_argument("--status", help="text for the status line at the end (default: the last action's)")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
     app = QApplication(sys.argv[:1])
     collect_garbage_on_gui_thread()
     with tempfile.TemporaryDirectory() as folder:
@@ -75,7 +85,7 @@ def main() -> int:
             panel.annotator.settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
             panel.annotator.set_name(args.annotator)
         window.setCentralWidget(panel)
-        window.resize(1400, 900)
+        window.resize(width, height)
         window.show()
         pause(1000)
         if args.issues:
@@ -110,6 +120,8 @@ def main() -> int:
         proposed = [s.id for s in panel.grid.rows if s.proposal_id is not None]
         panel.grid.select_ids([plain[0].id] if args.annotator else proposed[:1])
         panel.grid.setFocus()
+        if args.status:
+            panel.say(args.status)
         pause(800)
         ok = window.grab().save(args.out)
         panel.shutdown()

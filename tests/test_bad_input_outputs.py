@@ -140,7 +140,7 @@ def test_dash_writes_to_standard_output_directly(profile: Path, tmp_path: Path, 
     assert main(["genes", "predict", str(profile), "--out", "-"]) == 0
     captured = capsys.readouterr()
     rows = captured.out.splitlines()
-    assert rows[0] == "sample,model,p,label,gene_coverage"
+    assert rows[0] == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason"
     assert len(rows) == 161  # the header and the 160 TCGA samples
     assert "wrote 160 predictions to standard output" in captured.err
     assert not (tmp_path / "-").exists()
@@ -181,12 +181,12 @@ def test_an_image_is_replaced_by_a_csv_only_with_force(profile: Path, tmp_path: 
                         f"--out {out} already holds a PNG image, not CSV", "add --force")
     assert digest(out) == before
     assert main(["genes", "predict", str(profile), "--out", str(out), "--force"]) == 0
-    assert out.read_text().splitlines()[0] == "sample,model,p,label,gene_coverage"
+    assert out.read_text().splitlines()[0] == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason"
 
 
 def test_a_csv_is_replaced_by_the_next_run(profile: Path, tmp_path: Path) -> None:
     out = tmp_path / "result.csv"
-    out.write_text("sample,model,p,label,gene_coverage\nold,run,0.5,Positive,1.0\n")
+    out.write_text("sample,model,p,predicted,gene_coverage\nold,run,0.5,Positive,1.0\n")
     assert main(["genes", "predict", str(profile), "--out", str(out)]) == 0  # same kind: a re-run, no --force
     assert len(out.read_text().splitlines()) == 161
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from bcviewer import safety
 from bcviewer.cli.main import main
 from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
 from conftest import ROOT
@@ -34,15 +36,17 @@ def test_predict_writes_one_row_per_sample(genes_dir: Path, tmp_path: Path, caps
     assert main(["genes", "predict", str(genes_dir / "tcga_er_pam50_160.csv"), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     truth = pd.read_csv(genes_dir / "tcga_er_pam50_160.csv")
-    assert list(table.columns) == ["sample", "model", "p", "label", "gene_coverage", "scaling", "scaling_reason"]
+    assert list(table.columns) == ["sample", "model", "p", "predicted", "gene_coverage", "scaling", "scaling_reason"]
     assert (table["scaling"] == "model").all()  # auto: TCGA is the training platform
     assert table["sample"].tolist() == truth["sample_id"].tolist()
     assert set(table["model"]) == {f"er-status/{_default('er-status')}"}
-    assert table["p"].between(0, 1).all() and set(table["label"]) <= {"Positive", "Negative"}
+    assert table["p"].between(0, 1).all() and set(table["predicted"]) <= {"Positive", "Negative"}
     assert (table["gene_coverage"] == 1.0).all()
-    assert ((table["p"] >= 0.5) == (table["label"] == "Positive")).all()
+    assert ((table["p"] >= 0.5) == (table["predicted"] == "Positive")).all()
     assert roc_auc_score(truth["label"] == "Positive", table["p"]) > 0.9
-    assert "1 of 1 model genes present" in capsys.readouterr().err  # the default, ESR1 alone, reads one gene
+    err = capsys.readouterr().err
+    assert "1 of 1 model genes present" in err  # the default, ESR1 alone, reads one gene
+    assert "not used as genes" not in err  # the truth column "label" is obviously not a gene
 
 
 def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -51,7 +55,7 @@ def test_predict_another_platform_with_cohort_standardisation(genes_dir: Path, c
     assert code == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
-    assert lines[0] == "sample,model,p,label,gene_coverage,scaling,scaling_reason" and len(lines) == 41
+    assert lines[0] == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason" and len(lines) == 41
     assert lines[1].startswith("BR00-0504,er-status/")
     table = pd.read_csv(genes_dir / "gse1992_pam50_40.csv.gz")
     p = np.array([float(line.split(",")[2]) for line in lines[1:]])
@@ -93,7 +97,7 @@ def test_metastasis_model_predicts_gse7390(genes_dir: Path, capsys: pytest.Captu
     assert main(["genes", "predict", str(genes_dir / "gse7390_metastasis_120.csv"), "--model", "metastasis"]) == 0
     table = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
     assert table["sample"].astype(str).tolist() == [str(i) for i in range(120)]
-    assert set(table["label"].astype(str)) <= {"0", "1"}
+    assert set(table["predicted"].astype(str)) <= {"0", "1"}
 
 
 def test_scores_lists_top_genes(capsys: pytest.CaptureFixture) -> None:
@@ -115,11 +119,20 @@ def test_models_lists_shipped_tasks(capsys: pytest.CaptureFixture) -> None:
     assert {"er-status", "er-status/deepcme", "metastasis", "metastasis/gexpnet"} <= set(names)
 
 
-def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_train_cli_small(genes_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "meta"
-    code = main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm",
-                 "--model", "deepcme", "--cv", "3", "--epochs", "5", "--noise-repeats", "0", "--out", str(out)])
+    monkeypatch.setattr(safety, "_UMASK", None)  # read afresh under the umask set here
+    previous = os.umask(0o027)
+    try:
+        code = main(["genes", "train", str(genes_dir / "gse7390_metastasis_120.csv"), "--label", "e.tdm",
+                     "--model", "deepcme", "--cv", "3", "--epochs", "5", "--noise-repeats", "0", "--out", str(out)])
+    finally:
+        os.umask(previous)
     assert code == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (out / "deepcme").iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and "card.json" in modes
+    assert modes == dict.fromkeys(modes, 0o640)  # 0666 & ~027, model.safetensors included (it was 0600)
     assert "deepcme: CV AUC" in capsys.readouterr().out
     card = json.loads((out / "deepcme" / "card.json").read_text())
     assert card["n_genes"] == 76 and card["positive_class"] == "1" and len(card["cv"]["folds"]) == 3

@@ -17,7 +17,7 @@ from bcviewer.genes.errors import (
     LabelError,
     NonNumericValueError,
 )
-from bcviewer.genes.ids import find_sample_id_column, normalise_gene_id
+from bcviewer.genes.ids import find_sample_id_column, is_clinical_column, normalise_gene_id
 from bcviewer.genes.io import read_expression_table
 from bcviewer.genes.targets import infer_encoding
 
@@ -39,6 +39,11 @@ def test_gene_id_normalisation() -> None:
     assert normalise_gene_id("X219340_s_at") == "219340_S_AT"
     assert normalise_gene_id("MKI67") == "MKI67"
     assert normalise_gene_id("num_age") == "AGE"
+
+
+def test_label_like_columns_are_clinical_and_genes_are_not() -> None:
+    assert all(is_clinical_column(c) for c in ("label", "pam50_subtype", "er_status", "fac_er", "CLASS", "t.tdm"))
+    assert not any(is_clinical_column(c) for c in ("ESR1", "MKI67", "219340_s_at", "entrez_2099", "num_HS_ESR1"))
 
 
 def test_tcga_csv_samples_in_rows(genes_dir: Path, er_frame: pd.DataFrame) -> None:
@@ -219,3 +224,21 @@ def test_full_tables(shared_data: Path) -> None:
     assert gse.expression.shape == (124, 15528)
     assert len(set(er.genes) & set(gse.genes)) == 47
     assert sorted(set(er.genes) - set(gse.genes)) == ["BIRC5", "KRT5"]
+
+
+def test_label_and_clinical_columns_are_left_out_without_a_warning(genes_dir: Path, er_frame: pd.DataFrame,
+                                                                   tmp_path: Path) -> None:
+    table = read_expression_table(genes_dir / "tcga_er_pam50_160.csv")  # predict reads it without --label
+    assert "label" in table.ignored_columns and "LABEL" not in table.genes
+    assert not any("not used as genes" in w for w in table.warnings)
+    deggs = read_expression_table(genes_dir / "tcga_deggs_pam50_84.csv")
+    assert "pam50_subtype" in deggs.ignored_columns
+    assert not any("not used as genes" in w for w in deggs.warnings)
+    # An unexpected text column still gets a word, and only it is named
+    frame = er_frame.head(12).copy()
+    frame.insert(2, "notes", "freezer B")
+    path = tmp_path / "notes.csv"
+    frame.to_csv(path, index=False)
+    noted = read_expression_table(path)
+    assert [w for w in noted.warnings if "not used as genes" in w] == ["columns not used as genes: notes"]
+    assert noted.ignored_columns == ["label", "notes"] and noted.expression.shape == (12, 49)

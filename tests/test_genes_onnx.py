@@ -55,7 +55,7 @@ def test_onnx_matches_torch(test_data: Path, name: str) -> None:
     ours, theirs = predict_expression(table, onnx_model), predict_expression(table, torch_model)
     difference = np.abs(ours.probabilities.to_numpy() - theirs.probabilities.to_numpy()).max()
     assert difference <= PARITY, f"{name}: probabilities differ by {difference:.2g}"
-    assert (ours.table["label"] == theirs.table["label"]).all()
+    assert (ours.table["predicted"] == theirs.table["predicted"]).all()
     # Attributions: exact gradients in the graph, float32 rounding apart.
     scale = np.abs(theirs.attributions.to_numpy()).max()
     assert np.abs(ours.attributions.to_numpy() - theirs.attributions.to_numpy()).max() <= 1e-4 * max(1.0, scale)

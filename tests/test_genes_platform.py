@@ -130,3 +130,26 @@ def test_a_forced_model_scaling_on_another_platform_says_so() -> None:
     assert decision.scaling == "model" and not decision.automatic
     assert decision.reason.startswith("chosen by the user although the table looks like another platform than TCGA")
     assert compare_platform(np.ones((5, 2)), mean[:2], sd[:2]) is None  # two genes: nothing to compare
+
+
+def test_scaled_zscores_are_what_the_model_read_under_a_cohort_scaling(test_data: Path) -> None:
+    """GSE1992 (log ratios centred on 0) under cohort scaling: the scaled values are each gene's
+    z-score within the table (an independent numpy oracle), so ER-positive samples sit above 0 on
+    ESR1 while their training-scale z-scores are all far below the training cohort."""
+    from bcviewer.genes import load_gene_model, predict_expression, read_expression_table
+
+    model = load_gene_model("er-status/gexpnet")
+    path = test_data / "genes" / "gse1992_pam50_40.csv.gz"
+    table = read_expression_table(path, known_genes=model.genes)
+    result = predict_expression(table, model, standardise="cohort")
+    raw = table.expression.reindex(columns=model.genes).to_numpy(dtype=float)
+    oracle = (raw - np.nanmean(raw, axis=0)) / np.nanstd(raw, axis=0)
+    np.testing.assert_allclose(result.scaled_zscores.to_numpy(), oracle, atol=1e-9, equal_nan=True)
+    truth = read_expression_table(path, label="fac_er_positive").labels.reindex(table.samples)
+    positive = (truth == "1").to_numpy()
+    esr1 = result.scaled_zscores["ESR1"].to_numpy()
+    assert esr1[positive].mean() > 0.3 > -0.3 > esr1[(truth == "0").to_numpy()].mean()
+    assert (result.zscores["ESR1"] < -1).mean() > 0.9  # on the training scale nearly every sample looks ER-low
+    same = predict_expression(read_expression_table(test_data / "genes" / "tcga_er_pam50_160.csv",
+                                                    known_genes=model.genes), model, standardise="model")
+    np.testing.assert_allclose(same.scaled_zscores.to_numpy(), same.zscores.to_numpy(), atol=1e-9)

@@ -91,7 +91,7 @@ def test_results_csv_matches_the_command_line_and_stacks_models(test_data: Path,
     assert lines[0] == ",".join(PREDICTION_COLUMNS) and len(lines) == 1 + 2 * 160
     assert lines[1].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/deepcme,")
     assert lines[161].startswith("TCGA-A8-A076-01A-21R-A00Z-07,er-status/gexpnet,")
-    assert predictions_csv_text([]) == "sample,model,p,label,gene_coverage,scaling,scaling_reason\n"
+    assert predictions_csv_text([]) == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason\n"
 
 
 @pytest.fixture(scope="module")

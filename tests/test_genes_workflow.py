@@ -96,7 +96,7 @@ def test_predict_table_zscores_and_attributions(trained: Path, genes_dir: Path) 
     result = predict_expression(table, model)
     assert list(result.table.columns) == PREDICTION_COLUMNS
     assert result.table["sample"].tolist() == table.samples
-    assert set(result.table["label"]) <= {"Negative", "Positive"}
+    assert set(result.table["predicted"]) <= {"Negative", "Positive"}
     assert (result.table["gene_coverage"] == 1.0).all()
     positive = (table.labels == "Positive").to_numpy()
     assert roc_auc_score(positive, result.table["p"]) > 0.9  # training samples: a sanity check

@@ -168,7 +168,7 @@ def test_probability_bars_equal_predict_expression(qtbot, tab: ExpressionTab, er
         p = np.array(column_values(tab, column, PROBABILITY_ROLE))
         np.testing.assert_allclose(p, expected.table["p"].to_numpy(), rtol=0, atol=1e-12)
         shown = column_values(tab, column)
-        assert shown == [f"{v:.3f}  {lab}" for v, lab in zip(expected.table["p"], expected.table["label"])]
+        assert shown == [f"{v:.3f}  {lab}" for v, lab in zip(expected.table["p"], expected.table["predicted"])]
         assert tab.sample_model.headerData(column, Qt.Orientation.Horizontal) == f"{architecture}\nP(Positive)"
         agreement = np.mean([s.endswith(str(lab)) for s, lab in zip(shown, table.labels)])
         assert agreement >= 0.9  # training samples of the model: 120 Positive, 40 Negative
@@ -259,7 +259,7 @@ def test_export_writes_the_results_csv(qtbot, tab: ExpressionTab, er_path: Path,
     text = out.read_text()
     assert text == predictions_csv_text(expected)
     lines = text.splitlines()
-    assert lines[0] == ",".join(PREDICTION_COLUMNS) == "sample,model,p,label,gene_coverage,scaling,scaling_reason"
+    assert lines[0] == ",".join(PREDICTION_COLUMNS) == "sample,model,p,predicted,gene_coverage,scaling,scaling_reason"
     assert len(lines) == 321 and lines[1].startswith(f"{ER_FIRST},er-status/deepcme,")
     assert ',Positive,1.000000,model,"the table matches the training cohort (TCGA-BRCA): ' in lines[1]
     assert [p.name for p in out.parent.iterdir()] == ["predictions.csv"]  # no temporary file left
@@ -320,10 +320,18 @@ def test_the_scaling_line_says_which_scaling_and_why(qtbot, tab: ExpressionTab, 
                                   "another platform than TCGA-BRCA: values are centred on 0, 50% negative")
     assert note.text().endswith("the model's recommended scaling for another platform (chosen on its external cohorts)")
     assert tab.status_label.text() == f"Predicted 160 samples with 1 model(s) · scaling {chosen} (auto)"
-    title = tab.details.profile.getPlotItem().titleLabel.text
-    assert f"This sample (red, before {chosen} scaling) vs the training cohort (boxes), 47 genes" in title
+    profile = tab.details.profile
+    title = profile.getPlotItem().titleLabel.text
+    assert f"This sample (red, {chosen}-scaled as the model read it) vs training cohort (boxes), 47 genes" in title
+    assert profile.getPlotItem().getAxis("left").labelText == f"z-score, {chosen} scaling"
     # z-scores by the table's own cohort do not see the centring: the original table's cohort-scaled answer
     expected = predict_expression(read_expression_table(er_path), deepcme, standardise=chosen)
+    # the red line is what the model read (the cohort z-scores), not the centred values' training z-scores
+    order = profile.genes
+    np.testing.assert_allclose(profile.sample_z, expected.scaled_zscores.loc[ER_FIRST, order].to_numpy(), atol=1e-9)
+    assert profile.sample_z[order.index("ESR1")] > 0  # ER-positive on the model's scale ...
+    centred_z = predict_expression(read_expression_table(tmp_path / "centred.csv"), deepcme, standardise="model")
+    assert centred_z.zscores.at[ER_FIRST, "ESR1"] < -2  # ... where the training scale would say ER-low
     np.testing.assert_allclose(column_values(tab, 2, PROBABILITY_ROLE), expected.table["p"], rtol=0, atol=1e-9)
     tab.picker.set_standardise("model")
     predict(qtbot, tab)
@@ -416,7 +424,7 @@ def test_metastasis_columns_and_details_use_the_cards_class_names(qtbot, tab: Ex
     expected = predict_expression(read_expression_table(path), model)
     names = dict(zip(model.classes, model.class_names))
     assert column_values(tab, column) == [f"{p:.3f}  {names[str(label)]}"
-                                          for p, label in zip(expected.table["p"], expected.table["label"])]
+                                          for p, label in zip(expected.table["p"], expected.table["predicted"])]
     sample = expected.table["sample"].iloc[0]
     tab.select_sample(sample)
     text = tab.details.sample_label.text()

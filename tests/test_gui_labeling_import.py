@@ -72,3 +72,55 @@ def test_import_a_labels_csv_then_class_folders(qtbot, tmp_path: Path, test_data
     finally:
         assert p.shutdown(30_000)
     assert [t.name for t in _threads() - before if t.is_alive()] == []
+
+
+def test_the_panel_shows_skipped_csv_rows_and_a_doubled_class_folder(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, test_data: Path, dialogs: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _copy(test_data, A, tmp_path / "data" / "case1.png")
+    listing = tmp_path / "data" / "labels.csv"
+    listing.write_text("image,label,patient\ncase1.png,benign,alice\ngone.png,malignant,bob\n")
+    _copy(test_data, DC, tmp_path / "cls" / "MALIGNANT" / "P2" / "dc.png")
+    (tmp_path / "cls" / "malignant").mkdir()
+    p = make_panel(qtbot, None)
+    try:
+        assert p.open_project(tmp_path / "p.bcv", create=True)
+        monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(listing)], ""))
+        p.action_set.import_files.trigger()
+        qtbot.waitUntil(lambda: p.ui.status.text().startswith("Imported 1"), timeout=20_000)
+        missing = "labels.csv: 1 listed file not found, skipped (row 3: gone.png); 1 other row imported"
+        assert p.ui.status.text().startswith(f"Imported 1 image. Warning: {missing}.")
+        assert dialogs[0] == ("Some images were not imported", f"Warning: {missing}.")
+        assert p.browser.model.rowCount() == 1
+        dialogs.clear()
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "cls"))
+        p.action_set.import_folder.trigger()
+        qtbot.waitUntil(lambda: p.browser.model.rowCount() == 2, timeout=20_000)
+        qtbot.waitUntil(lambda: len(dialogs) >= 1, timeout=20_000)
+        doubled = (f"{tmp_path / 'cls'} has 2 folders for the class malignant: MALIGNANT/ (1 image) and malignant/ "
+                   "(empty); letter case is ignored, so the images of all of them are labelled malignant; nothing "
+                   "came from malignant/, which holds no images")
+        assert dialogs[0] == ("Some images were not imported", f"Warning: {doubled}.")
+        assert f"Warning: {doubled}." in p.ui.status.text()
+    finally:
+        assert p.shutdown(30_000)
+
+
+def test_a_long_status_line_stays_whole_in_a_laptop_sized_window(qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 test_data: Path) -> None:
+    p = make_panel(qtbot, None)
+    try:
+        window = p.test_window  # type: ignore[attr-defined]
+        assert window.minimumSizeHint().height() <= 700  # the side columns scroll instead of growing the window
+        window.resize(1200, 720)
+        qtbot.waitUntil(lambda: window.height() == 720)
+        text = ("Imported 1 image; 1 left out because their labels disagree. Warning: labels.csv: 2 listed files "
+                "not found, skipped (row 3: gone.png, row 4: lost.png); 1 other row imported. Note: assumed: an "
+                "image in a sub-folder of benign/ or malignant/ belongs to the patient the sub-folder names.") * 2
+        p.say(text)
+        status = p.ui.status
+        qtbot.waitUntil(lambda: status.height() >= status.heightForWidth(status.width()))  # every line shown
+        assert status.heightForWidth(status.width()) >= 3 * status.fontMetrics().height()  # it wraps: 3+ lines
+        assert status.mapTo(window, status.rect().bottomLeft()).y() < window.height()  # inside the window
+    finally:
+        assert p.shutdown(30_000)

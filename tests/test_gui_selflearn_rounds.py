@@ -82,6 +82,8 @@ def test_review_runs_one_round_and_waits_for_a_person(qtbot, project: Path, read
         box.rounds.setValue(3)
         box.mode.setCurrentIndex(box.mode.findData("review"))
         assert box.rounds.value() == 1 and box.request().rounds == 1
+        assert box.tau.text() == "0.4"  # the schedule the fixture's round ran with, not the default
+        box.tau.setText("0.1,0.2,0.3,0.4")  # the person types the default: it stays through the refreshes below
         # the fixture's review round has 8 pending proposals: Run is off and says why; asked anyway, it refuses
         waiting = ("Round 1 has 8 proposals waiting for review: accept or reject them (Space accepts, X rejects, "
                    "]\u00a0goes to the next one), or revert round 1, before the next round.")
@@ -146,7 +148,9 @@ def test_revert_a_round_from_the_panel_keeps_what_a_person_set(qtbot, project: P
         qtbot.waitUntil(lambda: view.table.item(0, 3).text() == "reverted")
         view.table.selectRow(0)
         assert not view.revert.isEnabled()
-        assert p.ui.selflearn.state.text().endswith("Next: round 1, τ = 0.1.")  # the box's schedule
+        # the box keeps the schedule of the project's last run (0.3), which a revert does not change
+        assert p.ui.selflearn.tau.text() == "0.3"
+        assert p.ui.selflearn.state.text().endswith("Next: round 1, τ = 0.3.")
         assert dialogs == []
     finally:
         assert p.shutdown(30_000)

@@ -100,8 +100,8 @@ def test_a_csv_row_against_the_breakhis_name_is_left_out_and_reported(store: Lab
      "needs an 'image', 'file' or 'path' column naming the images; its columns are: name, label"),
     ("image,label,patient\ncase1.png,benign,p1\ncase1.png,maybe,p1\n",
      "l.csv row 3: label 'maybe' is not benign or malignant (accepted: benign/malignant, B/M, 0/1)"),
-    ("image,label,patient\ncase1.png,benign,p1\n\ngone.png,benign,p2\n",
-     "l.csv row 4: {tmp}/gone.png does not exist"),
+    ("image,label,patient\n\ngone.png,benign,p2\nlost.png,benign,p3\n",  # no file at all: refused
+     "l.csv row 3: {tmp}/gone.png does not exist (nor do the other 1 listed file); nothing to import"),
     ("image,label\ncase1.png,benign\n",
      "l.csv row 2: no patient for case1.png (its name is not a BreakHis name); give one in a 'patient' column"),
     ("image,patient\ncase1.png,p1\n", "l.csv row 2: no label for case1.png"),
@@ -140,6 +140,45 @@ def test_class_folders_with_patient_sub_folders(store: LabelStore, tmp_path: Pat
          "malignant/four); put each patient's images in a sub-folder, or give a CSV with a patient column, "
          "if that is wrong"),
         "no magnification given for 4 images; counted as 'unknown'"]
+
+
+def test_csv_rows_whose_files_are_gone_are_skipped_and_listed_and_the_rest_imported(
+        store: LabelStore, labels_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = labels_csv.read_text()
+    labels_csv.write_text(text + "".join(f"gone{i}.png,benign,p{i}\n" for i in range(5)))  # rows 5..9
+    report = import_images(store, [labels_csv])
+    assert len(report.added) == 3 and _rows(store)[0] == ("case1.png", "benign", "alice", 40, None)
+    assert [(p, where) for p, where in report.missing] == [
+        (tmp_path / "data" / f"gone{i}.png", f"labels.csv row {i + 5}") for i in range(5)]
+    warning = ("labels.csv: 5 listed files not found, skipped (row 5: gone0.png, row 6: gone1.png, row 7: gone2.png "
+               "and 2 more); 3 other rows imported")
+    assert report.warnings == [warning]
+    project = tmp_path / "cli.bcv"
+    assert main(["labels", "import", str(project), str(labels_csv)]) == 0  # a warning, not a refusal
+    captured = capsys.readouterr()
+    assert f"warning: {warning}" in captured.err.splitlines()
+    assert captured.out.startswith("3 images added")
+
+
+def test_an_empty_class_folder_beside_another_spelling_is_named_in_a_warning(
+        tmp_path: Path, test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "cls"
+    _copy(test_data, A, root / "benign" / "a.png")
+    _copy(test_data, DC, root / "MALIGNANT" / "dc.png")
+    _copy(test_data, PC, root / "MALIGNANT" / "pc.png")
+    (root / "malignant").mkdir()
+    found = collect_images([root])
+    assert sorted((i.path.name, i.label) for i in found.images) == [
+        ("a.png", "benign"), ("dc.png", "malignant"), ("pc.png", "malignant")]
+    warning = (f"{root} has 2 folders for the class malignant: MALIGNANT/ (2 images) and malignant/ (empty); "
+               "letter case is ignored, so the images of all of them are labelled malignant; nothing came from "
+               "malignant/, which holds no images")
+    assert found.warnings == [warning]
+    assert main(["labels", "import", str(tmp_path / "p.bcv"), str(root)]) == 0
+    assert f"warning: {warning}" in capsys.readouterr().err.splitlines()
+    (root / "benign" / "x").mkdir()  # one spelling per class: no warning
+    (root / "malignant").rmdir()
+    assert collect_images([root]).warnings == []
 
 
 def test_class_folders_without_sub_folders_make_each_image_a_patient(tmp_path: Path, test_data: Path) -> None:

@@ -108,8 +108,8 @@ def run_import(args: argparse.Namespace) -> int:
         raise
     if is_new and not report.added:
         _remove_new_project(project)  # nothing imported: leave no empty project behind
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+    for line in [f"warning: {w}" for w in report.warnings] + [f"note: {n}" for n in report.notes]:
+        print(line, file=sys.stderr)
     for path, reason in report.skipped + report.failed + report.conflicts:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     disagree = f", {len(report.conflicts)} left out as their sources disagree" if report.conflicts else ""

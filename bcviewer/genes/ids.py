@@ -33,6 +33,9 @@ _CLINICAL_NAMES = {
     "SEX", "GENDER", "STATUS", "OS", "DFS", "RFS", "DMFS", "TREATMENT",
 }
 _SURVIVAL = re.compile(r"^[TE]\.[A-Z]+$")  # t.tdm, e.tdm, t.rfs, e.os...
+# Truth and class columns (``label``, ``pam50_subtype``, ``er_status``): what a model predicts, never
+# expression. The underscore anchor keeps probe ids (``219340_S_AT``) and gene symbols out.
+_LABEL_NAME = re.compile(r"^(.+_)?(LABEL|LABELS|CLASS|TARGET|OUTCOME|TRUTH|DIAGNOSIS|SUBTYPE|STATUS|PAM50)$")
 
 
 def normalise_gene_id(name: object) -> str:
@@ -55,14 +58,14 @@ def normalise_gene_id(name: object) -> str:
 
 
 def is_clinical_column(name: object) -> bool:
-    """True for survival, clinical and factor columns (``fac_*``) that must not be features."""
+    """True for survival, clinical, label and factor columns (``fac_*``) that must not be features."""
     raw = str(name).strip()
     if raw.lower().startswith("fac_"):
         return True
     text = raw.upper()
     if text.startswith("NUM_"):
         text = text[4:]
-    return text in _CLINICAL_NAMES or bool(_SURVIVAL.match(text))
+    return text in _CLINICAL_NAMES or bool(_SURVIVAL.match(text) or _LABEL_NAME.match(text))
 
 
 def _is_numeric_text(values: pd.Series) -> pd.Series:

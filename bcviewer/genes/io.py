@@ -48,6 +48,8 @@ class ExpressionTable:
     orientation: str = "samples-in-rows"
     ignored_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The values of ``ignored_columns`` by sample (labels, clinical columns): a truth to compare with
+    other_columns: pd.DataFrame | None = None
 
     @property
     def samples(self) -> list[str]:
@@ -298,9 +300,9 @@ def read_expression_table(
     block, ignored = _numeric_block(features, path, ids)
     if block.shape[1] == 0:
         raise GeneDataError(f"{path.name}: no numeric expression columns were found")
-    ignored = clinical + ignored
-    if ignored:
+    if ignored:  # clinical and label columns are expected beside genes; only unexpected text columns are worth a word
         warnings.append("columns not used as genes: " + ", ".join(ignored[:12]) + (" ..." if len(ignored) > 12 else ""))
+    ignored = clinical + ignored
     block = _average_duplicate_genes(block, warnings)
     empty = block.isna().all(axis=1)
     if empty.any():
@@ -311,4 +313,5 @@ def read_expression_table(
     if label is not None:
         labels = clean_labels(raw[label].set_axis(ids))
         labels.name = label
-    return ExpressionTable(str(path), block, labels, label, orientation, ignored, warnings)
+    other = raw[ignored].set_axis(ids) if ignored else None
+    return ExpressionTable(str(path), block, labels, label, orientation, ignored, warnings, other)

@@ -1,7 +1,8 @@
 """Prediction with a stored gene model: one row per sample plus what a viewer needs to explain it.
 
 ``predict_expression`` returns a :class:`PredictionResult`: the table written by
-``bcviewer genes predict`` (``sample, model, p, label, gene_coverage, scaling, scaling_reason``), class probabilities,
+``bcviewer genes predict`` (``sample, model, p, predicted, gene_coverage, scaling, scaling_reason``;
+``predicted`` is the predicted class, named apart from a truth ``label`` column in the input), class probabilities,
 per-gene z-scores against the training cohort, input x gradient attributions, and the coverage
 report. It refuses tables that measure too few of the model's genes.
 """
@@ -26,7 +27,7 @@ from bcviewer.genes.preprocessing import MIN_COHORT_SAMPLES, MedianImputer
 from bcviewer.genes.store import GeneModel, model_scale
 
 Standardise = Literal["auto", "model", "cohort", "quantile", "rank"]
-PREDICTION_COLUMNS = ["sample", "model", "p", "label", "gene_coverage", "scaling", "scaling_reason"]
+PREDICTION_COLUMNS = ["sample", "model", "p", "predicted", "gene_coverage", "scaling", "scaling_reason"]
 SHIFT_WARNING_SD = 1.5
 # A value this many training sd from the training mean (on the model's scale) is not biology; one
 # such gene can swing the network to a confident answer, so the sample gets a warning.
@@ -48,6 +49,9 @@ class PredictionResult:
     warnings: list[str] = field(default_factory=list)
     single_gene: pd.Series | None = None  # P(positive class) from the card's single-gene baseline; NaN: not measured
     scaling: ScalingDecision | None = None  # which scaling was used and why (``standardise`` is its name)
+    # What the model read: each gene after the run's scaling (z-scores; for a cohort scaling, against the
+    # table's own cohort), NaN where the sample does not measure it. ``zscores`` with the 'model' scaling.
+    scaled_zscores: pd.DataFrame | None = None
 
 
 def scale_shift(model: GeneModel, values: np.ndarray) -> float:
@@ -141,14 +145,27 @@ def predict_expression(
     probabilities = pd.DataFrame(proba, index=index, columns=model.classes)
     predicted = np.asarray(model.classes)[proba.argmax(axis=1)]
     p = proba[:, 1] if len(model.classes) == 2 else proba.max(axis=1)
-    result_table = pd.DataFrame({"sample": table.samples, "model": model.name, "p": p, "label": predicted,
+    result_table = pd.DataFrame({"sample": table.samples, "model": model.name, "p": p, "predicted": predicted,
                                  "gene_coverage": coverage.per_sample.to_numpy(), "scaling": decision.scaling,
                                  "scaling_reason": decision.reason}, columns=PREDICTION_COLUMNS)
     zscores = pd.DataFrame(training_zscores(model, values), index=index, columns=model.genes)
     attributions = pd.DataFrame(model.classifier.attributions(values, standardise=standardise), index=index,
                                 columns=model.genes)
     return PredictionResult(result_table, probabilities, zscores, attributions, coverage, standardise, warnings,
-                            single_gene_probabilities(model, values, standardise, index), decision)
+                            single_gene_probabilities(model, values, standardise, index), decision,
+                            scaled_zscores(model, values, standardise, index))
+
+
+def scaled_zscores(model: GeneModel, values: np.ndarray, standardise: str, index: pd.Index) -> pd.DataFrame:
+    """Each gene on the scale the model read it with ``standardise`` (NaN: not measured).
+
+    With ``'model'`` these are the z-scores against the training cohort; with a cohort scaling
+    (``cohort``, ``quantile``, ``rank``) they are what that scaling made of the table, which the
+    model compares with its training cohort as if it were on the training scale.
+    """
+    scaled = np.array(model.classifier.preprocess(values, standardise, upto=MedianImputer), dtype=float)
+    scaled[~np.isfinite(values)] = np.nan  # imputed, not measured: drawn as such
+    return pd.DataFrame(scaled, index=index, columns=model.genes)
 
 
 def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise: str,

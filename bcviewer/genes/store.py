@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from bcviewer.checksums import sha256_of
 from bcviewer.genes.catalog import CARD_NAME, INDEX_NAME, model_roots, task_folders
@@ -40,7 +40,7 @@ from bcviewer.genes.preprocessing import (
     SavedTransformer,
 )
 from bcviewer.nets.onnx_files import onnx_entry, read_onnx_file
-from bcviewer.safety import FileSafetyError, atomic_write_text, read_regular_text
+from bcviewer.safety import FileSafetyError, atomic_write_bytes, atomic_write_text, read_regular_text
 
 CARD_FORMAT = "bcviewer-gene-model/1"
 WEIGHTS_NAME = "model.safetensors"
@@ -152,7 +152,8 @@ def save_gene_model(directory: str | Path, classifier: GeneClassifier, reference
                     "reference.quantiles": reference.quantiles, "gene_scores": classifier.gene_scores()})
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     weights = directory / WEIGHTS_NAME
-    save_file(tensors, str(weights), metadata={"format": CARD_FORMAT})
+    # safetensors' save_file leaves a 0600 file; written atomically here it follows the umask like card.json
+    atomic_write_bytes(weights, save(tensors, metadata={"format": CARD_FORMAT}))
     full = {"format": CARD_FORMAT, **card, "classifier": description, "preprocessing": steps,
             "reference_quantiles": list(QUANTILES), "weights": WEIGHTS_NAME, "weights_sha256": sha256_of(weights)}
     atomic_write_text(directory / CARD_NAME, json.dumps(_jsonable(full), indent=1) + "\n")

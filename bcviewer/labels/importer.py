@@ -42,6 +42,8 @@ class ImportReport:
     conflicts: list[tuple[Path, str]] = field(default_factory=list)  # left out: its sources disagree
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # found in a folder, not imported (whole slides ...)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # worth a look: missing CSV rows, two spellings of a class folder
+    missing: list[tuple[Path, str]] = field(default_factory=list)  # CSV rows whose file does not exist: (path, row)
 
 
 def collect_images(sources: Iterable[str | os.PathLike[str]]) -> Collection:
@@ -81,7 +83,8 @@ def import_collected(
     if isinstance(collection, Collection):
         items: Sequence[LabeledImage] = collection.images
         report = ImportReport(conflicts=list(collection.conflicts), skipped=list(collection.skipped),
-                              notes=list(collection.notes))
+                              notes=list(collection.notes), warnings=list(collection.warnings),
+                              missing=list(collection.missing))
     else:
         items, report = collection, ImportReport()
     for done, item in enumerate(items, start=1):

@@ -13,7 +13,10 @@
   An image in a sub-folder of a class folder takes that sub-folder's name as its patient
   (``benign/P7/a.png``: patient ``P7``); an image directly in a class folder is its own patient,
   named by its path (``benign/case123``). Both are assumptions, and the import notes say so; a
-  BreakHis name, where there is one, gives the patient instead.
+  BreakHis name, where there is one, gives the patient instead. Two spellings of one class folder
+  (``MALIGNANT/`` and ``malignant/``) are both read, with a warning naming both.
+* A CSV row whose file does not exist is skipped with a warning (count and first rows); a CSV none
+  of whose files exist is refused.
 
 When two sources describe one file and disagree (a CSV row and the file name, a class folder and
 the name, two rows), the file is left out and the disagreement reported; it is never guessed.
@@ -63,10 +66,13 @@ class LabeledImage:
 
 @dataclass
 class Collection:
-    """The images found, what the import assumed (notes), and the files left out as contradictory."""
+    """The images found, what the import assumed (notes), what needs a look (warnings), and the
+    files left out as contradictory or missing."""
 
     images: list[LabeledImage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing: list[tuple[Path, str]] = field(default_factory=list)  # listed in a CSV, not on disk: (path, row)
     conflicts: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files found in a folder and not imported, why
 
@@ -125,6 +131,8 @@ class _Collector:
         self.unlabeled: dict[Path, str] = {}  # path -> the error to raise if no source labels it
         self.notes: list[str] = []
         self.skipped: list[tuple[Path, str]] = []
+        self.warnings: list[str] = []
+        self.missing: list[tuple[Path, str]] = []
         self.repeats = 0
 
     def add(self, claim: _Claim, shown: str | None = None) -> None:
@@ -147,7 +155,8 @@ class _Collector:
             self.unlabeled.setdefault(key, _no_labels_message(claim.path, shown))
 
     def result(self) -> Collection:
-        out = Collection(conflicts=list(self.conflicts.items()), skipped=list(self.skipped))
+        out = Collection(conflicts=list(self.conflicts.items()), skipped=list(self.skipped),
+                         warnings=list(self.warnings), missing=list(self.missing))
         missing = [key for key, c in self.claims.items() if c.label is None or c.patient is None]
         if missing:
             more = f" ({_plural(len(missing) - 1, 'more file')} like it)" if len(missing) > 1 else ""
@@ -213,10 +222,12 @@ def collect_sources(sources: Iterable[str | os.PathLike[str]]) -> Collection:
 
 def _folder(collector: _Collector, folder: Path) -> None:
     found, unnamed = 0, []
+    per_class_folder: dict[str, int] = {}
     for path in sorted(image_files(folder, IMAGE_SUFFIXES)):
         rel = path.relative_to(folder)
         top = rel.parts[0] if len(rel.parts) > 1 else ""
         if top.lower() in CLASS_FOLDERS:
+            per_class_folder[top] = per_class_folder.get(top, 0) + 1
             if len(rel.parts) > 2:
                 patient, assumed = rel.parts[1], "folder"
             else:
@@ -231,6 +242,7 @@ def _folder(collector: _Collector, folder: Path) -> None:
         found += 1
     slides = sorted(image_files(folder, SLIDE_SUFFIXES))
     collector.skipped += [(path, WHOLE_SLIDE_SKIPPED) for path in slides]
+    collector.warnings += _class_folder_spellings(folder, per_class_folder)
     if not found and unnamed:
         raise ImportSourceError(f"{folder}: none of its {_plural(len(unnamed), 'image')} has a BreakHis name or "
                                 f"lies in a benign/ or malignant/ sub-folder; {LABEL_HINT}")
@@ -244,6 +256,25 @@ def _folder(collector: _Collector, folder: Path) -> None:
             f"and malignant/ (e.g. {unnamed[0].as_posix()}); to import them, {LABEL_HINT}")
 
 
+def _class_folder_spellings(folder: Path, images: dict[str, int]) -> list[str]:
+    """A warning for each class with two folders differing only in letter case (one often empty)."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.name.lower() in CLASS_FOLDERS and p.is_dir())
+    except OSError:
+        return []
+    warnings = []
+    for label in CLASS_FOLDERS:
+        spellings = [n for n in names if n.lower() == label]
+        if len(spellings) < 2:
+            continue
+        held = [f"{n}/ ({_plural(images[n], 'image') if images.get(n) else 'empty'})" for n in spellings]
+        empty = [f"{n}/" for n in spellings if not images.get(n)]
+        warnings.append(f"{folder} has {len(spellings)} folders for the class {label}: {' and '.join(held)}; letter case "
+                        f"is ignored, so the images of all of them are labelled {label}"
+                        + (f"; nothing came from {' or '.join(empty)}, which holds no images" if empty else ""))
+    return warnings
+
+
 def _read(listing: Path) -> str:
     try:
         return read_regular_text(listing, "file list", encoding="utf-8-sig")
@@ -254,12 +285,24 @@ def _read(listing: Path) -> str:
 
 
 def _listed(listing: Path, entry: str, where: str) -> Path:
-    given = Path(entry).expanduser()
-    path = given if given.is_absolute() else listing.parent / given
+    path = _resolve_entry(listing, entry)
     if not path.is_file():
         why = missing_reason(path) or f"{path} is not a file"
         raise ImportSourceError(f"{where}: {why}")
     return path
+
+
+def _resolve_entry(listing: Path, entry: str) -> Path:
+    given = Path(entry).expanduser()
+    return given if given.is_absolute() else listing.parent / given
+
+
+def _missing_rows_warning(listing: Path, missing: list[tuple[Path, str]], imported: int, shown: int = 3) -> str:
+    """One line for the rows of a CSV whose files do not exist: how many, the first few, and the rest imported."""
+    first = ", ".join(f"{where.removeprefix(listing.name + ' ')}: {path.name}" for path, where in missing[:shown])
+    more = f" and {len(missing) - shown} more" if len(missing) > shown else ""
+    return (f"{listing.name}: {_plural(len(missing), 'listed file')} not found, skipped ({first}{more}); "
+            f"{_plural(imported, 'other row')} imported")
 
 
 def _text_list(collector: _Collector, listing: Path) -> None:
@@ -288,6 +331,7 @@ def _csv(collector: _Collector, listing: Path) -> None:
         raise ImportSourceError(f"{listing} needs an 'image', 'file' or 'path' column naming the images; "
                                 f"its columns are: {', '.join(header) or 'none'}")
     count, zero_one = 0, False
+    missing: list[tuple[Path, str]] = []
     try:
         for row in rows:
             cells = {name: row[i].strip() if i < len(row) else "" for name, i in columns.items()}
@@ -296,6 +340,10 @@ def _csv(collector: _Collector, listing: Path) -> None:
             where = f"{listing.name} row {rows.line_num}"
             if not cells[image]:
                 raise ImportSourceError(f"{where}: the {image} cell is empty")
+            path = _resolve_entry(listing, cells[image])
+            if missing_reason(path) is not None:  # gone: skipped and listed; the other rows still import
+                missing.append((path, where))
+                continue
             path = _listed(listing, cells[image], where)
             label = _label(cells.get("label", ""), where)
             zero_one |= cells.get("label", "") in ("0", "1")
@@ -310,8 +358,15 @@ def _csv(collector: _Collector, listing: Path) -> None:
             count += 1
     except csv.Error as exc:
         raise ImportSourceError(f"{listing} row {rows.line_num}: not valid CSV ({exc})") from exc
+    if missing and not count:  # nothing at all to import: refused, as before
+        path, where = missing[0]
+        others = f" (nor do the other {_plural(len(missing) - 1, 'listed file')})" if len(missing) > 1 else ""
+        raise ImportSourceError(f"{where}: {missing_reason(path)}{others}; nothing to import")
     if not count:
         raise ImportSourceError(f"{listing} lists no images")
+    if missing:
+        collector.missing += missing
+        collector.warnings.append(_missing_rows_warning(listing, missing, count))
     if zero_one:
         collector.notes.append(f"{listing.name}: labels 0 and 1 read as 0 = benign, 1 = malignant")
 

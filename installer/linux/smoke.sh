@@ -146,16 +146,16 @@ genes() {
   "$EXE" genes predict "$table" --out bundle-genes.csv
   source_bcviewer genes predict "$table" --out "$TMP/source-genes.csv"
   # The source install has PyTorch, where gene models run their torch networks (the CPU bundle runs
-  # model.onnx): the same samples and labels, probabilities within 1e-5.
+  # model.onnx): the same samples and predicted classes, probabilities within 1e-5.
   python3 - bundle-genes.csv "$TMP/source-genes.csv" <<'PY'
 import sys
 import pandas as pd
 bundle, source = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
 assert list(bundle.columns) == list(source.columns) and list(bundle["sample"]) == list(source["sample"])
-assert (bundle["label"] == source["label"]).all(), "labels differ"
+assert (bundle["predicted"] == source["predicted"]).all(), "predicted classes differ"
 gap = max((bundle[c] - source[c]).abs().max() for c in bundle.columns if bundle[c].dtype.kind == "f")
 assert gap <= 1e-5, f"probabilities differ by {gap:.2g}"
-print(f"genes predict: {len(bundle)} samples, the source install's labels, numbers within {gap:.1g}")
+print(f"genes predict: {len(bundle)} samples, the source install's predicted classes, numbers within {gap:.1g}")
 PY
 }
 

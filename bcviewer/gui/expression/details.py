@@ -174,7 +174,7 @@ class SampleDetails(QWidget):
         assert result is not None
         probabilities = result.probabilities.loc[sample]
         names = dict(zip(model.classes, model.class_names))
-        label = names.get(str(result.table.set_index("sample").at[sample, "label"]), "?")
+        label = names.get(str(result.table.set_index("sample").at[sample, "predicted"]), "?")
         self.sample_label.setText(f"<b>{sample}</b> · {model.name}: predicted <b>{label}</b> ("
                                   + ", ".join(f"P({names[c]}) = {v:.3f}" for c, v in probabilities.items()) + ")"
                                   + single_gene_text(result, sample))
@@ -187,9 +187,12 @@ class SampleDetails(QWidget):
         self.hint.hide()
         self.plots.show()
         order = list(model.gene_scores().index)
-        # the profile is always on the training cohort's scale; say so when the model saw other values
-        unscaled = "" if result.standardise == "model" else f", before {result.standardise} scaling"
-        self.profile.show_profile(order, result.zscores.loc[sample, order].to_numpy(),
+        # the sample on the scale the model read it: after a cohort scaling, the scaled values (the
+        # training-scale z-scores of another platform would contradict the call next to them)
+        scaled = result.standardise != "model" and result.scaled_zscores is not None
+        values = result.scaled_zscores if scaled and result.scaled_zscores is not None else result.zscores
+        red = f"red, {result.standardise}-scaled as the model read it) vs training" if scaled else "red) vs the training"
+        self.profile.show_profile(order, values.loc[sample, order].to_numpy(),
                                   model.reference_zscores()[order].to_numpy(), outcome.coverage.imputed.get(sample, []),
-                                  f"This sample (red{unscaled}) vs the training cohort (boxes), {len(order)} genes, "
-                                  "most important first")
+                                  f"This sample ({red} cohort (boxes), {len(order)} genes, most important first",
+                                  axis_label=f"z-score, {result.standardise} scaling" if scaled else None)

@@ -197,6 +197,9 @@ class ContributionChart(pg.PlotWidget):
         plot.setYRange(-0.6, n - 0.4, padding=0)
 
 
+TRAINING_Z = "z-score vs training cohort"
+
+
 class ProfilePlot(pg.PlotWidget):
     """A sample's z-score per gene over box plots of the training cohort's z-scores."""
 
@@ -210,7 +213,7 @@ class ProfilePlot(pg.PlotWidget):
         _style(plot)
         self.gene_axis.setStyle(tickFont=_tick_font())
         plot.setMouseEnabled(x=True, y=False)
-        plot.getAxis("left").setLabel("z-score vs training cohort", color="#333")
+        plot.getAxis("left").setLabel(TRAINING_Z, color="#333")
         plot.showGrid(x=False, y=True, alpha=0.2)
         self.clear_profile()
 
@@ -222,13 +225,15 @@ class ProfilePlot(pg.PlotWidget):
         plot.setTitle(title, size="10pt", color="#333")
 
     def show_profile(self, genes: Sequence[str], sample_z: Sequence[float], reference: np.ndarray,
-                     imputed: Sequence[str], title: str) -> None:
+                     imputed: Sequence[str], title: str, axis_label: str | None = None) -> None:
         """``reference``: 5 x genes z-scores of the training quantiles 5/25/50/75/95 %.
+        ``axis_label``: the scale of ``sample_z`` when it is not the training cohort's z-scores.
 
         Genes whose value is missing (NaN in ``sample_z``) and listed in ``imputed`` are drawn as a
         grey cross at the training median, which is the value the model was given.
         """
         self.clear_profile(title)
+        self.getPlotItem().getAxis("left").setLabel(axis_label or TRAINING_Z, color="#333")
         self.genes = [str(g) for g in genes]
         self.sample_z = np.asarray(sample_z, dtype=float)
         self.imputed = [g for g in imputed if g in self.genes]

@@ -2,7 +2,8 @@
 
 The tab reads a profile (dialog or drag and drop), lists its samples, runs the chosen models of a
 task on a worker thread, and shows per sample a probability bar per model, the genes that weigh
-most, the sample's z-score profile against the training cohort and the gene coverage. All reading,
+most, the sample's z-score profile against the training cohort, the gene coverage, and (a truth
+column chosen) the AUC, ROC and confusion table of the chosen model. All reading,
 prediction and writing happen in ``bcviewer.genes`` on worker threads; this class only wires them.
 """
 
@@ -25,9 +26,8 @@ from bcviewer.gui.expression.controls import ModelPicker
 from bcviewer.gui.expression.details import SampleDetails
 from bcviewer.gui.expression.sample_table import SORT_ROLE, ModelColumn, ProbabilityBarDelegate, SampleTableModel
 from bcviewer.gui.expression.scaling_note import run_status
-from bcviewer.gui.expression.worker import (
-    ModelOutcome, PredictionRequest, PredictionRun, read_profile, write_results_csv,
-)
+from bcviewer.gui.expression.truth_view import TruthView, stacked_under
+from bcviewer.gui.expression.worker import ModelOutcome, PredictionRequest, PredictionRun, read_profile, write_results_csv
 from bcviewer.gui.workers import Job, JobRunner
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ class ExpressionTab(QWidget):
         self.table_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table_view.horizontalHeader().setStretchLastSection(True)
         self.details = SampleDetails()
+        self.truth = TruthView()  # under the sample table: the chosen model against a truth column
 
         top = QHBoxLayout()
         for w in (self.open_button, self.file_label):
@@ -117,7 +118,7 @@ class ExpressionTab(QWidget):
         picker_row.addWidget(self.picker)
         picker_row.addStretch(1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.table_view)
+        self.splitter.addWidget(stacked_under(self.table_view, self.truth))
         self.splitter.addWidget(self.details)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
@@ -167,6 +168,7 @@ class ExpressionTab(QWidget):
         self._load_job = None
         self._drop_run()
         self.path, self.table, self.outcomes = Path(path), table, {}
+        self.truth.set_table(table)
         self.last_folder = str(self.path.parent)
         self.sample_model.set_samples(table.samples)
         self.details.new_profile()
@@ -277,7 +279,7 @@ class ExpressionTab(QWidget):
             names = dict(zip(o.model.classes, o.model.class_names))  # the card's names: "1" -> distant metastasis
             positive = names[o.model.classes[1]] if len(names) == 2 else "predicted class"
             columns.append(ModelColumn(o.name, positive, o.result.table["p"].astype(float).tolist(),
-                                       [names.get(str(v), str(v)) for v in o.result.table["label"]]))
+                                       [names.get(str(v), str(v)) for v in o.result.table["predicted"]]))
         self.details.set_models(outcomes)
         self._reset_table([float(v) for v in outcomes[0].coverage.per_sample], columns)
         self.table_view.resizeColumnsToContents()
@@ -320,6 +322,7 @@ class ExpressionTab(QWidget):
     def _refresh_details(self) -> None:
         sample = self.current_sample()
         outcome = self.outcomes.get(self.details.current_model())
+        self.truth.show_outcome(outcome)
         if self.table is not None and outcome is None:  # nothing run yet: what the chosen task would see
             self.details.show_preview(self.table, self.picker.task, sample, self.min_coverage)
         else:
@@ -352,7 +355,7 @@ class ExpressionTab(QWidget):
         return path
 
     def export_csv(self, path: str | Path | None = None) -> Job | None:
-        """Write sample, model, p, label, gene_coverage for every model of the last run (atomically)."""
+        """Write sample, model, p, predicted, gene_coverage for every model of the last run (atomically)."""
         results = self.results()
         if not results:
             report_error(self, "Nothing to export", BcviewerError("Run a prediction first; there are no results yet."))

@@ -131,7 +131,8 @@ def import_summary(report: ImportReport) -> str:
     if report.skipped:
         first, why = report.skipped[0]
         parts.append(f"{len(report.skipped)} other files skipped (e.g. {first.name}: {why})")
-    return " ".join(["; ".join(parts) + "."] + [f"Note: {note}." for note in report.notes])
+    return " ".join(["; ".join(parts) + "."] + [f"Warning: {w}." for w in report.warnings]
+                    + [f"Note: {note}." for note in report.notes])
 
 
 def import_assumptions(report: ImportReport) -> str:
@@ -144,10 +145,10 @@ def import_assumptions(report: ImportReport) -> str:
 
 
 def import_failures(report: ImportReport, limit: int = 8) -> str:
-    """The unreadable and contradictory files of an import, for a message box ("" when none)."""
+    """The import's warnings, then its unreadable and contradictory files, for a message box ("" when none)."""
     problems = report.failed + report.conflicts
-    if not problems:
+    if not problems and not report.warnings:
         return ""
     lines = [f"{Path(path).name}: {why}" for path, why in problems[:limit]]
     more = len(problems) - limit
-    return "\n".join(lines + ([f"… and {more} more"] if more > 0 else []))
+    return "\n".join([f"Warning: {w}." for w in report.warnings] + lines + ([f"… and {more} more"] if more > 0 else []))

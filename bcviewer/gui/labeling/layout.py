@@ -11,11 +11,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -65,6 +68,17 @@ def _button(action: QAction, text: str) -> QPushButton:
     return button
 
 
+def _scrolling(column: QWidget) -> QScrollArea:
+    """``column`` in a vertical scroll area as wide as the column needs (no horizontal bar)."""
+    area = QScrollArea()
+    area.setWidget(column)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(column.minimumWidth() + area.verticalScrollBar().sizeHint().width())
+    return area
+
+
 class PanelLayout:
     """Builds the panel's widgets into ``panel``; the panel wires them to the store."""
 
@@ -94,9 +108,11 @@ class PanelLayout:
                              (actions.import_folder, "Import folder…"), (actions.import_files, "Import files…")):
             top.addWidget(_button(action, text))
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._left())
+        # The side columns scroll: their controls stacked are taller than a laptop screen, and a
+        # window that tall pushed the status line below the screen's bottom edge.
+        splitter.addWidget(_scrolling(self._left()))
         splitter.addWidget(self._middle())
-        splitter.addWidget(self._right())
+        splitter.addWidget(_scrolling(self._right()))
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([440, 560, 400])
         splitter.setChildrenCollapsible(False)
@@ -104,6 +120,7 @@ class PanelLayout:
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.status)
+        self.status.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)  # never squeezed
         self.set_project(None)
         self.set_image(None)
 

@@ -365,6 +365,7 @@ class LabelingPanel(QWidget):
 
     def after_write(self, text: str) -> None:
         self.refresh_image()
+        self.selflearn.show_decisions()
         self._update_counts()
         self.say(text)
         self.labels_changed.emit()

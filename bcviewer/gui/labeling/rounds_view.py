@@ -102,12 +102,18 @@ class RoundsView(QGroupBox):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         self.rows: list[RoundRow] = []
+        self.decisions: Mapping[int, Mapping[str, int]] = {}
         self._update_button()
+
+    def set_decisions(self, decisions: Mapping[int, Mapping[str, int]]) -> None:
+        """New ✓ and ✗ counts (by round id) for the rounds shown, e.g. right after a person decides."""
+        if decisions != self.decisions:
+            self.set_rounds(self.rows, decisions)
 
     def set_rounds(self, rows: Sequence[RoundRow], decisions: Mapping[int, Mapping[str, int]]) -> None:
         """Show ``rows`` (oldest first) with the proposal decisions of each round (by round id)."""
         selected = self.selected_round()
-        self.rows = list(rows)
+        self.rows, self.decisions = list(rows), decisions
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(reversed(self.rows)):  # newest first: the round one acts on
             for c, text in enumerate(round_cells(row, decisions.get(row.id, {}))):

@@ -29,6 +29,7 @@ from bcviewer.gui.labeling.selflearn_worker import (
     SelfLearnWorker,
 )
 from bcviewer.labels import RoundReport, TauSchedule
+from bcviewer.labels.tau_history import schedule_text
 from bcviewer.labels.trainers import DEFAULT_TRAINER, available_trainer_kinds
 
 STAGES = ("train", "score", "apply", "done")
@@ -120,7 +121,8 @@ class SelfLearnBox(QGroupBox):
         self._running = False
         self._heldout_fixed = False
         self._last = ""  # how the last run ended, kept in front of what the next one will do
-        self.tau = QLineEdit(",".join(f"{t:g}" for t in TauSchedule().taus))
+        self.tau = QLineEdit(schedule_text(TauSchedule()))
+        self._schedule_shown: object = None  # (project, newest round id) when the τ box was last set from it
         self.tau.setToolTip("Relabel threshold per round: a malignant sub-image with p < tau becomes benign "
                             "(the last value repeats)")
         self.run = QPushButton("Run")
@@ -162,6 +164,14 @@ class SelfLearnBox(QGroupBox):
         if self.mode.currentData() == "review":
             self.rounds.setValue(1)
         self._enable()
+
+    def show_project_schedule(self, state: object, schedule: TauSchedule | None) -> None:
+        """Put the schedule the project's last round ran with (None: the default) in the τ box once per
+        ``state`` (the project and its newest round): a CLI run's ``--tau`` shows when its rounds land,
+        while a schedule being typed survives refreshes and reverts."""
+        if state != self._schedule_shown:
+            self._schedule_shown = state
+            self.tau.setText(schedule_text(schedule or TauSchedule()))
 
     def set_project_state(self, heldout: int | None, patients: int, next_level: int, tau: float | None,
                           waiting: str | None) -> None:

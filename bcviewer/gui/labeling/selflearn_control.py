@@ -20,6 +20,7 @@ from bcviewer.gui.labeling.rounds_view import RoundsView
 from bcviewer.gui.labeling.selflearn_box import SelfLearnBox
 from bcviewer.gui.labeling.selflearn_worker import SelfLearnRequest, SelfLearnWorker
 from bcviewer.gui.labeling.writes import Cancelled, write_with_retry
+from bcviewer.labels.tau_history import project_schedule
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -127,8 +128,11 @@ class SelfLearnControl(QObject):
         """Show the project's rounds and what the next run will do (None: no project)."""
         if counts is None:
             self.rounds.set_rounds([], {})
+            self.box.show_project_schedule(None, None)
             return
         self.rounds.set_rounds(counts.rounds, counts.decisions)
+        newest = max((r.id for r in counts.rounds), default=None)  # a new round (the CLI's) resets the τ box
+        self.box.show_project_schedule((self.panel.project, newest), project_schedule(counts.rounds))
         tau = None
         try:
             tau = self.box.request().schedule.tau(counts.next_level)
@@ -136,6 +140,12 @@ class SelfLearnControl(QObject):
             pass  # a schedule being typed; Run reports it
         self.box.set_project_state(counts.heldout, counts.patients, counts.next_level, tau,
                                    waiting_text(counts.waiting) if counts.waiting else None)
+
+    def show_decisions(self) -> None:
+        """The rounds table's ✓ and ✗ at once after a decision, read on the panel's own connection (one
+        GROUP BY) instead of waiting for the project counts' worker."""
+        if self.panel.store is not None:
+            self.rounds.set_decisions(self.panel.store.decisions_by_round())
 
     def _round_finished(self, report: RoundReport) -> None:
         self.panel.say(round_message(report))
