@@ -82,3 +82,13 @@ def test_every_card_of_a_task_carries_the_comparison_and_the_default() -> None:
             assert {"single-gene", "logistic", "sparse-logistic", "deepcme", "ensemble"} <= set(section["models"])
             for name, entry in section["models"].items():
                 assert 0.5 < entry["mean"] <= 1 and (name == "single-gene" or len(entry["gain_ci95"]) == 2)
+
+
+def test_the_single_gene_model_is_not_compared_with_itself(test_data: Path) -> None:
+    model = load_gene_model("er-status/single-gene")
+    table = read_expression_table(test_data / "genes" / "tcga_er_pam50_160.csv", known_genes=model.genes)
+    from bcviewer.genes import predict_expression
+
+    result = predict_expression(table, model)
+    assert result.single_gene is None and model.read_genes == ["ESR1"]
+    assert result.coverage.summary().startswith("1 of 1 model genes present")

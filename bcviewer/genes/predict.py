@@ -175,6 +175,8 @@ def single_gene_probabilities(model: GeneModel, values: np.ndarray, standardise:
     spec = model.card.get("single_gene")
     if not spec or len(model.classes) != 2 or spec.get("gene") not in model.genes:
         return None
+    if model.read_genes == [spec["gene"]]:  # the model is that gene alone: nothing to compare with
+        return None
     column = model.genes.index(spec["gene"])
     standardised = model.classifier.preprocess(values, standardise, upto=MedianImputer)
     p = single_gene_probability(standardised, {**spec, "gene_index": column})

@@ -182,7 +182,7 @@ class SampleDetails(QWidget):
         if model.architecture == "deepcme":
             title = f"Top {len(top)} genes by DeepCME gene score (model weights, same for every sample)"
         else:
-            title = f"Top {len(top)} genes for this sample: input × gradient (red: towards {model.class_names[-1]})"
+            title = f"Top {len(top)} gene{'s' if len(top) != 1 else ''} for this sample: input × gradient (red: towards {model.class_names[-1]})"
         self.chart.show_contributions(list(top.index), top.to_numpy(), str(top.name), title)
         self.hint.hide()
         self.plots.show()
