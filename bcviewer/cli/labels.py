@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bcviewer.cli.help_format import EpilogDefaultsFormatter
 from bcviewer.cli import labels_history
 from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import guard_outputs
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("labels", help="sub-image label projects: import images, export labels, show counts")
     actions = p.add_subparsers(dest="labels_command", metavar="ACTION")
     imp = actions.add_parser("import", help="add images (BreakHis names, a labels CSV, or class folders) to a project",
-                             epilog=IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                             epilog=IMPORT_EPILOG, formatter_class=EpilogDefaultsFormatter)
     imp.add_argument("project", help="project file (created when missing), e.g. labels.bcv")
     imp.add_argument("data", nargs="+", help="folder (BreakHis files, or benign/ and malignant/ sub-folders), "
                      "image file with a BreakHis name, .txt list of paths, or .csv with labels")

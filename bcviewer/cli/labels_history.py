@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bcviewer.cli.help_format import EpilogDefaultsFormatter
 from bcviewer.cli.checks import guard_outputs
 from bcviewer.errors import BcviewerError
 from bcviewer.output_kinds import check_output_file, is_stdout, write_text_output
@@ -22,7 +23,7 @@ made before bcviewer kept it).
 def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``history`` to the ``labels`` actions."""
     p = actions.add_parser("history", help="export the audit log: every change with time, person, source and reason",
-                           epilog=HISTORY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=HISTORY_EPILOG, formatter_class=EpilogDefaultsFormatter)
     p.add_argument("project", help="project file")
     p.add_argument("--out", metavar="FILE", required=True,
                    help="CSV (.csv) or JSON Lines (.jsonl) file; - for standard output (CSV unless --format jsonl)")

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from bcviewer.cli.help_format import EpilogDefaultsFormatter
 from bcviewer.cli.annotator import add_annotator_options, apply_annotator
 from bcviewer.cli.checks import bounded_float
 from bcviewer.errors import BcviewerError
@@ -41,7 +42,7 @@ def register(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     for verb, text in (("accept", "accept proposals: apply the proposed labels as a person's decision"),
                        ("reject", "reject proposals: keep the current labels as a person's decision")):
         p = actions.add_parser(verb, help=text, epilog=SELECT_EPILOG,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+                               formatter_class=EpilogDefaultsFormatter)
         p.add_argument("project", help="project file")
         p.add_argument("ids", nargs="*", type=int, metavar="ID", help="proposal ids")
         p.add_argument("--image", action="append", metavar="IMAGE", help="an image's pending proposals")

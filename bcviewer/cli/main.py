@@ -17,6 +17,7 @@ import sqlite3
 import sys
 from typing import Any
 
+from bcviewer.cli.help_format import DefaultsFormatter as _DefaultsFormatter
 from bcviewer import __version__
 from bcviewer.capabilities import missing_torch_module, torch_missing_message
 from bcviewer.errors import BcviewerError
@@ -47,22 +48,6 @@ DEBUG_ENV = "BCVIEWER_DEBUG"
 def debug_mode() -> bool:
     """True when ``BCVIEWER_DEBUG`` asks for tracebacks (any value but empty, 0, false, no, off)."""
     return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-class _DefaultsFormatter(argparse.HelpFormatter):
-    """Every option's help ends with its default, unless the text already states it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if not action.option_strings or action.required or "default" in text or action.default is argparse.SUPPRESS:
-            return text
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            shown = "on" if action.default else "off"
-        elif action.default is None:
-            shown = "not set"
-        else:
-            shown = "%(default)s"
-        return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
 class _Parser(argparse.ArgumentParser):
