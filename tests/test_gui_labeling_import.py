@@ -91,7 +91,7 @@ def test_the_panel_shows_skipped_csv_rows_and_a_doubled_class_folder(  # type: i
         missing = "labels.csv: 1 listed file not found, skipped (row 3: gone.png); 1 other row imported"
         assert p.ui.status.text().startswith(f"Imported 1 image. Warning: {missing}.")
         assert dialogs[0] == ("Some images were not imported", f"Warning: {missing}.")
-        assert p.browser.model.rowCount() == 1
+        qtbot.waitUntil(lambda: p.browser.model.rowCount() == 1, timeout=20_000)  # the list refreshes on a worker
         dialogs.clear()
         monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "cls"))
         p.action_set.import_folder.trigger()
