@@ -153,3 +153,15 @@ def test_scaled_zscores_are_what_the_model_read_under_a_cohort_scaling(test_data
     same = predict_expression(read_expression_table(test_data / "genes" / "tcga_er_pam50_160.csv",
                                                     known_genes=model.genes), model, standardise="model")
     np.testing.assert_allclose(same.scaled_zscores.to_numpy(), same.zscores.to_numpy(), atol=1e-9)
+
+
+def test_a_table_of_esr1_alone_needs_the_scaling_named(test_data: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    frame = pd.read_csv(test_data / "genes" / "tcga_er_pam50_160.csv")[["sample_id", "ESR1"]]
+    path = tmp_path / "esr1.csv"
+    frame.to_csv(path, index=False)
+    assert main(["genes", "predict", str(path)]) == 2  # the default reads ESR1 alone, but 1 gene tells no platform
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its platform cannot be told" in err[0] and "--standardise model" in err[0]
+    assert main(["genes", "predict", str(path), "--standardise", "model", "--out", str(tmp_path / "p.csv")]) == 0
+    assert (pd.read_csv(tmp_path / "p.csv")["scaling"] == "model").all()

@@ -150,7 +150,8 @@ def decide_scaling(check: PlatformCheck | None, requested: str, recommended: str
                                f"platform than {cohort_name}: {seen}", check)
     if check is None:
         raise GeneDataError(f"{source}: fewer than {MIN_GENES} of the model's genes are measured, so its platform "
-                            "cannot be told; no prediction was made")
+                            "cannot be told; no prediction was made. Choose the scaling yourself (--standardise "
+                            "model for the training cohort's platform)")
     if check.looks_linear:
         raise GeneDataError(f"{source}: {seen}, while {cohort_name} was log2 expression; log2-transform the table "
                             "first, or pass --standardise rank (ranks do not change under a log)")
