@@ -117,3 +117,49 @@ class JobRunner(QObject):
     def wait(self, timeout_ms: int = 30_000) -> bool:
         """Block until every started job has returned; True when the pool is idle."""
         return self._pool.waitForDone(timeout_ms)
+
+
+class SingleRunWorker(QObject):
+    """One :class:`BackgroundRun` at a time on a thread of its own; its signals arrive on the GUI thread.
+
+    A subclass makes its run with the stop event from :meth:`new_stop`, connects the run's signals
+    (finishing ones through :meth:`done`, which forgets the run) and hands it to :meth:`launch`.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._run: BackgroundRun | None = None
+        self._stop = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None
+
+    @property
+    def cancelling(self) -> bool:
+        return self._run is not None and self._stop.is_set()
+
+    def new_stop(self) -> threading.Event:
+        """A fresh stop event for the next run (an earlier run keeps its own)."""
+        self._stop = threading.Event()
+        return self._stop
+
+    def launch(self, run: BackgroundRun) -> None:
+        self._run = run
+        self._pool.start(run)
+
+    def done(self, run: BackgroundRun, signal: Any, *args: Any) -> None:
+        """Forget ``run`` if it is the current one, then emit ``signal(*args)``."""
+        if self._run is run:
+            self._run = None
+        signal.emit(*args)
+
+    def cancel(self) -> None:
+        """Ask the run to stop at its next check."""
+        self._stop.set()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until the worker thread is idle; True when it is."""
+        return self._pool.waitForDone(timeout_ms)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from bcviewer.gui.labeling.image_browser import ImageBrowser
-from bcviewer.gui.workers import BackgroundRun
+from bcviewer.gui.workers import BackgroundRun, SingleRunWorker
 from bcviewer.labels import LabelStore, SelfLearningCancelled
 
 TrainerFactory = Callable[[], Any]
@@ -56,7 +56,7 @@ class _Run(BackgroundRun):
             return None
 
 
-class LabelIssuesWorker(QObject):
+class LabelIssuesWorker(SingleRunWorker):
     """One queue computation at a time on its own thread; signals arrive on the GUI thread."""
 
     progress = Signal(int, int)
@@ -66,37 +66,16 @@ class LabelIssuesWorker(QObject):
     def __init__(self, parent: QObject | None = None, *, trainer_factory: TrainerFactory | None = None) -> None:
         super().__init__(parent)
         self.trainer_factory = trainer_factory
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._run: _Run | None = None
-        self._stop = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._run is not None
 
     def start(self, project: Path) -> bool:
-        if self._run is not None:
+        if self.running:
             return False
-        self._stop = threading.Event()
-        run = _Run(project, self.trainer_factory, self._stop)
+        run = _Run(project, self.trainer_factory, self.new_stop())
         run.signals.progress.connect(self.progress)
-        run.signals.finished.connect(lambda queue: self._done(run, self.finished, queue))
-        run.signals.failed.connect(lambda exc: self._done(run, self.failed, exc))
-        self._run = run
-        self._pool.start(run)
+        run.signals.finished.connect(lambda queue: self.done(run, self.finished, queue))
+        run.signals.failed.connect(lambda exc: self.done(run, self.failed, exc))
+        self.launch(run)
         return True
-
-    def _done(self, run: _Run, signal: Any, result: Any) -> None:
-        if self._run is run:
-            self._run = None
-        signal.emit(result)
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        return self._pool.waitForDone(timeout_ms)
 
 
 class LabelIssuesBox(QGroupBox):

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
-from bcviewer.gui.workers import BackgroundRun
+from bcviewer.gui.workers import BackgroundRun, SingleRunWorker
 from bcviewer.labels import LabelStore, Scorer, SelfLearningEngine, TauSchedule, Trainer
 from bcviewer.labels.trainers import DEFAULT_TRAINER
 
@@ -122,7 +122,7 @@ def _trainer_params(trainer: Any) -> dict[str, Any]:
     return {"plan": plan.to_dict()} if plan is not None else {}
 
 
-class SelfLearnWorker(QObject):
+class SelfLearnWorker(SingleRunWorker):
     """Runs one self-learning run at a time on its own thread; signals arrive on the GUI thread.
 
     ``trainer_factory`` / ``scorer_factory`` make the model on the worker thread (default: the
@@ -140,44 +140,17 @@ class SelfLearnWorker(QObject):
                  scorer_factory: Callable[[], Scorer] | None = None) -> None:
         super().__init__(parent)
         self.trainer_factory, self.scorer_factory = trainer_factory, scorer_factory
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._run: _Run | None = None
-        self._stop = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return self._run is not None
-
-    @property
-    def cancelling(self) -> bool:
-        return self._run is not None and self._stop.is_set()
 
     def start(self, project: str | Path, request: SelfLearnRequest) -> bool:
         """Start a run on ``project``; False (and nothing started) while another run is going."""
-        if self._run is not None:
+        if self.running:
             return False
-        self._stop = threading.Event()
-        run = _Run(Path(project), request, self.trainer_factory, self.scorer_factory, self._stop)
+        run = _Run(Path(project), request, self.trainer_factory, self.scorer_factory, self.new_stop())
         run.signals.progress.connect(self.progress)
         run.signals.round_finished.connect(self.round_finished)
         run.signals.detail.connect(self.detail)
-        run.signals.finished.connect(lambda reports, cancelled: self._done(run, self.finished, reports, cancelled))
-        run.signals.failed.connect(lambda exc: self._done(run, self.failed, exc))
-        self._run = run
-        self._pool.start(run)
+        run.signals.finished.connect(lambda reports, cancelled: self.done(run, self.finished, reports, cancelled))
+        run.signals.failed.connect(lambda exc: self.done(run, self.failed, exc))
+        self.launch(run)
         self.started.emit()
         return True
-
-    def _done(self, run: _Run, signal: Any, *args: Any) -> None:
-        if self._run is run:
-            self._run = None
-        signal.emit(*args)
-
-    def cancel(self) -> None:
-        """Ask the run to stop at its next check (a training step in progress finishes first)."""
-        self._stop.set()
-
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Block until the worker thread is idle; True when it is."""
-        return self._pool.waitForDone(timeout_ms)
