@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from gui_helpers import dialogs  # noqa: F401
-from labels_helpers import TableScorer, fixture_project
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from test_gui_labeling import (
@@ -24,23 +23,15 @@ from test_gui_labeling import (
     cell,
     key,
     make_panel,
+    project,  # noqa: F401  (the fixture: the BreakHis fixtures after one review round)
     settle,
     show,
 )
-from test_labels_selflearn import DC, PC, constructed_table
+from test_labels_selflearn import DC, PC
 
 from bcviewer.cli.main import main
 from bcviewer.gui.labeling import LabelingPanel
-from bcviewer.labels import LabelStore, SelfLearningEngine, TauSchedule
-
-
-@pytest.fixture()
-def project(tmp_path: Path, test_data: Path) -> Path:
-    path = tmp_path / "project.bcv"
-    with fixture_project(path, test_data / "breakhis") as store:
-        SelfLearningEngine(store, scorer=TableScorer(constructed_table()), mode="review",
-                           schedule=TauSchedule((0.4,))).run_round()
-    return path
+from bcviewer.labels import LabelStore
 
 
 @pytest.fixture()
@@ -88,7 +79,7 @@ def test_next_proposal_key_walks_the_proposals_in_list_order(qtbot, panel: Label
     assert where(panel) == (PC_ID, 1, 0)
 
 
-def test_next_proposal_after_decisions_here_and_in_a_terminal(qtbot, panel: LabelingPanel, project: Path,
+def test_next_proposal_after_decisions_here_and_in_a_terminal(qtbot, panel: LabelingPanel, project: Path,  # noqa: F811
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     show(qtbot, panel, DC_ID)
     key(panel, Qt.Key.Key_Space)  # accept (1,1); ] goes on to the next proposal
@@ -117,7 +108,7 @@ def test_next_proposal_after_decisions_here_and_in_a_terminal(qtbot, panel: Labe
     assert panel.ui.status.text() == "No proposals are waiting for review."
 
 
-def test_the_panels_keys_and_the_commands_write_the_same_history(qtbot, panel: LabelingPanel, project: Path,
+def test_the_panels_keys_and_the_commands_write_the_same_history(qtbot, panel: LabelingPanel, project: Path,  # noqa: F811
                                                                   tmp_path: Path) -> None:
     twin = Path(shutil.copy(project, tmp_path / "twin.bcv"))
     show(qtbot, panel, DC_ID)
