@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +34,7 @@ from bcviewer.genes.external import ExternalCohort, load_external  # noqa: E402
 from bcviewer.genes.io import read_expression_table  # noqa: E402
 from bcviewer.genes.linear import ER_GENE_SET, LinearGeneClassifier, candidate_models, linear_pipeline  # noqa: E402
 from bcviewer.genes.nested import (  # noqa: E402
-    BASELINE, choose_default, compare_with_baseline, nested_cv, paired_gain)
+    BASELINE, choose_default, compare_with_baseline, nested_cv, paired_gain, t_interval)
 from bcviewer.genes.predict import predict_expression  # noqa: E402
 from bcviewer.genes.report import update_index, write_report  # noqa: E402
 from bcviewer.genes.store import GeneReference, load_gene_model, save_gene_model  # noqa: E402
@@ -67,9 +66,8 @@ def net_rows(task: str, single_fold_aucs: np.ndarray) -> dict[str, dict[str, Any
     for arch in NETS:
         card = json.loads((MODELS / task / arch / "card.json").read_text())
         folds = np.array([f["metrics"][arch]["auc"] for f in card["cv"]["folds"]])
-        half = float(stats.t.ppf(0.975, folds.size - 1) * folds.std(ddof=1) / np.sqrt(folds.size))
-        rows[arch] = {"mean": float(folds.mean()), "sd": float(folds.std(ddof=1)),
-                      "ci95": (float(folds.mean() - half), float(min(1.0, folds.mean() + half))),
+        low, high = t_interval(folds)
+        rows[arch] = {"mean": float(folds.mean()), "sd": float(folds.std(ddof=1)), "ci95": (low, min(1.0, high)),
                       **paired_gain(folds, single_fold_aucs), "description": f"{arch} network (its card)",
                       "method": "networks: 5-fold CV, seed 0, fixed recipe with early stopping inside each training "
                                 "fold (not repeated); AUC CI: t interval over the 5 folds"}

@@ -74,12 +74,18 @@ def bootstrap_interval(y: np.ndarray, statistic: Callable[[np.ndarray], float], 
     return float(low), float(high)
 
 
+def t_interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95% t interval of the mean of ``values`` (per-fold figures)."""
+    values = np.asarray(values, dtype=np.float64)
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size))
+    return float(values.mean() - half), float(values.mean() + half)
+
+
 def paired_gain(fold_aucs: np.ndarray, baseline_fold_aucs: np.ndarray) -> dict[str, Any]:
     """Mean per-fold AUC gain over the baseline on the same folds, its 95% t interval, and whether
     that interval lies above 0."""
     gain = np.asarray(fold_aucs, dtype=np.float64) - np.asarray(baseline_fold_aucs, dtype=np.float64)
-    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, gain.size - 1) * gain.std(ddof=1) / np.sqrt(gain.size))
-    low, high = float(gain.mean() - half), float(gain.mean() + half)
+    low, high = t_interval(gain)
     return {"gain": float(gain.mean()), "gain_ci95": (low, high), "beats_baseline": bool(low > 0)}
 
 
